@@ -1,0 +1,74 @@
+// backend: choosing and opening a backend.
+//
+// The CUDA backend is a separate shared library (libsiamese_cuda.so, built
+// when nvcc is found) that the program loads with dlopen at run time, so
+// one binary runs on machines with and without a GPU or the CUDA libraries.
+#include "backend.h"
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+// Looks for the library beside the executable first, then on the loader's path.
+static void *open_cuda_library(char *why, size_t why_len) {
+    char exe[PATH_MAX], path[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    void *h = NULL;
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        snprintf(path, sizeof path, "%s/%s", exe, BACKEND_CUDA_LIBRARY);
+        h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (!h && access(path, F_OK) == 0) {
+            snprintf(why, why_len, "%s", dlerror());
+            return NULL;
+        }
+    }
+    if (!h) h = dlopen(BACKEND_CUDA_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+    if (!h) snprintf(why, why_len, "%s", dlerror());
+    return h;
+}
+
+static int open_cuda(Backend **out, int index, char *why, size_t why_len, Err *e) {
+    void *h = open_cuda_library(why, why_len);
+    if (!h) return err_set(e, "the CUDA backend is not available: %s", why);
+    BackendCudaOpenFn fn = (BackendCudaOpenFn)dlsym(h, BACKEND_CUDA_SYMBOL);
+    if (!fn) return err_set(e, "%s has no %s", BACKEND_CUDA_LIBRARY, BACKEND_CUDA_SYMBOL);
+    // The library stays loaded for the life of the process.
+    return fn(out, index, e);
+}
+
+int backend_open(Backend **out, const char *device, int threads, char *notice, size_t notice_len,
+                 Err *e) {
+    char why[512] = "";
+    if (notice && notice_len) notice[0] = '\0';
+    if (!device || !strcmp(device, "cpu")) return backend_cpu_open(out, threads, e);
+    if (!strcmp(device, "auto")) {
+        Err ce;
+        if (open_cuda(out, 0, why, sizeof why, &ce) == 0) return 0;
+        if (notice) snprintf(notice, notice_len, "no GPU in use (%s); running on the CPU", ce.msg);
+        return backend_cpu_open(out, threads, e);
+    }
+    if (!strncmp(device, "cuda", 4)) {
+        int index = 0;
+        if (device[4] == ':') {
+            char *end;
+            long v = strtol(device + 5, &end, 10);
+            if (end == device + 5 || *end || v < 0 || v > 64)
+                return err_set(e, "--device %s: expected cuda or cuda:N with N a GPU index", device);
+            index = (int)v;
+        } else if (device[4]) {
+            return err_set(e, "--device %s: expected auto, cpu, cuda or cuda:N", device);
+        }
+        return open_cuda(out, index, why, sizeof why, e);
+    }
+    return err_set(e, "--device %s: expected auto, cpu, cuda or cuda:N", device);
+}
+
+void backend_close(Backend *b) {
+    if (b) b->ops->destroy(b);
+}

@@ -1,0 +1,106 @@
+// backend: the seam between the model and the hardware.
+//
+// A Backend is an opaque handle plus a table of operations on device memory.
+// The CPU backend (backend_cpu.c) implements every operation and is the
+// readable reference; the CUDA backend (backend_cuda.c, built as a shared
+// library and loaded at run time) implements the same table with cuDNN,
+// cuBLAS and kernels/ and must give the same numbers.
+//
+// Conventions for every operation:
+//  - all float pointers are device pointers returned by ops->alloc;
+//  - images are NHWC float32, channels-last as in Keras;
+//  - conv kernels are Keras-layout (kh,kw,cin,cout), dense kernels (in,out),
+//    so a weights file maps to device memory with one copy and no transpose;
+//  - backward operations OVERWRITE their gradient outputs (one backward per
+//    step; both twins run as one batch of 2N, so nothing is accumulated);
+//  - a NULL input-gradient pointer means "not needed" (the first layer).
+#ifndef SIAMESE_BACKEND_H
+#define SIAMESE_BACKEND_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+typedef struct Backend Backend;
+
+typedef struct BackendOps {
+    // ---- memory ----------------------------------------------------------
+    void *(*alloc)(Backend *b, size_t bytes);  // zero-filled; NULL on failure
+    void (*free)(Backend *b, void *p);
+    void (*zero)(Backend *b, void *p, size_t bytes);
+    void (*upload)(Backend *b, void *dst, const void *host_src, size_t bytes);
+    void (*download)(Backend *b, void *host_dst, const void *src, size_t bytes);
+    void (*synchronize)(Backend *b);
+    void (*destroy)(Backend *b);
+
+    // ---- layers ----------------------------------------------------------
+    // 3x3 convolution, stride 1, 'same' zero padding, + bias, + optional ReLU.
+    // out is (N,H,W,K), in is (N,H,W,C), w is (3,3,C,K), bias is (K)
+    void (*conv3x3_forward)(Backend *b, float *out, const float *in, const float *w,
+                            const float *bias, int N, int H, int W, int C, int K, int relu);
+    // dout is (N,H,W,K) and already multiplied by the ReLU mask.
+    // din is (N,H,W,C) or NULL, dw is (3,3,C,K), dbias is (K)
+    void (*conv3x3_backward)(Backend *b, float *din, float *dw, float *dbias, const float *dout,
+                             const float *in, const float *w, int N, int H, int W, int C, int K);
+    // dx = dy where y > 0, else 0 (y is the ReLU output); dx may alias dy. n elements.
+    void (*relu_backward)(Backend *b, float *dx, const float *dy, const float *y, size_t n);
+    // 2x2 max-pool, stride 2, 'valid': out is (N,H/2,W/2,C), in is (N,H,W,C)
+    void (*maxpool2_forward)(Backend *b, float *out, const float *in, int N, int H, int W, int C);
+    // din is (N,H,W,C), fully written: each window's gradient goes to its
+    // first maximum in row-major order (as PyTorch), the rest (and the odd
+    // last row/column that 'valid' pooling drops) get 0.
+    void (*maxpool2_backward)(Backend *b, float *din, const float *dout, const float *in,
+                              const float *out, int N, int H, int W, int C);
+    // out = in @ w + bias, optional ReLU. out is (N,Out), in is (N,In), w is (In,Out)
+    void (*dense_forward)(Backend *b, float *out, const float *in, const float *w,
+                          const float *bias, int N, int In, int Out, int relu);
+    // dout (N,Out) already masked by ReLU. din (N,In) or NULL, dw (In,Out), dbias (Out)
+    void (*dense_backward)(Backend *b, float *din, float *dw, float *dbias, const float *dout,
+                           const float *in, const float *w, int N, int In, int Out);
+    // out = |x1 - x2|; x1 and x2 are the twins' features, n elements each
+    void (*absdiff_forward)(Backend *b, float *out, const float *x1, const float *x2, size_t n);
+    // dx1 = dout * sign(x1 - x2), dx2 = -dx1 (sign(0) = 0, as PyTorch)
+    void (*absdiff_backward)(Backend *b, float *dx1, float *dx2, const float *dout,
+                             const float *x1, const float *x2, size_t n);
+    // prob = sigmoid(logit); loss (one float) = mean binary cross-entropy,
+    // computed from the logit in the stable form max(z,0) - z*y + log1p(exp(-|z|)).
+    // y may be NULL (inference): then loss is not written.
+    void (*sigmoid_bce_forward)(Backend *b, float *prob, float *loss, const float *logit,
+                                const float *y, int N);
+    // dlogit = (prob - y) / N
+    void (*sigmoid_bce_backward)(Backend *b, float *dlogit, const float *prob, const float *y, int N);
+
+    // ---- optimizers (PyTorch semantics, L2 weight decay added to the gradient) ----
+    // g += wd*p; buf = momentum*buf + g; p -= lr * (g + momentum*buf)
+    void (*sgd_nesterov_step)(Backend *b, float *p, const float *g, float *buf, size_t n,
+                              float lr, float momentum, float wd);
+    // g += wd*p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+    // p -= lr/(1-b1^t) * m / (sqrt(v/(1-b2^t)) + eps); t counts from 1
+    void (*adam_step)(Backend *b, float *p, const float *g, float *m, float *v, size_t n, float lr,
+                      float beta1, float beta2, float eps, float wd, long t);
+} BackendOps;
+
+struct Backend {
+    const BackendOps *ops;
+    void *impl;          // the implementation's own state
+    char desc[128];      // for the user: "cpu, 2 threads" / "cuda:0 NVIDIA H200"
+    int is_cpu;          // device pointers are host pointers
+};
+
+// Opens a backend. device is "auto", "cpu", "cuda" or "cuda:N".
+// "auto" takes a GPU when the CUDA backend library loads and finds one and
+// otherwise the CPU, writing a one-line notice to *notice (may be NULL).
+// threads <= 0 means all cores.
+int backend_open(Backend **out, const char *device, int threads, char *notice, size_t notice_len,
+                 Err *e);
+void backend_close(Backend *b);
+
+// The CPU backend, always present.
+int backend_cpu_open(Backend **out, int threads, Err *e);
+
+// The entry point the CUDA backend library exports (see backend.c).
+typedef int (*BackendCudaOpenFn)(Backend **out, int device_index, Err *e);
+#define BACKEND_CUDA_LIBRARY "libsiamese_cuda.so"
+#define BACKEND_CUDA_SYMBOL "backend_cuda_open"
+
+#endif

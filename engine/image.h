@@ -1,0 +1,38 @@
+// image: decoding (stb_image) and the Python original's preprocessing,
+// reproduced to PIL's arithmetic so the network sees the same numbers.
+#ifndef SIAMESE_IMAGE_H
+#define SIAMESE_IMAGE_H
+
+#include "err.h"
+#include "model.h"
+
+// Refuse images above this many pixels before allocating them.
+#define IMAGE_MAX_PIXELS (50L * 1000 * 1000)
+
+// 8-bit RGB pixels, (h,w,3) row-major.
+typedef struct Image {
+    int w, h;
+    unsigned char *rgb;
+} Image;
+
+typedef enum ImageFilter { FILTER_BILINEAR, FILTER_BICUBIC } ImageFilter;
+
+// Decodes PNG, JPEG, BMP, GIF (first frame), TGA, PNM, PSD, HDR... into RGB
+// as PIL's convert('RGB') does: grey replicated, alpha dropped, palettes
+// expanded. Errors name the file and say what is wrong.
+int image_load(const char *path, Image *img, Err *e);
+void image_free(Image *img);
+
+// PIL's Image.resize(..., BILINEAR or BICUBIC) for 8-bit RGB: separable,
+// horizontal pass first, filter support widened when shrinking
+// (antialiasing), fixed-point coefficients and 8-bit rounding between passes.
+int image_resize(const Image *src, int w, int h, ImageFilter f, Image *dst);
+
+// The network input of one image, (size,size,3) floats in [0,1]:
+//   letterbox off: shorter side to size (bilinear), centre crop (as the
+//                  original's torchvision-style resize + center_crop);
+//   letterbox on:  fit inside size x size (bicubic), pad with grey 128;
+// then /255 and, with pre->invert, 1 - x.
+int image_to_input(const Image *img, int size, const Preprocess *pre, float *out);
+
+#endif

@@ -1,0 +1,334 @@
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rng.h"
+
+static const int CONVS_PER_BLOCK[MODEL_BLOCKS] = {2, 2, 3, 3, 3};
+static const int VGG16_WIDTHS[MODEL_BLOCKS] = {64, 128, 256, 512, 512};
+static const int COMPACT_WIDTHS[MODEL_BLOCKS] = {16, 32, 64, 128, 128};
+
+static void spec_with(ModelSpec *s, const int *widths, int hidden, int input_size) {
+    memset(s, 0, sizeof *s);
+    s->input_size = input_size;
+    memcpy(s->widths, widths, sizeof s->widths);
+    s->hidden = hidden;
+}
+
+void model_spec_vgg16(ModelSpec *s, int input_size) { spec_with(s, VGG16_WIDTHS, 512, input_size); }
+void model_spec_compact(ModelSpec *s, int input_size) {
+    spec_with(s, COMPACT_WIDTHS, 512, input_size);
+}
+
+int model_spec_check(const ModelSpec *s, Err *e) {
+    if (s->input_size < MODEL_MIN_INPUT || s->input_size > MODEL_MAX_INPUT)
+        return err_set(e,
+                       "input size %d is out of range: the five 2x2 max-pools need %d to %d pixels",
+                       s->input_size, MODEL_MIN_INPUT, MODEL_MAX_INPUT);
+    for (int i = 0; i < MODEL_BLOCKS; i++)
+        if (s->widths[i] < 1 || s->widths[i] > 4096)
+            return err_set(e, "block %d has %d channels (expected 1 to 4096)", i + 1, s->widths[i]);
+    if (s->hidden < 1 || s->hidden > 65536)
+        return err_set(e, "the hidden Dense layer has %d units (expected 1 to 65536)", s->hidden);
+    return 0;
+}
+
+void model_spec_describe(const ModelSpec *s, char *buf, size_t len) {
+    if (!memcmp(s->widths, VGG16_WIDTHS, sizeof VGG16_WIDTHS) && s->hidden == 512)
+        snprintf(buf, len, "vgg16");
+    else if (!memcmp(s->widths, COMPACT_WIDTHS, sizeof COMPACT_WIDTHS) && s->hidden == 512)
+        snprintf(buf, len, "compact");
+    else
+        snprintf(buf, len, "custom(%d,%d,%d,%d,%d; dense %d)", s->widths[0], s->widths[1],
+                 s->widths[2], s->widths[3], s->widths[4], s->hidden);
+}
+
+// Lays out the layers and their parameter views.
+static void build_layers(Model *m) {
+    const ModelSpec *s = &m->spec;
+    int H = s->input_size, W = s->input_size, C = 3;
+    size_t off = 0;
+    Layer *L = m->layers;
+    int n = 0;
+    for (int b = 0; b < MODEL_BLOCKS; b++) {
+        for (int i = 0; i < CONVS_PER_BLOCK[b]; i++) {
+            Layer *l = &L[n++];
+            l->kind = LAYER_CONV;
+            snprintf(l->name, sizeof l->name, "block%d_conv%d", b + 1, i + 1);
+            l->H = l->OH = H;
+            l->W = l->OW = W;
+            l->C = C;
+            l->K = s->widths[b];
+            l->relu = 1;
+            l->w_off = off;
+            l->w_len = 9 * (size_t)C * l->K;
+            off += l->w_len;
+            l->b_off = off;
+            l->b_len = l->K;
+            off += l->b_len;
+            C = l->K;
+        }
+        Layer *p = &L[n++];
+        p->kind = LAYER_POOL;
+        snprintf(p->name, sizeof p->name, "block%d_pool", b + 1);
+        p->H = H;
+        p->W = W;
+        p->C = p->K = C;
+        p->OH = H = H / 2;
+        p->OW = W = W / 2;
+    }
+    m->n_backbone = n;
+    m->feat_dim = H * W * C;
+    const int ins[2] = {m->feat_dim, s->hidden}, outs[2] = {s->hidden, 1};
+    for (int d = 0; d < 2; d++) {
+        Layer *l = &L[n++];
+        l->kind = LAYER_DENSE;
+        snprintf(l->name, sizeof l->name, "dense_%d", d + 1);
+        l->H = l->W = l->OH = l->OW = 1;
+        l->C = ins[d];
+        l->K = outs[d];
+        l->relu = d == 0;
+        l->w_off = off;
+        l->w_len = (size_t)ins[d] * outs[d];
+        off += l->w_len;
+        l->b_off = off;
+        l->b_len = outs[d];
+        off += l->b_len;
+    }
+    m->n_layers = n;
+    m->n_params = off;
+}
+
+static void free_activations(Model *m) {
+    Backend *be = m->be;
+    float **bufs[] = {&m->input, &m->diff, &m->hidden, &m->logit, &m->prob, &m->labels, &m->loss,
+                      &m->dbuf[0], &m->dbuf[1], &m->ddiff, &m->dhidden, &m->dlogit, &m->dinput};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) {
+        if (*bufs[i]) be->ops->free(be, *bufs[i]);
+        *bufs[i] = NULL;
+    }
+    for (int i = 0; i < m->n_backbone; i++) {
+        if (m->acts[i]) be->ops->free(be, m->acts[i]);
+        m->acts[i] = NULL;
+    }
+    m->cap_pairs = 0;
+}
+
+static size_t image_floats(const Model *m) {
+    return (size_t)m->spec.input_size * m->spec.input_size * 3;
+}
+
+// Makes sure the activation buffers hold N pairs (2N images).
+static int reserve(Model *m, int N, Err *e) {
+    if (N <= m->cap_pairs) return 0;
+    free_activations(m);
+    Backend *be = m->be;
+    const size_t imgs = 2 * (size_t)N;
+    size_t largest = imgs * image_floats(m);
+    int ok = 1;
+#define ALLOC(ptr, floats) ok &= ((ptr) = be->ops->alloc(be, (floats) * sizeof(float))) != NULL
+    ALLOC(m->input, imgs * image_floats(m));
+    for (int i = 0; i < m->n_backbone; i++) {
+        const Layer *l = &m->layers[i];
+        size_t n = imgs * l->OH * l->OW * l->K;
+        if (n > largest) largest = n;
+        ALLOC(m->acts[i], n);
+    }
+    ALLOC(m->diff, (size_t)N * m->feat_dim);
+    ALLOC(m->hidden, (size_t)N * m->spec.hidden);
+    ALLOC(m->logit, N);
+    ALLOC(m->prob, N);
+    ALLOC(m->labels, N);
+    ALLOC(m->loss, 1);
+    if (m->training) {
+        ALLOC(m->dbuf[0], largest);
+        ALLOC(m->dbuf[1], largest);
+        ALLOC(m->ddiff, (size_t)N * m->feat_dim);
+        ALLOC(m->dhidden, (size_t)N * m->spec.hidden);
+        ALLOC(m->dlogit, N);
+        ALLOC(m->dinput, imgs * image_floats(m));
+    }
+#undef ALLOC
+    if (!ok) {
+        free_activations(m);
+        return err_set(e, "out of %s memory for a batch of %d pairs", be->is_cpu ? "host" : "device",
+                       N);
+    }
+    m->cap_pairs = N;
+    return 0;
+}
+
+int model_create(Model **out, const ModelSpec *spec, Backend *be, Err *e) {
+    if (model_spec_check(spec, e)) return -1;
+    Model *m = calloc(1, sizeof *m);
+    if (!m) return err_set(e, "out of memory creating the model");
+    m->spec = *spec;
+    m->be = be;
+    build_layers(m);
+    m->params = be->ops->alloc(be, m->n_params * sizeof(float));
+    if (!m->params) {
+        size_t n = m->n_params;
+        free(m);
+        return err_set(e, "out of %s memory for %zu parameters", be->is_cpu ? "host" : "device", n);
+    }
+    *out = m;
+    return 0;
+}
+
+void model_free(Model *m) {
+    if (!m) return;
+    free_activations(m);
+    m->be->ops->free(m->be, m->params);
+    if (m->grads) m->be->ops->free(m->be, m->grads);
+    free(m);
+}
+
+void model_init_random(Model *m, uint64_t seed) {
+    Rng r;
+    rng_seed(&r, seed);
+    float *host = calloc(m->n_params, sizeof(float));
+    if (!host) abort();
+    for (int i = 0; i < m->n_layers; i++) {
+        const Layer *l = &m->layers[i];
+        if (l->kind == LAYER_POOL) continue;
+        // Glorot uniform: fan_in and fan_out count the receptive field.
+        double rf = l->kind == LAYER_CONV ? 9.0 : 1.0;
+        double limit = sqrt(6.0 / (rf * l->C + rf * l->K));
+        for (size_t j = 0; j < l->w_len; j++)
+            host[l->w_off + j] = (float)((2.0 * rng_uniform(&r) - 1.0) * limit);
+    }
+    m->be->ops->upload(m->be, m->params, host, m->n_params * sizeof(float));
+    free(host);
+}
+
+int model_enable_training(Model *m, Err *e) {
+    if (m->training) return 0;
+    m->grads = m->be->ops->alloc(m->be, m->n_params * sizeof(float));
+    if (!m->grads) return err_set(e, "out of memory for the gradients");
+    m->training = 1;
+    free_activations(m);  // the next reserve adds the backward buffers
+    return 0;
+}
+
+Layer *model_layer(Model *m, const char *name) {
+    for (int i = 0; i < m->n_layers; i++)
+        if (!strcmp(m->layers[i].name, name)) return &m->layers[i];
+    return NULL;
+}
+
+// Runs the backbone over B images already in m->input; features end in the
+// last activation buffer, (B,F) in channels-last order (flatten is free).
+static void backbone_forward(Model *m, int B) {
+    Backend *be = m->be;
+    const float *x = m->input;
+    for (int i = 0; i < m->n_backbone; i++) {
+        const Layer *l = &m->layers[i];
+        if (l->kind == LAYER_CONV)
+            be->ops->conv3x3_forward(be, m->acts[i], x, m->params + l->w_off, m->params + l->b_off,
+                                     B, l->H, l->W, l->C, l->K, l->relu);
+        else
+            be->ops->maxpool2_forward(be, m->acts[i], x, B, l->H, l->W, l->C);
+        x = m->acts[i];
+    }
+}
+
+static const float *features(const Model *m) { return m->acts[m->n_backbone - 1]; }
+
+// The head on features f1, f2 (device, (N,F) each); leaves prob in m->prob.
+static void head_forward(Model *m, const float *f1, const float *f2, int N) {
+    Backend *be = m->be;
+    const Layer *d1 = &m->layers[m->n_backbone], *d2 = d1 + 1;
+    be->ops->absdiff_forward(be, m->diff, f1, f2, (size_t)N * m->feat_dim);
+    be->ops->dense_forward(be, m->hidden, m->diff, m->params + d1->w_off, m->params + d1->b_off, N,
+                           d1->C, d1->K, 1);
+    be->ops->dense_forward(be, m->logit, m->hidden, m->params + d2->w_off, m->params + d2->b_off,
+                           N, d2->C, d2->K, 0);
+}
+
+int model_embed(Model *m, const float *images, int B, float *feats, Err *e) {
+    // B images need only B/2 "pairs" of room; round up.
+    if (reserve(m, (B + 1) / 2, e)) return -1;
+    m->be->ops->upload(m->be, m->input, images, (size_t)B * image_floats(m) * sizeof(float));
+    backbone_forward(m, B);
+    m->be->ops->download(m->be, feats, features(m), (size_t)B * m->feat_dim * sizeof(float));
+    return 0;
+}
+
+int model_head(Model *m, const float *f1, const float *f2, int N, float *prob, Err *e) {
+    if (reserve(m, N, e)) return -1;
+    Backend *be = m->be;
+    // Both feature sets go into the first activation-sized buffer: it is
+    // (2N,...) and larger than 2NF.
+    float *dev = m->acts[0];
+    size_t bytes = (size_t)N * m->feat_dim * sizeof(float);
+    be->ops->upload(be, dev, f1, bytes);
+    be->ops->upload(be, dev + (size_t)N * m->feat_dim, f2, bytes);
+    head_forward(m, dev, dev + (size_t)N * m->feat_dim, N);
+    be->ops->sigmoid_bce_forward(be, m->prob, NULL, m->logit, NULL, N);
+    be->ops->download(be, prob, m->prob, N * sizeof(float));
+    return 0;
+}
+
+int siamese_forward(Model *m, const float *pairs, const float *labels, int N, float *prob,
+                    float *loss, Err *e) {
+    if (reserve(m, N, e)) return -1;
+    Backend *be = m->be;
+    be->ops->upload(be, m->input, pairs, 2 * (size_t)N * image_floats(m) * sizeof(float));
+    if (labels) be->ops->upload(be, m->labels, labels, N * sizeof(float));
+    backbone_forward(m, 2 * N);
+    const float *f = features(m);
+    head_forward(m, f, f + (size_t)N * m->feat_dim, N);
+    be->ops->sigmoid_bce_forward(be, m->prob, m->loss, m->logit, labels ? m->labels : NULL, N);
+    if (prob) be->ops->download(be, prob, m->prob, N * sizeof(float));
+    if (labels && loss) be->ops->download(be, loss, m->loss, sizeof(float));
+    return 0;
+}
+
+void siamese_backward(Model *m, int N, int want_input_grad) {
+    Backend *be = m->be;
+    const Layer *d1 = &m->layers[m->n_backbone], *d2 = d1 + 1;
+    float *G = m->grads, *P = m->params;
+    const size_t F = m->feat_dim;
+    be->ops->sigmoid_bce_backward(be, m->dlogit, m->prob, m->labels, N);
+    be->ops->dense_backward(be, m->dhidden, G + d2->w_off, G + d2->b_off, m->dlogit, m->hidden,
+                            P + d2->w_off, N, d2->C, d2->K);
+    be->ops->relu_backward(be, m->dhidden, m->dhidden, m->hidden, (size_t)N * d1->K);
+    be->ops->dense_backward(be, m->ddiff, G + d1->w_off, G + d1->b_off, m->dhidden, m->diff,
+                            P + d1->w_off, N, d1->C, d1->K);
+    // d(features) of both twins, (2N,F), into the first ping-pong buffer.
+    const float *f = features(m);
+    float *d = m->dbuf[0], *dnext = m->dbuf[1];
+    be->ops->absdiff_backward(be, d, d + N * F, m->ddiff, f, f + N * F, N * F);
+    const int B = 2 * N;
+    for (int i = m->n_backbone - 1; i >= 0; i--) {
+        const Layer *l = &m->layers[i];
+        const float *in = i ? m->acts[i - 1] : m->input;
+        float *din = i ? dnext : (want_input_grad ? m->dinput : NULL);
+        if (l->kind == LAYER_CONV) {
+            // d holds dL/d(output); mask by the ReLU in place, then the conv.
+            be->ops->relu_backward(be, d, d, m->acts[i], (size_t)B * l->OH * l->OW * l->K);
+            be->ops->conv3x3_backward(be, din, G + l->w_off, G + l->b_off, d, in, P + l->w_off, B,
+                                      l->H, l->W, l->C, l->K);
+        } else if (din) {
+            be->ops->maxpool2_backward(be, din, d, in, m->acts[i], B, l->H, l->W, l->C);
+        }
+        float *t = d;
+        d = dnext;
+        dnext = t;
+    }
+}
+
+size_t model_param_count(const Model *m) { return m->n_params; }
+
+double model_forward_flops_per_image(const Model *m) {
+    double f = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const Layer *l = &m->layers[i];
+        if (l->kind == LAYER_CONV) f += 2.0 * l->OH * l->OW * 9.0 * l->C * l->K;
+        if (l->kind == LAYER_DENSE) f += 2.0 * l->C * l->K / 2;  // head runs once per pair
+    }
+    return f;
+}

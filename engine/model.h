@@ -1,0 +1,113 @@
+// model: the Siamese network as a list of layers over one parameter buffer.
+//
+//   image (S,S,3) -> VGG16 backbone: 5 blocks of 3x3 conv+ReLU (2,2,3,3,3
+//   convs) each followed by a 2x2 max-pool -> flatten (channels-last, as
+//   Keras) -> feature f (F = s*s*C5 values, s = S/32 rounded down per pool)
+//   pair: |f1 - f2| -> Dense(hidden, ReLU) -> Dense(1) -> logit -> sigmoid
+//
+// Both twins share the backbone and run as one batch of 2N images: rows
+// [0,N) are the first images of the pairs, rows [N,2N) the second ones.
+// Every parameter lives in one device buffer (and its gradient in a second
+// one of the same layout); each layer holds offsets ("views") into it, in
+// Keras layout so a weights file maps onto it without transposes.
+#ifndef SIAMESE_MODEL_H
+#define SIAMESE_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "err.h"
+
+#define MODEL_BLOCKS 5
+#define MODEL_MAX_LAYERS 24
+#define MODEL_MIN_INPUT 32    // five 2x2 pools need at least 32 pixels
+#define MODEL_MAX_INPUT 1024
+
+// How an image becomes the network's input; recorded in the weights file so
+// that predict preprocesses exactly as training did.
+typedef struct Preprocess {
+    int letterbox;  // 0: shorter side to S (bilinear) + centre crop; 1: fit (bicubic) + grey pad
+    int invert;     // 1: x -> 1 - x after scaling (dark strokes on white become 1)
+} Preprocess;
+
+typedef struct ModelSpec {
+    int input_size;            // S: the square input side, 105 in the original
+    int widths[MODEL_BLOCKS];  // conv channels per block: vgg16 64,128,256,512,512
+    int hidden;                // units of the hidden Dense layer, 512
+    Preprocess pre;
+} ModelSpec;
+
+typedef enum LayerKind { LAYER_CONV, LAYER_POOL, LAYER_DENSE } LayerKind;
+
+typedef struct Layer {
+    LayerKind kind;
+    char name[32];        // Keras layer name: block1_conv1, block1_pool, dense_1, dense_2
+    int H, W, C;          // input shape per image (dense: C = inputs)
+    int OH, OW, K;        // output shape per image (dense: K = outputs)
+    int relu;
+    size_t w_off, w_len;  // kernel view in the parameter buffer (floats)
+    size_t b_off, b_len;  // bias view
+} Layer;
+
+typedef struct Model {
+    ModelSpec spec;
+    Backend *be;
+    Layer layers[MODEL_MAX_LAYERS];
+    int n_layers;        // backbone layers first, then the 2 dense layers
+    int n_backbone;
+    int feat_dim;        // F
+    size_t n_params;
+    float *params;       // device, n_params
+    float *grads;        // device, n_params; NULL until model_enable_training
+    // Activations for up to cap_pairs pairs (2*cap_pairs images).
+    int cap_pairs;
+    int training;
+    float *input;                      // (2N,S,S,3)
+    float *acts[MODEL_MAX_LAYERS];     // each backbone layer's output (2N,OH,OW,K)
+    float *diff;                       // (N,F)
+    float *hidden;                     // (N,hidden)
+    float *logit, *prob, *labels, *loss;  // (N), (N), (N), (1)
+    float *dbuf[2];                    // backward ping-pong, the largest activation
+    float *ddiff, *dhidden, *dlogit;   // (N,F), (N,hidden), (N)
+    float *dinput;                     // (2N,S,S,3) when input gradients are asked for
+} Model;
+
+// The original's two backbones.
+void model_spec_vgg16(ModelSpec *s, int input_size);
+void model_spec_compact(ModelSpec *s, int input_size);
+// "vgg16" (64..512) or "compact" (16..128) or a custom list; checks sizes.
+int model_spec_check(const ModelSpec *s, Err *e);
+// "vgg16", "compact" or "custom(4,8,8,16,16)"
+void model_spec_describe(const ModelSpec *s, char *buf, size_t len);
+
+int model_create(Model **out, const ModelSpec *spec, Backend *be, Err *e);
+void model_free(Model *m);
+
+// Keras's defaults: glorot-uniform kernels, zero biases; deterministic in seed.
+void model_init_random(Model *m, uint64_t seed);
+// Allocates gradients and backward buffers.
+int model_enable_training(Model *m, Err *e);
+
+// Looks a layer up by its Keras name; NULL if absent.
+Layer *model_layer(Model *m, const char *name);
+
+// Features of B single images. images is (B,S,S,3) host; feats is (B,F) host.
+int model_embed(Model *m, const float *images, int B, float *feats, Err *e);
+// The head on precomputed features: f1, f2 are (N,F) host, prob (N) host.
+int model_head(Model *m, const float *f1, const float *f2, int N, float *prob, Err *e);
+
+// Full forward on N pairs. pairs is (2N,S,S,3) host (first images, then
+// second images); labels (N) host or NULL. prob (N) host or NULL; returns
+// the mean BCE loss in *loss when labels are given.
+int siamese_forward(Model *m, const float *pairs, const float *labels, int N, float *prob,
+                    float *loss, Err *e);
+// Backward of the last siamese_forward (which must have had labels):
+// fills m->grads; when want_input_grad, also m->dinput.
+void siamese_backward(Model *m, int N, int want_input_grad);
+
+// Parameter and FLOP counts for the user.
+size_t model_param_count(const Model *m);
+double model_forward_flops_per_image(const Model *m);
+
+#endif

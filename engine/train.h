@@ -1,0 +1,91 @@
+// train: the epoch loop of `siamese train`.
+//
+// The loop reports progress only through a callback (events), never by
+// printing, so the same loop feeds the curses dashboard, the plain log
+// lines and the tests. The front asks it to stop or pause through a
+// TrainControl that the loop polls between steps; a stop finishes the
+// current step and writes a checkpoint, so nothing is lost.
+#ifndef SIAMESE_TRAIN_H
+#define SIAMESE_TRAIN_H
+
+#include <stdint.h>
+
+#include "err.h"
+
+typedef struct TrainConfig {
+    // data
+    const char *dataset;      // "dataset": DIR/images_background/...
+    int own_data;             // force the two-level layout
+    double val_ratio;         // 0.1
+    uint64_t seed;            // 0 by default; the same seed gives the same run
+    int workers;              // loader threads, 0 = automatic
+    // model
+    const char *backbone;     // "vgg16" | "compact"
+    int input_size;           // 105
+    int invert;               // record and apply 1 - x (strokes become 1)
+    const char *model_path;   // start from these weights (by layer name), or NULL
+    const char *resume;       // resume from a checkpoint with its state, or NULL
+    // optimisation (the defaults of the original train.py)
+    int epochs;               // 100
+    int init_epoch;           // 0
+    int batch_size;           // 32
+    const char *optimizer;    // "sgd" | "adam"
+    double lr;                // 1e-2 (Init_lr)
+    double min_lr;            // lr * 0.01 when <= 0
+    double momentum;          // 0.9
+    double weight_decay;      // 5e-4
+    const char *lr_decay;     // "cos" | "step"
+    // output
+    const char *save_dir;     // "logs"
+    int save_period;          // 10
+    int patience;             // early stopping after this many epochs without improvement, 0 = off
+    // engine
+    const char *device;       // "auto"
+    int threads;              // 0 = all cores
+    long steps_per_epoch;     // 0 = as the original: train images / batch size
+} TrainConfig;
+
+void train_config_defaults(TrainConfig *c);
+// Checks every value; the message names the option (e.g. "--batch-size: 0 ...").
+int train_config_check(const TrainConfig *c, Err *e);
+
+typedef enum TrainEventKind {
+    TRAIN_EV_CONFIG,      // once: the configuration table (rows in table/n_rows)
+    TRAIN_EV_MESSAGE,     // a line for the user (layout detected, layers loaded, warnings)
+    TRAIN_EV_RUN_START,   // the loop starts: epochs, batches per epoch
+    TRAIN_EV_BATCH,       // a step finished (at most a few per second are sent)
+    TRAIN_EV_EPOCH_END,   // train loss, val loss, val acc, lr, duration
+    TRAIN_EV_CHECKPOINT,  // a file was written (path)
+    TRAIN_EV_STOP,        // the loop ended (reason in message)
+} TrainEventKind;
+
+typedef struct TrainEvent {
+    TrainEventKind kind;
+    int epoch, epochs;           // 1-based current epoch, total
+    long batch, batches;         // steps done in this epoch, steps per epoch
+    double loss;                 // BATCH: running mean train loss; EPOCH_END: epoch's train loss
+    double val_loss, val_acc;    // EPOCH_END
+    double lr;                   // current learning rate
+    double pairs_per_sec;        // BATCH: recent throughput
+    double seconds;              // EPOCH_END: epoch duration; BATCH: elapsed in epoch
+    double eta_seconds;          // BATCH: time left in this epoch
+    const char *message;         // MESSAGE / STOP / CHECKPOINT (path)
+    const char *const (*table)[2];  // CONFIG: rows of {option, value}
+    int n_rows;
+    const double *lr_curve;      // RUN_START: learning rate per epoch (epochs values)
+} TrainEvent;
+
+typedef void (*TrainCallback)(const TrainEvent *ev, void *ctx);
+
+typedef struct TrainControl {
+    volatile int stop;     // set to 1: finish the step, checkpoint, return
+    volatile int pause;    // while 1 the loop waits between steps
+} TrainControl;
+
+// Runs the whole training. Returns 0 when it finished or was stopped
+// cleanly (ctl->stop), -1 with e filled on an error (bad dataset, bad
+// weights, I/O); a failed checkpoint write stops the run and leaves the
+// previous checkpoint intact.
+int train_run(const TrainConfig *c, TrainCallback cb, void *ctx, TrainControl *ctl, Err *e);
+
+#endif

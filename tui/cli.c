@@ -1,0 +1,117 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *cli_prog = "siamese";
+
+void common_opts_init(CommonOpts *o) {
+    memset(o, 0, sizeof *o);
+    o->device = "auto";
+    o->letterbox = -1;
+}
+
+void cli_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", cli_prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int cli_parse_int(const char *name, const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno) {
+        cli_error("%s: '%s' is not a whole number", name, s);
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        cli_error("%s: %ld is out of range (%ld to %ld)", name, v, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_float(const char *name, const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(v)) {
+        cli_error("%s: '%s' is not a number", name, s);
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        cli_error("%s: %g is out of range (%g to %g)", name, v, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+// path relative to the current directory, else to the executable's folder.
+static int find_data_file(const char *rel, char *buf, size_t len) {
+    if (access(rel, F_OK) == 0) {
+        snprintf(buf, len, "%s", rel);
+        return 0;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return -1;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return -1;
+    *slash = '\0';
+    snprintf(buf, len, "%s/%s", exe, rel);
+    return access(buf, F_OK) == 0 ? 0 : -1;
+}
+
+const char *cli_model_path(const CommonOpts *o, char *buf, size_t len, int *untrained) {
+    *untrained = 0;
+    if (o->model) {
+        snprintf(buf, len, "%s", o->model);
+        return buf;
+    }
+    if (find_data_file(DEFAULT_MODEL, buf, len) == 0) return buf;
+    if (find_data_file(UNTRAINED_MODEL, buf, len) == 0) {
+        *untrained = 1;
+        return buf;
+    }
+    snprintf(buf, len, "%s", DEFAULT_MODEL);
+    return buf;
+}
+
+int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *info,
+                   char *path_buf, size_t path_len) {
+    int untrained;
+    const char *path = cli_model_path(o, path_buf, path_len, &untrained);
+    if (untrained)
+        fprintf(stderr,
+                "%s: warning: no trained model (%s); using %s, an UNTRAINED model with random "
+                "weights: its scores mean nothing\n",
+                cli_prog, DEFAULT_MODEL, path);
+    Err e;
+    char notice[600];
+    if (backend_open(be, o->device, o->threads, notice, sizeof notice, &e)) {
+        cli_error("%s", e.msg);
+        return EXIT_RUNTIME;
+    }
+    if (notice[0]) fprintf(stderr, "%s: %s\n", cli_prog, notice);
+    if (weights_open_model(m, path, *be, info, &e)) {
+        cli_error("%s", e.msg);
+        backend_close(*be);
+        *be = NULL;
+        return EXIT_RUNTIME;
+    }
+    if (o->letterbox >= 0) (*m)->spec.pre.letterbox = o->letterbox;
+    return EXIT_OK;
+}

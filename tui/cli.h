@@ -1,0 +1,52 @@
+// cli: what every command shares: exit statuses, number parsing with
+// ranges, the default model, opening the backend and the model.
+#ifndef SIAMESE_CLI_H
+#define SIAMESE_CLI_H
+
+#include "../engine/backend.h"
+#include "../engine/model.h"
+#include "../engine/weights.h"
+
+enum {
+    EXIT_OK = 0,
+    EXIT_RUNTIME = 1,     // a bad image, bad weights, I/O
+    EXIT_USAGE = 2,       // unknown option, out-of-range value
+    EXIT_SIGINT = 130,
+    EXIT_SIGTERM = 143,
+};
+
+// The shipped model, and the untrained stand-in `make` writes when the
+// trained one is absent.
+#define DEFAULT_MODEL "model_data/siamese_omniglot.h5"
+#define UNTRAINED_MODEL "model_data/untrained_random.h5"
+
+// Options shared by predict, train, eval and rank.
+typedef struct CommonOpts {
+    const char *model;    // NULL: the default model
+    const char *device;   // auto|cpu|cuda[:N]
+    int threads;          // 0: all cores
+    int letterbox;        // -1: as the weights file says
+} CommonOpts;
+
+void common_opts_init(CommonOpts *o);
+
+// Parse a number for option `name`; on error print a message and return -1.
+int cli_parse_int(const char *name, const char *s, long lo, long hi, long *out);
+int cli_parse_float(const char *name, const char *s, double lo, double hi, double *out);
+
+// The model path to use: o->model, else the shipped model, else the
+// untrained stand-in (with a warning on stderr). Looks beside the
+// executable too, so the program works from any directory.
+const char *cli_model_path(const CommonOpts *o, char *buf, size_t len, int *untrained);
+
+// Opens the backend and loads the model, printing errors; returns an exit
+// status (EXIT_OK on success).
+int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *info,
+                   char *path_buf, size_t path_len);
+
+// "prog: message" on stderr.
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+extern const char *cli_prog;
+
+#endif

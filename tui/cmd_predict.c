@@ -1,0 +1,161 @@
+// siamese predict: the similarity of two images, or of pairs of paths read
+// two lines at a time from standard input (the line protocol).
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../engine/compare.h"
+#include "cli.h"
+#include "commands.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: %s predict [options] [IMAGE1 IMAGE2]\n"
+            "Prints the probability (0 to 1) that two images show the same class.\n"
+            "Without images, reads image paths from standard input two lines at a time and\n"
+            "prints one line per pair: the probability, or 'error' (the reason goes to stderr).\n"
+            "\n"
+            "  --model PATH     weights file (default %s)\n"
+            "  --device DEV     auto, cpu, cuda or cuda:N (default auto)\n"
+            "  --threads N      CPU threads (default: all cores)\n"
+            "  --letterbox      keep the aspect ratio and pad with grey instead of centre-cropping\n"
+            "  -h, --help       this text\n"
+            "Exit status: 0 all pairs scored, 1 some pair or the model failed, 2 usage error.\n",
+            cli_prog, DEFAULT_MODEL);
+}
+
+// Parses the options predict shares with the interactive screens; returns
+// the index of the first operand, or -1 after printing a usage error, or
+// -2 for --help.
+int predict_parse(int argc, char **argv, CommonOpts *o, int *plain) {
+    static const struct option longs[] = {
+        {"model", required_argument, 0, 'm'}, {"device", required_argument, 0, 'd'},
+        {"threads", required_argument, 0, 't'}, {"letterbox", no_argument, 0, 'l'},
+        {"plain", no_argument, 0, 'p'},         {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    long v;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+h", longs, NULL)) != -1) {
+        switch (c) {
+        case 'm': o->model = optarg; break;
+        case 'd': o->device = optarg; break;
+        case 't':
+            if (cli_parse_int("--threads", optarg, 1, 1024, &v)) return -1;
+            o->threads = (int)v;
+            break;
+        case 'l': o->letterbox = 1; break;
+        case 'p': *plain = 1; break;
+        case 'h': return -2;
+        case ':': cli_error("option %s needs a value", argv[optind - 1]); return -1;
+        default: cli_error("unknown option '%s'", argv[optind - 1]); return -1;
+        }
+    }
+    return optind;
+}
+
+// Scores one pair; prints the error (naming the file) and returns -1 on failure.
+int predict_pair(Model *m, const char *p1, const char *p2, float *prob) {
+    Image a, b;
+    Err e;
+    if (image_load(p1, &a, &e)) {
+        cli_error("image 1: %s", e.msg);
+        return -1;
+    }
+    if (image_load(p2, &b, &e)) {
+        cli_error("image 2: %s", e.msg);
+        image_free(&a);
+        return -1;
+    }
+    int rc = compare_images(m, &a, &b, prob, &e);
+    if (rc) cli_error("%s", e.msg);
+    image_free(&a);
+    image_free(&b);
+    return rc;
+}
+
+// Removes the newline and surrounding blanks in place.
+static char *trim(char *s) {
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    while (*s == ' ' || *s == '\t') s++;
+    return s;
+}
+
+// Next non-blank line, or NULL at end of input.
+static char *next_path(FILE *in, char **line, size_t *cap) {
+    while (getline(line, cap, in) >= 0) {
+        char *t = trim(*line);
+        if (*t) return t;
+    }
+    return NULL;
+}
+
+int predict_lines(Model *m, FILE *in, FILE *out) {
+    char *l1 = NULL, *l2 = NULL;
+    size_t c1 = 0, c2 = 0;
+    int failed = 0;
+    char *p1;
+    while ((p1 = next_path(in, &l1, &c1))) {
+        char *p2 = next_path(in, &l2, &c2);
+        if (!p2) {
+            cli_error("%s: no second image path before the end of input", p1);
+            failed = 1;
+            break;
+        }
+        float prob;
+        if (predict_pair(m, p1, p2, &prob)) {
+            fprintf(out, "error\n");
+            failed = 1;
+        } else {
+            fprintf(out, "%.6f\n", prob);
+        }
+        fflush(out);
+    }
+    free(l1);
+    free(l2);
+    return failed ? EXIT_RUNTIME : EXIT_OK;
+}
+
+int cmd_predict(int argc, char **argv) {
+    CommonOpts o;
+    common_opts_init(&o);
+    int plain = 0;
+    int first = predict_parse(argc, argv, &o, &plain);
+    if (first == -2) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (first < 0) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    int operands = argc - first;
+    if (operands != 0 && operands != 2) {
+        cli_error("predict takes two image paths (or none, to read pairs from standard input); "
+                  "got %d", operands);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (operands == 0 && isatty(STDIN_FILENO))
+        return cmd_interactive(argc, argv);
+    Backend *be;
+    Model *m;
+    char path[4096];
+    int rc = cli_open_model(&o, &be, &m, NULL, path, sizeof path);
+    if (rc) return rc;
+    if (operands == 2) {
+        float prob;
+        rc = predict_pair(m, argv[first], argv[first + 1], &prob) ? EXIT_RUNTIME : EXIT_OK;
+        if (!rc) printf("%.6f\n", prob);
+    } else {
+        rc = predict_lines(m, stdin, stdout);
+    }
+    model_free(m);
+    backend_close(be);
+    return rc;
+}

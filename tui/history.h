@@ -1,0 +1,14 @@
+// history: the readline history of image paths, kept between runs in a
+// file (SIAMESE_HISTORY, else ~/.siamese_history), bounded, without
+// duplicates, and written atomically (temporary file + rename).
+#ifndef SIAMESE_HISTORY_H
+#define SIAMESE_HISTORY_H
+
+#define HISTORY_MAX_ENTRIES 1000
+
+void history_open(void);
+// Adds a line, dropping an earlier identical entry.
+void history_remember(const char *line);
+void history_save(void);
+
+#endif

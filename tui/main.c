@@ -1,0 +1,49 @@
+// siamese: image similarity with a Siamese VGG16 network.
+// The front: picks the subcommand and hands over its arguments.
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+
+typedef struct Command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} Command;
+
+static const Command COMMANDS[] = {
+    {"predict", cmd_predict, "similarity of two images, or of pairs read from stdin"},
+    {"init", cmd_init, "write a model with random (untrained) weights"},
+};
+#define N_COMMANDS (sizeof COMMANDS / sizeof *COMMANDS)
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: %s [COMMAND] [options]\n"
+            "Without a command: the compare loop (in a terminal), or the line protocol of\n"
+            "'predict' when standard input is not a terminal.\n\nCommands:\n",
+            cli_prog);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-9s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fprintf(f, "\n'%s COMMAND --help' describes a command's options.\n", cli_prog);
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+                      !strcmp(argv[1], "help"))) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (argc >= 2 && argv[1][0] != '-') {
+        for (size_t i = 0; i < N_COMMANDS; i++)
+            if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
+        cli_error("unknown command '%s'", argv[1]);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    // Plain `siamese [options]`: predict's options; it picks the mode.
+    argv[0] = "predict";
+    return cmd_predict(argc, argv);
+}
