@@ -10,6 +10,7 @@
 
 int cmd_predict(int argc, char **argv);
 int cmd_init(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 // The compare loop in a terminal (curses, or readline prompts with --plain).
 int cmd_interactive(int argc, char **argv);
 

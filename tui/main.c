@@ -16,6 +16,7 @@ typedef struct Command {
 static const Command COMMANDS[] = {
     {"predict", cmd_predict, "similarity of two images, or of pairs read from stdin"},
     {"init", cmd_init, "write a model with random (untrained) weights"},
+    {"bench", cmd_bench, "time the engine (one configuration; see bench/run.sh)"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof *COMMANDS)
 
