@@ -74,17 +74,6 @@ static void cpu_destroy(Backend *b) {
 
 // ---- matrix products -----------------------------------------------------------
 
-// Row pointers of a plain row-major matrix: row m at base + m*ld.
-typedef struct MatRows {
-    const float *base;
-    size_t ld;
-} MatRows;
-
-static void mat_rows(const void *ctx, int m, const float **ptr) {
-    const MatRows *r = ctx;
-    ptr[0] = r->base + (size_t)m * r->ld;
-}
-
 // Row pointers of the unrolled 3x3 neighbourhoods of an (N,H,W,C) image:
 // for output pixel m and tap t = 3ky+kx, the input pixel (y+ky-1, x+kx-1).
 typedef struct ConvRows {
@@ -92,17 +81,23 @@ typedef struct ConvRows {
     int H, W, C;
 } ConvRows;
 
-static void conv_rows(const void *ctx, int m, const float **ptr) {
+static void conv_rows(const void *ctx, int m0, int count, const float *(*ptr)[GEMM_MAX_TAPS]) {
     const ConvRows *r = ctx;
-    const int x = m % r->W, y = m / r->W % r->H;
-    const size_t n = (size_t)m / ((size_t)r->W * r->H);
-    for (int ky = 0; ky < 3; ky++) {
-        const int iy = y + ky - 1;
-        for (int kx = 0; kx < 3; kx++) {
-            const int ix = x + kx - 1;
-            ptr[3 * ky + kx] = iy < 0 || iy >= r->H || ix < 0 || ix >= r->W
-                                   ? r->zeros
-                                   : r->in + ((n * r->H + iy) * r->W + ix) * r->C;
+    int x = m0 % r->W, y = m0 / r->W % r->H;
+    size_t n = (size_t)m0 / ((size_t)r->W * r->H);
+    for (int i = 0; i < count; i++) {
+        for (int ky = 0; ky < 3; ky++) {
+            const int iy = y + ky - 1;
+            for (int kx = 0; kx < 3; kx++) {
+                const int ix = x + kx - 1;
+                ptr[i][3 * ky + kx] = iy < 0 || iy >= r->H || ix < 0 || ix >= r->W
+                                          ? r->zeros
+                                          : r->in + ((n * r->H + iy) * r->W + ix) * r->C;
+            }
+        }
+        if (++x == r->W) {  // next pixel in (n,y,x) order
+            x = 0;
+            if (++y == r->H) y = 0, n++;
         }
     }
 }
@@ -221,8 +216,8 @@ static void cpu_dense_forward(Backend *b, float *out, const float *in, const flo
                               const float *bias, int N, int In, int Out, int relu) {
     // out (N,Out) = in (N,In) @ w (In,Out), + bias, ReLU
     const float *bp = pack_b(b, w, In, Out, Out, 1);
-    const MatRows rows = {in, (size_t)In};
-    gemm_rows(out, Out, N, Out, 1, In, mat_rows, &rows, bp, bias, relu, impl_of(b)->threads);
+    const GemmMatrix rows = {in, (size_t)In};
+    gemm_rows(out, Out, N, Out, 1, In, gemm_matrix_rows, &rows, bp, bias, relu, impl_of(b)->threads);
 }
 
 static void cpu_dense_backward(Backend *b, float *din, float *dw, float *dbias, const float *dout,
@@ -230,14 +225,14 @@ static void cpu_dense_backward(Backend *b, float *din, float *dw, float *dbias, 
     const int threads = impl_of(b)->threads;
     column_sums(b, dbias, dout, (size_t)N, Out);
     // dw (In,Out) = in^T (In,N) @ dout (N,Out)
-    const MatRows in_rows = {in, (size_t)In};
-    gemm_rows_tn(dw, N, Out, 1, In, mat_rows, &in_rows, dout, Out,
+    const GemmMatrix in_rows = {in, (size_t)In};
+    gemm_rows_tn(dw, N, Out, 1, In, gemm_matrix_rows, &in_rows, dout, Out,
                  workspace(b, gemm_rows_tn_work_floats(1, In, Out, threads)), threads);
     if (!din) return;
     // din (N,In) = dout (N,Out) @ w^T (Out,In)
     const float *bp = pack_b(b, w, Out, In, 1, Out);
-    const MatRows dout_rows = {dout, (size_t)Out};
-    gemm_rows(din, In, N, In, 1, Out, mat_rows, &dout_rows, bp, NULL, 0, threads);
+    const GemmMatrix dout_rows = {dout, (size_t)Out};
+    gemm_rows(din, In, N, In, 1, Out, gemm_matrix_rows, &dout_rows, bp, NULL, 0, threads);
 }
 
 // ---- siamese head --------------------------------------------------------------

@@ -25,9 +25,20 @@
 #define GEMM_MR 6   // rows of the micro-kernel's output tile
 #define GEMM_NR 16  // columns: two 8-float AVX registers
 
-// Where row m of A_t starts, for every tap t: ptr[t] (each row holds Kc
-// floats). Rows outside an image point at zeros.
-typedef void (*GemmRowsFn)(const void *ctx, int m, const float **ptr);
+#define GEMM_MAX_TAPS 9  // a 3x3 convolution
+
+// Where rows m0 .. m0+count-1 of each A_t start: ptr[r][t] for row m0+r and
+// tap t (each row holds Kc floats). Rows outside an image point at zeros.
+// A range per call lets a convolution step through pixels without divisions.
+typedef void (*GemmRowsFn)(const void *ctx, int m0, int count, const float *(*ptr)[GEMM_MAX_TAPS]);
+
+// The rows of a plain row-major matrix: row m at base + m*ld (ctx is a
+// GemmMatrix).
+typedef struct GemmMatrix {
+    const float *base;
+    size_t ld;
+} GemmMatrix;
+void gemm_matrix_rows(const void *ctx, int m0, int count, const float *(*ptr)[GEMM_MAX_TAPS]);
 
 // Floats of a packed B with Kd rows and N columns (N rounded up to 16).
 size_t gemm_packed_b_floats(int Kd, int N);

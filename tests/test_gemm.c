@@ -22,9 +22,10 @@ typedef struct Taps {
     int M, Kc, ntaps;
 } Taps;
 
-static void taps_rows(const void *ctx, int m, const float **ptr) {
+static void taps_rows(const void *ctx, int m0, int count, const float *(*ptr)[GEMM_MAX_TAPS]) {
     const Taps *t = ctx;
-    for (int k = 0; k < t->ntaps; k++) ptr[k] = t->a + ((size_t)k * t->M + m) * t->Kc;
+    for (int i = 0; i < count; i++)
+        for (int k = 0; k < t->ntaps; k++) ptr[i][k] = t->a + ((size_t)k * t->M + m0 + i) * t->Kc;
 }
 
 static void check_gemm(Rng *r, int M, int N, int ntaps, int Kc, int threads, int relu) {

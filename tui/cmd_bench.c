@@ -68,15 +68,6 @@ static float *random_floats(size_t n, uint64_t seed) {
 }
 
 // Our product at 2048^3 through the same path as a dense layer.
-typedef struct Rows {
-    const float *a;
-    int ld;
-} Rows;
-static void rows_of(const void *ctx, int m, const float **p) {
-    const Rows *r = ctx;
-    p[0] = r->a + (size_t)m * r->ld;
-}
-
 static int bench_sgemm(int threads, int repeat) {
     const int n = 2048;
     float *a = random_floats((size_t)n * n, 1), *b = random_floats((size_t)n * n, 2);
@@ -85,12 +76,12 @@ static int bench_sgemm(int threads, int repeat) {
         cli_error("out of memory for the 2048^3 product");
         return EXIT_RUNTIME;
     }
-    Rows rows = {a, n};
+    const GemmMatrix rows = {a, n};
     double *t = malloc(sizeof(double) * (repeat + 1));
     for (int i = 0; i <= repeat; i++) {  // the first run warms up
         double t0 = now_s();
         gemm_pack_b(bp, n, n, 0, n, b, n, 1);
-        gemm_rows(c, n, n, n, 1, n, rows_of, &rows, bp, NULL, 0, threads);
+        gemm_rows(c, n, n, n, 1, n, gemm_matrix_rows, &rows, bp, NULL, 0, threads);
         t[i] = now_s() - t0;
     }
     double med = median(t + 1, repeat);
