@@ -20,6 +20,7 @@
 
 #include "backend.h"
 #include "gemm.h"
+#include "winograd.h"
 
 typedef struct CpuImpl {
     int threads;
@@ -131,11 +132,16 @@ static void column_sums(Backend *b, float *dbias, const float *dout, size_t M, i
 
 static void cpu_conv3x3_forward(Backend *b, float *out, const float *in, const float *w,
                                 const float *bias, int N, int H, int W, int C, int K, int relu) {
-    const int M = N * H * W;
+    const int M = N * H * W, threads = impl_of(b)->threads;
+    if (winograd_pays(N, H, W, C, K)) {
+        winograd_conv(out, in, w, 0, bias, N, H, W, C, K, relu, zeros(b, C),
+                      workspace(b, winograd_work_floats(C, K, threads)), threads);
+        return;
+    }
     // out (M,K) = unrolled in (M,9C) @ w (9C,K), + bias, ReLU
     const float *bp = pack_b(b, w, 9 * C, K, K, 1);
     const ConvRows rows = {in, zeros(b, C), H, W, C};
-    gemm_rows(out, K, M, K, 9, C, conv_rows, &rows, bp, bias, relu, impl_of(b)->threads);
+    gemm_rows(out, K, M, K, 9, C, conv_rows, &rows, bp, bias, relu, threads);
 }
 
 static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias, const float *dout,
@@ -149,6 +155,11 @@ static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias
     float *work = workspace(b, gemm_rows_tn_work_floats(9, C, K, threads));
     gemm_rows_tn(dw, M, K, 9, C, conv_rows, &in_rows, dout, K, work, threads);
     if (!din) return;
+    if (winograd_pays(N, H, W, K, C)) {
+        winograd_conv(din, dout, w, 1, NULL, N, H, W, K, C, 0, in_rows.zeros,
+                      workspace(b, winograd_work_floats(K, C, threads)), threads);
+        return;
+    }
     // din (M,C) = unrolled dout (M,9K) @ B (9K,C) where row t*K+k of B is
     // w[8-t][c][k] over c: tap t of the rotated kernel, channels swapped.
     float *bp = workspace(b, gemm_packed_b_floats(9 * K, C));

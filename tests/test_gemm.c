@@ -1,13 +1,14 @@
 // The CPU products against naive double-precision references: gemm_rows and
 // gemm_rows_tn on odd sizes (partial tiles, several chunks, several
 // threads) with both the AVX2 and the portable kernel, then the CPU
-// backend's conv3x3 forward/backward and dense forward/backward against a
-// direct convolution and plain loops.
+// backend's conv3x3 forward/backward (direct and Winograd) and dense
+// forward/backward against a direct convolution and plain loops.
 #include <string.h>
 
 #include "../engine/backend.h"
 #include "../engine/gemm.h"
 #include "../engine/rng.h"
+#include "../engine/winograd.h"
 #include "check.h"
 
 static float *randv(Rng *r, size_t n) {
@@ -203,6 +204,12 @@ int main(void) {
     check_conv(be, &r, 1, 1, 1, 4, 3);
     check_conv(be, &r, 3, 6, 4, 17, 33);
     check_conv(be, &r, 2, 13, 11, 64, 20);
+    // Large enough for Winograd F(2x2,3x3) (odd sizes: partial tiles, and
+    // channel counts that leave partial panels), forward and backward data.
+    CHECK(winograd_pays(4, 15, 15, 17, 33) && winograd_pays(6, 10, 13, 32, 16),
+          "the Winograd cases below would test the direct path");
+    check_conv(be, &r, 4, 15, 15, 17, 33);
+    check_conv(be, &r, 6, 10, 13, 32, 16);
     check_dense(be, &r, 1, 37, 1);
     check_dense(be, &r, 9, 300, 21);
     check_dense(be, &r, 150, 130, 40);
