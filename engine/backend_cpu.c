@@ -152,8 +152,13 @@ static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias
     // dw (9C,K): rows t*C+c = sum over pixels of the tap-t-shifted input
     // (channel c) times dout.
     const ConvRows in_rows = {in, zeros(b, C > K ? C : K), H, W, C};
-    float *work = workspace(b, gemm_rows_tn_work_floats(9, C, K, threads));
-    gemm_rows_tn(dw, M, K, 9, C, conv_rows, &in_rows, dout, K, work, threads);
+    if (winograd_pays(N, H, W, C, K))
+        winograd_backward_filter(dw, in, dout, N, H, W, C, K, in_rows.zeros,
+                                 workspace(b, winograd_backward_filter_work_floats(C, K, threads)),
+                                 threads);
+    else
+        gemm_rows_tn(dw, M, K, 9, C, conv_rows, &in_rows, dout, K, 0,
+                     workspace(b, gemm_rows_tn_work_floats(9, C, K, threads)), threads);
     if (!din) return;
     if (winograd_pays(N, H, W, K, C)) {
         winograd_conv(din, dout, w, 1, NULL, N, H, W, K, C, 0, in_rows.zeros,
@@ -237,7 +242,7 @@ static void cpu_dense_backward(Backend *b, float *din, float *dw, float *dbias, 
     column_sums(b, dbias, dout, (size_t)N, Out);
     // dw (In,Out) = in^T (In,N) @ dout (N,Out)
     const GemmMatrix in_rows = {in, (size_t)In};
-    gemm_rows_tn(dw, N, Out, 1, In, gemm_matrix_rows, &in_rows, dout, Out,
+    gemm_rows_tn(dw, N, Out, 1, In, gemm_matrix_rows, &in_rows, dout, Out, 0,
                  workspace(b, gemm_rows_tn_work_floats(1, In, Out, threads)), threads);
     if (!din) return;
     // din (N,In) = dout (N,Out) @ w^T (Out,In)

@@ -267,7 +267,7 @@ static void pack_a_tn(float *dst, const float *const (*ind)[GEMM_MAX_TAPS], int 
 }
 
 void gemm_rows_tn(float *g, int M, int N, int ntaps, int Kc, GemmRowsFn rows, const void *ctx,
-                  const float *d, ptrdiff_t ldd, float *work, int threads) {
+                  const float *d, ptrdiff_t ldd, int accumulate, float *work, int threads) {
     const KernelFn kernel = kernel_for(1);
     const int nth = tn_threads(M, threads);
     const int panels = (N + GEMM_NR - 1) / GEMM_NR;
@@ -298,7 +298,7 @@ void gemm_rows_tn(float *g, int M, int N, int ntaps, int Kc, GemmRowsFn rows, co
                                      .ldc = N,
                                      .mr = mcb - q * GEMM_MR < GEMM_MR ? mcb - q * GEMM_MR : GEMM_MR,
                                      .nr = N - p * GEMM_NR < GEMM_NR ? N - p * GEMM_NR : GEMM_NR,
-                                     .accumulate = pb > p0};
+                                     .accumulate = pb > p0 || (accumulate && th == 0)};
                         kernel(1, kb, a6, 0, GEMM_MR, dpack + (size_t)p * kb * GEMM_NR, 0, &tile);
                     }
                 }

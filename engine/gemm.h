@@ -58,11 +58,12 @@ void gemm_rows(float *c, ptrdiff_t ldc, int M, int N, int ntaps, int Kc, GemmRow
 // Scratch floats gemm_rows_tn needs for (ntaps*Kc, N) results and threads.
 size_t gemm_rows_tn_work_floats(int ntaps, int Kc, int N, int threads);
 // G (ntaps*Kc, N) row-major = for each tap t, rows [t*Kc, (t+1)*Kc):
-// A_t^T (Kc,M) @ D (M,N), where D is row-major with row stride ldd; the
-// reduction runs over the M rows, split between threads, each summing into
-// its own copy of G (in work) that is added up at the end.
+// A_t^T (Kc,M) @ D (M,N), where D is row-major with row stride ldd; added
+// to G's values when accumulate. The reduction runs over the M rows, split
+// between threads, each summing into its own copy of G (in work) that is
+// added up at the end.
 void gemm_rows_tn(float *g, int M, int N, int ntaps, int Kc, GemmRowsFn rows, const void *ctx,
-                  const float *d, ptrdiff_t ldd, float *work, int threads);
+                  const float *d, ptrdiff_t ldd, int accumulate, float *work, int threads);
 
 // For tests: 1 forces the portable kernel, 0 restores the automatic choice.
 void gemm_force_portable(int on);

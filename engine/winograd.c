@@ -109,13 +109,13 @@ static void transform_kernel(float *U, const float *w, int C, int K, int threads
     for (int c = 0; c < C; c++) transform_kernel_channel(U, stride, w, C, K, c);
 }
 
-// V[xi] row r (C floats) = (B^T d B)[xi] for tile t0+r, r < nt. The loop
-// over channels is written with named scalars (no local arrays) so that it
-// compiles to vector code.
-VECTOR_CLONES static void transform_input(float *V, const float *in, const float *zeros, int t0,
-                                          int nt, int H, int W, int C) {
+// V[xi] row r (C floats) = (B^T d B)[xi] for tile t0+r, r < nt; each V[xi]
+// holds cap rows. The loop over channels is written with named scalars (no
+// local arrays) so that it compiles to vector code.
+VECTOR_CLONES static void transform_input(float *V, int cap, const float *in, const float *zeros,
+                                          int t0, int nt, int H, int W, int C) {
     const int TH = (H + 1) / 2, TW = (W + 1) / 2;
-    const size_t xs = (size_t)TILES * C;  // from one xi's matrix to the next
+    const size_t xs = (size_t)cap * C;  // from one xi's matrix to the next
     for (int r = 0; r < nt; r++) {
         const int t = t0 + r, tx = t % TW, ty = t / TW % TH;
         const size_t n = (size_t)t / ((size_t)TW * TH);
@@ -153,13 +153,15 @@ VECTOR_CLONES static void transform_input(float *V, const float *in, const float
     }
 }
 
-// The output pixels of tiles t0 .. t0+nt-1 from M[xi] (rows of K floats):
-// A^T m A, + bias, ReLU. Pixels past the image's last row/column go to
-// discard (K floats) instead, which keeps the loop free of branches.
-VECTOR_CLONES static void transform_output(float *out, const float *Mx, const float *bias, int relu,
-                                           float *discard, int t0, int nt, int H, int W, int K) {
+// The output pixels of tiles t0 .. t0+nt-1 from M[xi] (rows of K floats,
+// cap rows each): A^T m A, + bias, ReLU. Pixels past the image's last
+// row/column go to discard (K floats) instead, which keeps the loop free of
+// branches.
+VECTOR_CLONES static void transform_output(float *out, const float *Mx, int cap, const float *bias,
+                                           int relu, float *discard, int t0, int nt, int H, int W,
+                                           int K) {
     const int TH = (H + 1) / 2, TW = (W + 1) / 2;
-    const size_t xs = (size_t)TILES * K;
+    const size_t xs = (size_t)cap * K;
     for (int r = 0; r < nt; r++) {
         const int t = t0 + r, tx = t % TW, ty = t / TW % TH;
         const size_t n = (size_t)t / ((size_t)TW * TH);
@@ -200,6 +202,117 @@ VECTOR_CLONES static void transform_output(float *out, const float *Mx, const fl
     }
 }
 
+
+// The adjoint of transform_output: dM[xi] row r (K floats) = (A dy A^T)[xi]
+// for the 2x2 output gradient dy of tile t0+r (zeros outside the image).
+VECTOR_CLONES static void transform_dout(float *dM, int cap, const float *dout, const float *zeros,
+                                         int t0, int nt, int H, int W, int K) {
+    const int TH = (H + 1) / 2, TW = (W + 1) / 2;
+    const size_t xs = (size_t)cap * K;
+    for (int r = 0; r < nt; r++) {
+        const int t = t0 + r, tx = t % TW, ty = t / TW % TH;
+        const size_t n = (size_t)t / ((size_t)TW * TH);
+        const float *q[2][2];
+        for (int a = 0; a < 2; a++)
+            for (int b = 0; b < 2; b++) {
+                const int y = 2 * ty + a, x = 2 * tx + b;
+                q[a][b] = y < H && x < W ? dout + ((n * H + y) * W + x) * K : zeros;
+            }
+        const float *q00 = q[0][0], *q01 = q[0][1], *q10 = q[1][0], *q11 = q[1][1];
+        float *m = dM + (size_t)r * K;
+#pragma omp simd
+        for (int k = 0; k < K; k++) {
+            // s = A dy: rows (y0, y0 + y1, y0 - y1, -y1), per column b
+            const float s00 = q00[k], s01 = q01[k], s10 = q00[k] + q10[k], s11 = q01[k] + q11[k],
+                        s20 = q00[k] - q10[k], s21 = q01[k] - q11[k], s30 = -q10[k],
+                        s31 = -q11[k];
+            // m = s A^T: columns (s0, s0 + s1, s0 - s1, -s1), per row i
+#define A_ROW(i)                                  \
+    m[(4 * i + 0) * xs + k] = s##i##0;            \
+    m[(4 * i + 1) * xs + k] = s##i##0 + s##i##1;  \
+    m[(4 * i + 2) * xs + k] = s##i##0 - s##i##1;  \
+    m[(4 * i + 3) * xs + k] = -s##i##1
+            A_ROW(0);
+            A_ROW(1);
+            A_ROW(2);
+            A_ROW(3);
+#undef A_ROW
+        }
+    }
+}
+
+// The adjoint of the kernel transform: dw (3,3,C,K) row c = G^T du G from
+// du (16 matrices (C,K)). G^T has rows (1,1/2,1/2,0), (0,1/2,-1/2,0),
+// (0,1/2,1/2,1).
+VECTOR_CLONES static void transform_dw_channel(float *dw, const float *dU, int C, int K, int c) {
+    const size_t xs = (size_t)C * K;
+    const float *u = dU + (size_t)c * K;
+    float *g = dw + (size_t)c * K;  // tap (ky,kx) at g[(3ky+kx)*C*K + k]
+#pragma omp simd
+    for (int k = 0; k < K; k++) {
+        // t = G^T du, one column j at a time
+#define GT_COL(j)                                                                         \
+    const float t0##j = u[j * xs + k] + 0.5f * (u[(4 + j) * xs + k] + u[(8 + j) * xs + k]), \
+                t1##j = 0.5f * (u[(4 + j) * xs + k] - u[(8 + j) * xs + k]),              \
+                t2##j = 0.5f * (u[(4 + j) * xs + k] + u[(8 + j) * xs + k]) + u[(12 + j) * xs + k]
+        GT_COL(0);
+        GT_COL(1);
+        GT_COL(2);
+        GT_COL(3);
+        // g = t G, one row ky at a time
+#define G_ROW(i)                                                              \
+    g[(3 * i + 0) * xs + k] = t##i##0 + 0.5f * (t##i##1 + t##i##2);           \
+    g[(3 * i + 1) * xs + k] = 0.5f * (t##i##1 - t##i##2);                     \
+    g[(3 * i + 2) * xs + k] = 0.5f * (t##i##1 + t##i##2) + t##i##3
+        G_ROW(0);
+        G_ROW(1);
+        G_ROW(2);
+#undef GT_COL
+#undef G_ROW
+    }
+}
+
+// dW: blocks of DW_TILES tiles shared by all threads. The threads
+// transform a block's input and output gradient together (V and dM), then
+// take the 16 products dU[xi] += V[xi]^T dM[xi] between them, so each dU[xi]
+// has one owner and needs no reduction.
+#define DW_TILES 384
+
+size_t winograd_backward_filter_work_floats(int C, int K, int threads) {
+    return XI * ((size_t)C * K + (size_t)DW_TILES * (C + K)) +
+           (size_t)threads * gemm_rows_tn_work_floats(1, C, K, 1);
+}
+
+void winograd_backward_filter(float *dw, const float *in, const float *dout, int N, int H, int W,
+                              int C, int K, const float *zeros, float *work, int threads) {
+    float *dU = work, *V = dU + XI * (size_t)C * K, *dM = V + (size_t)XI * DW_TILES * C;
+    float *tnwork = dM + (size_t)XI * DW_TILES * K;
+    const size_t tn_floats = gemm_rows_tn_work_floats(1, C, K, 1);
+    const int ntiles = N * ((H + 1) / 2) * ((W + 1) / 2);
+#pragma omp parallel num_threads(threads)
+    {
+        float *my_tn = tnwork + omp_get_thread_num() * tn_floats;
+        const int nth = omp_get_num_threads(), th = omp_get_thread_num();
+        for (int t0 = 0; t0 < ntiles; t0 += DW_TILES) {
+            const int nt = ntiles - t0 < DW_TILES ? ntiles - t0 : DW_TILES;
+            // This thread's share of the block's tiles (the implicit barrier of
+            // the products below keeps V and dM stable until all are done).
+            const int r0 = nt * th / nth, r1 = nt * (th + 1) / nth;
+            transform_input(V + (size_t)r0 * C, DW_TILES, in, zeros, t0 + r0, r1 - r0, H, W, C);
+            transform_dout(dM + (size_t)r0 * K, DW_TILES, dout, zeros, t0 + r0, r1 - r0, H, W, K);
+#pragma omp barrier
+#pragma omp for schedule(dynamic, 1)
+            for (int xi = 0; xi < XI; xi++) {
+                const GemmMatrix a = {V + (size_t)xi * DW_TILES * C, (size_t)C};
+                gemm_rows_tn(dU + (size_t)xi * C * K, nt, K, 1, C, gemm_matrix_rows, &a,
+                             dM + (size_t)xi * DW_TILES * K, K, t0 > 0, my_tn, 1);
+            }
+        }
+#pragma omp for schedule(static)
+        for (int c = 0; c < C; c++) transform_dw_channel(dw, dU, C, K, c);
+    }
+}
+
 void winograd_conv(float *out, const float *in, const float *w, int rotated, const float *bias,
                    int N, int H, int W, int C, int K, int relu, const float *zeros, float *work,
                    int threads) {
@@ -219,13 +332,13 @@ void winograd_conv(float *out, const float *in, const float *w, int rotated, con
 #pragma omp for schedule(dynamic, 1)
         for (int blk = 0; blk < blocks; blk++) {
             const int t0 = blk * TILES, nt = ntiles - t0 < TILES ? ntiles - t0 : TILES;
-            transform_input(V, in, zeros, t0, nt, H, W, C);
+            transform_input(V, TILES, in, zeros, t0, nt, H, W, C);
             for (int xi = 0; xi < XI; xi++) {
                 const GemmMatrix a = {V + (size_t)xi * TILES * C, (size_t)C};
                 gemm_rows(Mx + (size_t)xi * TILES * K, K, nt, K, 1, C, gemm_matrix_rows, &a,
                           U + xi * ustride, NULL, 0, 1);
             }
-            transform_output(out, Mx, bias, relu, discard, t0, nt, H, W, K);
+            transform_output(out, Mx, TILES, bias, relu, discard, t0, nt, H, W, K);
         }
     }
 }

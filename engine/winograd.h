@@ -32,4 +32,13 @@ void winograd_conv(float *out, const float *in, const float *w, int rotated, con
                    int N, int H, int W, int C, int K, int relu, const float *zeros, float *work,
                    int threads);
 
+// Scratch floats winograd_backward_filter needs.
+size_t winograd_backward_filter_work_floats(int C, int K, int threads);
+
+// dw (3,3,C,K) = the kernel gradient of that convolution: in (N,H,W,C) is
+// its input, dout (N,H,W,K) the gradient of its output (after the ReLU
+// mask); the adjoints of the transforms above. zeros holds max(C,K) zeros.
+void winograd_backward_filter(float *dw, const float *in, const float *dout, int N, int H, int W,
+                              int C, int K, const float *zeros, float *work, int threads);
+
 #endif

@@ -63,10 +63,16 @@ static void check_gemm(Rng *r, int M, int N, int ntaps, int Kc, int threads, int
                     s += (double)a[((size_t)t * M + m) * Kc + k] * d[(size_t)m * N + n];
                 gref[(size_t)(t * Kc + k) * N + n] = (float)s;
             }
-    gemm_rows_tn(g, M, N, ntaps, Kc, taps_rows, &tp, d, N, work, threads);
+    gemm_rows_tn(g, M, N, ntaps, Kc, taps_rows, &tp, d, N, 0, work, threads);
     e = check_rel_err(g, gref, (size_t)Kd * N, 1.0);
     CHECK(e < 1e-5, "gemm_rows_tn M=%d N=%d taps=%d Kc=%d threads=%d: rel err %g", M, N, ntaps,
           Kc, threads, e);
+    // accumulate: a second pass adds the same again
+    gemm_rows_tn(g, M, N, ntaps, Kc, taps_rows, &tp, d, N, 1, work, threads);
+    for (size_t i = 0; i < (size_t)Kd * N; i++) gref[i] *= 2;
+    e = check_rel_err(g, gref, (size_t)Kd * N, 1.0);
+    CHECK(e < 1e-5, "gemm_rows_tn accumulate M=%d N=%d taps=%d Kc=%d threads=%d: rel err %g", M,
+          N, ntaps, Kc, threads, e);
     free(a), free(bm), free(bias), free(c), free(ref), free(bp), free(d), free(g), free(gref),
         free(work);
 }
