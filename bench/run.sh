@@ -38,7 +38,7 @@ done
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     REP_LAT=5 REP_BATCH=2 REP_TRAIN=1 ROUNDS=1
 else
-    REP_LAT=30 REP_BATCH=5 REP_TRAIN=3
+    REP_LAT=30 REP_BATCH=5 REP_TRAIN=2
 fi
 reps() { case $1 in latency) echo $REP_LAT ;; batch) echo $REP_BATCH ;; train) echo $REP_TRAIN ;; esac; }
 
@@ -58,7 +58,8 @@ log sgemm "$PY" bench/torch_peer.py --mode sgemm --threads "$THREADS" --repeat 5
 ./siamese bench --weights "$OUT/vgg16.h5" --mode layers --batch 32 --repeat 3 \
     --threads "$THREADS" | sed 's/^/layers /' | tee -a "$RAW"
 
-# PyTorch's faster layout per figure, chosen in round 1.
+# PyTorch's faster tensor layout (channels-last or contiguous), chosen in
+# round 1 for latency and batch inference; training uses the batch winner.
 declare -A LAYOUT
 for r in $(seq 1 "$ROUNDS"); do
     echo "== round $r of $ROUNDS (load $(cut -d' ' -f1 /proc/loadavg))"
@@ -66,6 +67,8 @@ for r in $(seq 1 "$ROUNDS"); do
     for arch in $ARCHS; do
         for mode in latency batch train; do
             key="$arch-$mode"
+            # Training (the slowest to time) takes the layout that won at inference.
+            [ "$mode" = train ] && [ -n "${LAYOUT[$arch-batch]:-}" ] && LAYOUT[$key]=${LAYOUT[$arch-batch]}
             log "ours $key" ./siamese bench --weights "$OUT/$arch.h5" --mode "$mode" --batch 32 \
                 --repeat "$(reps "$mode")" --threads "$THREADS"
             if [ -z "${LAYOUT[$key]:-}" ]; then

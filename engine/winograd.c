@@ -289,12 +289,15 @@ void winograd_backward_filter(float *dw, const float *in, const float *dout, int
     float *tnwork = dM + (size_t)XI * DW_TILES * K;
     const size_t tn_floats = gemm_rows_tn_work_floats(1, C, K, 1);
     const int ntiles = N * ((H + 1) / 2) * ((W + 1) / 2);
+    // Equal blocks: every block costs a pass over dU, so no small last one.
+    const int nblocks = (ntiles + DW_TILES - 1) / DW_TILES;
+    const int bsize = (ntiles + nblocks - 1) / nblocks;
 #pragma omp parallel num_threads(threads)
     {
         float *my_tn = tnwork + omp_get_thread_num() * tn_floats;
         const int nth = omp_get_num_threads(), th = omp_get_thread_num();
-        for (int t0 = 0; t0 < ntiles; t0 += DW_TILES) {
-            const int nt = ntiles - t0 < DW_TILES ? ntiles - t0 : DW_TILES;
+        for (int t0 = 0; t0 < ntiles; t0 += bsize) {
+            const int nt = ntiles - t0 < bsize ? ntiles - t0 : bsize;
             // This thread's share of the block's tiles (the implicit barrier of
             // the products below keeps V and dM stable until all are done).
             const int r0 = nt * th / nth, r1 = nt * (th + 1) / nth;
