@@ -12,6 +12,10 @@
 //  - backward data is the same convolution run on dout with the kernel
 //    rotated by 180 degrees and its channel axes swapped;
 //  - backward filter sums, over pixels, tap-shifted input rows times dout.
+// Layers with enough channels and pixels take Winograd's F(2x2,3x3) instead
+// (winograd.c: 2.25x fewer multiplies, the same results up to rounding);
+// the direct products here serve the rest (the RGB input layer, the small
+// deep layers of a single pair) and are what the tests check it against.
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -149,7 +153,7 @@ static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias
                                  int K) {
     const int M = N * H * W, threads = impl_of(b)->threads;
     column_sums(b, dbias, dout, M, K);
-    // dw (9C,K): rows t*C+c = sum over pixels of the tap-t-shifted input
+    // dw (9C,K): row t*C+c = sum over pixels of the tap-t-shifted input
     // (channel c) times dout.
     const ConvRows in_rows = {in, zeros(b, C > K ? C : K), H, W, C};
     if (winograd_pays(N, H, W, C, K))

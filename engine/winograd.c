@@ -272,47 +272,82 @@ VECTOR_CLONES static void transform_dw_channel(float *dw, const float *dU, int C
     }
 }
 
-// dW: blocks of DW_TILES tiles shared by all threads. The threads
-// transform a block's input and output gradient together (V and dM), then
-// take the 16 products dU[xi] += V[xi]^T dM[xi] between them, so each dU[xi]
-// has one owner and needs no reduction.
+// dW, in blocks of DW_TILES tiles (each block costs one pass over dU, so
+// blocks are large), two ways:
+//  - small dU (16 C K floats, at most PRIVATE_DU): each thread takes whole
+//    blocks into its own dU, added up at the end: no barrier per block;
+//  - large dU: all threads share each block (each transforms a part of it),
+//    then take the 16 products dU[xi] += V[xi]^T dM[xi] between them, so
+//    each dU[xi] has one owner and the threads' copies would not fit the
+//    caches anyway.
 #define DW_TILES 384
+#define PRIVATE_DU (16 * 128 * 128)
+
+static int private_du(int C, int K) { return XI * (size_t)C * K <= PRIVATE_DU; }
 
 size_t winograd_backward_filter_work_floats(int C, int K, int threads) {
-    return XI * ((size_t)C * K + (size_t)DW_TILES * (C + K)) +
-           (size_t)threads * gemm_rows_tn_work_floats(1, C, K, 1);
+    const size_t du = XI * (size_t)C * K, vm = XI * (size_t)DW_TILES * (C + K);
+    const size_t tn = gemm_rows_tn_work_floats(1, C, K, 1);
+    return private_du(C, K) ? (size_t)threads * (du + vm + tn) : du + vm + (size_t)threads * tn;
+}
+
+// dU (16 (C,K) matrices) = [dU +] the products of tiles t0 .. t0+nt-1, whose
+// V and dM (cap rows each) are already transformed.
+static void products(float *dU, const float *V, const float *dM, int cap, int nt, int C, int K,
+                     int accumulate, int xi, float *tnwork) {
+    const GemmMatrix a = {V + (size_t)xi * cap * C, (size_t)C};
+    gemm_rows_tn(dU + (size_t)xi * C * K, nt, K, 1, C, gemm_matrix_rows, &a,
+                 dM + (size_t)xi * cap * K, K, accumulate, tnwork, 1);
 }
 
 void winograd_backward_filter(float *dw, const float *in, const float *dout, int N, int H, int W,
                               int C, int K, const float *zeros, float *work, int threads) {
-    float *dU = work, *V = dU + XI * (size_t)C * K, *dM = V + (size_t)XI * DW_TILES * C;
-    float *tnwork = dM + (size_t)XI * DW_TILES * K;
-    const size_t tn_floats = gemm_rows_tn_work_floats(1, C, K, 1);
+    const size_t du = XI * (size_t)C * K, vm = XI * (size_t)DW_TILES * (C + K);
+    const size_t tn = gemm_rows_tn_work_floats(1, C, K, 1);
+    const int priv = private_du(C, K);
     const int ntiles = N * ((H + 1) / 2) * ((W + 1) / 2);
     // Equal blocks: every block costs a pass over dU, so no small last one.
     const int nblocks = (ntiles + DW_TILES - 1) / DW_TILES;
     const int bsize = (ntiles + nblocks - 1) / nblocks;
 #pragma omp parallel num_threads(threads)
     {
-        float *my_tn = tnwork + omp_get_thread_num() * tn_floats;
         const int nth = omp_get_num_threads(), th = omp_get_thread_num();
-        for (int t0 = 0; t0 < ntiles; t0 += bsize) {
-            const int nt = ntiles - t0 < bsize ? ntiles - t0 : bsize;
-            // This thread's share of the block's tiles (the implicit barrier of
-            // the products below keeps V and dM stable until all are done).
-            const int r0 = nt * th / nth, r1 = nt * (th + 1) / nth;
-            transform_input(V + (size_t)r0 * C, DW_TILES, in, zeros, t0 + r0, r1 - r0, H, W, C);
-            transform_dout(dM + (size_t)r0 * K, DW_TILES, dout, zeros, t0 + r0, r1 - r0, H, W, K);
+        if (priv) {
+            float *dU = work + th * (du + vm + tn), *V = dU + du;
+            float *dM = V + XI * (size_t)DW_TILES * C, *my_tn = dU + du + vm;
+            int first = 1;
+#pragma omp for schedule(dynamic, 1) nowait
+            for (int blk = 0; blk < nblocks; blk++) {
+                const int t0 = blk * bsize, nt = ntiles - t0 < bsize ? ntiles - t0 : bsize;
+                transform_input(V, DW_TILES, in, zeros, t0, nt, H, W, C);
+                transform_dout(dM, DW_TILES, dout, zeros, t0, nt, H, W, K);
+                for (int xi = 0; xi < XI; xi++)
+                    products(dU, V, dM, DW_TILES, nt, C, K, !first, xi, my_tn);
+                first = 0;
+            }
+            if (first) memset(dU, 0, du * sizeof(float));  // no block came this way
+#pragma omp barrier
+            // Sum the copies into thread 0's, split by rows.
+#pragma omp for schedule(static)
+            for (size_t i = 0; i < du; i++)
+                for (int o = 1; o < nth; o++) work[i] += work[o * (du + vm + tn) + i];
+        } else {
+            float *dU = work, *V = dU + du, *dM = V + XI * (size_t)DW_TILES * C;
+            float *my_tn = dU + du + vm + th * tn;
+            for (int t0 = 0; t0 < ntiles; t0 += bsize) {
+                const int nt = ntiles - t0 < bsize ? ntiles - t0 : bsize;
+                // This thread's share of the block's tiles; the barriers keep V
+                // and dM whole while the products read them.
+                const int r0 = nt * th / nth, r1 = nt * (th + 1) / nth;
+                transform_input(V + (size_t)r0 * C, DW_TILES, in, zeros, t0 + r0, r1 - r0, H, W, C);
+                transform_dout(dM + (size_t)r0 * K, DW_TILES, dout, zeros, t0 + r0, r1 - r0, H, W, K);
 #pragma omp barrier
 #pragma omp for schedule(dynamic, 1)
-            for (int xi = 0; xi < XI; xi++) {
-                const GemmMatrix a = {V + (size_t)xi * DW_TILES * C, (size_t)C};
-                gemm_rows_tn(dU + (size_t)xi * C * K, nt, K, 1, C, gemm_matrix_rows, &a,
-                             dM + (size_t)xi * DW_TILES * K, K, t0 > 0, my_tn, 1);
+                for (int xi = 0; xi < XI; xi++) products(dU, V, dM, DW_TILES, nt, C, K, t0 > 0, xi, my_tn);
             }
         }
 #pragma omp for schedule(static)
-        for (int c = 0; c < C; c++) transform_dw_channel(dw, dU, C, K, c);
+        for (int c = 0; c < C; c++) transform_dw_channel(dw, work, C, K, c);
     }
 }
 

@@ -216,6 +216,10 @@ int main(void) {
           "the Winograd cases below would test the direct path");
     check_conv(be, &r, 4, 15, 15, 17, 33);
     check_conv(be, &r, 6, 10, 13, 32, 16);
+    // Several blocks of tiles for the weight gradient, with thread-private
+    // sums (small C*K) and with the 16 products shared out (large C*K).
+    check_conv(be, &r, 8, 16, 16, 16, 16);
+    check_conv(be, &r, 8, 14, 14, 129, 130);
     check_dense(be, &r, 1, 37, 1);
     check_dense(be, &r, 9, 300, 21);
     check_dense(be, &r, 150, 130, 40);
