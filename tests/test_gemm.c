@@ -153,7 +153,7 @@ static void check_conv(Backend *be, Rng *r, int N, int H, int W, int C, int K) {
     // The first layer passes din = NULL: the weight gradients must not change.
     float *dw2 = malloc(nw * 4);
     be->ops->conv3x3_backward(be, NULL, dw2, db, dout, in, w, N, H, W, C, K);
-    CHECK(!memcmp(dw, dw2, nw * 4), "conv dw with din=NULL differs");
+    CHECK(!memcmp(dw, dw2, nw * 4), "conv dw with din=NULL differs (or is not reproducible)");
     free(in), free(w), free(bias), free(out), free(ref), free(dout), free(din), free(dw), free(db),
         free(dinr), free(dwr), free(dbr), free(dw2);
 }
@@ -212,13 +212,13 @@ int main(void) {
     check_conv(be, &r, 2, 13, 11, 64, 20);
     // Large enough for Winograd F(2x2,3x3) (odd sizes: partial tiles, and
     // channel counts that leave partial panels), forward and backward data.
-    CHECK(winograd_pays(4, 15, 15, 17, 33) && winograd_pays(6, 10, 13, 32, 16),
+    CHECK(winograd_pays(4, 15, 15, 65, 67) && winograd_pays(8, 16, 16, 64, 80) &&
+              winograd_pays(8, 14, 14, 129, 130),
           "the Winograd cases below would test the direct path");
-    check_conv(be, &r, 4, 15, 15, 17, 33);
-    check_conv(be, &r, 6, 10, 13, 32, 16);
+    check_conv(be, &r, 4, 15, 15, 65, 67);
     // Several blocks of tiles for the weight gradient, with thread-private
     // sums (small C*K) and with the 16 products shared out (large C*K).
-    check_conv(be, &r, 8, 16, 16, 16, 16);
+    check_conv(be, &r, 8, 16, 16, 64, 80);
     check_conv(be, &r, 8, 14, 14, 129, 130);
     check_dense(be, &r, 1, 37, 1);
     check_dense(be, &r, 9, 300, 21);
