@@ -162,6 +162,12 @@ void gemm_matrix_rows(const void *ctx, int m0, int count, const float *(*ptr)[GE
     for (int i = 0; i < count; i++) ptr[i][0] = a->base + (size_t)(m0 + i) * a->ld;
 }
 
+int gemm_block_rows(int M, int max, int threads) {
+    int blocks = (M + max - 1) / max;
+    blocks = (blocks + threads - 1) / threads * threads;
+    return (M + blocks - 1) / blocks;
+}
+
 size_t gemm_packed_b_floats(int Kd, int N) { return (size_t)Kd * round_up((size_t)N, GEMM_NR); }
 
 void gemm_pack_b(float *dst, int Kd, int N, int k0, int kn, const float *src, ptrdiff_t rs,
@@ -191,9 +197,10 @@ void gemm_rows(float *c, ptrdiff_t ldc, int M, int N, int ntaps, int Kc, GemmRow
     const int nchunks = chunk_count(Kc, kmax), kcc = (Kc + nchunks - 1) / nchunks;
     const int panels = (N + GEMM_NR - 1) / GEMM_NR;
     const ptrdiff_t Kd = (ptrdiff_t)ntaps * Kc;
-    // Small M (one pair's deep layers): blocks shrink so every thread has one.
-    int mc = (int)round_up((size_t)(M + threads - 1) / threads, GEMM_MR);
-    if (mc > MC) mc = MC;
+    // As many blocks of at most MC rows as a multiple of the threads, of
+    // equal size: one pair's deep layers have only a few hundred rows, and an
+    // odd small block left to one thread would keep the other waiting.
+    const int mc = (int)round_up(gemm_block_rows(M, MC, threads), GEMM_MR);
     const int blocks = (M + mc - 1) / mc;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (int blk = 0; blk < blocks; blk++) {

@@ -40,6 +40,10 @@ typedef struct GemmMatrix {
 } GemmMatrix;
 void gemm_matrix_rows(const void *ctx, int m0, int count, const float *(*ptr)[GEMM_MAX_TAPS]);
 
+// Rows per block when M rows are cut into blocks of at most max rows whose
+// number is a multiple of threads, all of about the same size.
+int gemm_block_rows(int M, int max, int threads);
+
 // Floats of a packed B with Kd rows and N columns (N rounded up to 16).
 size_t gemm_packed_b_floats(int Kd, int N);
 // Writes rows [k0, k0+kn) of the packed form of a (Kd,N) matrix B into dst,

@@ -307,9 +307,10 @@ void winograd_backward_filter(float *dw, const float *in, const float *dout, int
     const size_t tn = gemm_rows_tn_work_floats(1, C, K, 1);
     const int priv = private_du(C, K);
     const int ntiles = N * ((H + 1) / 2) * ((W + 1) / 2);
-    // Equal blocks: every block costs a pass over dU, so no small last one.
-    const int nblocks = (ntiles + DW_TILES - 1) / DW_TILES;
-    const int bsize = (ntiles + nblocks - 1) / nblocks;
+    // Equal blocks: every block costs a pass over dU, so no small last one;
+    // with private sums, as many for each thread.
+    const int bsize = gemm_block_rows(ntiles, DW_TILES, priv ? threads : 1);
+    const int nblocks = (ntiles + bsize - 1) / bsize;
 #pragma omp parallel num_threads(threads)
     {
         const int nth = omp_get_num_threads(), th = omp_get_thread_num();
@@ -365,14 +366,15 @@ void winograd_conv(float *out, const float *in, const float *w, int rotated, con
     }
     transform_kernel(U, w, C, K, threads);
     const int ntiles = N * ((H + 1) / 2) * ((W + 1) / 2);
-    const int blocks = (ntiles + TILES - 1) / TILES;
+    const int bsize = gemm_block_rows(ntiles, TILES, threads);
+    const int blocks = (ntiles + bsize - 1) / bsize;
 #pragma omp parallel num_threads(threads)
     {
         float *V = scratch + (size_t)omp_get_thread_num() * per_thread(C, K);
         float *Mx = V + (size_t)XI * TILES * C, *discard = Mx + (size_t)XI * TILES * K;
 #pragma omp for schedule(dynamic, 1)
         for (int blk = 0; blk < blocks; blk++) {
-            const int t0 = blk * TILES, nt = ntiles - t0 < TILES ? ntiles - t0 : TILES;
+            const int t0 = blk * bsize, nt = ntiles - t0 < bsize ? ntiles - t0 : bsize;
             transform_input(V, TILES, in, zeros, t0, nt, H, W, C);
             for (int xi = 0; xi < XI; xi++) {
                 const GemmMatrix a = {V + (size_t)xi * TILES * C, (size_t)C};
