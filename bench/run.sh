@@ -38,7 +38,7 @@ done
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     REP_LAT=5 REP_BATCH=2 REP_TRAIN=1 ROUNDS=1
 else
-    REP_LAT=30 REP_BATCH=5 REP_TRAIN=2
+    REP_LAT=20 REP_BATCH=3 REP_TRAIN=2
 fi
 reps() { case $1 in latency) echo $REP_LAT ;; batch) echo $REP_BATCH ;; train) echo $REP_TRAIN ;; esac; }
 
