@@ -88,21 +88,26 @@ typedef struct ConvRows {
 
 static void conv_rows(const void *ctx, int m0, int count, const float *(*ptr)[GEMM_MAX_TAPS]) {
     const ConvRows *r = ctx;
+    const ptrdiff_t C = r->C, row = (ptrdiff_t)r->W * C;  // signed: taps step back too
     int x = m0 % r->W, y = m0 / r->W % r->H;
-    size_t n = (size_t)m0 / ((size_t)r->W * r->H);
-    for (int i = 0; i < count; i++) {
-        for (int ky = 0; ky < 3; ky++) {
-            const int iy = y + ky - 1;
-            for (int kx = 0; kx < 3; kx++) {
-                const int ix = x + kx - 1;
-                ptr[i][3 * ky + kx] = iy < 0 || iy >= r->H || ix < 0 || ix >= r->W
-                                          ? r->zeros
-                                          : r->in + ((n * r->H + iy) * r->W + ix) * r->C;
-            }
+    const float *at = r->in + (size_t)m0 * C;  // the output pixel's own input pixel
+    for (int i = 0; i < count; i++, at += C) {
+        if (y > 0 && y < r->H - 1 && x > 0 && x < r->W - 1) {  // inside: no checks
+            for (int ky = 0; ky < 3; ky++)
+                for (int kx = 0; kx < 3; kx++)
+                    ptr[i][3 * ky + kx] = at + (ky - 1) * row + (kx - 1) * C;
+        } else {
+            for (int ky = 0; ky < 3; ky++)
+                for (int kx = 0; kx < 3; kx++) {
+                    const int iy = y + ky - 1, ix = x + kx - 1;
+                    ptr[i][3 * ky + kx] = iy < 0 || iy >= r->H || ix < 0 || ix >= r->W
+                                              ? r->zeros
+                                              : at + (ky - 1) * row + (kx - 1) * C;
+                }
         }
         if (++x == r->W) {  // next pixel in (n,y,x) order
             x = 0;
-            if (++y == r->H) y = 0, n++;
+            if (++y == r->H) y = 0;
         }
     }
 }
