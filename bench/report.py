@@ -145,7 +145,7 @@ def main(raw, out):
         "",
     ]
     with open(out, "w") as f:
-        f.write("\n".join(head) + body + "\n")
+        f.write("\n".join(head) + "\n" + body + "\n")
         try:
             f.write("\n" + open(out.replace("RESULTS.md", "NOTES.md")).read())
         except OSError:

@@ -148,9 +148,12 @@ static void cpu_conv3x3_forward(Backend *b, float *out, const float *in, const f
         return;
     }
     // out (M,K) = unrolled in (M,9C) @ w (9C,K), + bias, ReLU
-    const float *bp = pack_b(b, w, 9 * C, K, K, 1);
     const ConvRows rows = {in, zeros(b, C), H, W, C};
-    gemm_rows(out, K, M, K, 9, C, conv_rows, &rows, bp, bias, relu, threads);
+    if (gemm_b_in_place(M, K, threads))
+        gemm_rows(out, K, M, K, 9, C, conv_rows, &rows, w, K, bias, relu, threads);
+    else
+        gemm_rows(out, K, M, K, 9, C, conv_rows, &rows, pack_b(b, w, 9 * C, K, K, 1), 0, bias,
+                  relu, threads);
 }
 
 static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias, const float *dout,
@@ -181,7 +184,7 @@ static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias
     for (int t = 0; t < 9; t++)
         gemm_pack_b(bp, 9 * K, C, t * K, K, w + (size_t)(8 - t) * C * K, 1, K);
     const ConvRows dout_rows = {dout, in_rows.zeros, H, W, K};
-    gemm_rows(din, C, M, C, 9, K, conv_rows, &dout_rows, bp, NULL, 0, threads);
+    gemm_rows(din, C, M, C, 9, K, conv_rows, &dout_rows, bp, 0, NULL, 0, threads);
 }
 
 static void cpu_relu_backward(Backend *b, float *dx, const float *dy, const float *y, size_t n) {
@@ -240,9 +243,13 @@ static void cpu_maxpool2_backward(Backend *b, float *din, const float *dout, con
 static void cpu_dense_forward(Backend *b, float *out, const float *in, const float *w,
                               const float *bias, int N, int In, int Out, int relu) {
     // out (N,Out) = in (N,In) @ w (In,Out), + bias, ReLU
-    const float *bp = pack_b(b, w, In, Out, Out, 1);
+    const int threads = impl_of(b)->threads;
     const GemmMatrix rows = {in, (size_t)In};
-    gemm_rows(out, Out, N, Out, 1, In, gemm_matrix_rows, &rows, bp, bias, relu, impl_of(b)->threads);
+    if (gemm_b_in_place(N, Out, threads))
+        gemm_rows(out, Out, N, Out, 1, In, gemm_matrix_rows, &rows, w, Out, bias, relu, threads);
+    else
+        gemm_rows(out, Out, N, Out, 1, In, gemm_matrix_rows, &rows, pack_b(b, w, In, Out, Out, 1),
+                  0, bias, relu, threads);
 }
 
 static void cpu_dense_backward(Backend *b, float *din, float *dw, float *dbias, const float *dout,
@@ -257,7 +264,7 @@ static void cpu_dense_backward(Backend *b, float *din, float *dw, float *dbias, 
     // din (N,In) = dout (N,Out) @ w^T (Out,In)
     const float *bp = pack_b(b, w, Out, In, 1, Out);
     const GemmMatrix dout_rows = {dout, (size_t)Out};
-    gemm_rows(din, In, N, In, 1, Out, gemm_matrix_rows, &dout_rows, bp, NULL, 0, threads);
+    gemm_rows(din, In, N, In, 1, Out, gemm_matrix_rows, &dout_rows, bp, 0, NULL, 0, threads);
 }
 
 // ---- siamese head --------------------------------------------------------------

@@ -49,19 +49,19 @@ static void tile_store(const Tile *t, float tmp[GEMM_MR][GEMM_NR]) {
 }
 
 // The kernel's contract: for i < 6, j < 16,
-//   tile[i][j] = sum_{t < ntaps} sum_{k < kc} a[t*6+i][aoff + k*as] * b[t*bts + k*16 + j]
+//   tile[i][j] = sum_{t < ntaps} sum_{k < kc} a[t*6+i][aoff + k*as] * b[t*bts + k*bs + j]
 // a holds 6 row pointers per tap; as is 1 for rows read in place and 6 for
-// an A packed 6 rows at a time (gemm_rows_tn).
+// an A packed 6 rows at a time (gemm_rows_tn); bs is 16 for a packed B.
 typedef void (*KernelFn)(int ntaps, int kc, const float *const *a, ptrdiff_t aoff, ptrdiff_t as,
-                         const float *b, ptrdiff_t bts, const Tile *t);
+                         const float *b, ptrdiff_t bts, ptrdiff_t bs, const Tile *t);
 
 static void kernel_portable(int ntaps, int kc, const float *const *a, ptrdiff_t aoff, ptrdiff_t as,
-                            const float *b, ptrdiff_t bts, const Tile *t) {
+                            const float *b, ptrdiff_t bts, ptrdiff_t bs, const Tile *t) {
     float acc[GEMM_MR][GEMM_NR] = {{0}};
     for (int tap = 0; tap < ntaps; tap++) {
         const float *const *ar = a + tap * GEMM_MR;
         const float *bp = b + tap * bts;
-        for (int k = 0; k < kc; k++, bp += GEMM_NR)
+        for (int k = 0; k < kc; k++, bp += bs)
             for (int i = 0; i < GEMM_MR; i++) {
                 const float x = ar[i][aoff + k * as];
                 for (int j = 0; j < GEMM_NR; j++) acc[i][j] += x * bp[j];
@@ -89,7 +89,8 @@ AVX2 static inline __m256 epilogue(__m256 acc, const float *c, const Tile *t, in
 // one indexed load.
 #define KERNEL_AVX2(NAME, AS)                                                                  \
     AVX2 static void NAME(int ntaps, int kc, const float *const *a, ptrdiff_t aoff,             \
-                          ptrdiff_t as, const float *b, ptrdiff_t bts, const Tile *t) {         \
+                          ptrdiff_t as, const float *b, ptrdiff_t bts, ptrdiff_t bs,            \
+                          const Tile *t) {                                                      \
         (void)as;                                                                               \
         __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,           \
                c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;     \
@@ -98,7 +99,7 @@ AVX2 static inline __m256 epilogue(__m256 acc, const float *c, const Tile *t, in
             const float *a0 = ar[0] + aoff, *a1 = ar[1] + aoff, *a2 = ar[2] + aoff,             \
                         *a3 = ar[3] + aoff, *a4 = ar[4] + aoff, *a5 = ar[5] + aoff;             \
             const float *bp = b + tap * bts;                                                    \
-            _Pragma("GCC unroll 4") for (int k = 0; k < kc; k++, bp += GEMM_NR) {               \
+            _Pragma("GCC unroll 4") for (int k = 0; k < kc; k++, bp += bs) {                    \
                 const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);            \
                 __m256 x;                                                                       \
                 x = _mm256_broadcast_ss(a0 + k * AS);                                           \
@@ -168,6 +169,12 @@ int gemm_block_rows(int M, int max, int threads) {
     return (M + blocks - 1) / blocks;
 }
 
+int gemm_b_in_place(int M, int N, int threads) {
+    // Each block of rows reads B once: with two blocks per thread or fewer,
+    // packing (a read and a write of B) costs about what it saves.
+    return N % GEMM_NR == 0 && M <= 2 * threads * MC;
+}
+
 size_t gemm_packed_b_floats(int Kd, int N) { return (size_t)Kd * round_up((size_t)N, GEMM_NR); }
 
 void gemm_pack_b(float *dst, int Kd, int N, int k0, int kn, const float *src, ptrdiff_t rs,
@@ -191,7 +198,8 @@ void gemm_pack_b(float *dst, int Kd, int N, int k0, int kn, const float *src, pt
 static int chunk_count(int n, int max) { return (n + max - 1) / max; }
 
 void gemm_rows(float *c, ptrdiff_t ldc, int M, int N, int ntaps, int Kc, GemmRowsFn rows,
-               const void *ctx, const float *bpacked, const float *bias, int relu, int threads) {
+               const void *ctx, const float *b, ptrdiff_t ldb, const float *bias, int relu,
+               int threads) {
     const KernelFn kernel = kernel_for(0);
     const int kmax = KSTEPS / ntaps > 0 ? KSTEPS / ntaps : 1;
     const int nchunks = chunk_count(Kc, kmax), kcc = (Kc + nchunks - 1) / nchunks;
@@ -217,7 +225,9 @@ void gemm_rows(float *c, ptrdiff_t ldc, int M, int N, int ntaps, int Kc, GemmRow
         for (int ch = 0; ch < nchunks; ch++) {
             const int k0 = ch * kcc, kn = Kc - k0 < kcc ? Kc - k0 : kcc;
             for (int p = 0; p < panels; p++) {
-                const float *bp = bpacked + (p * Kd + k0) * GEMM_NR;
+                // Packed: panel p, row k0. In place: row k0, column 16p.
+                const float *bp = ldb ? b + k0 * ldb + p * GEMM_NR : b + (p * Kd + k0) * GEMM_NR;
+                const ptrdiff_t bs = ldb ? ldb : GEMM_NR;
                 for (int g = 0; g < groups; g++) {
                     const int r0 = g * GEMM_MR;
                     Tile tile = {.c = c + (m0 + r0) * ldc + p * GEMM_NR,
@@ -227,7 +237,7 @@ void gemm_rows(float *c, ptrdiff_t ldc, int M, int N, int ntaps, int Kc, GemmRow
                                  .accumulate = ch > 0,
                                  .bias = bias ? bias + p * GEMM_NR : NULL,
                                  .relu = relu && ch == nchunks - 1};
-                    kernel(ntaps, kn, &ind[g][0][0], k0, 1, bp, (ptrdiff_t)Kc * GEMM_NR, &tile);
+                    kernel(ntaps, kn, &ind[g][0][0], k0, 1, bp, Kc * bs, bs, &tile);
                 }
             }
         }
@@ -306,7 +316,8 @@ void gemm_rows_tn(float *g, int M, int N, int ntaps, int Kc, GemmRowsFn rows, co
                                      .mr = mcb - q * GEMM_MR < GEMM_MR ? mcb - q * GEMM_MR : GEMM_MR,
                                      .nr = N - p * GEMM_NR < GEMM_NR ? N - p * GEMM_NR : GEMM_NR,
                                      .accumulate = pb > p0 || (accumulate && th == 0)};
-                        kernel(1, kb, a6, 0, GEMM_MR, dpack + (size_t)p * kb * GEMM_NR, 0, &tile);
+                        kernel(1, kb, a6, 0, GEMM_MR, dpack + (size_t)p * kb * GEMM_NR, 0, GEMM_NR,
+                               &tile);
                     }
                 }
             }

@@ -54,10 +54,16 @@ void gemm_pack_b(float *dst, int Kd, int N, int k0, int kn, const float *src, pt
                  ptrdiff_t cs);
 
 // C (M,N), row stride ldc = sum over taps t < ntaps of A_t (M,Kc) @ B_t
-// where B (ntaps*Kc, N) is packed (row t*Kc + k of B is row k of B_t);
-// then + bias (N) unless bias is NULL, then ReLU when relu. Threads split M.
+// where row t*Kc + k of B (ntaps*Kc, N) is row k of B_t; then + bias (N)
+// unless bias is NULL, then ReLU when relu. Threads split M. B is packed
+// (gemm_pack_b) when ldb is 0, else row-major with row stride ldb and N a
+// multiple of 16: read in place, which saves packing when M is small (few
+// rows reuse B too little for the packing to pay).
 void gemm_rows(float *c, ptrdiff_t ldc, int M, int N, int ntaps, int Kc, GemmRowsFn rows,
-               const void *ctx, const float *bpacked, const float *bias, int relu, int threads);
+               const void *ctx, const float *b, ptrdiff_t ldb, const float *bias, int relu,
+               int threads);
+// Whether gemm_rows should read a (Kd,N) B in place for M rows.
+int gemm_b_in_place(int M, int N, int threads);
 
 // Scratch floats gemm_rows_tn needs for (ntaps*Kc, N) results and threads.
 size_t gemm_rows_tn_work_floats(int ntaps, int Kc, int N, int threads);

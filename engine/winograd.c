@@ -379,7 +379,7 @@ void winograd_conv(float *out, const float *in, const float *w, int rotated, con
             for (int xi = 0; xi < XI; xi++) {
                 const GemmMatrix a = {V + (size_t)xi * TILES * C, (size_t)C};
                 gemm_rows(Mx + (size_t)xi * TILES * K, K, nt, K, 1, C, gemm_matrix_rows, &a,
-                          U + xi * ustride, NULL, 0, 1);
+                          U + xi * ustride, 0, NULL, 0, 1);
             }
             transform_output(out, Mx, TILES, bias, relu, discard, t0, nt, H, W, K);
         }

@@ -46,10 +46,16 @@ static void check_gemm(Rng *r, int M, int N, int ntaps, int Kc, int threads, int
             ref[(size_t)m * N + n] = relu && s < 0 ? 0.0f : (float)s;
         }
     Taps tp = {a, M, Kc, ntaps};
-    gemm_rows(c, N, M, N, ntaps, Kc, taps_rows, &tp, bp, bias, relu, threads);
+    gemm_rows(c, N, M, N, ntaps, Kc, taps_rows, &tp, bp, 0, bias, relu, threads);
     double e = check_rel_err(c, ref, (size_t)M * N, 1.0);
     CHECK(e < 1e-5, "gemm_rows M=%d N=%d taps=%d Kc=%d threads=%d: rel err %g", M, N, ntaps, Kc,
           threads, e);
+    if (N % GEMM_NR == 0) {  // B read in place
+        memset(c, 0, sizeof(float) * M * N);
+        gemm_rows(c, N, M, N, ntaps, Kc, taps_rows, &tp, bm, N, bias, relu, threads);
+        e = check_rel_err(c, ref, (size_t)M * N, 1.0);
+        CHECK(e < 1e-5, "gemm_rows in place M=%d N=%d taps=%d Kc=%d: rel err %g", M, N, ntaps, Kc, e);
+    }
 
     // G_t = A_t^T @ D with D = (M,N) taken from c's shape; reuse bm as D.
     float *d = randv(r, (size_t)M * N), *g = malloc(sizeof(float) * Kd * N),
@@ -210,6 +216,7 @@ int main(void) {
     check_conv(be, &r, 1, 1, 1, 4, 3);
     check_conv(be, &r, 3, 6, 4, 17, 33);
     check_conv(be, &r, 2, 13, 11, 64, 20);
+    check_conv(be, &r, 2, 9, 7, 20, 32);  // few rows, K a multiple of 16: weights in place
     // Large enough for Winograd F(2x2,3x3) (odd sizes: partial tiles, and
     // channel counts that leave partial panels), forward and backward data.
     CHECK(winograd_pays(4, 15, 15, 65, 67) && winograd_pays(8, 16, 16, 64, 80) &&
@@ -223,6 +230,7 @@ int main(void) {
     check_dense(be, &r, 1, 37, 1);
     check_dense(be, &r, 9, 300, 21);
     check_dense(be, &r, 150, 130, 40);
+    check_dense(be, &r, 3, 100, 48);  // weights read in place
     backend_close(be);
     return check_summary("test_gemm");
 }

@@ -81,7 +81,7 @@ static int bench_sgemm(int threads, int repeat) {
     for (int i = 0; i <= repeat; i++) {  // the first run warms up
         double t0 = now_s();
         gemm_pack_b(bp, n, n, 0, n, b, n, 1);
-        gemm_rows(c, n, n, n, 1, n, gemm_matrix_rows, &rows, bp, NULL, 0, threads);
+        gemm_rows(c, n, n, n, 1, n, gemm_matrix_rows, &rows, bp, 0, NULL, 0, threads);
         t[i] = now_s() - t0;
     }
     double med = median(t + 1, repeat);
