@@ -1,0 +1,305 @@
+#include "imageformat.h"
+
+#include <string.h>
+
+// Fixed-width fields; callers check the bounds first.
+static unsigned le16(const unsigned char *p) { return p[0] | (unsigned)p[1] << 8; }
+static unsigned be16(const unsigned char *p) { return (unsigned)p[0] << 8 | p[1]; }
+static unsigned long le32(const unsigned char *p) {
+    return p[0] | (unsigned long)p[1] << 8 | (unsigned long)p[2] << 16 | (unsigned long)p[3] << 24;
+}
+static unsigned long be32(const unsigned char *p) {
+    return (unsigned long)p[0] << 24 | (unsigned long)p[1] << 16 | (unsigned long)p[2] << 8 | p[3];
+}
+
+// ---- PNG ------------------------------------------------------------------
+// Signature (8), then chunks: length (4, big-endian), type (4), data, CRC
+// (4). IHDR comes first: width and height at bytes 16 and 20.
+static int png_size(const unsigned char *d, size_t len, long *w, long *h) {
+    if (len < 24 || memcmp(d + 12, "IHDR", 4)) return -1;
+    *w = (long)be32(d + 16);
+    *h = (long)be32(d + 20);
+    return 0;
+}
+
+// Complete once the walk passes the last IDAT chunk whole (the next
+// chunk's header shows).
+static int png_complete(const unsigned char *d, size_t len) {
+    unsigned long long pos = 8;
+    int seen_idat = 0;
+    while (pos + 8 <= len) {
+        int idat = !memcmp(d + pos + 4, "IDAT", 4);
+        if (seen_idat && !idat) return 1;
+        seen_idat |= idat;
+        if (!memcmp(d + pos + 4, "IEND", 4)) return 1;
+        pos += 12 + (unsigned long long)be32(d + pos);
+        if (pos > len) return 0;
+    }
+    return 0;
+}
+
+// ---- JPEG -----------------------------------------------------------------
+// SOI (FF D8), then marker segments (FF xx + 16-bit length) up to the first
+// start-of-scan (FF DA), then entropy-coded data, then EOI (FF D9).
+// Returns the position after the first scan's header, or 0 when the data
+// stops first; *sof gets the offset of the frame header (0 if none).
+static size_t jpeg_walk(const unsigned char *d, size_t len, size_t *sof) {
+    size_t i = 2;
+    *sof = 0;
+    while (i + 4 <= len) {
+        if (d[i] != 0xff) return 0;
+        unsigned marker = d[i + 1];
+        if (marker == 0xff) {  // fill byte
+            i++;
+            continue;
+        }
+        // Start-of-frame markers: C0-CF except C4 (DHT), C8 (JPG), CC (DAC).
+        if (marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc &&
+            !*sof)
+            *sof = i;
+        i += 2 + be16(d + i + 2);
+        if (marker == 0xda) return i <= len ? i : 0;
+    }
+    return 0;
+}
+
+static int jpeg_size(const unsigned char *d, size_t len, long *w, long *h) {
+    size_t sof;
+    jpeg_walk(d, len, &sof);
+    // Frame header: FF Cx, length (2), precision (1), height (2), width (2).
+    if (!sof || sof + 9 > len) return -1;
+    *h = be16(d + sof + 5);
+    *w = be16(d + sof + 7);
+    return 0;
+}
+
+// Inside entropy-coded data an FF byte is always followed by 00 (stuffing)
+// or a restart marker, so FF D9 after the first scan's header is the end
+// (and an EXIF thumbnail's own FF D9, before it, does not count).
+static int jpeg_complete(const unsigned char *d, size_t len) {
+    size_t sof, i = jpeg_walk(d, len, &sof);
+    if (!i) return 0;
+    for (; i + 1 < len; i++)
+        if (d[i] == 0xff && d[i + 1] == 0xd9) return 1;
+    return 0;
+}
+
+// ---- GIF ------------------------------------------------------------------
+// Header (6), logical screen (7: width, height, flags...), optional global
+// colour table, then blocks. stb allocates the whole logical screen.
+static int gif_size(const unsigned char *d, size_t len, long *w, long *h) {
+    if (len < 10) return -1;
+    *w = le16(d + 6);
+    *h = le16(d + 8);
+    return 0;
+}
+
+// Skips data sub-blocks (length byte, bytes; a zero length ends them).
+// Returns the position after the terminator, or 0 when the data stops first.
+static size_t gif_skip_blocks(const unsigned char *d, size_t len, size_t pos) {
+    while (pos < len) {
+        size_t n = d[pos++];
+        if (n == 0) return pos;
+        pos += n;
+    }
+    return 0;
+}
+
+// Complete when the first image descriptor's data sub-blocks all arrive.
+static int gif_complete(const unsigned char *d, size_t len) {
+    if (len < 13) return 0;
+    size_t pos = 13;
+    if (d[10] & 0x80) pos += (size_t)3 << ((d[10] & 7) + 1);  // global colour table
+    while (pos < len) {
+        unsigned char b = d[pos++];
+        if (b == 0x21) {  // extension: label, then sub-blocks
+            if (!(pos = gif_skip_blocks(d, len, pos + 1))) return 0;
+        } else if (b == 0x2c) {  // image: descriptor, local table, LZW size, data
+            if (pos + 9 > len) return 0;
+            unsigned flags = d[pos + 8];
+            pos += 9;
+            if (flags & 0x80) pos += (size_t)3 << ((flags & 7) + 1);
+            return gif_skip_blocks(d, len, pos + 1) != 0;
+        } else {
+            return 1;  // a trailer or garbage: the decoder's to judge
+        }
+    }
+    return 0;
+}
+
+// ---- BMP ------------------------------------------------------------------
+typedef struct BmpHeader {
+    unsigned long off, hsz;  // pixel data offset, info header size
+    long w, h;               // h < 0: rows stored top-down
+    unsigned bpp, comp;
+} BmpHeader;
+
+static int bmp_header(const unsigned char *d, size_t len, BmpHeader *b) {
+    if (len < 26) return -1;
+    b->off = le32(d + 10);
+    b->hsz = le32(d + 14);
+    b->comp = 0;
+    if (b->hsz == 12) {  // OS/2 core header
+        b->w = le16(d + 18);
+        b->h = le16(d + 20);
+        b->bpp = le16(d + 24);
+        return 0;
+    }
+    if (len < 34) return -1;
+    b->w = (int)le32(d + 18);
+    b->h = (int)le32(d + 22);
+    b->bpp = le16(d + 28);
+    b->comp = (unsigned)le32(d + 30);
+    return 0;
+}
+
+static int bmp_size(const unsigned char *d, size_t len, long *w, long *h) {
+    BmpHeader b;
+    if (bmp_header(d, len, &b)) return -1;
+    *w = b.w < 0 ? -b.w : b.w;
+    *h = b.h < 0 ? -b.h : b.h;
+    return 0;
+}
+
+static int bmp_complete(const unsigned char *d, size_t len) {
+    BmpHeader b;
+    if (bmp_header(d, len, &b)) return 0;
+    // Compressed variants and odd headers are left to the decoder.
+    if ((b.comp != 0 && b.comp != 3) || b.off < 14 + b.hsz || b.w <= 0 || b.bpp == 0 ||
+        b.bpp > 32 || b.h == 0)
+        return 1;
+    unsigned long long h = b.h < 0 ? -b.h : b.h, row = ((unsigned long long)b.bpp * b.w + 7) / 8;
+    unsigned long long stride = (row + 3) / 4 * 4;
+    // Rows are padded to 4 bytes; the last row's padding is not required.
+    return len >= b.off + stride * (h - 1) + row;
+}
+
+// ---- TGA ------------------------------------------------------------------
+// Header (18): ID length, colour-map type, image type, colour-map spec
+// (first, length, entry bits), origin, width, height, bits per pixel.
+static int tga_size(const unsigned char *d, size_t len, long *w, long *h) {
+    if (len < 18) return -1;
+    *w = le16(d + 12);
+    *h = le16(d + 14);
+    return 0;
+}
+
+static int tga_complete(const unsigned char *d, size_t len) {
+    if (len < 18) return 0;
+    unsigned type = d[2], bpp = d[16];
+    unsigned long long pos = 18 + d[0];  // header + image ID
+    if (d[1]) pos += (unsigned long long)le16(d + 5) * ((d[7] + 7) / 8);  // colour map
+    unsigned long long px = (unsigned long long)le16(d + 12) * le16(d + 14), pb = (bpp + 7) / 8;
+    if (type >= 1 && type <= 3) return pos + px * pb <= len;
+    if (type < 9 || type > 11) return 1;
+    // Run-length packets: a header byte (bit 7: a run of one value) and
+    // 1 to 128 pixels.
+    while (px > 0) {
+        if (pos >= len) return 0;
+        unsigned hb = d[pos++], n = (hb & 0x7f) + 1;
+        pos += hb & 0x80 ? pb : n * pb;
+        px = px > n ? px - n : 0;
+    }
+    return pos <= len;
+}
+
+// ---- PGM / PPM ------------------------------------------------------------
+// "P5" or "P6", then width, height and the largest sample value as decimal
+// text between blanks and # comments, then one blank, then the samples.
+static int pnm_field(const unsigned char *d, size_t len, size_t *pos, unsigned long *v) {
+    size_t i = *pos;
+    for (;;) {
+        while (i < len && (d[i] == ' ' || (d[i] >= '\t' && d[i] <= '\r'))) i++;
+        if (i < len && d[i] == '#') {
+            while (i < len && d[i] != '\n' && d[i] != '\r') i++;
+            continue;
+        }
+        break;
+    }
+    int digits = 0;
+    for (*v = 0; i < len && d[i] >= '0' && d[i] <= '9' && digits < 9; i++, digits++)
+        *v = *v * 10 + (d[i] - '0');
+    *pos = i;
+    return digits > 0 && digits < 9 ? 0 : -1;
+}
+
+// Parses the header up to the samples; returns -1 when it is malformed or
+// cut short (*pos tells which: at the end of the data means cut short).
+static int pnm_header(const unsigned char *d, size_t len, size_t *pos, unsigned long *w,
+                      unsigned long *h, unsigned long *maxval) {
+    *pos = 2;
+    return pnm_field(d, len, pos, w) || pnm_field(d, len, pos, h) || pnm_field(d, len, pos, maxval)
+               ? -1
+               : 0;
+}
+
+static int pnm_size(const unsigned char *d, size_t len, long *w, long *h) {
+    size_t pos;
+    unsigned long uw, uh, maxval;
+    if (pnm_header(d, len, &pos, &uw, &uh, &maxval)) return -1;
+    *w = (long)uw;
+    *h = (long)uh;
+    return 0;
+}
+
+static int pnm_complete(const unsigned char *d, size_t len) {
+    size_t pos;
+    unsigned long w, h, maxval;
+    // A malformed header is the decoder's to report; a short one is ours.
+    if (pnm_header(d, len, &pos, &w, &h, &maxval)) return pos < len;
+    pos++;  // the single blank before the samples
+    unsigned long long need =
+        (unsigned long long)w * h * (d[1] == '6' ? 3 : 1) * (maxval > 255 ? 2 : 1);
+    return pos + need <= len;
+}
+
+// ---- the table ------------------------------------------------------------
+typedef struct Signature {
+    const char *bytes;
+    size_t len, off;
+    ImageFormat fmt;
+} Signature;
+
+#define READ(name, kind) {name, 1, 1, kind##_size, kind##_complete}
+#define REFUSED(name) {name, 0, 1, NULL, NULL}
+
+static const Signature SIGNATURES[] = {
+    {"\x89PNG\r\n\x1a\n", 8, 0, READ("PNG", png)},
+    {"\xff\xd8", 2, 0, READ("JPEG", jpeg)},
+    {"GIF87a", 6, 0, READ("GIF", gif)},
+    {"GIF89a", 6, 0, READ("GIF", gif)},
+    {"BM", 2, 0, READ("BMP", bmp)},
+    {"P5", 2, 0, READ("PGM", pnm)},
+    {"P6", 2, 0, READ("PPM", pnm)},
+    // Recognised, to be named in the error. stb_image could decode PSD,
+    // HDR and PIC, but the program has no use for them, and refusing them
+    // here keeps that code unreachable from user input.
+    {"P1", 2, 0, REFUSED("ASCII PBM")},
+    {"P2", 2, 0, REFUSED("ASCII PGM")},
+    {"P3", 2, 0, REFUSED("ASCII PPM")},
+    {"P4", 2, 0, REFUSED("1-bit PBM")},
+    {"8BPS", 4, 0, REFUSED("Photoshop (PSD)")},
+    {"#?RADIANCE", 10, 0, REFUSED("Radiance HDR")},
+    {"#?RGBE", 6, 0, REFUSED("Radiance HDR")},
+    {"\x53\x80\xf6\x34", 4, 0, REFUSED("Softimage PIC")},
+    {"II*\0", 4, 0, REFUSED("TIFF")},
+    {"MM\0*", 4, 0, REFUSED("TIFF")},
+    {"WEBP", 4, 8, REFUSED("WebP")},
+    {"ftyp", 4, 4, REFUSED("HEIF/AVIF/MP4")},
+    {"\0\0\0\x0cjP  ", 8, 0, REFUSED("JPEG 2000")},
+    {"\xff\x0a", 2, 0, REFUSED("JPEG XL")},
+    {"%PDF", 4, 0, REFUSED("PDF")},
+    {"<?xml", 5, 0, REFUSED("XML or SVG")},
+    {"<svg", 4, 0, REFUSED("SVG")},
+    {"\x89HDF\r\n\x1a\n", 8, 0, REFUSED("HDF5 (a weights file?)")},
+};
+
+static const ImageFormat TGA = {"TGA", 1, 0, tga_size, tga_complete};
+
+const ImageFormat *imageformat_sniff(const unsigned char *d, size_t len) {
+    for (size_t i = 0; i < sizeof SIGNATURES / sizeof *SIGNATURES; i++) {
+        const Signature *s = &SIGNATURES[i];
+        if (len >= s->off + s->len && !memcmp(d + s->off, s->bytes, s->len)) return &s->fmt;
+    }
+    return &TGA;
+}

@@ -1,0 +1,34 @@
+// imageformat: what an image file is, told from its first bytes, and
+// whether it holds its whole (first) image.
+//
+// stb_image decodes a truncated JPEG, GIF, BMP, TGA, PGM or PPM without a
+// word, padding the missing pixels with grey or black, where PIL refuses
+// such a file as truncated (and stb's reasons for a short PNG are cryptic).
+// These checks walk each format's structure (not the compressed data) to
+// find where the first image must end.
+#ifndef SIAMESE_IMAGEFORMAT_H
+#define SIAMESE_IMAGEFORMAT_H
+
+#include <stddef.h>
+
+typedef struct ImageFormat {
+    const char *name;     // "PNG", "TIFF", ...
+    int supported;        // 0: recognised, named in the error, and refused
+    int has_signature;    // 0 for TGA, which has none
+    // Only for the formats read (NULL for the refused ones):
+    // the pixel size the header declares (what the decoder will allocate),
+    // read here so the limit holds before any decoder runs; -1 when the
+    // header is too short to say.
+    int (*size)(const unsigned char *d, size_t len, long *w, long *h);
+    // 1 when the data holds the whole first image, 0 when it stops short.
+    int (*complete)(const unsigned char *d, size_t len);
+} ImageFormat;
+
+// The formats read, for messages.
+#define IMAGEFORMAT_READ "PNG, JPEG, BMP, GIF, TGA, PGM or PPM"
+
+// The format whose signature d starts with; data with no known signature
+// is taken for TGA (the decoder then decides whether it is one).
+const ImageFormat *imageformat_sniff(const unsigned char *d, size_t len);
+
+#endif
