@@ -58,6 +58,18 @@ int cli_parse_float(const char *name, const char *s, double lo, double hi, doubl
     return 0;
 }
 
+int cli_parse_device(const char *s) {
+    if (!strcmp(s, "auto") || !strcmp(s, "cpu") || !strcmp(s, "cuda")) return 0;
+    if (!strncmp(s, "cuda:", 5)) {
+        char *end;
+        errno = 0;
+        long v = strtol(s + 5, &end, 10);
+        if (end != s + 5 && !*end && !errno && v >= 0 && v <= 64) return 0;
+    }
+    cli_error("--device: '%s' is not auto, cpu, cuda or cuda:N (N a GPU index, 0 to 64)", s);
+    return -1;
+}
+
 // path relative to the current directory, else to the executable's folder.
 static int find_data_file(const char *rel, char *buf, size_t len) {
     if (access(rel, F_OK) == 0) {
@@ -106,12 +118,18 @@ int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *in
         return EXIT_RUNTIME;
     }
     if (notice[0]) fprintf(stderr, "%s: %s\n", cli_prog, notice);
+    WeightsInfo local;
+    if (!info) info = &local;
     if (weights_open_model(m, path, *be, info, &e)) {
         cli_error("%s", e.msg);
         backend_close(*be);
         *be = NULL;
         return EXIT_RUNTIME;
     }
+    if (info->n_nonfinite)
+        fprintf(stderr, "%s: warning: %s: %d weight%s NaN or infinite; the scores will be "
+                "meaningless\n", cli_prog, path, info->n_nonfinite,
+                info->n_nonfinite == 1 ? " is" : "s are");
     if (o->letterbox >= 0) (*m)->spec.pre.letterbox = o->letterbox;
     return EXIT_OK;
 }

@@ -33,6 +33,9 @@ void common_opts_init(CommonOpts *o);
 // Parse a number for option `name`; on error print a message and return -1.
 int cli_parse_int(const char *name, const char *s, long lo, long hi, long *out);
 int cli_parse_float(const char *name, const char *s, double lo, double hi, double *out);
+// Checks a --device value's form (auto, cpu, cuda, cuda:N); on error prints
+// a message and returns -1. Whether the device exists is known only later.
+int cli_parse_device(const char *s);
 
 // The model path to use: o->model, else the shipped model, else the
 // untrained stand-in (with a warning on stderr). Looks beside the

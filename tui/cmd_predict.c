@@ -39,10 +39,13 @@ int predict_parse(int argc, char **argv, CommonOpts *o, int *plain) {
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:h", longs, NULL)) != -1) {
         switch (c) {
         case 'm': o->model = optarg; break;
-        case 'd': o->device = optarg; break;
+        case 'd':
+            if (cli_parse_device(optarg)) return -1;
+            o->device = optarg;
+            break;
         case 't':
             if (cli_parse_int("--threads", optarg, 1, 1024, &v)) return -1;
             o->threads = (int)v;
