@@ -57,6 +57,21 @@ static const char *stb_reason(void) {
     return r ? r : "no reason given";
 }
 
+// Runs the format's structure check: 0 when it passes, else -1 and the message.
+static int check_structure(const ImageFormat *f, const unsigned char *data, size_t len,
+                           const char *name, Err *e) {
+    const char *why = "";
+    ImageCheck c = f->check(data, len, &why);
+    if (c == IMAGEFORMAT_TRUNCATED)
+        return err_set(e, "%s: the %s file is truncated (its data stops before the end of the "
+                       "image)", name, f->name);
+    if (c == IMAGEFORMAT_CORRUPT) return err_set(e, "%s: the %s data is corrupt: %s", name, f->name, why);
+    if (c == IMAGEFORMAT_UNSUPPORTED)
+        return err_set(e, "%s: the %s file has %s, which this program does not read", name, f->name,
+                       why);
+    return 0;
+}
+
 int image_decode(const unsigned char *data, size_t len, const char *name, Image *img, Err *e) {
     memset(img, 0, sizeof *img);
     if (len == 0) return err_set(e, "%s: the file is empty", name);
@@ -70,22 +85,30 @@ int image_decode(const unsigned char *data, size_t len, const char *name, Image 
         return err_set(e, "%s: %ldx%ld pixels is %.1f megapixels, above the limit of %ld "
                        "megapixels", name, hw, hh, (double)hw * hh / 1e6,
                        IMAGE_MAX_PIXELS / 1000000);
+    // The structure checks come before stb reads even the header (it
+    // trusts some of it: see imageformat.h); TGA, which has no signature,
+    // is checked once stb has recognised it as one.
+    if (f->has_signature && check_structure(f, data, len, name, e)) return -1;
     int w, h, comp;
     // (stb's reason is no help here: it tries every decoder in turn.)
     if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp)) {
         if (!f->has_signature)
             return err_set(e, "%s: not an image (expected " IMAGEFORMAT_READ ")", name);
-        return err_set(e, "%s: the %s header is %s", name, f->name,
-                       f->complete(data, len) ? "corrupt" : "truncated");
+        return err_set(e, "%s: the %s header is corrupt", name, f->name);
     }
-    // And on what stb read, should its reading of the header differ.
+    // stb's PNM reader lets a width or height of 0 through.
+    if (w <= 0 || h <= 0)
+        return err_set(e, "%s: the %s header is corrupt (%dx%d pixels)", name, f->name, w, h);
+    // The limit again on what stb read, should its reading of the header differ.
     if ((long)w * h > IMAGE_MAX_PIXELS)
         return err_set(e, "%s: %dx%d pixels is %.1f megapixels, above the limit of %ld megapixels",
                        name, w, h, (double)w * h / 1e6, IMAGE_MAX_PIXELS / 1000000);
-    if (!f->complete(data, len))
-        return err_set(e, "%s: the %s file is truncated (its data stops before the end of the "
-                       "image)", name, f->name);
+    if (!f->has_signature && check_structure(f, data, len, name, e)) return -1;
     unsigned char *px = stbi_load_from_memory(data, (int)len, &w, &h, &comp, 3);
+    if (px && (w <= 0 || h <= 0 || (long)w * h > IMAGE_MAX_PIXELS)) {  // as checked above
+        stbi_image_free(px);
+        return err_set(e, "%s: the %s data does not match its header", name, f->name);
+    }
     if (!px)
         return err_set(e, "%s: the %s data is corrupt or truncated (%s)", name, f->name,
                        stb_reason());

@@ -24,7 +24,7 @@ static int png_size(const unsigned char *d, size_t len, long *w, long *h) {
 
 // Complete once the walk passes the last IDAT chunk whole (the next
 // chunk's header shows).
-static int png_complete(const unsigned char *d, size_t len) {
+static int png_whole(const unsigned char *d, size_t len) {
     unsigned long long pos = 8;
     int seen_idat = 0;
     while (pos + 8 <= len) {
@@ -39,33 +39,31 @@ static int png_complete(const unsigned char *d, size_t len) {
 }
 
 // ---- JPEG -----------------------------------------------------------------
-// SOI (FF D8), then marker segments (FF xx + 16-bit length) up to the first
-// start-of-scan (FF DA), then entropy-coded data, then EOI (FF D9).
-// Returns the position after the first scan's header, or 0 when the data
-// stops first; *sof gets the offset of the frame header (0 if none).
-static size_t jpeg_walk(const unsigned char *d, size_t len, size_t *sof) {
+// SOI (FF D8), then marker segments (FF xx + 16-bit length), each scan
+// (FF DA + header) followed by entropy-coded data, and EOI (FF D9) at the
+// end. Inside entropy-coded data an FF byte is always followed by 00
+// (stuffing) or a restart marker (D0-D7), so the next other marker ends it.
+
+// Offset of the frame header (start-of-frame marker), 0 if none before the
+// first scan.
+static size_t jpeg_sof(const unsigned char *d, size_t len) {
     size_t i = 2;
-    *sof = 0;
-    while (i + 4 <= len) {
-        if (d[i] != 0xff) return 0;
-        unsigned marker = d[i + 1];
-        if (marker == 0xff) {  // fill byte
+    while (i + 4 <= len && d[i] == 0xff) {
+        unsigned m = d[i + 1];
+        if (m == 0xff) {  // fill byte
             i++;
             continue;
         }
         // Start-of-frame markers: C0-CF except C4 (DHT), C8 (JPG), CC (DAC).
-        if (marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc &&
-            !*sof)
-            *sof = i;
+        if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) return i;
+        if (m == 0xda) break;
         i += 2 + be16(d + i + 2);
-        if (marker == 0xda) return i <= len ? i : 0;
     }
     return 0;
 }
 
 static int jpeg_size(const unsigned char *d, size_t len, long *w, long *h) {
-    size_t sof;
-    jpeg_walk(d, len, &sof);
+    size_t sof = jpeg_sof(d, len);
     // Frame header: FF Cx, length (2), precision (1), height (2), width (2).
     if (!sof || sof + 9 > len) return -1;
     *h = be16(d + sof + 5);
@@ -73,15 +71,66 @@ static int jpeg_size(const unsigned char *d, size_t len, long *w, long *h) {
     return 0;
 }
 
-// Inside entropy-coded data an FF byte is always followed by 00 (stuffing)
-// or a restart marker, so FF D9 after the first scan's header is the end
-// (and an EXIF thumbnail's own FF D9, before it, does not count).
-static int jpeg_complete(const unsigned char *d, size_t len) {
-    size_t sof, i = jpeg_walk(d, len, &sof);
-    if (!i) return 0;
-    for (; i + 1 < len; i++)
-        if (d[i] == 0xff && d[i + 1] == 0xd9) return 1;
-    return 0;
+// A Huffman table segment: tables of a class/id byte, 16 code counts and
+// that many symbols. stb_image 2.27 trusts the counts to total at most 256
+// (the symbols of one table) and writes past its tables when they do not
+// (memory corruption from a crafted file, found by fuzzing): refuse that here.
+static int jpeg_dht_ok(const unsigned char *seg, size_t n, const char **why) {
+    while (n > 0) {
+        if (n < 17) {
+            *why = "a Huffman table is cut short";
+            return 0;
+        }
+        unsigned codes = 0;
+        for (int i = 1; i <= 16; i++) codes += seg[i];
+        if (codes > 256) {
+            *why = "a Huffman table declares more than 256 codes";
+            return 0;
+        }
+        if (17 + codes > n) {
+            *why = "a Huffman table is longer than its segment";
+            return 0;
+        }
+        seg += 17 + codes;
+        n -= 17 + codes;
+    }
+    return 1;
+}
+
+// Walks every segment and scan to EOI, checking the Huffman tables.
+static int jpeg_check(const unsigned char *d, size_t len, const char **why) {
+    size_t i = 2;
+    for (;;) {
+        if (i + 2 > len) return IMAGEFORMAT_TRUNCATED;
+        if (d[i] != 0xff) {
+            *why = "bytes between segments";
+            return IMAGEFORMAT_CORRUPT;
+        }
+        unsigned m = d[i + 1];
+        if (m == 0xff) {  // fill byte
+            i++;
+            continue;
+        }
+        if (m == 0xd9) return IMAGEFORMAT_WHOLE;
+        if (m == 0x01 || (m >= 0xd0 && m <= 0xd7)) {  // markers without a length
+            i += 2;
+            continue;
+        }
+        if (i + 4 > len) return IMAGEFORMAT_TRUNCATED;
+        size_t seg = be16(d + i + 2);
+        if (seg < 2) {
+            *why = "a segment length below 2";
+            return IMAGEFORMAT_CORRUPT;
+        }
+        if (i + 2 + seg > len) return IMAGEFORMAT_TRUNCATED;
+        if (m == 0xc4 && !jpeg_dht_ok(d + i + 4, seg - 2, why)) return IMAGEFORMAT_CORRUPT;
+        i += 2 + seg;
+        if (m == 0xda) {  // entropy-coded data up to the next real marker
+            while (i + 1 < len && !(d[i] == 0xff && d[i + 1] != 0 && (d[i + 1] < 0xd0 || d[i + 1] > 0xd7)))
+                i++;
+            if (i + 1 >= len) return IMAGEFORMAT_TRUNCATED;
+        }
+    }
 }
 
 // ---- GIF ------------------------------------------------------------------
@@ -106,7 +155,7 @@ static size_t gif_skip_blocks(const unsigned char *d, size_t len, size_t pos) {
 }
 
 // Complete when the first image descriptor's data sub-blocks all arrive.
-static int gif_complete(const unsigned char *d, size_t len) {
+static int gif_whole(const unsigned char *d, size_t len) {
     if (len < 13) return 0;
     size_t pos = 13;
     if (d[10] & 0x80) pos += (size_t)3 << ((d[10] & 7) + 1);  // global colour table
@@ -161,7 +210,7 @@ static int bmp_size(const unsigned char *d, size_t len, long *w, long *h) {
     return 0;
 }
 
-static int bmp_complete(const unsigned char *d, size_t len) {
+static int bmp_whole(const unsigned char *d, size_t len) {
     BmpHeader b;
     if (bmp_header(d, len, &b)) return 0;
     // Compressed variants and odd headers are left to the decoder.
@@ -184,7 +233,7 @@ static int tga_size(const unsigned char *d, size_t len, long *w, long *h) {
     return 0;
 }
 
-static int tga_complete(const unsigned char *d, size_t len) {
+static int tga_whole(const unsigned char *d, size_t len) {
     if (len < 18) return 0;
     unsigned type = d[2], bpp = d[16];
     unsigned long long pos = 18 + d[0];  // header + image ID
@@ -206,6 +255,13 @@ static int tga_complete(const unsigned char *d, size_t len) {
 // ---- PGM / PPM ------------------------------------------------------------
 // "P5" or "P6", then width, height and the largest sample value as decimal
 // text between blanks and # comments, then one blank, then the samples.
+// stb_image 2.27 parses those numbers into an int without an overflow
+// check (undefined behaviour, found by fuzzing): more than 8 digits are
+// refused here, as are 16-bit samples (see pnm_check).
+#define PNM_MAX_DIGITS 8
+
+// Reads one header number; returns its digit count (0: none), *pos moves
+// past it.
 static int pnm_field(const unsigned char *d, size_t len, size_t *pos, unsigned long *v) {
     size_t i = *pos;
     for (;;) {
@@ -217,41 +273,63 @@ static int pnm_field(const unsigned char *d, size_t len, size_t *pos, unsigned l
         break;
     }
     int digits = 0;
-    for (*v = 0; i < len && d[i] >= '0' && d[i] <= '9' && digits < 9; i++, digits++)
-        *v = *v * 10 + (d[i] - '0');
+    for (*v = 0; i < len && d[i] >= '0' && d[i] <= '9'; i++, digits++)
+        if (digits < PNM_MAX_DIGITS) *v = *v * 10 + (d[i] - '0');
     *pos = i;
-    return digits > 0 && digits < 9 ? 0 : -1;
+    return digits;
 }
 
-// Parses the header up to the samples; returns -1 when it is malformed or
-// cut short (*pos tells which: at the end of the data means cut short).
-static int pnm_header(const unsigned char *d, size_t len, size_t *pos, unsigned long *w,
-                      unsigned long *h, unsigned long *maxval) {
+// Parses the header up to the blank before the samples: an ImageCheck
+// (*pos: where the samples start).
+static int pnm_header(const unsigned char *d, size_t len, size_t *pos, unsigned long v[3],
+                      const char **why) {
     *pos = 2;
-    return pnm_field(d, len, pos, w) || pnm_field(d, len, pos, h) || pnm_field(d, len, pos, maxval)
-               ? -1
-               : 0;
+    for (int k = 0; k < 3; k++) {
+        int digits = pnm_field(d, len, pos, &v[k]);
+        if (*pos >= len) return IMAGEFORMAT_TRUNCATED;
+        if (digits == 0 || digits > PNM_MAX_DIGITS) {
+            *why = digits ? "a header number has more than 8 digits" : "a header field is not a number";
+            return IMAGEFORMAT_CORRUPT;
+        }
+    }
+    (*pos)++;  // the single blank before the samples
+    return IMAGEFORMAT_WHOLE;
 }
 
 static int pnm_size(const unsigned char *d, size_t len, long *w, long *h) {
     size_t pos;
-    unsigned long uw, uh, maxval;
-    if (pnm_header(d, len, &pos, &uw, &uh, &maxval)) return -1;
-    *w = (long)uw;
-    *h = (long)uh;
+    unsigned long v[3];
+    const char *why;
+    if (pnm_header(d, len, &pos, v, &why) != IMAGEFORMAT_WHOLE) return -1;
+    *w = (long)v[0];
+    *h = (long)v[1];
     return 0;
 }
 
-static int pnm_complete(const unsigned char *d, size_t len) {
+static int pnm_check(const unsigned char *d, size_t len, const char **why) {
     size_t pos;
-    unsigned long w, h, maxval;
-    // A malformed header is the decoder's to report; a short one is ours.
-    if (pnm_header(d, len, &pos, &w, &h, &maxval)) return pos < len;
-    pos++;  // the single blank before the samples
-    unsigned long long need =
-        (unsigned long long)w * h * (d[1] == '6' ? 3 : 1) * (maxval > 255 ? 2 : 1);
-    return pos + need <= len;
+    unsigned long v[3];
+    int c = pnm_header(d, len, &pos, v, why);
+    if (c != IMAGEFORMAT_WHOLE) return c;
+    // stb_image 2.27 converts 16-bit PNM samples to RGB with its 8-bit
+    // routine and reads past its buffer (found by fuzzing).
+    if (v[2] > 255) {
+        *why = "16-bit samples (largest value above 255)";
+        return IMAGEFORMAT_UNSUPPORTED;
+    }
+    unsigned long long need = (unsigned long long)v[0] * v[1] * (d[1] == '6' ? 3 : 1);
+    return pos + need <= len ? IMAGEFORMAT_WHOLE : IMAGEFORMAT_TRUNCATED;
 }
+
+// The formats whose only defect found here is truncation.
+#define TRUNCATION_CHECK(kind)                                                    \
+    static int kind##_check(const unsigned char *d, size_t len, const char **why) { \
+        return kind##_whole(d, len) ? IMAGEFORMAT_WHOLE : IMAGEFORMAT_TRUNCATED;  \
+    }
+TRUNCATION_CHECK(png)
+TRUNCATION_CHECK(gif)
+TRUNCATION_CHECK(bmp)
+TRUNCATION_CHECK(tga)
 
 // ---- the table ------------------------------------------------------------
 typedef struct Signature {
@@ -260,7 +338,7 @@ typedef struct Signature {
     ImageFormat fmt;
 } Signature;
 
-#define READ(name, kind) {name, 1, 1, kind##_size, kind##_complete}
+#define READ(name, kind) {name, 1, 1, kind##_size, kind##_check}
 #define REFUSED(name) {name, 0, 1, NULL, NULL}
 
 static const Signature SIGNATURES[] = {
@@ -294,7 +372,7 @@ static const Signature SIGNATURES[] = {
     {"\x89HDF\r\n\x1a\n", 8, 0, REFUSED("HDF5 (a weights file?)")},
 };
 
-static const ImageFormat TGA = {"TGA", 1, 0, tga_size, tga_complete};
+static const ImageFormat TGA = {"TGA", 1, 0, tga_size, tga_check};
 
 const ImageFormat *imageformat_sniff(const unsigned char *d, size_t len) {
     for (size_t i = 0; i < sizeof SIGNATURES / sizeof *SIGNATURES; i++) {

@@ -5,7 +5,8 @@
 // word, padding the missing pixels with grey or black, where PIL refuses
 // such a file as truncated (and stb's reasons for a short PNG are cryptic).
 // These checks walk each format's structure (not the compressed data) to
-// find where the first image must end.
+// find where the first image must end, and check what stb_image 2.27
+// trusts unchecked (JPEG Huffman table sizes).
 #ifndef SIAMESE_IMAGEFORMAT_H
 #define SIAMESE_IMAGEFORMAT_H
 
@@ -20,9 +21,17 @@ typedef struct ImageFormat {
     // read here so the limit holds before any decoder runs; -1 when the
     // header is too short to say.
     int (*size)(const unsigned char *d, size_t len, long *w, long *h);
-    // 1 when the data holds the whole first image, 0 when it stops short.
-    int (*complete)(const unsigned char *d, size_t len);
+    // Whether the data holds the whole first image, and sane where the
+    // decoder trusts it blindly: an ImageCheck.
+    int (*check)(const unsigned char *d, size_t len, const char **why);
 } ImageFormat;
+
+typedef enum ImageCheck {
+    IMAGEFORMAT_WHOLE,
+    IMAGEFORMAT_TRUNCATED,
+    IMAGEFORMAT_CORRUPT,      // *why says what
+    IMAGEFORMAT_UNSUPPORTED,  // a variant the decoder gets wrong; *why names it
+} ImageCheck;
 
 // The formats read, for messages.
 #define IMAGEFORMAT_READ "PNG, JPEG, BMP, GIF, TGA, PGM or PPM"

@@ -439,6 +439,7 @@ static int read_floats(hid_t grp, const char *dname, float *dst, Err *e, const c
     if (d < 0) return err_set(e, "%s: layer '%s': weight '%s' is missing", path, layer, dname);
     hid_t t = H5Dget_type(d);
     H5T_class_t cls = H5Tget_class(t);
+    size_t tsize = H5Tget_size(t);
     H5Tclose(t);
     int rc = 0;
     hid_t sp = H5Dget_space(d);
@@ -447,6 +448,11 @@ static int read_floats(hid_t grp, const char *dname, float *dst, Err *e, const c
     if (cls != H5T_FLOAT)
         rc = err_set(e, "%s: layer '%s': weight '%s' holds %s values, expected float32", path,
                      layer, dname, cls == H5T_INTEGER ? "integer" : "non-numeric");
+    // A corrupt type can claim floats of billions of bytes, which HDF5
+    // would allocate (and zero) for the conversion: float16/32/64 only.
+    else if (tsize != 2 && tsize != 4 && tsize != 8)
+        rc = err_set(e, "%s: layer '%s': weight '%s' holds %zu-byte floating-point values, "
+                     "expected float32", path, layer, dname, tsize);
     // HDF5 reads a dataset whose data was never written as zeros: refuse
     // it, as a file whose writer stopped early.
     else if (npoints > 0 && H5Dget_storage_size(d) == 0)
@@ -555,7 +561,7 @@ static int write_string_attr(hid_t loc, const char *name, const char *const *s, 
     size_t sz = 1;
     for (int i = 0; i < n; i++)
         if (strlen(s[i]) > sz) sz = strlen(s[i]);
-    char *buf = calloc(n ? n : 1, sz);
+    char *buf = calloc(n > 0 ? (size_t)n : 1, sz);
     if (!buf) return -1;
     for (int i = 0; i < n; i++) memcpy(buf + i * sz, s[i], strlen(s[i]));
     hid_t t = H5Tcopy(H5T_C_S1);

@@ -138,6 +138,14 @@ int cmd_predict(int argc, char **argv) {
         return EXIT_USAGE;
     }
     int operands = argc - first;
+    // Options end at the first image path (so that a path may start with
+    // '-' after "--"); one seen after them was most likely meant as one.
+    for (int i = first; i < argc && operands != 2; i++)
+        if (argv[i][0] == '-' && argv[i][1] && strcmp(argv[i - 1], "--")) {
+            cli_error("option '%s' after the image paths: options come first", argv[i]);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
     if (operands != 0 && operands != 2) {
         cli_error("predict takes two image paths (or none, to read pairs from standard input); "
                   "got %d", operands);

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The program built with AddressSanitizer and UBSan (build-asan/siamese,
+# made by `make test`): a real predict (the compact 105-pixel model, both
+# preprocessing modes, the line protocol), then every bad-input test run
+# against it. Any sanitizer report fails (tests/run.sh sets the options;
+# the shell tests look for reports on standard error).
+A=build-asan/siamese
+if [ ! -x "$A" ]; then
+    echo "SKIP: $A is not built (make sanitize)"
+    exit 77
+fi
+SIAMESE=$A
+source tests/sh/lib/common.bash
+model=model_data/untrained_random.h5
+[ -f "$model" ] || tiny_model "${model:=$T/tiny.h5}"
+expect 0 -- "$A" predict --device cpu --threads 2 --model "$model" img/a.png img/d.jpg
+expect 0 -- "$A" predict --device cpu --threads 2 --letterbox --model "$model" \
+    tests/fixtures/images/scene_200x150_RGBA.png tests/fixtures/images/strip_31x97_P.gif
+cases=$((cases + 1))
+printf '%s\n' img/a.png img/b.png img/c.png tests/fixtures/images/tall_150x200_RGB.bmp |
+    "$A" predict --device cpu --model "$model" >"$T/out" 2>"$T/err"
+rc=$?
+[ $rc = 0 ] && [ "$(wc -l <"$T/out")" = 2 ] || fail "line protocol: exit $rc, $(cat "$T/out" "$T/err")"
+for t in bad_images bad_weights bad_options; do
+    cases=$((cases + 1))
+    if SIAMESE=$A bash "tests/sh/$t.sh" >"$T/log" 2>&1; then
+        echo "ok: $t.sh under the sanitizers: $(tail -1 "$T/log")"
+    else
+        fail "$t.sh under the sanitizers:"
+        grep -A12 FAIL "$T/log" | head -40
+    fi
+done
+finish
