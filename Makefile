@@ -93,7 +93,7 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-r
               -fopenmp -std=gnu11 $(CPPFLAGS)
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN   := $(FUZZ_NAMES:%=build-fuzz/fuzz_%)
-FUZZ_ENGINE_SRC := engine/image.c engine/imageformat.c engine/err.c engine/weights.c \
+FUZZ_ENGINE_SRC := engine/image.c engine/imageformat.c engine/err.c engine/weights.c engine/atomicfile.c \
                    engine/model.c engine/backend.c engine/backend_cpu.c engine/rng.c
 FUZZ_OBJ   := $(FUZZ_ENGINE_SRC:%.c=build-fuzz/%.o) build-fuzz/stb_image_impl.o
 

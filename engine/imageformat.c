@@ -44,10 +44,19 @@ static int png_whole(const unsigned char *d, size_t len) {
 // end. Inside entropy-coded data an FF byte is always followed by 00
 // (stuffing) or a restart marker (D0-D7), so the next other marker ends it.
 
+// The offset just past the start-of-image marker, 0 when there is none.
+// stb_image (as libjpeg) skips fill bytes (FF) before a marker, the first
+// one too: FF FF D8 is a JPEG to it, so it must be one here.
+static size_t jpeg_start(const unsigned char *d, size_t len) {
+    size_t i = 0;
+    while (i < len && d[i] == 0xff) i++;
+    return i >= 1 && i < len && d[i] == 0xd8 ? i + 1 : 0;
+}
+
 // Offset of the frame header (start-of-frame marker), 0 if none before the
 // first scan.
 static size_t jpeg_sof(const unsigned char *d, size_t len) {
-    size_t i = 2;
+    size_t i = jpeg_start(d, len);
     while (i + 4 <= len && d[i] == 0xff) {
         unsigned m = d[i + 1];
         if (m == 0xff) {  // fill byte
@@ -99,7 +108,7 @@ static int jpeg_dht_ok(const unsigned char *seg, size_t n, const char **why) {
 
 // Walks every segment and scan to EOI, checking the Huffman tables.
 static int jpeg_check(const unsigned char *d, size_t len, const char **why) {
-    size_t i = 2;
+    size_t i = jpeg_start(d, len);
     for (;;) {
         if (i + 2 > len) return IMAGEFORMAT_TRUNCATED;
         if (d[i] != 0xff) {
@@ -343,7 +352,6 @@ typedef struct Signature {
 
 static const Signature SIGNATURES[] = {
     {"\x89PNG\r\n\x1a\n", 8, 0, READ("PNG", png)},
-    {"\xff\xd8", 2, 0, READ("JPEG", jpeg)},
     {"GIF87a", 6, 0, READ("GIF", gif)},
     {"GIF89a", 6, 0, READ("GIF", gif)},
     {"BM", 2, 0, READ("BMP", bmp)},
@@ -373,8 +381,10 @@ static const Signature SIGNATURES[] = {
 };
 
 static const ImageFormat TGA = {"TGA", 1, 0, tga_size, tga_check};
+static const ImageFormat JPEG = READ("JPEG", jpeg);
 
 const ImageFormat *imageformat_sniff(const unsigned char *d, size_t len) {
+    if (jpeg_start(d, len)) return &JPEG;
     for (size_t i = 0; i < sizeof SIGNATURES / sizeof *SIGNATURES; i++) {
         const Signature *s = &SIGNATURES[i];
         if (len >= s->off + s->len && !memcmp(d + s->off, s->bytes, s->len)) return &s->fmt;

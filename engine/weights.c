@@ -1,15 +1,15 @@
 #include "weights.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <hdf5.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "atomicfile.h"
 
 // ---- reading helpers -------------------------------------------------------
 
@@ -662,47 +662,37 @@ static int write_model(hid_t file, const Model *m, const float *host, const Weig
     return rc;
 }
 
-static int fsync_path(const char *path, int dir) {
-    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 int weights_save(const Model *m, const char *path, const WeightsState *st, Err *e) {
-    char tmp[4096], dirbuf[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return err_set(e, "%s: path too long", path);
     hdf5_quiet();
     float *host = malloc(m->n_params * sizeof(float));
     if (!host) return err_set(e, "out of memory saving %s", path);
     m->be->ops->download(m->be, host, m->params, m->n_params * sizeof(float));
-    hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file < 0) {
-        int err = errno;
-        free(host);
-        return err_set(e, "%s: cannot write the weights (creating %s): %s", path, tmp,
-                       err ? strerror(err) : "HDF5 error");
-    }
-    int rc = write_model(file, m, host, st);
+    // The file is built in memory (HDF5's core driver, no backing store)
+    // and written out by atomicfile: HDF5 never touches the disk, so a full
+    // disk or a file-size limit is an error of ours to report cleanly.
+    // (HDF5 1.10 crashes at exit after a failed write of its own: a file
+    // whose flush failed stays open and H5_term_library trips over it.)
+    static int serial;
+    char name[64];
+    snprintf(name, sizeof name, "siamese-save-%ld-%d", (long)getpid(), serial++);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_core(fapl, 1 << 20, 0);
+    hid_t file = fapl < 0 ? -1 : H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    int rc = file < 0 ? -1 : write_model(file, m, host, st);
     free(host);
-    if (H5Fclose(file) < 0) rc = -1;
-    if (!rc) rc = fsync_path(tmp, 0);
-    if (rc) {
-        int err = errno;
-        unlink(tmp);
-        return err_set(e, "%s: writing the weights failed%s%s; the previous file is unchanged", path,
-                       err ? ": " : "", err ? strerror(err) : "");
+    ssize_t size = rc || H5Fflush(file, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(file, NULL, 0);
+    void *image = size > 0 ? malloc((size_t)size) : NULL;
+    if (image && H5Fget_file_image(file, image, (size_t)size) != size) size = -1;
+    if (file >= 0) H5Fclose(file);
+    if (size <= 0 || !image) {
+        free(image);
+        return err_set(e, "%s: building the weights file failed (%s); the previous file is "
+                       "unchanged", path, size > 0 ? "out of memory" : "HDF5 error");
     }
-    if (rename(tmp, path) != 0) {
-        int err = errno;
-        unlink(tmp);
-        return err_set(e, "%s: cannot replace the file: %s", path, strerror(err));
-    }
-    snprintf(dirbuf, sizeof dirbuf, "%s", path);
-    fsync_path(dirname(dirbuf), 1);
-    return 0;
+    rc = atomicfile_write(path, image, (size_t)size, e);
+    free(image);
+    return rc;
 }
 
 int weights_load_state(const char *path, WeightsState *st, Err *e) {

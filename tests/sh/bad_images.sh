@@ -29,7 +29,7 @@ good() {
     fi
 }
 # patch FILE OFFSET HEXBYTES: overwrite bytes in place.
-patch() { printf "$(echo "$3" | sed 's/../\\x&/g')" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
+patch() { printf '%b' "$(sed 's/../\\x&/g' <<<"$3")" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
 
 # ---- files that are not there or not readable --------------------------------
 bad "$T/missing.png" "No such file or directory"
@@ -83,6 +83,10 @@ cp img/d.jpg "$T/bad_dht.jpg"
 dht=$(LC_ALL=C grep -obUaP '\xff\xc4' "$T/bad_dht.jpg" | head -1 | cut -d: -f1)
 patch "$T/bad_dht.jpg" $((dht + 5)) ffffffff
 bad "$T/bad_dht.jpg" "JPEG data is corrupt" "more than 256 codes"
+# The same behind a fill byte before the start-of-image marker (which the
+# decoder accepts: so must the checks).
+{ printf '\xff'; cat "$T/bad_dht.jpg"; } >"$T/fill_bad_dht.jpg"
+bad "$T/fill_bad_dht.jpg" "JPEG data is corrupt" "more than 256 codes"
 # A 16-bit PGM: stb_image 2.27 reads past its buffer converting one, so
 # it is refused by name.
 { printf 'P5\n2 2\n65535\n'; printf '\0\1\2\3\4\5\6\7'; } >"$T/deep.pgm"
@@ -121,6 +125,8 @@ cp img/a.png "$T/really_a_png.jpg"
 good "$T/really_a_png.jpg" img/a.png
 cp img/d.jpg "$T/really_a_jpeg.gif"
 good "$T/really_a_jpeg.gif" img/d.jpg
+{ printf '\xff'; cat img/d.jpg; } >"$T/fill_byte.jpg"
+good "$T/fill_byte.jpg" img/d.jpg
 # Names with spaces and non-ASCII characters, in messages too.
 mkdir -p "$T/my pictures"
 cp img/b.png "$T/my pictures/ü ñ 日本 b.png"
