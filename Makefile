@@ -106,10 +106,14 @@ build-fuzz/stb_image_impl.o: tests/fuzz/stb_image_impl.c
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(HDF5_LIBS) -lopenblas -ldl -lm
 
+# The objects stay for the next build (make would delete them as intermediates).
+.SECONDARY: $(FUZZ_OBJ)
+
 fuzz: $(FUZZ_BIN)
 	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
+# CI's smoke run: a fixed seed, so that a failure repeats when run again.
 fuzz-smoke: $(FUZZ_BIN)
-	@tests/fuzz/run.sh 60 $(FUZZ_NAMES)
+	@FUZZ_SEED=1 tests/fuzz/run.sh 60 $(FUZZ_NAMES)
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz siamese libsiamese_cuda.so

@@ -6,6 +6,7 @@
 # out-of-memory stops it, leaves the input as build-fuzz/crash-NAME-*, and
 # fails the run. Settings per harness come from tests/fuzz/NAME.options
 # when present: libFuzzer flags ('-...') and environment (NAME=VALUE).
+# FUZZ_SEED fixes libFuzzer's random seed (0, the default: a new one).
 cd "$(dirname "$0")/../.." || exit 2
 secs=$1
 shift
@@ -16,7 +17,7 @@ for name in "$@"; do
     log=build-fuzz/$name.log
     mkdir -p "$work"
     opts=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
-        -artifact_prefix="build-fuzz/crash-$name-")
+        -artifact_prefix="build-fuzz/crash-$name-" -seed="${FUZZ_SEED:-0}")
     env=()
     if [ -f "tests/fuzz/$name.options" ]; then
         while read -r line; do
