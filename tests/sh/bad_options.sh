@@ -56,7 +56,7 @@ usage "--seed: -1 is out of range" -- "$SIAMESE" init --seed -1 --out "$out"
 usage "unexpected argument 'extra'" -- "$SIAMESE" init --out "$out" extra
 [ -e "$out" ] && fail "a refused init wrote $out"
 # A place that cannot be written: a runtime failure (1), naming the file.
-expect 1 "$T/no/such/dir/m.h5" "cannot write the weights" "No such file or directory" -- \
+expect 1 "$T/no/such/dir/m.h5" "cannot create a file in $T/no/such/dir" "No such file or directory" -- \
     "$SIAMESE" init --out "$T/no/such/dir/m.h5"
 ls "$T"/no* >/dev/null 2>&1 && fail "init left files behind"
 
