@@ -385,6 +385,7 @@ static int open_dataset(Run *r) {
                        c->dataset, c->dataset, c->dataset);
     }
     DatasetLayout want = c->own_data ? LAYOUT_CLASSES : LAYOUT_AUTO;
+    say(r, "scanning %s (every image is decoded once, so broken files show now)", root);
     if (dataset_scan(&r->ds, root, want, 2, c->threads, r->e)) return -1;
     const Dataset *d = &r->ds;
     if (d->layout == LAYOUT_OMNIGLOT)
@@ -878,7 +879,7 @@ static int run_setup(Run *r) {
     if (r->p.epoch >= c->epochs)
         return err_set(r->e, "--resume %s: the run already finished its %d epochs; raise --epochs",
                        c->resume, c->epochs);
-    if (open_log(r)) return -1;
+    if (!c->loader_benchmark && open_log(r)) return -1;
     // The loaders.
     augment_preset(&r->aug, (AugmentKind)augment_kind_parse(c->augment));
     LoaderConfig lc = {.ds = &r->ds, .sampler = &r->train_s, .samples = c->batch_size,
