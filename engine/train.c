@@ -647,8 +647,11 @@ static int stop_now(Run *r) {
     return 0;
 }
 
-// The validation pass: mean loss and accuracy over the fixed validation batches.
-// Returns 1 when stopped by the user, -1 on error.
+// The validation pass: mean loss and accuracy over the validation batches.
+// They are batches 0..val_steps-1 of "epoch 0" of the validation stream
+// every time, so every epoch is measured on the same pairs and the best
+// checkpoint is chosen on a fair comparison (the original draws new random
+// validation pairs each epoch). Returns 1 when stopped by the user, -1 on error.
 static int validate(Run *r, double *loss, double *acc) {
     loader_start(r->val_l, 0, r->val_steps, r->val_steps);
     double ls = 0, as = 0;
