@@ -10,24 +10,24 @@ if [ ! -x "$A" ]; then
     exit 77
 fi
 SIAMESE=$A
-source tests/sh/lib/common.bash
+. tests/shlib.sh
 model=model_data/untrained_random.h5
-[ -f "$model" ] || tiny_model "${model:=$T/tiny.h5}"
+[ -f "$model" ] || { model=$TMP/tiny.h5; tiny_model "$model"; }
 expect 0 -- "$A" predict --device cpu --threads 2 --model "$model" img/a.png img/d.jpg
 expect 0 -- "$A" predict --device cpu --threads 2 --letterbox --model "$model" \
     tests/fixtures/images/scene_200x150_RGBA.png tests/fixtures/images/strip_31x97_P.gif
-cases=$((cases + 1))
+CASES=$((CASES + 1))
 printf '%s\n' img/a.png img/b.png img/c.png tests/fixtures/images/tall_150x200_RGB.bmp |
-    "$A" predict --device cpu --model "$model" >"$T/out" 2>"$T/err"
+    "$A" predict --device cpu --model "$model" >"$TMP/out" 2>"$TMP/err"
 rc=$?
-[ $rc = 0 ] && [ "$(wc -l <"$T/out")" = 2 ] || fail "line protocol: exit $rc, $(cat "$T/out" "$T/err")"
+[ $rc = 0 ] && [ "$(wc -l <"$TMP/out")" = 2 ] || fail "line protocol: exit $rc, $(cat "$TMP/out" "$TMP/err")"
 for t in bad_images bad_weights bad_options; do
-    cases=$((cases + 1))
-    if SIAMESE=$A bash "tests/sh/$t.sh" >"$T/log" 2>&1; then
-        echo "ok: $t.sh under the sanitizers: $(tail -1 "$T/log")"
+    CASES=$((CASES + 1))
+    if SIAMESE=$A bash "tests/sh/$t.sh" >"$TMP/log" 2>&1; then
+        echo "ok: $t.sh under the sanitizers: $(tail -1 "$TMP/log")"
     else
         fail "$t.sh under the sanitizers:"
-        grep -A12 FAIL "$T/log" | head -40
+        grep -A12 FAIL "$TMP/log" | head -40
     fi
 done
 finish

@@ -3,8 +3,8 @@
 # the file and what is wrong, and never crashes; odd but valid images
 # (1x1, 16-bit, grey, grey+alpha, palette, CMYK, animated, misleading
 # extensions, names with spaces and non-ASCII characters) are scored.
-source tests/sh/lib/common.bash
-M=$T/tiny.h5
+. tests/shlib.sh
+M=$TMP/tiny.h5
 tiny_model "$M"
 GOOD=img/a.png
 F=tests/fixtures/formats
@@ -20,11 +20,11 @@ bad() {
 good() {
     expect 0 -- predict "$1" "$GOOD"
     local got want
-    got=$(cat "$T/out")
+    got=$(cat "$TMP/out")
     [[ $got =~ ^[01]\.[0-9]{6}$ ]] || fail "$1: printed '$got', not a probability"
     if [ $# -gt 1 ]; then
-        predict "$2" "$GOOD" >"$T/out2" 2>/dev/null
-        want=$(cat "$T/out2")
+        predict "$2" "$GOOD" >"$TMP/out2" 2>/dev/null
+        want=$(cat "$TMP/out2")
         [ "$got" = "$want" ] || fail "$1 scored $got, $2 scored $want; expected the same"
     fi
 }
@@ -32,82 +32,82 @@ good() {
 patch() { printf '%b' "$(sed 's/../\\x&/g' <<<"$3")" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
 
 # ---- files that are not there or not readable --------------------------------
-bad "$T/missing.png" "No such file or directory"
-mkdir "$T/folder.png"
-bad "$T/folder.png" "is a directory"
+bad "$TMP/missing.png" "No such file or directory"
+mkdir "$TMP/folder.png"
+bad "$TMP/folder.png" "is a directory"
 # Permissions: root reads everything, so as root the case runs as nobody.
-cp "$GOOD" "$T/locked.png"
-chmod 000 "$T/locked.png"
-chmod 755 "$T"
+cp "$GOOD" "$TMP/locked.png"
+chmod 000 "$TMP/locked.png"
+chmod 755 "$TMP"
 chmod 644 "$M"
 as_user=()
 [ "$(id -u)" = 0 ] && as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 if "${as_user[@]}" test -x "$SIAMESE" -a -r "$M" -a -r "$GOOD" 2>/dev/null; then
-    expect 1 "$T/locked.png" "Permission denied" -- \
-        "${as_user[@]}" "$SIAMESE" predict --device cpu --threads 1 --model "$M" "$T/locked.png" "$GOOD"
+    expect 1 "$TMP/locked.png" "Permission denied" -- \
+        "${as_user[@]}" "$SIAMESE" predict --device cpu --threads 1 --model "$M" "$TMP/locked.png" "$GOOD"
 else
     echo "note: the unreadable-file case needs a user who can run $SIAMESE; not run"
 fi
 
 # ---- broken files --------------------------------------------------------------
-: >"$T/empty.png"
-bad "$T/empty.png" "the file is empty"
-printf 'just some text\n' >"$T/notes.png"
-bad "$T/notes.png" "not an image" "PNG, JPEG"
-printf 'II*\0\10\0\0\0' >"$T/scan.png"
-bad "$T/scan.png" "a TIFF file" "this program reads"
-printf '8BPS\0\1\0\0\0\0\0\0\0\3' >"$T/layers.psd"
-bad "$T/layers.psd" "Photoshop"
+: >"$TMP/empty.png"
+bad "$TMP/empty.png" "the file is empty"
+printf 'just some text\n' >"$TMP/notes.png"
+bad "$TMP/notes.png" "not an image" "PNG, JPEG"
+printf 'II*\0\10\0\0\0' >"$TMP/scan.png"
+bad "$TMP/scan.png" "a TIFF file" "this program reads"
+printf '8BPS\0\1\0\0\0\0\0\0\0\3' >"$TMP/layers.psd"
+bad "$TMP/layers.psd" "Photoshop"
 for src in img/a.png img/d.jpg tests/fixtures/images/strip_31x97_P.gif \
     tests/fixtures/images/tall_150x200_RGB.bmp tests/fixtures/images/noise_105x105_RGB.tga \
     tests/fixtures/images/glyph_106x105_L.pgm tests/fixtures/images/big_300x300_RGB.jpg; do
     size=$(stat -c %s "$src")
-    name=$T/cut_$(basename "$src")
+    name=$TMP/cut_$(basename "$src")
     head -c $((size * 2 / 3)) "$src" >"$name"
     bad "$name" "truncated"
 done
-head -c 20 img/a.png >"$T/cut_header.png"
-bad "$T/cut_header.png" "PNG file is truncated"
+head -c 20 img/a.png >"$TMP/cut_header.png"
+bad "$TMP/cut_header.png" "PNG file is truncated"
 # A PNG whose header says 0 pixels wide.
-cp img/a.png "$T/zero_width.png"
-patch "$T/zero_width.png" 16 00000000
-bad "$T/zero_width.png" "PNG header is corrupt"
+cp img/a.png "$TMP/zero_width.png"
+patch "$TMP/zero_width.png" 16 00000000
+bad "$TMP/zero_width.png" "PNG header is corrupt"
 # A JPEG whose frame header claims 9 colour components.
-cp img/d.jpg "$T/bad_sof.jpg"
-sof=$(LC_ALL=C grep -obUaP '\xff\xc0' "$T/bad_sof.jpg" | head -1 | cut -d: -f1)
-patch "$T/bad_sof.jpg" $((sof + 9)) 09
-bad "$T/bad_sof.jpg" "JPEG header is corrupt"
+cp img/d.jpg "$TMP/bad_sof.jpg"
+sof=$(LC_ALL=C grep -obUaP '\xff\xc0' "$TMP/bad_sof.jpg" | head -1 | cut -d: -f1)
+patch "$TMP/bad_sof.jpg" $((sof + 9)) 09
+bad "$TMP/bad_sof.jpg" "JPEG header is corrupt"
 # A JPEG Huffman table declaring more than 256 codes (stb_image 2.27 would
 # write past its tables: found by fuzzing, refused before stb sees it).
-cp img/d.jpg "$T/bad_dht.jpg"
-dht=$(LC_ALL=C grep -obUaP '\xff\xc4' "$T/bad_dht.jpg" | head -1 | cut -d: -f1)
-patch "$T/bad_dht.jpg" $((dht + 5)) ffffffff
-bad "$T/bad_dht.jpg" "JPEG data is corrupt" "more than 256 codes"
+cp img/d.jpg "$TMP/bad_dht.jpg"
+dht=$(LC_ALL=C grep -obUaP '\xff\xc4' "$TMP/bad_dht.jpg" | head -1 | cut -d: -f1)
+patch "$TMP/bad_dht.jpg" $((dht + 5)) ffffffff
+bad "$TMP/bad_dht.jpg" "JPEG data is corrupt" "more than 256 codes"
 # The same behind a fill byte before the start-of-image marker (which the
 # decoder accepts: so must the checks).
-{ printf '\xff'; cat "$T/bad_dht.jpg"; } >"$T/fill_bad_dht.jpg"
-bad "$T/fill_bad_dht.jpg" "JPEG data is corrupt" "more than 256 codes"
+{ printf '\xff'; cat "$TMP/bad_dht.jpg"; } >"$TMP/fill_bad_dht.jpg"
+bad "$TMP/fill_bad_dht.jpg" "JPEG data is corrupt" "more than 256 codes"
 # A 16-bit PGM: stb_image 2.27 reads past its buffer converting one, so
 # it is refused by name.
-{ printf 'P5\n2 2\n65535\n'; printf '\0\1\2\3\4\5\6\7'; } >"$T/deep.pgm"
-bad "$T/deep.pgm" "16-bit samples" "does not read"
+{ printf 'P5\n2 2\n65535\n'; printf '\0\1\2\3\4\5\6\7'; } >"$TMP/deep.pgm"
+bad "$TMP/deep.pgm" "16-bit samples" "does not read"
 
 # ---- headers that declare huge images: refused before anything is decoded ----
 # PNG: signature + IHDR 20000x20000 (no pixel data at all).
-printf '\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\x4e\x20\0\0\x4e\x20\x08\x02\0\0\0\0\0\0\0' >"$T/huge.png"
-bad "$T/huge.png" "20000x20000 pixels" "above the limit of 50 megapixels"
+printf '\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\x4e\x20\0\0\x4e\x20\x08\x02\0\0\0\0\0\0\0' >"$TMP/huge.png"
+bad "$TMP/huge.png" "20000x20000 pixels" "above the limit of 50 megapixels"
 # GIF: logical screen 65535x65535.
-printf 'GIF89a\xff\xff\xff\xff\0\0\0;' >"$T/huge.gif"
-bad "$T/huge.gif" "65535x65535" "above the limit"
+printf 'GIF89a\xff\xff\xff\xff\0\0\0;' >"$TMP/huge.gif"
+bad "$TMP/huge.gif" "65535x65535" "above the limit"
 # BMP: 10000x6000 (60 megapixels), 24 bits.
-printf 'BM\0\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0\x10\x27\0\0\x70\x17\0\0\x01\0\x18\0\0\0\0\0' >"$T/huge.bmp"
-bad "$T/huge.bmp" "10000x6000" "above the limit"
+printf 'BM\0\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0\x10\x27\0\0\x70\x17\0\0\x01\0\x18\0\0\0\0\0' >"$TMP/huge.bmp"
+bad "$TMP/huge.bmp" "10000x6000" "above the limit"
 # PPM: 8000x8000.
-printf 'P6\n8000 8000\n255\n' >"$T/huge.ppm"
-bad "$T/huge.ppm" "8000x8000" "above the limit"
+printf 'P6\n8000 8000\n255\n' >"$TMP/huge.ppm"
+bad "$TMP/huge.ppm" "8000x8000" "above the limit"
 # JPEG: a frame header of 65000x65000.
-printf '\xff\xd8\xff\xc0\0\x11\x08\xfd\xe8\xfd\xe8\x03\x01\x22\0\x02\x11\x01\x03\x11\x01\xff\xd9' >"$T/huge.jpg"
-bad "$T/huge.jpg" "65000x65000" "above the limit"
+printf '\xff\xd8\xff\xc0\0\x11\x08\xfd\xe8\xfd\xe8\x03\x01\x22\0\x02\x11\x01\x03\x11\x01\xff\xd9' >"$TMP/huge.jpg"
+bad "$TMP/huge.jpg" "65000x65000" "above the limit"
 
 # ---- unusual but valid images: scored ------------------------------------------
 good tests/fixtures/images/dot_1x1_RGB.ppm
@@ -121,27 +121,27 @@ good "$F/palette_trns_40x30.png" "$F/palette_trns_40x30_ref.png"
 good "$F/cmyk_48x40.jpg"
 good "$F/anim_40x30.gif" "$F/anim_40x30_ref.png"
 # The extension does not matter: the content does.
-cp img/a.png "$T/really_a_png.jpg"
-good "$T/really_a_png.jpg" img/a.png
-cp img/d.jpg "$T/really_a_jpeg.gif"
-good "$T/really_a_jpeg.gif" img/d.jpg
-{ printf '\xff'; cat img/d.jpg; } >"$T/fill_byte.jpg"
-good "$T/fill_byte.jpg" img/d.jpg
+cp img/a.png "$TMP/really_a_png.jpg"
+good "$TMP/really_a_png.jpg" img/a.png
+cp img/d.jpg "$TMP/really_a_jpeg.gif"
+good "$TMP/really_a_jpeg.gif" img/d.jpg
+{ printf '\xff'; cat img/d.jpg; } >"$TMP/fill_byte.jpg"
+good "$TMP/fill_byte.jpg" img/d.jpg
 # Names with spaces and non-ASCII characters, in messages too.
-mkdir -p "$T/my pictures"
-cp img/b.png "$T/my pictures/ü ñ 日本 b.png"
-good "$T/my pictures/ü ñ 日本 b.png" img/b.png
-bad "$T/my pictures/ø missing é.png" "ø missing é.png" "No such file"
+mkdir -p "$TMP/my pictures"
+cp img/b.png "$TMP/my pictures/ü ñ 日本 b.png"
+good "$TMP/my pictures/ü ñ 日本 b.png" img/b.png
+bad "$TMP/my pictures/ø missing é.png" "ø missing é.png" "No such file"
 
 # ---- the line protocol goes on after a bad pair --------------------------------
-printf '%s\n' "$GOOD" img/b.png "$T/notes.png" img/b.png "$GOOD" img/c.png >"$T/pairs"
-cases=$((cases + 1))
-predict <"$T/pairs" >"$T/out" 2>"$T/err"
+printf '%s\n' "$GOOD" img/b.png "$TMP/notes.png" img/b.png "$GOOD" img/c.png >"$TMP/pairs"
+CASES=$((CASES + 1))
+predict <"$TMP/pairs" >"$TMP/out" 2>"$TMP/err"
 rc=$?
 [ $rc = 1 ] || fail "line protocol with a bad pair: exit status $rc, expected 1"
-mapfile -t lines <"$T/out"
+mapfile -t lines <"$TMP/out"
 [ ${#lines[@]} = 3 ] && [ "${lines[1]}" = error ] && [[ ${lines[0]} =~ ^0\. ]] && [[ ${lines[2]} =~ ^0\. ]] ||
     fail "line protocol with a bad pair printed: ${lines[*]}"
-grep -qF "$T/notes.png: not an image" "$T/err" || fail "line protocol: stderr does not name the bad file"
+grep -qF "$TMP/notes.png: not an image" "$TMP/err" || fail "line protocol: stderr does not name the bad file"
 
 finish

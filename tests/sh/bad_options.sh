@@ -2,19 +2,19 @@
 # Bad command lines for the program, predict and init: a message naming the
 # option and what is wrong, the usage on standard error, exit status 2.
 # A bad value is refused before anything is loaded or written.
-source tests/sh/lib/common.bash
-M=$T/tiny.h5
+. tests/shlib.sh
+M=$TMP/tiny.h5
 tiny_model "$M"
 usage() {  # usage PHRASE... -- COMMAND...: exit 2, the phrases and the usage
     expect 2 "$@"
-    grep -q '^usage:' "$T/err" || fail "no usage on standard error for: ${*: -3}"
+    grep -q '^usage:' "$TMP/err" || fail "no usage on standard error for: ${*: -3}"
 }
 p=("$SIAMESE" predict --device cpu --model "$M")
 
 # ---- the program -------------------------------------------------------------------
 usage "unknown command 'bogus'" -- "$SIAMESE" bogus
 expect 0 -- "$SIAMESE" --help
-grep -q '^usage:' "$T/out" || fail "--help does not print the usage on standard output"
+grep -q '^usage:' "$TMP/out" || fail "--help does not print the usage on standard output"
 
 # ---- predict -----------------------------------------------------------------------
 usage "unknown option '--bogus'" -- "${p[@]}" --bogus img/a.png img/b.png
@@ -35,10 +35,10 @@ usage "--device: 'cuda:-1'" -- "$SIAMESE" predict --device cuda:-1 img/a.png img
 usage "two image paths" "got 1" -- "${p[@]}" img/a.png
 usage "two image paths" "got 3" -- "${p[@]}" img/a.png img/b.png img/c.png
 expect 0 -- "${p[@]}" --help
-grep -q '^usage:' "$T/out" || fail "predict --help does not print the usage on standard output"
+grep -q '^usage:' "$TMP/out" || fail "predict --help does not print the usage on standard output"
 
 # ---- init --------------------------------------------------------------------------
-out=$T/new.h5
+out=$TMP/new.h5
 usage "--out PATH is required" -- "$SIAMESE" init
 usage "option --out needs a value" -- "$SIAMESE" init --out
 usage "unknown option '--colour'" -- "$SIAMESE" init --colour red --out "$out"
@@ -56,8 +56,8 @@ usage "--seed: -1 is out of range" -- "$SIAMESE" init --seed -1 --out "$out"
 usage "unexpected argument 'extra'" -- "$SIAMESE" init --out "$out" extra
 [ -e "$out" ] && fail "a refused init wrote $out"
 # A place that cannot be written: a runtime failure (1), naming the file.
-expect 1 "$T/no/such/dir/m.h5" "cannot create a file in $T/no/such/dir" "No such file or directory" -- \
-    "$SIAMESE" init --out "$T/no/such/dir/m.h5"
-ls "$T"/no* >/dev/null 2>&1 && fail "init left files behind"
+expect 1 "$TMP/no/such/dir/m.h5" "cannot create a file in $TMP/no/such/dir" "No such file or directory" -- \
+    "$SIAMESE" init --out "$TMP/no/such/dir/m.h5"
+ls "$TMP"/no* >/dev/null 2>&1 && fail "init left files behind"
 
 finish

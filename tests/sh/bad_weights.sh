@@ -3,14 +3,14 @@
 # names the file and what is wrong (and what was expected); NaN or Inf
 # values are a warning. The bad files are made at test time from a tiny
 # model written by our own init, damaged by tests/tools/h5edit.
-source tests/sh/lib/common.bash
+. tests/shlib.sh
 [ -x "$H5EDIT" ] || { echo "$H5EDIT is not built (make test builds it)"; exit 1; }
-M=$T/tiny.h5
+M=$TMP/tiny.h5
 tiny_model "$M"
 predict() { "$SIAMESE" predict --device cpu --threads 1 --model "$1" img/a.png img/b.png; }
 # damaged NAME H5EDIT-ARGS...: a copy of the tiny model, edited.
 damaged() {
-    local f=$T/$1
+    local f=$TMP/$1
     shift
     cp "$M" "$f"
     "$H5EDIT" "$f" "$@" || fail "h5edit $* failed"
@@ -26,23 +26,23 @@ expect 0 -- predict "$M"
 size=$(stat -c %s "$M")
 
 # ---- not a weights file ----------------------------------------------------------
-bad "$T/missing.h5" "cannot open weights file" "No such file or directory"
-mkdir "$T/folder.h5"
-bad "$T/folder.h5" "is a directory"
-: >"$T/empty.h5"
-bad "$T/empty.h5" "the weights file is empty"
-printf 'not hdf5 at all\n' >"$T/text.h5"
-bad "$T/text.h5" "not an HDF5 file"
-cp img/a.png "$T/picture.h5"
-bad "$T/picture.h5" "not an HDF5 file"
+bad "$TMP/missing.h5" "cannot open weights file" "No such file or directory"
+mkdir "$TMP/folder.h5"
+bad "$TMP/folder.h5" "is a directory"
+: >"$TMP/empty.h5"
+bad "$TMP/empty.h5" "the weights file is empty"
+printf 'not hdf5 at all\n' >"$TMP/text.h5"
+bad "$TMP/text.h5" "not an HDF5 file"
+cp img/a.png "$TMP/picture.h5"
+bad "$TMP/picture.h5" "not an HDF5 file"
 for cut in $((size / 2)) 4000 600; do
-    head -c $cut "$M" >"$T/cut_$cut.h5"
-    bad "$T/cut_$cut.h5" "truncated" "it has $cut bytes, its header says $size"
+    head -c $cut "$M" >"$TMP/cut_$cut.h5"
+    bad "$TMP/cut_$cut.h5" "truncated" "it has $cut bytes, its header says $size"
 done
 # Damage inside (the header intact): bytes zeroed in the middle.
-cp "$M" "$T/holes.h5"
-dd if=/dev/zero of="$T/holes.h5" bs=1 seek=$((size / 3)) count=4096 conv=notrunc status=none
-bad "$T/holes.h5" "$T/holes.h5"
+cp "$M" "$TMP/holes.h5"
+dd if=/dev/zero of="$TMP/holes.h5" bs=1 seek=$((size / 3)) count=4096 conv=notrunc status=none
+bad "$TMP/holes.h5" "$TMP/holes.h5"
 
 # ---- a Keras file, but not right ---------------------------------------------------
 bad "$(damaged no_names.h5 drop-attr layer_names)" "no 'layer_names' attribute" "not a Keras weights file"
@@ -69,25 +69,25 @@ f=$(damaged inf.h5 set dense_2 1 0 inf)
 expect 0 "warning" "$f" "1 weight is NaN or infinite" -- predict "$f"
 f=$(damaged nan.h5 set block3_conv1 0 7 nan)
 expect 1 "warning" "$f" "NaN or infinite" "not a number" -- predict "$f"
-grep -qi nan "$T/out" && fail "a NaN score was printed"
+grep -qi nan "$TMP/out" && fail "a NaN score was printed"
 
 # ---- other architectures: say what the file holds and what was expected ------------
-"$H5EDIT" "$T/resnet.h5" new conv1:7x7x3x64 bn_conv1:64 res2a_branch2a:1x1x64x64 fc1000:2048x1000
-bad "$T/resnet.h5" "not a Siamese VGG16 weights file" "conv1 (7,7,3,64)" "fc1000 (2048,1000)" \
+"$H5EDIT" "$TMP/resnet.h5" new conv1:7x7x3x64 bn_conv1:64 res2a_branch2a:1x1x64x64 fc1000:2048x1000
+bad "$TMP/resnet.h5" "not a Siamese VGG16 weights file" "conv1 (7,7,3,64)" "fc1000 (2048,1000)" \
     "expected a Siamese VGG16"
-"$H5EDIT" "$T/mlp.h5" new dense_1:784x128 dense_2:128x10
-bad "$T/mlp.h5" "dense_1 (784,128), dense_2 (128,10)" "expected a Siamese VGG16"
+"$H5EDIT" "$TMP/mlp.h5" new dense_1:784x128 dense_2:128x10
+bad "$TMP/mlp.h5" "dense_1 (784,128), dense_2 (128,10)" "expected a Siamese VGG16"
 # A VGG16 classifier (ImageNet-style head: fc1, fc2, predictions).
 convs="block1_conv1:3x3x3x4 block1_conv2:3x3x4x4 block2_conv1:3x3x4x4 block2_conv2:3x3x4x4
        block3_conv1:3x3x4x8 block3_conv2:3x3x8x8 block3_conv3:3x3x8x8 block4_conv1:3x3x8x8
        block4_conv2:3x3x8x8 block4_conv3:3x3x8x8 block5_conv1:3x3x8x8 block5_conv2:3x3x8x8
        block5_conv3:3x3x8x8"
 # shellcheck disable=SC2086
-"$H5EDIT" "$T/vgg_classifier.h5" new $convs fc1:8x16 fc2:16x16 predictions:16x1000
-bad "$T/vgg_classifier.h5" "3 Dense layers" "predictions (16,1000)" "classifier" "a Dense layer with 1 output"
+"$H5EDIT" "$TMP/vgg_classifier.h5" new $convs fc1:8x16 fc2:16x16 predictions:16x1000
+bad "$TMP/vgg_classifier.h5" "3 Dense layers" "predictions (16,1000)" "classifier" "a Dense layer with 1 output"
 # A backbone alone (as Keras's VGG16 'notop' files).
 # shellcheck disable=SC2086
-"$H5EDIT" "$T/notop.h5" new $convs
-bad "$T/notop.h5" "without the Siamese Dense head" "train"
+"$H5EDIT" "$TMP/notop.h5" new $convs
+bad "$TMP/notop.h5" "without the Siamese Dense head" "train"
 
 finish

@@ -4,11 +4,11 @@
 # leaves a file that loads; a file-size limit (as a full disk) and a
 # read-only folder give a clear error, exit status 1, and the previous file
 # byte for byte.
-source tests/sh/lib/common.bash
-F=$T/model.h5
+. tests/shlib.sh
+F=$TMP/model.h5
 score() { "$SIAMESE" predict --device cpu --threads 1 --model "$1" img/a.png img/b.png; }
 "$SIAMESE" init --seed 1 --out "$F" || fail "init failed"
-cp "$F" "$T/backup.h5"
+cp "$F" "$TMP/backup.h5"
 
 # ---- SIGKILL at random moments -------------------------------------------------
 # A compact model (6 MB) takes ~0.1 s to write; the kills land from before
@@ -21,31 +21,31 @@ for i in $(seq 1 30); do
     sleep "0.$(printf '%03d' $((RANDOM % 250)))"
     kill -KILL $pid 2>/dev/null && kills=$((kills + 1))
     wait $pid 2>/dev/null
-    cases=$((cases + 1))
-    score "$F" >"$T/out" 2>"$T/err" || fail "after kill $i the model does not load: $(cat "$T/err")"
+    CASES=$((CASES + 1))
+    score "$F" >"$TMP/out" 2>"$TMP/err" || fail "after kill $i the model does not load: $(cat "$TMP/err")"
 done
 echo "ok: $kills of 30 writers killed before they finished; the model always loaded"
 [ $kills -gt 0 ] || fail "no writer was killed: the test did not test anything"
 rm -f "$F".tmp*
 
 # ---- a full disk (simulated by a file-size limit) ---------------------------------
-cp "$T/backup.h5" "$F"
+cp "$TMP/backup.h5" "$F"
 expect 1 "$F" "writing failed" "File too large" "the previous file is unchanged" -- \
     bash -c 'ulimit -f 200 && exec "$0" init --seed 9 --out "$1"' "$SIAMESE" "$F"
-cmp -s "$F" "$T/backup.h5" || fail "the previous file changed after a failed write"
+cmp -s "$F" "$TMP/backup.h5" || fail "the previous file changed after a failed write"
 ls "$F".tmp* >/dev/null 2>&1 && fail "a failed write left its temporary file"
 
 # ---- a read-only folder ----------------------------------------------------------
-mkdir "$T/ro"
-cp "$T/backup.h5" "$T/ro/model.h5"
-chmod 555 "$T/ro"
-chmod 755 "$T"
+mkdir "$TMP/ro"
+cp "$TMP/backup.h5" "$TMP/ro/model.h5"
+chmod 555 "$TMP/ro"
+chmod 755 "$TMP"
 as=()
 [ "$(id -u)" = 0 ] && as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 if "${as[@]}" test -x "$SIAMESE" 2>/dev/null; then
-    expect 1 "$T/ro/model.h5" "cannot create a file in $T/ro" "Permission denied" -- \
-        "${as[@]}" "$SIAMESE" init --seed 9 --out "$T/ro/model.h5"
-    cmp -s "$T/ro/model.h5" "$T/backup.h5" || fail "the previous file changed in a read-only folder"
+    expect 1 "$TMP/ro/model.h5" "cannot create a file in $TMP/ro" "Permission denied" -- \
+        "${as[@]}" "$SIAMESE" init --seed 9 --out "$TMP/ro/model.h5"
+    cmp -s "$TMP/ro/model.h5" "$TMP/backup.h5" || fail "the previous file changed in a read-only folder"
 else
     echo "note: the read-only case needs a user who can run $SIAMESE; not run"
 fi
