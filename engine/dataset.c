@@ -117,7 +117,8 @@ static int list_dir(const char *dir, Listing *out, Err *e) {
         listing_free(out);
         return -1;
     }
-    qsort(out->e, out->n, sizeof *out->e, entry_cmp);
+    // (An empty folder leaves e NULL, which qsort may not be given.)
+    if (out->n > 1) qsort(out->e, out->n, sizeof *out->e, entry_cmp);
     return 0;
 }
 

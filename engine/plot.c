@@ -1,11 +1,9 @@
 #include "plot.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 // stb_easy_font is all static functions, some unused here.
 #pragma GCC diagnostic push
@@ -14,6 +12,8 @@
 #include <stb_easy_font.h>
 #pragma GCC diagnostic pop
 #include <stb_image_write.h>
+
+#include "atomicfile.h"
 
 typedef struct Canvas {
     unsigned char *px;  // (h,w,3)
@@ -83,6 +83,30 @@ static void format_tick(char *buf, size_t len, double v, double step) {
     snprintf(buf, len, "%.*f", decimals, fabs(v) < step * 1e-6 ? 0.0 : v);
 }
 
+// A growing byte buffer for stb_image_write's callback.
+typedef struct Bytes {
+    unsigned char *data;
+    size_t n, cap;
+    int failed;
+} Bytes;
+
+static void bytes_append(void *ctx, void *data, int size) {
+    Bytes *b = ctx;
+    if (b->failed || size <= 0) return;
+    if (b->n + (size_t)size > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 65536) + (size_t)size;
+        unsigned char *nd = realloc(b->data, cap);
+        if (!nd) {
+            b->failed = 1;
+            return;
+        }
+        b->data = nd;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->n, data, (size_t)size);
+    b->n += (size_t)size;
+}
+
 int plot_write_png(const char *path, int w, int h, const char *title, const char *xlabel,
                    const char *ylabel, double x0, const PlotSeries *series, int n_series, Err *e) {
     static const unsigned char black[3] = {0, 0, 0}, grid[3] = {225, 225, 225},
@@ -141,18 +165,12 @@ int plot_write_png(const char *path, int w, int h, const char *title, const char
     text(&cv, (w - text_width(title, 2)) / 2, 10, title, 2, black);
     text(&cv, L + ((int)pw - text_width(xlabel, 1)) / 2, h - 22, xlabel, 1, black);
     text(&cv, 8, T - 16, ylabel, 1, black);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    int ok = stbi_write_png(tmp, w, h, 3, cv.px, w * 3);
+    // Encoded in memory, then replaced atomically (atomicfile.h).
+    Bytes png = {0};
+    int ok = stbi_write_png_to_func(bytes_append, &png, w, h, 3, cv.px, w * 3);
     free(cv.px);
-    if (!ok) {
-        unlink(tmp);
-        return err_set(e, "%s: cannot write the PNG file", tmp);
-    }
-    if (rename(tmp, path) != 0) {
-        int err = errno;
-        unlink(tmp);
-        return err_set(e, "%s: cannot replace the file: %s", path, strerror(err));
-    }
-    return 0;
+    int rc = ok && png.data && !png.failed ? atomicfile_write(path, png.data, png.n, e)
+                                           : err_set(e, "%s: encoding the PNG failed (out of memory)", path);
+    free(png.data);
+    return rc;
 }

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "augment.h"
 #include "backend.h"
 #include "dataset.h"
@@ -548,19 +549,15 @@ static int open_log(Run *r) {
     return 0;
 }
 
-// Rewrites a text file atomically.
+// Rewrites a file of numbers, one a line, atomically (atomicfile.h).
 static int write_values(const char *path, const double *v, int n, Err *e) {
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return err_set(e, "%s: %s", tmp, strerror(errno));
-    for (int i = 0; i < n; i++) fprintf(f, "%.17g\n", v[i]);
-    int bad = ferror(f);
-    if (fclose(f) || bad || rename(tmp, path)) {
-        unlink(tmp);
-        return err_set(e, "%s: cannot write: %s", path, strerror(errno));
-    }
-    return 0;
+    char *text = malloc((size_t)n * 32 + 1);  // "%.17g\n" is at most 25 bytes
+    if (!text) return err_set(e, "out of memory writing %s", path);
+    size_t len = 0;
+    for (int i = 0; i < n; i++) len += (size_t)snprintf(text + len, 32, "%.17g\n", v[i]);
+    int rc = atomicfile_write(path, text, len, e);
+    free(text);
+    return rc;
 }
 
 static int write_log(Run *r) {
