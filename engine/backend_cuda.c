@@ -571,6 +571,7 @@ static void cuda_relu_backward(Backend *b, float *dx, const float *dy, const flo
 static void cuda_maxpool2_forward(Backend *b, float *out, const float *in, int N, int H, int W,
                                   int C) {
     CudaImpl *c = impl_of(b);
+    if (H < 2 || W < 2) return;  // no window fits: the output is empty
     require_int_sized("maxpool2_forward", (size_t)N * H * W * C);
     written(c, out, (size_t)N * (H / 2) * (W / 2) * C * sizeof(float));
     // cuDNN's output side for a 2x2/2 'valid' window is (H-2)/2+1 = H/2 rounded down.

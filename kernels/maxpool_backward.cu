@@ -39,7 +39,7 @@ __global__ static void maxpool2_backward(float *din, const float *dout, const fl
 extern "C" void kernel_maxpool2_backward(cudaStream_t s, float *din, const float *dout,
                                          const float *in, const float *out, int N, int H, int W,
                                          int C) {
-    KERNEL_REQUIRE(din && dout && in && out && N > 0 && H >= 2 && W >= 2 && C > 0,
+    KERNEL_REQUIRE(din && dout && in && out && N > 0 && H > 0 && W > 0 && C > 0,
                    "maxpool2_backward", "N=%d H=%d W=%d C=%d", N, H, W, C);
     size_t n = (size_t)N * H * W * C;
     maxpool2_backward<<<kernel_grid(n), KERNEL_BLOCK, 0, s>>>(din, dout, in, out, n, H, W, C);

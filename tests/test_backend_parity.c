@@ -161,8 +161,8 @@ static void test_conv(int N, int H, int W, int C, int K) {
     gpu->ops->conv3x3_forward(gpu, out.g, in.g, w.g, bias.g, N, H, W, C, K, 1);
     expect_close("forward after new weights uploaded", out, TOL_OP);
     Buf mom = buf_new(w.n);
-    cpu->ops->sgd_nesterov_step(cpu, w.c, dw.c, mom.c, w.n, 0.5f, 0.9f, 0.0f);
-    gpu->ops->sgd_nesterov_step(gpu, w.g, dw.g, mom.g, w.n, 0.5f, 0.9f, 0.0f);
+    cpu->ops->sgd_nesterov_step(cpu, w.c, dw.c, mom.c, w.n, 0.01f, 0.9f, 0.0f);
+    gpu->ops->sgd_nesterov_step(gpu, w.g, dw.g, mom.g, w.n, 0.01f, 0.9f, 0.0f);
     cpu->ops->conv3x3_forward(cpu, out.c, in.c, w.c, bias.c, N, H, W, C, K, 1);
     gpu->ops->conv3x3_forward(gpu, out.g, in.g, w.g, bias.g, N, H, W, C, K, 1);
     expect_close("forward after an optimizer step", out, TOL_OP);
