@@ -130,8 +130,8 @@ typedef struct CudaImpl {
     int plan_reuse;      // the slot a new shape takes once all are used
     KrscEntry kcache[KCACHE_MAX];
     unsigned long kclock;
-    void *ws;            // cuDNN workspace, ws_bytes (allocated at the first search)
-    size_t ws_bytes;
+    void *ws;            // cuDNN workspace of ws_bytes, allocated at the first search
+    size_t ws_bytes;     // SIAMESE_CUDA_WORKSPACE_MB
     float *scratch;      // a filter gradient in cuDNN's layout
     size_t scratch_bytes;
     unsigned char *stage[2];      // pinned host staging buffers
@@ -389,9 +389,8 @@ static ConvPlan *conv_plan(CudaImpl *c, int N, int H, int W, int C, int K) {
 
 // The bounded workspace, allocated in full before the first search so the
 // search can time every algorithm that fits.
-static void workspace_ready(CudaImpl *c, size_t limit) {
-    if (!c->ws && limit) CUDA_CHECK(cudaMalloc(&c->ws, limit));
-    c->ws_bytes = limit;
+static void workspace_ready(CudaImpl *c) {
+    if (!c->ws && c->ws_bytes) CUDA_CHECK(cudaMalloc(&c->ws, c->ws_bytes));
 }
 
 // Math a search may consider, and the math a found algorithm then runs with:
@@ -418,14 +417,12 @@ __attribute__((noreturn)) static void no_algorithm(const CudaImpl *c, const Conv
               p->N, p->H, p->W, p->C, p->K, c->ws_bytes >> 20);
 }
 
-static size_t workspace_limit(void);
-
 // The algorithm searches run on the real buffers (their outputs are
 // recomputed right after), which the ...Ex variants allow without extra memory.
 static void find_forward(CudaImpl *c, ConvPlan *p, const float *x, const float *w, float *y) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int n = 0;
-    workspace_ready(c, workspace_limit());
+    workspace_ready(c);
     CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, search_math(c)));
     CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, p->x, x, p->w, w, p->conv, p->y,
                                                        y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n,
@@ -444,7 +441,7 @@ static void find_backward_data(CudaImpl *c, ConvPlan *p, const float *w, const f
                                float *dx) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int n = 0;
-    workspace_ready(c, workspace_limit());
+    workspace_ready(c);
     CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, search_math(c)));
     CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
         c->cudnn, p->w, w, p->y, dy, p->conv, p->x, dx, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n,
@@ -463,7 +460,7 @@ static void find_backward_filter(CudaImpl *c, ConvPlan *p, const float *x, const
                                  float *dw) {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     int n = 0;
-    workspace_ready(c, workspace_limit());
+    workspace_ready(c);
     CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, search_math(c)));
     CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
         c->cudnn, p->x, x, p->y, dy, p->conv, p->w, dw, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
@@ -696,30 +693,24 @@ static const BackendOps cuda_ops = {
 
 // ---- opening ---------------------------------------------------------------------------
 
-// SIAMESE_CUDA_WORKSPACE_MB, checked when the backend opens.
-static size_t workspace_limit(void) {
+// The settings read from the environment (see the top of this file).
+static int read_env(CudaImpl *c, Err *e) {
     const char *s = getenv("SIAMESE_CUDA_WORKSPACE_MB");
-    return (s && *s ? (size_t)strtol(s, NULL, 10) : DEFAULT_WORKSPACE_MB) << 20;
-}
-
-static int check_env(Err *e) {
-    const char *s = getenv("SIAMESE_CUDA_WORKSPACE_MB");
+    long mb = DEFAULT_WORKSPACE_MB;
     if (s && *s) {
         char *end;
-        long v = strtol(s, &end, 10);
-        if (*end || v < 0 || v > 65536)
+        mb = strtol(s, &end, 10);
+        if (*end || mb < 0 || mb > 65536)
             return err_set(e, "SIAMESE_CUDA_WORKSPACE_MB=%s: expected a whole number of MiB, 0 "
                               "to 65536", s);
     }
+    c->ws_bytes = (size_t)mb << 20;
     s = getenv("SIAMESE_CUDA_TF32");
     if (s && *s && strcmp(s, "0") && strcmp(s, "1"))
         return err_set(e, "SIAMESE_CUDA_TF32=%s: expected 0 (plain FP32) or 1 (TF32 allowed)", s);
+    const char *o = getenv("NVIDIA_TF32_OVERRIDE");
+    c->tf32 = !(s && !strcmp(s, "0")) && !(o && !strcmp(o, "0"));
     return 0;
-}
-
-static int tf32_allowed(void) {
-    const char *s = getenv("SIAMESE_CUDA_TF32"), *o = getenv("NVIDIA_TF32_OVERRIDE");
-    return !(s && !strcmp(s, "0")) && !(o && !strcmp(o, "0"));
 }
 
 __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int device_index,
@@ -734,7 +725,7 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     }
     b->ops = &cuda_ops;
     b->impl = c;
-    if (check_env(e)) goto fail;
+    if (read_env(c, e)) goto fail;
     cudaError_t s = cudaGetDeviceCount(&count);
     if (s != cudaSuccess || count == 0) {
         // The usual case on a machine without a GPU: one clear sentence.
@@ -754,7 +745,6 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
         goto fail;
     }
     c->device = device_index;
-    c->tf32 = tf32_allowed();
     OPEN_CUDA(cudaSetDevice(device_index));
     struct cudaDeviceProp prop;
     OPEN_CUDA(cudaGetDeviceProperties(&prop, device_index));

@@ -155,11 +155,18 @@ main() {
         DATA=${OMNIGLOT:-dataset/images_background}
     fi
 
-    # The CUDA libraries: the toolkit's, then those of Python's NVIDIA
-    # wheels (PyTorch's); only folders holding cuDNN 9 or cuBLAS.
+    # The CUDA libraries: the toolkit's (where it has cuDNN or cuBLAS), then
+    # every lib/ of Python's NVIDIA wheels (PyTorch's), which also hold what
+    # cuDNN loads at run time (cuBLASLt, NVRTC) for its own CUDA version.
     local dirs="" d
     local cands="${CUDA_HOME:-/usr/local/cuda}/lib64 /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib"
-    cands="$cands $("$PY" - 2>/dev/null <<'EOF'
+    for d in $cands; do
+        if compgen -G "$d/libcudnn.so.*" >/dev/null || compgen -G "$d/libcublas.so.*" >/dev/null; then
+            d=$(cd "$d" && pwd -P)
+            [[ ":$dirs:" == *":$d:"* ]] || dirs="$dirs:$d"
+        fi
+    done
+    for d in $("$PY" - 2>/dev/null <<'EOF'
 import importlib.util, os
 spec = importlib.util.find_spec("nvidia")
 for base in (spec.submodule_search_locations if spec else []):
@@ -167,12 +174,8 @@ for base in (spec.submodule_search_locations if spec else []):
         if os.path.isdir(os.path.join(base, sub, "lib")):
             print(os.path.join(base, sub, "lib"))
 EOF
-)"
-    for d in $cands; do
-        if ls "$d"/libcudnn.so.9 "$d"/libcublas.so.* "$d"/libcublasLt.so.* >/dev/null 2>&1 &&
-            [[ ":$dirs:" != *":$d:"* ]]; then
-            dirs="$dirs:$d"
-        fi
+); do
+        dirs="$dirs:$d"
     done
     dirs=${dirs#:}
     echo "CUDA library folders: ${dirs:-none found}"
@@ -339,6 +342,7 @@ summary() {
         peak_train=$(sed -n 's/^PEAK_MIB //p' "$WORK/ours_train_${tb%%,*}.log" 2>/dev/null)
         echo "- single-pair latency (siamese, batch 1, host to host): ${lat:--} ms (target < 1 ms)"
         echo "- GPU memory, siamese training at batch ${tb%%,*} (nvidia-smi, CUDA context included): ${peak_train:--} MiB (target < 4096 MiB)"
+        echo "- PyTorch's own peak (allocator reserved, no CUDA context), training at batch ${tb%%,*}: $(grep -h "^RESULT impl=eager.* mode=train batch=${tb%%,*} " "$WORK/torch.log" 2>/dev/null | sed -n 's/.*peak_mib=\([0-9]*\).*/\1/p' | sort -n | head -1) MiB"
         echo "- targets: training and batch-64 inference >= 1.3x PyTorch eager"
     } | tee "$RES/RESULTS.md"
 }

@@ -10,7 +10,8 @@
 // Pass criteria (exit 0): the first 10 losses agree within 1e-3 (both in
 // FP32, so they differ only by rounding, which training then slowly
 // amplifies), and the mean losses of the last quarter of the run agree
-// within 5% (the curves stay together). Exit 1 otherwise, 2 on usage.
+// within 5% (the curves stay together), every loss being finite. Exit 1
+// otherwise, 2 on usage.
 #include <dirent.h>
 #include <getopt.h>
 #include <math.h>
@@ -282,7 +283,10 @@ int main(int argc, char **argv) {
         for (int i = 0; i < done; i++) fprintf(f, "%d,%.7f,%.7f\n", i + 1, loss[0][i], loss[1][i]);
         fclose(f);
     }
-    int ok = early <= EARLY_TOL && late_rel <= LATE_REL_TOL;
+    int finite = 1;
+    for (int i = 0; i < done; i++) finite &= isfinite(loss[0][i]) && isfinite(loss[1][i]);
+    if (!finite) printf("a loss is not finite: training diverged (lower --lr)\n");
+    int ok = finite && early <= EARLY_TOL && late_rel <= LATE_REL_TOL;
     printf("%s: the loss curves %s\n", ok ? "PASS" : "FAIL", ok ? "agree" : "differ");
     for (int k = 0; k < 2; k++) {
         for (int j = 0; j < 2; j++) be[k]->ops->free(be[k], slot[k][j]);
