@@ -92,19 +92,20 @@
         }                                                                                     \
     } while (0)
 
+// The three passes of a convolution, each with its own algorithm.
+typedef enum ConvPass { PASS_FORWARD, PASS_BACKWARD_DATA, PASS_BACKWARD_FILTER } ConvPass;
+
 // One convolution shape: its descriptors and the algorithms found for it
-// (each direction found on first use: inference never searches backward).
+// (each pass searched on first use: inference never searches backward).
 typedef struct ConvPlan {
     int N, H, W, C, K;
     cudnnTensorDescriptor_t x, y, bias;  // (N,H,W,C), (N,H,W,K), (1,K,1,1)
     cudnnFilterDescriptor_t w;           // (K,3,3,C)
     cudnnConvolutionDescriptor_t conv;
-    int have_fwd, have_bwd_data, have_bwd_filter;
+    int found[3];            // by ConvPass: the search has run
+    int algo[3];             // the cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t chosen
+    cudnnMathType_t math[3];
     int fused;  // cudnnConvolutionBiasActivationForward accepts the forward algorithm
-    cudnnConvolutionFwdAlgo_t fwd;
-    cudnnConvolutionBwdDataAlgo_t bwd_data;
-    cudnnConvolutionBwdFilterAlgo_t bwd_filter;
-    cudnnMathType_t fwd_math, bwd_data_math, bwd_filter_math;
 } ConvPlan;
 
 // A conv kernel in cuDNN's layout: krsc (K,3,3,C) = transpose of src (3,3,C,K).
@@ -220,7 +221,8 @@ static void written(CudaImpl *c, const void *p, size_t bytes) {
 static void require_int_sized(const char *op, size_t elements) {
     if (elements > INT_MAX)
         cuda_fail(__FILE__, __LINE__, op, "use a smaller batch size",
-                  "a tensor of %zu elements is too large for cuDNN (at most %d)", elements, INT_MAX);
+                  "a tensor of %zu elements is too large for cuDNN (at most %d)", elements,
+                  INT_MAX);
 }
 
 static void set_nhwc(cudnnTensorDescriptor_t d, int N, int H, int W, int C) {
@@ -369,7 +371,7 @@ static ConvPlan *conv_plan(CudaImpl *c, int N, int H, int W, int C, int K) {
         c->plan_reuse = (c->plan_reuse + 1) % PLAN_MAX;
     }
     p->N = N, p->H = H, p->W = W, p->C = C, p->K = K;
-    p->have_fwd = p->have_bwd_data = p->have_bwd_filter = 0;
+    memset(p->found, 0, sizeof p->found);
     p->fused = 1;
     set_nhwc(p->x, N, H, W, C);
     set_nhwc(p->y, N, H, W, K);
@@ -408,71 +410,74 @@ static int usable(const CudaImpl *c, cudnnStatus_t status, size_t memory, cudnnM
            math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
 }
 
-__attribute__((noreturn)) static void no_algorithm(const CudaImpl *c, const ConvPlan *p,
-                                                   const char *direction, int line) {
-    cuda_fail(__FILE__, line, direction,
+// One pass's result of a search, whatever the pass.
+typedef struct AlgoPerf {
+    int algo;
+    cudnnStatus_t status;
+    size_t memory;
+    cudnnMathType_t math;
+} AlgoPerf;
+
+#define ALGO_MAX 16  // above every CUDNN_CONVOLUTION_*_ALGO_COUNT
+#define COPY_PERF(out, r, n)                                                               \
+    for (int i_ = 0; i_ < (n); i_++)                                                       \
+    (out)[i_] = (AlgoPerf){(int)(r)[i_].algo, (r)[i_].status, (r)[i_].memory, (r)[i_].mathType}
+
+// Chooses the algorithm of one pass for plan p: cuDNN times every candidate
+// on the real buffers (the ...Ex searches; their outputs are recomputed
+// right after) within the bounded workspace, and the fastest usable one is
+// taken. Should a search fail, cuDNN's heuristics rank the candidates
+// instead. The buffers are (x, w, y) forward, (w, dy, dx) backward-data and
+// (x, dy, dw) backward-filter, w always in cuDNN's layout.
+static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const float *a, const float *b,
+                           float *out) {
+    AlgoPerf perf[ALGO_MAX];
+    int n = 0;
+    cudnnStatus_t s;
+    workspace_ready(c);
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, search_math(c)));
+    if (pass == PASS_FORWARD) {
+        cudnnConvolutionFwdAlgoPerf_t r[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+        s = cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, p->x, a, p->w, b, p->conv, p->y, out,
+                                                   CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, r, c->ws,
+                                                   c->ws_bytes);
+        if (s != CUDNN_STATUS_SUCCESS)
+            CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
+                c->cudnn, p->x, p->w, p->conv, p->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, r));
+        COPY_PERF(perf, r, n);
+    } else if (pass == PASS_BACKWARD_DATA) {
+        cudnnConvolutionBwdDataAlgoPerf_t r[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+        s = cudnnFindConvolutionBackwardDataAlgorithmEx(
+            c->cudnn, p->w, a, p->y, b, p->conv, p->x, out, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+            &n, r, c->ws, c->ws_bytes);
+        if (s != CUDNN_STATUS_SUCCESS)
+            CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+                c->cudnn, p->w, p->y, p->conv, p->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, r));
+        COPY_PERF(perf, r, n);
+    } else {
+        cudnnConvolutionBwdFilterAlgoPerf_t r[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+        s = cudnnFindConvolutionBackwardFilterAlgorithmEx(
+            c->cudnn, p->x, a, p->y, b, p->conv, p->w, out, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+            &n, r, c->ws, c->ws_bytes);
+        if (s != CUDNN_STATUS_SUCCESS)
+            CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+                c->cudnn, p->x, p->y, p->conv, p->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n,
+                r));
+        COPY_PERF(perf, r, n);
+    }
+    for (int i = 0; i < n; i++)  // sorted fastest first
+        if (usable(c, perf[i].status, perf[i].memory, perf[i].math)) {
+            p->algo[pass] = perf[i].algo;
+            p->math[pass] = run_math(c, perf[i].math);
+            p->found[pass] = 1;
+            return;
+        }
+    static const char *const names[3] = {"forward", "backward-data", "backward-filter"};
+    cuda_fail(__FILE__, __LINE__, "choosing a convolution algorithm",
               "raise SIAMESE_CUDA_WORKSPACE_MB (the workspace cuDNN may use) or lower the batch "
               "size",
-              "no cuDNN algorithm for N=%d H=%d W=%d C=%d K=%d within a workspace of %zu MiB",
-              p->N, p->H, p->W, p->C, p->K, c->ws_bytes >> 20);
-}
-
-// The algorithm searches run on the real buffers (their outputs are
-// recomputed right after), which the ...Ex variants allow without extra memory.
-static void find_forward(CudaImpl *c, ConvPlan *p, const float *x, const float *w, float *y) {
-    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    int n = 0;
-    workspace_ready(c);
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, search_math(c)));
-    CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, p->x, x, p->w, w, p->conv, p->y,
-                                                       y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n,
-                                                       perf, c->ws, c->ws_bytes));
-    for (int i = 0; i < n; i++)  // sorted fastest first
-        if (usable(c, perf[i].status, perf[i].memory, perf[i].mathType)) {
-            p->fwd = perf[i].algo;
-            p->fwd_math = run_math(c, perf[i].mathType);
-            p->have_fwd = 1;
-            return;
-        }
-    no_algorithm(c, p, "cudnnFindConvolutionForwardAlgorithmEx", __LINE__);
-}
-
-static void find_backward_data(CudaImpl *c, ConvPlan *p, const float *w, const float *dy,
-                               float *dx) {
-    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    int n = 0;
-    workspace_ready(c);
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, search_math(c)));
-    CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
-        c->cudnn, p->w, w, p->y, dy, p->conv, p->x, dx, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n,
-        perf, c->ws, c->ws_bytes));
-    for (int i = 0; i < n; i++)
-        if (usable(c, perf[i].status, perf[i].memory, perf[i].mathType)) {
-            p->bwd_data = perf[i].algo;
-            p->bwd_data_math = run_math(c, perf[i].mathType);
-            p->have_bwd_data = 1;
-            return;
-        }
-    no_algorithm(c, p, "cudnnFindConvolutionBackwardDataAlgorithmEx", __LINE__);
-}
-
-static void find_backward_filter(CudaImpl *c, ConvPlan *p, const float *x, const float *dy,
-                                 float *dw) {
-    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    int n = 0;
-    workspace_ready(c);
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, search_math(c)));
-    CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
-        c->cudnn, p->x, x, p->y, dy, p->conv, p->w, dw, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
-        &n, perf, c->ws, c->ws_bytes));
-    for (int i = 0; i < n; i++)
-        if (usable(c, perf[i].status, perf[i].memory, perf[i].mathType)) {
-            p->bwd_filter = perf[i].algo;
-            p->bwd_filter_math = run_math(c, perf[i].mathType);
-            p->have_bwd_filter = 1;
-            return;
-        }
-    no_algorithm(c, p, "cudnnFindConvolutionBackwardFilterAlgorithmEx", __LINE__);
+              "no cuDNN %s algorithm for N=%d H=%d W=%d C=%d K=%d within a workspace of %zu MiB",
+              names[pass], p->N, p->H, p->W, p->C, p->K, c->ws_bytes >> 20);
 }
 
 // The Keras kernel w (3,3,C,K) in cuDNN's layout (K,3,3,C), from the cache
@@ -510,12 +515,13 @@ static void cuda_conv3x3_forward(Backend *b, float *out, const float *in, const 
     written(c, out, (size_t)N * H * W * K * sizeof(float));
     ConvPlan *p = conv_plan(c, N, H, W, C, K);
     const float *wk = kernel_krsc(c, w, C, K);
-    if (!p->have_fwd) find_forward(c, p, in, wk, out);
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->fwd_math));
+    if (!p->found[PASS_FORWARD]) find_algorithm(c, p, PASS_FORWARD, in, wk, out);
+    const cudnnConvolutionFwdAlgo_t algo = p->algo[PASS_FORWARD];
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->math[PASS_FORWARD]));
     if (relu && p->fused) {
         // out = ReLU(conv(in) + bias) in one call; z (= out, scaled by 0) is not used.
         cudnnStatus_t s = cudnnConvolutionBiasActivationForward(
-            c->cudnn, &ONE, p->x, in, p->w, wk, p->conv, p->fwd, c->ws, c->ws_bytes, &ZERO, p->y,
+            c->cudnn, &ONE, p->x, in, p->w, wk, p->conv, algo, c->ws, c->ws_bytes, &ZERO, p->y,
             out, p->bias, bias, c->relu, p->y, out);
         if (s == CUDNN_STATUS_SUCCESS) return;
         // Not every algorithm runs fused (cuDNN documents few limits): take
@@ -523,7 +529,7 @@ static void cuda_conv3x3_forward(Backend *b, float *out, const float *in, const 
         // in them, and be reported there.
         p->fused = 0;
     }
-    CUDNN_CHECK(cudnnConvolutionForward(c->cudnn, &ONE, p->x, in, p->w, wk, p->conv, p->fwd, c->ws,
+    CUDNN_CHECK(cudnnConvolutionForward(c->cudnn, &ONE, p->x, in, p->w, wk, p->conv, algo, c->ws,
                                         c->ws_bytes, &ZERO, p->y, out));
     CUDNN_CHECK(cudnnAddTensor(c->cudnn, &ONE, p->bias, bias, &ONE, p->y, out));
     if (relu)
@@ -543,18 +549,20 @@ static void cuda_conv3x3_backward(Backend *b, float *din, float *dw, float *dbia
     CUDNN_CHECK(cudnnConvolutionBackwardBias(c->cudnn, &ONE, p->y, dout, &ZERO, p->bias, dbias));
     // The filter gradient comes out in cuDNN's layout; transposed into dw.
     c->scratch = grow(c->scratch, &c->scratch_bytes, wfloats * sizeof(float));
-    if (!p->have_bwd_filter) find_backward_filter(c, p, in, dout, c->scratch);
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->bwd_filter_math));
-    CUDNN_CHECK(cudnnConvolutionBackwardFilter(c->cudnn, &ONE, p->x, in, p->y, dout, p->conv,
-                                               p->bwd_filter, c->ws, c->ws_bytes, &ZERO, p->w,
-                                               c->scratch));
+    if (!p->found[PASS_BACKWARD_FILTER])
+        find_algorithm(c, p, PASS_BACKWARD_FILTER, in, dout, c->scratch);
+    const cudnnConvolutionBwdFilterAlgo_t falgo = p->algo[PASS_BACKWARD_FILTER];
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->math[PASS_BACKWARD_FILTER]));
+    CUDNN_CHECK(cudnnConvolutionBackwardFilter(c->cudnn, &ONE, p->x, in, p->y, dout, p->conv, falgo,
+                                               c->ws, c->ws_bytes, &ZERO, p->w, c->scratch));
     kernel_transpose(c->stream, dw, c->scratch, K, 9 * C);  // (K,9C) -> (9C,K)
     if (!din) return;
     const float *wk = kernel_krsc(c, w, C, K);
-    if (!p->have_bwd_data) find_backward_data(c, p, wk, dout, din);
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->bwd_data_math));
-    CUDNN_CHECK(cudnnConvolutionBackwardData(c->cudnn, &ONE, p->w, wk, p->y, dout, p->conv,
-                                             p->bwd_data, c->ws, c->ws_bytes, &ZERO, p->x, din));
+    if (!p->found[PASS_BACKWARD_DATA]) find_algorithm(c, p, PASS_BACKWARD_DATA, wk, dout, din);
+    const cudnnConvolutionBwdDataAlgo_t dalgo = p->algo[PASS_BACKWARD_DATA];
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->math[PASS_BACKWARD_DATA]));
+    CUDNN_CHECK(cudnnConvolutionBackwardData(c->cudnn, &ONE, p->w, wk, p->y, dout, p->conv, dalgo,
+                                             c->ws, c->ws_bytes, &ZERO, p->x, din));
 }
 
 static void cuda_relu_backward(Backend *b, float *dx, const float *dy, const float *y, size_t n) {

@@ -390,7 +390,8 @@ static void test_model(const ModelSpec *spec, const char *name, int N) {
         size_t n = (size_t)N * spec->hidden;
         float *a = download(cpu, mc->hidden, n), *b = download(gpu, mg->hidden, n);
         size_t f = relu_flips(b, a, n);
-        printf("  %-28s max rel err %.2e   ReLU flips %zu of %zu\n", "dense_1", check_rel_err(b, a, n, 1e-30), f, n);
+        printf("  %-28s max rel err %.2e   ReLU flips %zu of %zu\n", "dense_1",
+               check_rel_err(b, a, n, 1e-30), f, n);
         flips += f;
         free(a);
         free(b);
@@ -404,7 +405,8 @@ static void test_model(const ModelSpec *spec, const char *name, int N) {
 
     siamese_backward(mc, N, 1);
     siamese_backward(mg, N, 1);
-    if (flips) printf("  %zu ReLU or max-pool decisions differ: gradients get the norm bound\n", flips);
+    if (flips)
+        printf("  %zu ReLU or max-pool decisions differ: gradients get the norm bound\n", flips);
     for (int i = 0; i < mc->n_layers; i++) {
         const Layer *l = &mc->layers[i];
         if (l->kind == LAYER_POOL) continue;

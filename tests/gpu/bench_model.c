@@ -32,7 +32,8 @@ static void usage(FILE *f) {
             "  --seconds S        time to measure (default 3)\n"
             "  --warmup N         untimed steps first (default 5)\n"
             "  --u8               send 8-bit pixels, converted on the device\n"
-            "  --fp32             plain FP32 on the GPU (default: TF32 allowed, as PyTorch's convs)\n");
+            "  --fp32             plain FP32 on the GPU (default: TF32 allowed, as PyTorch's\n"
+            "                     convolutions)\n");
 }
 
 int main(int argc, char **argv) {

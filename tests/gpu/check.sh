@@ -74,8 +74,8 @@ gpu_memory() {
     pid=$!
     while kill -0 "$pid" 2>/dev/null; do
         if [ -n "$base" ]; then
-            pids="$pid $(pgrep -P "$pid" | tr '\n' ' ')"
-            for p in $(pgrep -P "$pid"); do pids="$pids $(pgrep -P "$p" | tr '\n' ' ')"; done
+            pids="$pid $(pgrep -P "$pid" 2>/dev/null | tr '\n' ' ')"
+            for p in $(pgrep -P "$pid" 2>/dev/null); do pids="$pids $(pgrep -P "$p" | tr '\n' ' ')"; done
             m=$(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null |
                 awk -F', *' -v ps=" $pids " 'index(ps, " " $1 " ") {s += $2} END {print s + 0}')
             if [ "${m:-0}" -eq 0 ]; then
@@ -138,7 +138,10 @@ main() {
     section "programs"
     local BIN LIB="" GLIBC="" DATA=""
     if [ -f gpu_carry/bundle.tar.xz ]; then
-        tar -C "$WORK" -xJf gpu_carry/bundle.tar.xz || { echo "cannot unpack gpu_carry/bundle.tar.xz"; return 1; }
+        # (Python's tarfile where tar has no xz.)
+        tar -C "$WORK" -xJf gpu_carry/bundle.tar.xz 2>/dev/null ||
+            "$PY" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+                gpu_carry/bundle.tar.xz "$WORK" || { echo "cannot unpack gpu_carry/bundle.tar.xz"; return 1; }
         BIN=$WORK/bin LIB=$WORK/lib GLIBC=$WORK/glibc DATA=$WORK/omniglot
         echo "from gpu_carry/ (make gpu-bundle):"
         sed -n '1,4p' gpu_carry/STAMP

@@ -144,7 +144,7 @@ static void usage(FILE *f) {
             "  --steps N              steps (default 200)\n"
             "  --optimizer sgd|adam   (default sgd: lr 0.01, Nesterov momentum 0.9, decay 5e-4)\n"
             "  --lr X                 learning rate\n"
-            "  --time-limit S         stop after S seconds, reporting the steps done (default 0: none)\n"
+            "  --time-limit S         stop after S seconds, reporting the steps done (0: none)\n"
             "  --every N              print every N-th step (default 10)\n"
             "  --csv PATH             write step,loss_a,loss_b\n"
             "  --tf32                 allow TF32 on the GPU (default: plain FP32)\n");
