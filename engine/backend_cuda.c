@@ -738,7 +738,8 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     if (s != cudaSuccess || count == 0) {
         // The usual case on a machine without a GPU: one clear sentence.
         if (s == cudaSuccess) s = cudaErrorNoDevice;
-        err_set(e, "no usable CUDA GPU: %s; %s", cudaGetErrorString(s), cuda_error_hint(s));
+        const char *hint = cuda_error_hint(s);
+        err_set(e, "no usable CUDA GPU: %s%s%s", cudaGetErrorString(s), *hint ? "; " : "", hint);
         goto fail;
     }
     if (device_index >= count) {
