@@ -345,7 +345,10 @@ summary() {
         peak_train=$(sed -n 's/^PEAK_MIB //p' "$WORK/ours_train_${tb%%,*}.log" 2>/dev/null)
         echo "- single-pair latency (siamese, batch 1, host to host): ${lat:--} ms (target < 1 ms)"
         echo "- GPU memory, siamese training at batch ${tb%%,*} (nvidia-smi, CUDA context included): ${peak_train:--} MiB (target < 4096 MiB)"
-        echo "- PyTorch's own peak (allocator reserved, no CUDA context), training at batch ${tb%%,*}: $(grep -h "^RESULT impl=eager.* mode=train batch=${tb%%,*} " "$WORK/torch.log" 2>/dev/null | sed -n 's/.*peak_mib=\([0-9]*\).*/\1/p' | sort -n | head -1) MiB"
+        local torch_peak
+        torch_peak=$(grep -h "^RESULT impl=eager.* mode=train batch=${tb%%,*} " "$WORK/torch.log" 2>/dev/null |
+            sed -n 's/.*peak_mib=\([0-9]*\).*/\1/p' | sort -n | head -1)
+        echo "- PyTorch eager's own peak (allocator reserved, no CUDA context), training at batch ${tb%%,*}: ${torch_peak:--} MiB"
         echo "- targets: training and batch-64 inference >= 1.3x PyTorch eager"
     } | tee "$RES/RESULTS.md"
 }
