@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *cli_prog = "siamese";
@@ -15,6 +16,26 @@ void common_opts_init(CommonOpts *o) {
     memset(o, 0, sizeof *o);
     o->device = "auto";
     o->letterbox = -1;
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int cli_common_opt(int code, const char *arg, CommonOpts *o) {
+    long v;
+    switch (code) {
+    case 'm': o->model = arg; return 1;
+    case 'd': o->device = arg; return 1;
+    case 't':
+        if (cli_parse_int("--threads", arg, 1, 1024, &v)) return -1;
+        o->threads = (int)v;
+        return 1;
+    case 'l': o->letterbox = 1; return 1;
+    default: return 0;
+    }
 }
 
 void cli_error(const char *fmt, ...) {
