@@ -22,19 +22,29 @@ static void usage(FILE *f) {
             "  --threads N      CPU threads (default: all cores)\n"
             "  --letterbox      keep the aspect ratio and pad with grey instead of centre-cropping\n"
             "  -h, --help       this text\n"
+            "In a terminal, without images (standard input and output both terminals):\n"
+            "  the compare loop; ':help' inside it lists its keys and commands.\n"
+            "  --plain          readline prompts instead of the full-screen interface\n"
+            "  --threshold X    scores from X up are shown as 'same' (default 0.5)\n"
+            "  --blocks         previews in coloured half blocks (UTF-8, 256 colours)\n"
             "Exit status: 0 all pairs scored, 1 some pair or the model failed, 2 usage error.\n",
             cli_prog, DEFAULT_MODEL);
 }
 
-// Parses the options predict shares with the interactive screens; returns
-// the index of the first operand, or -1 after printing a usage error, or
-// -2 for --help.
-int predict_parse(int argc, char **argv, CommonOpts *o, int *plain) {
+void predict_opts_init(PredictOpts *o) {
+    memset(o, 0, sizeof *o);
+    common_opts_init(&o->common);
+    o->threshold = 0.5;
+}
+
+int predict_parse(int argc, char **argv, PredictOpts *po) {
     static const struct option longs[] = {
         {"model", required_argument, 0, 'm'}, {"device", required_argument, 0, 'd'},
         {"threads", required_argument, 0, 't'}, {"letterbox", no_argument, 0, 'l'},
-        {"plain", no_argument, 0, 'p'},         {"help", no_argument, 0, 'h'},
+        {"plain", no_argument, 0, 'p'},         {"threshold", required_argument, 0, 'T'},
+        {"blocks", no_argument, 0, 'b'},        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
+    CommonOpts *o = &po->common;
     long v;
     int c;
     optind = 1;
@@ -48,7 +58,11 @@ int predict_parse(int argc, char **argv, CommonOpts *o, int *plain) {
             o->threads = (int)v;
             break;
         case 'l': o->letterbox = 1; break;
-        case 'p': *plain = 1; break;
+        case 'p': po->plain = 1; break;
+        case 'T':
+            if (cli_parse_float("--threshold", optarg, 0, 1, &po->threshold)) return -1;
+            break;
+        case 'b': po->blocks = 1; break;
         case 'h': return -2;
         case ':': cli_error("option %s needs a value", argv[optind - 1]); return -1;
         default: cli_error("unknown option '%s'", argv[optind - 1]); return -1;
@@ -122,10 +136,10 @@ int predict_lines(Model *m, FILE *in, FILE *out) {
 }
 
 int cmd_predict(int argc, char **argv) {
-    CommonOpts o;
-    common_opts_init(&o);
-    int plain = 0;
-    int first = predict_parse(argc, argv, &o, &plain);
+    PredictOpts po;
+    predict_opts_init(&po);
+    int first = predict_parse(argc, argv, &po);
+    const CommonOpts *o = &po.common;
     if (first == -2) {
         usage(stdout);
         return EXIT_OK;
@@ -141,12 +155,14 @@ int cmd_predict(int argc, char **argv) {
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (operands == 0 && isatty(STDIN_FILENO))
+    // Prompts only where a person reads them: with either side piped, the
+    // line protocol keeps standard output to one line per pair.
+    if (operands == 0 && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
         return cmd_interactive(argc, argv);
     Backend *be;
     Model *m;
     char path[4096];
-    int rc = cli_open_model(&o, &be, &m, NULL, path, sizeof path);
+    int rc = cli_open_model(o, &be, &m, NULL, path, sizeof path);
     if (rc) return rc;
     if (operands == 2) {
         float prob;
