@@ -25,14 +25,14 @@ TEST_SRC   := $(wildcard tests/test_*.c)
 TEST_BIN   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 # The Debian packages the project needs (make setup installs them).
-DEBIAN_PACKAGES := build-essential pkg-config libhdf5-dev libopenblas-dev libstb-dev \
+DEBIAN_PACKAGES := build-essential pkg-config time libhdf5-dev libopenblas-dev libstb-dev \
                    libncurses-dev libreadline-dev expect python3 python3-venv clang
 
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 ifeq ($(NO_CUDA),1)
   NVCC :=
 endif
-CUDA_LIB := $(if $(NVCC),libsiamese_cuda.so)
+CUDA_LIB := $(if $(and $(NVCC),$(wildcard kernels/*.cu)),libsiamese_cuda.so)
 
 .PHONY: all setup test test-unit test-expect clean bench model fixtures
 all: siamese $(CUDA_LIB) model

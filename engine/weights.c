@@ -556,7 +556,7 @@ int weights_save(const Model *m, const char *path, const WeightsState *st, Err *
     if (file < 0) {
         int err = errno;
         free(host);
-        return err_set(e, "%s: cannot create the file: %s", tmp, err ? strerror(err) : "HDF5 error");
+        return err_set(e, "%s: cannot create the file: %s", path, err ? strerror(err) : "HDF5 error");
     }
     int rc = write_model(file, m, host, st);
     free(host);

@@ -1,0 +1,77 @@
+# `siamese predict` end to end: two paths, the line protocol, errors, exit statuses.
+. tests/shlib.sh
+KERAS=tests/fixtures/keras_compact.h5
+IMG=tests/fixtures/images
+
+# Two images: one number, equal to Keras's for this pair (keras_compact_pairs.txt).
+expect_status 0 ./siamese predict --model $KERAS $IMG/glyph_105x105_L.png $IMG/glyph_105x105_LA.png
+awk '{ d = $1 - 0.634499907; exit !(d < 1e-5 && d > -1e-5) }' "$TMP/out" ||
+    fail "predict printed '$(cat "$TMP/out")', Keras says 0.634499907"
+
+# The default model is found from another directory too.
+(cd "$TMP" && "$OLDPWD/siamese" predict "$OLDPWD/img/a.png" "$OLDPWD/img/b.png" >out 2>err) ||
+    fail "predict from another directory: $(cat "$TMP/err")"
+grep -Eq '^0\.[0-9]{6}$|^1\.000000$' "$TMP/out" || fail "default model output '$(cat "$TMP/out")'"
+
+# The line protocol: pairs in, one line per pair out, errors on stderr.
+printf '%s\n' img/a.png img/b.png img/a.png /nonexistent.png '' img/c.png img/d.jpg > "$TMP/pairs"
+./siamese --model $KERAS < "$TMP/pairs" > "$TMP/out" 2> "$TMP/err"
+status=$?
+[ $status -eq 1 ] || fail "a failed pair must make the exit status 1, got $status"
+[ "$(wc -l < "$TMP/out")" -eq 3 ] || fail "expected 3 result lines, got: $(cat "$TMP/out")"
+[ "$(sed -n 2p "$TMP/out")" = error ] || fail "the failed pair's line should read 'error'"
+grep -Evq '^(0\.[0-9]{6}|1\.000000|error)$' "$TMP/out" && fail "unexpected stdout: $(cat "$TMP/out")"
+grep -q '/nonexistent.png: No such file or directory' "$TMP/err" || fail "stderr: $(cat "$TMP/err")"
+# Same as `predict`, and all pairs good: exit 0.
+printf '%s\n' img/a.png img/b.png | ./siamese predict --model $KERAS > "$TMP/one" 2>/dev/null ||
+    fail "one good pair must exit 0"
+[ "$(cat "$TMP/one")" = "$(sed -n 1p "$TMP/out")" ] || fail "predict and plain mode disagree"
+
+# Omniglot pairs from ../shared, as a user pipes them.
+if [ -d "$OMNIGLOT/images_background" ]; then
+    ls -d "$OMNIGLOT"/images_background/Latin/character0{1,2}/* | head -40 > "$TMP/omni"
+    ./siamese --model $KERAS < "$TMP/omni" > "$TMP/out" 2> "$TMP/err" || fail "omniglot pairs: $(cat "$TMP/err")"
+    [ "$(wc -l < "$TMP/out")" -eq 20 ] || fail "20 Omniglot pairs gave $(wc -l < "$TMP/out") lines"
+fi
+
+# Bad weights: a clear message naming the file, exit 1.
+printf 'not hdf5' > "$TMP/bad.h5"
+expect_status 1 ./siamese predict --model "$TMP/bad.h5" img/a.png img/b.png
+expect_stderr "$TMP/bad.h5: not an HDF5 file"
+expect_status 1 ./siamese predict --model "$TMP/missing.h5" img/a.png img/b.png
+expect_stderr "missing.h5: cannot open weights file: No such file or directory"
+head -c 3000000 $KERAS > "$TMP/trunc.h5"
+expect_status 1 ./siamese predict --model "$TMP/trunc.h5" img/a.png img/b.png
+expect_stderr "trunc.h5"
+expect_stderr "truncated or corrupt"
+
+# Bad images.
+expect_status 1 ./siamese predict --model $KERAS img/a.png "$TMP"
+expect_stderr "is a directory, not an image"
+: > "$TMP/empty.png"
+expect_status 1 ./siamese predict --model $KERAS "$TMP/empty.png" img/a.png
+expect_stderr "empty.png: the file is empty"
+printf 'hello' > "$TMP/text.png"
+expect_status 1 ./siamese predict --model $KERAS "$TMP/text.png" img/a.png
+expect_stderr "text.png: not a readable image"
+
+# Usage errors: exit 2 with the usage.
+expect_status 2 ./siamese predict --bogus
+expect_stderr "unknown option '--bogus'"
+expect_status 2 ./siamese predict img/a.png
+expect_stderr "two image paths"
+expect_status 2 ./siamese predict --threads 0 img/a.png img/b.png
+expect_stderr "threads: 0 is out of range"
+expect_status 2 ./siamese frobnicate
+expect_stderr "unknown command 'frobnicate'"
+expect_status 0 ./siamese predict --help
+expect_stdout "usage: siamese predict"
+
+# Memory: full VGG16 on one pair stays under 300 MB resident.
+./siamese init --backbone vgg16 --out "$TMP/vgg16.h5" || fail "init vgg16"
+/usr/bin/time -f '%M' -o "$TMP/rss" ./siamese predict --model "$TMP/vgg16.h5" img/a.png img/b.png \
+    > /dev/null 2>&1 || fail "vgg16 predict"
+rss_kb=$(tail -1 "$TMP/rss")
+[ "$rss_kb" -lt 300000 ] || fail "VGG16 predict peaked at $rss_kb kB resident (limit 300 MB)"
+echo "VGG16 one pair: peak resident $((rss_kb / 1024)) MB"
+finish
