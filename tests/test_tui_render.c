@@ -67,15 +67,15 @@ static void test_preview(void) {
     // Black ink on white paper: ink is dense, paper blank.
     Image img = square(64, 64, 255, 0);
     CHECK(preview_draw(&c, 0, 0, 20, 10, &img, PREVIEW_ASCII) == 0, "draw");
-    CHECK(at(&c, 5, 10).ch == '@' && at(&c, 0, 0).ch == ' ', "ink on paper: centre '%c' corner '%c'",
-          at(&c, 5, 10).ch, at(&c, 0, 0).ch);
+    CHECK(at(&c, 5, 10).ch == '@' && at(&c, 0, 0).ch == ' ',
+          "ink on paper: centre '%c' corner '%c'", at(&c, 5, 10).ch, at(&c, 0, 0).ch);
     image_free(&img);
     // A bright shape on a dark background: the bright part is the ink.
     canvas_clear(&c);
     img = square(64, 64, 0, 255);
     preview_draw(&c, 0, 0, 20, 10, &img, PREVIEW_ASCII);
-    CHECK(at(&c, 5, 10).ch == '@' && at(&c, 0, 0).ch == ' ', "light on dark: centre '%c' corner '%c'",
-          at(&c, 5, 10).ch, at(&c, 0, 0).ch);
+    CHECK(at(&c, 5, 10).ch == '@' && at(&c, 0, 0).ch == ' ',
+          "light on dark: centre '%c' corner '%c'", at(&c, 5, 10).ch, at(&c, 0, 0).ch);
     image_free(&img);
     // Half blocks: the top pixel is the foreground, the bottom one the background.
     canvas_clear(&c);
@@ -88,8 +88,10 @@ static void test_preview(void) {
     canvas_free(&c);
 
     CHECK(preview_xterm_color(255, 0, 0) == 196, "red is %d", preview_xterm_color(255, 0, 0));
-    CHECK(preview_xterm_color(128, 128, 128) == 244, "grey 128 is %d", preview_xterm_color(128, 128, 128));
-    CHECK(preview_xterm_color(0, 0, 0) == 16 && preview_xterm_color(255, 255, 255) == 231, "black, white");
+    CHECK(preview_xterm_color(128, 128, 128) == 244, "grey 128 is %d",
+          preview_xterm_color(128, 128, 128));
+    CHECK(preview_xterm_color(0, 0, 0) == 16 && preview_xterm_color(255, 255, 255) == 231,
+          "black, white");
 }
 
 static void test_chart(void) {
@@ -101,7 +103,8 @@ static void test_chart(void) {
     // Plot area: 9 rows (the last holds the x labels), columns 9..39.
     CHECK(at(&c, 0, 9).ch == '*', "the largest value at the top left");
     CHECK(at(&c, 8, 39).ch == '*', "the smallest at the bottom right");
-    CHECK(at(&c, 5, 19).ch == '*' && (at(&c, 5, 19).attr & CA_REVERSE), "x=2 highlighted at its row");
+    CHECK(at(&c, 5, 19).ch == '*' && (at(&c, 5, 19).attr & CA_REVERSE),
+          "x=2 highlighted at its row");
     int marks = 0;
     for (int i = 0; i < c.w * c.h; i++) marks += c.cells[i].ch == '*';
     CHECK(marks == 3, "the missing value is left out (%d marks)", marks);
@@ -122,7 +125,8 @@ static void test_chart(void) {
 static void test_args(void) {
     int argc;
     char **argv;
-    CHECK(args_split("train --dataset 'my data' \"a \\\"b\\\"\" c\\ d  ", &argc, &argv) == 0, "split");
+    CHECK(args_split("train --dataset 'my data' \"a \\\"b\\\"\" c\\ d  ", &argc, &argv) == 0,
+          "split");
     CHECK(argc == 5, "5 words, got %d", argc);
     if (argc == 5) {
         CHECK(!strcmp(argv[0], "train") && !strcmp(argv[1], "--dataset"), "plain words");

@@ -23,9 +23,12 @@ int args_split(const char *line, int *argc, char ***argv) {
         char quote = 0;
         for (; *p && (quote || (*p != ' ' && *p != '\t')); p++) {
             if (quote) {
-                if (*p == quote) quote = 0;
-                else if (*p == '\\' && quote == '"' && (p[1] == '"' || p[1] == '\\')) word[k++] = *++p;
-                else word[k++] = *p;
+                if (*p == quote)
+                    quote = 0;
+                else if (*p == '\\' && quote == '"' && (p[1] == '"' || p[1] == '\\'))
+                    word[k++] = *++p;
+                else
+                    word[k++] = *p;
             } else if (*p == '\'' || *p == '"') {
                 quote = *p;
             } else if (*p == '\\' && p[1]) {

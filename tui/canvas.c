@@ -37,7 +37,11 @@ void canvas_put(Canvas *c, int y, int x, uint32_t ch, uint8_t attr, int fg, int 
 int utf8_decode(const char *s, uint32_t *cp) {
     const unsigned char *u = (const unsigned char *)s;
     if (!u[0]) return 0;
-    int n = u[0] < 0x80 ? 1 : (u[0] >> 5) == 6 ? 2 : (u[0] >> 4) == 14 ? 3 : (u[0] >> 3) == 30 ? 4 : 0;
+    int n = u[0] < 0x80         ? 1
+            : (u[0] >> 5) == 6  ? 2
+            : (u[0] >> 4) == 14 ? 3
+            : (u[0] >> 3) == 30 ? 4
+                                : 0;
     uint32_t v = n == 1 ? u[0] : n == 2 ? u[0] & 0x1F : n == 3 ? u[0] & 0x0F : u[0] & 0x07;
     for (int i = 1; i < n; i++) {
         if ((u[i] >> 6) != 2) {  // truncated sequence: take the lead byte alone

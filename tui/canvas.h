@@ -19,8 +19,15 @@ enum {
 };
 
 // Colours are xterm palette indices 0..255; -1 is the terminal's default.
-enum { COL_DEFAULT = -1, COL_RED = 1, COL_GREEN = 2, COL_YELLOW = 3, COL_BLUE = 4,
-       COL_MAGENTA = 5, COL_CYAN = 6 };
+enum {
+    COL_DEFAULT = -1,
+    COL_RED = 1,
+    COL_GREEN = 2,
+    COL_YELLOW = 3,
+    COL_BLUE = 4,
+    COL_MAGENTA = 5,
+    COL_CYAN = 6
+};
 
 // Code points the screens use.
 #define CH_HLINE 0x2500u   // ─
@@ -44,7 +51,7 @@ typedef struct Cell {
 
 typedef struct Canvas {
     int w, h;
-    Cell *cells;        // h rows of w cells
+    Cell *cells;             // h rows of w cells
     int cursor_y, cursor_x;  // where the terminal cursor goes; y < 0 hides it
 } Canvas;
 

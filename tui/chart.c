@@ -14,8 +14,8 @@ static int row_of(double v, double lo, double hi, int ph) {
     return (int)lround((hi - v) / (hi - lo) * (ph - 1));
 }
 
-void chart_draw(Canvas *c, int y, int x, int h, int w, int n_x, const ChartSeries *s,
-                int n_series, int highlight) {
+void chart_draw(Canvas *c, int y, int x, int h, int w, int n_x, const ChartSeries *s, int n_series,
+                int highlight) {
     const int ph = h - 1, pw = w - LABEL_W - 1, px = x + LABEL_W + 1;
     if (ph < 2 || pw < 2 || n_x < 1) return;
     double lo = INFINITY, hi = -INFINITY;

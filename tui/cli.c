@@ -17,6 +17,20 @@ void common_opts_init(CommonOpts *o) {
     o->letterbox = -1;
 }
 
+int cli_common_opt(int code, const char *arg, CommonOpts *o) {
+    long v;
+    switch (code) {
+    case 'm': o->model = arg; return 1;
+    case 'd': o->device = arg; return 1;
+    case 't':
+        if (cli_parse_int("--threads", arg, 1, 1024, &v)) return -1;
+        o->threads = (int)v;
+        return 1;
+    case 'l': o->letterbox = 1; return 1;
+    default: return 0;
+    }
+}
+
 void cli_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

@@ -16,11 +16,7 @@ static void usage(FILE *f) {
             "Prints the probability (0 to 1) that two images show the same class.\n"
             "Without images, reads image paths from standard input two lines at a time and\n"
             "prints one line per pair: the probability, or 'error' (the reason goes to stderr).\n"
-            "\n"
-            "  --model PATH     weights file (default %s)\n"
-            "  --device DEV     auto, cpu, cuda or cuda:N (default auto)\n"
-            "  --threads N      CPU threads (default: all cores)\n"
-            "  --letterbox      keep the aspect ratio and pad with grey instead of centre-cropping\n"
+            "\n" CLI_COMMON_HELP
             "  -h, --help       this text\n"
             "In a terminal, without images (standard input and output both terminals):\n"
             "  the compare loop; ':help' inside it lists its keys and commands.\n"
@@ -28,7 +24,7 @@ static void usage(FILE *f) {
             "  --threshold X    scores from X up are shown as 'same' (default 0.5)\n"
             "  --blocks         previews in coloured half blocks (UTF-8, 256 colours)\n"
             "Exit status: 0 all pairs scored, 1 some pair or the model failed, 2 usage error.\n",
-            cli_prog, DEFAULT_MODEL);
+            cli_prog);
 }
 
 void predict_opts_init(PredictOpts *o) {
@@ -39,25 +35,20 @@ void predict_opts_init(PredictOpts *o) {
 
 int predict_parse(int argc, char **argv, PredictOpts *po) {
     static const struct option longs[] = {
-        {"model", required_argument, 0, 'm'}, {"device", required_argument, 0, 'd'},
-        {"threads", required_argument, 0, 't'}, {"letterbox", no_argument, 0, 'l'},
-        {"plain", no_argument, 0, 'p'},         {"threshold", required_argument, 0, 'T'},
-        {"blocks", no_argument, 0, 'b'},        {"help", no_argument, 0, 'h'},
+        CLI_COMMON_LONGS,
+        {"plain", no_argument, 0, 'p'},
+        {"threshold", required_argument, 0, 'T'},
+        {"blocks", no_argument, 0, 'b'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    CommonOpts *o = &po->common;
-    long v;
     int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+h", longs, NULL)) != -1) {
+        int common = cli_common_opt(c, optarg, &po->common);
+        if (common < 0) return -1;
+        if (common) continue;
         switch (c) {
-        case 'm': o->model = optarg; break;
-        case 'd': o->device = optarg; break;
-        case 't':
-            if (cli_parse_int("--threads", optarg, 1, 1024, &v)) return -1;
-            o->threads = (int)v;
-            break;
-        case 'l': o->letterbox = 1; break;
         case 'p': po->plain = 1; break;
         case 'T':
             if (cli_parse_float("--threshold", optarg, 0, 1, &po->threshold)) return -1;

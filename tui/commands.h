@@ -11,8 +11,16 @@
 
 int cmd_predict(int argc, char **argv);
 int cmd_init(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_rank(int argc, char **argv);
 // The compare loop in a terminal (curses, or readline prompts with --plain).
 int cmd_interactive(int argc, char **argv);
+
+// train's options into c (defaults first; with --resume the checkpoint's
+// settings, which the other options override). Returns 0 ok, 1 when
+// --help was printed, -1 after printing a usage error.
+int train_parse_args(int argc, char **argv, TrainConfig *c);
 
 // predict's options, shared with the interactive screens.
 typedef struct PredictOpts {
@@ -28,9 +36,5 @@ void predict_opts_init(PredictOpts *o);
 int predict_parse(int argc, char **argv, PredictOpts *o);
 int predict_pair(Model *m, const char *p1, const char *p2, float *prob);
 int predict_lines(Model *m, FILE *in, FILE *out);
-
-// `siamese train`'s options into c (defaults first); 0, or -1 after
-// printing a usage error. Written with the train command (cmd_train.c).
-int train_parse_args(int argc, char **argv, TrainConfig *c);
 
 #endif

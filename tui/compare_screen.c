@@ -22,12 +22,12 @@
 
 // The prompts of the Python predict.py (a space added for the eye).
 static const char *const PROMPTS[2] = {"Input image_1 filename: ", "Input image_2 filename: "};
-static const char *const COMMAND_WORDS[] = {":model", ":train",     ":eval", ":threshold",
-                                            ":view",  ":help",      ":quit", NULL};
+static const char *const COMMAND_WORDS[] = {":model", ":train", ":eval", ":threshold",
+                                            ":view",  ":help",  ":quit", NULL};
 #define MIN_W 50
 #define MIN_H 14
-#define N_MSG 2     // message lines under the score
-#define N_LOG 200   // messages kept (a command's long output shows in the panel)
+#define N_MSG 2    // message lines under the score
+#define N_LOG 200  // messages kept (a command's long output shows in the panel)
 
 static const char *const HELP[] = {
     "Type an image path at each prompt; the score appears once both images are read.",
@@ -68,10 +68,10 @@ typedef struct CompareUI {
     int comparing;  // both images read: the comparison runs after the next draw
     int have_score;
     float score;
-    double ms;  // the last comparison's duration
+    double ms;           // the last comparison's duration
     Message log[N_LOG];  // messages, oldest first
     int n_log;
-    int burst;           // where the output of the line being handled starts in log
+    int burst;  // where the output of the line being handled starts in log
     int show_help, show_output;
     char *lines[16];  // finished lines, handled after readline returns
     int n_lines;
@@ -79,7 +79,8 @@ typedef struct CompareUI {
     int status;
 } CompareUI;
 
-static void say(CompareUI *u, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(CompareUI *u, int error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void say(CompareUI *u, int error, const char *fmt, ...) {
     if (u->n_log == N_LOG) {
         memmove(&u->log[0], &u->log[1], sizeof u->log[0] * (N_LOG - 1));
@@ -120,7 +121,8 @@ static void draw_header(const CompareUI *u, Canvas *c) {
     snprintf(t, sizeof t, " siamese   model %s", u->model_path);
     int x = canvas_text(c, 0, 0, c->w, CA_REVERSE | CA_BOLD, t);
     if (u->untrained)
-        canvas_text(c, 0, x, c->w - x, CA_REVERSE, "   UNTRAINED (random weights: scores mean nothing)");
+        canvas_text(c, 0, x, c->w - x, CA_REVERSE,
+                    "   UNTRAINED (random weights: scores mean nothing)");
     fmt_thousands(model_param_count(u->m), params, sizeof params);
     snprintf(t, sizeof t, " %s, input %d, %s parameters   device %s", arch, u->m->spec.input_size,
              params, u->be->desc);
@@ -252,8 +254,8 @@ static void cmp_draw(void *self, Canvas *c) {
     draw_matches(c, score_y, panel_h);
     draw_score(u, c, score_y);
     for (int i = u->n_log > N_MSG ? u->n_log - N_MSG : 0, y = score_y + 1; i < u->n_log; i++, y++)
-        canvas_textc(c, y, 1, c->w - 2, u->log[i].error ? CA_BOLD : 0, u->log[i].error ? COL_RED : -1,
-                     u->log[i].text);
+        canvas_textc(c, y, 1, c->w - 2, u->log[i].error ? CA_BOLD : 0,
+                     u->log[i].error ? COL_RED : -1, u->log[i].text);
     canvas_text(c, c->h - 1, 0, c->w, CA_DIM,
                 " Tab complete  Up/Down history  Ctrl-R search  :help  Ctrl-D quit");
     draw_prompt(c, c->h - 2);
@@ -297,7 +299,15 @@ static void take_path(CompareUI *u, const char *path) {
     lineedit_set_prompt(PROMPTS[u->stage]);
 }
 
-static void cmd_model(CompareUI *u, int argc, char **argv) {
+// Lines written to stdout/stderr while the screen is up become messages.
+static int drain_captured(CompareUI *u) {
+    char line[512];
+    int n = 0;
+    for (; term_captured(line, sizeof line); n++) say(u, 0, "%s", line);
+    return n;
+}
+
+static void colon_model(CompareUI *u, int argc, char **argv) {
     if (argc != 2) {
         say(u, 1, ":model takes one path (the weights file)");
         return;
@@ -317,20 +327,25 @@ static void cmd_model(CompareUI *u, int argc, char **argv) {
     if (u->img[0].rgb && u->img[1].rgb) compare_now(u);  // the pair on screen, rescored
 }
 
-static void cmd_train(CompareUI *u, int argc, char **argv) {
+static void colon_train(CompareUI *u, int argc, char **argv) {
     TrainConfig cfg;
     // Usage errors and --help print; the capture shows them as messages.
     if (train_parse_args(argc, argv, &cfg)) return;
     int rc = dashboard_run(&cfg);
     // The dashboard's summary (the epochs, the checkpoint, why it stopped)
     // arrives through the capture and shows in the output panel.
-    if (rc == EXIT_OK) say(u, 0, "training closed; ':model PATH' loads a checkpoint");
-    else if (rc != EXIT_RUNTIME) u->quit = 1, u->status = rc;  // a stop signal: leave too
+    drain_captured(u);
+    if (rc == EXIT_OK) {
+        say(u, 0, "training closed; ':model PATH' loads a checkpoint");
+    } else if (rc != EXIT_RUNTIME) {  // stopped by a signal: leave too
+        u->quit = 1;
+        u->status = rc;
+    }
 }
 
 // Runs `siamese eval ...` (this program) on the plain terminal and comes
 // back when it ends and the user pressed Enter.
-static void cmd_eval(CompareUI *u, int argc, char **argv) {
+static void colon_eval(CompareUI *u, int argc, char **argv) {
     int has_model = 0;
     for (int i = 1; i < argc; i++)
         if (!strncmp(argv[i], "--model", 7)) has_model = 1;
@@ -365,8 +380,9 @@ static void cmd_eval(CompareUI *u, int argc, char **argv) {
     free(child);
     printf("\n[eval ended; press Enter to return to the compare screen]");
     fflush(stdout);
-    int ch;
-    while ((ch = getchar()) != EOF && ch != '\n') {}
+    // Byte by byte: stdio would keep keys typed ahead from curses.
+    char ch;
+    while (read(STDIN_FILENO, &ch, 1) == 1 && ch != '\n') {}
     char why[256];
     if (term_start(why, sizeof why)) {
         // The terminal went away meanwhile: nothing to go back to.
@@ -375,9 +391,12 @@ static void cmd_eval(CompareUI *u, int argc, char **argv) {
         u->status = EXIT_RUNTIME;
         return;
     }
-    if (pid < 0) say(u, 1, "could not start siamese eval");
-    else if (WIFEXITED(status)) say(u, WEXITSTATUS(status) != 0, "eval exited with status %d", WEXITSTATUS(status));
-    else say(u, 1, "eval ended by signal %d", WTERMSIG(status));
+    if (pid < 0)
+        say(u, 1, "could not start siamese eval");
+    else if (WIFEXITED(status))
+        say(u, WEXITSTATUS(status) != 0, "eval exited with status %d", WEXITSTATUS(status));
+    else
+        say(u, 1, "eval ended by signal %d", WTERMSIG(status));
 }
 
 static void run_command(CompareUI *u, const char *line) {
@@ -393,34 +412,32 @@ static void run_command(CompareUI *u, const char *line) {
     } else if (!strcmp(name, "quit") || !strcmp(name, "q") || !strcmp(name, "exit")) {
         u->quit = 1;
     } else if (!strcmp(name, "model")) {
-        cmd_model(u, argc, argv);
+        colon_model(u, argc, argv);
     } else if (!strcmp(name, "train")) {
-        cmd_train(u, argc, argv);
+        colon_train(u, argc, argv);
     } else if (!strcmp(name, "eval")) {
-        cmd_eval(u, argc, argv);
+        colon_eval(u, argc, argv);
     } else if (!strcmp(name, "threshold")) {
         char *end;
         double t = argc == 2 ? strtod(argv[1], &end) : -1;
-        if (argc != 2 || *end || !(t >= 0 && t <= 1)) say(u, 1, ":threshold takes a number from 0 to 1");
-        else u->threshold = t;
+        if (argc != 2 || *end || !(t >= 0 && t <= 1))
+            say(u, 1, ":threshold takes a number from 0 to 1");
+        else
+            u->threshold = t;
     } else if (!strcmp(name, "view")) {
-        if (argc == 2 && !strcmp(argv[1], "ascii")) u->mode = PREVIEW_ASCII;
+        if (argc == 2 && !strcmp(argv[1], "ascii"))
+            u->mode = PREVIEW_ASCII;
         else if (argc == 2 && !strcmp(argv[1], "blocks")) {
-            if (term_utf8() && term_colors() >= 256) u->mode = PREVIEW_BLOCKS;
-            else say(u, 1, "half blocks need a UTF-8 terminal with 256 colours");
-        } else say(u, 1, ":view takes ascii or blocks");
+            if (term_utf8() && term_colors() >= 256)
+                u->mode = PREVIEW_BLOCKS;
+            else
+                say(u, 1, "half blocks need a UTF-8 terminal with 256 colours");
+        } else
+            say(u, 1, ":view takes ascii or blocks");
     } else {
         say(u, 1, "unknown command ':%s' (:help lists the commands)", name);
     }
     args_free(argc, argv);
-}
-
-// Lines written to stdout/stderr while the screen is up become messages.
-static int drain_captured(CompareUI *u) {
-    char line[512];
-    int n = 0;
-    for (; term_captured(line, sizeof line); n++) say(u, 0, "%s", line);
-    return n;
 }
 
 static void handle_line(CompareUI *u, char *line) {
@@ -434,8 +451,10 @@ static void handle_line(CompareUI *u, char *line) {
         history_save();  // at once: a crash or a kill keeps it too
         u->show_help = u->show_output = 0;
         u->burst = u->n_log;
-        if (*p == ':') run_command(u, p);
-        else take_path(u, p);
+        if (*p == ':')
+            run_command(u, p);
+        else
+            take_path(u, p);
         drain_captured(u);
         u->show_output = u->n_log - u->burst > N_MSG;
     }
@@ -446,9 +465,12 @@ static void handle_line(CompareUI *u, char *line) {
 // whole training run) happens outside readline's callback.
 static void on_line(char *line, void *ctx) {
     CompareUI *u = ctx;
-    if (!line) u->quit = 1;  // Ctrl-D on an empty line
-    else if (u->n_lines < (int)(sizeof u->lines / sizeof *u->lines)) u->lines[u->n_lines++] = line;
-    else free(line);
+    if (!line)
+        u->quit = 1;  // Ctrl-D on an empty line
+    else if (u->n_lines < (int)(sizeof u->lines / sizeof *u->lines))
+        u->lines[u->n_lines++] = line;
+    else
+        free(line);
 }
 
 static int cmp_key(void *self, int ch) {
@@ -457,8 +479,10 @@ static int cmp_key(void *self, int ch) {
     lineedit_feed(ch);
     // Lines after a quit are dropped.
     for (int i = 0; i < u->n_lines; i++) {
-        if (u->quit) free(u->lines[i]);
-        else handle_line(u, u->lines[i]);
+        if (u->quit)
+            free(u->lines[i]);
+        else
+            handle_line(u, u->lines[i]);
     }
     u->n_lines = 0;
     return u->quit ? SCREEN_QUIT : u->comparing ? SCREEN_REDRAW | SCREEN_AGAIN : SCREEN_REDRAW;
@@ -499,8 +523,10 @@ int compare_screen_run(Backend *be, Model **m, const char *model_path, const Pre
     u->threshold = o->threshold;
     u->mode = PREVIEW_ASCII;
     if (o->blocks) {
-        if (term_utf8() && term_colors() >= 256) u->mode = PREVIEW_BLOCKS;
-        else say(u, 1, "--blocks needs a UTF-8 terminal with 256 colours: showing ASCII");
+        if (term_utf8() && term_colors() >= 256)
+            u->mode = PREVIEW_BLOCKS;
+        else
+            say(u, 1, "--blocks needs a UTF-8 terminal with 256 colours: showing ASCII");
     }
     history_open();
     lineedit_setup(COMMAND_WORDS);

@@ -78,8 +78,8 @@ int dashboard_state_apply(DashboardState *s, const TrainEvent *ev) {
             s->rows = rows;
             s->cap_rows = cap;
         }
-        s->rows[s->n_rows++] = (DashEpoch){ev->epoch, ev->loss, ev->val_loss, ev->val_acc, ev->lr,
-                                           ev->seconds};
+        s->rows[s->n_rows++] =
+            (DashEpoch){ev->epoch, ev->loss, ev->val_loss, ev->val_acc, ev->lr, ev->seconds};
         s->epoch = ev->epoch;
         s->batch = s->batches;
         s->lr = ev->lr;
@@ -99,10 +99,14 @@ int dashboard_state_apply(DashboardState *s, const TrainEvent *ev) {
 // ---- drawing ----------------------------------------------------------------
 
 static void fmt_duration(double sec, char *buf, size_t len) {
-    if (!(sec >= 0) || !isfinite(sec)) snprintf(buf, len, "-");
-    else if (sec < 60) snprintf(buf, len, "%.1fs", sec);
-    else if (sec < 3600) snprintf(buf, len, "%d:%02d", (int)sec / 60, (int)sec % 60);
-    else snprintf(buf, len, "%d:%02d:%02d", (int)sec / 3600, (int)sec / 60 % 60, (int)sec % 60);
+    if (!(sec >= 0) || !isfinite(sec))
+        snprintf(buf, len, "-");
+    else if (sec < 60)
+        snprintf(buf, len, "%.1fs", sec);
+    else if (sec < 3600)
+        snprintf(buf, len, "%d:%02d", (int)sec / 60, (int)sec % 60);
+    else
+        snprintf(buf, len, "%d:%02d:%02d", (int)sec / 3600, (int)sec / 60 % 60, (int)sec % 60);
 }
 
 static const char *phase_label(const DashboardState *s) {
@@ -117,7 +121,8 @@ static void draw_title(const DashboardState *s, Canvas *c) {
     canvas_fill(c, 0, 0, 1, c->w, ' ', CA_REVERSE);
     char t[256];
     if (s->epochs)
-        snprintf(t, sizeof t, " siamese train  %s  epoch %d/%d", phase_label(s), s->epoch, s->epochs);
+        snprintf(t, sizeof t, " siamese train  %s  epoch %d/%d", phase_label(s), s->epoch,
+                 s->epochs);
     else
         snprintf(t, sizeof t, " siamese train  %s", phase_label(s));
     canvas_text(c, 0, 0, c->w, CA_REVERSE | CA_BOLD, t);
@@ -159,7 +164,8 @@ static void draw_epochs(const DashboardState *s, Canvas *c, int y, int x, int h,
                 "epoch    train loss  val loss  val acc        lr     time");
     int best = -1;
     for (int i = 0; i < s->n_rows; i++)
-        if (isfinite(s->rows[i].val_loss) && (best < 0 || s->rows[i].val_loss < s->rows[best].val_loss))
+        if (isfinite(s->rows[i].val_loss) &&
+            (best < 0 || s->rows[i].val_loss < s->rows[best].val_loss))
             best = i;
     int fit = h - 3, first = s->n_rows > fit ? s->n_rows - fit : 0;  // the latest rows
     for (int i = first; i < s->n_rows; i++) {
@@ -170,7 +176,8 @@ static void draw_epochs(const DashboardState *s, Canvas *c, int y, int x, int h,
         snprintf(line, sizeof line, "%-8s %10.4f %9.4f %7.1f%% %9.2e %8s", ep, r->loss, r->val_loss,
                  100 * r->val_acc, r->lr, dur);
         canvas_text(c, y + 2 + i - first, x + 2, w - 4, i == best ? CA_BOLD : 0, line);
-        if (i == best) canvas_text(c, y + 2 + i - first, x + 2 + (int)strlen(line) + 1, 1, CA_BOLD, "*");
+        if (i == best)
+            canvas_text(c, y + 2 + i - first, x + 2 + (int)strlen(line) + 1, 1, CA_BOLD, "*");
     }
     if (!s->n_rows) canvas_text(c, y + 2, x + 2, w - 4, CA_DIM, "(no epoch finished yet)");
 }
@@ -229,8 +236,8 @@ static void draw_progress(const DashboardState *s, Canvas *c, int y) {
     snprintf(t, sizeof t, "Epoch %d/%d ", s->epoch, s->epochs);
     int x = 1 + canvas_text(c, y, 1, -1, CA_BOLD, t);
     fmt_duration(s->eta, eta, sizeof eta);
-    snprintf(t, sizeof t, " %ld/%ld  loss %.4f  %.1f pairs/s  ETA %s", s->batch, s->batches, s->loss,
-             s->pairs_per_sec, s->paused ? "(paused)" : eta);
+    snprintf(t, sizeof t, " %ld/%ld  loss %.4f  %.1f pairs/s  ETA %s", s->batch, s->batches,
+             s->loss, s->pairs_per_sec, s->paused ? "(paused)" : eta);
     int bar = c->w - x - (int)strlen(t) - 2;
     if (bar > 40) bar = 40;
     if (bar >= 5) {
@@ -243,8 +250,10 @@ static void draw_progress(const DashboardState *s, Canvas *c, int y) {
 void dashboard_draw(const DashboardState *s, Canvas *c) {
     if (screen_too_small(c, DASH_MIN_W, DASH_MIN_H)) return;
     draw_title(s, c);
-    int y = 1;
-    y += draw_config(s, c, y, c->h >= 30 ? 6 : 3);
+    // The configuration takes what the rest leaves: the title, the bottom
+    // four rows and 14 rows for the table and the charts.
+    int y = 1, cfg_rows = c->h - 1 - 4 - 14 - 2;
+    y += draw_config(s, c, y, cfg_rows < 3 ? 3 : cfg_rows);
     // Bottom: progress, two message lines, the keys.
     const int bottom = c->h - 4;
     int mid_h = bottom - y;

@@ -24,7 +24,7 @@ typedef struct DashEpoch {
 typedef enum DashPhase {
     DASH_PREPARING,  // before RUN_START
     DASH_RUNNING,
-    DASH_FINISHED,   // STOP arrived: the loop ended (reason in stop_reason)
+    DASH_FINISHED,  // STOP arrived: the loop ended (reason in stop_reason)
 } DashPhase;
 
 typedef struct DashboardState {
@@ -33,19 +33,19 @@ typedef struct DashboardState {
     int n_config;
     char messages[DASH_MESSAGES][256];  // MESSAGE / CHECKPOINT lines, oldest first
     int n_messages;
-    int epochs;            // RUN_START
+    int epochs;  // RUN_START
     long batches;
-    double *lr_curve;      // epochs values
-    int epoch;             // BATCH: the current epoch and its progress
+    double *lr_curve;  // epochs values
+    int epoch;         // BATCH: the current epoch and its progress
     long batch;
     double loss, pairs_per_sec, seconds, eta, lr;
-    DashEpoch *rows;       // EPOCH_END, in order
+    DashEpoch *rows;  // EPOCH_END, in order
     int n_rows, cap_rows;
     char checkpoint[512];  // the last file written
     char stop_reason[256];
     // Set by the front, shown in the title bar.
     int paused, stopping;
-    char error[1024];      // train_run failed
+    char error[1024];       // train_run failed
     unsigned long version;  // bumped by every change
 } DashboardState;
 

@@ -20,9 +20,11 @@ int cmd_interactive(int argc, char **argv) {
     int rc = cli_open_model(&o.common, &be, &m, NULL, path, sizeof path);
     if (rc) return rc;
     rc = -1;
-    if (!o.plain && term_usable(why, sizeof why)) rc = compare_screen_run(be, &m, path, &o, why, sizeof why);
+    if (!o.plain && term_usable(why, sizeof why))
+        rc = compare_screen_run(be, &m, path, &o, why, sizeof why);
     if (rc < 0) {
-        if (!o.plain) fprintf(stderr, "%s: no full-screen interface (%s): plain prompts\n", cli_prog, why);
+        if (!o.plain)
+            fprintf(stderr, "%s: no full-screen interface (%s): plain prompts\n", cli_prog, why);
         rc = plain_compare_loop(m);
     }
     model_free(m);

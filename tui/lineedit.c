@@ -111,15 +111,18 @@ static void show_matches(char **list, int n, int max_length) {
         free(expanded);
         size_t len = strlen(name) + 2;
         if ((matches[i] = malloc(len))) {
-            snprintf(matches[i], len, "%s%s", name, dir && rl_filename_completion_desired ? "/" : "");
+            snprintf(matches[i], len, "%s%s", name,
+                     dir && rl_filename_completion_desired ? "/" : "");
             n_matches = i + 1;
         }
     }
 }
 
 static void on_line(char *line) {
-    if (line_handler) line_handler(line, line_ctx);
-    else free(line);
+    if (line_handler)
+        line_handler(line, line_ctx);
+    else
+        free(line);
 }
 
 void lineedit_begin(const char *prompt, LineHandler handler, void *ctx) {

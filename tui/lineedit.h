@@ -28,7 +28,7 @@ void lineedit_set_prompt(const char *prompt);
 
 const char *lineedit_prompt(void);  // the prompt as shown (Ctrl-R shows its own)
 const char *lineedit_text(void);
-int lineedit_point(void);           // the cursor, a byte offset into the text
+int lineedit_point(void);  // the cursor, a byte offset into the text
 
 // The candidates of the last ambiguous Tab (names without their folder,
 // folders with a '/'), until the next key that is not Tab. Returns how

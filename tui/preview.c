@@ -19,7 +19,9 @@ void preview_fit(int img_w, int img_h, int box_w, int box_h, int *cols, int *row
 }
 
 // ITU-R 601 luma, as PIL's convert('L').
-static int luma(const unsigned char *p) { return (p[0] * 299 + p[1] * 587 + p[2] * 114 + 500) / 1000; }
+static int luma(const unsigned char *p) {
+    return (p[0] * 299 + p[1] * 587 + p[2] * 114 + 500) / 1000;
+}
 
 static int grey_level(int v) {
     // The grey ramp 232..255 runs from 8 to 238 in steps of 10; black and
@@ -57,7 +59,8 @@ int preview_draw(Canvas *c, int y, int x, int box_w, int box_h, const Image *img
             for (int k = 0; k < cols; k++) {
                 const unsigned char *top = small.rgb + ((size_t)(2 * r) * cols + k) * 3;
                 const unsigned char *bot = small.rgb + ((size_t)(2 * r + 1) * cols + k) * 3;
-                canvas_put(c, y + r, x + k, CH_UPPER, 0, preview_xterm_color(top[0], top[1], top[2]),
+                canvas_put(c, y + r, x + k, CH_UPPER, 0,
+                           preview_xterm_color(top[0], top[1], top[2]),
                            preview_xterm_color(bot[0], bot[1], bot[2]));
             }
     } else {

@@ -19,8 +19,7 @@ void preview_fit(int img_w, int img_h, int box_w, int box_h, int *cols, int *row
 
 // Draws img fitted and centred in the box at (y,x). Returns -1 when out of
 // memory (nothing drawn).
-int preview_draw(Canvas *c, int y, int x, int box_w, int box_h, const Image *img,
-                 PreviewMode mode);
+int preview_draw(Canvas *c, int y, int x, int box_w, int box_h, const Image *img, PreviewMode mode);
 
 // The xterm 256-colour palette entry nearest to an RGB colour: the 24-step
 // grey ramp for greys, else the 6x6x6 cube.

@@ -15,8 +15,8 @@
 #include <termios.h>
 #include <unistd.h>
 
-static SCREEN *screen;           // created once, kept for later term_start calls
-static FILE *tty_out;            // curses' own duplicate of the terminal
+static SCREEN *screen;  // created once, kept for later term_start calls
+static FILE *tty_out;   // curses' own duplicate of the terminal
 static int tty_fd = -1;
 static struct termios saved_tios;  // the terminal as we found it
 static int have_saved_tios;
@@ -260,7 +260,8 @@ int term_getch(int timeout_ms) {
     }
     wtimeout(stdscr, timeout_ms);
     int ch = wgetch(stdscr);
-    if (ch == ERR || ch == KEY_RESIZE) return pending_winch || pending_signal ? term_getch(0) : TERM_NONE;
+    if (ch == ERR || ch == KEY_RESIZE)
+        return pending_winch || pending_signal ? term_getch(0) : TERM_NONE;
     return ch & 0xFF;
 }
 
@@ -274,9 +275,14 @@ static uint32_t ascii_fallback(uint32_t ch) {
     switch (ch) {
     case CH_HLINE: return '-';
     case CH_VLINE: return '|';
-    case CH_TL: case CH_TR: case CH_BL: case CH_BR: case CH_TICK: return '+';
+    case CH_TL:
+    case CH_TR:
+    case CH_BL:
+    case CH_BR:
+    case CH_TICK: return '+';
     case CH_FULL: return '#';
-    case CH_LIGHT: case CH_DOT: return '.';
+    case CH_LIGHT:
+    case CH_DOT: return '.';
     case CH_BULLET: return 'o';
     default: return ch < 0x80 ? ch : '?';
     }
