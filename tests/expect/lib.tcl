@@ -101,12 +101,19 @@ proc finish {status {curses 1}} {
     return $seen
 }
 
-# The pid of the program the shell started (its only child).
+# The pid of the program the shell started (its only child), from /proc
+# (no procps needed).
 proc child_pid {} {
-    global spawn_id
     set shell [exp_pid]
     for {set i 0} {$i < 50} {incr i} {
-        if {![catch {exec pgrep -P $shell} pid]} { return [lindex $pid 0] }
+        foreach dir [glob -nocomplain /proc/\[0-9\]*] {
+            if {[catch {open $dir/stat} f]} continue
+            set stat [read $f]
+            close $f
+            # pid (comm) state ppid ...: comm may hold spaces, so after ')'.
+            set fields [string range $stat [expr {[string last ")" $stat] + 2}] end]
+            if {[lindex $fields 1] == $shell} { return [file tail $dir] }
+        }
         after 100
     }
     fail "no child process of the shell"
