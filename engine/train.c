@@ -130,6 +130,7 @@ typedef struct Progress {
 // The options that shape the run's numbers, as key=value lines; a resumed
 // run compares them with the checkpoint's.
 static void config_text(const TrainConfig *c, char *buf, size_t len) {
+    // (A full buffer is caught by state_text.)
     snprintf(buf, len,
              "dataset=%s\nown_data=%d\nval_ratio=%.17g\nseed=%llu\nepochs=%d\nbatch_size=%d\n"
              "optimizer=%s\nlr=%.17g\nmin_lr=%.17g\nmomentum=%.17g\nweight_decay=%.17g\n"
@@ -141,7 +142,8 @@ static void config_text(const TrainConfig *c, char *buf, size_t len) {
              c->init_epoch);
 }
 
-static void state_text(const TrainConfig *c, const Progress *p, char *buf, size_t len) {
+// Fails when the text does not fit (paths of thousands of characters).
+static int state_text(const TrainConfig *c, const Progress *p, char *buf, size_t len) {
     int n = snprintf(buf, len,
                      "siamese_train_state=1\nepoch=%d\nbatch=%ld\nloss_sum=%.17g\nacc_sum=%.17g\n"
                      "step=%ld\nbest_val=%.17g\nbad_epochs=%d\nlog_dir=%s\nlog_first_epoch=%d\n"
@@ -149,7 +151,9 @@ static void state_text(const TrainConfig *c, const Progress *p, char *buf, size_
                      p->epoch, p->batch, p->loss_sum, p->acc_sum, p->step, p->best_val,
                      p->bad_epochs, p->log_dir, p->log_first_epoch, c->save_dir, c->save_period,
                      c->patience);
-    if (n > 0 && (size_t)n < len) config_text(c, buf + n, len - n);
+    if (n < 0 || (size_t)n >= len) return -1;
+    config_text(c, buf + n, len - n);
+    return strlen(buf) + 1 < len ? 0 : -1;
 }
 
 // The value of key in key=value lines (into val), or -1.
@@ -381,6 +385,7 @@ static int open_dataset(Run *r) {
                        c->dataset, c->dataset, c->dataset);
     }
     DatasetLayout want = c->own_data ? LAYOUT_CLASSES : LAYOUT_AUTO;
+    say(r, "scanning %s (every image is decoded once, so broken files show now)", root);
     if (dataset_scan(&r->ds, root, want, 2, c->threads, r->e)) return -1;
     const Dataset *d = &r->ds;
     if (d->layout == LAYOUT_OMNIGLOT)
@@ -481,14 +486,18 @@ static int restore(Run *r) {
     if (p->batch < 0 || p->batch > r->steps)
         return err_set(r->e, "--resume %s: it stopped at step %ld of an epoch, but an epoch has %ld",
                        c->resume, p->batch, r->steps);
-    int n = optim_slots(&r->opt);
+    char saved_opt[16] = "";
+    text_get(st->text, "optimizer", saved_opt, sizeof saved_opt);
+    // Another optimizer's slots mean something else: that one starts fresh.
+    int n = strcmp(saved_opt, c->optimizer) ? 0 : optim_slots(&r->opt);
+    if (!n) say(r, "note: the checkpoint's %s state does not carry over to %s", saved_opt, c->optimizer);
     for (int k = 0; k < n; k++) {
         if (!st->slot[k] || st->n != r->m->n_params)
             return err_set(r->e, "--resume %s: its optimizer state does not fit (%s, %zu values)",
                            c->resume, c->optimizer, r->m->n_params);
         r->be->ops->upload(r->be, r->opt.slot[k], st->slot[k], st->n * sizeof(float));
     }
-    r->opt.t = p->step;
+    r->opt.t = n ? p->step : 0;
     compare_resume_config(r, st->text);
     say(r, "resuming %s at epoch %d, step %ld of %ld (optimizer step %ld)", c->resume,
         p->epoch + 1, p->batch, r->steps, p->step);
@@ -575,7 +584,10 @@ static int checkpoint(Run *r, const char *name, int with_state) {
     WeightsState st = {0};
     float *host[2] = {NULL, NULL};
     if (with_state) {
-        state_text(r->c, &r->p, st.text, sizeof st.text);
+        if (state_text(r->c, &r->p, st.text, sizeof st.text))
+            return err_set(r->e, "%s: the training state is too long to save (shorter paths "
+                                 "for --dataset and --save-dir help)",
+                           path);
         st.n = r->m->n_params;
         for (int k = 0; k < optim_slots(&r->opt); k++) {
             if (!(host[k] = malloc(st.n * sizeof(float)))) {
@@ -635,8 +647,11 @@ static int stop_now(Run *r) {
     return 0;
 }
 
-// The validation pass: mean loss and accuracy over the fixed validation batches.
-// Returns 1 when stopped by the user, -1 on error.
+// The validation pass: mean loss and accuracy over the validation batches.
+// They are batches 0..val_steps-1 of "epoch 0" of the validation stream
+// every time, so every epoch is measured on the same pairs and the best
+// checkpoint is chosen on a fair comparison (the original draws new random
+// validation pairs each epoch). Returns 1 when stopped by the user, -1 on error.
 static int validate(Run *r, double *loss, double *acc) {
     loader_start(r->val_l, 0, r->val_steps, r->val_steps);
     double ls = 0, as = 0;
@@ -867,7 +882,7 @@ static int run_setup(Run *r) {
     if (r->p.epoch >= c->epochs)
         return err_set(r->e, "--resume %s: the run already finished its %d epochs; raise --epochs",
                        c->resume, c->epochs);
-    if (open_log(r)) return -1;
+    if (!c->loader_benchmark && open_log(r)) return -1;
     // The loaders.
     augment_preset(&r->aug, (AugmentKind)augment_kind_parse(c->augment));
     LoaderConfig lc = {.ds = &r->ds, .sampler = &r->train_s, .samples = c->batch_size,

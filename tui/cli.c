@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *cli_prog = "siamese";
@@ -15,6 +16,12 @@ void common_opts_init(CommonOpts *o) {
     memset(o, 0, sizeof *o);
     o->device = "auto";
     o->letterbox = -1;
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 int cli_common_opt(int code, const char *arg, CommonOpts *o) {

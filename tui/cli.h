@@ -57,6 +57,9 @@ const char *cli_model_path(const CommonOpts *o, char *buf, size_t len, int *untr
 int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *info,
                    char *path_buf, size_t path_len);
 
+// Monotonic seconds, for progress throttling.
+double cli_now(void);
+
 // "prog: message" on stderr.
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

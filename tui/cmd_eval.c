@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "../engine/eval.h"
 #include "cli.h"
@@ -41,16 +40,10 @@ typedef struct Progress {
     double last;
 } Progress;
 
-static double mono(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 // A progress line on stderr at most every few seconds.
 static void progress(const char *stage, long done, long total, void *ctx) {
     Progress *p = ctx;
-    double now = mono();
+    double now = cli_now();
     if (now - p->last < 3.0) return;  // quick stages stay silent
     p->last = now;
     fprintf(stderr, "%s: %s %ld/%ld\n", cli_prog, stage, done, total);
@@ -198,7 +191,7 @@ int cmd_eval(int argc, char **argv) {
     int rc = cli_open_model(&co, &be, &m, NULL, path, sizeof path);
     if (rc) return rc;
     describe_model(path, m);
-    Progress pr = {mono()};
+    Progress pr = {cli_now()};
     EvalOpts o = {.threads = co.threads, .progress = progress, .ctx = &pr};
     rc = runs ? eval_runs_dir(m, runs, &o)
               : eval_folder(m, argv[optind], own, &ec, (int)pairs, same, &o);

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../engine/train.h"
@@ -250,12 +249,6 @@ typedef struct PlainCtx {
     double last_batch_line;  // monotonic seconds
 } PlainCtx;
 
-static double mono(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void duration(char *buf, size_t len, double s) {
     long t = (long)(s + 0.5);
     if (t >= 3600) snprintf(buf, len, "%ldh%02ldm", t / 3600, t / 60 % 60);
@@ -283,10 +276,10 @@ static void plain_event(const TrainEvent *ev, void *ctx) {
     case TRAIN_EV_RUN_START:
         printf("training epochs %d to %d, %ld steps an epoch, learning rate %.3g at the start\n",
                ev->epoch, ev->epochs, ev->batches, ev->lr);
-        pc->last_batch_line = mono();
+        pc->last_batch_line = cli_now();
         break;
     case TRAIN_EV_BATCH: {
-        double now = mono();
+        double now = cli_now();
         if (now - pc->last_batch_line < PLAIN_BATCH_INTERVAL || ev->batch == ev->batches) break;
         pc->last_batch_line = now;
         duration(t1, sizeof t1, ev->eta_seconds);
@@ -300,7 +293,7 @@ static void plain_event(const TrainEvent *ev, void *ctx) {
                "%.1f pairs/s\n",
                ev->epoch, ev->epochs, ev->loss, ev->acc, ev->val_loss, ev->val_acc, ev->lr, t2,
                ev->pairs_per_sec);
-        pc->last_batch_line = mono();
+        pc->last_batch_line = cli_now();
         break;
     case TRAIN_EV_CHECKPOINT: printf("  saved %s\n", ev->message); break;
     case TRAIN_EV_STOP: printf("%s\n", ev->message); break;

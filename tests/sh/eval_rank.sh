@@ -1,15 +1,12 @@
-#!/usr/bin/env bash
 # siamese eval in both formats (runs written from images_evaluation by
 # tests/make_runs.sh into a scratch folder; within-alphabet episodes with
 # verification) and siamese rank's output, on a small untrained model:
 # these check the formats and the plumbing; the numbers' rules (ties,
 # drawers, alphabets) are in tests/test_eval.c.
-set -u
-data=../shared/omniglot
+. tests/shlib.sh
+data=$OMNIGLOT
 [ -d "$data/images_evaluation" ] || { echo "SKIP: $data is absent"; exit 77; }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+T=$TMP
 ./siamese init --backbone compact --input-shape 32 --seed 3 --out "$T/m.h5" >/dev/null || fail "init"
 common=(--model "$T/m.h5" --device cpu --threads 2)
 
@@ -22,9 +19,9 @@ grep -q '^mean error [0-9.]*% over 3 runs (accuracy [0-9.]*%)$' "$T/runs.log" ||
 grep -q "dataset $data/images_evaluation: Omniglot" "$T/ep.log" || { cat "$T/ep.log"; fail "dataset line"; }
 grep -q '^20-way 1-shot within-alphabet: accuracy [0-9.]*% (95% CI [0-9.]*% to [0-9.]*%), [0-9]* of 30 episodes' "$T/ep.log" || { cat "$T/ep.log"; fail "accuracy line"; }
 grep -q '^verification (40 same and 40 different pairs): accuracy at 0.5 [0-9.]*%, ROC AUC 0\.[0-9]*$' "$T/ep.log" || fail "verification line"
-./siamese eval "${common[@]}" "$data/images_evaluation" --ways 60 --episodes 5 --pairs 0 >"$T/bad.log" 2>&1
-[ $? -eq 1 ] && grep -q "no alphabet has 60 characters" "$T/bad.log" || { cat "$T/bad.log"; fail "impossible ways"; }
-./siamese eval "${common[@]}" >/dev/null 2>&1; [ $? -eq 2 ] || fail "eval without a folder"
+expect_status 1 ./siamese eval "${common[@]}" "$data/images_evaluation" --ways 60 --episodes 5 --pairs 0
+expect_stderr "no alphabet has 60 characters"
+expect_status 2 ./siamese eval "${common[@]}"
 
 # rank: the top N in non-increasing order, from the gallery only; broken
 # files are left out with a warning.
@@ -41,6 +38,7 @@ awk '{ if (NR != $1) exit 1; if (NR > 1 && $2 > prev) exit 1; prev = $2 }' "$T/r
 awk '{print $3}' "$T/rank.log" | grep -v "^$g/" && fail "a path outside the gallery"
 grep -q "broken.png: not a readable image" "$T/rank.err" || fail "broken file warning"
 ./siamese rank "${common[@]}" --top 0 "$q" "$g" 2>/dev/null | wc -l | grep -qx 7 || fail "--top 0 lists all 7"
-./siamese rank "${common[@]}" "$T/none.png" "$g" >/dev/null 2>&1; [ $? -eq 1 ] || fail "missing query"
-./siamese rank "${common[@]}" "$q" >/dev/null 2>&1; [ $? -eq 2 ] || fail "missing folder operand"
-echo "eval_rank: ok"
+expect_status 1 ./siamese rank "${common[@]}" "$T/none.png" "$g"
+expect_stderr "the query: $T/none.png"
+expect_status 2 ./siamese rank "${common[@]}" "$q"
+finish

@@ -1,13 +1,10 @@
-#!/usr/bin/env bash
 # siamese train on a two-level folder of our own making (classes of
 # Omniglot drawings), the checkpoints and logs it writes, and the clear
 # messages for wrong layouts, bad data and bad options.
-set -u
-data=../shared/omniglot
+. tests/shlib.sh
+data=$OMNIGLOT
 [ -d "$data/images_background" ] || { echo "SKIP: $data is absent"; exit 77; }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+T=$TMP
 
 # Own classes: 8 Latin characters as classes, each its own folder, plus a
 # broken image, a stray text file and a class of 2 images.
@@ -41,9 +38,8 @@ log=$(ls -d "$T"/logs/loss_*)
 expect_error() {  # exit status, message pattern, args...
     local want=$1 pat=$2
     shift 2
-    ./siamese train "$@" >"$T/err.log" 2>&1
-    local rc=$?
-    [ $rc -eq "$want" ] && grep -q -- "$pat" "$T/err.log" || { cat "$T/err.log"; fail "train $* gave $rc"; }
+    expect_status "$want" ./siamese train "$@"
+    expect_stderr "$pat"
 }
 expect_error 1 "no such folder" --dataset "$T/nowhere" "${tiny[@]}"
 expect_error 1 "this is the images_background folder itself" --dataset "$own" "${tiny[@]}"
@@ -61,4 +57,4 @@ expect_error 2 "--lr-decay: 'linear' is not cos or step" --lr-decay linear
 expect_error 2 "unknown option '--bogus'" --bogus
 expect_error 2 "--init-epoch: 5 is out of range" --epochs 5 --init-epoch 5
 ./siamese train --help | grep -q -- "--same-alphabet-negatives" || fail "help"
-echo "train_layouts: ok"
+finish

@@ -1,15 +1,12 @@
-#!/usr/bin/env bash
 # An interrupted run resumes exactly: run A trains 4 epochs; run B stops in
 # the middle of epoch 2 (--stop-after-steps), then --resume finishes it.
 # Their loss sequences (17 significant digits) and final weights must be
 # equal. Then SIGINT: a clean stop with a checkpoint, exit 130, and a resume.
 # A tiny model on Omniglot keeps it fast.
-set -u
-data=../shared/omniglot
+. tests/shlib.sh
+data=$OMNIGLOT
 [ -d "$data/images_background" ] || { echo "SKIP: $data is absent"; exit 77; }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+T=$TMP
 
 args=(--dataset "$data" --backbone compact --widths 4,4,8,8,8 --hidden 16 --input-shape 32
       --batch-size 4 --steps-per-epoch 3 --val-steps 2 --epochs 4 --optimizer adam --lr 4e-2
@@ -55,6 +52,6 @@ grep -q "^stopped at epoch" "$T/c.log" || fail "no stop message"
 grep -q "^note: epochs is 3 here but 400 in the checkpoint" "$T/c2.log" || { cat "$T/c2.log"; fail "changed setting not noted"; }
 grep -q "^finished 3 epochs" "$T/c2.log" || fail "resumed run did not finish"
 # A file without a training state is refused with advice.
-./siamese train --resume "$T/a/best_epoch_weights.h5" >"$T/d.log" 2>&1
-[ $? -eq 2 ] && grep -q "use --model-path" "$T/d.log" || { cat "$T/d.log"; fail "best weights accepted for --resume"; }
-echo "train_resume: ok"
+expect_status 2 ./siamese train --resume "$T/a/best_epoch_weights.h5"
+expect_stderr "use --model-path"
+finish
