@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../engine/compare.h"
@@ -93,12 +92,6 @@ static void say(CompareUI *u, int error, const char *fmt, ...) {
     vsnprintf(m->text, sizeof m->text, fmt, ap);
     va_end(ap);
     m->error = error;
-}
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
 // ---- drawing ----------------------------------------------------------------
@@ -266,13 +259,13 @@ static void cmp_draw(void *self, Canvas *c) {
 static void compare_now(CompareUI *u) {
     Err e;
     u->comparing = 0;
-    double t0 = now_ms();
+    double t0 = cli_now();
     if (compare_images(u->m, &u->img[0], &u->img[1], &u->score, &e)) {
         say(u, 1, "%s", e.msg);
         u->have_score = 0;
         return;
     }
-    u->ms = now_ms() - t0;
+    u->ms = (cli_now() - t0) * 1e3;
     u->have_score = 1;
 }
 
