@@ -25,6 +25,8 @@ ENGINE_SRC := $(filter-out engine/backend_cuda.c,$(wildcard engine/*.c))
 TUI_SRC    := $(wildcard tui/*.c)
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 TUI_OBJ    := $(TUI_SRC:%.c=$(BUILD)/%.o)
+# The front's modules (all but main) as an archive, so tests link the ones they use.
+TUI_LIB    := $(BUILD)/libsiamese_tui.a
 TEST_SRC   := $(wildcard tests/test_*.c)
 TEST_BIN   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 # Under the sanitizers, every C test but the two that are minutes of
@@ -65,9 +67,12 @@ model: siamese
 
 -include cuda.mk
 
-$(BUILD)/tests/%: tests/%.c $(ENGINE_OBJ) tests/check.h
+$(TUI_LIB): $(filter-out $(BUILD)/tui/main.o,$(TUI_OBJ))
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/tests/%: tests/%.c $(ENGINE_OBJ) $(TUI_LIB) tests/check.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(ENGINE_OBJ) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TUI_LIB) $(ENGINE_OBJ) $(LDLIBS)
 
 $(BUILD)/tests/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)

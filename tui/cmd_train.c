@@ -12,6 +12,8 @@
 #include "../engine/train.h"
 #include "cli.h"
 #include "commands.h"
+#include "dashboard.h"
+#include "term.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -329,6 +331,9 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "'%s train --help' lists the options.\n", cli_prog);
         return EXIT_USAGE;
     }
+    // In a terminal, the dashboard (it handles the signals itself).
+    char why[256];
+    if (!plain_flag && term_usable(why, sizeof why)) return dashboard_run(&c);
     // The first signal asks for a clean stop (a checkpoint); a second one
     // ends the program at once.
     struct sigaction sa;
@@ -338,9 +343,5 @@ int cmd_train(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    // The single place where the terminal dashboard takes over: once the
-    // TUI's dashboard_run(&c) is merged, call it here when
-    // isatty(STDOUT_FILENO) && !plain_flag.
-    (void)plain_flag;
     return train_plain(&c);
 }
