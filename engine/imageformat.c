@@ -219,17 +219,25 @@ static int bmp_size(const unsigned char *d, size_t len, long *w, long *h) {
     return 0;
 }
 
-static int bmp_whole(const unsigned char *d, size_t len) {
+// stb_image 2.27 refuses RLE (compression 1, 2) but decodes any other
+// unknown compression as raw pixels, zero-filling what the file lacks (a
+// 54-byte file became 62000x506 pixels, found by fuzzing): only raw (0)
+// and bit-field (3, 6) pixels are read.
+static int bmp_check(const unsigned char *d, size_t len, const char **why) {
     BmpHeader b;
-    if (bmp_header(d, len, &b)) return 0;
-    // Compressed variants and odd headers are left to the decoder.
-    if ((b.comp != 0 && b.comp != 3) || b.off < 14 + b.hsz || b.w <= 0 || b.bpp == 0 ||
-        b.bpp > 32 || b.h == 0)
-        return 1;
+    if (bmp_header(d, len, &b)) return IMAGEFORMAT_TRUNCATED;
+    if (b.comp != 0 && b.comp != 3 && b.comp != 6) {
+        *why = b.comp == 1 || b.comp == 2 ? "run-length compression"
+             : b.comp == 4 || b.comp == 5 ? "embedded JPEG or PNG data"
+                                          : "an unknown compression type";
+        return IMAGEFORMAT_UNSUPPORTED;
+    }
+    // Odd headers are the decoder's to judge.
+    if (b.w <= 0 || b.bpp == 0 || b.bpp > 32 || b.h == 0) return IMAGEFORMAT_WHOLE;
     unsigned long long h = b.h < 0 ? -b.h : b.h, row = ((unsigned long long)b.bpp * b.w + 7) / 8;
-    unsigned long long stride = (row + 3) / 4 * 4;
+    unsigned long long stride = (row + 3) / 4 * 4, start = b.off > 14 + b.hsz ? b.off : 14 + b.hsz;
     // Rows are padded to 4 bytes; the last row's padding is not required.
-    return len >= b.off + stride * (h - 1) + row;
+    return len >= start + stride * (h - 1) + row ? IMAGEFORMAT_WHOLE : IMAGEFORMAT_TRUNCATED;
 }
 
 // ---- TGA ------------------------------------------------------------------
@@ -337,7 +345,6 @@ static int pnm_check(const unsigned char *d, size_t len, const char **why) {
     }
 TRUNCATION_CHECK(png)
 TRUNCATION_CHECK(gif)
-TRUNCATION_CHECK(bmp)
 TRUNCATION_CHECK(tga)
 
 // ---- the table ------------------------------------------------------------

@@ -91,6 +91,9 @@ bad "$TMP/fill_bad_dht.jpg" "JPEG data is corrupt" "more than 256 codes"
 # it is refused by name.
 { printf 'P5\n2 2\n65535\n'; printf '\0\1\2\3\4\5\6\7'; } >"$TMP/deep.pgm"
 bad "$TMP/deep.pgm" "16-bit samples" "does not read"
+# A BMP of unknown compression, 54 bytes declaring 62000x506 pixels: stb
+# would decode it as raw, zero-filling (found by fuzzing).
+bad tests/fuzz/corpus/image/regress-bmp-unknown-compression.bmp "BMP file has an unknown compression type"
 
 # ---- headers that declare huge images: refused before anything is decoded ----
 # PNG: signature + IHDR 20000x20000 (no pixel data at all).
