@@ -11,7 +11,7 @@ CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation
 CPPFLAGS += $(shell pkg-config --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial) \
             -I/usr/include/stb -I/usr/include/x86_64-linux-gnu
 HDF5_LIBS := $(shell pkg-config --libs hdf5 2>/dev/null || echo -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5)
-LDLIBS  += $(HDF5_LIBS) -lstb -lopenblas -lreadline -lncursesw -ldl -lm
+LDLIBS  += $(HDF5_LIBS) -lstb -lreadline -lncursesw -ldl -lm
 LDFLAGS += -fopenmp -pthread
 
 BUILD   := build
@@ -25,7 +25,7 @@ TEST_SRC   := $(wildcard tests/test_*.c)
 TEST_BIN   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 # The Debian packages the project needs (make setup installs them).
-DEBIAN_PACKAGES := build-essential pkg-config time libhdf5-dev libopenblas-dev libstb-dev \
+DEBIAN_PACKAGES := build-essential pkg-config time libhdf5-dev libstb-dev \
                    libncurses-dev libreadline-dev expect python3 python3-venv clang
 
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
@@ -65,6 +65,10 @@ setup:
 
 test: all $(TEST_BIN)
 	@tests/run.sh $(TEST_BIN)
+
+# A tool, not a test: times our engine against PyTorch (bench/RESULTS.md).
+bench: siamese
+	@bench/run.sh
 
 clean:
 	rm -rf $(BUILD) siamese libsiamese_cuda.so
