@@ -1,13 +1,21 @@
 // backend_cpu: the reference implementation of every backend operation.
 //
-// Heavy work is single-precision GEMM (OpenBLAS through CBLAS); everything
-// else is plain loops, parallel over OpenMP threads where it pays. A 3x3
-// 'same' convolution in NHWC is one GEMM once the input is unrolled
-// ("im2col"): each output pixel's row holds its 3x3xC neighbourhood in the
-// order (ky,kx,c), which is exactly the row order of a Keras (3,3,C,K)
-// kernel seen as a (9C,K) matrix. The unrolled buffer is built a chunk of
-// output rows at a time, so memory stays bounded for any batch.
-#include <cblas.h>
+// Heavy work is single-precision matrix products (gemm.c: one AVX2/FMA
+// micro-kernel, threads over rows); everything else is plain loops,
+// parallel over OpenMP threads where it pays. A 3x3 'same' convolution in
+// NHWC is one product once each output pixel's 3x3xC neighbourhood is laid
+// out as a row in the order (ky,kx,c) ("im2col"), because that is exactly
+// the row order of a Keras (3,3,C,K) kernel seen as a (9C,K) matrix. The
+// neighbourhood is never copied: the product reads, for each of the 9
+// taps, a pointer to the input pixel the tap sees (or to a row of zeros
+// outside the image), so memory stays that of the tensors themselves.
+//  - backward data is the same convolution run on dout with the kernel
+//    rotated by 180 degrees and its channel axes swapped;
+//  - backward filter sums, over pixels, tap-shifted input rows times dout.
+// Layers with enough channels and pixels take Winograd's F(2x2,3x3) instead
+// (winograd.c: 2.25x fewer multiplies, the same results up to rounding);
+// the direct products here serve the rest (the RGB input layer, the small
+// deep layers of a single pair) and are what the tests check it against.
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -15,34 +23,38 @@
 #include <string.h>
 
 #include "backend.h"
-
-// Not in every cblas.h; OpenBLAS exports it.
-void openblas_set_num_threads(int num_threads);
-
-// Upper bound for one im2col chunk (floats): 8 Mi floats = 32 MiB.
-#define IM2COL_CHUNK_FLOATS (8u << 20)
+#include "gemm.h"
+#include "winograd.h"
 
 typedef struct CpuImpl {
     int threads;
-    float *col;        // im2col workspace, col_cap floats
-    size_t col_cap;
+    float *work;        // packed weights and gemm scratch, work_cap floats
+    size_t work_cap;
+    float *zeros;       // a row of zeros, what taps outside the image read
+    size_t zeros_cap;
 } CpuImpl;
 
 static CpuImpl *impl_of(Backend *b) { return (CpuImpl *)b->impl; }
 
-static float *workspace(Backend *b, size_t floats) {
-    CpuImpl *c = impl_of(b);
-    if (floats > c->col_cap) {
-        free(c->col);
-        c->col = malloc(floats * sizeof(float));
-        if (!c->col) {
-            fprintf(stderr, "siamese: out of memory for a %zu MiB convolution workspace\n",
+// Buffers only grow, so after the first batch nothing is allocated.
+static float *grow(float **buf, size_t *cap, size_t floats, int zeroed) {
+    if (floats > *cap) {
+        free(*buf);
+        *buf = zeroed ? calloc(floats, sizeof(float)) : malloc(floats * sizeof(float));
+        if (!*buf) {
+            fprintf(stderr, "siamese: out of memory for a %zu MiB CPU workspace\n",
                     floats * sizeof(float) >> 20);
             abort();
         }
-        c->col_cap = floats;
+        *cap = floats;
     }
-    return c->col;
+    return *buf;
+}
+static float *workspace(Backend *b, size_t floats) {
+    return grow(&impl_of(b)->work, &impl_of(b)->work_cap, floats, 0);
+}
+static const float *zeros(Backend *b, size_t floats) {
+    return grow(&impl_of(b)->zeros, &impl_of(b)->zeros_cap, floats, 1);
 }
 
 // ---- memory ------------------------------------------------------------------
@@ -66,121 +78,112 @@ static void cpu_upload_u8(Backend *b, float *dst, const uint8_t *src, size_t n, 
 }
 static void cpu_synchronize(Backend *b) { (void)b; }
 static void cpu_destroy(Backend *b) {
-    free(impl_of(b)->col);
+    free(impl_of(b)->work);
+    free(impl_of(b)->zeros);
     free(b->impl);
     free(b);
 }
 
-// ---- convolution -------------------------------------------------------------
+// ---- matrix products -----------------------------------------------------------
 
-// Rows [r0, r0+rows) of the unrolled input. in is (N,H,W,C), col is (rows, 9C).
-static void im2col3x3(float *col, const float *in, size_t r0, size_t rows, int H, int W, int C) {
-    const size_t rowlen = 9 * (size_t)C;
-#pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < rows; r++) {
-        size_t p = r0 + r;  // output pixel index in (N,H,W)
-        int x = (int)(p % W), y = (int)(p / W % H);
-        size_t n = p / ((size_t)W * H);
-        float *dst = col + r * rowlen;
+// Row pointers of the unrolled 3x3 neighbourhoods of an (N,H,W,C) image:
+// for output pixel m and tap t = 3ky+kx, the input pixel (y+ky-1, x+kx-1).
+typedef struct ConvRows {
+    const float *in, *zeros;
+    int H, W, C;
+} ConvRows;
+
+static void conv_rows(const void *ctx, int m0, int count, const float *(*ptr)[GEMM_MAX_TAPS]) {
+    const ConvRows *r = ctx;
+    int x = m0 % r->W, y = m0 / r->W % r->H;
+    size_t n = (size_t)m0 / ((size_t)r->W * r->H);
+    for (int i = 0; i < count; i++) {
         for (int ky = 0; ky < 3; ky++) {
-            int iy = y + ky - 1;
-            for (int kx = 0; kx < 3; kx++, dst += C) {
-                int ix = x + kx - 1;
-                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
-                    memset(dst, 0, C * sizeof(float));
-                else
-                    memcpy(dst, in + ((n * H + iy) * W + ix) * C, C * sizeof(float));
+            const int iy = y + ky - 1;
+            for (int kx = 0; kx < 3; kx++) {
+                const int ix = x + kx - 1;
+                ptr[i][3 * ky + kx] = iy < 0 || iy >= r->H || ix < 0 || ix >= r->W
+                                          ? r->zeros
+                                          : r->in + ((n * r->H + iy) * r->W + ix) * r->C;
             }
+        }
+        if (++x == r->W) {  // next pixel in (n,y,x) order
+            x = 0;
+            if (++y == r->H) y = 0, n++;
         }
     }
 }
 
-// The inverse scatter: din += col2im(dcol) for rows [r0, r0+rows).
-// Serial over rows within one image neighbourhood would race, so threads
-// split the channel range instead: every thread touches its own channels.
-static void col2im3x3_add(float *din, const float *dcol, size_t r0, size_t rows, int H, int W, int C) {
-    const size_t rowlen = 9 * (size_t)C;
-#pragma omp parallel
+// Packs B (Kd,N), element (k,n) at src[k*rs + n*cs], into the workspace;
+// threads split the rows.
+static float *pack_b(Backend *b, const float *src, int Kd, int N, ptrdiff_t rs, ptrdiff_t cs) {
+    float *bp = workspace(b, gemm_packed_b_floats(Kd, N));
+#pragma omp parallel for schedule(static) num_threads(impl_of(b)->threads)
+    for (int k0 = 0; k0 < Kd; k0 += 64)
+        gemm_pack_b(bp, Kd, N, k0, Kd - k0 < 64 ? Kd - k0 : 64, src + k0 * rs, rs, cs);
+    return bp;
+}
+
+// dbias (K) = column sums of dout (M,K); threads split the columns so each
+// sum is taken in row order.
+static void column_sums(Backend *b, float *dbias, const float *dout, size_t M, int K) {
+    memset(dbias, 0, K * sizeof(float));
+#pragma omp parallel num_threads(impl_of(b)->threads)
     {
-        int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        int c0 = (int)((long)C * t / nt), c1 = (int)((long)C * (t + 1) / nt);
-        for (size_t r = 0; r < rows; r++) {
-            size_t p = r0 + r;
-            int x = (int)(p % W), y = (int)(p / W % H);
-            size_t n = p / ((size_t)W * H);
-            const float *src = dcol + r * rowlen;
-            for (int ky = 0; ky < 3; ky++) {
-                int iy = y + ky - 1;
-                for (int kx = 0; kx < 3; kx++, src += C) {
-                    int ix = x + kx - 1;
-                    if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                    float *dst = din + ((n * H + iy) * W + ix) * C;
-                    for (int c = c0; c < c1; c++) dst[c] += src[c];
-                }
-            }
+        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        const int k0 = K * t / nt, k1 = K * (t + 1) / nt;
+        for (size_t r = 0; r < M; r++) {
+            const float *d = dout + r * K;
+            for (int k = k0; k < k1; k++) dbias[k] += d[k];
         }
     }
 }
 
-static size_t chunk_rows(int C) {
-    size_t rows = IM2COL_CHUNK_FLOATS / (9 * (size_t)C);
-    return rows ? rows : 1;
-}
+// ---- convolution -------------------------------------------------------------
 
 static void cpu_conv3x3_forward(Backend *b, float *out, const float *in, const float *w,
                                 const float *bias, int N, int H, int W, int C, int K, int relu) {
-    const size_t M = (size_t)N * H * W, step = chunk_rows(C);
-    const int KK = 9 * C;
-    float *col = workspace(b, (step < M ? step : M) * KK);
-    for (size_t r0 = 0; r0 < M; r0 += step) {
-        size_t rows = M - r0 < step ? M - r0 : step;
-        im2col3x3(col, in, r0, rows, H, W, C);
-        float *o = out + r0 * K;
-        // o (rows,K) = col (rows,9C) @ w (9C,K)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, K, KK, 1.0f, col, KK, w,
-                    K, 0.0f, o, K);
-#pragma omp parallel for schedule(static)
-        for (size_t r = 0; r < rows; r++) {
-            float *orow = o + r * K;
-            for (int k = 0; k < K; k++) {
-                float v = orow[k] + bias[k];
-                orow[k] = relu && v < 0.0f ? 0.0f : v;
-            }
-        }
+    const int M = N * H * W, threads = impl_of(b)->threads;
+    if (winograd_pays(N, H, W, C, K)) {
+        winograd_conv(out, in, w, 0, bias, N, H, W, C, K, relu, zeros(b, C),
+                      workspace(b, winograd_work_floats(C, K, threads)), threads);
+        return;
     }
-}
-
-// Sum over rows: dbias (K) = sum_r dout (M,K)
-static void column_sums(float *dbias, const float *dout, size_t M, int K) {
-    memset(dbias, 0, K * sizeof(float));
-    for (size_t r = 0; r < M; r++) {
-        const float *d = dout + r * K;
-        for (int k = 0; k < K; k++) dbias[k] += d[k];
-    }
+    // out (M,K) = unrolled in (M,9C) @ w (9C,K), + bias, ReLU
+    const float *bp = pack_b(b, w, 9 * C, K, K, 1);
+    const ConvRows rows = {in, zeros(b, C), H, W, C};
+    gemm_rows(out, K, M, K, 9, C, conv_rows, &rows, bp, bias, relu, threads);
 }
 
 static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias, const float *dout,
                                  const float *in, const float *w, int N, int H, int W, int C,
                                  int K) {
-    const size_t M = (size_t)N * H * W, step = chunk_rows(C);
-    const int KK = 9 * C;
-    float *col = workspace(b, (step < M ? step : M) * KK);
-    column_sums(dbias, dout, M, K);
-    if (din) memset(din, 0, M * C * sizeof(float));
-    for (size_t r0 = 0; r0 < M; r0 += step) {
-        size_t rows = M - r0 < step ? M - r0 : step;
-        const float *d = dout + r0 * K;
-        im2col3x3(col, in, r0, rows, H, W, C);
-        // dw (9C,K) (+)= col^T (9C,rows) @ d (rows,K)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, KK, K, (int)rows, 1.0f, col, KK, d, K,
-                    r0 ? 1.0f : 0.0f, dw, K);
-        if (din) {
-            // dcol (rows,9C) = d (rows,K) @ w^T (K,9C); reuses the workspace
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, KK, K, 1.0f, d, K, w,
-                        K, 0.0f, col, KK);
-            col2im3x3_add(din, col, r0, rows, H, W, C);
-        }
+    const int M = N * H * W, threads = impl_of(b)->threads;
+    column_sums(b, dbias, dout, M, K);
+    // dw (9C,K): row t*C+c = sum over pixels of the tap-t-shifted input
+    // (channel c) times dout.
+    const ConvRows in_rows = {in, zeros(b, C > K ? C : K), H, W, C};
+    if (winograd_pays(N, H, W, C, K))
+        winograd_backward_filter(dw, in, dout, N, H, W, C, K, in_rows.zeros,
+                                 workspace(b, winograd_backward_filter_work_floats(C, K, threads)),
+                                 threads);
+    else
+        gemm_rows_tn(dw, M, K, 9, C, conv_rows, &in_rows, dout, K, 0,
+                     workspace(b, gemm_rows_tn_work_floats(9, C, K, threads)), threads);
+    if (!din) return;
+    if (winograd_pays(N, H, W, K, C)) {
+        winograd_conv(din, dout, w, 1, NULL, N, H, W, K, C, 0, in_rows.zeros,
+                      workspace(b, winograd_work_floats(K, C, threads)), threads);
+        return;
     }
+    // din (M,C) = unrolled dout (M,9K) @ B (9K,C) where row t*K+k of B is
+    // w[8-t][c][k] over c: tap t of the rotated kernel, channels swapped.
+    float *bp = workspace(b, gemm_packed_b_floats(9 * K, C));
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int t = 0; t < 9; t++)
+        gemm_pack_b(bp, 9 * K, C, t * K, K, w + (size_t)(8 - t) * C * K, 1, K);
+    const ConvRows dout_rows = {dout, in_rows.zeros, H, W, K};
+    gemm_rows(din, C, M, C, 9, K, conv_rows, &dout_rows, bp, NULL, 0, threads);
 }
 
 static void cpu_relu_backward(Backend *b, float *dx, const float *dy, const float *y, size_t n) {
@@ -238,26 +241,25 @@ static void cpu_maxpool2_backward(Backend *b, float *din, const float *dout, con
 
 static void cpu_dense_forward(Backend *b, float *out, const float *in, const float *w,
                               const float *bias, int N, int In, int Out, int relu) {
-    (void)b;
-    // out (N,Out) = in (N,In) @ w (In,Out)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, Out, In, 1.0f, in, In, w, Out, 0.0f, out, Out);
-    for (int n = 0; n < N; n++)
-        for (int o = 0; o < Out; o++) {
-            float v = out[(size_t)n * Out + o] + bias[o];
-            out[(size_t)n * Out + o] = relu && v < 0.0f ? 0.0f : v;
-        }
+    // out (N,Out) = in (N,In) @ w (In,Out), + bias, ReLU
+    const float *bp = pack_b(b, w, In, Out, Out, 1);
+    const GemmMatrix rows = {in, (size_t)In};
+    gemm_rows(out, Out, N, Out, 1, In, gemm_matrix_rows, &rows, bp, bias, relu, impl_of(b)->threads);
 }
 
 static void cpu_dense_backward(Backend *b, float *din, float *dw, float *dbias, const float *dout,
                                const float *in, const float *w, int N, int In, int Out) {
-    (void)b;
-    column_sums(dbias, dout, (size_t)N, Out);
+    const int threads = impl_of(b)->threads;
+    column_sums(b, dbias, dout, (size_t)N, Out);
     // dw (In,Out) = in^T (In,N) @ dout (N,Out)
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, In, Out, N, 1.0f, in, In, dout, Out, 0.0f, dw, Out);
+    const GemmMatrix in_rows = {in, (size_t)In};
+    gemm_rows_tn(dw, N, Out, 1, In, gemm_matrix_rows, &in_rows, dout, Out, 0,
+                 workspace(b, gemm_rows_tn_work_floats(1, In, Out, threads)), threads);
+    if (!din) return;
     // din (N,In) = dout (N,Out) @ w^T (Out,In)
-    if (din)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, In, Out, 1.0f, dout, Out, w, Out, 0.0f,
-                    din, In);
+    const float *bp = pack_b(b, w, Out, In, 1, Out);
+    const GemmMatrix dout_rows = {dout, (size_t)Out};
+    gemm_rows(din, In, N, In, 1, Out, gemm_matrix_rows, &dout_rows, bp, NULL, 0, threads);
 }
 
 // ---- siamese head --------------------------------------------------------------
@@ -357,7 +359,6 @@ int backend_cpu_open(Backend **out, int threads, Err *e) {
     if (threads <= 0) threads = omp_get_num_procs();
     c->threads = threads;
     omp_set_num_threads(threads);
-    openblas_set_num_threads(threads);
     b->ops = &cpu_ops;
     b->impl = c;
     b->is_cpu = 1;

@@ -5,9 +5,9 @@
 cd "$(dirname "$0")/.." || exit 2
 # For the sanitizer build (build-asan/): any report fails the test, with a
 # stack; exit status 86 tells a report from a test's own failure.
-# detect_leaks stays on: OpenMP's and OpenBLAS's thread pools hold their
-# memory in live globals (reachable, not leaks); real library noise is
-# listed, with reasons, in tests/lsan.supp.
+# detect_leaks stays on: OpenMP's thread pool holds its memory in live
+# globals (reachable, not leaks); real library noise is listed, with
+# reasons, in tests/lsan.supp.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-exitcode=86:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:exitcode=86}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp}

@@ -14,6 +14,7 @@ int cmd_init(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_rank(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 // The compare loop in a terminal (curses, or readline prompts with --plain).
 int cmd_interactive(int argc, char **argv);
 

@@ -1,0 +1,382 @@
+// winograd: see winograd.h. The transforms, with d the 4x4 input patch, g
+// the 3x3 kernel and m the 4x4 product of one tile:
+//   B^T = [1  0 -1  0]    G = [ 1    0    0 ]    A^T = [1  1  1  0]
+//         [0  1  1  0]        [1/2  1/2  1/2]          [0  1 -1 -1]
+//         [0 -1  1  0]        [1/2 -1/2  1/2]
+//         [0  1  0 -1]        [ 0    0    1 ]
+// Work is split into blocks of TILES tiles. A thread transforms a block's
+// input into V (16 matrices (TILES,C)), multiplies each by its U (packed for
+// gemm.c once per call) into M (16 matrices (TILES,K)), and transforms M
+// into the block's output pixels, so the block's data stays in the caches
+// and memory use does not grow with the batch.
+#include "winograd.h"
+
+#include <omp.h>
+#include <string.h>
+
+#include "gemm.h"
+
+// The transforms are vector loops over channels; built for AVX2 too and
+// chosen at load time where the CPU has it (the default build targets any
+// x86-64).
+#if defined(__x86_64__) && defined(__GNUC__)
+#define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
+#define TILES 96  // tiles per block: a multiple of GEMM_MR, enough rows for the kernel
+#define XI 16     // positions in the transformed domain
+
+int winograd_pays(int N, int H, int W, int C, int K) {
+    const long tiles = (long)N * ((H + 1) / 2) * ((W + 1) / 2);
+    // Few channels: the transforms cost as much as the products they save.
+    // Few tiles: transforming the kernel (16/9 of its size) dominates.
+    return C >= 16 && K >= 16 && tiles >= 2 * TILES;
+}
+
+// A thread's V (16 x TILES x C), M (16 x TILES x K) and discard row (K).
+static size_t per_thread(int C, int K) { return XI * TILES * ((size_t)C + K) + K; }
+// U, then the threads' scratch; the rotated kernel (9CK) shares the
+// scratch, which is free while U is made.
+static size_t scratch_floats(int C, int K, int threads) {
+    const size_t s = (size_t)threads * per_thread(C, K);
+    return s > 9 * (size_t)C * K ? s : 9 * (size_t)C * K;
+}
+
+size_t winograd_work_floats(int C, int K, int threads) {
+    return XI * gemm_packed_b_floats(C, K) + scratch_floats(C, K, threads);
+}
+
+// U (16 packed (C,K) matrices) = G g G^T for every channel pair; w is
+// (3,3,C,K). Vector loops over 16 output channels: one row of a panel.
+VECTOR_CLONES static void transform_kernel_channel(float *U, size_t stride, const float *w, int C,
+                                                   int K, int c) {
+    for (int k0 = 0; k0 < K; k0 += GEMM_NR) {
+        const int kn = K - k0 < GEMM_NR ? K - k0 : GEMM_NR;
+        const float *g = w + (size_t)c * K + k0;  // g[(3ky+kx)*C*K + k]: tap (ky,kx)
+        const size_t ts = (size_t)C * K;
+        float *u = U + ((size_t)(k0 / GEMM_NR) * C + c) * GEMM_NR;  // row c of panel k0/16
+#pragma omp simd
+        for (int k = 0; k < kn; k++) {
+            // t = G g, one column j of the kernel at a time
+#define G_COL(j)                                                                   \
+    const float g0##j = g[j * ts + k], g1##j = g[(3 + j) * ts + k],               \
+                g2##j = g[(6 + j) * ts + k], t0##j = g0##j,                       \
+                t1##j = 0.5f * (g0##j + g1##j + g2##j), t2##j = 0.5f * (g0##j - g1##j + g2##j), \
+                t3##j = g2##j
+            G_COL(0);
+            G_COL(1);
+            G_COL(2);
+            // u = t G^T, one row i at a time; xi = 4i + j
+#define GT_ROW(i)                                                           \
+    u[(4 * i + 0) * stride + k] = t##i##0;                                  \
+    u[(4 * i + 1) * stride + k] = 0.5f * (t##i##0 + t##i##1 + t##i##2);     \
+    u[(4 * i + 2) * stride + k] = 0.5f * (t##i##0 - t##i##1 + t##i##2);     \
+    u[(4 * i + 3) * stride + k] = t##i##2
+            GT_ROW(0);
+            GT_ROW(1);
+            GT_ROW(2);
+            GT_ROW(3);
+#undef G_COL
+#undef GT_ROW
+        }
+    }
+}
+
+// The kernel a rotated call convolves with, in (3,3,C,K) layout: tap t is
+// the original's tap 8-t with its channel axes swapped. orig is (3,3,K,C).
+// Transposed in 16x16 blocks so that reads and writes both stay in cache.
+static void rotate_kernel(float *dst, const float *orig, int C, int K, int threads) {
+#pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
+    for (int t = 0; t < 9; t++)
+        for (int k0 = 0; k0 < K; k0 += 16) {
+            const float *src = orig + (size_t)(8 - t) * K * C;  // (K,C) at tap 8-t
+            float *d = dst + (size_t)t * C * K;                  // (C,K) at tap t
+            const int k1 = K - k0 < 16 ? K : k0 + 16;
+            for (int c0 = 0; c0 < C; c0 += 16) {
+                const int c1 = C - c0 < 16 ? C : c0 + 16;
+                for (int k = k0; k < k1; k++)
+                    for (int c = c0; c < c1; c++) d[(size_t)c * K + k] = src[(size_t)k * C + c];
+            }
+        }
+}
+
+static void transform_kernel(float *U, const float *w, int C, int K, int threads) {
+    const size_t stride = gemm_packed_b_floats(C, K);
+    if (K % GEMM_NR) memset(U, 0, XI * stride * sizeof(float));  // padding columns
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int c = 0; c < C; c++) transform_kernel_channel(U, stride, w, C, K, c);
+}
+
+// V[xi] row r (C floats) = (B^T d B)[xi] for tile t0+r, r < nt; each V[xi]
+// holds cap rows. The loop over channels is written with named scalars (no
+// local arrays) so that it compiles to vector code.
+VECTOR_CLONES static void transform_input(float *V, int cap, const float *in, const float *zeros,
+                                          int t0, int nt, int H, int W, int C) {
+    const int TH = (H + 1) / 2, TW = (W + 1) / 2;
+    const size_t xs = (size_t)cap * C;  // from one xi's matrix to the next
+    for (int r = 0; r < nt; r++) {
+        const int t = t0 + r, tx = t % TW, ty = t / TW % TH;
+        const size_t n = (size_t)t / ((size_t)TW * TH);
+        const float *p[4][4];  // the patch's pixels; zeros outside the image
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) {
+                const int y = 2 * ty - 1 + i, x = 2 * tx - 1 + j;
+                p[i][j] = y < 0 || y >= H || x < 0 || x >= W ? zeros
+                                                             : in + ((n * H + y) * W + x) * C;
+            }
+        float *v = V + (size_t)r * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) {
+            // s = B^T d, one column j of the patch at a time
+#define BT_COL(j)                                                                    \
+    const float s0##j = p[0][j][c] - p[2][j][c], s1##j = p[1][j][c] + p[2][j][c], \
+                s2##j = p[2][j][c] - p[1][j][c], s3##j = p[1][j][c] - p[3][j][c]
+            BT_COL(0);
+            BT_COL(1);
+            BT_COL(2);
+            BT_COL(3);
+            // v = s B, one row i at a time; xi = 4i + j
+#define B_ROW(i)                                          \
+    v[(4 * i + 0) * xs + c] = s##i##0 - s##i##2;          \
+    v[(4 * i + 1) * xs + c] = s##i##1 + s##i##2;          \
+    v[(4 * i + 2) * xs + c] = s##i##2 - s##i##1;          \
+    v[(4 * i + 3) * xs + c] = s##i##1 - s##i##3
+            B_ROW(0);
+            B_ROW(1);
+            B_ROW(2);
+            B_ROW(3);
+#undef BT_COL
+#undef B_ROW
+        }
+    }
+}
+
+// The output pixels of tiles t0 .. t0+nt-1 from M[xi] (rows of K floats,
+// cap rows each): A^T m A, + bias, ReLU. Pixels past the image's last
+// row/column go to discard (K floats) instead, which keeps the loop free of
+// branches.
+VECTOR_CLONES static void transform_output(float *out, const float *Mx, int cap, const float *bias,
+                                           int relu, float *discard, int t0, int nt, int H, int W,
+                                           int K) {
+    const int TH = (H + 1) / 2, TW = (W + 1) / 2;
+    const size_t xs = (size_t)cap * K;
+    for (int r = 0; r < nt; r++) {
+        const int t = t0 + r, tx = t % TW, ty = t / TW % TH;
+        const size_t n = (size_t)t / ((size_t)TW * TH);
+        float *o[2][2];
+        for (int a = 0; a < 2; a++)
+            for (int b = 0; b < 2; b++) {
+                const int y = 2 * ty + a, x = 2 * tx + b;
+                o[a][b] = y < H && x < W ? out + ((n * H + y) * W + x) * K : discard;
+            }
+        const float *m = Mx + (size_t)r * K;
+        float *o00 = o[0][0], *o01 = o[0][1], *o10 = o[1][0], *o11 = o[1][1];
+#pragma omp simd
+        for (int k = 0; k < K; k++) {
+            // s = A^T m, one column j at a time
+#define AT_COL(j)                                                                \
+    const float s0##j = m[j * xs + k] + m[(4 + j) * xs + k] + m[(8 + j) * xs + k], \
+                s1##j = m[(4 + j) * xs + k] - m[(8 + j) * xs + k] - m[(12 + j) * xs + k]
+            AT_COL(0);
+            AT_COL(1);
+            AT_COL(2);
+            AT_COL(3);
+#undef AT_COL
+            const float b = bias ? bias[k] : 0.0f;
+            // y = s A, + bias
+            float y00 = s00 + s01 + s02 + b, y01 = s01 - s02 - s03 + b;
+            float y10 = s10 + s11 + s12 + b, y11 = s11 - s12 - s13 + b;
+            if (relu) {
+                y00 = y00 > 0.0f ? y00 : 0.0f;
+                y01 = y01 > 0.0f ? y01 : 0.0f;
+                y10 = y10 > 0.0f ? y10 : 0.0f;
+                y11 = y11 > 0.0f ? y11 : 0.0f;
+            }
+            o00[k] = y00;
+            o01[k] = y01;
+            o10[k] = y10;
+            o11[k] = y11;
+        }
+    }
+}
+
+
+// The adjoint of transform_output: dM[xi] row r (K floats) = (A dy A^T)[xi]
+// for the 2x2 output gradient dy of tile t0+r (zeros outside the image).
+VECTOR_CLONES static void transform_dout(float *dM, int cap, const float *dout, const float *zeros,
+                                         int t0, int nt, int H, int W, int K) {
+    const int TH = (H + 1) / 2, TW = (W + 1) / 2;
+    const size_t xs = (size_t)cap * K;
+    for (int r = 0; r < nt; r++) {
+        const int t = t0 + r, tx = t % TW, ty = t / TW % TH;
+        const size_t n = (size_t)t / ((size_t)TW * TH);
+        const float *q[2][2];
+        for (int a = 0; a < 2; a++)
+            for (int b = 0; b < 2; b++) {
+                const int y = 2 * ty + a, x = 2 * tx + b;
+                q[a][b] = y < H && x < W ? dout + ((n * H + y) * W + x) * K : zeros;
+            }
+        const float *q00 = q[0][0], *q01 = q[0][1], *q10 = q[1][0], *q11 = q[1][1];
+        float *m = dM + (size_t)r * K;
+#pragma omp simd
+        for (int k = 0; k < K; k++) {
+            // s = A dy: rows (y0, y0 + y1, y0 - y1, -y1), per column b
+            const float s00 = q00[k], s01 = q01[k], s10 = q00[k] + q10[k], s11 = q01[k] + q11[k],
+                        s20 = q00[k] - q10[k], s21 = q01[k] - q11[k], s30 = -q10[k],
+                        s31 = -q11[k];
+            // m = s A^T: columns (s0, s0 + s1, s0 - s1, -s1), per row i
+#define A_ROW(i)                                  \
+    m[(4 * i + 0) * xs + k] = s##i##0;            \
+    m[(4 * i + 1) * xs + k] = s##i##0 + s##i##1;  \
+    m[(4 * i + 2) * xs + k] = s##i##0 - s##i##1;  \
+    m[(4 * i + 3) * xs + k] = -s##i##1
+            A_ROW(0);
+            A_ROW(1);
+            A_ROW(2);
+            A_ROW(3);
+#undef A_ROW
+        }
+    }
+}
+
+// The adjoint of the kernel transform: dw (3,3,C,K) row c = G^T du G from
+// du (16 matrices (C,K)). G^T has rows (1,1/2,1/2,0), (0,1/2,-1/2,0),
+// (0,1/2,1/2,1).
+VECTOR_CLONES static void transform_dw_channel(float *dw, const float *dU, int C, int K, int c) {
+    const size_t xs = (size_t)C * K;
+    const float *u = dU + (size_t)c * K;
+    float *g = dw + (size_t)c * K;  // tap (ky,kx) at g[(3ky+kx)*C*K + k]
+#pragma omp simd
+    for (int k = 0; k < K; k++) {
+        // t = G^T du, one column j at a time
+#define GT_COL(j)                                                                         \
+    const float t0##j = u[j * xs + k] + 0.5f * (u[(4 + j) * xs + k] + u[(8 + j) * xs + k]), \
+                t1##j = 0.5f * (u[(4 + j) * xs + k] - u[(8 + j) * xs + k]),              \
+                t2##j = 0.5f * (u[(4 + j) * xs + k] + u[(8 + j) * xs + k]) + u[(12 + j) * xs + k]
+        GT_COL(0);
+        GT_COL(1);
+        GT_COL(2);
+        GT_COL(3);
+        // g = t G, one row ky at a time
+#define G_ROW(i)                                                              \
+    g[(3 * i + 0) * xs + k] = t##i##0 + 0.5f * (t##i##1 + t##i##2);           \
+    g[(3 * i + 1) * xs + k] = 0.5f * (t##i##1 - t##i##2);                     \
+    g[(3 * i + 2) * xs + k] = 0.5f * (t##i##1 + t##i##2) + t##i##3
+        G_ROW(0);
+        G_ROW(1);
+        G_ROW(2);
+#undef GT_COL
+#undef G_ROW
+    }
+}
+
+// dW, in blocks of DW_TILES tiles (each block costs one pass over dU, so
+// blocks are large), two ways:
+//  - small dU (16 C K floats, at most PRIVATE_DU): each thread takes whole
+//    blocks into its own dU, added up at the end: no barrier per block;
+//  - large dU: all threads share each block (each transforms a part of it),
+//    then take the 16 products dU[xi] += V[xi]^T dM[xi] between them, so
+//    each dU[xi] has one owner and the threads' copies would not fit the
+//    caches anyway.
+#define DW_TILES 384
+#define PRIVATE_DU (16 * 128 * 128)
+
+static int private_du(int C, int K) { return XI * (size_t)C * K <= PRIVATE_DU; }
+
+size_t winograd_backward_filter_work_floats(int C, int K, int threads) {
+    const size_t du = XI * (size_t)C * K, vm = XI * (size_t)DW_TILES * (C + K);
+    const size_t tn = gemm_rows_tn_work_floats(1, C, K, 1);
+    return private_du(C, K) ? (size_t)threads * (du + vm + tn) : du + vm + (size_t)threads * tn;
+}
+
+// dU (16 (C,K) matrices) = [dU +] the products of tiles t0 .. t0+nt-1, whose
+// V and dM (cap rows each) are already transformed.
+static void products(float *dU, const float *V, const float *dM, int cap, int nt, int C, int K,
+                     int accumulate, int xi, float *tnwork) {
+    const GemmMatrix a = {V + (size_t)xi * cap * C, (size_t)C};
+    gemm_rows_tn(dU + (size_t)xi * C * K, nt, K, 1, C, gemm_matrix_rows, &a,
+                 dM + (size_t)xi * cap * K, K, accumulate, tnwork, 1);
+}
+
+void winograd_backward_filter(float *dw, const float *in, const float *dout, int N, int H, int W,
+                              int C, int K, const float *zeros, float *work, int threads) {
+    const size_t du = XI * (size_t)C * K, vm = XI * (size_t)DW_TILES * (C + K);
+    const size_t tn = gemm_rows_tn_work_floats(1, C, K, 1);
+    const int priv = private_du(C, K);
+    const int ntiles = N * ((H + 1) / 2) * ((W + 1) / 2);
+    // Equal blocks: every block costs a pass over dU, so no small last one.
+    const int nblocks = (ntiles + DW_TILES - 1) / DW_TILES;
+    const int bsize = (ntiles + nblocks - 1) / nblocks;
+#pragma omp parallel num_threads(threads)
+    {
+        const int nth = omp_get_num_threads(), th = omp_get_thread_num();
+        if (priv) {
+            float *dU = work + th * (du + vm + tn), *V = dU + du;
+            float *dM = V + XI * (size_t)DW_TILES * C, *my_tn = dU + du + vm;
+            int first = 1;
+#pragma omp for schedule(dynamic, 1) nowait
+            for (int blk = 0; blk < nblocks; blk++) {
+                const int t0 = blk * bsize, nt = ntiles - t0 < bsize ? ntiles - t0 : bsize;
+                transform_input(V, DW_TILES, in, zeros, t0, nt, H, W, C);
+                transform_dout(dM, DW_TILES, dout, zeros, t0, nt, H, W, K);
+                for (int xi = 0; xi < XI; xi++)
+                    products(dU, V, dM, DW_TILES, nt, C, K, !first, xi, my_tn);
+                first = 0;
+            }
+            if (first) memset(dU, 0, du * sizeof(float));  // no block came this way
+#pragma omp barrier
+            // Sum the copies into thread 0's, split by rows.
+#pragma omp for schedule(static)
+            for (size_t i = 0; i < du; i++)
+                for (int o = 1; o < nth; o++) work[i] += work[o * (du + vm + tn) + i];
+        } else {
+            float *dU = work, *V = dU + du, *dM = V + XI * (size_t)DW_TILES * C;
+            float *my_tn = dU + du + vm + th * tn;
+            for (int t0 = 0; t0 < ntiles; t0 += bsize) {
+                const int nt = ntiles - t0 < bsize ? ntiles - t0 : bsize;
+                // This thread's share of the block's tiles; the barriers keep V
+                // and dM whole while the products read them.
+                const int r0 = nt * th / nth, r1 = nt * (th + 1) / nth;
+                transform_input(V + (size_t)r0 * C, DW_TILES, in, zeros, t0 + r0, r1 - r0, H, W, C);
+                transform_dout(dM + (size_t)r0 * K, DW_TILES, dout, zeros, t0 + r0, r1 - r0, H, W, K);
+#pragma omp barrier
+#pragma omp for schedule(dynamic, 1)
+                for (int xi = 0; xi < XI; xi++) products(dU, V, dM, DW_TILES, nt, C, K, t0 > 0, xi, my_tn);
+            }
+        }
+#pragma omp for schedule(static)
+        for (int c = 0; c < C; c++) transform_dw_channel(dw, work, C, K, c);
+    }
+}
+
+void winograd_conv(float *out, const float *in, const float *w, int rotated, const float *bias,
+                   int N, int H, int W, int C, int K, int relu, const float *zeros, float *work,
+                   int threads) {
+    const size_t ustride = gemm_packed_b_floats(C, K);
+    float *U = work, *scratch = work + XI * ustride;
+    if (rotated) {
+        rotate_kernel(scratch, w, C, K, threads);
+        w = scratch;
+    }
+    transform_kernel(U, w, C, K, threads);
+    const int ntiles = N * ((H + 1) / 2) * ((W + 1) / 2);
+    const int blocks = (ntiles + TILES - 1) / TILES;
+#pragma omp parallel num_threads(threads)
+    {
+        float *V = scratch + (size_t)omp_get_thread_num() * per_thread(C, K);
+        float *Mx = V + (size_t)XI * TILES * C, *discard = Mx + (size_t)XI * TILES * K;
+#pragma omp for schedule(dynamic, 1)
+        for (int blk = 0; blk < blocks; blk++) {
+            const int t0 = blk * TILES, nt = ntiles - t0 < TILES ? ntiles - t0 : TILES;
+            transform_input(V, TILES, in, zeros, t0, nt, H, W, C);
+            for (int xi = 0; xi < XI; xi++) {
+                const GemmMatrix a = {V + (size_t)xi * TILES * C, (size_t)C};
+                gemm_rows(Mx + (size_t)xi * TILES * K, K, nt, K, 1, C, gemm_matrix_rows, &a,
+                          U + xi * ustride, NULL, 0, 1);
+            }
+            transform_output(out, Mx, TILES, bias, relu, discard, t0, nt, H, W, K);
+        }
+    }
+}

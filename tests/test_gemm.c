@@ -1,0 +1,228 @@
+// The CPU products against naive double-precision references: gemm_rows and
+// gemm_rows_tn on odd sizes (partial tiles, several chunks, several
+// threads) with both the AVX2 and the portable kernel, then the CPU
+// backend's conv3x3 forward/backward (direct and Winograd) and dense
+// forward/backward against a direct convolution and plain loops.
+#include <string.h>
+
+#include "../engine/backend.h"
+#include "../engine/gemm.h"
+#include "../engine/rng.h"
+#include "../engine/winograd.h"
+#include "check.h"
+
+static float *randv(Rng *r, size_t n) {
+    float *v = malloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++) v[i] = (float)(2.0 * rng_uniform(r) - 1.0);
+    return v;
+}
+
+// A as ntaps matrices (M,Kc) stored one after the other; row m of tap t.
+typedef struct Taps {
+    const float *a;
+    int M, Kc, ntaps;
+} Taps;
+
+static void taps_rows(const void *ctx, int m0, int count, const float *(*ptr)[GEMM_MAX_TAPS]) {
+    const Taps *t = ctx;
+    for (int i = 0; i < count; i++)
+        for (int k = 0; k < t->ntaps; k++) ptr[i][k] = t->a + ((size_t)k * t->M + m0 + i) * t->Kc;
+}
+
+static void check_gemm(Rng *r, int M, int N, int ntaps, int Kc, int threads, int relu) {
+    const int Kd = ntaps * Kc;
+    float *a = randv(r, (size_t)ntaps * M * Kc), *bm = randv(r, (size_t)Kd * N);
+    float *bias = randv(r, N), *c = randv(r, (size_t)M * N), *ref = malloc(sizeof(float) * M * N);
+    float *bp = malloc(sizeof(float) * gemm_packed_b_floats(Kd, N));
+    // pack in two calls to exercise partial row ranges
+    gemm_pack_b(bp, Kd, N, 0, Kd / 2, bm, N, 1);
+    gemm_pack_b(bp, Kd, N, Kd / 2, Kd - Kd / 2, bm + (size_t)(Kd / 2) * N, N, 1);
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double s = bias[n];
+            for (int t = 0; t < ntaps; t++)
+                for (int k = 0; k < Kc; k++)
+                    s += (double)a[((size_t)t * M + m) * Kc + k] * bm[(size_t)(t * Kc + k) * N + n];
+            ref[(size_t)m * N + n] = relu && s < 0 ? 0.0f : (float)s;
+        }
+    Taps tp = {a, M, Kc, ntaps};
+    gemm_rows(c, N, M, N, ntaps, Kc, taps_rows, &tp, bp, bias, relu, threads);
+    double e = check_rel_err(c, ref, (size_t)M * N, 1.0);
+    CHECK(e < 1e-5, "gemm_rows M=%d N=%d taps=%d Kc=%d threads=%d: rel err %g", M, N, ntaps, Kc,
+          threads, e);
+
+    // G_t = A_t^T @ D with D = (M,N) taken from c's shape; reuse bm as D.
+    float *d = randv(r, (size_t)M * N), *g = malloc(sizeof(float) * Kd * N),
+          *gref = malloc(sizeof(float) * Kd * N);
+    float *work = malloc(sizeof(float) * gemm_rows_tn_work_floats(ntaps, Kc, N, threads));
+    for (int t = 0; t < ntaps; t++)
+        for (int k = 0; k < Kc; k++)
+            for (int n = 0; n < N; n++) {
+                double s = 0;
+                for (int m = 0; m < M; m++)
+                    s += (double)a[((size_t)t * M + m) * Kc + k] * d[(size_t)m * N + n];
+                gref[(size_t)(t * Kc + k) * N + n] = (float)s;
+            }
+    gemm_rows_tn(g, M, N, ntaps, Kc, taps_rows, &tp, d, N, 0, work, threads);
+    e = check_rel_err(g, gref, (size_t)Kd * N, 1.0);
+    CHECK(e < 1e-5, "gemm_rows_tn M=%d N=%d taps=%d Kc=%d threads=%d: rel err %g", M, N, ntaps,
+          Kc, threads, e);
+    // accumulate: a second pass adds the same again
+    gemm_rows_tn(g, M, N, ntaps, Kc, taps_rows, &tp, d, N, 1, work, threads);
+    for (size_t i = 0; i < (size_t)Kd * N; i++) gref[i] *= 2;
+    e = check_rel_err(g, gref, (size_t)Kd * N, 1.0);
+    CHECK(e < 1e-5, "gemm_rows_tn accumulate M=%d N=%d taps=%d Kc=%d threads=%d: rel err %g", M,
+          N, ntaps, Kc, threads, e);
+    free(a), free(bm), free(bias), free(c), free(ref), free(bp), free(d), free(g), free(gref),
+        free(work);
+}
+
+// Direct 3x3 'same' convolution in double. out (N,H,W,K), in (N,H,W,C), w (3,3,C,K)
+static void conv_ref(double *out, const float *in, const float *w, const float *bias, int N, int H,
+                     int W, int C, int K) {
+    for (int n = 0; n < N; n++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int k = 0; k < K; k++) {
+                    double s = bias ? bias[k] : 0;
+                    for (int ky = 0; ky < 3; ky++)
+                        for (int kx = 0; kx < 3; kx++) {
+                            int iy = y + ky - 1, ix = x + kx - 1;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                            for (int c = 0; c < C; c++)
+                                s += (double)in[(((size_t)n * H + iy) * W + ix) * C + c] *
+                                     w[((ky * 3 + kx) * C + c) * K + k];
+                        }
+                    out[(((size_t)n * H + y) * W + x) * K + k] = s;
+                }
+}
+
+static double rel_err_d(const float *a, const double *b, size_t n) {
+    double m = 0, s = 1.0;
+    for (size_t i = 0; i < n; i++) {
+        if (fabs(b[i]) > s) s = fabs(b[i]);
+        double d = fabs(a[i] - b[i]);
+        if (d > m || d != d) m = d;
+    }
+    return m / s;
+}
+
+static void check_conv(Backend *be, Rng *r, int N, int H, int W, int C, int K) {
+    const size_t ni = (size_t)N * H * W * C, no = (size_t)N * H * W * K, nw = 9 * (size_t)C * K;
+    float *in = randv(r, ni), *w = randv(r, nw), *bias = randv(r, K), *out = malloc(no * 4);
+    double *ref = malloc(no * 8);
+    conv_ref(ref, in, w, bias, N, H, W, C, K);
+    for (int relu = 0; relu < 2; relu++) {
+        be->ops->conv3x3_forward(be, out, in, w, bias, N, H, W, C, K, relu);
+        if (relu)
+            for (size_t i = 0; i < no; i++) ref[i] = ref[i] < 0 ? 0 : ref[i];
+        double e = rel_err_d(out, ref, no);
+        CHECK(e < 1e-5, "conv forward N=%d H=%d W=%d C=%d K=%d relu=%d: rel err %g", N, H, W, C,
+              K, relu, e);
+    }
+    // Backward: the gradients of L = sum(out * dout) for the linear conv.
+    float *dout = randv(r, no), *din = malloc(ni * 4), *dw = malloc(nw * 4), *db = malloc(K * 4);
+    double *dinr = calloc(ni, 8), *dwr = calloc(nw, 8), *dbr = calloc(K, 8);
+    for (int n = 0; n < N; n++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int k = 0; k < K; k++) {
+                    double g = dout[(((size_t)n * H + y) * W + x) * K + k];
+                    dbr[k] += g;
+                    for (int ky = 0; ky < 3; ky++)
+                        for (int kx = 0; kx < 3; kx++) {
+                            int iy = y + ky - 1, ix = x + kx - 1;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                            for (int c = 0; c < C; c++) {
+                                size_t ii = (((size_t)n * H + iy) * W + ix) * C + c;
+                                size_t wi = ((size_t)(ky * 3 + kx) * C + c) * K + k;
+                                dinr[ii] += g * w[wi];
+                                dwr[wi] += g * in[ii];
+                            }
+                        }
+                }
+    memset(din, 0xff, ni * 4);  // NaN: every element must be written
+    memset(dw, 0xff, nw * 4);
+    be->ops->conv3x3_backward(be, din, dw, db, dout, in, w, N, H, W, C, K);
+    CHECK(rel_err_d(din, dinr, ni) < 1e-5, "conv din C=%d K=%d: rel err %g", C, K,
+          rel_err_d(din, dinr, ni));
+    CHECK(rel_err_d(dw, dwr, nw) < 1e-5, "conv dw C=%d K=%d: rel err %g", C, K,
+          rel_err_d(dw, dwr, nw));
+    CHECK(rel_err_d(db, dbr, K) < 1e-5, "conv dbias C=%d K=%d: rel err %g", C, K,
+          rel_err_d(db, dbr, K));
+    // The first layer passes din = NULL: the weight gradients must not change.
+    float *dw2 = malloc(nw * 4);
+    be->ops->conv3x3_backward(be, NULL, dw2, db, dout, in, w, N, H, W, C, K);
+    CHECK(!memcmp(dw, dw2, nw * 4), "conv dw with din=NULL differs");
+    free(in), free(w), free(bias), free(out), free(ref), free(dout), free(din), free(dw), free(db),
+        free(dinr), free(dwr), free(dbr), free(dw2);
+}
+
+static void check_dense(Backend *be, Rng *r, int N, int In, int Out) {
+    float *in = randv(r, (size_t)N * In), *w = randv(r, (size_t)In * Out), *bias = randv(r, Out);
+    float *out = malloc(sizeof(float) * N * Out), *dout = randv(r, (size_t)N * Out);
+    float *din = malloc(sizeof(float) * N * In), *dw = malloc(sizeof(float) * In * Out),
+          *db = malloc(sizeof(float) * Out);
+    double *ref = malloc(sizeof(double) * N * Out), *dinr = calloc((size_t)N * In, 8),
+           *dwr = calloc((size_t)In * Out, 8), *dbr = calloc(Out, 8);
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < Out; o++) {
+            double s = bias[o], g = dout[(size_t)n * Out + o];
+            dbr[o] += g;
+            for (int i = 0; i < In; i++) {
+                s += (double)in[(size_t)n * In + i] * w[(size_t)i * Out + o];
+                dinr[(size_t)n * In + i] += g * w[(size_t)i * Out + o];
+                dwr[(size_t)i * Out + o] += g * in[(size_t)n * In + i];
+            }
+            ref[(size_t)n * Out + o] = s > 0 ? s : 0;
+        }
+    be->ops->dense_forward(be, out, in, w, bias, N, In, Out, 1);
+    CHECK(rel_err_d(out, ref, (size_t)N * Out) < 1e-5, "dense forward N=%d In=%d Out=%d", N, In,
+          Out);
+    be->ops->dense_backward(be, din, dw, db, dout, in, w, N, In, Out);
+    CHECK(rel_err_d(din, dinr, (size_t)N * In) < 1e-5, "dense din N=%d In=%d Out=%d", N, In, Out);
+    CHECK(rel_err_d(dw, dwr, (size_t)In * Out) < 1e-5, "dense dw N=%d In=%d Out=%d", N, In, Out);
+    CHECK(rel_err_d(db, dbr, Out) < 1e-5, "dense dbias N=%d In=%d Out=%d", N, In, Out);
+    free(in), free(w), free(bias), free(out), free(dout), free(din), free(dw), free(db), free(ref),
+        free(dinr), free(dwr), free(dbr);
+}
+
+int main(void) {
+    Rng r;
+    rng_seed(&r, 7);
+    for (int portable = 0; portable < 2; portable++) {
+        gemm_force_portable(portable);
+        // Sizes around the tile (6x16), the chunk (256 steps) and the
+        // blocks (96 rows, 128-row reduction blocks).
+        check_gemm(&r, 1, 1, 1, 1, 1, 0);
+        check_gemm(&r, 7, 17, 1, 5, 2, 1);
+        check_gemm(&r, 13, 33, 9, 3, 2, 0);
+        check_gemm(&r, 101, 16, 9, 31, 2, 1);
+        check_gemm(&r, 200, 47, 1, 600, 2, 0);
+        check_gemm(&r, 300, 5, 3, 70, 3, 1);
+        check_gemm(&r, 2, 64, 9, 64, 2, 0);
+    }
+    gemm_force_portable(0);
+    Backend *be;
+    Err e;
+    CHECK(backend_cpu_open(&be, 2, &e) == 0, "%s", e.msg);
+    check_conv(be, &r, 2, 5, 7, 3, 5);
+    check_conv(be, &r, 1, 1, 1, 4, 3);
+    check_conv(be, &r, 3, 6, 4, 17, 33);
+    check_conv(be, &r, 2, 13, 11, 64, 20);
+    // Large enough for Winograd F(2x2,3x3) (odd sizes: partial tiles, and
+    // channel counts that leave partial panels), forward and backward data.
+    CHECK(winograd_pays(4, 15, 15, 17, 33) && winograd_pays(6, 10, 13, 32, 16),
+          "the Winograd cases below would test the direct path");
+    check_conv(be, &r, 4, 15, 15, 17, 33);
+    check_conv(be, &r, 6, 10, 13, 32, 16);
+    // Several blocks of tiles for the weight gradient, with thread-private
+    // sums (small C*K) and with the 16 products shared out (large C*K).
+    check_conv(be, &r, 8, 16, 16, 16, 16);
+    check_conv(be, &r, 8, 14, 14, 129, 130);
+    check_dense(be, &r, 1, 37, 1);
+    check_dense(be, &r, 9, 300, 21);
+    check_dense(be, &r, 150, 130, 40);
+    backend_close(be);
+    return check_summary("test_gemm");
+}

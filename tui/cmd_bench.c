@@ -1,0 +1,267 @@
+// siamese bench: times one configuration of the engine and prints one
+// line of key=value figures (bench/run.sh runs one process per
+// configuration so that each peak resident size is its own, and sets the
+// figures beside PyTorch's). Inputs are random: timings do not depend on
+// the values.
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "../engine/gemm.h"
+#include "../engine/rng.h"
+#include "cli.h"
+#include "commands.h"
+
+enum { MODE_LATENCY, MODE_BATCH, MODE_TRAIN, MODE_LAYERS, MODE_SGEMM };
+static const char *const MODES[] = {"latency", "batch", "train", "layers", "sgemm"};
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: %s bench [options]\n"
+            "Times one configuration and prints one line of key=value figures.\n\n"
+            "  --mode M            latency (one pair), batch (inference), train (forward,\n"
+            "                      backward, SGD update), layers (each conv layer's forward\n"
+            "                      at the batch size), sgemm (our 2048^3 product); default latency\n"
+            "  --weights PATH      the model to time (default: random weights)\n"
+            "  --backbone vgg16|compact   without --weights (default vgg16)\n"
+            "  --input-shape N     without --weights (default 105)\n"
+            "  --batch N           pairs per batch for batch, train, layers (default 32)\n"
+            "  --repeat N          timed runs; the median is reported (default 20, train 5)\n"
+            "  --threads N         CPU threads (default all cores)\n"
+            "  --device D          auto|cpu|cuda[:N] (default cpu)\n",
+            cli_prog);
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static long peak_rss_kib(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss;  // KiB on Linux
+}
+
+static float *random_floats(size_t n, uint64_t seed) {
+    Rng r;
+    rng_seed(&r, seed);
+    float *v = malloc(n * sizeof(float));
+    if (v)
+        for (size_t i = 0; i < n; i++) v[i] = (float)rng_uniform(&r);
+    return v;
+}
+
+// Our product at 2048^3 through the same path as a dense layer.
+static int bench_sgemm(int threads, int repeat) {
+    const int n = 2048;
+    float *a = random_floats((size_t)n * n, 1), *b = random_floats((size_t)n * n, 2);
+    float *c = malloc(sizeof(float) * n * n), *bp = malloc(sizeof(float) * gemm_packed_b_floats(n, n));
+    if (!a || !b || !c || !bp) {
+        cli_error("out of memory for the 2048^3 product");
+        return EXIT_RUNTIME;
+    }
+    const GemmMatrix rows = {a, n};
+    double *t = malloc(sizeof(double) * (repeat + 1));
+    for (int i = 0; i <= repeat; i++) {  // the first run warms up
+        double t0 = now_s();
+        gemm_pack_b(bp, n, n, 0, n, b, n, 1);
+        gemm_rows(c, n, n, n, 1, n, gemm_matrix_rows, &rows, bp, NULL, 0, threads);
+        t[i] = now_s() - t0;
+    }
+    double med = median(t + 1, repeat);
+    printf("mode=sgemm n=%d threads=%d median_ms=%.2f gflops=%.1f\n", n, threads, med * 1e3,
+           2.0 * n * n * n / med * 1e-9);
+    free(a), free(b), free(c), free(bp), free(t);
+    return EXIT_OK;
+}
+
+int cmd_bench(int argc, char **argv) {
+    static const struct option longs[] = {{"mode", required_argument, 0, 'm'},
+                                          {"weights", required_argument, 0, 'w'},
+                                          {"backbone", required_argument, 0, 'b'},
+                                          {"input-shape", required_argument, 0, 's'},
+                                          {"batch", required_argument, 0, 'n'},
+                                          {"repeat", required_argument, 0, 'r'},
+                                          {"threads", required_argument, 0, 't'},
+                                          {"device", required_argument, 0, 'd'},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
+    const char *weights = NULL, *backbone = "vgg16", *device = "cpu";
+    long size = 105, batch = 32, repeat = -1, threads = 0;
+    int mode = MODE_LATENCY, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            mode = -1;
+            for (int i = 0; i < (int)(sizeof MODES / sizeof *MODES); i++)
+                if (!strcmp(optarg, MODES[i])) mode = i;
+            if (mode < 0) {
+                cli_error("--mode: '%s' is not latency, batch, train, layers or sgemm", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'w': weights = optarg; break;
+        case 'b': backbone = optarg; break;
+        case 'd': device = optarg; break;
+        case 's':
+            if (cli_parse_int("--input-shape", optarg, MODEL_MIN_INPUT, MODEL_MAX_INPUT, &size))
+                return EXIT_USAGE;
+            break;
+        case 'n':
+            if (cli_parse_int("--batch", optarg, 1, 4096, &batch)) return EXIT_USAGE;
+            break;
+        case 'r':
+            if (cli_parse_int("--repeat", optarg, 1, 100000, &repeat)) return EXIT_USAGE;
+            break;
+        case 't':
+            if (cli_parse_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE;
+            break;
+        case 'h': usage(stdout); return EXIT_OK;
+        case ':': cli_error("option %s needs a value", argv[optind - 1]); return EXIT_USAGE;
+        default:
+            cli_error("unknown option '%s'", argv[optind - 1]);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        cli_error("unexpected argument '%s'", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (repeat < 0) repeat = mode == MODE_TRAIN ? 5 : 20;
+    Backend *be;
+    Err e;
+    char notice[256];
+    if (backend_open(&be, device, (int)threads, notice, sizeof notice, &e)) {
+        cli_error("%s", e.msg);
+        return EXIT_RUNTIME;
+    }
+    if (notice[0]) fprintf(stderr, "%s: %s\n", cli_prog, notice);
+    int nthreads = 0;
+    if (sscanf(be->desc, "cpu, %d", &nthreads) != 1) nthreads = (int)threads;
+    if (mode == MODE_SGEMM) {
+        backend_close(be);
+        return bench_sgemm(nthreads > 0 ? nthreads : 1, (int)repeat);
+    }
+
+    Model *m = NULL;
+    if (weights) {
+        if (weights_open_model(&m, weights, be, NULL, &e)) {
+            cli_error("%s", e.msg);
+            backend_close(be);
+            return EXIT_RUNTIME;
+        }
+    } else {
+        ModelSpec spec;
+        if (!strcmp(backbone, "vgg16")) model_spec_vgg16(&spec, (int)size);
+        else if (!strcmp(backbone, "compact")) model_spec_compact(&spec, (int)size);
+        else {
+            cli_error("--backbone: '%s' is not vgg16 or compact", backbone);
+            backend_close(be);
+            return EXIT_USAGE;
+        }
+        if (model_create(&m, &spec, be, &e)) {
+            cli_error("%s", e.msg);
+            backend_close(be);
+            return EXIT_RUNTIME;
+        }
+        model_init_random(m, 1);
+    }
+    const int N = mode == MODE_LATENCY ? 1 : (int)batch, S = m->spec.input_size;
+    char arch[96];
+    model_spec_describe(&m->spec, arch, sizeof arch);
+    float *pairs = random_floats(2 * (size_t)N * S * S * 3, 3), *labels = malloc(N * sizeof(float));
+    float *prob = malloc(N * sizeof(float)), *mom = NULL;
+    double *t = malloc(sizeof(double) * (repeat + 1));
+    int rc = EXIT_OK;
+    if (!pairs || !labels || !prob || !t) {
+        cli_error("out of memory for a batch of %d pairs", N);
+        rc = EXIT_RUNTIME;
+        goto done;
+    }
+    for (int i = 0; i < N; i++) labels[i] = (float)(i % 2);
+    if (mode == MODE_TRAIN) {
+        if (model_enable_training(m, &e) ||
+            !(mom = be->ops->alloc(be, m->n_params * sizeof(float)))) {
+            cli_error("%s", mom ? e.msg : "out of memory for the momentum buffer");
+            rc = EXIT_RUNTIME;
+            goto done;
+        }
+    }
+    const double flops_fwd = model_forward_flops_per_image(m) * 2;  // per pair
+    if (mode == MODE_LAYERS) {
+        // One forward fills every activation; then each conv layer alone.
+        if (siamese_forward(m, pairs, NULL, N, prob, NULL, &e)) {
+            cli_error("%s", e.msg);
+            rc = EXIT_RUNTIME;
+            goto done;
+        }
+        for (int i = 0; i < m->n_backbone; i++) {
+            const Layer *l = &m->layers[i];
+            if (l->kind != LAYER_CONV) continue;
+            const float *in = i ? m->acts[i - 1] : m->input;
+            for (int r = 0; r <= repeat; r++) {
+                double t0 = now_s();
+                be->ops->conv3x3_forward(be, m->acts[i], in, m->params + l->w_off,
+                                         m->params + l->b_off, 2 * N, l->H, l->W, l->C, l->K, 1);
+                be->ops->synchronize(be);
+                t[r] = now_s() - t0;
+            }
+            double med = median(t + 1, (int)repeat);
+            double fl = 2.0 * 2 * N * l->OH * l->OW * 9.0 * l->C * l->K;
+            printf("mode=layers arch=%s layer=%s batch=%d median_ms=%.3f gflops=%.1f\n", arch,
+                   l->name, N, med * 1e3, fl / med * 1e-9);
+        }
+        goto done;
+    }
+    for (int r = 0; r <= repeat; r++) {  // run 0 warms up (allocations, caches)
+        double t0 = now_s();
+        float loss;
+        if (siamese_forward(m, pairs, mode == MODE_TRAIN ? labels : NULL, N, prob,
+                            mode == MODE_TRAIN ? &loss : NULL, &e)) {
+            cli_error("%s", e.msg);
+            rc = EXIT_RUNTIME;
+            goto done;
+        }
+        if (mode == MODE_TRAIN) {
+            siamese_backward(m, N, 0);
+            be->ops->sgd_nesterov_step(be, m->params, m->grads, mom, m->n_params, 1e-4f, 0.9f,
+                                       0.0f);
+        }
+        be->ops->synchronize(be);
+        t[r] = now_s() - t0;
+    }
+    double med = median(t + 1, (int)repeat), lo = t[1], hi = t[1];
+    for (int r = 1; r <= repeat; r++) lo = fmin(lo, t[r]), hi = fmax(hi, t[r]);
+    // A training step costs about three forwards (forward, backward data,
+    // backward filter); the first layer's backward data is skipped.
+    double flops = flops_fwd * N * (mode == MODE_TRAIN ? 3.0 : 1.0);
+    printf("mode=%s arch=%s device=%s threads=%d batch=%d repeat=%ld median_ms=%.2f min_ms=%.2f "
+           "max_ms=%.2f pairs_per_s=%.2f gflops=%.1f peak_rss_mib=%.1f\n",
+           MODES[mode], arch, be->is_cpu ? "cpu" : "cuda", nthreads, N, repeat, med * 1e3, lo * 1e3, hi * 1e3, N / med,
+           flops / med * 1e-9, peak_rss_kib() / 1024.0);
+done:
+    free(pairs), free(labels), free(prob), free(t);
+    if (mom) be->ops->free(be, mom);
+    model_free(m);
+    backend_close(be);
+    return rc;
+}
