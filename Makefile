@@ -61,7 +61,6 @@ $(BUILD)/%.o: %.c
 
 # Until a trained model is shipped, an untrained stand-in so predict runs.
 model: siamese
-	@mkdir -p model_data
 	@test -f model_data/siamese_omniglot.h5 || test -f model_data/untrained_random.h5 || \
 	  ./siamese init --backbone compact --seed 1 --out model_data/untrained_random.h5
 
