@@ -292,9 +292,10 @@ static void describe_layers(const WFile *f, char *buf, size_t len) {
         const FileLayer *l = &f->layers[i];
         if (!l->weights.n) continue;
         total++;
-        if (shown == 6 || o >= (int)len - 80) continue;
+        if (shown == 6 || o >= (int)len - 1) continue;
         o += snprintf(buf + o, len - o, "%s%.40s %s", shown ? ", " : "", l->name,
                       fmt_dims(dims, sizeof dims, l->rank0, l->dims0));
+        if (o >= (int)len) o = (int)len - 1;  // cut short, never past the end
         shown++;
     }
     if (!total) snprintf(buf, len, "no layers with weights");
