@@ -1,0 +1,62 @@
+# cuda.mk: the CUDA backend and the GPU check, included by the Makefile.
+#
+# The Makefile sets NVCC when nvcc is found (NO_CUDA=1 empties it) and then
+# CUDA_LIB = libsiamese_cuda.so, which `all` builds: kernels/*.cu and
+# engine/backend_cuda.c linked against cuDNN 9 and cuBLAS, with the CUDA
+# runtime linked statically (so at run time only cuDNN and cuBLAS are
+# looked up). backend.c loads it with dlopen; ./siamese never links CUDA.
+#
+#   CUDA_ARCH       code generated: sm_90 machine code (H100/H200) plus
+#                   compute_90 PTX, which the driver compiles for newer GPUs
+#   CUDA_INCLUDES   where cuda_runtime_api.h, cudnn.h and cublas_v2.h are
+#   CUDA_LDLIBS     how cuDNN and cuBLAS are linked
+#   make gpu-bundle what a GPU machine without our Debian libraries needs to
+#                   run tests/gpu/check.sh (see tests/gpu/README.md)
+
+# The programs of the GPU check; CPU-only code, always built by `make test`
+# (and smoke-tested there on the CPU) so they cannot rot.
+GPU_TOOLS := $(BUILD)/tests/gpu/train_compare $(BUILD)/tests/gpu/bench_model
+test: $(GPU_TOOLS)
+
+# Test programs open the CUDA backend by name: let dlopen find the library
+# in the repository root, where `make` puts it.
+$(TEST_BIN): LDFLAGS += -Wl,-rpath,'$$ORIGIN/../..'
+$(GPU_TOOLS): LDFLAGS += -Wl,-rpath,'$$ORIGIN/../../..'
+
+ifneq ($(NVCC),)
+CUDA_HOME     ?= $(patsubst %/bin/nvcc,%,$(realpath $(NVCC)))
+CUDA_ARCH     ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+CUDA_INCLUDES ?= -I$(CUDA_HOME)/include
+CUDA_LDLIBS   ?= -L$(CUDA_HOME)/lib64 -lcudnn -lcublas
+NVCCFLAGS     ?= -O3
+NVCCFLAGS     += -std=c++17 $(CUDA_ARCH) $(CUDA_INCLUDES) -MMD -MP \
+                 -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra
+
+KERNEL_OBJ := $(patsubst %.cu,$(BUILD)/%.o,$(wildcard kernels/*.cu))
+CUDA_C_OBJ := $(BUILD)/cuda/engine/backend_cuda.o $(BUILD)/cuda/engine/err.o
+
+$(BUILD)/kernels/%.o: kernels/%.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
+
+# The library's own copies of the C files it needs (position-independent,
+# symbols hidden but the entry point backend_cuda_open).
+$(BUILD)/cuda/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CUDA_INCLUDES) $(CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
+
+# RUNPATH: the library's folder, then the toolkit's; LD_LIBRARY_PATH comes first.
+$(CUDA_LIB): $(KERNEL_OBJ) $(CUDA_C_OBJ)
+	$(NVCC) -shared $(CUDA_ARCH) -cudart static -o $@ $^ $(CUDA_LDLIBS) \
+	  -Xlinker --no-undefined -Xlinker -rpath,'$$ORIGIN:$(CUDA_HOME)/lib64'
+
+-include $(KERNEL_OBJ:.o=.d) $(CUDA_C_OBJ:.o=.d)
+endif
+
+# Omniglot for the training comparison: the project's dataset folder, or the shared copy.
+OMNIGLOT ?= $(firstword $(wildcard dataset/images_background ../shared/omniglot/images_background))
+
+.PHONY: gpu-bundle
+gpu-bundle: siamese $(CUDA_LIB) $(BUILD)/tests/test_backend_parity $(GPU_TOOLS)
+	@test -n "$(CUDA_LIB)" || { echo "gpu-bundle needs the CUDA backend: nvcc was not found (or NO_CUDA=1)"; exit 2; }
+	OMNIGLOT=$(OMNIGLOT) tests/gpu/bundle.sh gpu_carry siamese $(CUDA_LIB) $(BUILD)/tests/test_backend_parity $(GPU_TOOLS)

@@ -33,7 +33,15 @@ static void *open_cuda_library(char *why, size_t why_len) {
     return h;
 }
 
+// A GPU needs the NVIDIA driver's libcuda.so.1. Without it, say so before
+// loading the CUDA backend, whose cuDNN and cuBLAS cost some 200 MB of
+// memory just to load. (When present it stays loaded: CUDA uses it.)
+static int driver_present(void) { return dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL) != NULL; }
+
 static int open_cuda(Backend **out, int index, char *why, size_t why_len, Err *e) {
+    if (!driver_present())
+        return err_set(e, "the CUDA backend is not available: no NVIDIA driver (libcuda.so.1 "
+                          "not found)");
     void *h = open_cuda_library(why, why_len);
     if (!h) return err_set(e, "the CUDA backend is not available: %s", why);
     BackendCudaOpenFn fn = (BackendCudaOpenFn)dlsym(h, BACKEND_CUDA_SYMBOL);

@@ -18,6 +18,7 @@
 #define SIAMESE_BACKEND_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -29,6 +30,10 @@ typedef struct BackendOps {
     void (*free)(Backend *b, void *p);
     void (*zero)(Backend *b, void *p, size_t bytes);
     void (*upload)(Backend *b, void *dst, const void *host_src, size_t bytes);
+    // A batch of 8-bit pixels (a quarter of the bytes of floats) made into
+    // network input on the device: dst[i] = src[i] / 255.0f, then 1 - that
+    // when invert (image_to_input's arithmetic). n values.
+    void (*upload_u8)(Backend *b, float *dst, const uint8_t *host_src, size_t n, int invert);
     void (*download)(Backend *b, void *host_dst, const void *src, size_t bytes);
     void (*synchronize)(Backend *b);
     void (*destroy)(Backend *b);

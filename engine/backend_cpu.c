@@ -69,6 +69,13 @@ static void cpu_copy(Backend *b, void *dst, const void *src, size_t bytes) {
     (void)b;
     if (dst != src) memcpy(dst, src, bytes);
 }
+static void cpu_upload_u8(Backend *b, float *dst, const uint8_t *src, size_t n, int invert) {
+    (void)b;
+    for (size_t i = 0; i < n; i++) {
+        float x = src[i] / 255.0f;
+        dst[i] = invert ? 1.0f - x : x;
+    }
+}
 static void cpu_synchronize(Backend *b) { (void)b; }
 static void cpu_destroy(Backend *b) {
     free(impl_of(b)->work);
@@ -334,6 +341,7 @@ static const BackendOps cpu_ops = {
     .free = cpu_free,
     .zero = cpu_zero,
     .upload = cpu_copy,
+    .upload_u8 = cpu_upload_u8,
     .download = cpu_copy,
     .synchronize = cpu_synchronize,
     .destroy = cpu_destroy,

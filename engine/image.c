@@ -9,8 +9,11 @@
 
 #include <stb_image.h>
 
+#include "imageformat.h"
+
 // ---- decoding ---------------------------------------------------------------
 
+// Reads the whole file; names it in every error.
 static unsigned char *read_file(const char *path, size_t *len, Err *e) {
     struct stat st;
     if (stat(path, &st) != 0) {
@@ -26,34 +29,100 @@ static unsigned char *read_file(const char *path, size_t *len, Err *e) {
         err_set(e, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    size_t cap = st.st_size > 0 ? (size_t)st.st_size : 4096, n = 0;
+    size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
     unsigned char *buf = malloc(cap);
     size_t got;
     while (buf && (got = fread(buf + n, 1, cap - n, fp)) > 0) {
         n += got;
         if (n == cap) {  // the file grew, or st_size lied (a pipe)
             unsigned char *nb = realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-            }
+            if (!nb) free(buf);
             buf = nb;
         }
     }
     int rerr = ferror(fp);
     fclose(fp);
     if (!buf || rerr) {
-        free(buf);
         err_set(e, "%s: %s", path, buf ? "read error" : "out of memory");
-        return NULL;
-    }
-    if (n == 0) {
         free(buf);
-        err_set(e, "%s: the file is empty", path);
         return NULL;
     }
     *len = n;
     return buf;
+}
+
+// stb's reason for a failure (it may have none).
+static const char *stb_reason(void) {
+    const char *r = stbi_failure_reason();
+    return r ? r : "no reason given";
+}
+
+// Runs the format's structure check: 0 when it passes, else -1 and the message.
+static int check_structure(const ImageFormat *f, const unsigned char *data, size_t len,
+                           const char *name, Err *e) {
+    const char *why = "";
+    ImageCheck c = f->check(data, len, &why);
+    if (c == IMAGEFORMAT_TRUNCATED)
+        return err_set(e, "%s: the %s file is truncated (its data stops before the end of the "
+                       "image)", name, f->name);
+    if (c == IMAGEFORMAT_CORRUPT) return err_set(e, "%s: the %s data is corrupt: %s", name, f->name, why);
+    if (c == IMAGEFORMAT_UNSUPPORTED)
+        return err_set(e, "%s: the %s file has %s, which this program does not read", name, f->name,
+                       why);
+    return 0;
+}
+
+int image_decode(const unsigned char *data, size_t len, const char *name, Image *img, Err *e) {
+    memset(img, 0, sizeof *img);
+    if (len == 0) return err_set(e, "%s: the file is empty", name);
+    if (len > 0x7fffffff) return err_set(e, "%s: the file is larger than 2 GB", name);
+    const ImageFormat *f = imageformat_sniff(data, len);
+    if (!f->supported)
+        return err_set(e, "%s: a %s file; this program reads " IMAGEFORMAT_READ, name, f->name);
+    // The pixel limit, on the header as read here, before any decoder runs.
+    long hw, hh;
+    if (!f->size(data, len, &hw, &hh) && (double)hw * hh > IMAGE_MAX_PIXELS)
+        return err_set(e, "%s: %ldx%ld pixels is %.1f megapixels, above the limit of %ld "
+                       "megapixels", name, hw, hh, (double)hw * hh / 1e6,
+                       IMAGE_MAX_PIXELS / 1000000);
+    // The structure checks come before stb reads even the header (it
+    // trusts some of it: see imageformat.h); TGA, which has no signature,
+    // is checked once stb has recognised it as one.
+    if (f->has_signature && check_structure(f, data, len, name, e)) return -1;
+    int w, h, comp;
+    // (stb's reason is no help here: it tries every decoder in turn.)
+    if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp)) {
+        if (!f->has_signature)
+            return err_set(e, "%s: not an image (expected " IMAGEFORMAT_READ ")", name);
+        return err_set(e, "%s: the %s header is corrupt", name, f->name);
+    }
+    // stb's PNM reader lets a width or height of 0 through.
+    if (w <= 0 || h <= 0)
+        return err_set(e, "%s: the %s header is corrupt (%dx%d pixels)", name, f->name, w, h);
+    // The limit again on what stb read, should its reading of the header differ.
+    if ((long)w * h > IMAGE_MAX_PIXELS)
+        return err_set(e, "%s: %dx%d pixels is %.1f megapixels, above the limit of %ld megapixels",
+                       name, w, h, (double)w * h / 1e6, IMAGE_MAX_PIXELS / 1000000);
+    if (!f->has_signature && check_structure(f, data, len, name, e)) return -1;
+    unsigned char *px = stbi_load_from_memory(data, (int)len, &w, &h, &comp, 3);
+    if (px && (w <= 0 || h <= 0 || (long)w * h > IMAGE_MAX_PIXELS)) {  // as checked above
+        stbi_image_free(px);
+        return err_set(e, "%s: the %s data does not match its header", name, f->name);
+    }
+    if (!px)
+        return err_set(e, "%s: the %s data is corrupt or truncated (%s)", name, f->name,
+                       stb_reason());
+    // Own the pixels with malloc so image_free needs no stb call.
+    img->rgb = malloc((size_t)w * h * 3);
+    if (!img->rgb) {
+        stbi_image_free(px);
+        return err_set(e, "%s: out of memory for %dx%d pixels", name, w, h);
+    }
+    memcpy(img->rgb, px, (size_t)w * h * 3);
+    stbi_image_free(px);
+    img->w = w;
+    img->h = h;
+    return 0;
 }
 
 int image_load(const char *path, Image *img, Err *e) {
@@ -61,37 +130,9 @@ int image_load(const char *path, Image *img, Err *e) {
     size_t len;
     unsigned char *data = read_file(path, &len, e);
     if (!data) return -1;
-    if (len > 0x7fffffff) {
-        free(data);
-        return err_set(e, "%s: the file is larger than 2 GB", path);
-    }
-    int w, h, comp;
-    if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp)) {
-        free(data);
-        return err_set(e, "%s: not a readable image (PNG, JPEG, BMP, GIF, TGA, PNM): %s", path,
-                       stbi_failure_reason());
-    }
-    if ((long)w * h > IMAGE_MAX_PIXELS) {
-        free(data);
-        return err_set(e, "%s: %dx%d is %.0f megapixels, above the limit of %ld", path, w, h,
-                       (double)w * h / 1e6, IMAGE_MAX_PIXELS / 1000000);
-    }
-    unsigned char *px = stbi_load_from_memory(data, (int)len, &w, &h, &comp, 3);
+    int rc = image_decode(data, len, path, img, e);
     free(data);
-    if (!px)
-        return err_set(e, "%s: the image data is corrupt or truncated: %s", path,
-                       stbi_failure_reason());
-    // Own the pixels with malloc so image_free needs no stb call.
-    img->rgb = malloc((size_t)w * h * 3);
-    if (!img->rgb) {
-        stbi_image_free(px);
-        return err_set(e, "%s: out of memory for %dx%d pixels", path, w, h);
-    }
-    memcpy(img->rgb, px, (size_t)w * h * 3);
-    stbi_image_free(px);
-    img->w = w;
-    img->h = h;
-    return 0;
+    return rc;
 }
 
 void image_free(Image *img) {
@@ -119,52 +160,57 @@ static double bicubic_filter(double x) {
     return 0.0;
 }
 
-typedef struct Coeffs {
-    int ksize;
-    int *bounds;  // (out, 2): first input index, count
-    int *k;       // (out, ksize) fixed-point weights
-} Coeffs;
+// One axis of a resize, in_size -> out_size (Pillow's precompute_coeffs and
+// normalize_coeffs_8bpc). The weights of one output index depend on that
+// index alone, so they are computed where needed rather than for the whole
+// axis: only the crop window is ever computed, and memory stays O(support)
+// however extreme the image's aspect ratio (the centre-crop path of a
+// 1x5000000 image "resizes" it to 105x525000000 before cropping).
+typedef struct Axis {
+    int in_size;
+    long out_size;                    // long: see above
+    double scale, support, inv_fscale;
+    double (*filter)(double);
+    int ksize;                        // the most taps of one output
+} Axis;
 
-// Pillow's precompute_coeffs + normalize_coeffs_8bpc for in_size -> out_size.
-static int coeffs_make(Coeffs *c, int in_size, int out_size, ImageFilter f) {
-    double (*filter)(double) = f == FILTER_BICUBIC ? bicubic_filter : bilinear_filter;
+static void axis_init(Axis *a, int in_size, long out_size, ImageFilter f) {
     double fsupport = f == FILTER_BICUBIC ? 2.0 : 1.0;
-    double scale = (double)in_size / out_size, filterscale = scale < 1.0 ? 1.0 : scale;
-    double support = fsupport * filterscale;
-    c->ksize = (int)ceil(support) * 2 + 1;
-    c->bounds = malloc(sizeof(int) * 2 * out_size);
-    c->k = malloc(sizeof(int) * c->ksize * out_size);
-    double *kd = malloc(sizeof(double) * c->ksize);
-    if (!c->bounds || !c->k || !kd) {
-        free(kd);
-        return -1;
-    }
-    for (int xx = 0; xx < out_size; xx++) {
-        double center = (xx + 0.5) * scale, ww = 0.0, ss = 1.0 / filterscale;
-        int xmin = (int)(center - support + 0.5), xmax = (int)(center + support + 0.5);
-        if (xmin < 0) xmin = 0;
-        if (xmax > in_size) xmax = in_size;
-        xmax -= xmin;
-        for (int x = 0; x < xmax; x++) {
-            double w = filter((x + xmin - center + 0.5) * ss);
-            kd[x] = w;
-            ww += w;
-        }
-        for (int x = 0; x < c->ksize; x++) {
-            double v = x < xmax ? (ww != 0.0 ? kd[x] / ww : kd[x]) : 0.0;
-            c->k[xx * c->ksize + x] =
-                (int)(v < 0 ? -0.5 + v * (1 << PRECISION_BITS) : 0.5 + v * (1 << PRECISION_BITS));
-        }
-        c->bounds[2 * xx] = xmin;
-        c->bounds[2 * xx + 1] = xmax;
-    }
-    free(kd);
-    return 0;
+    a->in_size = in_size;
+    a->out_size = out_size;
+    a->scale = (double)in_size / out_size;
+    double filterscale = a->scale < 1.0 ? 1.0 : a->scale;  // widened when shrinking
+    a->support = fsupport * filterscale;
+    a->inv_fscale = 1.0 / filterscale;
+    a->filter = f == FILTER_BICUBIC ? bicubic_filter : bilinear_filter;
+    a->ksize = (int)ceil(a->support) * 2 + 1;
 }
 
-static void coeffs_free(Coeffs *c) {
-    free(c->bounds);
-    free(c->k);
+// First input index and tap count of output xx.
+static void axis_bounds(const Axis *a, long xx, int *xmin, int *n) {
+    double center = (xx + 0.5) * a->scale;
+    int lo = (int)(center - a->support + 0.5), hi = (int)(center + a->support + 0.5);
+    if (lo < 0) lo = 0;
+    if (hi > a->in_size) hi = a->in_size;
+    *xmin = lo;
+    *n = hi - lo;
+}
+
+// Fixed-point weights of output xx into k (ksize ints; kd is ksize doubles
+// of scratch); returns the tap count, *xmin the first input index.
+static int axis_weights(const Axis *a, long xx, double *kd, int *k, int *xmin) {
+    int n;
+    axis_bounds(a, xx, xmin, &n);
+    double center = (xx + 0.5) * a->scale, ww = 0.0;
+    for (int x = 0; x < n; x++) {
+        kd[x] = a->filter((x + *xmin - center + 0.5) * a->inv_fscale);
+        ww += kd[x];
+    }
+    for (int x = 0; x < n; x++) {
+        double v = ww != 0.0 ? kd[x] / ww : kd[x];
+        k[x] = (int)(v < 0 ? -0.5 + v * (1 << PRECISION_BITS) : 0.5 + v * (1 << PRECISION_BITS));
+    }
+    return n;
 }
 
 static unsigned char clip8(int v) {
@@ -172,77 +218,83 @@ static unsigned char clip8(int v) {
     return v < 0 ? 0 : v > 255 ? 255 : (unsigned char)v;
 }
 
-int image_resize(const Image *src, int w, int h, ImageFilter f, Image *dst) {
+// The window (x0,y0,cw,ch) of src resized to W x H, into dst (cw x ch).
+// Horizontal pass first (only when the width changes) over just the rows
+// the vertical pass reads, 8-bit rounding in between, as Pillow.
+static int resize_window(const Image *src, long W, long H, long x0, long y0, int cw, int ch,
+                         ImageFilter f, Image *dst) {
     memset(dst, 0, sizeof *dst);
-    if (w <= 0 || h <= 0) return -1;
-    if (w == src->w && h == src->h) {  // PIL returns a copy
-        dst->rgb = malloc((size_t)w * h * 3);
-        if (!dst->rgb) return -1;
-        memcpy(dst->rgb, src->rgb, (size_t)w * h * 3);
-        dst->w = w;
-        dst->h = h;
-        return 0;
+    if (cw <= 0 || ch <= 0 || x0 < 0 || y0 < 0 || x0 + cw > W || y0 + ch > H) return -1;
+    Axis ax, ay;
+    axis_init(&ax, src->w, W, f);
+    axis_init(&ay, src->h, H, f);
+    const int hpass = W != src->w, vpass = H != src->h;
+    // Source rows [row0, row1) feed the window's output rows.
+    int row0 = (int)y0, row1 = (int)(y0 + ch), n;
+    if (vpass) {
+        axis_bounds(&ay, y0, &row0, &n);
+        axis_bounds(&ay, y0 + ch - 1, &row1, &n);
+        row1 += n;
     }
-    Coeffs ch = {0}, cv = {0};
-    unsigned char *tmp = NULL, *out = NULL;
-    if (coeffs_make(&ch, src->w, w, f) || coeffs_make(&cv, src->h, h, f)) goto fail;
-    // Horizontal pass (only when the width changes) over the rows the
-    // vertical pass reads, then the vertical pass; 8-bit in between.
-    const unsigned char *mid = src->rgb;
-    int row0 = 0;
-    if (w != src->w) {
-        row0 = cv.bounds[0];
-        int row1 = h != src->h ? cv.bounds[2 * h - 2] + cv.bounds[2 * h - 1] : src->h;
-        if (h == src->h) row0 = 0;
-        tmp = malloc((size_t)w * (row1 - row0) * 3);
-        if (!tmp) goto fail;
-        for (int y = row0; y < row1; y++) {
-            const unsigned char *in = src->rgb + (size_t)y * src->w * 3;
-            unsigned char *o = tmp + (size_t)(y - row0) * w * 3;
-            for (int xx = 0; xx < w; xx++) {
-                const int *k = ch.k + xx * ch.ksize, xmin = ch.bounds[2 * xx], n = ch.bounds[2 * xx + 1];
-                int s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
-                for (int x = 0; x < n; x++) {
-                    const unsigned char *p = in + (size_t)(x + xmin) * 3;
-                    s0 += p[0] * k[x];
-                    s1 += p[1] * k[x];
-                    s2 += p[2] * k[x];
-                }
-                o[3 * xx] = clip8(s0);
-                o[3 * xx + 1] = clip8(s1);
-                o[3 * xx + 2] = clip8(s2);
-            }
+    const int rows = row1 - row0, ks = ax.ksize > ay.ksize ? ax.ksize : ay.ksize;
+    unsigned char *mid = malloc((size_t)cw * rows * 3), *out = malloc((size_t)cw * ch * 3);
+    int *k = malloc(sizeof(int) * ks);
+    double *kd = malloc(sizeof(double) * ks);
+    if (!mid || !out || !k || !kd) goto fail;
+    // mid is (rows, cw, 3): source rows [row0, row1), window columns.
+    for (int xx = 0; xx < cw; xx++) {
+        if (!hpass) {
+            for (int y = 0; y < rows; y++)
+                memcpy(mid + ((size_t)y * cw + xx) * 3,
+                       src->rgb + ((size_t)(y + row0) * src->w + x0 + xx) * 3, 3);
+            continue;
         }
-        mid = tmp;
+        int xmin, taps = axis_weights(&ax, x0 + xx, kd, k, &xmin);
+        for (int y = 0; y < rows; y++) {
+            const unsigned char *in = src->rgb + ((size_t)(y + row0) * src->w + xmin) * 3;
+            int s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
+            for (int x = 0; x < taps; x++) {
+                s0 += in[3 * x] * k[x];
+                s1 += in[3 * x + 1] * k[x];
+                s2 += in[3 * x + 2] * k[x];
+            }
+            unsigned char *o = mid + ((size_t)y * cw + xx) * 3;
+            o[0] = clip8(s0);
+            o[1] = clip8(s1);
+            o[2] = clip8(s2);
+        }
     }
-    out = malloc((size_t)w * h * 3);
-    if (!out) goto fail;
-    if (h == src->h) {
-        memcpy(out, mid, (size_t)w * h * 3);
+    if (!vpass) {
+        memcpy(out, mid, (size_t)cw * ch * 3);
     } else {
-        for (int yy = 0; yy < h; yy++) {
-            const int *k = cv.k + yy * cv.ksize, ymin = cv.bounds[2 * yy] - row0, n = cv.bounds[2 * yy + 1];
-            unsigned char *o = out + (size_t)yy * w * 3;
-            for (int xx = 0; xx < 3 * w; xx++) {
+        for (int yy = 0; yy < ch; yy++) {
+            int ymin, taps = axis_weights(&ay, y0 + yy, kd, k, &ymin);
+            ymin -= row0;
+            unsigned char *o = out + (size_t)yy * cw * 3;
+            for (int xx = 0; xx < 3 * cw; xx++) {
                 int s = 1 << (PRECISION_BITS - 1);
-                for (int y = 0; y < n; y++) s += mid[(size_t)(y + ymin) * w * 3 + xx] * k[y];
+                for (int y = 0; y < taps; y++) s += mid[(size_t)(y + ymin) * cw * 3 + xx] * k[y];
                 o[xx] = clip8(s);
             }
         }
     }
-    free(tmp);
-    coeffs_free(&ch);
-    coeffs_free(&cv);
+    free(mid);
+    free(k);
+    free(kd);
     dst->rgb = out;
-    dst->w = w;
-    dst->h = h;
+    dst->w = cw;
+    dst->h = ch;
     return 0;
 fail:
-    free(tmp);
+    free(mid);
     free(out);
-    coeffs_free(&ch);
-    coeffs_free(&cv);
+    free(k);
+    free(kd);
     return -1;
+}
+
+int image_resize(const Image *src, int w, int h, ImageFilter f, Image *dst) {
+    return resize_window(src, w, h, 0, 0, w, h, f, dst);
 }
 
 // ---- the network input --------------------------------------------------------
@@ -279,16 +331,15 @@ int image_to_input(const Image *img, int size, const Preprocess *pre, float *out
         return 0;
     }
     // Shorter side to size; the longer one scaled and truncated, as
-    // int(size * long / short) in Python.
-    int ow = size, oh = size;
-    if (iw < ih) oh = (int)((double)size * ih / iw);
-    else ow = (int)((double)size * iw / ih);
-    if (image_resize(img, ow, oh, FILTER_BILINEAR, &r)) return -1;
-    // Centre crop: offsets rounded half-to-even, as Python's round().
-    int top = (int)rint((oh - size) / 2.0), left = (int)rint((ow - size) / 2.0);
-    for (int y = 0; y < size; y++)
-        to_floats(out + (size_t)y * size * 3, r.rgb + ((size_t)(y + top) * ow + left) * 3,
-                  (size_t)size * 3, pre->invert);
+    // int(size * long / short) in Python (it may be huge: see Axis).
+    long ow = size, oh = size;
+    if (iw < ih) oh = (long)((double)size * ih / iw);
+    else ow = (long)((double)size * iw / ih);
+    // Centre crop: offsets rounded half-to-even, as Python's round(); only
+    // the crop is computed.
+    long top = (long)rint((oh - size) / 2.0), left = (long)rint((ow - size) / 2.0);
+    if (resize_window(img, ow, oh, left, top, size, size, FILTER_BILINEAR, &r)) return -1;
+    to_floats(out, r.rgb, (size_t)size * size * 3, pre->invert);
     image_free(&r);
     return 0;
 }

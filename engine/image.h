@@ -17,10 +17,13 @@ typedef struct Image {
 
 typedef enum ImageFilter { FILTER_BILINEAR, FILTER_BICUBIC } ImageFilter;
 
-// Decodes PNG, JPEG, BMP, GIF (first frame), TGA, PNM, PSD, HDR... into RGB
-// as PIL's convert('RGB') does: grey replicated, alpha dropped, palettes
-// expanded. Errors name the file and say what is wrong.
+// Decodes PNG, JPEG, BMP, GIF (first frame), TGA, PGM and PPM into RGB as
+// PIL's convert('RGB') does: grey replicated, alpha dropped, palettes
+// expanded. Files are recognised by content, not by extension. Errors name
+// the file and say what is wrong (other formats are named and refused).
 int image_load(const char *path, Image *img, Err *e);
+// The same on a file already in memory; name is used in the messages.
+int image_decode(const unsigned char *data, size_t len, const char *name, Image *img, Err *e);
 void image_free(Image *img);
 
 // PIL's Image.resize(..., BILINEAR or BICUBIC) for 8-bit RGB: separable,

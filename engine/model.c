@@ -272,11 +272,9 @@ int model_head(Model *m, const float *f1, const float *f2, int N, float *prob, E
     return 0;
 }
 
-int siamese_forward(Model *m, const float *pairs, const float *labels, int N, float *prob,
-                    float *loss, Err *e) {
-    if (reserve(m, N, e)) return -1;
+// The forward pass of N pairs whose images are already in m->input.
+static void forward_input(Model *m, const float *labels, int N, float *prob, float *loss) {
     Backend *be = m->be;
-    be->ops->upload(be, m->input, pairs, 2 * (size_t)N * image_floats(m) * sizeof(float));
     if (labels) be->ops->upload(be, m->labels, labels, N * sizeof(float));
     backbone_forward(m, 2 * N);
     const float *f = features(m);
@@ -284,6 +282,22 @@ int siamese_forward(Model *m, const float *pairs, const float *labels, int N, fl
     be->ops->sigmoid_bce_forward(be, m->prob, m->loss, m->logit, labels ? m->labels : NULL, N);
     if (prob) be->ops->download(be, prob, m->prob, N * sizeof(float));
     if (labels && loss) be->ops->download(be, loss, m->loss, sizeof(float));
+}
+
+int siamese_forward(Model *m, const float *pairs, const float *labels, int N, float *prob,
+                    float *loss, Err *e) {
+    if (reserve(m, N, e)) return -1;
+    m->be->ops->upload(m->be, m->input, pairs, 2 * (size_t)N * image_floats(m) * sizeof(float));
+    forward_input(m, labels, N, prob, loss);
+    return 0;
+}
+
+int siamese_forward_u8(Model *m, const uint8_t *pairs, const float *labels, int N, float *prob,
+                       float *loss, Err *e) {
+    if (reserve(m, N, e)) return -1;
+    m->be->ops->upload_u8(m->be, m->input, pairs, 2 * (size_t)N * image_floats(m),
+                          m->spec.pre.invert);
+    forward_input(m, labels, N, prob, loss);
     return 0;
 }
 

@@ -102,6 +102,11 @@ int model_head(Model *m, const float *f1, const float *f2, int N, float *prob, E
 // the mean BCE loss in *loss when labels are given.
 int siamese_forward(Model *m, const float *pairs, const float *labels, int N, float *prob,
                     float *loss, Err *e);
+// The same with the pairs as 8-bit pixels (2N,S,S,3) host, before the /255
+// and the spec's invert, which the device applies (backend upload_u8): the
+// batch crosses to the device as a quarter of the bytes.
+int siamese_forward_u8(Model *m, const uint8_t *pairs, const float *labels, int N, float *prob,
+                       float *loss, Err *e);
 // Backward of the last siamese_forward (which must have had labels):
 // fills m->grads; when want_input_grad, also m->dinput.
 void siamese_backward(Model *m, int N, int want_input_grad);

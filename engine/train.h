@@ -43,9 +43,24 @@ typedef struct TrainConfig {
     const char *device;       // "auto"
     int threads;              // 0 = all cores
     long steps_per_epoch;     // 0 = as the original: train images / batch size
+    // additions of the C version
+    int widths[5];            // custom conv widths per block (all 0: the backbone's)
+    int hidden;               // units of the hidden Dense layer (0: 512)
+    int letterbox;            // preprocessing recorded in the weights: fit + grey pad
+    double same_alphabet;     // fraction of negatives drawn from the same alphabet, 0
+    const char *augment;      // "standard" | "koch" | "none"
+    long val_steps;           // 0 = as the original: validation images / batch size
+    long stop_after_steps;    // stop cleanly (checkpoint) after this many steps in this run, 0 = off
+    double time_limit;        // stop cleanly after this many seconds, 0 = off
+    long loader_benchmark;    // > 0: only time the loader over this many batches, no training
+    char store[2048];         // backing storage of strings read from a checkpoint
 } TrainConfig;
 
 void train_config_defaults(TrainConfig *c);
+// For --resume: replaces c's values with the ones the checkpoint's run used
+// (the model's shape included), so that options given after this only
+// override what the user names. Fails if path has no training state.
+int train_config_from_checkpoint(TrainConfig *c, const char *path, Err *e);
 // Checks every value; the message names the option (e.g. "--batch-size: 0 ...").
 int train_config_check(const TrainConfig *c, Err *e);
 
@@ -64,6 +79,7 @@ typedef struct TrainEvent {
     int epoch, epochs;           // 1-based current epoch, total
     long batch, batches;         // steps done in this epoch, steps per epoch
     double loss;                 // BATCH: running mean train loss; EPOCH_END: epoch's train loss
+    double acc;                  // BATCH / EPOCH_END: train accuracy (prob > 0.5 vs label)
     double val_loss, val_acc;    // EPOCH_END
     double lr;                   // current learning rate
     double pairs_per_sec;        // BATCH: recent throughput
@@ -81,6 +97,10 @@ typedef struct TrainControl {
     volatile int stop;     // set to 1: finish the step, checkpoint, return
     volatile int pause;    // while 1 the loop waits between steps
 } TrainControl;
+
+// Each step holds 2 * batch_size pairs, as the original: every sample of
+// the batch gives one positive and one negative pair.
+#define TRAIN_PAIRS_PER_SAMPLE 2
 
 // Runs the whole training. Returns 0 when it finished or was stopped
 // cleanly (ctl->stop), -1 with e filled on an error (bad dataset, bad

@@ -1,15 +1,15 @@
 #include "weights.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <hdf5.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "atomicfile.h"
 
 // ---- reading helpers -------------------------------------------------------
 
@@ -157,6 +157,42 @@ static const char *fmt_dims(char *buf, size_t len, int rank, const hsize_t *dims
 // HDF5 prints its error stack to stderr by default; we report our own.
 static void hdf5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
+// The file size an HDF5 file's superblock records (absolute: its base
+// address plus its end-of-file address), or -1 when no superblock is found
+// or it has a layout this does not know. HDF5 refuses a file shorter than
+// that with a generic error; reading it first lets the message say
+// "truncated" and how much is missing.
+static long long hdf5_recorded_size(FILE *fp, long long file_size) {
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    unsigned char b[64];
+    // The superblock sits at 0, 512, 1024, 2048... (after a user block).
+    for (long long at = 0; at + (long long)sizeof b <= file_size || at == 0; at = at ? at * 2 : 512) {
+        if (fseeko(fp, at, SEEK_SET) || fread(b, 1, sizeof b, fp) < 32) return -1;
+        if (memcmp(b, sig, 8)) continue;
+        int version = b[8], osize, pos;
+        if (version <= 1) {
+            osize = b[13];
+            pos = version == 0 ? 24 : 28;  // fixed fields before the addresses
+        } else if (version <= 3) {
+            osize = b[9];
+            pos = 12;
+        } else {
+            return -1;
+        }
+        if (osize != 4 && osize != 8) return -1;
+        // Addresses: base, then (v0/1: free-space; v2/3: superblock
+        // extension), then end of file; little-endian.
+        unsigned long long base = 0, eof = 0;
+        for (int i = osize - 1; i >= 0; i--) {
+            base = base << 8 | b[pos + i];
+            eof = eof << 8 | b[pos + 2 * osize + i];
+        }
+        if (base > (1ULL << 62) || eof > (1ULL << 62)) return -1;
+        return (long long)(base + eof);
+    }
+    return -1;
+}
+
 static int wfile_open(WFile *f, const char *path, Err *e) {
     hdf5_quiet();
     memset(f, 0, sizeof *f);
@@ -169,11 +205,18 @@ static int wfile_open(WFile *f, const char *path, Err *e) {
     if (S_ISDIR(st.st_mode)) return err_set(e, "%s: is a directory, not a weights file", path);
     if (access(path, R_OK) != 0)
         return err_set(e, "%s: cannot read weights file: %s", path, strerror(errno));
+    if (st.st_size == 0) return err_set(e, "%s: the weights file is empty", path);
     if (H5Fis_hdf5(path) <= 0)
         return err_set(e, "%s: not an HDF5 file (expected Keras .h5 weights)", path);
+    FILE *fp = fopen(path, "rb");
+    long long recorded = fp ? hdf5_recorded_size(fp, (long long)st.st_size) : -1;
+    if (fp) fclose(fp);
+    if (recorded > (long long)st.st_size)
+        return err_set(e, "%s: the HDF5 file is truncated: it has %lld bytes, its header says %lld",
+                       path, (long long)st.st_size, recorded);
     f->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f->file < 0)
-        return err_set(e, "%s: the HDF5 file cannot be opened (truncated or corrupt)", path);
+        return err_set(e, "%s: the HDF5 file is corrupt (HDF5 cannot open it)", path);
     int nested = H5Lexists(f->file, "model_weights", H5P_DEFAULT) > 0;
     f->root = H5Gopen2(f->file, nested ? "model_weights" : "/", H5P_DEFAULT);
     StrList names = {0};
@@ -239,6 +282,30 @@ static FileLayer *wfile_match(WFile *f, const Layer *l, int dense_index) {
     return wfile_layer(f, l->name);
 }
 
+// "conv1 (7,7,3,64), bn_conv1 (64,), ... and 3 more": the layers that hold
+// weights, with their first weight's shape, to say what a file is.
+static void describe_layers(const WFile *f, char *buf, size_t len) {
+    int o = 0, shown = 0, total = 0;
+    char dims[64];
+    buf[0] = '\0';
+    for (int i = 0; i < f->n_layers; i++) {
+        const FileLayer *l = &f->layers[i];
+        if (!l->weights.n) continue;
+        total++;
+        if (shown == 6 || o >= (int)len - 1) continue;
+        o += snprintf(buf + o, len - o, "%s%.40s %s", shown ? ", " : "", l->name,
+                      fmt_dims(dims, sizeof dims, l->rank0, l->dims0));
+        if (o >= (int)len) o = (int)len - 1;  // cut short, never past the end
+        shown++;
+    }
+    if (!total) snprintf(buf, len, "no layers with weights");
+    else if (total > shown) snprintf(buf + o, len - o, " and %d more", total - shown);
+}
+
+#define EXPECTED_NETWORK                                                                   \
+    "expected a Siamese VGG16: the 3x3 convolutions block1_conv1 to block5_conv3, then a " \
+    "hidden Dense layer and a Dense layer with 1 output"
+
 // ---- inspect ----------------------------------------------------------------
 
 int weights_inspect(const char *path, WeightsInfo *info, Err *e) {
@@ -257,9 +324,11 @@ int weights_inspect(const char *path, WeightsInfo *info, Err *e) {
             if (!l || l->rank0 != 4) {
                 info->has_backbone = 0;
                 if (i == 1) {
-                    int rc = err_set(e, "%s: not a VGG16 Siamese weights file: %s (layer '%s')",
-                                     path, l ? "the layer is not a 3x3 convolution" : "no layer",
-                                     name);
+                    char what[400];
+                    describe_layers(&f, what, sizeof what);
+                    int rc = err_set(e, "%s: not a Siamese VGG16 weights file: %s '%s'; the file "
+                                     "holds %s; " EXPECTED_NETWORK, path,
+                                     l ? "no 3x3 convolution in layer" : "no layer", name, what);
                     wfile_close(&f);
                     return rc;
                 }
@@ -301,20 +370,64 @@ int weights_inspect(const char *path, WeightsInfo *info, Err *e) {
     return 0;
 }
 
+// Why a file that weights_inspect accepted is not a whole Siamese network
+// (some of the 13 convolutions missing, no head, or a head that is not the
+// Siamese one, such as an ImageNet classifier's); 0 when it is one.
+static int check_whole(const char *path, Err *e) {
+    WFile f;
+    if (wfile_open(&f, path, e)) return -1;
+    static const int convs[MODEL_BLOCKS] = {2, 2, 3, 3, 3};
+    char missing[256] = "", dense[300] = "", dims[64];
+    int o = 0, n_missing = 0, n_dense = 0, last_out = 0;
+    for (int b = 0; b < MODEL_BLOCKS; b++)
+        for (int i = 1; i <= convs[b]; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "block%d_conv%d", b + 1, i);
+            const FileLayer *l = wfile_layer(&f, name);
+            if (l && l->rank0 == 4) continue;
+            n_missing++;
+            o += snprintf(missing + o, sizeof missing - o, "%s%s", o ? ", " : "", name);
+            if (o >= (int)sizeof missing) o = sizeof missing - 1;
+        }
+    o = 0;
+    for (int i = 0; i < f.n_layers; i++) {
+        const FileLayer *l = &f.layers[i];
+        if (l->rank0 != 2) continue;
+        n_dense++;
+        last_out = (int)l->dims0[1];
+        o += snprintf(dense + o, sizeof dense - o, "%s%.40s %s", o ? ", " : "", l->name,
+                      fmt_dims(dims, sizeof dims, 2, l->dims0));
+        if (o >= (int)sizeof dense) o = sizeof dense - 1;
+    }
+    int rc = 0;
+    if (n_missing)
+        rc = err_set(e, "%s: not a whole Siamese network: %d of the 13 VGG16 convolutions %s "
+                     "missing (%s)%s", path, n_missing, n_missing == 1 ? "is" : "are", missing,
+                     n_dense ? "" : ", and there is no Dense head");
+    else if (n_dense == 0)
+        rc = err_set(e, "%s: holds a VGG16 backbone without the Siamese Dense head (as Keras's "
+                     "'notop' files): it can start a training run (train --model-path), not "
+                     "predict", path);
+    else if (n_dense != 2 || last_out != 1)
+        rc = err_set(e, "%s: not a Siamese network: its head has %d Dense layer%s (%s)%s; "
+                     EXPECTED_NETWORK, path, n_dense, n_dense == 1 ? "" : "s", dense,
+                     n_dense >= 2 && last_out > 1 ? ", as a classifier's" : "");
+    wfile_close(&f);
+    return rc;
+}
+
 int weights_open_model(Model **out, const char *path, Backend *be, WeightsInfo *info, Err *e) {
     WeightsInfo local;
     if (!info) info = &local;
-    if (weights_inspect(path, info, e)) return -1;
-    if (!info->has_backbone || !info->has_head)
-        return err_set(e, "%s: holds %s only, not a whole Siamese network (13 conv layers and 2 "
-                       "Dense layers); use it with train --model-path", path,
-                       info->has_head ? "part of the backbone" : "a backbone without the Dense head");
+    if (weights_inspect(path, info, e) || check_whole(path, e)) return -1;
     Model *m;
     if (model_create(&m, &info->spec, be, e)) return err_prefix(e, "%s", path);
-    if (weights_load(m, path, 1, NULL, e)) {
+    WeightsReport rep;
+    if (weights_load(m, path, 1, &rep, e)) {
         model_free(m);
         return -1;
     }
+    info->n_nonfinite = rep.n_nonfinite;
     *out = m;
     return 0;
 }
@@ -327,11 +440,25 @@ static int read_floats(hid_t grp, const char *dname, float *dst, Err *e, const c
     if (d < 0) return err_set(e, "%s: layer '%s': weight '%s' is missing", path, layer, dname);
     hid_t t = H5Dget_type(d);
     H5T_class_t cls = H5Tget_class(t);
+    size_t tsize = H5Tget_size(t);
     H5Tclose(t);
     int rc = 0;
+    hid_t sp = H5Dget_space(d);
+    hssize_t npoints = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    if (sp >= 0) H5Sclose(sp);
     if (cls != H5T_FLOAT)
         rc = err_set(e, "%s: layer '%s': weight '%s' holds %s values, expected float32", path,
                      layer, dname, cls == H5T_INTEGER ? "integer" : "non-numeric");
+    // A corrupt type can claim floats of billions of bytes, which HDF5
+    // would allocate (and zero) for the conversion: float16/32/64 only.
+    else if (tsize != 2 && tsize != 4 && tsize != 8)
+        rc = err_set(e, "%s: layer '%s': weight '%s' holds %zu-byte floating-point values, "
+                     "expected float32", path, layer, dname, tsize);
+    // HDF5 reads a dataset whose data was never written as zeros: refuse
+    // it, as a file whose writer stopped early.
+    else if (npoints > 0 && H5Dget_storage_size(d) == 0)
+        rc = err_set(e, "%s: layer '%s': weight '%s' has no data stored (the file was not "
+                     "completely written)", path, layer, dname);
     else if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0)
         rc = err_set(e, "%s: layer '%s': weight '%s' cannot be read (truncated or corrupt file)",
                      path, layer, dname);
@@ -435,7 +562,7 @@ static int write_string_attr(hid_t loc, const char *name, const char *const *s, 
     size_t sz = 1;
     for (int i = 0; i < n; i++)
         if (strlen(s[i]) > sz) sz = strlen(s[i]);
-    char *buf = calloc(n ? n : 1, sz);
+    char *buf = calloc(n > 0 ? (size_t)n : 1, sz);
     if (!buf) return -1;
     for (int i = 0; i < n; i++) memcpy(buf + i * sz, s[i], strlen(s[i]));
     hid_t t = H5Tcopy(H5T_C_S1);
@@ -536,46 +663,37 @@ static int write_model(hid_t file, const Model *m, const float *host, const Weig
     return rc;
 }
 
-static int fsync_path(const char *path, int dir) {
-    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 int weights_save(const Model *m, const char *path, const WeightsState *st, Err *e) {
-    char tmp[4096], dirbuf[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return err_set(e, "%s: path too long", path);
     hdf5_quiet();
     float *host = malloc(m->n_params * sizeof(float));
     if (!host) return err_set(e, "out of memory saving %s", path);
     m->be->ops->download(m->be, host, m->params, m->n_params * sizeof(float));
-    hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file < 0) {
-        int err = errno;
-        free(host);
-        return err_set(e, "%s: cannot create the file: %s", path, err ? strerror(err) : "HDF5 error");
-    }
-    int rc = write_model(file, m, host, st);
+    // The file is built in memory (HDF5's core driver, no backing store)
+    // and written out by atomicfile: HDF5 never touches the disk, so a full
+    // disk or a file-size limit is an error of ours to report cleanly.
+    // (HDF5 1.10 crashes at exit after a failed write of its own: a file
+    // whose flush failed stays open and H5_term_library trips over it.)
+    static int serial;
+    char name[64];
+    snprintf(name, sizeof name, "siamese-save-%ld-%d", (long)getpid(), serial++);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_core(fapl, 1 << 20, 0);
+    hid_t file = fapl < 0 ? -1 : H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    int rc = file < 0 ? -1 : write_model(file, m, host, st);
     free(host);
-    if (H5Fclose(file) < 0) rc = -1;
-    if (!rc) rc = fsync_path(tmp, 0);
-    if (rc) {
-        int err = errno;
-        unlink(tmp);
-        return err_set(e, "%s: writing the weights failed%s%s; the previous file is unchanged", path,
-                       err ? ": " : "", err ? strerror(err) : "");
+    ssize_t size = rc || H5Fflush(file, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image(file, NULL, 0);
+    void *image = size > 0 ? malloc((size_t)size) : NULL;
+    if (image && H5Fget_file_image(file, image, (size_t)size) != size) size = -1;
+    if (file >= 0) H5Fclose(file);
+    if (size <= 0 || !image) {
+        free(image);
+        return err_set(e, "%s: building the weights file failed (%s); the previous file is "
+                       "unchanged", path, size > 0 ? "out of memory" : "HDF5 error");
     }
-    if (rename(tmp, path) != 0) {
-        int err = errno;
-        unlink(tmp);
-        return err_set(e, "%s: cannot replace the file: %s", path, strerror(err));
-    }
-    snprintf(dirbuf, sizeof dirbuf, "%s", path);
-    fsync_path(dirname(dirbuf), 1);
-    return 0;
+    rc = atomicfile_write(path, image, (size_t)size, e);
+    free(image);
+    return rc;
 }
 
 int weights_load_state(const char *path, WeightsState *st, Err *e) {

@@ -31,6 +31,7 @@ typedef struct WeightsInfo {
     int has_head;          // both Dense layers present
     int input_size_known;  // 1 when the file records it (ours); else inferred
     char keras_version[32];
+    int n_nonfinite;       // NaN or Inf values (set by weights_open_model; a warning)
 } WeightsInfo;
 
 // Which layers a load filled, for the user (the original prints these).

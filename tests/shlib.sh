@@ -1,9 +1,14 @@
 # Sourced by the shell tests (tests/sh/*.sh): a scratch folder, assertions, the dataset.
 set -u
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+# (chmod first: some tests make files and folders unreadable on purpose.)
+trap 'chmod -R u+rwx "$TMP" 2>/dev/null; rm -rf "$TMP"' EXIT
 FAILS=0
+CASES=0
 OMNIGLOT=${OMNIGLOT:-../shared/omniglot}
+# The binary under test: the sanitizer tests point it at build-asan/siamese.
+SIAMESE=${SIAMESE:-./siamese}
+H5EDIT=${H5EDIT:-build/tests/tools/h5edit}
 
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 # expect_status WANT CMD... : runs CMD (stdout/stderr to $TMP/out, $TMP/err)
@@ -19,4 +24,43 @@ expect_stdout() { grep -q -- "$1" "$TMP/out" || fail "stdout lacks '$1': $(head 
 finish() {
     [ "$FAILS" -eq 0 ] && echo "all checks passed" && exit 0
     echo "$FAILS check(s) failed"; exit 1
+}
+
+# tiny_model PATH: a 32-pixel model with 4 to 8 channels per block (about
+# 70 KB, written in a blink by our own init).
+tiny_model() {
+    "$SIAMESE" init --widths 4,4,8,8,8 --hidden 8 --input-shape 32 --seed 1 --out "$1" >/dev/null
+}
+
+# expect STATUS PHRASE... -- CMD...: runs CMD (stdin from /dev/null, output
+# in $TMP/out and $TMP/err), checks its exit status, that stderr holds
+# every PHRASE (fixed strings), and that it shows no crash or sanitizer
+# report; one line per case.
+expect() {
+    local want=$1 phrases=() rc p ok=1
+    shift
+    while [ "$1" != -- ]; do
+        phrases+=("$1")
+        shift
+    done
+    shift
+    CASES=$((CASES + 1))
+    "$@" >"$TMP/out" 2>"$TMP/err" </dev/null
+    rc=$?
+    if [ "$rc" != "$want" ]; then
+        fail "$* -> exit status $rc, expected $want"
+        ok=0
+    fi
+    for p in "${phrases[@]}"; do
+        grep -qF -- "$p" "$TMP/err" || { fail "$* -> standard error lacks '$p'"; ok=0; }
+    done
+    if grep -qE 'Sanitizer|runtime error:|Segmentation fault|Aborted|core dumped' "$TMP/err"; then
+        fail "$* -> a crash or sanitizer report"
+        ok=0
+    fi
+    if [ $ok = 0 ]; then
+        sed 's/^/    stderr| /' "$TMP/err" | head -20
+    else
+        echo "ok: $(cat "$TMP/err" "$TMP/out" | head -c 300 | tr '\n' ' ')"
+    fi
 }

@@ -141,7 +141,7 @@ int main(void) {
     CHECK(weights_open_model(&full, FIX "keras_tiny_tfkeras.h5", be, NULL, &e) == 0, "%s", e.msg);
     CHECK(weights_open_model(&m, FIX "keras1_vgg_notop_tiny.h5", be, NULL, &e) != 0,
           "a backbone-only file must not pass as a whole model");
-    CHECK(strstr(e.msg, "without the Dense head") != NULL, "message: %s", e.msg);
+    CHECK(strstr(e.msg, "without the Siamese Dense head") != NULL, "message: %s", e.msg);
     info.spec.hidden = full->spec.hidden;
     CHECK(model_create(&m, &info.spec, be, &e) == 0, "%s", e.msg);
     WeightsReport rep;

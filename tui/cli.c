@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *cli_prog = "siamese";
@@ -15,6 +16,29 @@ void common_opts_init(CommonOpts *o) {
     memset(o, 0, sizeof *o);
     o->device = "auto";
     o->letterbox = -1;
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int cli_common_opt(int code, const char *arg, CommonOpts *o) {
+    long v;
+    switch (code) {
+    case 'm': o->model = arg; return 1;
+    case 'd':
+        if (cli_parse_device(arg)) return -1;
+        o->device = arg;
+        return 1;
+    case 't':
+        if (cli_parse_int("--threads", arg, 1, 1024, &v)) return -1;
+        o->threads = (int)v;
+        return 1;
+    case 'l': o->letterbox = 1; return 1;
+    default: return 0;
+    }
 }
 
 void cli_error(const char *fmt, ...) {
@@ -56,6 +80,18 @@ int cli_parse_float(const char *name, const char *s, double lo, double hi, doubl
     }
     *out = v;
     return 0;
+}
+
+int cli_parse_device(const char *s) {
+    if (!strcmp(s, "auto") || !strcmp(s, "cpu") || !strcmp(s, "cuda")) return 0;
+    if (!strncmp(s, "cuda:", 5)) {
+        char *end;
+        errno = 0;
+        long v = strtol(s + 5, &end, 10);
+        if (end != s + 5 && !*end && !errno && v >= 0 && v <= 64) return 0;
+    }
+    cli_error("--device: '%s' is not auto, cpu, cuda or cuda:N (N a GPU index, 0 to 64)", s);
+    return -1;
 }
 
 // path relative to the current directory, else to the executable's folder.
@@ -106,12 +142,18 @@ int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *in
         return EXIT_RUNTIME;
     }
     if (notice[0]) fprintf(stderr, "%s: %s\n", cli_prog, notice);
+    WeightsInfo local;
+    if (!info) info = &local;
     if (weights_open_model(m, path, *be, info, &e)) {
         cli_error("%s", e.msg);
         backend_close(*be);
         *be = NULL;
         return EXIT_RUNTIME;
     }
+    if (info->n_nonfinite)
+        fprintf(stderr, "%s: warning: %s: %d weight%s NaN or infinite; the scores will be "
+                "meaningless\n", cli_prog, path, info->n_nonfinite,
+                info->n_nonfinite == 1 ? " is" : "s are");
     if (o->letterbox >= 0) (*m)->spec.pre.letterbox = o->letterbox;
     return EXIT_OK;
 }

@@ -30,9 +30,25 @@ typedef struct CommonOpts {
 
 void common_opts_init(CommonOpts *o);
 
+// The common options as getopt_long entries (codes 'm', 'd', 't', 'l'),
+// for commands that take them (eval, rank), and their handling: returns 1
+// when code was a common option, 0 when not, -1 after printing an error.
+#define CLI_COMMON_LONGS                                                           \
+    {"model", required_argument, 0, 'm'}, {"device", required_argument, 0, 'd'}, \
+        {"threads", required_argument, 0, 't'}, {"letterbox", no_argument, 0, 'l'}
+#define CLI_COMMON_HELP                                                            \
+    "  --model PATH     weights file (default " DEFAULT_MODEL ")\n"                 \
+    "  --device DEV     auto, cpu, cuda or cuda:N (default auto)\n"                 \
+    "  --threads N      CPU threads (default: all cores)\n"                         \
+    "  --letterbox      keep the aspect ratio and pad with grey instead of centre-cropping\n"
+int cli_common_opt(int code, const char *arg, CommonOpts *o);
+
 // Parse a number for option `name`; on error print a message and return -1.
 int cli_parse_int(const char *name, const char *s, long lo, long hi, long *out);
 int cli_parse_float(const char *name, const char *s, double lo, double hi, double *out);
+// Checks a --device value's form (auto, cpu, cuda, cuda:N); on error prints
+// a message and returns -1. Whether the device exists is known only later.
+int cli_parse_device(const char *s);
 
 // The model path to use: o->model, else the shipped model, else the
 // untrained stand-in (with a warning on stderr). Looks beside the
@@ -43,6 +59,9 @@ const char *cli_model_path(const CommonOpts *o, char *buf, size_t len, int *untr
 // status (EXIT_OK on success).
 int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *info,
                    char *path_buf, size_t path_len);
+
+// Monotonic seconds, for progress throttling.
+double cli_now(void);
 
 // "prog: message" on stderr.
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -16,39 +16,44 @@ static void usage(FILE *f) {
             "Prints the probability (0 to 1) that two images show the same class.\n"
             "Without images, reads image paths from standard input two lines at a time and\n"
             "prints one line per pair: the probability, or 'error' (the reason goes to stderr).\n"
-            "\n"
-            "  --model PATH     weights file (default %s)\n"
-            "  --device DEV     auto, cpu, cuda or cuda:N (default auto)\n"
-            "  --threads N      CPU threads (default: all cores)\n"
-            "  --letterbox      keep the aspect ratio and pad with grey instead of centre-cropping\n"
+            "\n" CLI_COMMON_HELP
             "  -h, --help       this text\n"
+            "In a terminal, without images (standard input and output both terminals):\n"
+            "  the compare loop; ':help' inside it lists its keys and commands.\n"
+            "  --plain          readline prompts instead of the full-screen interface\n"
+            "  --threshold X    scores from X up are shown as 'same' (default 0.5)\n"
+            "  --blocks         previews in coloured half blocks (UTF-8, 256 colours)\n"
             "Exit status: 0 all pairs scored, 1 some pair or the model failed, 2 usage error.\n",
-            cli_prog, DEFAULT_MODEL);
+            cli_prog);
 }
 
-// Parses the options predict shares with the interactive screens; returns
-// the index of the first operand, or -1 after printing a usage error, or
-// -2 for --help.
-int predict_parse(int argc, char **argv, CommonOpts *o, int *plain) {
+void predict_opts_init(PredictOpts *o) {
+    memset(o, 0, sizeof *o);
+    common_opts_init(&o->common);
+    o->threshold = 0.5;
+}
+
+int predict_parse(int argc, char **argv, PredictOpts *po) {
     static const struct option longs[] = {
-        {"model", required_argument, 0, 'm'}, {"device", required_argument, 0, 'd'},
-        {"threads", required_argument, 0, 't'}, {"letterbox", no_argument, 0, 'l'},
-        {"plain", no_argument, 0, 'p'},         {"help", no_argument, 0, 'h'},
+        CLI_COMMON_LONGS,
+        {"plain", no_argument, 0, 'p'},
+        {"threshold", required_argument, 0, 'T'},
+        {"blocks", no_argument, 0, 'b'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    long v;
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:h", longs, NULL)) != -1) {
+        int common = cli_common_opt(c, optarg, &po->common);
+        if (common < 0) return -1;
+        if (common) continue;
         switch (c) {
-        case 'm': o->model = optarg; break;
-        case 'd': o->device = optarg; break;
-        case 't':
-            if (cli_parse_int("--threads", optarg, 1, 1024, &v)) return -1;
-            o->threads = (int)v;
+        case 'p': po->plain = 1; break;
+        case 'T':
+            if (cli_parse_float("--threshold", optarg, 0, 1, &po->threshold)) return -1;
             break;
-        case 'l': o->letterbox = 1; break;
-        case 'p': *plain = 1; break;
+        case 'b': po->blocks = 1; break;
         case 'h': return -2;
         case ':': cli_error("option %s needs a value", argv[optind - 1]); return -1;
         default: cli_error("unknown option '%s'", argv[optind - 1]); return -1;
@@ -122,10 +127,10 @@ int predict_lines(Model *m, FILE *in, FILE *out) {
 }
 
 int cmd_predict(int argc, char **argv) {
-    CommonOpts o;
-    common_opts_init(&o);
-    int plain = 0;
-    int first = predict_parse(argc, argv, &o, &plain);
+    PredictOpts po;
+    predict_opts_init(&po);
+    int first = predict_parse(argc, argv, &po);
+    const CommonOpts *o = &po.common;
     if (first == -2) {
         usage(stdout);
         return EXIT_OK;
@@ -135,18 +140,28 @@ int cmd_predict(int argc, char **argv) {
         return EXIT_USAGE;
     }
     int operands = argc - first;
+    // Options end at the first image path (so that a path may start with
+    // '-' after "--"); one seen after them was most likely meant as one.
+    for (int i = first; i < argc && operands != 2; i++)
+        if (argv[i][0] == '-' && argv[i][1] && strcmp(argv[i - 1], "--")) {
+            cli_error("option '%s' after the image paths: options come first", argv[i]);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
     if (operands != 0 && operands != 2) {
         cli_error("predict takes two image paths (or none, to read pairs from standard input); "
                   "got %d", operands);
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (operands == 0 && isatty(STDIN_FILENO))
+    // Prompts only where a person reads them: with either side piped, the
+    // line protocol keeps standard output to one line per pair.
+    if (operands == 0 && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
         return cmd_interactive(argc, argv);
     Backend *be;
     Model *m;
     char path[4096];
-    int rc = cli_open_model(&o, &be, &m, NULL, path, sizeof path);
+    int rc = cli_open_model(o, &be, &m, NULL, path, sizeof path);
     if (rc) return rc;
     if (operands == 2) {
         float prob;

@@ -6,16 +6,35 @@
 #include <stdio.h>
 
 #include "../engine/model.h"
+#include "../engine/train.h"
 #include "cli.h"
 
 int cmd_predict(int argc, char **argv);
 int cmd_init(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_rank(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 // The compare loop in a terminal (curses, or readline prompts with --plain).
 int cmd_interactive(int argc, char **argv);
 
-// Shared by predict and the interactive screens.
-int predict_parse(int argc, char **argv, CommonOpts *o, int *plain);
+// train's options into c (defaults first; with --resume the checkpoint's
+// settings, which the other options override). Returns 0 ok, 1 when
+// --help was printed, -1 after printing a usage error.
+int train_parse_args(int argc, char **argv, TrainConfig *c);
+
+// predict's options, shared with the interactive screens.
+typedef struct PredictOpts {
+    CommonOpts common;
+    int plain;         // --plain: readline prompts instead of the curses screen
+    int blocks;        // --blocks: half-block colour previews (UTF-8, 256 colours)
+    double threshold;  // --threshold: scores from this one up mean "same" (0.5)
+} PredictOpts;
+
+void predict_opts_init(PredictOpts *o);
+// Returns the index of the first operand, -1 after printing a usage error,
+// -2 for --help.
+int predict_parse(int argc, char **argv, PredictOpts *o);
 int predict_pair(Model *m, const char *p1, const char *p2, float *prob);
 int predict_lines(Model *m, FILE *in, FILE *out);
 

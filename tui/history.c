@@ -28,6 +28,10 @@ void history_remember(const char *line) {
         }
     }
     add_history(line);
+    // Point past the end again: readline's callback mode starts the next
+    // line before the screen adds this one, and a history position left on
+    // an entry makes readline overwrite that entry with the next edit.
+    using_history();
 }
 
 void history_save(void) {

@@ -1,21 +1,32 @@
-// The compare loop in a terminal.
+// The compare loop in a terminal: the curses screen, or the readline
+// prompts of the Python predict.py with --plain (or where curses can't run).
+#include <locale.h>
 #include <stdio.h>
 
 #include "cli.h"
 #include "commands.h"
+#include "compare_screen.h"
 #include "plain.h"
+#include "term.h"
 
 int cmd_interactive(int argc, char **argv) {
-    CommonOpts o;
-    common_opts_init(&o);
-    int plain = 0;
-    if (predict_parse(argc, argv, &o, &plain) < 0) return EXIT_USAGE;
+    PredictOpts o;
+    predict_opts_init(&o);
+    if (predict_parse(argc, argv, &o) < 0) return EXIT_USAGE;
+    setlocale(LC_CTYPE, "");  // readline and curses edit and show UTF-8 names
     Backend *be;
     Model *m;
-    char path[4096];
-    int rc = cli_open_model(&o, &be, &m, NULL, path, sizeof path);
+    char path[4096], why[256] = "";
+    int rc = cli_open_model(&o.common, &be, &m, NULL, path, sizeof path);
     if (rc) return rc;
-    rc = plain_compare_loop(m);
+    rc = -1;
+    if (!o.plain && term_usable(why, sizeof why))
+        rc = compare_screen_run(be, &m, path, &o, why, sizeof why);
+    if (rc < 0) {
+        if (!o.plain)
+            fprintf(stderr, "%s: no full-screen interface (%s): plain prompts\n", cli_prog, why);
+        rc = plain_compare_loop(m);
+    }
     model_free(m);
     backend_close(be);
     return rc;

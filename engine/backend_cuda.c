@@ -1,0 +1,789 @@
+// backend_cuda: the BackendOps table on an NVIDIA GPU, with cuDNN for the
+// convolutions (forward, backward-data, backward-filter, bias, ReLU) and the
+// max-pool's forward pass, cuBLAS for the dense layers, and kernels/ for the
+// rest. Built as libsiamese_cuda.so (see cuda.mk) and loaded by backend.c
+// with dlopen, so the program itself never links a CUDA library.
+//
+// Design points:
+//  - One stream. Every operation is queued on it and returns at once; only
+//    download and synchronize wait. Uploads go through two pinned staging
+//    buffers, so the host returns as soon as its bytes are staged and the
+//    batch of the next step is copied while the GPU still works on this one.
+//  - Tensors are NHWC, as the model's buffers; cuDNN runs NHWC natively.
+//  - Kernel layout. The model keeps conv kernels in Keras layout (3,3,C,K)
+//    (backend.h: weights files map onto the parameter buffer with one copy);
+//    cuDNN's NHWC filters are (K,3,3,C). Both are the same (9C,K) matrix,
+//    once transposed, so this backend keeps a cache of transposed kernels,
+//    keyed by the Keras kernel's address and shape. Every operation that
+//    writes device memory (uploads, optimizer steps, any op's outputs,
+//    alloc, free) drops the cache entries its bytes overlap, so an entry is
+//    never stale: in inference each kernel is transposed once; in training
+//    once per step, after the optimizer changed it. The filter gradient is
+//    computed in cuDNN's layout into a scratch buffer and transposed back.
+//  - Convolution algorithms are chosen once per shape (N,H,W,C,K) by timing
+//    the candidates (cudnnFind...Ex) on the real buffers within a bounded
+//    workspace, SIAMESE_CUDA_WORKSPACE_MB (default 256).
+//  - Precision: plain FP32 (FMA) arithmetic in cuDNN and cuBLAS by default,
+//    the numbers the CPU reference gives. SIAMESE_CUDA_TF32=1 lets both use
+//    TF32 tensor cores (as PyTorch does for convolutions; the benchmark
+//    compares like with like); NVIDIA_TF32_OVERRIDE=0 always forces FP32.
+//  - cuDNN's legacy (descriptor) API: deprecated in cuDNN 9 but complete, and
+//    far shorter than the graph API for fixed 3x3 convolutions.
+//  - Failures: opening returns -1 with an Err (so --device auto can fall back
+//    to the CPU); an operation that fails prints file, line, the call and a
+//    hint, and aborts (kernels/check.h), as backend ops return nothing.
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels/check.h"
+#include "../kernels/kernels.h"
+#include "backend.h"
+
+#define PLAN_MAX 64                 // conv shapes remembered (VGG16 has 13 per batch size)
+#define KCACHE_MAX 32               // transposed kernels kept
+#define STAGE_BYTES (16u << 20)     // each of the two pinned upload buffers
+#define DEFAULT_WORKSPACE_MB 256
+
+// cuDNN and cuBLAS failures, reported like the CUDA runtime's (check.h).
+#define CUDNN_CHECK(call)                                                                     \
+    do {                                                                                      \
+        cudnnStatus_t s_ = (call);                                                            \
+        if (s_ != CUDNN_STATUS_SUCCESS) cudnn_fail(__FILE__, __LINE__, #call, s_);            \
+    } while (0)
+#define CUBLAS_CHECK(call)                                                                    \
+    do {                                                                                      \
+        cublasStatus_t s_ = (call);                                                           \
+        if (s_ != CUBLAS_STATUS_SUCCESS)                                                      \
+            cuda_fail(__FILE__, __LINE__, #call, cublas_hint(s_), "%s",                       \
+                      cublasGetStatusString(s_));                                             \
+    } while (0)
+
+// The same three at open time: fill e and jump to the cleanup.
+#define OPEN_CUDA(call)                                                                       \
+    do {                                                                                      \
+        cudaError_t s_ = (call);                                                              \
+        if (s_ != cudaSuccess) {                                                              \
+            open_error(e, __FILE__, __LINE__, #call, cudaGetErrorString(s_),                  \
+                       cuda_error_hint(s_));                                                  \
+            goto fail;                                                                        \
+        }                                                                                     \
+    } while (0)
+#define OPEN_CUDNN(call)                                                                      \
+    do {                                                                                      \
+        cudnnStatus_t s_ = (call);                                                            \
+        if (s_ != CUDNN_STATUS_SUCCESS) {                                                     \
+            open_error(e, __FILE__, __LINE__, #call, cudnnGetErrorString(s_), cudnn_hint(s_)); \
+            goto fail;                                                                        \
+        }                                                                                     \
+    } while (0)
+#define OPEN_CUBLAS(call)                                                                     \
+    do {                                                                                      \
+        cublasStatus_t s_ = (call);                                                           \
+        if (s_ != CUBLAS_STATUS_SUCCESS) {                                                    \
+            open_error(e, __FILE__, __LINE__, #call, cublasGetStatusString(s_),               \
+                       cublas_hint(s_));                                                      \
+            goto fail;                                                                        \
+        }                                                                                     \
+    } while (0)
+
+// The three passes of a convolution, each with its own algorithm.
+typedef enum ConvPass { PASS_FORWARD, PASS_BACKWARD_DATA, PASS_BACKWARD_FILTER } ConvPass;
+
+// One convolution shape: its descriptors and the algorithms found for it
+// (each pass searched on first use: inference never searches backward).
+typedef struct ConvPlan {
+    int N, H, W, C, K;
+    cudnnTensorDescriptor_t x, y, bias;  // (N,H,W,C), (N,H,W,K), (1,K,1,1)
+    cudnnFilterDescriptor_t w;           // (K,3,3,C)
+    cudnnConvolutionDescriptor_t conv;
+    int found[3];            // by ConvPass: the search has run
+    int algo[3];             // the cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t chosen
+    cudnnMathType_t math[3];
+    int fused;  // cudnnConvolutionBiasActivationForward accepts the forward algorithm
+} ConvPlan;
+
+// A conv kernel in cuDNN's layout: krsc (K,3,3,C) = transpose of src (3,3,C,K).
+typedef struct KrscEntry {
+    const float *src;
+    int C, K;
+    int valid;            // src's bytes unchanged since krsc was made
+    unsigned long used;   // for least-recently-used eviction
+    float *krsc;
+} KrscEntry;
+
+typedef struct CudaImpl {
+    int device;
+    int tf32;
+    cudaStream_t stream;
+    cudnnHandle_t cudnn;
+    cublasHandle_t cublas;
+    cudnnActivationDescriptor_t relu;
+    cudnnPoolingDescriptor_t pool;
+    cudnnTensorDescriptor_t pool_in, pool_out;
+    ConvPlan plans[PLAN_MAX];
+    int n_plans;
+    int plan_reuse;      // the slot a new shape takes once all are used
+    KrscEntry kcache[KCACHE_MAX];
+    unsigned long kclock;
+    void *ws;            // cuDNN workspace of ws_bytes, allocated at the first search
+    size_t ws_bytes;     // SIAMESE_CUDA_WORKSPACE_MB
+    float *scratch;      // a filter gradient in cuDNN's layout
+    size_t scratch_bytes;
+    unsigned char *stage[2];      // pinned host staging buffers
+    cudaEvent_t stage_free[2];    // recorded after the copy that reads stage[i]
+    int stage_next;
+    unsigned char *u8;            // device bytes of an upload_u8 chunk, STAGE_BYTES
+} CudaImpl;
+
+static const float ONE = 1.0f, ZERO = 0.0f;
+
+// ---- errors --------------------------------------------------------------------
+
+static const char *cudnn_hint(cudnnStatus_t s) {
+    switch (s) {
+    case CUDNN_STATUS_NOT_INITIALIZED:
+    case CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED:
+        return "cuDNN 9 could not load or initialise: its sub-libraries (libcudnn_*.so.9) must "
+               "sit beside libcudnn.so.9 or on LD_LIBRARY_PATH, and the driver must support "
+               "this CUDA version";
+    case CUDNN_STATUS_ALLOC_FAILED:
+        return "the GPU is out of memory: use a smaller batch size";
+    case CUDNN_STATUS_NOT_SUPPORTED:
+        return "cuDNN has no algorithm for this shape on this GPU: this is a bug in siamese "
+               "(please report the shape)";
+    case CUDNN_STATUS_SUBLIBRARY_VERSION_MISMATCH:
+        return "mixed cuDNN versions are on the library path: keep one cuDNN 9 installation "
+               "first on LD_LIBRARY_PATH";
+    case CUDNN_STATUS_ARCH_MISMATCH:
+        return "this cuDNN does not support this GPU";
+    default:
+        return "";
+    }
+}
+
+static const char *cublas_hint(cublasStatus_t s) {
+    switch (s) {
+    case CUBLAS_STATUS_NOT_INITIALIZED:
+        return "cuBLAS could not initialise: check the driver and that libcublas.so.13 and "
+               "libcublasLt.so.13 come from the same CUDA release";
+    case CUBLAS_STATUS_ALLOC_FAILED:
+        return "the GPU is out of memory: use a smaller batch size";
+    case CUBLAS_STATUS_ARCH_MISMATCH:
+        return "this cuBLAS does not support this GPU";
+    default:
+        return "";
+    }
+}
+
+__attribute__((noreturn)) static void cudnn_fail(const char *file, int line, const char *call,
+                                                 cudnnStatus_t s) {
+    char detail[512] = "";
+    cudnnGetLastErrorString(detail, sizeof detail);
+    cuda_fail(file, line, call, cudnn_hint(s), "%s%s%s", cudnnGetErrorString(s),
+              detail[0] ? ": " : "", detail);
+}
+
+static void open_error(Err *e, const char *file, int line, const char *call, const char *what,
+                       const char *hint) {
+    err_set(e, "cannot open the CUDA backend: %s failed (%s:%d): %s%s%s", call, file, line, what,
+            hint && *hint ? "; " : "", hint ? hint : "");
+}
+
+// ---- plumbing ------------------------------------------------------------------
+
+static CudaImpl *impl_of(Backend *b) {
+    CudaImpl *c = (CudaImpl *)b->impl;
+    // Operations may come from another host thread than the one that opened
+    // the backend; the current device is per thread.
+    CUDA_CHECK(cudaSetDevice(c->device));
+    return c;
+}
+
+// Bytes [p, p+bytes) were (or are about to be) written: drop the transposed
+// kernels made from them.
+static void written(CudaImpl *c, const void *p, size_t bytes) {
+    const char *lo = (const char *)p, *hi = lo + bytes;
+    for (int i = 0; i < KCACHE_MAX; i++) {
+        KrscEntry *k = &c->kcache[i];
+        if (!k->valid) continue;
+        const char *klo = (const char *)k->src, *khi = klo + 9 * sizeof(float) * k->C * k->K;
+        if (lo < khi && klo < hi) k->valid = 0;
+    }
+}
+
+// cuDNN's descriptors take int sizes; the model's tensors stay far below.
+static void require_int_sized(const char *op, size_t elements) {
+    if (elements > INT_MAX)
+        cuda_fail(__FILE__, __LINE__, op, "use a smaller batch size",
+                  "a tensor of %zu elements is too large for cuDNN (at most %d)", elements,
+                  INT_MAX);
+}
+
+static void set_nhwc(cudnnTensorDescriptor_t d, int N, int H, int W, int C) {
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, N, C, H, W));
+}
+
+// Grows a device buffer to at least `bytes` (old contents are dropped).
+static void *grow(void *p, size_t *cap, size_t bytes) {
+    if (bytes <= *cap) return p;
+    if (p) CUDA_CHECK(cudaFree(p));
+    CUDA_CHECK(cudaMalloc(&p, bytes));
+    *cap = bytes;
+    return p;
+}
+
+// ---- memory --------------------------------------------------------------------
+
+static void *cuda_alloc(Backend *b, size_t bytes) {
+    CudaImpl *c = impl_of(b);
+    void *p = NULL;
+    if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
+        cudaGetLastError();  // out of memory is reported by returning NULL
+        return NULL;
+    }
+    written(c, p, bytes);
+    CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, c->stream));
+    return p;
+}
+
+static void cuda_free(Backend *b, void *p) {
+    CudaImpl *c = impl_of(b);
+    if (!p) return;
+    // The allocation's size is not known here, and frees are rare (a model
+    // or a batch size going away): forget every transposed kernel.
+    for (int i = 0; i < KCACHE_MAX; i++) c->kcache[i].valid = 0;
+    CUDA_CHECK(cudaFree(p));
+}
+
+static void cuda_zero(Backend *b, void *p, size_t bytes) {
+    CudaImpl *c = impl_of(b);
+    written(c, p, bytes);
+    CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, c->stream));
+}
+
+// Host bytes -> pinned staging -> device, a chunk at a time, alternating the
+// two staging buffers: a buffer is refilled only once the copy that read it
+// has finished (its event), and the call returns once everything is staged.
+static void stage_to_device(CudaImpl *c, void *dst, const void *src, size_t bytes) {
+    const char *s = src;
+    char *d = dst;
+    while (bytes) {
+        size_t n = bytes < STAGE_BYTES ? bytes : STAGE_BYTES;
+        int k = c->stage_next;
+        c->stage_next ^= 1;
+        CUDA_CHECK(cudaEventSynchronize(c->stage_free[k]));
+        memcpy(c->stage[k], s, n);
+        CUDA_CHECK(cudaMemcpyAsync(d, c->stage[k], n, cudaMemcpyHostToDevice, c->stream));
+        CUDA_CHECK(cudaEventRecord(c->stage_free[k], c->stream));
+        s += n;
+        d += n;
+        bytes -= n;
+    }
+}
+
+static void cuda_upload(Backend *b, void *dst, const void *host_src, size_t bytes) {
+    CudaImpl *c = impl_of(b);
+    written(c, dst, bytes);
+    stage_to_device(c, dst, host_src, bytes);
+}
+
+// The batch as bytes: a quarter of the traffic of floats, converted on the GPU.
+static void cuda_upload_u8(Backend *b, float *dst, const uint8_t *host_src, size_t n, int invert) {
+    CudaImpl *c = impl_of(b);
+    written(c, dst, n * sizeof(float));
+    for (size_t done = 0; done < n; done += STAGE_BYTES) {
+        size_t chunk = n - done < STAGE_BYTES ? n - done : STAGE_BYTES;
+        // c->u8 is reused by the next chunk only after this chunk's
+        // conversion: both are queued on the one stream.
+        stage_to_device(c, c->u8, host_src + done, chunk);
+        kernel_u8_to_float(c->stream, dst + done, c->u8, chunk, invert);
+    }
+}
+
+static void cuda_download(Backend *b, void *host_dst, const void *src, size_t bytes) {
+    CudaImpl *c = impl_of(b);
+    CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+}
+
+static void cuda_synchronize(Backend *b) { CUDA_CHECK(cudaStreamSynchronize(impl_of(b)->stream)); }
+
+// Teardown ignores errors: after a device fault every call fails, and the
+// process is about to report that fault anyway.
+static void cuda_destroy(Backend *b) {
+    CudaImpl *c = (CudaImpl *)b->impl;
+    if (c) {
+        (void)cudaSetDevice(c->device);
+        if (c->stream) (void)cudaStreamSynchronize(c->stream);
+        for (int i = 0; i < c->n_plans; i++) {
+            ConvPlan *p = &c->plans[i];
+            cudnnDestroyTensorDescriptor(p->x);
+            cudnnDestroyTensorDescriptor(p->y);
+            cudnnDestroyTensorDescriptor(p->bias);
+            cudnnDestroyFilterDescriptor(p->w);
+            cudnnDestroyConvolutionDescriptor(p->conv);
+        }
+        for (int i = 0; i < KCACHE_MAX; i++) (void)cudaFree(c->kcache[i].krsc);
+        (void)cudaFree(c->ws);
+        (void)cudaFree(c->scratch);
+        (void)cudaFree(c->u8);
+        for (int i = 0; i < 2; i++) {
+            if (c->stage[i]) (void)cudaFreeHost(c->stage[i]);
+            if (c->stage_free[i]) (void)cudaEventDestroy(c->stage_free[i]);
+        }
+        if (c->relu) cudnnDestroyActivationDescriptor(c->relu);
+        if (c->pool) cudnnDestroyPoolingDescriptor(c->pool);
+        if (c->pool_in) cudnnDestroyTensorDescriptor(c->pool_in);
+        if (c->pool_out) cudnnDestroyTensorDescriptor(c->pool_out);
+        if (c->cudnn) cudnnDestroy(c->cudnn);
+        if (c->cublas) cublasDestroy(c->cublas);
+        if (c->stream) (void)cudaStreamDestroy(c->stream);
+        free(c);
+    }
+    free(b);
+}
+
+// ---- convolution -----------------------------------------------------------------
+
+// The plan of a shape, made on first use. When the table is full the slots
+// are reused in turn (a long-running process changing batch sizes).
+static ConvPlan *conv_plan(CudaImpl *c, int N, int H, int W, int C, int K) {
+    for (int i = 0; i < c->n_plans; i++) {
+        ConvPlan *p = &c->plans[i];
+        if (p->N == N && p->H == H && p->W == W && p->C == C && p->K == K) return p;
+    }
+    ConvPlan *p;
+    if (c->n_plans < PLAN_MAX) {
+        p = &c->plans[c->n_plans++];
+        CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->x));
+        CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->y));
+        CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->bias));
+        CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
+        CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
+    } else {
+        p = &c->plans[c->plan_reuse];
+        c->plan_reuse = (c->plan_reuse + 1) % PLAN_MAX;
+    }
+    p->N = N, p->H = H, p->W = W, p->C = C, p->K = K;
+    memset(p->found, 0, sizeof p->found);
+    p->fused = 1;
+    set_nhwc(p->x, N, H, W, C);
+    set_nhwc(p->y, N, H, W, K);
+    set_nhwc(p->bias, 1, 1, 1, K);
+    CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, K, C, 3, 3));
+    // Keras's Conv2D is a cross-correlation; 'same' for 3x3 is a padding of 1.
+    CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, 1, 1, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
+                                                CUDNN_DATA_FLOAT));
+    int on, ok, oh, ow;
+    CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &on, &ok, &oh, &ow));
+    if (on != N || ok != K || oh != H || ow != W)
+        cuda_fail(__FILE__, __LINE__, "conv3x3 plan", "this is a bug in siamese",
+                  "cuDNN gives (%d,%d,%d,%d) for a 'same' convolution of (%d,%d,%d,%d) to %d",
+                  on, oh, ow, ok, N, H, W, C, K);
+    return p;
+}
+
+// The bounded workspace, allocated in full before the first search so the
+// search can time every algorithm that fits.
+static void workspace_ready(CudaImpl *c) {
+    if (!c->ws && c->ws_bytes) CUDA_CHECK(cudaMalloc(&c->ws, c->ws_bytes));
+}
+
+// Math a search may consider, and the math a found algorithm then runs with:
+// with TF32 off both are FMA only, whatever cuDNN reports for the algorithm.
+static cudnnMathType_t search_math(const CudaImpl *c) {
+    return c->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+}
+static cudnnMathType_t run_math(const CudaImpl *c, cudnnMathType_t found) {
+    return c->tf32 ? found : CUDNN_FMA_MATH;
+}
+// A search result we take: it ran, fits the workspace, and never converts
+// FP32 data down to FP16.
+static int usable(const CudaImpl *c, cudnnStatus_t status, size_t memory, cudnnMathType_t math) {
+    return status == CUDNN_STATUS_SUCCESS && memory <= c->ws_bytes &&
+           math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+}
+
+// One pass's result of a search, whatever the pass.
+typedef struct AlgoPerf {
+    int algo;
+    cudnnStatus_t status;
+    size_t memory;
+    cudnnMathType_t math;
+} AlgoPerf;
+
+#define ALGO_MAX 16  // above every CUDNN_CONVOLUTION_*_ALGO_COUNT
+#define COPY_PERF(out, r, n)                                                               \
+    for (int i_ = 0; i_ < (n); i_++)                                                       \
+    (out)[i_] = (AlgoPerf){(int)(r)[i_].algo, (r)[i_].status, (r)[i_].memory, (r)[i_].mathType}
+
+// Chooses the algorithm of one pass for plan p: cuDNN times every candidate
+// on the real buffers (the ...Ex searches; their outputs are recomputed
+// right after) within the bounded workspace, and the fastest usable one is
+// taken. Should a search fail, cuDNN's heuristics rank the candidates
+// instead. The buffers are (x, w, y) forward, (w, dy, dx) backward-data and
+// (x, dy, dw) backward-filter, w always in cuDNN's layout.
+static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const float *a, const float *b,
+                           float *out) {
+    AlgoPerf perf[ALGO_MAX];
+    int n = 0;
+    cudnnStatus_t s;
+    workspace_ready(c);
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, search_math(c)));
+    if (pass == PASS_FORWARD) {
+        cudnnConvolutionFwdAlgoPerf_t r[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+        s = cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, p->x, a, p->w, b, p->conv, p->y, out,
+                                                   CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, r, c->ws,
+                                                   c->ws_bytes);
+        if (s != CUDNN_STATUS_SUCCESS)
+            CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
+                c->cudnn, p->x, p->w, p->conv, p->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, r));
+        COPY_PERF(perf, r, n);
+    } else if (pass == PASS_BACKWARD_DATA) {
+        cudnnConvolutionBwdDataAlgoPerf_t r[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+        s = cudnnFindConvolutionBackwardDataAlgorithmEx(
+            c->cudnn, p->w, a, p->y, b, p->conv, p->x, out, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+            &n, r, c->ws, c->ws_bytes);
+        if (s != CUDNN_STATUS_SUCCESS)
+            CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+                c->cudnn, p->w, p->y, p->conv, p->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, r));
+        COPY_PERF(perf, r, n);
+    } else {
+        cudnnConvolutionBwdFilterAlgoPerf_t r[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+        s = cudnnFindConvolutionBackwardFilterAlgorithmEx(
+            c->cudnn, p->x, a, p->y, b, p->conv, p->w, out, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+            &n, r, c->ws, c->ws_bytes);
+        if (s != CUDNN_STATUS_SUCCESS)
+            CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+                c->cudnn, p->x, p->y, p->conv, p->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n,
+                r));
+        COPY_PERF(perf, r, n);
+    }
+    for (int i = 0; i < n; i++)  // sorted fastest first
+        if (usable(c, perf[i].status, perf[i].memory, perf[i].math)) {
+            p->algo[pass] = perf[i].algo;
+            p->math[pass] = run_math(c, perf[i].math);
+            p->found[pass] = 1;
+            return;
+        }
+    static const char *const names[3] = {"forward", "backward-data", "backward-filter"};
+    cuda_fail(__FILE__, __LINE__, "choosing a convolution algorithm",
+              "raise SIAMESE_CUDA_WORKSPACE_MB (the workspace cuDNN may use) or lower the batch "
+              "size",
+              "no cuDNN %s algorithm for N=%d H=%d W=%d C=%d K=%d within a workspace of %zu MiB",
+              names[pass], p->N, p->H, p->W, p->C, p->K, c->ws_bytes >> 20);
+}
+
+// The Keras kernel w (3,3,C,K) in cuDNN's layout (K,3,3,C), from the cache
+// (see the top of this file) or transposed now.
+static const float *kernel_krsc(CudaImpl *c, const float *w, int C, int K) {
+    const size_t floats = 9 * (size_t)C * K;
+    KrscEntry *hit = NULL, *victim = &c->kcache[0];
+    for (int i = 0; i < KCACHE_MAX && !hit; i++) {
+        KrscEntry *k = &c->kcache[i];
+        if (k->krsc && k->src == w && k->C == C && k->K == K) hit = k;
+        else if (k->used < victim->used) victim = k;  // unused slots have used == 0
+    }
+    if (!hit) {
+        hit = victim;
+        if (hit->krsc && 9 * (size_t)hit->C * hit->K != floats) {
+            CUDA_CHECK(cudaFree(hit->krsc));
+            hit->krsc = NULL;
+        }
+        if (!hit->krsc) CUDA_CHECK(cudaMalloc((void **)&hit->krsc, floats * sizeof(float)));
+        hit->src = w, hit->C = C, hit->K = K;
+        hit->valid = 0;
+    }
+    if (!hit->valid) {
+        kernel_transpose(c->stream, hit->krsc, w, 9 * C, K);  // (9C,K) -> (K,9C)
+        hit->valid = 1;
+    }
+    hit->used = ++c->kclock;
+    return hit->krsc;
+}
+
+static void cuda_conv3x3_forward(Backend *b, float *out, const float *in, const float *w,
+                                 const float *bias, int N, int H, int W, int C, int K, int relu) {
+    CudaImpl *c = impl_of(b);
+    require_int_sized("conv3x3_forward", (size_t)N * H * W * (C > K ? C : K));
+    written(c, out, (size_t)N * H * W * K * sizeof(float));
+    ConvPlan *p = conv_plan(c, N, H, W, C, K);
+    const float *wk = kernel_krsc(c, w, C, K);
+    if (!p->found[PASS_FORWARD]) find_algorithm(c, p, PASS_FORWARD, in, wk, out);
+    const cudnnConvolutionFwdAlgo_t algo = p->algo[PASS_FORWARD];
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->math[PASS_FORWARD]));
+    if (relu && p->fused) {
+        // out = ReLU(conv(in) + bias) in one call; z (= out, scaled by 0) is not used.
+        cudnnStatus_t s = cudnnConvolutionBiasActivationForward(
+            c->cudnn, &ONE, p->x, in, p->w, wk, p->conv, algo, c->ws, c->ws_bytes, &ZERO, p->y,
+            out, p->bias, bias, c->relu, p->y, out);
+        if (s == CUDNN_STATUS_SUCCESS) return;
+        // Not every algorithm runs fused (cuDNN documents few limits): take
+        // the three steps below from now on. A real fault would show again
+        // in them, and be reported there.
+        p->fused = 0;
+    }
+    CUDNN_CHECK(cudnnConvolutionForward(c->cudnn, &ONE, p->x, in, p->w, wk, p->conv, algo, c->ws,
+                                        c->ws_bytes, &ZERO, p->y, out));
+    CUDNN_CHECK(cudnnAddTensor(c->cudnn, &ONE, p->bias, bias, &ONE, p->y, out));
+    if (relu)
+        CUDNN_CHECK(cudnnActivationForward(c->cudnn, c->relu, &ONE, p->y, out, &ZERO, p->y, out));
+}
+
+static void cuda_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias,
+                                  const float *dout, const float *in, const float *w, int N, int H,
+                                  int W, int C, int K) {
+    CudaImpl *c = impl_of(b);
+    const size_t wfloats = 9 * (size_t)C * K;
+    require_int_sized("conv3x3_backward", (size_t)N * H * W * (C > K ? C : K));
+    written(c, dw, wfloats * sizeof(float));
+    written(c, dbias, K * sizeof(float));
+    if (din) written(c, din, (size_t)N * H * W * C * sizeof(float));
+    ConvPlan *p = conv_plan(c, N, H, W, C, K);
+    CUDNN_CHECK(cudnnConvolutionBackwardBias(c->cudnn, &ONE, p->y, dout, &ZERO, p->bias, dbias));
+    // The filter gradient comes out in cuDNN's layout; transposed into dw.
+    c->scratch = grow(c->scratch, &c->scratch_bytes, wfloats * sizeof(float));
+    if (!p->found[PASS_BACKWARD_FILTER])
+        find_algorithm(c, p, PASS_BACKWARD_FILTER, in, dout, c->scratch);
+    const cudnnConvolutionBwdFilterAlgo_t falgo = p->algo[PASS_BACKWARD_FILTER];
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->math[PASS_BACKWARD_FILTER]));
+    CUDNN_CHECK(cudnnConvolutionBackwardFilter(c->cudnn, &ONE, p->x, in, p->y, dout, p->conv, falgo,
+                                               c->ws, c->ws_bytes, &ZERO, p->w, c->scratch));
+    kernel_transpose(c->stream, dw, c->scratch, K, 9 * C);  // (K,9C) -> (9C,K)
+    if (!din) return;
+    const float *wk = kernel_krsc(c, w, C, K);
+    if (!p->found[PASS_BACKWARD_DATA]) find_algorithm(c, p, PASS_BACKWARD_DATA, wk, dout, din);
+    const cudnnConvolutionBwdDataAlgo_t dalgo = p->algo[PASS_BACKWARD_DATA];
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->math[PASS_BACKWARD_DATA]));
+    CUDNN_CHECK(cudnnConvolutionBackwardData(c->cudnn, &ONE, p->w, wk, p->y, dout, p->conv, dalgo,
+                                             c->ws, c->ws_bytes, &ZERO, p->x, din));
+}
+
+static void cuda_relu_backward(Backend *b, float *dx, const float *dy, const float *y, size_t n) {
+    CudaImpl *c = impl_of(b);
+    written(c, dx, n * sizeof(float));
+    kernel_relu_backward(c->stream, dx, dy, y, n);
+}
+
+// ---- pooling ---------------------------------------------------------------------
+
+static void cuda_maxpool2_forward(Backend *b, float *out, const float *in, int N, int H, int W,
+                                  int C) {
+    CudaImpl *c = impl_of(b);
+    if (H < 2 || W < 2) return;  // no window fits: the output is empty
+    require_int_sized("maxpool2_forward", (size_t)N * H * W * C);
+    written(c, out, (size_t)N * (H / 2) * (W / 2) * C * sizeof(float));
+    // cuDNN's output side for a 2x2/2 'valid' window is (H-2)/2+1 = H/2 rounded down.
+    set_nhwc(c->pool_in, N, H, W, C);
+    set_nhwc(c->pool_out, N, H / 2, W / 2, C);
+    CUDNN_CHECK(cudnnPoolingForward(c->cudnn, c->pool, &ONE, c->pool_in, in, &ZERO, c->pool_out,
+                                    out));
+}
+
+// Our kernel, not cuDNN's: see kernels/maxpool_backward.cu for why.
+static void cuda_maxpool2_backward(Backend *b, float *din, const float *dout, const float *in,
+                                   const float *out, int N, int H, int W, int C) {
+    CudaImpl *c = impl_of(b);
+    written(c, din, (size_t)N * H * W * C * sizeof(float));
+    kernel_maxpool2_backward(c->stream, din, dout, in, out, N, H, W, C);
+}
+
+// ---- dense -----------------------------------------------------------------------
+// cuBLAS is column-major: a row-major (r,c) matrix is its (c,r) transpose
+// there, so each row-major product below is computed as its transpose.
+
+static void cuda_dense_forward(Backend *b, float *out, const float *in, const float *w,
+                               const float *bias, int N, int In, int Out, int relu) {
+    CudaImpl *c = impl_of(b);
+    written(c, out, (size_t)N * Out * sizeof(float));
+    // out^T (Out,N) = w^T (Out,In) @ in^T (In,N)
+    CUBLAS_CHECK(cublasSgemm(c->cublas, CUBLAS_OP_N, CUBLAS_OP_N, Out, N, In, &ONE, w, Out, in, In,
+                             &ZERO, out, Out));
+    kernel_bias_relu(c->stream, out, bias, N, Out, relu);
+}
+
+static void cuda_dense_backward(Backend *b, float *din, float *dw, float *dbias, const float *dout,
+                                const float *in, const float *w, int N, int In, int Out) {
+    CudaImpl *c = impl_of(b);
+    written(c, dw, (size_t)In * Out * sizeof(float));
+    written(c, dbias, Out * sizeof(float));
+    if (din) written(c, din, (size_t)N * In * sizeof(float));
+    kernel_column_sums(c->stream, dbias, dout, N, Out);
+    // dw^T (Out,In) = dout^T (Out,N) @ in (N,In)
+    CUBLAS_CHECK(cublasSgemm(c->cublas, CUBLAS_OP_N, CUBLAS_OP_T, Out, In, N, &ONE, dout, Out, in,
+                             In, &ZERO, dw, Out));
+    // din^T (In,N) = w (In,Out) @ dout^T (Out,N)
+    if (din)
+        CUBLAS_CHECK(cublasSgemm(c->cublas, CUBLAS_OP_T, CUBLAS_OP_N, In, N, Out, &ONE, w, Out,
+                                 dout, Out, &ZERO, din, In));
+}
+
+// ---- siamese head ------------------------------------------------------------------
+
+static void cuda_absdiff_forward(Backend *b, float *out, const float *x1, const float *x2,
+                                 size_t n) {
+    CudaImpl *c = impl_of(b);
+    written(c, out, n * sizeof(float));
+    kernel_absdiff_forward(c->stream, out, x1, x2, n);
+}
+
+static void cuda_absdiff_backward(Backend *b, float *dx1, float *dx2, const float *dout,
+                                  const float *x1, const float *x2, size_t n) {
+    CudaImpl *c = impl_of(b);
+    written(c, dx1, n * sizeof(float));
+    written(c, dx2, n * sizeof(float));
+    kernel_absdiff_backward(c->stream, dx1, dx2, dout, x1, x2, n);
+}
+
+static void cuda_sigmoid_bce_forward(Backend *b, float *prob, float *loss, const float *logit,
+                                     const float *y, int N) {
+    CudaImpl *c = impl_of(b);
+    written(c, prob, N * sizeof(float));
+    if (y) written(c, loss, sizeof(float));
+    kernel_sigmoid_bce_forward(c->stream, prob, loss, logit, y, N);
+}
+
+static void cuda_sigmoid_bce_backward(Backend *b, float *dlogit, const float *prob, const float *y,
+                                      int N) {
+    CudaImpl *c = impl_of(b);
+    written(c, dlogit, N * sizeof(float));
+    kernel_sigmoid_bce_backward(c->stream, dlogit, prob, y, N);
+}
+
+// ---- optimizers ----------------------------------------------------------------------
+
+static void cuda_sgd_nesterov_step(Backend *b, float *p, const float *g, float *buf, size_t n,
+                                   float lr, float momentum, float wd) {
+    CudaImpl *c = impl_of(b);
+    written(c, p, n * sizeof(float));
+    written(c, buf, n * sizeof(float));
+    kernel_sgd_nesterov(c->stream, p, g, buf, n, lr, momentum, wd);
+}
+
+static void cuda_adam_step(Backend *b, float *p, const float *g, float *m, float *v, size_t n,
+                           float lr, float beta1, float beta2, float eps, float wd, long t) {
+    CudaImpl *c = impl_of(b);
+    written(c, p, n * sizeof(float));
+    written(c, m, n * sizeof(float));
+    written(c, v, n * sizeof(float));
+    kernel_adam(c->stream, p, g, m, v, n, lr, beta1, beta2, eps, wd, t);
+}
+
+static const BackendOps cuda_ops = {
+    .alloc = cuda_alloc,
+    .free = cuda_free,
+    .zero = cuda_zero,
+    .upload = cuda_upload,
+    .upload_u8 = cuda_upload_u8,
+    .download = cuda_download,
+    .synchronize = cuda_synchronize,
+    .destroy = cuda_destroy,
+    .conv3x3_forward = cuda_conv3x3_forward,
+    .conv3x3_backward = cuda_conv3x3_backward,
+    .relu_backward = cuda_relu_backward,
+    .maxpool2_forward = cuda_maxpool2_forward,
+    .maxpool2_backward = cuda_maxpool2_backward,
+    .dense_forward = cuda_dense_forward,
+    .dense_backward = cuda_dense_backward,
+    .absdiff_forward = cuda_absdiff_forward,
+    .absdiff_backward = cuda_absdiff_backward,
+    .sigmoid_bce_forward = cuda_sigmoid_bce_forward,
+    .sigmoid_bce_backward = cuda_sigmoid_bce_backward,
+    .sgd_nesterov_step = cuda_sgd_nesterov_step,
+    .adam_step = cuda_adam_step,
+};
+
+// ---- opening ---------------------------------------------------------------------------
+
+// The settings read from the environment (see the top of this file).
+static int read_env(CudaImpl *c, Err *e) {
+    const char *s = getenv("SIAMESE_CUDA_WORKSPACE_MB");
+    long mb = DEFAULT_WORKSPACE_MB;
+    if (s && *s) {
+        char *end;
+        mb = strtol(s, &end, 10);
+        if (*end || mb < 0 || mb > 65536)
+            return err_set(e, "SIAMESE_CUDA_WORKSPACE_MB=%s: expected a whole number of MiB, 0 "
+                              "to 65536", s);
+    }
+    c->ws_bytes = (size_t)mb << 20;
+    s = getenv("SIAMESE_CUDA_TF32");
+    if (s && *s && strcmp(s, "0") && strcmp(s, "1"))
+        return err_set(e, "SIAMESE_CUDA_TF32=%s: expected 0 (plain FP32) or 1 (TF32 allowed)", s);
+    const char *o = getenv("NVIDIA_TF32_OVERRIDE");
+    c->tf32 = s && !strcmp(s, "1") && !(o && !strcmp(o, "0"));
+    return 0;
+}
+
+__attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int device_index,
+                                                             Err *e) {
+    Backend *b = calloc(1, sizeof *b);
+    CudaImpl *c = calloc(1, sizeof *c);
+    int count = 0;
+    if (!b || !c) {
+        free(b);
+        free(c);
+        return err_set(e, "out of memory opening the CUDA backend");
+    }
+    b->ops = &cuda_ops;
+    b->impl = c;
+    if (read_env(c, e)) goto fail;
+    cudaError_t s = cudaGetDeviceCount(&count);
+    if (s != cudaSuccess || count == 0) {
+        // The usual case on a machine without a GPU: one clear sentence.
+        if (s == cudaSuccess) s = cudaErrorNoDevice;
+        const char *hint = cuda_error_hint(s);
+        err_set(e, "no usable CUDA GPU: %s%s%s", cudaGetErrorString(s), *hint ? "; " : "", hint);
+        goto fail;
+    }
+    if (device_index >= count) {
+        err_set(e, "--device cuda:%d: this machine has %d GPU%s (cuda:0%s)", device_index, count,
+                count == 1 ? "" : "s", count == 1 ? "" : " and up");
+        goto fail;
+    }
+    if (cudnnGetVersion() / 10000 != CUDNN_MAJOR) {
+        err_set(e, "the cuDNN library found is version %zu, but this build needs cuDNN %d: put a "
+                   "cuDNN %d first on LD_LIBRARY_PATH",
+                cudnnGetVersion(), CUDNN_MAJOR, CUDNN_MAJOR);
+        goto fail;
+    }
+    c->device = device_index;
+    OPEN_CUDA(cudaSetDevice(device_index));
+    struct cudaDeviceProp prop;
+    OPEN_CUDA(cudaGetDeviceProperties(&prop, device_index));
+    OPEN_CUDA(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+    OPEN_CUDNN(cudnnCreate(&c->cudnn));
+    OPEN_CUDNN(cudnnSetStream(c->cudnn, c->stream));
+    OPEN_CUBLAS(cublasCreate(&c->cublas));
+    OPEN_CUBLAS(cublasSetStream(c->cublas, c->stream));
+    OPEN_CUBLAS(cublasSetMathMode(c->cublas,
+                                  c->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    OPEN_CUDNN(cudnnCreateActivationDescriptor(&c->relu));
+    OPEN_CUDNN(cudnnSetActivationDescriptor(c->relu, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN,
+                                            0.0));
+    OPEN_CUDNN(cudnnCreatePoolingDescriptor(&c->pool));
+    OPEN_CUDNN(cudnnSetPooling2dDescriptor(c->pool, CUDNN_POOLING_MAX, CUDNN_NOT_PROPAGATE_NAN, 2,
+                                           2, 0, 0, 2, 2));
+    OPEN_CUDNN(cudnnCreateTensorDescriptor(&c->pool_in));
+    OPEN_CUDNN(cudnnCreateTensorDescriptor(&c->pool_out));
+    for (int i = 0; i < 2; i++) {
+        OPEN_CUDA(cudaMallocHost((void **)&c->stage[i], STAGE_BYTES));
+        OPEN_CUDA(cudaEventCreateWithFlags(&c->stage_free[i], cudaEventDisableTiming));
+    }
+    OPEN_CUDA(cudaMalloc((void **)&c->u8, STAGE_BYTES));
+    size_t ver = cudnnGetVersion();
+    snprintf(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu, TF32 %s",
+             device_index, prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000,
+             ver / 100 % 100, c->tf32 ? "on" : "off");
+    *out = b;
+    return 0;
+fail:
+    cuda_destroy(b);
+    return -1;
+}

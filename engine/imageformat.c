@@ -1,0 +1,400 @@
+#include "imageformat.h"
+
+#include <string.h>
+
+// Fixed-width fields; callers check the bounds first.
+static unsigned le16(const unsigned char *p) { return p[0] | (unsigned)p[1] << 8; }
+static unsigned be16(const unsigned char *p) { return (unsigned)p[0] << 8 | p[1]; }
+static unsigned long le32(const unsigned char *p) {
+    return p[0] | (unsigned long)p[1] << 8 | (unsigned long)p[2] << 16 | (unsigned long)p[3] << 24;
+}
+static unsigned long be32(const unsigned char *p) {
+    return (unsigned long)p[0] << 24 | (unsigned long)p[1] << 16 | (unsigned long)p[2] << 8 | p[3];
+}
+
+// ---- PNG ------------------------------------------------------------------
+// Signature (8), then chunks: length (4, big-endian), type (4), data, CRC
+// (4). IHDR comes first: width and height at bytes 16 and 20.
+static int png_size(const unsigned char *d, size_t len, long *w, long *h) {
+    if (len < 24 || memcmp(d + 12, "IHDR", 4)) return -1;
+    *w = (long)be32(d + 16);
+    *h = (long)be32(d + 20);
+    return 0;
+}
+
+// Complete once the walk passes the last IDAT chunk whole (the next
+// chunk's header shows).
+static int png_whole(const unsigned char *d, size_t len) {
+    unsigned long long pos = 8;
+    int seen_idat = 0;
+    while (pos + 8 <= len) {
+        int idat = !memcmp(d + pos + 4, "IDAT", 4);
+        if (seen_idat && !idat) return 1;
+        seen_idat |= idat;
+        if (!memcmp(d + pos + 4, "IEND", 4)) return 1;
+        pos += 12 + (unsigned long long)be32(d + pos);
+        if (pos > len) return 0;
+    }
+    return 0;
+}
+
+// ---- JPEG -----------------------------------------------------------------
+// SOI (FF D8), then marker segments (FF xx + 16-bit length), each scan
+// (FF DA + header) followed by entropy-coded data, and EOI (FF D9) at the
+// end. Inside entropy-coded data an FF byte is always followed by 00
+// (stuffing) or a restart marker (D0-D7), so the next other marker ends it.
+
+// The offset just past the start-of-image marker, 0 when there is none.
+// stb_image (as libjpeg) skips fill bytes (FF) before a marker, the first
+// one too: FF FF D8 is a JPEG to it, so it must be one here.
+static size_t jpeg_start(const unsigned char *d, size_t len) {
+    size_t i = 0;
+    while (i < len && d[i] == 0xff) i++;
+    return i >= 1 && i < len && d[i] == 0xd8 ? i + 1 : 0;
+}
+
+// Offset of the frame header (start-of-frame marker), 0 if none before the
+// first scan.
+static size_t jpeg_sof(const unsigned char *d, size_t len) {
+    size_t i = jpeg_start(d, len);
+    while (i + 4 <= len && d[i] == 0xff) {
+        unsigned m = d[i + 1];
+        if (m == 0xff) {  // fill byte
+            i++;
+            continue;
+        }
+        // Start-of-frame markers: C0-CF except C4 (DHT), C8 (JPG), CC (DAC).
+        if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) return i;
+        if (m == 0xda) break;
+        i += 2 + be16(d + i + 2);
+    }
+    return 0;
+}
+
+static int jpeg_size(const unsigned char *d, size_t len, long *w, long *h) {
+    size_t sof = jpeg_sof(d, len);
+    // Frame header: FF Cx, length (2), precision (1), height (2), width (2).
+    if (!sof || sof + 9 > len) return -1;
+    *h = be16(d + sof + 5);
+    *w = be16(d + sof + 7);
+    return 0;
+}
+
+// A Huffman table segment: tables of a class/id byte, 16 code counts and
+// that many symbols. stb_image 2.27 trusts the counts to total at most 256
+// (the symbols of one table) and writes past its tables when they do not
+// (memory corruption from a crafted file, found by fuzzing): refuse that here.
+static int jpeg_dht_ok(const unsigned char *seg, size_t n, const char **why) {
+    while (n > 0) {
+        if (n < 17) {
+            *why = "a Huffman table is cut short";
+            return 0;
+        }
+        unsigned codes = 0;
+        for (int i = 1; i <= 16; i++) codes += seg[i];
+        if (codes > 256) {
+            *why = "a Huffman table declares more than 256 codes";
+            return 0;
+        }
+        if (17 + codes > n) {
+            *why = "a Huffman table is longer than its segment";
+            return 0;
+        }
+        seg += 17 + codes;
+        n -= 17 + codes;
+    }
+    return 1;
+}
+
+// Walks every segment and scan to EOI, checking the Huffman tables.
+static int jpeg_check(const unsigned char *d, size_t len, const char **why) {
+    size_t i = jpeg_start(d, len);
+    for (;;) {
+        if (i + 2 > len) return IMAGEFORMAT_TRUNCATED;
+        if (d[i] != 0xff) {
+            *why = "bytes between segments";
+            return IMAGEFORMAT_CORRUPT;
+        }
+        unsigned m = d[i + 1];
+        if (m == 0xff) {  // fill byte
+            i++;
+            continue;
+        }
+        if (m == 0xd9) return IMAGEFORMAT_WHOLE;
+        if (m == 0x01 || (m >= 0xd0 && m <= 0xd7)) {  // markers without a length
+            i += 2;
+            continue;
+        }
+        if (i + 4 > len) return IMAGEFORMAT_TRUNCATED;
+        size_t seg = be16(d + i + 2);
+        if (seg < 2) {
+            *why = "a segment length below 2";
+            return IMAGEFORMAT_CORRUPT;
+        }
+        if (i + 2 + seg > len) return IMAGEFORMAT_TRUNCATED;
+        if (m == 0xc4 && !jpeg_dht_ok(d + i + 4, seg - 2, why)) return IMAGEFORMAT_CORRUPT;
+        i += 2 + seg;
+        if (m == 0xda) {  // entropy-coded data up to the next real marker
+            while (i + 1 < len && !(d[i] == 0xff && d[i + 1] != 0 && (d[i + 1] < 0xd0 || d[i + 1] > 0xd7)))
+                i++;
+            if (i + 1 >= len) return IMAGEFORMAT_TRUNCATED;
+        }
+    }
+}
+
+// ---- GIF ------------------------------------------------------------------
+// Header (6), logical screen (7: width, height, flags...), optional global
+// colour table, then blocks. stb allocates the whole logical screen.
+static int gif_size(const unsigned char *d, size_t len, long *w, long *h) {
+    if (len < 10) return -1;
+    *w = le16(d + 6);
+    *h = le16(d + 8);
+    return 0;
+}
+
+// Skips data sub-blocks (length byte, bytes; a zero length ends them).
+// Returns the position after the terminator, or 0 when the data stops first.
+static size_t gif_skip_blocks(const unsigned char *d, size_t len, size_t pos) {
+    while (pos < len) {
+        size_t n = d[pos++];
+        if (n == 0) return pos;
+        pos += n;
+    }
+    return 0;
+}
+
+// Complete when the first image descriptor's data sub-blocks all arrive.
+static int gif_whole(const unsigned char *d, size_t len) {
+    if (len < 13) return 0;
+    size_t pos = 13;
+    if (d[10] & 0x80) pos += (size_t)3 << ((d[10] & 7) + 1);  // global colour table
+    while (pos < len) {
+        unsigned char b = d[pos++];
+        if (b == 0x21) {  // extension: label, then sub-blocks
+            if (!(pos = gif_skip_blocks(d, len, pos + 1))) return 0;
+        } else if (b == 0x2c) {  // image: descriptor, local table, LZW size, data
+            if (pos + 9 > len) return 0;
+            unsigned flags = d[pos + 8];
+            pos += 9;
+            if (flags & 0x80) pos += (size_t)3 << ((flags & 7) + 1);
+            return gif_skip_blocks(d, len, pos + 1) != 0;
+        } else {
+            return 1;  // a trailer or garbage: the decoder's to judge
+        }
+    }
+    return 0;
+}
+
+// ---- BMP ------------------------------------------------------------------
+typedef struct BmpHeader {
+    unsigned long off, hsz;  // pixel data offset, info header size
+    long w, h;               // h < 0: rows stored top-down
+    unsigned bpp, comp;
+} BmpHeader;
+
+static int bmp_header(const unsigned char *d, size_t len, BmpHeader *b) {
+    if (len < 26) return -1;
+    b->off = le32(d + 10);
+    b->hsz = le32(d + 14);
+    b->comp = 0;
+    if (b->hsz == 12) {  // OS/2 core header
+        b->w = le16(d + 18);
+        b->h = le16(d + 20);
+        b->bpp = le16(d + 24);
+        return 0;
+    }
+    if (len < 34) return -1;
+    b->w = (int)le32(d + 18);
+    b->h = (int)le32(d + 22);
+    b->bpp = le16(d + 28);
+    b->comp = (unsigned)le32(d + 30);
+    return 0;
+}
+
+static int bmp_size(const unsigned char *d, size_t len, long *w, long *h) {
+    BmpHeader b;
+    if (bmp_header(d, len, &b)) return -1;
+    *w = b.w < 0 ? -b.w : b.w;
+    *h = b.h < 0 ? -b.h : b.h;
+    return 0;
+}
+
+// stb_image 2.27 refuses RLE (compression 1, 2) but decodes any other
+// unknown compression as raw pixels, zero-filling what the file lacks (a
+// 54-byte file became 62000x506 pixels, found by fuzzing): only raw (0)
+// and bit-field (3, 6) pixels are read.
+static int bmp_check(const unsigned char *d, size_t len, const char **why) {
+    BmpHeader b;
+    if (bmp_header(d, len, &b)) return IMAGEFORMAT_TRUNCATED;
+    if (b.comp != 0 && b.comp != 3 && b.comp != 6) {
+        *why = b.comp == 1 || b.comp == 2 ? "run-length compression"
+             : b.comp == 4 || b.comp == 5 ? "embedded JPEG or PNG data"
+                                          : "an unknown compression type";
+        return IMAGEFORMAT_UNSUPPORTED;
+    }
+    // Odd headers are the decoder's to judge.
+    if (b.w <= 0 || b.bpp == 0 || b.bpp > 32 || b.h == 0) return IMAGEFORMAT_WHOLE;
+    unsigned long long h = b.h < 0 ? -b.h : b.h, row = ((unsigned long long)b.bpp * b.w + 7) / 8;
+    unsigned long long stride = (row + 3) / 4 * 4, start = b.off > 14 + b.hsz ? b.off : 14 + b.hsz;
+    // Rows are padded to 4 bytes; the last row's padding is not required.
+    return len >= start + stride * (h - 1) + row ? IMAGEFORMAT_WHOLE : IMAGEFORMAT_TRUNCATED;
+}
+
+// ---- TGA ------------------------------------------------------------------
+// Header (18): ID length, colour-map type, image type, colour-map spec
+// (first, length, entry bits), origin, width, height, bits per pixel.
+static int tga_size(const unsigned char *d, size_t len, long *w, long *h) {
+    if (len < 18) return -1;
+    *w = le16(d + 12);
+    *h = le16(d + 14);
+    return 0;
+}
+
+static int tga_whole(const unsigned char *d, size_t len) {
+    if (len < 18) return 0;
+    unsigned type = d[2], bpp = d[16];
+    unsigned long long pos = 18 + d[0];  // header + image ID
+    if (d[1]) pos += (unsigned long long)le16(d + 5) * ((d[7] + 7) / 8);  // colour map
+    unsigned long long px = (unsigned long long)le16(d + 12) * le16(d + 14), pb = (bpp + 7) / 8;
+    if (type >= 1 && type <= 3) return pos + px * pb <= len;
+    if (type < 9 || type > 11) return 1;
+    // Run-length packets: a header byte (bit 7: a run of one value) and
+    // 1 to 128 pixels.
+    while (px > 0) {
+        if (pos >= len) return 0;
+        unsigned hb = d[pos++], n = (hb & 0x7f) + 1;
+        pos += hb & 0x80 ? pb : n * pb;
+        px = px > n ? px - n : 0;
+    }
+    return pos <= len;
+}
+
+// ---- PGM / PPM ------------------------------------------------------------
+// "P5" or "P6", then width, height and the largest sample value as decimal
+// text between blanks and # comments, then one blank, then the samples.
+// stb_image 2.27 parses those numbers into an int without an overflow
+// check (undefined behaviour, found by fuzzing): more than 8 digits are
+// refused here, as are 16-bit samples (see pnm_check).
+#define PNM_MAX_DIGITS 8
+
+// Reads one header number; returns its digit count (0: none), *pos moves
+// past it.
+static int pnm_field(const unsigned char *d, size_t len, size_t *pos, unsigned long *v) {
+    size_t i = *pos;
+    for (;;) {
+        while (i < len && (d[i] == ' ' || (d[i] >= '\t' && d[i] <= '\r'))) i++;
+        if (i < len && d[i] == '#') {
+            while (i < len && d[i] != '\n' && d[i] != '\r') i++;
+            continue;
+        }
+        break;
+    }
+    int digits = 0;
+    for (*v = 0; i < len && d[i] >= '0' && d[i] <= '9'; i++, digits++)
+        if (digits < PNM_MAX_DIGITS) *v = *v * 10 + (d[i] - '0');
+    *pos = i;
+    return digits;
+}
+
+// Parses the header up to the blank before the samples: an ImageCheck
+// (*pos: where the samples start).
+static int pnm_header(const unsigned char *d, size_t len, size_t *pos, unsigned long v[3],
+                      const char **why) {
+    *pos = 2;
+    for (int k = 0; k < 3; k++) {
+        int digits = pnm_field(d, len, pos, &v[k]);
+        if (*pos >= len) return IMAGEFORMAT_TRUNCATED;
+        if (digits == 0 || digits > PNM_MAX_DIGITS) {
+            *why = digits ? "a header number has more than 8 digits" : "a header field is not a number";
+            return IMAGEFORMAT_CORRUPT;
+        }
+    }
+    (*pos)++;  // the single blank before the samples
+    return IMAGEFORMAT_WHOLE;
+}
+
+static int pnm_size(const unsigned char *d, size_t len, long *w, long *h) {
+    size_t pos;
+    unsigned long v[3];
+    const char *why;
+    if (pnm_header(d, len, &pos, v, &why) != IMAGEFORMAT_WHOLE) return -1;
+    *w = (long)v[0];
+    *h = (long)v[1];
+    return 0;
+}
+
+static int pnm_check(const unsigned char *d, size_t len, const char **why) {
+    size_t pos;
+    unsigned long v[3];
+    int c = pnm_header(d, len, &pos, v, why);
+    if (c != IMAGEFORMAT_WHOLE) return c;
+    // stb_image 2.27 converts 16-bit PNM samples to RGB with its 8-bit
+    // routine and reads past its buffer (found by fuzzing).
+    if (v[2] > 255) {
+        *why = "16-bit samples (largest value above 255)";
+        return IMAGEFORMAT_UNSUPPORTED;
+    }
+    unsigned long long need = (unsigned long long)v[0] * v[1] * (d[1] == '6' ? 3 : 1);
+    return pos + need <= len ? IMAGEFORMAT_WHOLE : IMAGEFORMAT_TRUNCATED;
+}
+
+// The formats whose only defect found here is truncation.
+#define TRUNCATION_CHECK(kind)                                                    \
+    static int kind##_check(const unsigned char *d, size_t len, const char **why) { \
+        return kind##_whole(d, len) ? IMAGEFORMAT_WHOLE : IMAGEFORMAT_TRUNCATED;  \
+    }
+TRUNCATION_CHECK(png)
+TRUNCATION_CHECK(gif)
+TRUNCATION_CHECK(tga)
+
+// ---- the table ------------------------------------------------------------
+typedef struct Signature {
+    const char *bytes;
+    size_t len, off;
+    ImageFormat fmt;
+} Signature;
+
+#define READ(name, kind) {name, 1, 1, kind##_size, kind##_check}
+#define REFUSED(name) {name, 0, 1, NULL, NULL}
+
+static const Signature SIGNATURES[] = {
+    {"\x89PNG\r\n\x1a\n", 8, 0, READ("PNG", png)},
+    {"GIF87a", 6, 0, READ("GIF", gif)},
+    {"GIF89a", 6, 0, READ("GIF", gif)},
+    {"BM", 2, 0, READ("BMP", bmp)},
+    {"P5", 2, 0, READ("PGM", pnm)},
+    {"P6", 2, 0, READ("PPM", pnm)},
+    // Recognised, to be named in the error. stb_image could decode PSD,
+    // HDR and PIC, but the program has no use for them, and refusing them
+    // here keeps that code unreachable from user input.
+    {"P1", 2, 0, REFUSED("ASCII PBM")},
+    {"P2", 2, 0, REFUSED("ASCII PGM")},
+    {"P3", 2, 0, REFUSED("ASCII PPM")},
+    {"P4", 2, 0, REFUSED("1-bit PBM")},
+    {"8BPS", 4, 0, REFUSED("Photoshop (PSD)")},
+    {"#?RADIANCE", 10, 0, REFUSED("Radiance HDR")},
+    {"#?RGBE", 6, 0, REFUSED("Radiance HDR")},
+    {"\x53\x80\xf6\x34", 4, 0, REFUSED("Softimage PIC")},
+    {"II*\0", 4, 0, REFUSED("TIFF")},
+    {"MM\0*", 4, 0, REFUSED("TIFF")},
+    {"WEBP", 4, 8, REFUSED("WebP")},
+    {"ftyp", 4, 4, REFUSED("HEIF/AVIF/MP4")},
+    {"\0\0\0\x0cjP  ", 8, 0, REFUSED("JPEG 2000")},
+    {"\xff\x0a", 2, 0, REFUSED("JPEG XL")},
+    {"%PDF", 4, 0, REFUSED("PDF")},
+    {"<?xml", 5, 0, REFUSED("XML or SVG")},
+    {"<svg", 4, 0, REFUSED("SVG")},
+    {"\x89HDF\r\n\x1a\n", 8, 0, REFUSED("HDF5 (a weights file?)")},
+};
+
+static const ImageFormat TGA = {"TGA", 1, 0, tga_size, tga_check};
+static const ImageFormat JPEG = READ("JPEG", jpeg);
+
+const ImageFormat *imageformat_sniff(const unsigned char *d, size_t len) {
+    if (jpeg_start(d, len)) return &JPEG;
+    for (size_t i = 0; i < sizeof SIGNATURES / sizeof *SIGNATURES; i++) {
+        const Signature *s = &SIGNATURES[i];
+        if (len >= s->off + s->len && !memcmp(d + s->off, s->bytes, s->len)) return &s->fmt;
+    }
+    return &TGA;
+}

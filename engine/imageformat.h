@@ -1,0 +1,43 @@
+// imageformat: what an image file is, told from its first bytes, and
+// whether it holds its whole (first) image.
+//
+// stb_image decodes a truncated JPEG, GIF, BMP, TGA, PGM or PPM without a
+// word, padding the missing pixels with grey or black, where PIL refuses
+// such a file as truncated (and stb's reasons for a short PNG are cryptic).
+// These checks walk each format's structure (not the compressed data) to
+// find where the first image must end, and check what stb_image 2.27
+// trusts unchecked (JPEG Huffman table sizes).
+#ifndef SIAMESE_IMAGEFORMAT_H
+#define SIAMESE_IMAGEFORMAT_H
+
+#include <stddef.h>
+
+typedef struct ImageFormat {
+    const char *name;     // "PNG", "TIFF", ...
+    int supported;        // 0: recognised, named in the error, and refused
+    int has_signature;    // 0 for TGA, which has none
+    // Only for the formats read (NULL for the refused ones):
+    // the pixel size the header declares (what the decoder will allocate),
+    // read here so the limit holds before any decoder runs; -1 when the
+    // header is too short to say.
+    int (*size)(const unsigned char *d, size_t len, long *w, long *h);
+    // Whether the data holds the whole first image, and sane where the
+    // decoder trusts it blindly: an ImageCheck.
+    int (*check)(const unsigned char *d, size_t len, const char **why);
+} ImageFormat;
+
+typedef enum ImageCheck {
+    IMAGEFORMAT_WHOLE,
+    IMAGEFORMAT_TRUNCATED,
+    IMAGEFORMAT_CORRUPT,      // *why says what
+    IMAGEFORMAT_UNSUPPORTED,  // a variant the decoder gets wrong; *why names it
+} ImageCheck;
+
+// The formats read, for messages.
+#define IMAGEFORMAT_READ "PNG, JPEG, BMP, GIF, TGA, PGM or PPM"
+
+// The format whose signature d starts with; data with no known signature
+// is taken for TGA (the decoder then decides whether it is one).
+const ImageFormat *imageformat_sniff(const unsigned char *d, size_t len);
+
+#endif

@@ -1,0 +1,57 @@
+// loader: worker threads that turn the pair sampler's draws into ready
+// float batches (decode, augment, preprocess) ahead of the training step,
+// into a bounded ring, so the engine does not wait for the disk or the
+// decoder.
+//
+// Batches are numbered; batch g of a run stands for (epoch g / per_epoch,
+// batch g % per_epoch) and all its randomness (which pairs, their order,
+// every augmentation) comes from a generator seeded by (seed, stream,
+// epoch, batch). So the batches are the same whichever thread builds them
+// and in whatever order they finish, and a resumed run rebuilds exactly
+// the batches an uninterrupted one would have had.
+#ifndef SIAMESE_LOADER_H
+#define SIAMESE_LOADER_H
+
+#include <stdint.h>
+
+#include "augment.h"
+#include "dataset.h"
+#include "err.h"
+#include "model.h"
+
+typedef struct LoaderConfig {
+    const Dataset *ds;
+    const PairSampler *sampler;
+    int samples;               // samples per batch; a batch holds 2*samples pairs
+    int size;                  // the network's input side S
+    Preprocess pre;
+    const AugmentParams *aug;  // NULL: no augmentation (validation)
+    uint64_t seed;
+    int stream;                // distinguishes the training and validation numbers
+    int workers;               // threads, >= 1
+    int depth;                 // batches built ahead, >= 2
+} LoaderConfig;
+
+typedef struct LoaderBatch {
+    float *pairs;    // (2P,S,S,3): the P first images, then the P second images
+    float *labels;   // (P): 1 same class, 0 different
+    int n_pairs;     // P
+    long epoch, index;
+} LoaderBatch;
+
+typedef struct Loader Loader;
+
+int loader_open(Loader **out, const LoaderConfig *c, Err *e);
+// Drops whatever is queued and starts producing batches first .. end-1.
+void loader_start(Loader *l, long first, long end, long per_epoch);
+// The next batch in order, waiting for it if needed; valid until the next
+// call. Fails (a file became unreadable mid-run) with the file named.
+int loader_next(Loader *l, const LoaderBatch **b, Err *e);
+void loader_close(Loader *l);
+
+// Builds one batch in the calling thread (the loader's worker body).
+// pairs and labels must hold 2*samples pairs.
+int loader_build(const LoaderConfig *c, long epoch, long index, float *pairs, float *labels,
+                 Err *e);
+
+#endif

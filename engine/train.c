@@ -1,0 +1,943 @@
+// train: the epoch loop of `siamese train` (see train.h).
+//
+// A run, step by step: check the options, open the backend, scan the
+// dataset and split it, build (or load, or resume) the model, build the
+// optimizer and the learning-rate curve, then per epoch: the training
+// steps (batches from the loader threads), the validation pass, the loss
+// log and picture, the checkpoints, early stopping.
+//
+// Resuming is exact: the checkpoint stores the optimizer's slots and step
+// count, the epoch and step reached, the partial sums of the epoch in
+// progress, the best validation loss and the early-stopping count; batches
+// are a pure function of (seed, epoch, step) (loader.h), so a resumed run
+// computes the same numbers as one that was never interrupted.
+#include "train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atomicfile.h"
+#include "augment.h"
+#include "backend.h"
+#include "dataset.h"
+#include "loader.h"
+#include "model.h"
+#include "optim.h"
+#include "plot.h"
+#include "weights.h"
+
+void train_config_defaults(TrainConfig *c) {
+    memset(c, 0, sizeof *c);
+    c->dataset = "dataset";
+    c->val_ratio = 0.1;
+    c->backbone = "vgg16";
+    c->input_size = 105;
+    c->epochs = 100;
+    c->batch_size = 32;
+    c->optimizer = "sgd";
+    c->lr = 1e-2;
+    c->momentum = 0.9;
+    c->weight_decay = 5e-4;
+    c->lr_decay = "cos";
+    c->save_dir = "logs";
+    c->save_period = 10;
+    c->device = "auto";
+    c->augment = "standard";
+}
+
+static int custom_widths(const TrainConfig *c) {
+    for (int i = 0; i < 5; i++)
+        if (c->widths[i] <= 0) return 0;
+    return 1;
+}
+
+int train_config_check(const TrainConfig *c, Err *e) {
+    if (!c->dataset || !*c->dataset) return err_set(e, "--dataset: a folder is needed");
+    if (!(c->val_ratio > 0 && c->val_ratio < 1))
+        return err_set(e, "--val-ratio: %g is out of range (expected more than 0 and less than 1)",
+                       c->val_ratio);
+    if (!custom_widths(c) && strcmp(c->backbone, "vgg16") && strcmp(c->backbone, "compact"))
+        return err_set(e, "--backbone: '%s' is not vgg16 or compact", c->backbone);
+    if (c->input_size < MODEL_MIN_INPUT || c->input_size > MODEL_MAX_INPUT)
+        return err_set(e, "--input-shape: %d is out of range (%d to %d)", c->input_size,
+                       MODEL_MIN_INPUT, MODEL_MAX_INPUT);
+    if (c->epochs < 1) return err_set(e, "--epochs: %d is out of range (at least 1)", c->epochs);
+    if (c->init_epoch < 0 || c->init_epoch >= c->epochs)
+        return err_set(e, "--init-epoch: %d is out of range (0 to --epochs - 1 = %d)",
+                       c->init_epoch, c->epochs - 1);
+    if (c->batch_size < 1 || c->batch_size > 4096)
+        return err_set(e, "--batch-size: %d is out of range (1 to 4096)", c->batch_size);
+    if (strcmp(c->optimizer, "sgd") && strcmp(c->optimizer, "adam"))
+        return err_set(e, "--optimizer: '%s' is not sgd or adam", c->optimizer);
+    if (!(c->lr > 0)) return err_set(e, "--lr: %g must be positive", c->lr);
+    if (!(c->min_lr >= 0)) return err_set(e, "--min-lr: %g must not be negative", c->min_lr);
+    if (!(c->momentum >= 0 && c->momentum < 1))
+        return err_set(e, "--momentum: %g is out of range (0 to less than 1)", c->momentum);
+    if (!(c->weight_decay >= 0))
+        return err_set(e, "--weight-decay: %g must not be negative", c->weight_decay);
+    if (strcmp(c->lr_decay, "cos") && strcmp(c->lr_decay, "step"))
+        return err_set(e, "--lr-decay: '%s' is not cos or step", c->lr_decay);
+    if (c->save_period < 1)
+        return err_set(e, "--save-period: %d is out of range (at least 1)", c->save_period);
+    if (c->patience < 0) return err_set(e, "--patience: %d must not be negative", c->patience);
+    if (!(c->same_alphabet >= 0 && c->same_alphabet <= 1))
+        return err_set(e, "--same-alphabet-negatives: %g is out of range (0 to 1)",
+                       c->same_alphabet);
+    if (augment_kind_parse(c->augment) < 0)
+        return err_set(e, "--augment: '%s' is not standard, koch or none", c->augment);
+    if (c->steps_per_epoch < 0 || c->val_steps < 0)
+        return err_set(e, "--steps-per-epoch / --val-steps must not be negative");
+    if (c->workers < 0 || c->workers > 64)
+        return err_set(e, "--workers: %d is out of range (0 to 64)", c->workers);
+    if (c->hidden < 0 || c->hidden > 65536)
+        return err_set(e, "--hidden: %d is out of range (1 to 65536)", c->hidden);
+    if (!c->save_dir || !*c->save_dir) return err_set(e, "--save-dir: a folder is needed");
+    if (c->stop_after_steps < 0 || !(c->time_limit >= 0) || c->loader_benchmark < 0)
+        return err_set(e, "--stop-after-steps / --time-limit / --loader-benchmark must not be "
+                          "negative");
+    return 0;
+}
+
+static void spec_of(const TrainConfig *c, ModelSpec *s) {
+    if (!strcmp(c->backbone, "vgg16")) model_spec_vgg16(s, c->input_size);
+    else model_spec_compact(s, c->input_size);
+    if (custom_widths(c)) memcpy(s->widths, c->widths, sizeof s->widths);
+    if (c->hidden > 0) s->hidden = c->hidden;
+    s->pre.invert = c->invert;
+    s->pre.letterbox = c->letterbox;
+}
+
+// ---- the training state in a checkpoint ------------------------------------------
+
+// Where a run stands; what a checkpoint must restore.
+typedef struct Progress {
+    int epoch;            // the epoch in progress (0-based)
+    long batch;           // its steps done; == steps: training done, validation not
+    double loss_sum, acc_sum;  // over those steps
+    long step;            // optimizer steps in all
+    double best_val;      // INFINITY until the first validation
+    int bad_epochs;       // epochs since the best one
+    char log_dir[2048];   // loss_<timestamp> folder
+    int log_first_epoch;  // the epoch its first line is for
+} Progress;
+
+// The options that shape the run's numbers, as key=value lines; a resumed
+// run compares them with the checkpoint's.
+static void config_text(const TrainConfig *c, char *buf, size_t len) {
+    // (A full buffer is caught by state_text.)
+    snprintf(buf, len,
+             "dataset=%s\nown_data=%d\nval_ratio=%.17g\nseed=%llu\nepochs=%d\nbatch_size=%d\n"
+             "optimizer=%s\nlr=%.17g\nmin_lr=%.17g\nmomentum=%.17g\nweight_decay=%.17g\n"
+             "lr_decay=%s\nsame_alphabet=%.17g\naugment=%s\nsteps_per_epoch=%ld\nval_steps=%ld\n"
+             "init_epoch=%d\n",
+             c->dataset, c->own_data, c->val_ratio, (unsigned long long)c->seed, c->epochs,
+             c->batch_size, c->optimizer, c->lr, c->min_lr, c->momentum, c->weight_decay,
+             c->lr_decay, c->same_alphabet, c->augment, c->steps_per_epoch, c->val_steps,
+             c->init_epoch);
+}
+
+// Fails when the text does not fit (paths of thousands of characters).
+static int state_text(const TrainConfig *c, const Progress *p, char *buf, size_t len) {
+    int n = snprintf(buf, len,
+                     "siamese_train_state=1\nepoch=%d\nbatch=%ld\nloss_sum=%.17g\nacc_sum=%.17g\n"
+                     "step=%ld\nbest_val=%.17g\nbad_epochs=%d\nlog_dir=%s\nlog_first_epoch=%d\n"
+                     "save_dir=%s\nsave_period=%d\npatience=%d\n",
+                     p->epoch, p->batch, p->loss_sum, p->acc_sum, p->step, p->best_val,
+                     p->bad_epochs, p->log_dir, p->log_first_epoch, c->save_dir, c->save_period,
+                     c->patience);
+    if (n < 0 || (size_t)n >= len) return -1;
+    config_text(c, buf + n, len - n);
+    return strlen(buf) + 1 < len ? 0 : -1;
+}
+
+// The value of key in key=value lines (into val), or -1.
+static int text_get(const char *text, const char *key, char *val, size_t len) {
+    size_t kl = strlen(key);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (strncmp(p, key, kl) || p[kl] != '=') continue;
+        const char *v = p + kl + 1, *end = strchr(v, '\n');
+        size_t n = end ? (size_t)(end - v) : strlen(v);
+        if (n >= len) n = len - 1;
+        memcpy(val, v, n);
+        val[n] = '\0';
+        return 0;
+    }
+    return -1;
+}
+
+typedef struct StateReader {
+    const char *text, *path;
+    Err *e;
+    int failed;
+    char *store;
+    size_t store_left;
+} StateReader;
+
+static const char *get_str(StateReader *r, const char *key) {
+    char v[2048];
+    if (text_get(r->text, key, v, sizeof v)) {
+        if (!r->failed) err_set(r->e, "%s: the training state lacks '%s'", r->path, key);
+        r->failed = 1;
+        return "";
+    }
+    size_t n = strlen(v) + 1;
+    if (!r->store) return "";
+    if (n > r->store_left) {
+        if (!r->failed) err_set(r->e, "%s: the training state's '%s' is too long", r->path, key);
+        r->failed = 1;
+        return "";
+    }
+    char *s = memcpy(r->store, v, n);
+    r->store += n;
+    r->store_left -= n;
+    return s;
+}
+
+static double get_num(StateReader *r, const char *key) {
+    char v[128], *end;
+    if (text_get(r->text, key, v, sizeof v)) {
+        if (!r->failed) err_set(r->e, "%s: the training state lacks '%s'", r->path, key);
+        r->failed = 1;
+        return 0;
+    }
+    double d = strtod(v, &end);
+    if (end == v) {
+        if (!r->failed) err_set(r->e, "%s: the training state's '%s' is not a number", r->path, key);
+        r->failed = 1;
+    }
+    return d;
+}
+
+static int read_state(const char *path, WeightsState *st, Err *e) {
+    if (weights_load_state(path, st, e)) return -1;
+    if (strncmp(st->text, "siamese_train_state=1\n", 22)) {
+        weights_state_free(st);
+        return err_set(e,
+                       "%s has no training state to resume from (last_epoch_weights.h5 and the "
+                       "periodic ep*.h5 checkpoints have one); to start a new run from its "
+                       "weights use --model-path %s",
+                       path, path);
+    }
+    return 0;
+}
+
+int train_config_from_checkpoint(TrainConfig *c, const char *path, Err *e) {
+    WeightsState st;
+    WeightsInfo info;
+    if (weights_inspect(path, &info, e) || read_state(path, &st, e)) return -1;
+    StateReader r = {st.text, path, e, 0, c->store, sizeof c->store};
+    c->dataset = get_str(&r, "dataset");
+    c->own_data = (int)get_num(&r, "own_data");
+    c->val_ratio = get_num(&r, "val_ratio");
+    c->epochs = (int)get_num(&r, "epochs");
+    c->batch_size = (int)get_num(&r, "batch_size");
+    c->optimizer = get_str(&r, "optimizer");
+    c->lr = get_num(&r, "lr");
+    c->min_lr = get_num(&r, "min_lr");
+    c->momentum = get_num(&r, "momentum");
+    c->weight_decay = get_num(&r, "weight_decay");
+    c->lr_decay = get_str(&r, "lr_decay");
+    c->same_alphabet = get_num(&r, "same_alphabet");
+    c->augment = get_str(&r, "augment");
+    c->steps_per_epoch = (long)get_num(&r, "steps_per_epoch");
+    c->val_steps = (long)get_num(&r, "val_steps");
+    c->init_epoch = (int)get_num(&r, "init_epoch");
+    c->save_dir = get_str(&r, "save_dir");
+    c->save_period = (int)get_num(&r, "save_period");
+    c->patience = (int)get_num(&r, "patience");
+    // The seed is a 64-bit integer: a double would round it.
+    char seed[64];
+    if (text_get(st.text, "seed", seed, sizeof seed))
+        r.failed = err_set(e, "%s: the training state lacks 'seed'", path);
+    else
+        c->seed = strtoull(seed, NULL, 10);
+    weights_state_free(&st);
+    if (r.failed) return -1;
+    // The model's shape is the file's.
+    const ModelSpec *s = &info.spec;
+    char name[64];
+    model_spec_describe(s, name, sizeof name);
+    c->backbone = !strcmp(name, "vgg16") ? "vgg16" : "compact";
+    memcpy(c->widths, s->widths, sizeof c->widths);
+    c->hidden = s->hidden;
+    c->input_size = s->input_size;
+    c->invert = s->pre.invert;
+    c->letterbox = s->pre.letterbox;
+    return 0;
+}
+
+// ---- the run -------------------------------------------------------------------
+
+typedef struct Run {
+    const TrainConfig *c;
+    TrainCallback cb;
+    void *ctx;
+    TrainControl *ctl;
+    Err *e;
+    Backend *be;
+    Model *m;
+    Optim opt;
+    Dataset ds;
+    int *train_idx, *val_idx, n_train, n_val;
+    PairSampler train_s, val_s;
+    AugmentParams aug;
+    Loader *train_l, *val_l;
+    OptimKind kind;
+    LrDecay decay;
+    double lr_fit, min_lr_fit;
+    double *lr_curve;
+    long steps, val_steps;
+    int workers;
+    long run_steps;      // steps taken by this invocation
+    double t_start;      // when it started (monotonic seconds)
+    Progress p;
+    double *hist_loss, *hist_val;   // per logged epoch
+    int n_hist;
+    char rows[40][2][160];
+    const char *row_ptrs[40][2];
+    int n_rows;
+    WeightsState resume_state;
+} Run;
+
+static void emit(Run *r, TrainEvent *ev) {
+    ev->epochs = r->c->epochs;
+    if (r->cb) r->cb(ev, r->ctx);
+}
+
+static void say(Run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(Run *r, const char *fmt, ...) {
+    char msg[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    TrainEvent ev = {.kind = TRAIN_EV_MESSAGE, .message = msg, .epoch = r->p.epoch + 1};
+    emit(r, &ev);
+}
+
+// Each line of a multi-line text as its own message.
+static void say_lines(Run *r, const char *text) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", text);
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) say(r, "%s", line);
+}
+
+static void row(Run *r, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void row(Run *r, const char *key, const char *fmt, ...) {
+    if (r->n_rows >= 40) return;
+    snprintf(r->rows[r->n_rows][0], sizeof r->rows[0][0], "%s", key);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->rows[r->n_rows][1], sizeof r->rows[0][1], fmt, ap);
+    va_end(ap);
+    r->row_ptrs[r->n_rows][0] = r->rows[r->n_rows][0];
+    r->row_ptrs[r->n_rows][1] = r->rows[r->n_rows][1];
+    r->n_rows++;
+}
+
+static int mkdir_p(const char *path, Err *e) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || !*p) {
+            char keep = *p;
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return err_set(e, "%s: cannot create the folder: %s", buf, strerror(errno));
+            if (!keep) break;
+            *p = keep;
+        }
+    }
+    return 0;
+}
+
+// The dataset root, with an explanation when DIR/images_background is missing.
+static int open_dataset(Run *r) {
+    const TrainConfig *c = r->c;
+    char root[4096];
+    snprintf(root, sizeof root, "%s/images_background", c->dataset);
+    struct stat st;
+    if (stat(c->dataset, &st) != 0 || !S_ISDIR(st.st_mode))
+        return err_set(r->e,
+                       "--dataset %s: no such folder. Training reads DIR/images_background/"
+                       "<alphabet>/<character>/<image> (Omniglot) or "
+                       "DIR/images_background/<class>/<image> (your own classes)",
+                       c->dataset);
+    if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        const char *base = strrchr(c->dataset, '/');
+        base = base ? base + 1 : c->dataset;
+        if (!strcmp(base, "images_background"))
+            return err_set(r->e,
+                           "--dataset %s: this is the images_background folder itself; pass "
+                           "the folder that contains it",
+                           c->dataset);
+        return err_set(r->e,
+                       "--dataset %s has no images_background folder. Training reads "
+                       "DIR/images_background/<alphabet>/<character>/<image> (Omniglot) or "
+                       "DIR/images_background/<class>/<image> (your own classes): if %s holds "
+                       "your class folders directly, move them into %s/images_background/",
+                       c->dataset, c->dataset, c->dataset);
+    }
+    DatasetLayout want = c->own_data ? LAYOUT_CLASSES : LAYOUT_AUTO;
+    say(r, "scanning %s (every image is decoded once, so broken files show now)", root);
+    if (dataset_scan(&r->ds, root, want, 2, c->threads, r->e)) return -1;
+    const Dataset *d = &r->ds;
+    if (d->layout == LAYOUT_OMNIGLOT)
+        say(r, "dataset %s: Omniglot layout (alphabet/character/image): %d alphabets, %d "
+               "characters, %d images",
+            root, d->n_groups, d->n_classes, d->n_images);
+    else
+        say(r, "dataset %s: own-classes layout (class/image)%s: %d classes, %d images", root,
+            c->own_data ? ", as --own-data asks" : "", d->n_classes, d->n_images);
+    if (d->notes[0]) say_lines(r, d->notes);
+    if (dataset_split(d, c->val_ratio, &r->train_idx, &r->n_train, &r->val_idx, &r->n_val, r->e))
+        return -1;
+    if (sampler_init(&r->train_s, d, r->train_idx, r->n_train, c->same_alphabet, r->e))
+        return err_prefix(r->e, "the training split");
+    if (sampler_init(&r->val_s, d, r->val_idx, r->n_val, c->same_alphabet, r->e))
+        return err_prefix(r->e, "the validation split (--val-ratio %g gives %d images)",
+                          c->val_ratio, r->n_val);
+    say(r, "split: %d training and %d validation images (fixed shuffle); %d and %d classes can "
+           "give positive pairs",
+        r->n_train, r->n_val, r->train_s.n_pos, r->val_s.n_pos);
+    if (c->same_alphabet > 0 && d->layout != LAYOUT_OMNIGLOT)
+        say(r, "note: --same-alphabet-negatives has no effect on the own-classes layout (one "
+               "group holds every class)");
+    return 0;
+}
+
+static int build_model(Run *r) {
+    const TrainConfig *c = r->c;
+    ModelSpec want;
+    spec_of(c, &want);
+    if (c->resume) {
+        if (weights_open_model(&r->m, c->resume, r->be, NULL, r->e)) return -1;
+        const ModelSpec *s = &r->m->spec;
+        if (s->input_size != want.input_size || memcmp(s->widths, want.widths, sizeof s->widths) ||
+            s->hidden != want.hidden || s->pre.invert != want.pre.invert ||
+            s->pre.letterbox != want.pre.letterbox)
+            return err_set(r->e,
+                           "--resume %s: the model options (--backbone, --input-shape, --invert, "
+                           "--letterbox) differ from the checkpoint's model; a resumed run keeps "
+                           "its model",
+                           c->resume);
+    } else {
+        if (model_create(&r->m, &want, r->be, r->e)) return -1;
+        model_init_random(r->m, c->seed);
+        if (c->model_path) {
+            WeightsReport rep;
+            if (weights_load(r->m, c->model_path, 0, &rep, r->e))
+                return err_prefix(r->e, "--model-path");
+            char buf[3000] = "";
+            for (int i = 0; i < rep.n_loaded; i++) {
+                size_t u = strlen(buf);
+                snprintf(buf + u, sizeof buf - u, "%s%s", i ? " " : "", rep.loaded[i]);
+            }
+            say(r, "--model-path %s: %d layers loaded: %s", c->model_path, rep.n_loaded,
+                rep.n_loaded ? buf : "(none)");
+            for (int i = 0; i < rep.n_skipped; i++) say(r, "  not loaded: %s", rep.skipped[i]);
+            if (rep.n_nonfinite)
+                say(r, "warning: %s holds %d NaN or infinite values", c->model_path,
+                    rep.n_nonfinite);
+        }
+    }
+    if (model_enable_training(r->m, r->e)) return -1;
+    return optim_create(&r->opt, r->kind, c->momentum, c->weight_decay, r->m, r->e);
+}
+
+// Warns about options given with --resume that differ from the checkpoint's.
+static void compare_resume_config(Run *r, const char *saved) {
+    char now[4096], *save_ptr = NULL;
+    config_text(r->c, now, sizeof now);
+    for (char *line = strtok_r(now, "\n", &save_ptr); line; line = strtok_r(NULL, "\n", &save_ptr)) {
+        char *eq = strchr(line, '='), old[2048];
+        if (!eq) continue;
+        *eq = '\0';
+        if (text_get(saved, line, old, sizeof old) || !strcmp(old, eq + 1)) continue;
+        say(r, "note: %s is %s here but %s in the checkpoint: the run continues with %s, so it "
+               "will not repeat an uninterrupted run exactly",
+            line, eq + 1, old, eq + 1);
+    }
+}
+
+static int restore(Run *r) {
+    const TrainConfig *c = r->c;
+    WeightsState *st = &r->resume_state;
+    if (read_state(c->resume, st, r->e)) return -1;
+    StateReader rd = {st->text, c->resume, r->e, 0, NULL, 0};
+    Progress *p = &r->p;
+    p->epoch = (int)get_num(&rd, "epoch");
+    p->batch = (long)get_num(&rd, "batch");
+    p->loss_sum = get_num(&rd, "loss_sum");
+    p->acc_sum = get_num(&rd, "acc_sum");
+    p->step = (long)get_num(&rd, "step");
+    p->best_val = get_num(&rd, "best_val");
+    p->bad_epochs = (int)get_num(&rd, "bad_epochs");
+    p->log_first_epoch = (int)get_num(&rd, "log_first_epoch");
+    if (!rd.failed && text_get(st->text, "log_dir", p->log_dir, sizeof p->log_dir))
+        p->log_dir[0] = '\0';
+    if (rd.failed) return -1;
+    if (p->batch < 0 || p->batch > r->steps)
+        return err_set(r->e, "--resume %s: it stopped at step %ld of an epoch, but an epoch has %ld",
+                       c->resume, p->batch, r->steps);
+    char saved_opt[16] = "";
+    text_get(st->text, "optimizer", saved_opt, sizeof saved_opt);
+    // Another optimizer's slots mean something else: that one starts fresh.
+    int n = strcmp(saved_opt, c->optimizer) ? 0 : optim_slots(&r->opt);
+    if (!n) say(r, "note: the checkpoint's %s state does not carry over to %s", saved_opt, c->optimizer);
+    for (int k = 0; k < n; k++) {
+        if (!st->slot[k] || st->n != r->m->n_params)
+            return err_set(r->e, "--resume %s: its optimizer state does not fit (%s, %zu values)",
+                           c->resume, c->optimizer, r->m->n_params);
+        r->be->ops->upload(r->be, r->opt.slot[k], st->slot[k], st->n * sizeof(float));
+    }
+    r->opt.t = n ? p->step : 0;
+    compare_resume_config(r, st->text);
+    say(r, "resuming %s at epoch %d, step %ld of %ld (optimizer step %ld)", c->resume,
+        p->epoch + 1, p->batch, r->steps, p->step);
+    return 0;
+}
+
+// Reads the first n values of a loss file into v.
+static int read_history(const char *path, double *v, int n) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int got = 0;
+    while (got < n && fscanf(f, "%lf", &v[got]) == 1) got++;
+    fclose(f);
+    return got == n ? 0 : -1;
+}
+
+static int open_log(Run *r) {
+    const TrainConfig *c = r->c;
+    Progress *p = &r->p;
+    int n_done = p->epoch - p->log_first_epoch;
+    struct stat st;
+    if (p->log_dir[0] && stat(p->log_dir, &st) == 0 && n_done >= 0) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/epoch_loss.txt", p->log_dir);
+        int ok = read_history(path, r->hist_loss, n_done) == 0;
+        snprintf(path, sizeof path, "%s/epoch_val_loss.txt", p->log_dir);
+        ok = ok && read_history(path, r->hist_val, n_done) == 0;
+        if (ok) {
+            r->n_hist = n_done;
+            return 0;
+        }
+        say(r, "note: the loss log %s is incomplete; starting a new one", p->log_dir);
+    }
+    char stamp[64];
+    time_t now = time(NULL);
+    strftime(stamp, sizeof stamp, "%Y_%m_%d_%H_%M_%S", localtime(&now));
+    if (mkdir_p(c->save_dir, r->e)) return -1;
+    // Two runs started in the same second get distinct folders.
+    for (int k = 1;; k++) {
+        if (k == 1) snprintf(p->log_dir, sizeof p->log_dir, "%s/loss_%s", c->save_dir, stamp);
+        else snprintf(p->log_dir, sizeof p->log_dir, "%s/loss_%s_%d", c->save_dir, stamp, k);
+        if (mkdir(p->log_dir, 0777) == 0) break;
+        if (errno != EEXIST || k > 100)
+            return err_set(r->e, "%s: cannot create the folder: %s", p->log_dir, strerror(errno));
+    }
+    p->log_first_epoch = p->epoch;
+    r->n_hist = 0;
+    return 0;
+}
+
+// Rewrites a file of numbers, one a line, atomically (atomicfile.h).
+static int write_values(const char *path, const double *v, int n, Err *e) {
+    char *text = malloc((size_t)n * 32 + 1);  // "%.17g\n" is at most 25 bytes
+    if (!text) return err_set(e, "out of memory writing %s", path);
+    size_t len = 0;
+    for (int i = 0; i < n; i++) len += (size_t)snprintf(text + len, 32, "%.17g\n", v[i]);
+    int rc = atomicfile_write(path, text, len, e);
+    free(text);
+    return rc;
+}
+
+static int write_log(Run *r) {
+    char path[4200];
+    const char *dir = r->p.log_dir;
+    snprintf(path, sizeof path, "%s/epoch_loss.txt", dir);
+    if (write_values(path, r->hist_loss, r->n_hist, r->e)) return -1;
+    snprintf(path, sizeof path, "%s/epoch_val_loss.txt", dir);
+    if (write_values(path, r->hist_val, r->n_hist, r->e)) return -1;
+    snprintf(path, sizeof path, "%s/epoch_loss.png", dir);
+    PlotSeries s[2] = {{r->hist_loss, r->n_hist, "train loss", {220, 30, 30}},
+                       {r->hist_val, r->n_hist, "val loss", {255, 127, 80}}};
+    return plot_write_png(path, 800, 500, "Loss", "Epoch", "Loss", r->p.log_first_epoch + 1, s, 2,
+                          r->e);
+}
+
+// Saves the weights (with the training state when with_state) to save_dir/name.
+static int checkpoint(Run *r, const char *name, int with_state) {
+    char path[4300];
+    snprintf(path, sizeof path, "%s/%s", r->c->save_dir, name);
+    WeightsState st = {0};
+    float *host[2] = {NULL, NULL};
+    if (with_state) {
+        if (state_text(r->c, &r->p, st.text, sizeof st.text))
+            return err_set(r->e, "%s: the training state is too long to save (shorter paths "
+                                 "for --dataset and --save-dir help)",
+                           path);
+        st.n = r->m->n_params;
+        for (int k = 0; k < optim_slots(&r->opt); k++) {
+            if (!(host[k] = malloc(st.n * sizeof(float)))) {
+                free(host[0]);
+                return err_set(r->e, "out of memory saving %s", path);
+            }
+            r->be->ops->download(r->be, host[k], r->opt.slot[k], st.n * sizeof(float));
+            st.slot[k] = host[k];
+        }
+    }
+    int rc = weights_save(r->m, path, with_state ? &st : NULL, r->e);
+    free(host[0]);
+    free(host[1]);
+    if (rc) return -1;
+    TrainEvent ev = {.kind = TRAIN_EV_CHECKPOINT, .epoch = r->p.epoch + 1, .message = path};
+    emit(r, &ev);
+    return 0;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double batch_accuracy(const float *prob, const float *labels, int n) {
+    int ok = 0;
+    for (int i = 0; i < n; i++) ok += (prob[i] > 0.5f) == (labels[i] > 0.5f);
+    return (double)ok / n;
+}
+
+// Waits while paused; returns 1 when the front asked for a stop.
+static int user_stop(Run *r) {
+    if (!r->ctl) return 0;
+    while (r->ctl->pause && !r->ctl->stop) usleep(50 * 1000);
+    return r->ctl->stop != 0;
+}
+
+// Before a training step: the front's stop, or --stop-after-steps /
+// --time-limit reached (those let a started validation pass finish).
+static int should_stop(Run *r) {
+    const TrainConfig *c = r->c;
+    if (c->stop_after_steps > 0 && r->run_steps >= c->stop_after_steps) return 1;
+    if (c->time_limit > 0 && now_s() - r->t_start >= c->time_limit) return 1;
+    return user_stop(r);
+}
+
+// Stops mid-epoch: a checkpoint with the state, so --resume continues here.
+static int stop_now(Run *r) {
+    if (checkpoint(r, "last_epoch_weights.h5", 1)) return -1;
+    char msg[4600];
+    snprintf(msg, sizeof msg,
+             "stopped at epoch %d, step %ld of %ld; continue with --resume %s/last_epoch_weights.h5",
+             r->p.epoch + 1, r->p.batch, r->steps, r->c->save_dir);
+    TrainEvent ev = {.kind = TRAIN_EV_STOP, .epoch = r->p.epoch + 1, .message = msg};
+    emit(r, &ev);
+    return 0;
+}
+
+// The validation pass: mean loss and accuracy over the validation batches.
+// They are batches 0..val_steps-1 of "epoch 0" of the validation stream
+// every time, so every epoch is measured on the same pairs and the best
+// checkpoint is chosen on a fair comparison (the original draws new random
+// validation pairs each epoch). Returns 1 when stopped by the user, -1 on error.
+static int validate(Run *r, double *loss, double *acc) {
+    loader_start(r->val_l, 0, r->val_steps, r->val_steps);
+    double ls = 0, as = 0;
+    float *prob = malloc(2 * (size_t)r->c->batch_size * sizeof(float));
+    if (!prob) return err_set(r->e, "out of memory");
+    for (long b = 0; b < r->val_steps; b++) {
+        if (user_stop(r)) {
+            free(prob);
+            return 1;
+        }
+        const LoaderBatch *lb;
+        float l;
+        if (loader_next(r->val_l, &lb, r->e) ||
+            siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &l, r->e)) {
+            free(prob);
+            return -1;
+        }
+        ls += l;
+        as += batch_accuracy(prob, lb->labels, lb->n_pairs);
+    }
+    free(prob);
+    *loss = ls / r->val_steps;
+    *acc = as / r->val_steps;
+    return 0;
+}
+
+// The end of an epoch: log, checkpoints, early stopping. Returns 1 when
+// early stopping ends the run.
+static int end_epoch(Run *r, double loss, double acc, double val_loss, double val_acc, double lr,
+                     double pairs_per_sec, double seconds) {
+    const TrainConfig *c = r->c;
+    Progress *p = &r->p;
+    const int done = p->epoch + 1;  // epochs completed, 1-based number of this one
+    TrainEvent ev = {.kind = TRAIN_EV_EPOCH_END, .epoch = done, .batch = r->steps,
+                     .batches = r->steps, .loss = loss, .acc = acc, .val_loss = val_loss,
+                     .val_acc = val_acc, .lr = lr, .seconds = seconds,
+                     .pairs_per_sec = pairs_per_sec};
+    emit(r, &ev);
+    r->hist_loss[r->n_hist] = loss;
+    r->hist_val[r->n_hist] = val_loss;
+    r->n_hist++;
+    if (write_log(r)) return -1;
+    int improved = val_loss < p->best_val;
+    if (improved) {
+        p->best_val = val_loss;
+        p->bad_epochs = 0;
+    } else {
+        p->bad_epochs++;
+    }
+    // The state written now is that of the next epoch's start.
+    p->epoch++;
+    p->batch = 0;
+    p->loss_sum = p->acc_sum = 0;
+    if (done % c->save_period == 0 || done == c->epochs) {
+        char name[128];
+        snprintf(name, sizeof name, "ep%03d-loss%.3f-val_loss%.3f.h5", done, loss, val_loss);
+        if (checkpoint(r, name, 1)) return -1;
+    }
+    if (improved && checkpoint(r, "best_epoch_weights.h5", 0)) return -1;
+    if (checkpoint(r, "last_epoch_weights.h5", 1)) return -1;
+    if (c->patience > 0 && p->bad_epochs >= c->patience && done < c->epochs) {
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "early stopping: the validation loss has not improved for %d epochs (best %.4f)",
+                 p->bad_epochs, p->best_val);
+        TrainEvent st = {.kind = TRAIN_EV_STOP, .epoch = done, .message = msg};
+        emit(r, &st);
+        return 1;
+    }
+    return 0;
+}
+
+// One epoch from step p.batch. Returns 0 done, 1 stopped (by the user or
+// early stopping), -1 error.
+static int run_epoch(Run *r) {
+    const TrainConfig *c = r->c;
+    Progress *p = &r->p;
+    const double lr = r->lr_curve[p->epoch];
+    const int P = TRAIN_PAIRS_PER_SAMPLE * c->batch_size;
+    float *prob = malloc(P * sizeof(float));
+    if (!prob) return err_set(r->e, "out of memory");
+    const double t0 = now_s();
+    double last_event = 0;
+    const long first = p->batch;
+    int rc = 0;
+    for (; p->batch < r->steps; p->batch++) {
+        if (should_stop(r)) {
+            rc = stop_now(r) ? -1 : 1;
+            break;
+        }
+        const LoaderBatch *lb;
+        float l;
+        if (loader_next(r->train_l, &lb, r->e) ||
+            siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &l, r->e)) {
+            rc = -1;
+            break;
+        }
+        siamese_backward(r->m, lb->n_pairs, 0);
+        optim_step(&r->opt, r->m, lr);
+        p->step = r->opt.t;
+        r->run_steps++;
+        p->loss_sum += l;
+        p->acc_sum += batch_accuracy(prob, lb->labels, lb->n_pairs);
+        double t = now_s() - t0;
+        long done = p->batch + 1;
+        if (t - last_event >= 0.25 || done == r->steps) {
+            last_event = t;
+            double per_step = t / (done - first);
+            TrainEvent ev = {.kind = TRAIN_EV_BATCH, .epoch = p->epoch + 1, .batch = done,
+                             .batches = r->steps, .loss = p->loss_sum / done,
+                             .acc = p->acc_sum / done, .lr = lr,
+                             .pairs_per_sec = (done - first) * (double)P / t, .seconds = t,
+                             .eta_seconds = per_step * (r->steps - done)};
+            emit(r, &ev);
+        }
+    }
+    free(prob);
+    if (rc) return rc;
+    const double train_seconds = now_s() - t0;
+    const double pairs_per_sec =
+        train_seconds > 0 ? (double)(r->steps - first) * P / train_seconds : 0;
+    double val_loss = 0, val_acc = 0;
+    int v = validate(r, &val_loss, &val_acc);
+    if (v < 0) return -1;
+    if (v > 0) return stop_now(r) ? -1 : 1;
+    return end_epoch(r, p->loss_sum / r->steps, p->acc_sum / r->steps, val_loss, val_acc, lr,
+                     pairs_per_sec, now_s() - t0);
+}
+
+static void config_rows(Run *r) {
+    const TrainConfig *c = r->c;
+    char spec[96];
+    model_spec_describe(&r->m->spec, spec, sizeof spec);
+    row(r, "dataset", "%s", c->dataset);
+    row(r, "own_data", "%s", c->own_data ? "yes" : "auto-detected");
+    row(r, "backbone", "%s", spec);
+    row(r, "input_shape", "%d x %d", c->input_size, c->input_size);
+    row(r, "invert", "%s", c->invert ? "yes (strokes become 1)" : "no");
+    row(r, "model_path", "%s", c->model_path ? c->model_path : "");
+    row(r, "resume", "%s", c->resume ? c->resume : "");
+    row(r, "init_epoch", "%d", c->init_epoch);
+    row(r, "epochs", "%d", c->epochs);
+    row(r, "batch_size", "%d (%d pairs a step)", c->batch_size, TRAIN_PAIRS_PER_SAMPLE * c->batch_size);
+    row(r, "optimizer", "%s", c->optimizer);
+    row(r, "lr", "%g (fitted to the batch: %g)", c->lr, r->lr_fit);
+    row(r, "min_lr", "%g (fitted: %g)", c->min_lr > 0 ? c->min_lr : c->lr * 0.01, r->min_lr_fit);
+    row(r, "momentum", "%g", c->momentum);
+    row(r, "weight_decay", "%g", c->weight_decay);
+    row(r, "lr_decay", "%s", c->lr_decay);
+    row(r, "augment", "%s", c->augment);
+    row(r, "same_alphabet_negatives", "%g", c->same_alphabet);
+    row(r, "val_ratio", "%g", c->val_ratio);
+    row(r, "seed", "%llu", (unsigned long long)c->seed);
+    row(r, "save_period", "%d", c->save_period);
+    row(r, "save_dir", "%s", c->save_dir);
+    if (c->patience) row(r, "patience", "%d", c->patience);
+    else row(r, "patience", "off");
+    row(r, "device", "%s", r->be->desc);
+    row(r, "num_workers", "%d%s", r->workers, c->workers > 0 ? "" : " (automatic)");
+    row(r, "num_train", "%d", r->n_train);
+    row(r, "num_val", "%d", r->n_val);
+    row(r, "steps_per_epoch", "%ld", r->steps);
+    row(r, "val_steps", "%ld", r->val_steps);
+}
+
+static int auto_workers(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 8 ? 8 : (int)n;
+}
+
+static void run_free(Run *r) {
+    loader_close(r->train_l);
+    loader_close(r->val_l);
+    if (r->m) {
+        optim_free(&r->opt, r->m);
+        model_free(r->m);
+    }
+    if (r->be) backend_close(r->be);
+    sampler_free(&r->train_s);
+    sampler_free(&r->val_s);
+    dataset_free(&r->ds);
+    free(r->train_idx);
+    free(r->val_idx);
+    free(r->lr_curve);
+    free(r->hist_loss);
+    free(r->hist_val);
+    weights_state_free(&r->resume_state);
+}
+
+static int run_setup(Run *r) {
+    const TrainConfig *c = r->c;
+    char notice[600];
+    if (backend_open(&r->be, c->device, c->threads, notice, sizeof notice, r->e)) return -1;
+    if (notice[0]) say(r, "%s", notice);
+    if (open_dataset(r)) return -1;
+    r->kind = !strcmp(c->optimizer, "adam") ? OPTIM_ADAM : OPTIM_SGD;
+    r->decay = !strcmp(c->lr_decay, "step") ? LR_STEP : LR_COS;
+    r->steps = c->steps_per_epoch > 0 ? c->steps_per_epoch : r->n_train / c->batch_size;
+    r->val_steps = c->val_steps > 0 ? c->val_steps : r->n_val / c->batch_size;
+    if (r->steps == 0 || r->val_steps == 0)
+        return err_set(r->e,
+                       "the dataset is too small for --batch-size %d: %d training and %d "
+                       "validation images give %ld and %ld batches an epoch; lower --batch-size "
+                       "or add images",
+                       c->batch_size, r->n_train, r->n_val, r->steps, r->val_steps);
+    if (build_model(r)) return -1;
+    r->workers = c->workers > 0 ? c->workers : auto_workers();
+    optim_fit_lr(r->kind, c->batch_size, c->lr, c->min_lr > 0 ? c->min_lr : c->lr * 0.01,
+                 &r->lr_fit, &r->min_lr_fit);
+    r->lr_curve = malloc(c->epochs * sizeof(double));
+    r->hist_loss = malloc(c->epochs * sizeof(double));
+    r->hist_val = malloc(c->epochs * sizeof(double));
+    if (!r->lr_curve || !r->hist_loss || !r->hist_val) return err_set(r->e, "out of memory");
+    for (int i = 0; i < c->epochs; i++)
+        r->lr_curve[i] = optim_schedule(r->decay, r->lr_fit, r->min_lr_fit, c->epochs, i);
+    config_rows(r);
+    TrainEvent ev = {.kind = TRAIN_EV_CONFIG, .table = (const char *const(*)[2])r->row_ptrs,
+                     .n_rows = r->n_rows};
+    emit(r, &ev);
+    const long total = r->steps * c->epochs, wanted = optim_wanted_steps(r->kind);
+    if (total <= wanted)
+        say(r, "warning: with %s the original recommends more than %ld steps in all; %ld steps "
+               "an epoch over %d epochs give %ld: consider --epochs %ld",
+            c->optimizer, wanted, r->steps, c->epochs, total, wanted / r->steps + 1);
+    r->p.epoch = c->init_epoch;
+    r->p.best_val = INFINITY;
+    if (c->resume && restore(r)) return -1;
+    if (r->p.epoch >= c->epochs)
+        return err_set(r->e, "--resume %s: the run already finished its %d epochs; raise --epochs",
+                       c->resume, c->epochs);
+    if (!c->loader_benchmark && open_log(r)) return -1;
+    // The loaders.
+    augment_preset(&r->aug, (AugmentKind)augment_kind_parse(c->augment));
+    LoaderConfig lc = {.ds = &r->ds, .sampler = &r->train_s, .samples = c->batch_size,
+                       .size = c->input_size, .pre = r->m->spec.pre, .aug = &r->aug,
+                       .seed = c->seed, .stream = 0, .workers = r->workers, .depth = 4};
+    if (loader_open(&r->train_l, &lc, r->e)) return -1;
+    lc.sampler = &r->val_s;
+    lc.aug = NULL;
+    lc.stream = 1;
+    if (loader_open(&r->val_l, &lc, r->e)) return -1;
+    return 0;
+}
+
+// --loader-benchmark: the loader alone, all workers, over n batches.
+static int bench_loader(Run *r, long n) {
+    const int P = TRAIN_PAIRS_PER_SAMPLE * r->c->batch_size;
+    loader_start(r->train_l, 0, n, r->steps);
+    const double t0 = now_s();
+    for (long i = 0; i < n; i++) {
+        const LoaderBatch *lb;
+        if (loader_next(r->train_l, &lb, r->e)) return -1;
+    }
+    const double t = now_s() - t0;
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "loader alone: %ld batches of %d pairs in %.2f s with %d workers: %.1f pairs/s", n,
+             P, t, r->workers, n * (double)P / t);
+    TrainEvent ev = {.kind = TRAIN_EV_STOP, .message = msg, .pairs_per_sec = n * (double)P / t};
+    emit(r, &ev);
+    return 0;
+}
+
+int train_run(const TrainConfig *c, TrainCallback cb, void *ctx, TrainControl *ctl, Err *e) {
+    if (train_config_check(c, e)) return -1;
+    Run r = {.c = c, .cb = cb, .ctx = ctx, .ctl = ctl, .e = e, .t_start = now_s()};
+    int rc = run_setup(&r);
+    if (!rc && c->loader_benchmark > 0) {
+        rc = bench_loader(&r, c->loader_benchmark);
+    } else if (!rc) {
+        TrainEvent ev = {.kind = TRAIN_EV_RUN_START, .epoch = r.p.epoch + 1, .batch = r.p.batch,
+                         .batches = r.steps, .lr = r.lr_curve[r.p.epoch],
+                         .lr_curve = r.lr_curve};
+        emit(&r, &ev);
+        // Training batches run on across epochs; the loader prefetches
+        // through the validation passes.
+        loader_start(r.train_l, (long)r.p.epoch * r.steps + r.p.batch, (long)c->epochs * r.steps,
+                     r.steps);
+        int state = 0;
+        while (!state && r.p.epoch < c->epochs) state = run_epoch(&r);
+        rc = state < 0 ? -1 : 0;
+        if (state == 0) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "finished %d epochs; best validation loss %.4f", c->epochs,
+                     r.p.best_val);
+            TrainEvent st = {.kind = TRAIN_EV_STOP, .epoch = c->epochs, .message = msg};
+            emit(&r, &st);
+        }
+    }
+    run_free(&r);
+    return rc;
+}

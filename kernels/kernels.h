@@ -1,0 +1,63 @@
+// kernels: our own CUDA kernels, one file per operation, each behind a
+// launcher that checks its arguments, launches on the given stream and
+// checks the launch (see check.h). Only backend_cuda.c calls them; every
+// pointer is device memory, every layout the one backend.h states, and each
+// computes exactly what the CPU reference (backend_cpu.c) does.
+#ifndef SIAMESE_KERNELS_H
+#define SIAMESE_KERNELS_H
+
+#include <cuda_runtime_api.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// absdiff.cu: out = |x1 - x2|, n elements.
+void kernel_absdiff_forward(cudaStream_t s, float *out, const float *x1, const float *x2, size_t n);
+// dx1 = dout * sign(x1 - x2) with sign(0) = 0, dx2 = -dx1.
+void kernel_absdiff_backward(cudaStream_t s, float *dx1, float *dx2, const float *dout,
+                             const float *x1, const float *x2, size_t n);
+
+// sigmoid_bce.cu: prob (N) = sigmoid(logit (N)); with y (N) given, loss (1)
+// = mean binary cross-entropy from the logits, summed in double.
+void kernel_sigmoid_bce_forward(cudaStream_t s, float *prob, float *loss, const float *logit,
+                                const float *y, int N);
+// dlogit (N) = (prob - y) / N
+void kernel_sigmoid_bce_backward(cudaStream_t s, float *dlogit, const float *prob, const float *y,
+                                 int N);
+
+// sgd_nesterov.cu: PyTorch's SGD with Nesterov momentum and L2 decay, n elements.
+void kernel_sgd_nesterov(cudaStream_t s, float *p, const float *g, float *buf, size_t n, float lr,
+                         float momentum, float wd);
+// adam.cu: PyTorch's Adam with L2 decay; t counts steps from 1.
+void kernel_adam(cudaStream_t s, float *p, const float *g, float *m, float *v, size_t n, float lr,
+                 float beta1, float beta2, float eps, float wd, long t);
+
+// u8_to_float.cu: dst (n) = src (n bytes) / 255, or 1 - that with invert.
+void kernel_u8_to_float(cudaStream_t s, float *dst, const unsigned char *src, size_t n, int invert);
+
+// reduce.cu: sums (cols) = the column sums of x (rows,cols) (a dense layer's bias gradient).
+void kernel_column_sums(cudaStream_t s, float *sums, const float *x, int rows, int cols);
+
+// bias_relu.cu: x (rows,cols) += bias (cols), then ReLU when relu (the dense layers).
+void kernel_bias_relu(cudaStream_t s, float *x, const float *bias, int rows, int cols, int relu);
+
+// relu_backward.cu: dx = dy where y > 0, else 0; dx may alias dy. n elements.
+void kernel_relu_backward(cudaStream_t s, float *dx, const float *dy, const float *y, size_t n);
+
+// maxpool_backward.cu: the 2x2/2 max-pool's input gradient. din (N,H,W,C) is
+// fully written: each window's gradient goes to its first maximum in
+// row-major order, everything else (and the dropped odd row/column) gets 0.
+// dout and out are (N,H/2,W/2,C), in is (N,H,W,C).
+void kernel_maxpool2_backward(cudaStream_t s, float *din, const float *dout, const float *in,
+                              const float *out, int N, int H, int W, int C);
+
+// transpose.cu: out (cols,rows) = in (rows,cols)^T, both row-major; must not alias.
+void kernel_transpose(cudaStream_t s, float *out, const float *in, int rows, int cols);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

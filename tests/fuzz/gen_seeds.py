@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Write the fuzzers' seed corpora (our own making): tests/fuzz/corpus/.
+
+  image/    tiny images (8x6) in every format and variant the loader reads:
+            PNG (RGB, RGBA, grey, grey+alpha, palette, 16-bit),
+            JPEG (baseline, progressive, grey, CMYK), GIF (still, animated),
+            BMP (24-bit, 8-bit palette, 32-bit), TGA (raw, RLE), PGM, PPM.
+  weights/  tiny Keras-layout weight files: a whole Siamese network with 1
+            channel per block (written by `siamese init`, repacked in the
+            compact HDF5 format so the fuzzer works on ~16 KB, not 54 KB),
+            one with a NaN, and two partial ones made by tests/tools/h5edit.
+
+Needs Pillow and numpy, ./siamese and build/tests/tools/h5edit (make test
+builds it), and h5repack (Debian hdf5-tools). Run from the repo root:
+    /work/venv/bin/python tests/fuzz/gen_seeds.py
+"""
+import os
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CORPUS = os.path.join(ROOT, "tests", "fuzz", "corpus")
+
+
+def images(out):
+    rng = np.random.default_rng(7)
+    rgb = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), "RGB")
+    rgba = Image.fromarray(rng.integers(0, 256, (6, 8, 4), dtype=np.uint8), "RGBA")
+    grey = rgb.convert("L")
+    pal = rgb.quantize(8)
+
+    def save(img, name, **kw):
+        img.save(os.path.join(out, name), **kw)
+
+    save(rgb, "rgb.png")
+    save(rgba, "rgba.png")
+    save(grey, "grey.png")
+    save(rgba.convert("LA"), "grey_alpha.png")
+    save(pal, "palette.png", transparency=0)
+    save(Image.fromarray(np.array(grey, np.uint16) * 257), "grey16.png")
+    save(rgb, "baseline.jpg", quality=90)
+    save(rgb, "progressive.jpg", quality=90, progressive=True)
+    save(grey, "grey.jpg", quality=90)
+    save(rgb.convert("CMYK"), "cmyk.jpg", quality=90)
+    save(pal, "still.gif")
+    save(pal, "anim.gif", save_all=True, append_images=[rgb.rotate(180).quantize(8)], duration=50)
+    save(rgb, "rgb24.bmp")
+    save(pal, "palette8.bmp")
+    save(rgba, "rgba32.bmp")
+    save(rgb, "raw.tga")
+    save(rgb, "rle.tga", compression="tga_rle")
+    save(grey, "grey.pgm")
+    save(rgb, "rgb.ppm")
+
+
+def weights(out):
+    siamese = os.path.join(ROOT, "siamese")
+    h5edit = os.path.join(ROOT, "build", "tests", "tools", "h5edit")
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = os.path.join(tmp, "raw.h5")
+        subprocess.run([siamese, "init", "--widths", "1,1,1,1,1", "--hidden", "1",
+                        "--input-shape", "32", "--seed", "3", "--out", raw], check=True)
+        whole = os.path.join(out, "siamese_tiny.h5")
+        subprocess.run(["h5repack", "-L", raw, whole], check=True)
+        nan = os.path.join(out, "siamese_nan.h5")
+        shutil.copy(whole, nan)
+        subprocess.run([h5edit, nan, "set", "block2_conv1", "0", "3", "nan"], check=True)
+        subprocess.run([h5edit, os.path.join(out, "notop.h5"), "new",
+                        "block1_conv1:3x3x3x1", "block1_conv2:3x3x1x1"], check=True)
+        subprocess.run([h5edit, os.path.join(out, "mlp.h5"), "new", "dense_1:4x2", "dense_2:2x1"],
+                       check=True)
+
+
+def main():
+    for kind, fn in (("image", images), ("weights", weights)):
+        out = os.path.join(CORPUS, kind)
+        shutil.rmtree(out, ignore_errors=True)
+        os.makedirs(out)
+        fn(out)
+        for name in sorted(os.listdir(out)):
+            print(f"{kind}/{name:24s} {os.path.getsize(os.path.join(out, name)):6d} bytes")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# bundle.sh DEST PROGRAM...: packs what tests/gpu/check.sh needs on a GPU
+# machine that has the NVIDIA driver, a CUDA toolkit or PyTorch's CUDA
+# wheels, but none of our Debian libraries (run by `make gpu-bundle`).
+#
+# DEST/bundle.tar.xz holds
+#   bin/      the programs and libsiamese_cuda.so
+#   lib/      every shared library they need (ldd) but glibc's own and
+#             CUDA's: HDF5, OpenBLAS, readline, ncurses, stb, libgomp, ...
+#   glibc/    glibc's libraries and loader, used only when the GPU machine's
+#             glibc is older than the one these programs were linked against
+#   omniglot/ a few alphabets of Omniglot's background set, for the
+#             training comparison ($OMNIGLOT, when given)
+# and DEST/STAMP says which commit it was built from. Compressed, because
+# the device tool carries at most 64 MB (OpenBLAS alone is 36 MB).
+set -euo pipefail
+dest=$1
+shift
+alphabets=${OMNIGLOT_ALPHABETS:-8}
+limit_mb=60
+
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/bin" "$stage/lib" "$stage/glibc"
+cp "$@" "$stage/bin/"
+
+deps=$(for f in "$stage"/bin/*; do ldd "$f"; done)
+if grep -q "not found" <<<"$deps"; then
+    echo "bundle.sh: libraries missing here:" >&2
+    grep "not found" <<<"$deps" | sort -u >&2
+    exit 1
+fi
+# name path, for every library any program loads
+awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' <<<"$deps" | sort -u | while read -r name path; do
+    case "$name" in
+    # Found on the GPU machine (toolkit or wheels), and far too large to carry.
+    libcudnn* | libcublas* | libcudart* | libcuda.so* | libnvrtc* | libnvJitLink*) ;;
+    # glibc, and the C++ runtime CUDA's libraries need: the machine's own
+    # are used unless it is too old for ours (check.sh decides).
+    ld-linux* | libc.so.* | libm.so.* | libmvec.so.* | libpthread.so.* | libdl.so.* | \
+        librt.so.* | libresolv.so.* | libutil.so.* | libstdc++.so.* | libgcc_s.so.*)
+        cp -L "$path" "$stage/glibc/$name" ;;
+    *) cp -L "$path" "$stage/lib/$name" ;;
+    esac
+done
+loader=$(readelf -l "$stage/bin/siamese" | sed -n 's/.*interpreter: \(.*\)]/\1/p')
+cp -L "$loader" "$stage/glibc/$(basename "$loader")"
+
+if [ -n "${OMNIGLOT:-}" ] && [ -d "$OMNIGLOT" ]; then
+    mkdir -p "$stage/omniglot"
+    find "$OMNIGLOT" -mindepth 1 -maxdepth 1 -type d | sort | head -n "$alphabets" |
+        while read -r a; do cp -r "$a" "$stage/omniglot/"; done
+    chmod -R u+w "$stage/omniglot"
+    data="$(find "$stage/omniglot" -mindepth 2 -maxdepth 2 -type d | wc -l) characters from $OMNIGLOT"
+else
+    data="none (OMNIGLOT not set): the training comparison will use synthetic images"
+fi
+
+rm -rf "$dest"
+mkdir -p "$dest"
+XZ_OPT="-6 -T2" tar -C "$stage" -cJf "$dest/bundle.tar.xz" .
+{
+    echo "built $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n)"
+    echo "commit $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+    echo "glibc $(ldd --version | head -1 | awk '{print $NF}')"
+    echo "omniglot: $data"
+    (cd "$stage" && find bin lib glibc -type f | sort | xargs sha256sum)
+} >"$dest/STAMP"
+cat >"$dest/README.txt" <<'EOF'
+Made by `make gpu-bundle`; unpacked and used by tests/gpu/check.sh.
+Run on the GPU machine with the device tool: carry ["gpu_carry"], command
+"bash tests/gpu/check.sh". See tests/gpu/README.md.
+EOF
+size=$(du -sm "$dest" | cut -f1)
+echo "bundle.sh: $dest is $size MB ($(du -sh "$stage" | cut -f1) unpacked); omniglot: $data"
+if [ "$size" -gt "$limit_mb" ]; then
+    echo "bundle.sh: $dest is over $limit_mb MB, too large to carry" >&2
+    exit 1
+fi

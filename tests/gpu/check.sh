@@ -1,0 +1,360 @@
+#!/usr/bin/env bash
+# check.sh: the CUDA backend's proof on a GPU machine, in one call of under
+# ten minutes:
+#   1. parity: every backend operation, then the whole model (compact, and
+#      the full-size VGG16 Siamese network) forward and backward on the CPU
+#      and CUDA backends with the same weights and inputs; outputs and every
+#      gradient compared, FP32 with TF32 off (tests/test_backend_parity.c);
+#      then `siamese predict` on both devices;
+#   2. 200 training steps on Omniglot from the same initial weights on both
+#      backends in lockstep, both loss curves printed (train_compare.c);
+#   3. speed against PyTorch on the same model, batch and precision (TF32
+#      allowed on both sides): inference pairs/s at batch 1 and 64,
+#      training pairs/s at batch 32, the ratios, latency and GPU memory
+#      (bench_model.c, bench/gpu_torch.py).
+#
+# The GPU machine has the NVIDIA driver, nvcc and PyTorch with its CUDA
+# wheels, but not our Debian libraries; it receives a copy of the working
+# tree. So build here first:
+#     make gpu-bundle            # -> gpu_carry/ (ignored by git)
+# and run there with the device tool: carry ["gpu_carry"], command
+# "bash tests/gpu/check.sh". The whole output goes to $OUT/gpu_check.log,
+# the summary to $OUT/RESULTS.md (for bench/RESULTS.md) and the loss curves
+# to $OUT/train_curves.csv when $OUT is set. Without gpu_carry/ it builds
+# the tree with make (a development machine with a GPU).
+#
+#   --dry-run   the same steps on the CPU at toy sizes: checks the script
+#               itself on a machine without a GPU.
+# Environment: GPU_CHECK_BUDGET (seconds, default 560), PYTHON (python3),
+# GPU_CHECK_DEVICE (cuda).
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+ROOT=$PWD
+DRY=0
+[ "${1:-}" = "--dry-run" ] && DRY=1
+BUDGET=${GPU_CHECK_BUDGET:-560}
+PY=${PYTHON:-python3}
+GPU=${GPU_CHECK_DEVICE:-cuda}
+T0=$SECONDS
+ORIG_LD=${LD_LIBRARY_PATH:-}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/siamese_gpu.XXXXXX")
+RES=${OUT:-$WORK/out}
+mkdir -p "$RES"
+trap 'rm -rf "$WORK"' EXIT
+
+left() { echo $((BUDGET - (SECONDS - T0))); }
+section() { printf '\n==== %s  [%ds elapsed, %ds left]\n' "$1" $((SECONDS - T0)) "$(left)"; }
+declare -A STATUS
+ORDER=()
+status() { STATUS[$1]=$2; ORDER+=("$1"); echo "---- $1: $2"; }
+
+# limited CAP CMD...: runs CMD for at most CAP seconds, and never past the
+# budget (keeping 15 s for the summary). Exit 124 on a timeout.
+limited() {
+    local cap=$1 t
+    shift
+    t=$(left)
+    t=$((t - 15 < cap ? t - 15 : cap))
+    if [ "$t" -lt 5 ]; then
+        echo "(no time left for: $*)"
+        return 124
+    fi
+    timeout -k 5 "$t" "$@"
+}
+
+# gpu_memory CAP LOG CMD...: as limited, output to LOG and the terminal,
+# printing the peak GPU memory of the process (nvidia-smi, context
+# included) or, where nvidia-smi cannot see processes (containers), the
+# growth of the GPU's used memory.
+gpu_memory() {
+    local cap=$1 log=$2 pid peak=0 base m pids
+    shift 2
+    base=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 2>/dev/null | head -1)
+    limited "$cap" "$@" >"$log" 2>&1 &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        if [ -n "$base" ]; then
+            pids="$pid $(pgrep -P "$pid" 2>/dev/null | tr '\n' ' ')"
+            for p in $(pgrep -P "$pid" 2>/dev/null); do pids="$pids $(pgrep -P "$p" | tr '\n' ' ')"; done
+            m=$(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null |
+                awk -F', *' -v ps=" $pids " 'index(ps, " " $1 " ") {s += $2} END {print s + 0}')
+            if [ "${m:-0}" -eq 0 ]; then
+                m=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 | head -1)
+                m=$((m - base))
+            fi
+            [ "$m" -gt "$peak" ] && peak=$m
+        fi
+        sleep 0.2
+    done
+    wait "$pid"
+    local rc=$?
+    cat "$log"
+    [ -n "$base" ] && echo "peak GPU memory of the process: $peak MiB" && echo "PEAK_MIB $peak" >>"$log"
+    return $rc
+}
+
+# rebuild_cuda_lib DIRS: compiles libsiamese_cuda.so on this machine against
+# the cuDNN and cuBLAS it has (in the colon-separated DIRS) and their
+# headers (the toolkit's, or the wheels' include/ beside their lib/), for
+# when the bundled library wants versions absent here (say cuBLAS 13 where
+# only cuBLAS 12 is installed). Needs nvcc, a C compiler and make.
+rebuild_cuda_lib() {
+    local dirs=$1 nvcc inc="" cudnn="" cublas="" d h f
+    nvcc=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null) || { echo "no nvcc to rebuild with"; return 1; }
+    local incdirs="$(dirname "$(dirname "$nvcc")")/include"
+    for d in ${dirs//:/ }; do incdirs="$incdirs $d/../include"; done
+    for h in cuda_runtime_api.h cudnn.h cublas_v2.h; do
+        for d in $incdirs; do
+            if [ -f "$d/$h" ]; then
+                [[ " $inc " == *" -I$d "* ]] || inc="$inc -I$d"
+                break
+            fi
+        done
+    done
+    for d in ${dirs//:/ }; do
+        [ -z "$cudnn" ] && [ -f "$d/libcudnn.so.9" ] && cudnn=$d/libcudnn.so.9
+        for f in "$d"/libcublas.so.13 "$d"/libcublas.so.12; do
+            [ -z "$cublas" ] && [ -f "$f" ] && cublas=$f
+        done
+    done
+    echo "rebuilding libsiamese_cuda.so with $nvcc:$inc, $cudnn $cublas"
+    [ -n "$cudnn" ] && [ -n "$cublas" ] || { echo "cuDNN 9 or cuBLAS not found: cannot rebuild"; return 1; }
+    make -s -j"$(nproc)" BUILD="$WORK/build" NVCC="$nvcc" CUDA_INCLUDES="$inc" \
+        CUDA_LDLIBS="-Xlinker $cudnn -Xlinker $cublas" libsiamese_cuda.so
+}
+
+main() {
+    section "machine"
+    date -u
+    uname -a
+    echo "CPU cores: $(nproc)"
+    if command -v nvidia-smi >/dev/null; then
+        nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+    else
+        echo "nvidia-smi: not found"
+    fi
+    command -v nvcc >/dev/null && nvcc --version | tail -2
+
+    section "programs"
+    local BIN LIB="" GLIBC="" DATA=""
+    if [ -f gpu_carry/bundle.tar.xz ]; then
+        # (Python's tarfile where tar has no xz.)
+        tar -C "$WORK" -xJf gpu_carry/bundle.tar.xz 2>/dev/null ||
+            "$PY" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+                gpu_carry/bundle.tar.xz "$WORK" || { echo "cannot unpack gpu_carry/bundle.tar.xz"; return 1; }
+        BIN=$WORK/bin LIB=$WORK/lib GLIBC=$WORK/glibc DATA=$WORK/omniglot
+        echo "from gpu_carry/ (make gpu-bundle):"
+        sed -n '1,4p' gpu_carry/STAMP
+    else
+        echo "no gpu_carry/: building this tree with make"
+        make -j"$(nproc)" all build/tests/test_backend_parity build/tests/gpu/train_compare \
+            build/tests/gpu/bench_model >"$WORK/make.log" 2>&1 || { tail -30 "$WORK/make.log"; return 1; }
+        BIN=$WORK/bin
+        mkdir -p "$BIN"
+        for f in siamese libsiamese_cuda.so build/tests/test_backend_parity build/tests/gpu/train_compare \
+            build/tests/gpu/bench_model; do
+            [ -e "$f" ] && ln -s "$ROOT/$f" "$BIN/"
+        done
+        DATA=${OMNIGLOT:-dataset/images_background}
+    fi
+
+    # The CUDA libraries: the toolkit's (where it has cuDNN or cuBLAS), then
+    # every lib/ of Python's NVIDIA wheels (PyTorch's), which also hold what
+    # cuDNN loads at run time (cuBLASLt, NVRTC) for its own CUDA version.
+    local dirs="" d
+    local cands="${CUDA_HOME:-/usr/local/cuda}/lib64 /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib"
+    for d in $cands; do
+        if compgen -G "$d/libcudnn.so.*" >/dev/null || compgen -G "$d/libcublas.so.*" >/dev/null; then
+            d=$(cd "$d" && pwd -P)
+            [[ ":$dirs:" == *":$d:"* ]] || dirs="$dirs:$d"
+        fi
+    done
+    for d in $("$PY" - 2>/dev/null <<'EOF'
+import importlib.util, os
+spec = importlib.util.find_spec("nvidia")
+for base in (spec.submodule_search_locations if spec else []):
+    for sub in sorted(os.listdir(base)):
+        if os.path.isdir(os.path.join(base, sub, "lib")):
+            print(os.path.join(base, sub, "lib"))
+EOF
+); do
+        dirs="$dirs:$d"
+    done
+    dirs=${dirs#:}
+    echo "CUDA library folders: ${dirs:-none found}"
+    local OURLD="$BIN${LIB:+:$LIB}${dirs:+:$dirs}${ORIG_LD:+:$ORIG_LD}"
+
+    # GPU_CHECK_REBUILD=1 forces the rebuild (to try it, or to replace a
+    # bundled library that misbehaves here).
+    local missing
+    missing=$(LD_LIBRARY_PATH="$OURLD" ldd "$BIN/libsiamese_cuda.so" | grep "not found")
+    if [ -n "$missing" ] || [ "${GPU_CHECK_REBUILD:-0}" = 1 ]; then
+        [ -n "$missing" ] && echo "libsiamese_cuda.so cannot find: $missing"
+        if rebuild_cuda_lib "$dirs"; then
+            rm -f "$BIN/libsiamese_cuda.so"
+            cp libsiamese_cuda.so "$BIN/libsiamese_cuda.so"
+        fi
+    fi
+
+    # Our programs need glibc 2.34 or newer; on an older system they run
+    # under the glibc they were built with (gpu_carry/glibc).
+    local loader=""
+    if ! LD_LIBRARY_PATH="$OURLD" "$BIN/bench_model" --help >/dev/null 2>"$WORK/probe.err"; then
+        cat "$WORK/probe.err"
+        loader=$(ls "$GLIBC"/ld-linux* 2>/dev/null | head -1)
+        [ -n "$loader" ] || { echo "the programs cannot run here"; return 1; }
+        echo "running the programs under their own glibc ($loader)"
+    fi
+    {
+        echo '#!/usr/bin/env bash'
+        echo 'p=$1; shift'
+        if [ -n "$loader" ]; then
+            echo "exec \"$loader\" --library-path \"$GLIBC:$OURLD\" \"$BIN/\$p\" \"\$@\""
+        else
+            echo "export LD_LIBRARY_PATH=\"$OURLD\""
+            echo "exec \"$BIN/\$p\" \"\$@\""
+        fi
+    } >"$WORK/run"
+    chmod +x "$WORK/run"
+    local RUN=$WORK/run
+
+    local dev=$GPU backbone=vgg16 input=105 tsteps=200 tbatch=8 secs=3 ib="1,64" tb=32
+    local torch_args=(--seconds 3)
+    if [ $DRY = 1 ]; then
+        dev=cpu backbone=compact input=32 tsteps=6 tbatch=2 secs=0.5 ib="1,4" tb=2
+        torch_args=(--device cpu --backbone compact --input 32 --seconds 0.5 --warmup 1
+            --impls eager-nchw,eager-nhwc)
+        echo "DRY RUN: '$GPU' replaced by the CPU, toy sizes"
+    fi
+
+    section "1. parity: every operation and the whole model, CPU vs $GPU (FP32, TF32 off)"
+    limited 150 "$RUN" test_backend_parity --full 2>&1 | tee "$WORK/parity.log"
+    case ${PIPESTATUS[0]} in
+    0) status parity PASS ;;
+    77) status parity "$([ $DRY = 1 ] && echo "SKIP (dry run)" || echo "FAIL (the CUDA backend did not open)")" ;;
+    124) status parity "FAIL (timeout)" ;;
+    *) status parity FAIL ;;
+    esac
+
+    section "1b. siamese predict on both devices (an untrained VGG16, TF32 off)"
+    local pc pg
+    if limited 30 "$RUN" siamese init --backbone vgg16 --seed 3 --out "$WORK/vgg16.h5" &&
+        pc=$(limited 30 "$RUN" siamese predict --model "$WORK/vgg16.h5" --device cpu img/a.png img/d.jpg) &&
+        pg=$(limited 30 env SIAMESE_CUDA_TF32=0 "$RUN" siamese predict --model "$WORK/vgg16.h5" --device "$dev" img/a.png img/d.jpg); then
+        echo "cpu: $pc   $dev: $pg"
+        limited 30 "$RUN" siamese predict --model "$WORK/vgg16.h5" --device auto img/a.png img/b.png
+        if awk -v a="$pc" -v b="$pg" 'BEGIN {d = a - b; exit !(d < 1e-4 && d > -1e-4)}'; then
+            status predict PASS
+        else
+            status predict "FAIL (scores differ)"
+        fi
+    else
+        status predict FAIL
+    fi
+
+    section "2. training: $tsteps steps from the same weights, CPU (A) vs $dev (B), FP32"
+    local data_arg=synthetic
+    if [ -n "$DATA" ] && [ -d "$DATA" ]; then data_arg=$DATA; else echo "no Omniglot images: synthetic pairs"; fi
+    limited 170 "$RUN" train_compare --a cpu --b "$dev" --data "$data_arg" --backbone "$backbone" \
+        --input "$input" --batch "$tbatch" --steps "$tsteps" --every 10 \
+        --time-limit $(($(left) - 30 < 150 ? $(left) - 30 : 150)) --csv "$RES/train_curves.csv" \
+        2>&1 | tee "$WORK/train.log"
+    case ${PIPESTATUS[0]} in
+    0) status training "PASS" ;;
+    124) status training "FAIL (timeout)" ;;
+    *) status training FAIL ;;
+    esac
+
+    section "3a. speed: siamese on $dev (TF32 allowed)"
+    local mode b run
+    for run in $(runs "$ib" "$tb"); do
+        mode=${run%%:*} b=${run##*:}
+        gpu_memory 60 "$WORK/ours_${mode}_$b.log" "$RUN" bench_model --device "$dev" --mode "$mode" \
+            --batch "$b" --backbone "$backbone" --input "$input" --seconds "$secs" ||
+            echo "(bench_model $mode batch $b failed)"
+    done
+    cat "$WORK"/ours_*.log 2>/dev/null | grep -q "^RESULT" && status "speed (siamese)" done || status "speed (siamese)" FAIL
+
+    section "3b. speed: PyTorch on the same model"
+    if "$PY" -c "import torch" 2>/dev/null; then
+        local deadline=$(($(left) - 60))
+        gpu_memory 400 "$WORK/torch.log" "$PY" bench/gpu_torch.py \
+            --infer-batches "$ib" --train-batches "$tb" --backbone "$backbone" --input "$input" \
+            --deadline "$deadline" "${torch_args[@]}"
+        grep -q "^RESULT" "$WORK/torch.log" && status "speed (PyTorch)" done || status "speed (PyTorch)" FAIL
+    else
+        echo "$PY cannot import torch"
+        status "speed (PyTorch)" "SKIP (no PyTorch)"
+    fi
+
+    summary "$ib" "$tb"
+    for k in parity predict training; do
+        [[ ${STATUS[$k]} == PASS* || ${STATUS[$k]} == SKIP* ]] || return 1
+    done
+    return 0
+}
+
+# "infer:1 infer:64 train:32" from the batch lists "1,64" and "32"
+runs() {
+    local b
+    for b in ${1//,/ }; do echo "infer:$b"; done
+    for b in ${2//,/ }; do echo "train:$b"; done
+}
+
+# pairs/s of a RESULT line matching mode and batch in the given logs
+result() {  # mode batch files...
+    local mode=$1 b=$2
+    shift 2
+    grep -h "^RESULT.* mode=$mode batch=$b " "$@" 2>/dev/null | sed -n 's/.*pairs_per_s=\([0-9.]*\).*/\1/p' | sort -g | tail -1
+}
+ms() {
+    grep -h "^RESULT mode=$1 batch=$2 " "$WORK/ours_$1_$2.log" 2>/dev/null | sed -n 's/.*ms_per_batch=\([0-9.]*\).*/\1/p'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a > 0 && b > 0) printf "%.2fx", a / b; else printf "-"}'; }
+
+summary() {
+    local ib=$1 tb=$2 mode b ours eager comp run
+    section "summary"
+    {
+        local gpu_name
+        gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+        echo "## GPU check ($(date -u +%Y-%m-%d), ${gpu_name:-no GPU})"
+        echo
+        [ $DRY = 1 ] && echo "**DRY RUN on the CPU at toy sizes: not a GPU result.**" && echo
+        echo "| check | result |"
+        echo "|---|---|"
+        for k in "${ORDER[@]}"; do echo "| $k | ${STATUS[$k]} |"; done
+        echo
+        grep -h "^GPU:\|^model \|worst max rel err\|ReLU or max-pool decisions" "$WORK/parity.log" 2>/dev/null | sed 's/^ */- parity: /'
+        grep -h "^backend B\|^model \|^first .* steps:\|^last .* steps:\|^time per step\|time limit" "$WORK/train.log" 2>/dev/null | sed 's/^/- training: /'
+        echo
+        echo "Pairs per second (TF32 allowed on both sides; PyTorch eager = the faster of NCHW and channels_last):"
+        echo
+        echo "| run | siamese | PyTorch eager | ratio | torch.compile | ratio |"
+        echo "|---|---|---|---|---|---|"
+        for run in $(runs "$ib" "$tb"); do
+            mode=${run%%:*} b=${run##*:}
+            ours=$(result "$mode" "$b" "$WORK/ours_${mode}_$b.log")
+            eager=$(grep -h "impl=eager" "$WORK/torch.log" 2>/dev/null | grep " mode=$mode batch=$b " | sed -n 's/.*pairs_per_s=\([0-9.]*\).*/\1/p' | sort -g | tail -1)
+            comp=$(grep -h "impl=compile" "$WORK/torch.log" 2>/dev/null | grep " mode=$mode batch=$b " | sed -n 's/.*pairs_per_s=\([0-9.]*\).*/\1/p')
+            echo "| $mode batch $b | ${ours:--} | ${eager:--} | $(ratio "$ours" "$eager") | ${comp:--} | $(ratio "$ours" "$comp") |"
+        done
+        echo
+        local lat peak_train
+        lat=$(ms infer 1)
+        peak_train=$(sed -n 's/^PEAK_MIB //p' "$WORK/ours_train_${tb%%,*}.log" 2>/dev/null)
+        echo "- single-pair latency (siamese, batch 1, host to host): ${lat:--} ms (target < 1 ms)"
+        echo "- GPU memory, siamese training at batch ${tb%%,*} (nvidia-smi, CUDA context included): ${peak_train:--} MiB (target < 4096 MiB)"
+        local torch_peak
+        torch_peak=$(grep -h "^RESULT impl=eager.* mode=train batch=${tb%%,*} " "$WORK/torch.log" 2>/dev/null |
+            sed -n 's/.*peak_mib=\([0-9]*\).*/\1/p' | sort -n | head -1)
+        echo "- PyTorch eager's own peak (allocator reserved, no CUDA context), training at batch ${tb%%,*}: ${torch_peak:--} MiB"
+        echo "- targets: training and batch-64 inference >= 1.3x PyTorch eager"
+    } | tee "$RES/RESULTS.md"
+}
+
+main "$@" 2>&1 | tee "$RES/gpu_check.log"
+rc=${PIPESTATUS[0]}
+echo "total time: $((SECONDS - T0)) s; exit $rc"
+[ -n "${OUT:-}" ] && echo "log: $OUT/gpu_check.log, summary: $OUT/RESULTS.md"
+exit $rc

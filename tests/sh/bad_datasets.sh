@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Datasets with traps in them, given to train: a symlink loop, an
+# unreadable class folder, an unreadable image, classes that are all too
+# small, non-image files. Training goes on over what is usable and says
+# what it left out, or stops with a message naming the folder or file
+# (exit 1); never a crash or a hang. (Layouts, empty folders and one class:
+# train_layouts.sh.) The images are copies of our own img/*.png, so this
+# runs without the Omniglot dataset.
+. tests/shlib.sh
+# A tiny, short run: 32-pixel inputs, 2 to 4 channels, two steps. ($as
+# runs it as another user when set.)
+as=()
+train() {
+    "${as[@]}" timeout 120 "$SIAMESE" train --device cpu --threads 1 --workers 1 --plain \
+        --backbone compact --widths 2,2,4,4,4 --hidden 8 --input-shape 32 --epochs 1 \
+        --steps-per-epoch 2 --val-steps 1 --batch-size 2 --val-ratio 0.5 --save-dir "$TMP/logs" \
+        --dataset "$@"
+}
+# said PHRASE: the last run reported PHRASE (its notes go to standard output).
+said() { cat "$TMP/out" "$TMP/err" | grep -qF -- "$1" || fail "the run did not report '$1'"; }
+# classes ROOT N K: N class folders of K images each (copies of img/*.png).
+classes() {
+    local c i src=(img/a.png img/b.png img/c.png)
+    for ((c = 1; c <= $2; c++)); do
+        mkdir -p "$1/images_background/class$c"
+        for ((i = 1; i <= $3; i++)); do cp "${src[(i + c) % 3]}" "$1/images_background/class$c/$i.png"; done
+    done
+}
+
+# Every class under 3 images: nothing usable, and it says why.
+classes "$TMP/small" 5 2
+expect 1 "$TMP/small" "usable class" -- train "$TMP/small"
+
+# Non-image files and a broken image among good ones: trained, and reported.
+classes "$TMP/junk" 3 8
+printf 'notes\n' >"$TMP/junk/images_background/class1/README.txt"
+printf 'x' >"$TMP/junk/images_background/class2/.DS_Store"
+printf 'not a png' >"$TMP/junk/images_background/class3/broken.png"
+expect 0 -- train "$TMP/junk"
+said "class3/broken.png: not an image"
+said "1 entry without an image extension was ignored"
+
+# Symlink loops (a class folder linking to its parent, one to itself):
+# no hang.
+classes "$TMP/loop" 3 8
+ln -s .. "$TMP/loop/images_background/class1/up"
+ln -s . "$TMP/loop/images_background/class2/self"
+CASES=$((CASES + 1))
+train "$TMP/loop" >"$TMP/out" 2>"$TMP/err" </dev/null
+rc=$?
+case $rc in
+0 | 1) echo "ok ($rc): $(tail -2 "$TMP/err" | head -c 300 | tr '\n' ' ')" ;;
+124) fail "train hung on a symlink loop" ;;
+*) fail "train on a symlink loop exited $rc: $(tail -5 "$TMP/err")" ;;
+esac
+
+# An unreadable class folder: stops, naming it. An unreadable image: left
+# out by name, the rest trained. Root reads everything: as root, these
+# cases run as nobody.
+classes "$TMP/locked" 3 8
+chmod 000 "$TMP/locked/images_background/class2"
+classes "$TMP/locked_image" 3 8
+chmod 000 "$TMP/locked_image/images_background/class3/1.png"
+chmod 755 "$TMP"
+mkdir -p "$TMP/logs" && chmod 777 "$TMP/logs"
+[ "$(id -u)" = 0 ] && as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+if "${as[@]}" test -x "$SIAMESE" 2>/dev/null; then
+    expect 1 "$TMP/locked/images_background/class2" "Permission denied" -- train "$TMP/locked"
+    expect 0 -- train "$TMP/locked_image"
+    said "class3/1.png: Permission denied"
+else
+    echo "note: the unreadable-folder cases need a user who can run $SIAMESE; not run"
+fi
+as=()
+finish

@@ -1,0 +1,44 @@
+# siamese eval in both formats (runs written from images_evaluation by
+# tests/make_runs.sh into a scratch folder; within-alphabet episodes with
+# verification) and siamese rank's output, on a small untrained model:
+# these check the formats and the plumbing; the numbers' rules (ties,
+# drawers, alphabets) are in tests/test_eval.c.
+. tests/shlib.sh
+data=$OMNIGLOT
+[ -d "$data/images_evaluation" ] || { echo "SKIP: $data is absent"; exit 77; }
+T=$TMP
+./siamese init --backbone compact --input-shape 32 --seed 3 --out "$T/m.h5" >/dev/null || fail "init"
+common=(--model "$T/m.h5" --device cpu --threads 2)
+
+tests/make_runs.sh "$data/images_evaluation" "$T/runs" 3 >/dev/null || fail "make_runs"
+./siamese eval "${common[@]}" --runs "$T/runs" >"$T/runs.log" 2>&1 || { cat "$T/runs.log"; fail "eval --runs"; }
+[ "$(grep -c '^run0[123] *error *[0-9.]*%  ([0-9]* of 20 wrong)$' "$T/runs.log")" -eq 3 ] || { cat "$T/runs.log"; fail "per-run lines"; }
+grep -q '^mean error [0-9.]*% over 3 runs (accuracy [0-9.]*%)$' "$T/runs.log" || fail "mean error line"
+
+./siamese eval "${common[@]}" "$data" --ways 20 --episodes 30 --pairs 40 >"$T/ep.log" 2>&1 || { cat "$T/ep.log"; fail "eval episodes"; }
+grep -q "dataset $data/images_evaluation: Omniglot" "$T/ep.log" || { cat "$T/ep.log"; fail "dataset line"; }
+grep -q '^20-way 1-shot within-alphabet: accuracy [0-9.]*% (95% CI [0-9.]*% to [0-9.]*%), [0-9]* of 30 episodes' "$T/ep.log" || { cat "$T/ep.log"; fail "accuracy line"; }
+grep -q '^verification (40 same and 40 different pairs): accuracy at 0.5 [0-9.]*%, ROC AUC 0\.[0-9]*$' "$T/ep.log" || fail "verification line"
+expect_status 1 ./siamese eval "${common[@]}" "$data/images_evaluation" --ways 60 --episodes 5 --pairs 0
+expect_stderr "no alphabet has 60 characters"
+expect_status 2 ./siamese eval "${common[@]}"
+
+# rank: the top N in non-increasing order, from the gallery only; broken
+# files are left out with a warning.
+g=$T/gallery
+mkdir -p "$g/sub"
+cp "$data"/images_evaluation/Angelic/character01/*_0[1-4].png "$g/"
+cp "$data"/images_evaluation/Angelic/character02/*_0[1-3].png "$g/sub/"
+printf 'junk' >"$g/broken.png"
+echo "x" >"$g/readme.txt"
+q=$(ls "$data"/images_evaluation/Angelic/character01/*_05.png)
+./siamese rank "${common[@]}" --top 5 "$q" "$g" >"$T/rank.log" 2>"$T/rank.err" || { cat "$T/rank.err"; fail "rank"; }
+[ "$(wc -l <"$T/rank.log")" -eq 5 ] || { cat "$T/rank.log"; fail "top 5"; }
+awk '{ if (NR != $1) exit 1; if (NR > 1 && $2 > prev) exit 1; prev = $2 }' "$T/rank.log" || { cat "$T/rank.log"; fail "order"; }
+awk '{print $3}' "$T/rank.log" | grep -v "^$g/" && fail "a path outside the gallery"
+grep -q "broken.png: not a readable image" "$T/rank.err" || fail "broken file warning"
+./siamese rank "${common[@]}" --top 0 "$q" "$g" 2>/dev/null | wc -l | grep -qx 7 || fail "--top 0 lists all 7"
+expect_status 1 ./siamese rank "${common[@]}" "$T/none.png" "$g"
+expect_stderr "the query: $T/none.png"
+expect_status 2 ./siamese rank "${common[@]}" "$q"
+finish

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Nothing lost in training: SIGKILL at random moments, many times, always
+# leaves last_epoch_weights.h5 and best_epoch_weights.h5 loadable (and the
+# last one resumable); SIGTERM finishes the step, saves, exits 143, and
+# --resume continues; a full disk (a file-size limit) or a read-only
+# save folder stops with a clear error and the last good checkpoint
+# intact. Our own images (copies of img/*.png), so it runs without Omniglot.
+. tests/shlib.sh
+data=$TMP/data/images_background
+for c in 1 2 3; do
+    mkdir -p "$data/class$c"
+    for i in 1 2 3 4 5 6 7 8; do cp "img/$(echo a b c | cut -d' ' -f$(((i + c) % 3 + 1))).png" "$data/class$c/$i.png"; done
+done
+L=$TMP/logs
+tiny=(--device cpu --threads 1 --workers 1 --plain --backbone compact --widths 2,2,4,4,4
+      --hidden 8 --input-shape 32 --steps-per-epoch 2 --val-steps 1 --batch-size 2 --val-ratio 0.5
+      --save-period 1 --seed 3)
+loads() {  # loads FILE: predict with it succeeds
+    "$SIAMESE" predict --device cpu --threads 1 --model "$1" img/a.png img/b.png >/dev/null 2>"$TMP/load_err" ||
+        fail "$1 does not load: $(cat "$TMP/load_err")"
+}
+expect 0 -- "$SIAMESE" train "${tiny[@]}" --dataset "$TMP/data" --save-dir "$L" --epochs 2
+loads "$L/last_epoch_weights.h5"
+loads "$L/best_epoch_weights.h5"
+
+# ---- SIGKILL at random moments ------------------------------------------------
+RANDOM=11
+kills=0
+for i in $(seq 1 12); do
+    "$SIAMESE" train --resume "$L/last_epoch_weights.h5" --epochs 100000 >"$TMP/run.log" 2>&1 &
+    pid=$!
+    sleep "$((RANDOM % 2)).$(printf '%03d' $((RANDOM % 1000)))"
+    if kill -KILL $pid 2>/dev/null; then
+        kills=$((kills + 1))
+    else
+        fail "the resumed run $i ended on its own: $(tail -3 "$TMP/run.log")"
+    fi
+    wait $pid 2>/dev/null
+    CASES=$((CASES + 1))
+    loads "$L/last_epoch_weights.h5"
+    loads "$L/best_epoch_weights.h5"
+done
+epoch=$(grep -o '^Epoch [0-9]*' "$TMP/run.log" | tail -1)
+echo "ok: $kills runs killed at random moments (the last one at '${epoch:-its start}'); both checkpoints always loaded and resumed"
+rm -f "$L"/*.tmp*
+
+# ---- SIGTERM: finish the step, save, exit 143, resume ---------------------------
+T2=$TMP/term
+"$SIAMESE" train "${tiny[@]}" --dataset "$TMP/data" --save-dir "$T2" --epochs 400 >"$TMP/term.log" 2>&1 &
+pid=$!
+for _ in $(seq 600); do grep -q '^Epoch 1/400' "$TMP/term.log" && break; sleep 0.1; done
+kill -TERM $pid
+wait $pid
+rc=$?
+CASES=$((CASES + 1))
+[ $rc -eq 143 ] || fail "SIGTERM gave exit status $rc, not 143: $(tail -3 "$TMP/term.log")"
+grep -q "^stopped at epoch" "$TMP/term.log" || fail "no stop message after SIGTERM"
+expect 0 -- "$SIAMESE" train --resume "$T2/last_epoch_weights.h5" --epochs 3
+grep -q "^finished 3 epochs" "$TMP/out" || fail "the run resumed after SIGTERM did not finish"
+
+# ---- a full disk while saving: a clear error, the last checkpoint intact ---------
+cp "$L/last_epoch_weights.h5" "$TMP/last_before.h5"
+kb=$(($(stat -c %s "$L/last_epoch_weights.h5") / 1024 - 1))
+expect 1 ".h5: writing failed: File too large" "the previous file is unchanged" -- \
+    bash -c 'ulimit -f "$1" && exec "$2" train --resume "$3" --epochs 100000' _ "$kb" "$SIAMESE" "$L/last_epoch_weights.h5"
+cmp -s "$L/last_epoch_weights.h5" "$TMP/last_before.h5" || fail "the last checkpoint changed after a failed save"
+loads "$L/last_epoch_weights.h5"
+ls "$L"/*.tmp* >/dev/null 2>&1 && fail "a failed save left a temporary file"
+
+# ---- a read-only save folder: refused at once ------------------------------------
+mkdir "$TMP/ro" && chmod 555 "$TMP/ro"
+chmod 755 "$TMP" && chmod -R a+rX "$TMP/data"
+as=()
+[ "$(id -u)" = 0 ] && as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+if "${as[@]}" test -x "$SIAMESE" 2>/dev/null; then
+    expect 1 "$TMP/ro" "Permission denied" -- \
+        "${as[@]}" "$SIAMESE" train "${tiny[@]}" --dataset "$TMP/data" --save-dir "$TMP/ro" --epochs 1
+else
+    echo "note: the read-only case needs a user who can run $SIAMESE; not run"
+fi
+finish

@@ -1,0 +1,60 @@
+# siamese train on a two-level folder of our own making (classes of
+# Omniglot drawings), the checkpoints and logs it writes, and the clear
+# messages for wrong layouts, bad data and bad options.
+. tests/shlib.sh
+data=$OMNIGLOT
+[ -d "$data/images_background" ] || { echo "SKIP: $data is absent"; exit 77; }
+T=$TMP
+
+# Own classes: 8 Latin characters as classes, each its own folder, plus a
+# broken image, a stray text file and a class of 2 images.
+own=$T/own/images_background
+for c in 01 02 03 04 05 06 07 08; do
+    mkdir -p "$own/letter$c"
+    ln -s "$(realpath "$data/images_background/Latin/character$c")"/*.png "$own/letter$c/"
+done
+printf 'not a png' >"$own/letter01/broken.png"
+echo "notes" >"$own/letter02/notes.txt"
+mkdir -p "$own/tiny" && ln -s "$(realpath "$data/images_background/Latin/character09")"/*_0[12].png "$own/tiny/"
+
+tiny=(--backbone compact --widths 2,2,4,4,4 --hidden 8 --input-shape 32 --batch-size 4
+      --steps-per-epoch 2 --val-steps 1 --threads 1 --workers 1)
+./siamese train --dataset "$T/own" "${tiny[@]}" --epochs 2 --save-period 1 --save-dir "$T/logs" \
+    >"$T/own.log" 2>&1 || { cat "$T/own.log"; fail "training on own classes"; }
+grep -q "own-classes layout (class/image): 8 classes, 160 images" "$T/own.log" || { cat "$T/own.log"; fail "layout line"; }
+grep -q "1 file could not be decoded" "$T/own.log" && grep -q "broken.png" "$T/own.log" || fail "unreadable file not reported"
+grep -q "1 class has fewer than 3 images and is left out .*tiny (2)" "$T/own.log" || fail "small class not reported"
+grep -q "1 entry without an image extension was ignored" "$T/own.log" || fail "stray file not reported"
+grep -q "^Configurations:" "$T/own.log" && grep -q "|               batch_size |" "$T/own.log" || fail "no config table"
+grep -q "^Epoch 2/2  loss" "$T/own.log" || fail "no epoch lines"
+ls "$T"/logs/ep001-loss*-val_loss*.h5 "$T"/logs/ep002-loss*-val_loss*.h5 >/dev/null || fail "periodic checkpoints"
+[ -f "$T/logs/last_epoch_weights.h5" ] && [ -f "$T/logs/best_epoch_weights.h5" ] || fail "last/best checkpoints"
+log=$(ls -d "$T"/logs/loss_*)
+[ "$(wc -l <"$log/epoch_loss.txt")" -eq 2 ] && [ "$(wc -l <"$log/epoch_val_loss.txt")" -eq 2 ] || fail "loss files"
+[ "$(head -c 8 "$log/epoch_loss.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "loss curve is not a PNG"
+# The best checkpoint carries no optimizer state, the last one does.
+[ "$(stat -c %s "$T/logs/best_epoch_weights.h5")" -lt "$(stat -c %s "$T/logs/last_epoch_weights.h5")" ] || fail "state sizes"
+
+expect_error() {  # exit status, message pattern, args...
+    local want=$1 pat=$2
+    shift 2
+    expect_status "$want" ./siamese train "$@"
+    expect_stderr "$pat"
+}
+expect_error 1 "no such folder" --dataset "$T/nowhere" "${tiny[@]}"
+expect_error 1 "this is the images_background folder itself" --dataset "$own" "${tiny[@]}"
+mkdir -p "$T/flat" && cp -r "$own/letter01" "$own/letter02" "$T/flat/"
+expect_error 1 "move them into $T/flat/images_background/" --dataset "$T/flat" "${tiny[@]}"
+expect_error 1 "drop --own-data" --dataset "$data" --own-data "${tiny[@]}"
+mkdir -p "$T/empty/images_background"
+expect_error 1 "is empty" --dataset "$T/empty" "${tiny[@]}"
+mkdir -p "$T/one/images_background" && cp -r "$own/letter03" "$T/one/images_background/"
+expect_error 1 "1 usable class" --dataset "$T/one" "${tiny[@]}"
+expect_error 1 "too small for --batch-size 64" --dataset "$T/own" --backbone compact --input-shape 32 --batch-size 64
+expect_error 2 "--batch-size: 0 is out of range" --batch-size 0
+expect_error 2 "--optimizer: 'rmsprop' is not sgd or adam" --optimizer rmsprop
+expect_error 2 "--lr-decay: 'linear' is not cos or step" --lr-decay linear
+expect_error 2 "unknown option '--bogus'" --bogus
+expect_error 2 "--init-epoch: 5 is out of range" --epochs 5 --init-epoch 5
+./siamese train --help | grep -q -- "--same-alphabet-negatives" || fail "help"
+finish

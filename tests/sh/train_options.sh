@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Bad command lines for train: out-of-range numbers (batch size 0, a
+# negative learning rate, an input size the pooling cannot take), unknown
+# flags: a message naming the option, the usage, exit status 2, and
+# nothing trained or written.
+. tests/shlib.sh
+if ! "$SIAMESE" train --help >/dev/null 2>&1; then
+    echo "SKIP: this build has no train command"
+    exit 77
+fi
+# train's usage is long: on an error it points to it instead.
+usage() {
+    expect 2 "$@"
+    grep -qE "^usage:|train --help' lists the options" "$TMP/err" ||
+        fail "no usage (or pointer to it) on standard error for: ${*: -3}"
+}
+mkdir -p "$TMP/data/a/x" "$TMP/data/a/y"
+tr=("$SIAMESE" train --dataset "$TMP/data" --save-dir "$TMP/logs" --device cpu --epochs 1)
+usage "unknown option '--bogus'" -- "${tr[@]}" --bogus
+for n in 0 -1; do usage "--batch-size" "$n" -- "${tr[@]}" --batch-size "$n"; done
+usage "--batch-size" "'many'" -- "${tr[@]}" --batch-size many
+for lr in -0.1 0 nan inf; do usage "--lr" -- "${tr[@]}" --lr "$lr"; done
+for n in 0 16 31 2048; do usage "--input-shape" "$n" -- "${tr[@]}" --input-shape "$n"; done
+usage "--epochs" -- "${tr[@]}" --epochs 0
+usage "--device: 'gpu'" -- "${tr[@]}" --device gpu
+usage "option --lr needs a value" -- "${tr[@]}" --lr
+[ -n "$(ls -A "$TMP/logs" 2>/dev/null)" ] && fail "a refused train wrote to logs/"
+finish

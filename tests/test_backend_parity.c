@@ -1,0 +1,497 @@
+// test_backend_parity: the CUDA backend against the CPU reference.
+//
+// Every BackendOps operation runs on both backends with the same random
+// inputs, then the whole Siamese model forward and backward (the compact
+// backbone; with --full also the full-size VGG16 at 105x105) with the same
+// weights and inputs, comparing outputs and every gradient. TF32 is turned
+// off (SIAMESE_CUDA_TF32=0, NVIDIA_TF32_OVERRIDE=0) so both sides compute in
+// FP32 and differ only by summation order.
+//
+// Errors are relative to the largest reference value of the tensor:
+// max|gpu - cpu| / max|cpu|. Tolerances: exact for data movement and
+// comparisons (pooling, ReLU mask, |x1-x2|, uint8 conversion), 1e-5 for
+// element-wise arithmetic, 2e-4 for one convolution or GEMM, 1e-3 for the
+// whole model.
+//
+// One effect is not an error: when a pre-activation lies within rounding of
+// zero the two backends may disagree on the ReLU, and when two window
+// values lie within rounding of each other on the max-pool's choice; the
+// backward pass then routes one element's gradient differently, a local
+// difference that can exceed 1e-3 of a small layer's largest gradient. The
+// model check counts such flips in the forward activations; where there
+// are any, gradients are held to the same 1e-3 in norm (||gpu-cpu||/||cpu||),
+// which a flip cannot move, instead of element by element.
+//
+// Skips (exit 77) when the CUDA backend cannot be opened: no GPU, no driver
+// or no CUDA libraries, as on development and CI machines.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../engine/backend.h"
+#include "../engine/model.h"
+#include "../engine/rng.h"
+#include "check.h"
+
+#define TOL_EXACT 0.0
+#define TOL_ELEMENTWISE 1e-5
+#define TOL_OP 2e-4
+#define TOL_MODEL 1e-3
+
+static Backend *cpu, *gpu;
+static Rng rng;
+
+// A buffer of n floats on both backends.
+typedef struct Buf {
+    float *c, *g;
+    size_t n;
+} Buf;
+
+static Buf buf_new(size_t n) {
+    Buf b = {cpu->ops->alloc(cpu, n * sizeof(float)), gpu->ops->alloc(gpu, n * sizeof(float)), n};
+    if (!b.c || !b.g) {
+        fprintf(stderr, "out of memory for %zu floats\n", n);
+        exit(1);
+    }
+    return b;
+}
+
+static void buf_free(Buf b) {
+    cpu->ops->free(cpu, b.c);
+    gpu->ops->free(gpu, b.g);
+}
+
+static void buf_set(Buf b, const float *host) {
+    cpu->ops->upload(cpu, b.c, host, b.n * sizeof(float));
+    gpu->ops->upload(gpu, b.g, host, b.n * sizeof(float));
+}
+
+// Uniform in [lo, hi); with levels > 0, one of `levels` evenly spaced
+// values instead, so that ties (pooling, |x1-x2|) really occur.
+static Buf buf_random(size_t n, float lo, float hi, int levels) {
+    Buf b = buf_new(n);
+    float *h = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        float u = levels > 0 ? (float)rng_below(&rng, levels) / levels : rng_uniform(&rng);
+        h[i] = lo + (hi - lo) * u;
+    }
+    buf_set(b, h);
+    free(h);
+    return b;
+}
+
+static float *download(Backend *be, const float *p, size_t n) {
+    float *h = malloc(n * sizeof(float));
+    be->ops->download(be, h, p, n * sizeof(float));
+    return h;
+}
+
+// Compares the two sides of b; prints and checks the error.
+static double expect_close(const char *what, Buf b, double tol) {
+    float *c = download(cpu, b.c, b.n), *g = download(gpu, b.g, b.n);
+    double err = check_rel_err(g, c, b.n, 1e-30);
+    printf("  %-44s max rel err %.2e (tolerance %.0e)\n", what, err, tol);
+    CHECK(err <= tol, "%s: %.3e > %.0e", what, err, tol);
+    free(c);
+    free(g);
+    return err;
+}
+
+// ---- operations --------------------------------------------------------------------
+
+static void test_memory(void) {
+    printf("memory\n");
+    Buf b = buf_new(1000);
+    float *g = download(gpu, b.g, b.n);
+    int zero = 1;
+    for (size_t i = 0; i < b.n; i++) zero &= g[i] == 0.0f;
+    CHECK(zero, "alloc is zero-filled");
+    free(g);
+    buf_free(b);
+    // Larger than one staging buffer (16 MiB), so several chunks.
+    Buf r = buf_random((size_t)5 << 20, -1, 1, 0);
+    expect_close("upload/download 20 MiB", r, TOL_EXACT);
+    cpu->ops->zero(cpu, r.c + 100, 1000 * sizeof(float));
+    gpu->ops->zero(gpu, r.g + 100, 1000 * sizeof(float));
+    expect_close("zero part of a buffer", r, TOL_EXACT);
+    buf_free(r);
+    for (int invert = 0; invert <= 1; invert++) {
+        const size_t n = (size_t)17 << 20;  // two chunks of bytes
+        uint8_t *px = malloc(n);
+        for (size_t i = 0; i < n; i++) px[i] = (uint8_t)rng_below(&rng, 256);
+        Buf u = buf_new(n);
+        cpu->ops->upload_u8(cpu, u.c, px, n, invert);
+        gpu->ops->upload_u8(gpu, u.g, px, n, invert);
+        expect_close(invert ? "upload_u8, inverted" : "upload_u8", u, TOL_EXACT);
+        buf_free(u);
+        free(px);
+    }
+}
+
+static void test_conv(int N, int H, int W, int C, int K) {
+    char what[96];
+    printf("conv3x3 N=%d H=%d W=%d C=%d K=%d\n", N, H, W, C, K);
+    const size_t nin = (size_t)N * H * W * C, nout = (size_t)N * H * W * K;
+    Buf in = buf_random(nin, -1, 1, 0), w = buf_random(9 * (size_t)C * K, -0.2f, 0.2f, 0);
+    Buf bias = buf_random(K, -0.5f, 0.5f, 0), out = buf_new(nout);
+    for (int relu = 0; relu <= 1; relu++) {
+        cpu->ops->conv3x3_forward(cpu, out.c, in.c, w.c, bias.c, N, H, W, C, K, relu);
+        gpu->ops->conv3x3_forward(gpu, out.g, in.g, w.g, bias.g, N, H, W, C, K, relu);
+        expect_close(relu ? "forward + ReLU" : "forward", out, TOL_OP);
+    }
+    Buf dout = buf_random(nout, -1, 1, 0), din = buf_new(nin), dw = buf_new(w.n), db = buf_new(K);
+    for (int with_din = 1; with_din >= 0; with_din--) {
+        cpu->ops->conv3x3_backward(cpu, with_din ? din.c : NULL, dw.c, db.c, dout.c, in.c, w.c, N,
+                                   H, W, C, K);
+        gpu->ops->conv3x3_backward(gpu, with_din ? din.g : NULL, dw.g, db.g, dout.g, in.g, w.g, N,
+                                   H, W, C, K);
+        snprintf(what, sizeof what, "backward dW%s", with_din ? "" : " (no dX)");
+        expect_close(what, dw, TOL_OP);
+        expect_close("backward dbias", db, TOL_OP);
+        if (with_din) expect_close("backward dX", din, TOL_OP);
+    }
+    // The GPU keeps transposed kernels; new weights must be seen, whether
+    // uploaded or changed by an optimizer step.
+    float *h = malloc(w.n * sizeof(float));
+    for (size_t i = 0; i < w.n; i++) h[i] = 0.4f * rng_uniform(&rng) - 0.2f;
+    buf_set(w, h);
+    free(h);
+    cpu->ops->conv3x3_forward(cpu, out.c, in.c, w.c, bias.c, N, H, W, C, K, 1);
+    gpu->ops->conv3x3_forward(gpu, out.g, in.g, w.g, bias.g, N, H, W, C, K, 1);
+    expect_close("forward after new weights uploaded", out, TOL_OP);
+    Buf mom = buf_new(w.n);
+    cpu->ops->sgd_nesterov_step(cpu, w.c, dw.c, mom.c, w.n, 0.01f, 0.9f, 0.0f);
+    gpu->ops->sgd_nesterov_step(gpu, w.g, dw.g, mom.g, w.n, 0.01f, 0.9f, 0.0f);
+    cpu->ops->conv3x3_forward(cpu, out.c, in.c, w.c, bias.c, N, H, W, C, K, 1);
+    gpu->ops->conv3x3_forward(gpu, out.g, in.g, w.g, bias.g, N, H, W, C, K, 1);
+    expect_close("forward after an optimizer step", out, TOL_OP);
+    Buf bufs[] = {in, w, bias, out, dout, din, dw, db, mom};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) buf_free(bufs[i]);
+}
+
+static void test_relu_backward(void) {
+    printf("relu_backward\n");
+    const size_t n = 100003;
+    Buf y = buf_random(n, -1, 1, 4), dy = buf_random(n, -1, 1, 0);
+    cpu->ops->relu_backward(cpu, dy.c, dy.c, y.c, n);  // in place, as the model does
+    gpu->ops->relu_backward(gpu, dy.g, dy.g, y.g, n);
+    expect_close("in place", dy, TOL_EXACT);
+    buf_free(y);
+    buf_free(dy);
+}
+
+static void test_pool(int N, int H, int W, int C, int levels) {
+    char what[96];
+    printf("maxpool2 N=%d H=%d W=%d C=%d%s\n", N, H, W, C, levels ? " (many ties)" : "");
+    const size_t nin = (size_t)N * H * W * C, nout = (size_t)N * (H / 2) * (W / 2) * C;
+    Buf in = buf_random(nin, -1, 1, levels), out = buf_new(nout), dout = buf_random(nout, -1, 1, 0);
+    Buf din = buf_random(nin, 5, 6, 0);  // garbage: backward must write every element
+    cpu->ops->maxpool2_forward(cpu, out.c, in.c, N, H, W, C);
+    gpu->ops->maxpool2_forward(gpu, out.g, in.g, N, H, W, C);
+    expect_close("forward", out, TOL_EXACT);
+    cpu->ops->maxpool2_backward(cpu, din.c, dout.c, in.c, out.c, N, H, W, C);
+    gpu->ops->maxpool2_backward(gpu, din.g, dout.g, in.g, out.g, N, H, W, C);
+    snprintf(what, sizeof what, "backward (first maximum gets the gradient)");
+    expect_close(what, din, TOL_EXACT);
+    buf_free(in);
+    buf_free(out);
+    buf_free(dout);
+    buf_free(din);
+}
+
+static void test_dense(int N, int In, int Out) {
+    printf("dense N=%d In=%d Out=%d\n", N, In, Out);
+    Buf in = buf_random((size_t)N * In, -1, 1, 0), w = buf_random((size_t)In * Out, -0.1f, 0.1f, 0);
+    Buf bias = buf_random(Out, -0.5f, 0.5f, 0), out = buf_new((size_t)N * Out);
+    for (int relu = 0; relu <= 1; relu++) {
+        cpu->ops->dense_forward(cpu, out.c, in.c, w.c, bias.c, N, In, Out, relu);
+        gpu->ops->dense_forward(gpu, out.g, in.g, w.g, bias.g, N, In, Out, relu);
+        expect_close(relu ? "forward + ReLU" : "forward", out, TOL_OP);
+    }
+    Buf dout = buf_random((size_t)N * Out, -1, 1, 0), din = buf_new(in.n), dw = buf_new(w.n);
+    Buf db = buf_new(Out);
+    for (int with_din = 1; with_din >= 0; with_din--) {
+        cpu->ops->dense_backward(cpu, with_din ? din.c : NULL, dw.c, db.c, dout.c, in.c, w.c, N,
+                                 In, Out);
+        gpu->ops->dense_backward(gpu, with_din ? din.g : NULL, dw.g, db.g, dout.g, in.g, w.g, N,
+                                 In, Out);
+        expect_close(with_din ? "backward dW" : "backward dW (no dX)", dw, TOL_OP);
+        expect_close("backward dbias", db, TOL_OP);
+        if (with_din) expect_close("backward dX", din, TOL_OP);
+    }
+    Buf bufs[] = {in, w, bias, out, dout, din, dw, db};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) buf_free(bufs[i]);
+}
+
+static void test_head(void) {
+    printf("absdiff, sigmoid + BCE\n");
+    const size_t n = 3 * 4608;
+    Buf x1 = buf_random(n, -1, 1, 8), x2 = buf_random(n, -1, 1, 8), out = buf_new(n);
+    cpu->ops->absdiff_forward(cpu, out.c, x1.c, x2.c, n);
+    gpu->ops->absdiff_forward(gpu, out.g, x1.g, x2.g, n);
+    expect_close("absdiff forward", out, TOL_EXACT);
+    Buf dout = buf_random(n, -1, 1, 0), dx1 = buf_new(n), dx2 = buf_new(n);
+    cpu->ops->absdiff_backward(cpu, dx1.c, dx2.c, dout.c, x1.c, x2.c, n);
+    gpu->ops->absdiff_backward(gpu, dx1.g, dx2.g, dout.g, x1.g, x2.g, n);
+    expect_close("absdiff backward dx1 (sign(0) = 0)", dx1, TOL_EXACT);
+    expect_close("absdiff backward dx2", dx2, TOL_EXACT);
+    const int N = 777;
+    Buf z = buf_random(N, -30, 30, 0), y = buf_random(N, 0, 2, 2), prob = buf_new(N);
+    Buf loss = buf_new(1), dz = buf_new(N);
+    cpu->ops->sigmoid_bce_forward(cpu, prob.c, loss.c, z.c, y.c, N);
+    gpu->ops->sigmoid_bce_forward(gpu, prob.g, loss.g, z.g, y.g, N);
+    expect_close("sigmoid", prob, TOL_ELEMENTWISE);
+    expect_close("mean BCE", loss, TOL_ELEMENTWISE);
+    cpu->ops->sigmoid_bce_backward(cpu, dz.c, prob.c, y.c, N);
+    gpu->ops->sigmoid_bce_backward(gpu, dz.g, prob.g, y.g, N);
+    expect_close("BCE backward", dz, TOL_ELEMENTWISE);
+    cpu->ops->sigmoid_bce_forward(cpu, prob.c, NULL, z.c, NULL, N);
+    gpu->ops->sigmoid_bce_forward(gpu, prob.g, NULL, z.g, NULL, N);
+    expect_close("sigmoid without labels", prob, TOL_ELEMENTWISE);
+    Buf bufs[] = {x1, x2, out, dout, dx1, dx2, z, y, prob, loss, dz};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) buf_free(bufs[i]);
+}
+
+static void test_optimizers(void) {
+    printf("optimizers\n");
+    const size_t n = 300007;
+    Buf p = buf_random(n, -1, 1, 0), g = buf_random(n, -1, 1, 0), m = buf_new(n), v = buf_new(n);
+    for (int t = 1; t <= 3; t++) {
+        cpu->ops->sgd_nesterov_step(cpu, p.c, g.c, m.c, n, 0.01f, 0.9f, 5e-4f);
+        gpu->ops->sgd_nesterov_step(gpu, p.g, g.g, m.g, n, 0.01f, 0.9f, 5e-4f);
+    }
+    expect_close("SGD-Nesterov, 3 steps: parameters", p, TOL_ELEMENTWISE);
+    expect_close("SGD-Nesterov, 3 steps: momentum", m, TOL_ELEMENTWISE);
+    cpu->ops->zero(cpu, m.c, n * sizeof(float));
+    gpu->ops->zero(gpu, m.g, n * sizeof(float));
+    for (long t = 1; t <= 3; t++) {
+        cpu->ops->adam_step(cpu, p.c, g.c, m.c, v.c, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 5e-4f, t);
+        gpu->ops->adam_step(gpu, p.g, g.g, m.g, v.g, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 5e-4f, t);
+    }
+    expect_close("Adam, 3 steps: parameters", p, TOL_ELEMENTWISE);
+    expect_close("Adam, 3 steps: first moment", m, TOL_ELEMENTWISE);
+    expect_close("Adam, 3 steps: second moment", v, TOL_ELEMENTWISE);
+    buf_free(p);
+    buf_free(g);
+    buf_free(m);
+    buf_free(v);
+}
+
+// ---- the whole model -----------------------------------------------------------------
+
+// Where exactly one side is positive: ReLU decisions taken differently.
+static size_t relu_flips(const float *a, const float *b, size_t n) {
+    size_t f = 0;
+    for (size_t i = 0; i < n; i++) f += (a[i] > 0) != (b[i] > 0);
+    return f;
+}
+
+// Max-pool windows whose first maximum differs between the two inputs
+// (B,H,W,C), counting only windows with a positive maximum (ties at ReLU's
+// zero route gradients that the ReLU mask then discards).
+static size_t pool_flips(const float *a, const float *b, int B, int H, int W, int C) {
+    size_t f = 0;
+    for (int n = 0; n < B; n++)
+        for (int oy = 0; oy < H / 2; oy++)
+            for (int ox = 0; ox < W / 2; ox++)
+                for (int c = 0; c < C; c++) {
+                    size_t q[4], base = (((size_t)n * H + 2 * oy) * W + 2 * ox) * C + c;
+                    q[0] = base, q[1] = base + C, q[2] = base + (size_t)W * C, q[3] = q[2] + C;
+                    int ia = 0, ib = 0;
+                    for (int k = 1; k < 4; k++) {
+                        if (a[q[k]] > a[q[ia]]) ia = k;
+                        if (b[q[k]] > b[q[ib]]) ib = k;
+                    }
+                    f += ia != ib && (a[q[ia]] > 0 || b[q[ib]] > 0);
+                }
+    return f;
+}
+
+static double norm_rel_err(const float *a, const float *b, size_t n) {
+    double d = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        r += (double)b[i] * b[i];
+    }
+    return r > 0 ? sqrt(d / r) : sqrt(d);
+}
+
+// Compares a model tensor (device pointers into each model) and returns
+// its max relative error; `flips` says which bound applies (see the top).
+static double model_tensor(const char *what, const float *pc, const float *pg, size_t n,
+                           size_t flips, double *worst) {
+    float *c = download(cpu, pc, n), *g = download(gpu, pg, n);
+    double err = check_rel_err(g, c, n, 1e-30), nerr = norm_rel_err(g, c, n);
+    printf("  %-28s max rel err %.2e   norm rel err %.2e\n", what, err, nerr);
+    if (flips)
+        CHECK(nerr <= TOL_MODEL, "%s: norm rel err %.3e > %.0e", what, nerr, TOL_MODEL);
+    else
+        CHECK(err <= TOL_MODEL, "%s: max rel err %.3e > %.0e", what, err, TOL_MODEL);
+    if (err > *worst) *worst = err;
+    free(c);
+    free(g);
+    return err;
+}
+
+static void test_model(const ModelSpec *spec, const char *name, int N) {
+    Err e;
+    Model *mc, *mg;
+    printf("model %s, input %d, %d pairs: forward and backward\n", name, spec->input_size, N);
+    if (model_create(&mc, spec, cpu, &e) || model_create(&mg, spec, gpu, &e) ||
+        model_enable_training(mc, &e) || model_enable_training(mg, &e)) {
+        CHECK(0, "%s", e.msg);
+        return;
+    }
+    model_init_random(mc, 42);
+    model_init_random(mg, 42);
+    // Biases are zero after Keras's initialisation; small random ones make
+    // their gradients and the ReLUs' decisions less degenerate.
+    float *params = download(cpu, mc->params, mc->n_params);
+    for (int i = 0; i < mc->n_layers; i++) {
+        const Layer *l = &mc->layers[i];
+        for (size_t j = 0; j < l->b_len; j++) params[l->b_off + j] = 0.02f * rng_uniform(&rng);
+    }
+    cpu->ops->upload(cpu, mc->params, params, mc->n_params * sizeof(float));
+    gpu->ops->upload(gpu, mg->params, params, mc->n_params * sizeof(float));
+    free(params);
+
+    const size_t img = (size_t)spec->input_size * spec->input_size * 3;
+    float *pairs = malloc(2 * N * img * sizeof(float)), labels[64], pc[64], pg[64], lc, lg;
+    for (size_t i = 0; i < 2 * N * img; i++) pairs[i] = rng_uniform(&rng);
+    for (int i = 0; i < N; i++) labels[i] = (float)(i % 2);
+    if (siamese_forward(mc, pairs, labels, N, pc, &lc, &e) ||
+        siamese_forward(mg, pairs, labels, N, pg, &lg, &e)) {
+        CHECK(0, "%s", e.msg);
+        return;
+    }
+    double worst = 0;
+    size_t flips = 0;
+    char what[64];
+    float *prev_c = NULL, *prev_g = NULL;  // the previous layer's output, both sides
+    for (int i = 0; i < mc->n_backbone; i++) {
+        const Layer *l = &mc->layers[i];
+        size_t n = 2 * (size_t)N * l->OH * l->OW * l->K;
+        float *a = download(cpu, mc->acts[i], n), *b = download(gpu, mg->acts[i], n);
+        size_t f = l->kind == LAYER_CONV ? relu_flips(b, a, n)
+                                         : pool_flips(prev_c, prev_g, 2 * N, l->H, l->W, l->C);
+        double err = check_rel_err(b, a, n, 1e-30);
+        printf("  %-28s max rel err %.2e   %s flips %zu of %zu\n", l->name, err,
+               l->kind == LAYER_CONV ? "ReLU" : "argmax", f, n);
+        CHECK(err <= TOL_MODEL, "%s output: %.3e", l->name, err);
+        flips += f;
+        free(prev_c);
+        free(prev_g);
+        prev_c = a, prev_g = b;
+    }
+    free(prev_c);
+    free(prev_g);
+    {
+        size_t n = (size_t)N * spec->hidden;
+        float *a = download(cpu, mc->hidden, n), *b = download(gpu, mg->hidden, n);
+        size_t f = relu_flips(b, a, n);
+        printf("  %-28s max rel err %.2e   ReLU flips %zu of %zu\n", "dense_1",
+               check_rel_err(b, a, n, 1e-30), f, n);
+        flips += f;
+        free(a);
+        free(b);
+    }
+    double perr = fabs(pg[0] - pc[0]);
+    for (int i = 1; i < N; i++) perr = fmax(perr, fabs(pg[i] - pc[i]));
+    printf("  %-28s max abs err %.2e\n  %-28s cpu %.7f gpu %.7f\n", "probabilities", perr,
+           "loss", lc, lg);
+    CHECK(perr <= TOL_MODEL, "probabilities differ by %.3e", perr);
+    CHECK(fabs(lg - lc) <= TOL_MODEL * fmax(1.0, fabs(lc)), "loss %.7f vs %.7f", lg, lc);
+
+    siamese_backward(mc, N, 1);
+    siamese_backward(mg, N, 1);
+    if (flips)
+        printf("  %zu ReLU or max-pool decisions differ: gradients get the norm bound\n", flips);
+    for (int i = 0; i < mc->n_layers; i++) {
+        const Layer *l = &mc->layers[i];
+        if (l->kind == LAYER_POOL) continue;
+        snprintf(what, sizeof what, "%s dW", l->name);
+        model_tensor(what, mc->grads + l->w_off, mg->grads + l->w_off, l->w_len, flips, &worst);
+        snprintf(what, sizeof what, "%s dbias", l->name);
+        model_tensor(what, mc->grads + l->b_off, mg->grads + l->b_off, l->b_len, flips, &worst);
+    }
+    model_tensor("input gradient", mc->dinput, mg->dinput, 2 * N * img, flips, &worst);
+    printf("  worst max rel err over all gradients: %.2e (limit %.0e%s)\n", worst, TOL_MODEL,
+           flips ? ", norm-wise" : "");
+
+    // Three training steps: the transposed kernels must follow the updates.
+    Backend *be[2] = {cpu, gpu};
+    Model *ms[2] = {mc, mg};
+    float losses[2];
+    for (int k = 0; k < 2; k++) {
+        float *mom = be[k]->ops->alloc(be[k], ms[k]->n_params * sizeof(float));
+        for (int step = 0; step < 3; step++) {
+            siamese_forward(ms[k], pairs, labels, N, NULL, &losses[k], &e);
+            siamese_backward(ms[k], N, 0);
+            be[k]->ops->sgd_nesterov_step(be[k], ms[k]->params, ms[k]->grads, mom,
+                                          ms[k]->n_params, 0.01f, 0.9f, 5e-4f);
+        }
+        siamese_forward(ms[k], pairs, labels, N, NULL, &losses[k], &e);
+        be[k]->ops->free(be[k], mom);
+    }
+    printf("  after 3 SGD steps: loss cpu %.7f gpu %.7f\n", losses[0], losses[1]);
+    model_tensor("parameters after 3 steps", mc->params, mg->params, mc->n_params, 1, &worst);
+    CHECK(fabs(losses[1] - losses[0]) <= TOL_MODEL * fmax(1.0, fabs(losses[0])),
+          "loss after 3 steps %.7f vs %.7f", losses[1], losses[0]);
+
+    // The byte path gives the same input as the float path.
+    uint8_t *px = malloc(2 * N * img);
+    float *fx = malloc(2 * N * img * sizeof(float));
+    for (size_t i = 0; i < 2 * N * img; i++) {
+        px[i] = (uint8_t)rng_below(&rng, 256);
+        fx[i] = px[i] / 255.0f;
+    }
+    siamese_forward(mg, fx, NULL, N, pc, NULL, &e);
+    siamese_forward_u8(mg, px, NULL, N, pg, NULL, &e);
+    CHECK(!memcmp(pc, pg, N * sizeof(float)), "siamese_forward_u8 differs from siamese_forward");
+    free(px);
+    free(fx);
+    free(pairs);
+    model_free(mc);
+    model_free(mg);
+}
+
+int main(int argc, char **argv) {
+    int full = argc > 1 && !strcmp(argv[1], "--full");
+    Err e;
+    // Plain FP32 on the GPU: TF32 would differ from the CPU by ~1e-3.
+    setenv("SIAMESE_CUDA_TF32", "0", 1);
+    setenv("NVIDIA_TF32_OVERRIDE", "0", 1);
+    if (backend_open(&gpu, "cuda", 0, NULL, 0, &e)) CHECK_SKIP("%s", e.msg);
+    if (backend_open(&cpu, "cpu", 0, NULL, 0, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        return 1;
+    }
+    printf("CPU: %s\nGPU: %s\n", cpu->desc, gpu->desc);
+    rng_seed(&rng, 7);
+    test_memory();
+    test_conv(1, 5, 7, 3, 4);
+    test_conv(2, 13, 11, 16, 32);
+    test_conv(3, 8, 8, 64, 64);
+    test_conv(2, 26, 26, 128, 96);
+    test_conv(2, 3, 3, 512, 512);
+    test_relu_backward();
+    test_pool(2, 7, 9, 5, 0);
+    test_pool(3, 26, 26, 64, 3);
+    test_pool(1, 105, 105, 3, 2);
+    test_dense(1, 37, 19);
+    test_dense(5, 4608, 512);
+    test_dense(7, 512, 1);
+    test_head();
+    test_optimizers();
+    ModelSpec spec;
+    model_spec_compact(&spec, 64);
+    test_model(&spec, "compact", 3);
+    if (full) {
+        model_spec_vgg16(&spec, 105);
+        test_model(&spec, "vgg16", 2);
+    }
+    backend_close(gpu);
+    backend_close(cpu);
+    return check_summary("test_backend_parity");
+}
