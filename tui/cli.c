@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -48,6 +49,16 @@ void cli_error(const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+}
+
+int cli_option_error(int c, char **argv, void (*usage)(FILE *)) {
+    if (c == ':') {
+        cli_error("option %s needs a value", argv[optind - 1]);
+        return EXIT_USAGE;
+    }
+    cli_error("unknown option '%s'", argv[optind - 1]);
+    usage(stderr);
+    return EXIT_USAGE;
 }
 
 int cli_parse_int(const char *name, const char *s, long lo, long hi, long *out) {

@@ -3,6 +3,8 @@
 #ifndef SIAMESE_CLI_H
 #define SIAMESE_CLI_H
 
+#include <stdio.h>
+
 #include "../engine/backend.h"
 #include "../engine/model.h"
 #include "../engine/weights.h"
@@ -62,6 +64,11 @@ int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *in
 
 // Monotonic seconds, for progress throttling.
 double cli_now(void);
+
+// The error cases of getopt_long (opterr = 0, optstring starting with ':'):
+// ':' a missing value, else an unknown option (then the usage too).
+// Prints the message naming the option; returns EXIT_USAGE.
+int cli_option_error(int c, char **argv, void (*usage)(FILE *));
 
 // "prog: message" on stderr.
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -135,11 +135,7 @@ int cmd_bench(int argc, char **argv) {
             if (cli_parse_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE;
             break;
         case 'h': usage(stdout); return EXIT_OK;
-        case ':': cli_error("option %s needs a value", argv[optind - 1]); return EXIT_USAGE;
-        default:
-            cli_error("unknown option '%s'", argv[optind - 1]);
-            usage(stderr);
-            return EXIT_USAGE;
+        default: return cli_option_error(c, argv, usage);
         }
     }
     if (optind != argc) {

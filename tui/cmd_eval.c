@@ -172,11 +172,7 @@ int cmd_eval(int argc, char **argv) {
         case O_OWN: own = 1; break;
         case O_RUNS: runs = optarg; break;
         case 'h': usage(stdout); return EXIT_OK;
-        case ':': cli_error("option %s needs a value", argv[optind - 1]); return EXIT_USAGE;
-        default:
-            cli_error("unknown option '%s'", argv[optind - 1]);
-            usage(stderr);
-            return EXIT_USAGE;
+        default: return cli_option_error(c, argv, usage);
         }
     }
     int operands = argc - optind;

@@ -54,11 +54,7 @@ int cmd_rank(int argc, char **argv) {
             if (cli_parse_int("--top", optarg, 0, 100000000, &top)) return EXIT_USAGE;
             break;
         case 'h': usage(stdout); return EXIT_OK;
-        case ':': cli_error("option %s needs a value", argv[optind - 1]); return EXIT_USAGE;
-        default:
-            cli_error("unknown option '%s'", argv[optind - 1]);
-            usage(stderr);
-            return EXIT_USAGE;
+        default: return cli_option_error(c, argv, usage);
         }
     }
     if (argc - optind != 2) {
