@@ -129,19 +129,30 @@ static float *pack_b(Backend *b, const float *src, int Kd, int N, ptrdiff_t rs, 
     return bp;
 }
 
-// dbias (K) = column sums of dout (M,K); threads split the columns so each
-// sum is taken in row order.
+// dbias (K) = column sums of dout (M,K). The rows are cut into blocks of a
+// fixed size (not one per thread); each block is summed in row order into
+// its own partial sums, which are then added in block order. So dout is read
+// once, by all threads, and the result does not depend on the thread count
+// (a resumed run on another machine sums alike).
+#define COLUMN_SUM_ROWS 256
 static void column_sums(Backend *b, float *dbias, const float *dout, size_t M, int K) {
-    memset(dbias, 0, K * sizeof(float));
-#pragma omp parallel num_threads(impl_of(b)->threads)
-    {
-        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        const int k0 = K * t / nt, k1 = K * (t + 1) / nt;
-        for (size_t r = 0; r < M; r++) {
-            const float *d = dout + r * K;
-            for (int k = k0; k < k1; k++) dbias[k] += d[k];
+    const size_t blocks = (M + COLUMN_SUM_ROWS - 1) / COLUMN_SUM_ROWS;
+    float *partial = workspace(b, blocks * K);
+#pragma omp parallel for schedule(static) num_threads(impl_of(b)->threads)
+    for (size_t blk = 0; blk < blocks; blk++) {
+        const size_t r0 = blk * COLUMN_SUM_ROWS;
+        const size_t r1 = M - r0 < COLUMN_SUM_ROWS ? M : r0 + COLUMN_SUM_ROWS;
+        float *restrict s = partial + blk * K;
+        memcpy(s, dout + r0 * K, K * sizeof(float));
+        for (size_t r = r0 + 1; r < r1; r++) {
+            const float *restrict d = dout + r * K;
+#pragma omp simd
+            for (int k = 0; k < K; k++) s[k] += d[k];
         }
     }
+    memcpy(dbias, partial, K * sizeof(float));
+    for (size_t blk = 1; blk < blocks; blk++)
+        for (int k = 0; k < K; k++) dbias[k] += partial[blk * K + k];
 }
 
 // ---- convolution -------------------------------------------------------------
