@@ -14,11 +14,14 @@ Measured exactly as bench_model measures ours:
          queued back to back, synchronised every 4 batches to read the clock.
 Host batches sit in pinned memory and are copied with non_blocking=True,
 PyTorch's best case. cudnn.benchmark = True. TF32 is allowed for convolutions
-and matmuls (PyTorch's default for convolutions), unless --fp32.
+and matmuls (PyTorch's default for convolutions), unless --fp32. With --amp
+bf16 the training step's forward pass and loss run under
+torch.autocast(dtype=torch.bfloat16), the peer of `siamese train --amp bf16`
+(weights, gradients and the optimizer stay float32); inference is unchanged.
 
 Variants: eager in NCHW and in channels_last, and torch.compile (default mode)
 when it works here. One line per measurement:
-  RESULT impl=eager-nhwc mode=train batch=32 pairs_per_s=1234.5 ms_per_batch=25.9 peak_mib=2345
+  RESULT impl=eager-nhwc mode=train batch=32 pairs_per_s=1234.5 ms_per_batch=25.9 peak_mib=2345 amp=off
 """
 import argparse
 import sys
@@ -103,20 +106,26 @@ def bench(args, dev, impl, mode, batch):
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
                               weight_decay=5e-4)
 
+        amp = args.amp == "bf16"
+
         def step():
             xg, yg = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
             opt.zero_grad(set_to_none=True)
-            F.binary_cross_entropy_with_logits(model(xg), yg).backward()
+            # (autocast keeps binary_cross_entropy_with_logits in float32)
+            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
+                loss = F.binary_cross_entropy_with_logits(model(xg), yg)
+            loss.backward()
             opt.step()
 
         every = 4
     n, dt = measure(step, dev, args.seconds, args.warmup, every)
     peak = torch.cuda.max_memory_reserved(dev) / 2**20 if dev.type == "cuda" else 0
     pps = n * batch / dt
-    print(f"{impl} {mode} batch {batch}: {pps:.1f} pairs/s, {1e3 * dt / n:.3f} ms per batch "
-          f"({n} batches), peak reserved {peak:.0f} MiB", flush=True)
+    amp = args.amp if mode == "train" else "off"
+    print(f"{impl} {mode} batch {batch}, amp {amp}: {pps:.1f} pairs/s, {1e3 * dt / n:.3f} ms per "
+          f"batch ({n} batches), peak reserved {peak:.0f} MiB", flush=True)
     print(f"RESULT impl={impl} mode={mode} batch={batch} pairs_per_s={pps:.2f} "
-          f"ms_per_batch={1e3 * dt / n:.4f} peak_mib={peak:.0f}", flush=True)
+          f"ms_per_batch={1e3 * dt / n:.4f} peak_mib={peak:.0f} amp={amp}", flush=True)
 
 
 def main():
@@ -132,6 +141,8 @@ def main():
     ap.add_argument("--deadline", type=float, default=0,
                     help="seconds from start after which no new measurement begins (0: none)")
     ap.add_argument("--fp32", action="store_true", help="no TF32 (default: TF32 allowed)")
+    ap.add_argument("--amp", default="off", choices=("off", "bf16"),
+                    help="training under torch.autocast in bfloat16 (default off)")
     args = ap.parse_args()
 
     start = time.perf_counter()
@@ -142,7 +153,8 @@ def main():
     print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN "
           f"{torch.backends.cudnn.version()}, device {dev}"
           + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else "")
-          + f", {'plain FP32' if args.fp32 else 'TF32 allowed'}", flush=True)
+          + f", {'plain FP32' if args.fp32 else 'TF32 allowed'}"
+          + (", training under autocast bf16" if args.amp == "bf16" else ""), flush=True)
     n_params = sum(p.numel() for p in Siamese(WIDTHS[args.backbone], args.input).parameters())
     print(f"model {args.backbone}, input {args.input}, {n_params} parameters", flush=True)
 

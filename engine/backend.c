@@ -80,3 +80,22 @@ int backend_open(Backend **out, const char *device, int threads, char *notice, s
 void backend_close(Backend *b) {
     if (b) b->ops->destroy(b);
 }
+
+int backend_set_precision(Backend *b, BackendPrecision p, Err *e) {
+    if (!b->ops->set_precision) {
+        if (p == BACKEND_FP32) return 0;
+        return err_set(e, "--amp %s needs the CUDA backend (--device cuda); the CPU backend trains "
+                          "in fp32",
+                       backend_precision_name(p));
+    }
+    b->ops->set_precision(b, p);
+    return 0;
+}
+
+int backend_precision_parse(const char *name) {
+    if (!strcmp(name, "off")) return BACKEND_FP32;
+    if (!strcmp(name, "bf16")) return BACKEND_BF16;
+    return -1;
+}
+
+const char *backend_precision_name(BackendPrecision p) { return p == BACKEND_BF16 ? "bf16" : "off"; }

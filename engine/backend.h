@@ -13,7 +13,9 @@
 //    so a weights file maps to device memory with one copy and no transpose;
 //  - backward operations OVERWRITE their gradient outputs (one backward per
 //    step; both twins run as one batch of 2N, so nothing is accumulated);
-//  - a NULL input-gradient pointer means "not needed" (the first layer).
+//  - a NULL input-gradient pointer means "not needed" (the first layer);
+//  - parameters, gradients, optimizer state and activations are float32
+//    whatever the precision (set_precision) of the conv3x3 and dense products.
 #ifndef SIAMESE_BACKEND_H
 #define SIAMESE_BACKEND_H
 
@@ -23,6 +25,14 @@
 #include "err.h"
 
 typedef struct Backend Backend;
+
+// The arithmetic of the conv3x3 and dense operations (forward and backward).
+//  FP32  float32 operands and products (the default, and the CPU's only one);
+//  BF16  mixed precision as PyTorch's autocast: each call rounds its operands
+//        (input, kernel, output gradient) to bfloat16 copies and multiplies
+//        them with float32 accumulation; its outputs and gradients are
+//        float32 again, so nothing else in the model changes.
+typedef enum BackendPrecision { BACKEND_FP32, BACKEND_BF16 } BackendPrecision;
 
 typedef struct BackendOps {
     // ---- memory ----------------------------------------------------------
@@ -83,6 +93,12 @@ typedef struct BackendOps {
     // p -= lr/(1-b1^t) * m / (sqrt(v/(1-b2^t)) + eps); t counts from 1
     void (*adam_step)(Backend *b, float *p, const float *g, float *m, float *v, size_t n, float lr,
                       float beta1, float beta2, float eps, float wd, long t);
+
+    // ---- optional --------------------------------------------------------
+    // The precision of the conv3x3 and dense calls that follow (FP32 when a
+    // backend opens). NULL where the backend computes in FP32 only (the CPU);
+    // call it through backend_set_precision, which checks that.
+    void (*set_precision)(Backend *b, BackendPrecision p);
 } BackendOps;
 
 struct Backend {
@@ -99,6 +115,14 @@ struct Backend {
 int backend_open(Backend **out, const char *device, int threads, char *notice, size_t notice_len,
                  Err *e);
 void backend_close(Backend *b);
+
+// Sets b's precision for the conv3x3 and dense operations. FP32 always
+// works; BF16 fails, with a message naming --amp, on a backend without it.
+int backend_set_precision(Backend *b, BackendPrecision p, Err *e);
+// --amp's values: "off" is FP32, "bf16" is BF16. parse returns -1 for any
+// other name.
+int backend_precision_parse(const char *name);
+const char *backend_precision_name(BackendPrecision p);
 
 // The CPU backend, always present.
 int backend_cpu_open(Backend **out, int threads, Err *e);

@@ -369,6 +369,7 @@ static const BackendOps cpu_ops = {
     .sigmoid_bce_backward = cpu_sigmoid_bce_backward,
     .sgd_nesterov_step = cpu_sgd_nesterov_step,
     .adam_step = cpu_adam_step,
+    .set_precision = NULL,  // the reference computes in FP32 only
 };
 
 int backend_cpu_open(Backend **out, int threads, Err *e) {

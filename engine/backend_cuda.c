@@ -14,7 +14,8 @@
 //    (backend.h: weights files map onto the parameter buffer with one copy);
 //    cuDNN's NHWC filters are (K,3,3,C). Both are the same (9C,K) matrix,
 //    once transposed, so this backend keeps a cache of transposed kernels,
-//    keyed by the Keras kernel's address and shape. Every operation that
+//    keyed by the Keras kernel's address, shape and type (float32, or
+//    bfloat16 under --amp bf16). Every operation that
 //    writes device memory (uploads, optimizer steps, any op's outputs,
 //    alloc, free) drops the cache entries its bytes overlap, so an entry is
 //    never stale: in inference each kernel is transposed once; in training
@@ -27,6 +28,20 @@
 //    the numbers the CPU reference gives. SIAMESE_CUDA_TF32=1 lets both use
 //    TF32 tensor cores (as PyTorch does for convolutions; the benchmark
 //    compares like with like); NVIDIA_TF32_OVERRIDE=0 always forces FP32.
+//  - Mixed precision (set_precision BF16: `siamese train --amp bf16`), as
+//    PyTorch's autocast does it: each convolution and dense call rounds its
+//    operands to bfloat16 copies (kernels/float_to_bf16.cu; conv kernels on
+//    their way into cuDNN's layout) and multiplies them with float32
+//    accumulation: cuDNN's pseudo-bfloat16 configuration (x, w, y bfloat16,
+//    compute type FLOAT, tensor-op math) for the three passes, and
+//    cublasGemmEx with bfloat16 inputs, a float32 output and
+//    CUBLAS_COMPUTE_32F. cuDNN's bfloat16 results come back to float32 with
+//    the bias and ReLU on the way (kernels/bf16_to_float.cu); bias
+//    gradients are summed from the float32 output gradients. So parameters,
+//    gradients, optimizer state and every other operation stay float32.
+//    The copies live in scratch buffers grown to the largest layer: once a
+//    step has run, nothing is allocated. A shape and pass for which cuDNN
+//    has no bfloat16 algorithm (the search says so, once) runs in FP32.
 //  - cuDNN's legacy (descriptor) API: deprecated in cuDNN 9 but complete, and
 //    far shorter than the graph API for fixed 3x3 convolutions.
 //  - Failures: opening returns -1 with an Err (so --device auto can fall back
@@ -95,31 +110,44 @@
 // The three passes of a convolution, each with its own algorithm.
 typedef enum ConvPass { PASS_FORWARD, PASS_BACKWARD_DATA, PASS_BACKWARD_FILTER } ConvPass;
 
-// One convolution shape: its descriptors and the algorithms found for it
-// (each pass searched on first use: inference never searches backward).
+// One convolution shape and data type: its descriptors and the algorithms
+// found for it (each pass searched on first use: inference never searches
+// backward).
 typedef struct ConvPlan {
     int N, H, W, C, K;
+    cudnnDataType_t type;                // of x, w and y: FLOAT, or BFLOAT16 (computed in FLOAT)
     cudnnTensorDescriptor_t x, y, bias;  // (N,H,W,C), (N,H,W,K), (1,K,1,1)
     cudnnFilterDescriptor_t w;           // (K,3,3,C)
     cudnnConvolutionDescriptor_t conv;
-    int found[3];            // by ConvPass: the search has run
+    int found[3];  // by ConvPass: 0 not searched yet, 1 found, -1 none (BFLOAT16 only: FP32 runs)
     int algo[3];             // the cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t chosen
     cudnnMathType_t math[3];
     int fused;  // cudnnConvolutionBiasActivationForward accepts the forward algorithm
 } ConvPlan;
 
-// A conv kernel in cuDNN's layout: krsc (K,3,3,C) = transpose of src (3,3,C,K).
+// A conv kernel in cuDNN's layout: krsc (K,3,3,C) = transpose of src (3,3,C,K),
+// float32, or rounded to bfloat16 when bf16.
 typedef struct KrscEntry {
     const float *src;
     int C, K;
+    int bf16;
     int valid;            // src's bytes unchanged since krsc was made
     unsigned long used;   // for least-recently-used eviction
-    float *krsc;
+    void *krsc;
+    size_t bytes;         // krsc's allocation
 } KrscEntry;
+
+// A device buffer grown to the largest size asked of it, then kept: the
+// first training step sizes it, later ones allocate nothing.
+typedef struct Scratch {
+    void *p;
+    size_t bytes;
+} Scratch;
 
 typedef struct CudaImpl {
     int device;
     int tf32;
+    BackendPrecision precision;  // of conv3x3 and dense (set_precision)
     cudaStream_t stream;
     cudnnHandle_t cudnn;
     cublasHandle_t cublas;
@@ -133,8 +161,10 @@ typedef struct CudaImpl {
     unsigned long kclock;
     void *ws;            // cuDNN workspace of ws_bytes, allocated at the first search
     size_t ws_bytes;     // SIAMESE_CUDA_WORKSPACE_MB
-    float *scratch;      // a filter gradient in cuDNN's layout
-    size_t scratch_bytes;
+    Scratch dw_krsc;     // a filter gradient in cuDNN's layout (float32 or bfloat16)
+    // BF16 precision: the bfloat16 copies of one operation's input, output
+    // or output gradient, input gradient, and dense kernel.
+    Scratch bf16_x, bf16_y, bf16_dx, bf16_w;
     unsigned char *stage[2];      // pinned host staging buffers
     cudaEvent_t stage_free[2];    // recorded after the copy that reads stage[i]
     int stage_next;
@@ -225,17 +255,28 @@ static void require_int_sized(const char *op, size_t elements) {
                   INT_MAX);
 }
 
-static void set_nhwc(cudnnTensorDescriptor_t d, int N, int H, int W, int C) {
-    CUDNN_CHECK(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, N, C, H, W));
+static void set_nhwc(cudnnTensorDescriptor_t d, cudnnDataType_t type, int N, int H, int W, int C) {
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NHWC, type, N, C, H, W));
 }
 
-// Grows a device buffer to at least `bytes` (old contents are dropped).
-static void *grow(void *p, size_t *cap, size_t bytes) {
-    if (bytes <= *cap) return p;
-    if (p) CUDA_CHECK(cudaFree(p));
-    CUDA_CHECK(cudaMalloc(&p, bytes));
-    *cap = bytes;
-    return p;
+// s's buffer with at least `bytes` (grown, its old contents dropped, when
+// smaller: cudaFree waits for the work that used it).
+static void *scratch(Scratch *s, size_t bytes) {
+    if (bytes > s->bytes) {
+        if (s->p) CUDA_CHECK(cudaFree(s->p));
+        s->p = NULL;
+        s->bytes = 0;
+        CUDA_CHECK(cudaMalloc(&s->p, bytes));
+        s->bytes = bytes;
+    }
+    return s->p;
+}
+
+// src (n floats) rounded to bfloat16 into s.
+static const uint16_t *to_bf16(CudaImpl *c, Scratch *s, const float *src, size_t n) {
+    uint16_t *dst = scratch(s, n * sizeof(uint16_t));
+    kernel_float_to_bf16(c->stream, dst, src, n);
+    return dst;
 }
 
 // ---- memory --------------------------------------------------------------------
@@ -331,7 +372,9 @@ static void cuda_destroy(Backend *b) {
         }
         for (int i = 0; i < KCACHE_MAX; i++) (void)cudaFree(c->kcache[i].krsc);
         (void)cudaFree(c->ws);
-        (void)cudaFree(c->scratch);
+        Scratch *scratches[] = {&c->dw_krsc, &c->bf16_x, &c->bf16_y, &c->bf16_dx, &c->bf16_w};
+        for (size_t i = 0; i < sizeof scratches / sizeof *scratches; i++)
+            (void)cudaFree(scratches[i]->p);
         (void)cudaFree(c->u8);
         for (int i = 0; i < 2; i++) {
             if (c->stage[i]) (void)cudaFreeHost(c->stage[i]);
@@ -351,12 +394,14 @@ static void cuda_destroy(Backend *b) {
 
 // ---- convolution -----------------------------------------------------------------
 
-// The plan of a shape, made on first use. When the table is full the slots
-// are reused in turn (a long-running process changing batch sizes).
-static ConvPlan *conv_plan(CudaImpl *c, int N, int H, int W, int C, int K) {
+// The plan of a shape and data type, made on first use. When the table is
+// full the slots are reused in turn (a long-running process changing batch
+// sizes), so a plan pointer is used before the next conv_plan call.
+static ConvPlan *conv_plan(CudaImpl *c, int N, int H, int W, int C, int K, cudnnDataType_t type) {
     for (int i = 0; i < c->n_plans; i++) {
         ConvPlan *p = &c->plans[i];
-        if (p->N == N && p->H == H && p->W == W && p->C == C && p->K == K) return p;
+        if (p->N == N && p->H == H && p->W == W && p->C == C && p->K == K && p->type == type)
+            return p;
     }
     ConvPlan *p;
     if (c->n_plans < PLAN_MAX) {
@@ -370,14 +415,16 @@ static ConvPlan *conv_plan(CudaImpl *c, int N, int H, int W, int C, int K) {
         p = &c->plans[c->plan_reuse];
         c->plan_reuse = (c->plan_reuse + 1) % PLAN_MAX;
     }
-    p->N = N, p->H = H, p->W = W, p->C = C, p->K = K;
+    p->N = N, p->H = H, p->W = W, p->C = C, p->K = K, p->type = type;
     memset(p->found, 0, sizeof p->found);
-    p->fused = 1;
-    set_nhwc(p->x, N, H, W, C);
-    set_nhwc(p->y, N, H, W, K);
-    set_nhwc(p->bias, 1, 1, 1, K);
-    CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, K, C, 3, 3));
+    p->fused = type == CUDNN_DATA_FLOAT;
+    set_nhwc(p->x, type, N, H, W, C);
+    set_nhwc(p->y, type, N, H, W, K);
+    set_nhwc(p->bias, type, 1, 1, 1, K);
+    CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, type, CUDNN_TENSOR_NHWC, K, C, 3, 3));
     // Keras's Conv2D is a cross-correlation; 'same' for 3x3 is a padding of 1.
+    // Products are accumulated in FLOAT for both data types (bfloat16: cuDNN's
+    // pseudo-bfloat16 configuration).
     CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, 1, 1, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
                                                 CUDNN_DATA_FLOAT));
     int on, ok, oh, ow;
@@ -396,15 +443,17 @@ static void workspace_ready(CudaImpl *c) {
 }
 
 // Math a search may consider, and the math a found algorithm then runs with:
-// with TF32 off both are FMA only, whatever cuDNN reports for the algorithm.
-static cudnnMathType_t search_math(const CudaImpl *c) {
+// bfloat16 runs on tensor cores; float32 with TF32 off is FMA only,
+// whatever cuDNN reports for the algorithm.
+static cudnnMathType_t search_math(const CudaImpl *c, const ConvPlan *p) {
+    if (p->type == CUDNN_DATA_BFLOAT16) return CUDNN_TENSOR_OP_MATH;
     return c->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
 }
-static cudnnMathType_t run_math(const CudaImpl *c, cudnnMathType_t found) {
-    return c->tf32 ? found : CUDNN_FMA_MATH;
+static cudnnMathType_t run_math(const CudaImpl *c, const ConvPlan *p, cudnnMathType_t found) {
+    return c->tf32 || p->type == CUDNN_DATA_BFLOAT16 ? found : CUDNN_FMA_MATH;
 }
 // A search result we take: it ran, fits the workspace, and never converts
-// FP32 data down to FP16.
+// the data down to FP16.
 static int usable(const CudaImpl *c, cudnnStatus_t status, size_t memory, cudnnMathType_t math) {
     return status == CUDNN_STATUS_SUCCESS && memory <= c->ws_bytes &&
            math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
@@ -423,27 +472,31 @@ typedef struct AlgoPerf {
     for (int i_ = 0; i_ < (n); i_++)                                                       \
     (out)[i_] = (AlgoPerf){(int)(r)[i_].algo, (r)[i_].status, (r)[i_].memory, (r)[i_].mathType}
 
+static const char *const PASS_NAMES[3] = {"forward", "backward-data", "backward-filter"};
+
 // Chooses the algorithm of one pass for plan p: cuDNN times every candidate
 // on the real buffers (the ...Ex searches; their outputs are recomputed
 // right after) within the bounded workspace, and the fastest usable one is
 // taken. Should a search fail, cuDNN's heuristics rank the candidates
-// instead. The buffers are (x, w, y) forward, (w, dy, dx) backward-data and
-// (x, dy, dw) backward-filter, w always in cuDNN's layout.
-static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const float *a, const float *b,
-                           float *out) {
+// instead. The buffers, in p's data type, are (x, w, y) forward, (w, dy, dx)
+// backward-data and (x, dy, dw) backward-filter, w always in cuDNN's
+// layout. No usable algorithm is fatal in FLOAT; in BFLOAT16 the pass is
+// marked (found = -1) and runs in FLOAT from then on.
+static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *a, const void *b,
+                           void *out) {
     AlgoPerf perf[ALGO_MAX];
     int n = 0;
     cudnnStatus_t s;
     workspace_ready(c);
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, search_math(c)));
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, search_math(c, p)));
     if (pass == PASS_FORWARD) {
         cudnnConvolutionFwdAlgoPerf_t r[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         s = cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, p->x, a, p->w, b, p->conv, p->y, out,
                                                    CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, r, c->ws,
                                                    c->ws_bytes);
         if (s != CUDNN_STATUS_SUCCESS)
-            CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
-                c->cudnn, p->x, p->w, p->conv, p->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, r));
+            s = cudnnGetConvolutionForwardAlgorithm_v7(c->cudnn, p->x, p->w, p->conv, p->y,
+                                                       CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, r);
         COPY_PERF(perf, r, n);
     } else if (pass == PASS_BACKWARD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t r[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
@@ -451,8 +504,8 @@ static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const float 
             c->cudnn, p->w, a, p->y, b, p->conv, p->x, out, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
             &n, r, c->ws, c->ws_bytes);
         if (s != CUDNN_STATUS_SUCCESS)
-            CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-                c->cudnn, p->w, p->y, p->conv, p->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, r));
+            s = cudnnGetConvolutionBackwardDataAlgorithm_v7(
+                c->cudnn, p->w, p->y, p->conv, p->x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, r);
         COPY_PERF(perf, r, n);
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t r[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
@@ -460,52 +513,128 @@ static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const float 
             c->cudnn, p->x, a, p->y, b, p->conv, p->w, out, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
             &n, r, c->ws, c->ws_bytes);
         if (s != CUDNN_STATUS_SUCCESS)
-            CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+            s = cudnnGetConvolutionBackwardFilterAlgorithm_v7(
                 c->cudnn, p->x, p->y, p->conv, p->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n,
-                r));
+                r);
         COPY_PERF(perf, r, n);
     }
+    if (s != CUDNN_STATUS_SUCCESS) n = 0;  // neither the search nor the heuristics could rank
     for (int i = 0; i < n; i++)  // sorted fastest first
         if (usable(c, perf[i].status, perf[i].memory, perf[i].math)) {
             p->algo[pass] = perf[i].algo;
-            p->math[pass] = run_math(c, perf[i].math);
+            p->math[pass] = run_math(c, p, perf[i].math);
             p->found[pass] = 1;
             return;
         }
-    static const char *const names[3] = {"forward", "backward-data", "backward-filter"};
+    if (p->type == CUDNN_DATA_BFLOAT16) {
+        p->found[pass] = -1;
+        return;
+    }
     cuda_fail(__FILE__, __LINE__, "choosing a convolution algorithm",
               "raise SIAMESE_CUDA_WORKSPACE_MB (the workspace cuDNN may use) or lower the batch "
               "size",
-              "no cuDNN %s algorithm for N=%d H=%d W=%d C=%d K=%d within a workspace of %zu MiB",
-              names[pass], p->N, p->H, p->W, p->C, p->K, c->ws_bytes >> 20);
+              "no cuDNN %s algorithm for N=%d H=%d W=%d C=%d K=%d within a workspace of %zu "
+              "MiB%s%s",
+              PASS_NAMES[pass], p->N, p->H, p->W, p->C, p->K, c->ws_bytes >> 20,
+              s == CUDNN_STATUS_SUCCESS ? "" : "; cuDNN: ",
+              s == CUDNN_STATUS_SUCCESS ? "" : cudnnGetErrorString(s));
 }
 
-// The Keras kernel w (3,3,C,K) in cuDNN's layout (K,3,3,C), from the cache
-// (see the top of this file) or transposed now.
-static const float *kernel_krsc(CudaImpl *c, const float *w, int C, int K) {
-    const size_t floats = 9 * (size_t)C * K;
+// Runs one pass of plan p on buffers in its data type, ordered as for
+// find_algorithm (which runs on the first call). Returns -1, having run
+// nothing, when a BFLOAT16 plan has no algorithm for the pass.
+static int conv_pass(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *a, const void *b,
+                     void *out) {
+    if (!p->found[pass]) find_algorithm(c, p, pass, a, b, out);
+    if (p->found[pass] < 0) return -1;
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->math[pass]));
+    if (pass == PASS_FORWARD)
+        CUDNN_CHECK(cudnnConvolutionForward(c->cudnn, &ONE, p->x, a, p->w, b, p->conv,
+                                            (cudnnConvolutionFwdAlgo_t)p->algo[pass], c->ws,
+                                            c->ws_bytes, &ZERO, p->y, out));
+    else if (pass == PASS_BACKWARD_DATA)
+        CUDNN_CHECK(cudnnConvolutionBackwardData(c->cudnn, &ONE, p->w, a, p->y, b, p->conv,
+                                                 (cudnnConvolutionBwdDataAlgo_t)p->algo[pass],
+                                                 c->ws, c->ws_bytes, &ZERO, p->x, out));
+    else
+        CUDNN_CHECK(cudnnConvolutionBackwardFilter(c->cudnn, &ONE, p->x, a, p->y, b, p->conv,
+                                                   (cudnnConvolutionBwdFilterAlgo_t)p->algo[pass],
+                                                   c->ws, c->ws_bytes, &ZERO, p->w, out));
+    return 0;
+}
+
+// The Keras kernel w (3,3,C,K) in cuDNN's layout (K,3,3,C), float32 or
+// (bf16) bfloat16, from the cache (see the top of this file) or made now.
+static const void *kernel_krsc(CudaImpl *c, const float *w, int C, int K, int bf16) {
+    const size_t bytes = 9 * (size_t)C * K * (bf16 ? sizeof(uint16_t) : sizeof(float));
     KrscEntry *hit = NULL, *victim = &c->kcache[0];
     for (int i = 0; i < KCACHE_MAX && !hit; i++) {
         KrscEntry *k = &c->kcache[i];
-        if (k->krsc && k->src == w && k->C == C && k->K == K) hit = k;
+        if (k->krsc && k->src == w && k->C == C && k->K == K && k->bf16 == bf16) hit = k;
         else if (k->used < victim->used) victim = k;  // unused slots have used == 0
     }
     if (!hit) {
         hit = victim;
-        if (hit->krsc && 9 * (size_t)hit->C * hit->K != floats) {
+        if (hit->krsc && hit->bytes != bytes) {
             CUDA_CHECK(cudaFree(hit->krsc));
             hit->krsc = NULL;
         }
-        if (!hit->krsc) CUDA_CHECK(cudaMalloc((void **)&hit->krsc, floats * sizeof(float)));
-        hit->src = w, hit->C = C, hit->K = K;
+        if (!hit->krsc) {
+            CUDA_CHECK(cudaMalloc(&hit->krsc, bytes));
+            hit->bytes = bytes;
+        }
+        hit->src = w, hit->C = C, hit->K = K, hit->bf16 = bf16;
         hit->valid = 0;
     }
-    if (!hit->valid) {
-        kernel_transpose(c->stream, hit->krsc, w, 9 * C, K);  // (9C,K) -> (K,9C)
+    if (!hit->valid) {  // (9C,K) -> (K,9C)
+        if (bf16) kernel_transpose_to_bf16(c->stream, hit->krsc, w, 9 * C, K);
+        else kernel_transpose(c->stream, hit->krsc, w, 9 * C, K);
         hit->valid = 1;
     }
     hit->used = ++c->kclock;
     return hit->krsc;
+}
+
+// The forward pass in float32: out = ReLU(conv(in) + bias), fused in one
+// cuDNN call where the algorithm allows.
+static void conv_forward_fp32(CudaImpl *c, float *out, const float *in, const float *w,
+                              const float *bias, int N, int H, int W, int C, int K, int relu) {
+    ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_FLOAT);
+    const void *wk = kernel_krsc(c, w, C, K, 0);
+    if (!p->found[PASS_FORWARD]) find_algorithm(c, p, PASS_FORWARD, in, wk, out);
+    if (relu && p->fused) {
+        // One call; z (= out, scaled by 0) is not used.
+        CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->math[PASS_FORWARD]));
+        cudnnStatus_t s = cudnnConvolutionBiasActivationForward(
+            c->cudnn, &ONE, p->x, in, p->w, wk, p->conv,
+            (cudnnConvolutionFwdAlgo_t)p->algo[PASS_FORWARD], c->ws, c->ws_bytes, &ZERO, p->y, out,
+            p->bias, bias, c->relu, p->y, out);
+        if (s == CUDNN_STATUS_SUCCESS) return;
+        // Not every algorithm runs fused (cuDNN documents few limits): take
+        // the three steps below from now on. A real fault would show again
+        // in them, and be reported there.
+        p->fused = 0;
+    }
+    conv_pass(c, p, PASS_FORWARD, in, wk, out);
+    CUDNN_CHECK(cudnnAddTensor(c->cudnn, &ONE, p->bias, bias, &ONE, p->y, out));
+    if (relu)
+        CUDNN_CHECK(cudnnActivationForward(c->cudnn, c->relu, &ONE, p->y, out, &ZERO, p->y, out));
+}
+
+// The forward pass in bfloat16: in and w rounded, cuDNN's (N,H,W,K)
+// bfloat16 result back to float32 with the bias and ReLU. Returns -1,
+// having written nothing, where cuDNN has no bfloat16 algorithm for it.
+static int conv_forward_bf16(CudaImpl *c, float *out, const float *in, const float *w,
+                             const float *bias, int N, int H, int W, int C, int K, int relu) {
+    ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_BFLOAT16);
+    if (p->found[PASS_FORWARD] < 0) return -1;
+    const size_t pixels = (size_t)N * H * W;
+    const uint16_t *x = to_bf16(c, &c->bf16_x, in, pixels * C);
+    const void *wk = kernel_krsc(c, w, C, K, 1);
+    uint16_t *y = scratch(&c->bf16_y, pixels * K * sizeof(uint16_t));
+    if (conv_pass(c, p, PASS_FORWARD, x, wk, y)) return -1;
+    kernel_bf16_to_float(c->stream, out, y, bias, pixels, K, relu);
+    return 0;
 }
 
 static void cuda_conv3x3_forward(Backend *b, float *out, const float *in, const float *w,
@@ -513,56 +642,67 @@ static void cuda_conv3x3_forward(Backend *b, float *out, const float *in, const 
     CudaImpl *c = impl_of(b);
     require_int_sized("conv3x3_forward", (size_t)N * H * W * (C > K ? C : K));
     written(c, out, (size_t)N * H * W * K * sizeof(float));
-    ConvPlan *p = conv_plan(c, N, H, W, C, K);
-    const float *wk = kernel_krsc(c, w, C, K);
-    if (!p->found[PASS_FORWARD]) find_algorithm(c, p, PASS_FORWARD, in, wk, out);
-    const cudnnConvolutionFwdAlgo_t algo = p->algo[PASS_FORWARD];
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->math[PASS_FORWARD]));
-    if (relu && p->fused) {
-        // out = ReLU(conv(in) + bias) in one call; z (= out, scaled by 0) is not used.
-        cudnnStatus_t s = cudnnConvolutionBiasActivationForward(
-            c->cudnn, &ONE, p->x, in, p->w, wk, p->conv, algo, c->ws, c->ws_bytes, &ZERO, p->y,
-            out, p->bias, bias, c->relu, p->y, out);
-        if (s == CUDNN_STATUS_SUCCESS) return;
-        // Not every algorithm runs fused (cuDNN documents few limits): take
-        // the three steps below from now on. A real fault would show again
-        // in them, and be reported there.
-        p->fused = 0;
-    }
-    CUDNN_CHECK(cudnnConvolutionForward(c->cudnn, &ONE, p->x, in, p->w, wk, p->conv, algo, c->ws,
-                                        c->ws_bytes, &ZERO, p->y, out));
-    CUDNN_CHECK(cudnnAddTensor(c->cudnn, &ONE, p->bias, bias, &ONE, p->y, out));
-    if (relu)
-        CUDNN_CHECK(cudnnActivationForward(c->cudnn, c->relu, &ONE, p->y, out, &ZERO, p->y, out));
+    if (c->precision == BACKEND_BF16 && !conv_forward_bf16(c, out, in, w, bias, N, H, W, C, K, relu))
+        return;
+    conv_forward_fp32(c, out, in, w, bias, N, H, W, C, K, relu);
+}
+
+// The filter gradient from bfloat16 copies of in and of the output gradient
+// (dy): cuDNN's bfloat16 gradient in its layout, transposed into dw
+// (3,3,C,K) as float32. Returns -1, having written nothing, where cuDNN has
+// no bfloat16 algorithm for it.
+static int conv_filter_grad_bf16(CudaImpl *c, float *dw, const uint16_t *dy, const float *in,
+                                 int N, int H, int W, int C, int K) {
+    ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_BFLOAT16);
+    if (p->found[PASS_BACKWARD_FILTER] < 0) return -1;
+    const uint16_t *x = to_bf16(c, &c->bf16_x, in, (size_t)N * H * W * C);
+    uint16_t *dwk = scratch(&c->dw_krsc, 9 * (size_t)C * K * sizeof(uint16_t));
+    if (conv_pass(c, p, PASS_BACKWARD_FILTER, x, dy, dwk)) return -1;
+    kernel_transpose_from_bf16(c->stream, dw, dwk, K, 9 * C);  // (K,9C) -> (9C,K)
+    return 0;
+}
+
+// The input gradient din (N,H,W,C) from bfloat16 copies of w and of the
+// output gradient (dy), converted back to float32. Returns -1, having
+// written nothing, where cuDNN has no bfloat16 algorithm for it.
+static int conv_input_grad_bf16(CudaImpl *c, float *din, const uint16_t *dy, const float *w,
+                                int N, int H, int W, int C, int K) {
+    ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_BFLOAT16);
+    if (p->found[PASS_BACKWARD_DATA] < 0) return -1;
+    const size_t pixels = (size_t)N * H * W;
+    const void *wk = kernel_krsc(c, w, C, K, 1);
+    uint16_t *dx = scratch(&c->bf16_dx, pixels * C * sizeof(uint16_t));
+    if (conv_pass(c, p, PASS_BACKWARD_DATA, wk, dy, dx)) return -1;
+    kernel_bf16_to_float(c->stream, din, dx, NULL, pixels, C, 0);
+    return 0;
 }
 
 static void cuda_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias,
                                   const float *dout, const float *in, const float *w, int N, int H,
                                   int W, int C, int K) {
     CudaImpl *c = impl_of(b);
-    const size_t wfloats = 9 * (size_t)C * K;
-    require_int_sized("conv3x3_backward", (size_t)N * H * W * (C > K ? C : K));
+    const size_t pixels = (size_t)N * H * W, wfloats = 9 * (size_t)C * K;
+    require_int_sized("conv3x3_backward", pixels * (C > K ? C : K));
     written(c, dw, wfloats * sizeof(float));
     written(c, dbias, K * sizeof(float));
-    if (din) written(c, din, (size_t)N * H * W * C * sizeof(float));
-    ConvPlan *p = conv_plan(c, N, H, W, C, K);
+    if (din) written(c, din, pixels * C * sizeof(float));
+    // The bias gradient sums the float32 output gradient, in any precision.
+    ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_FLOAT);
     CUDNN_CHECK(cudnnConvolutionBackwardBias(c->cudnn, &ONE, p->y, dout, &ZERO, p->bias, dbias));
-    // The filter gradient comes out in cuDNN's layout; transposed into dw.
-    c->scratch = grow(c->scratch, &c->scratch_bytes, wfloats * sizeof(float));
-    if (!p->found[PASS_BACKWARD_FILTER])
-        find_algorithm(c, p, PASS_BACKWARD_FILTER, in, dout, c->scratch);
-    const cudnnConvolutionBwdFilterAlgo_t falgo = p->algo[PASS_BACKWARD_FILTER];
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->math[PASS_BACKWARD_FILTER]));
-    CUDNN_CHECK(cudnnConvolutionBackwardFilter(c->cudnn, &ONE, p->x, in, p->y, dout, p->conv, falgo,
-                                               c->ws, c->ws_bytes, &ZERO, p->w, c->scratch));
-    kernel_transpose(c->stream, dw, c->scratch, K, 9 * C);  // (K,9C) -> (9C,K)
-    if (!din) return;
-    const float *wk = kernel_krsc(c, w, C, K);
-    if (!p->found[PASS_BACKWARD_DATA]) find_algorithm(c, p, PASS_BACKWARD_DATA, wk, dout, din);
-    const cudnnConvolutionBwdDataAlgo_t dalgo = p->algo[PASS_BACKWARD_DATA];
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->math[PASS_BACKWARD_DATA]));
-    CUDNN_CHECK(cudnnConvolutionBackwardData(c->cudnn, &ONE, p->w, wk, p->y, dout, p->conv, dalgo,
-                                             c->ws, c->ws_bytes, &ZERO, p->x, din));
+    // In bfloat16 the output gradient is rounded once, for both passes.
+    const uint16_t *dy = c->precision == BACKEND_BF16 ? to_bf16(c, &c->bf16_y, dout, pixels * K)
+                                                      : NULL;
+    if (!dy || conv_filter_grad_bf16(c, dw, dy, in, N, H, W, C, K)) {
+        // The filter gradient comes out in cuDNN's layout; transposed into dw.
+        float *dwk = scratch(&c->dw_krsc, wfloats * sizeof(float));
+        p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_FLOAT);
+        conv_pass(c, p, PASS_BACKWARD_FILTER, in, dout, dwk);
+        kernel_transpose(c->stream, dw, dwk, K, 9 * C);  // (K,9C) -> (9C,K)
+    }
+    if (!din || (dy && !conv_input_grad_bf16(c, din, dy, w, N, H, W, C, K))) return;
+    const void *wk = kernel_krsc(c, w, C, K, 0);
+    p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_FLOAT);
+    conv_pass(c, p, PASS_BACKWARD_DATA, wk, dout, din);
 }
 
 static void cuda_relu_backward(Backend *b, float *dx, const float *dy, const float *y, size_t n) {
@@ -580,8 +720,8 @@ static void cuda_maxpool2_forward(Backend *b, float *out, const float *in, int N
     require_int_sized("maxpool2_forward", (size_t)N * H * W * C);
     written(c, out, (size_t)N * (H / 2) * (W / 2) * C * sizeof(float));
     // cuDNN's output side for a 2x2/2 'valid' window is (H-2)/2+1 = H/2 rounded down.
-    set_nhwc(c->pool_in, N, H, W, C);
-    set_nhwc(c->pool_out, N, H / 2, W / 2, C);
+    set_nhwc(c->pool_in, CUDNN_DATA_FLOAT, N, H, W, C);
+    set_nhwc(c->pool_out, CUDNN_DATA_FLOAT, N, H / 2, W / 2, C);
     CUDNN_CHECK(cudnnPoolingForward(c->cudnn, c->pool, &ONE, c->pool_in, in, &ZERO, c->pool_out,
                                     out));
 }
@@ -598,13 +738,31 @@ static void cuda_maxpool2_backward(Backend *b, float *din, const float *dout, co
 // cuBLAS is column-major: a row-major (r,c) matrix is its (c,r) transpose
 // there, so each row-major product below is computed as its transpose.
 
+// C (m,n) = op(A) (m,k) @ op(B) (k,n), column-major. A and B are float32,
+// or bfloat16 copies when bf16 (multiplied with float32 accumulation); C is
+// float32 either way.
+static void gemm(CudaImpl *c, int bf16, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                 int k, const void *A, int lda, const void *B, int ldb, float *C, int ldc) {
+    if (bf16)
+        CUBLAS_CHECK(cublasGemmEx(c->cublas, ta, tb, m, n, k, &ONE, A, CUDA_R_16BF, lda, B,
+                                  CUDA_R_16BF, ldb, &ZERO, C, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F,
+                                  CUBLAS_GEMM_DEFAULT));
+    else
+        CUBLAS_CHECK(cublasSgemm(c->cublas, ta, tb, m, n, k, &ONE, A, lda, B, ldb, &ZERO, C, ldc));
+}
+
 static void cuda_dense_forward(Backend *b, float *out, const float *in, const float *w,
                                const float *bias, int N, int In, int Out, int relu) {
     CudaImpl *c = impl_of(b);
     written(c, out, (size_t)N * Out * sizeof(float));
+    const int bf16 = c->precision == BACKEND_BF16;
+    const void *x = in, *wt = w;
+    if (bf16) {
+        x = to_bf16(c, &c->bf16_x, in, (size_t)N * In);
+        wt = to_bf16(c, &c->bf16_w, w, (size_t)In * Out);
+    }
     // out^T (Out,N) = w^T (Out,In) @ in^T (In,N)
-    CUBLAS_CHECK(cublasSgemm(c->cublas, CUBLAS_OP_N, CUBLAS_OP_N, Out, N, In, &ONE, w, Out, in, In,
-                             &ZERO, out, Out));
+    gemm(c, bf16, CUBLAS_OP_N, CUBLAS_OP_N, Out, N, In, wt, Out, x, In, out, Out);
     kernel_bias_relu(c->stream, out, bias, N, Out, relu);
 }
 
@@ -614,14 +772,18 @@ static void cuda_dense_backward(Backend *b, float *din, float *dw, float *dbias,
     written(c, dw, (size_t)In * Out * sizeof(float));
     written(c, dbias, Out * sizeof(float));
     if (din) written(c, din, (size_t)N * In * sizeof(float));
-    kernel_column_sums(c->stream, dbias, dout, N, Out);
+    kernel_column_sums(c->stream, dbias, dout, N, Out);  // float32 in any precision
+    const int bf16 = c->precision == BACKEND_BF16;
+    const void *x = in, *dy = dout, *wt = w;
+    if (bf16) {
+        x = to_bf16(c, &c->bf16_x, in, (size_t)N * In);
+        dy = to_bf16(c, &c->bf16_y, dout, (size_t)N * Out);
+        if (din) wt = to_bf16(c, &c->bf16_w, w, (size_t)In * Out);
+    }
     // dw^T (Out,In) = dout^T (Out,N) @ in (N,In)
-    CUBLAS_CHECK(cublasSgemm(c->cublas, CUBLAS_OP_N, CUBLAS_OP_T, Out, In, N, &ONE, dout, Out, in,
-                             In, &ZERO, dw, Out));
+    gemm(c, bf16, CUBLAS_OP_N, CUBLAS_OP_T, Out, In, N, dy, Out, x, In, dw, Out);
     // din^T (In,N) = w (In,Out) @ dout^T (Out,N)
-    if (din)
-        CUBLAS_CHECK(cublasSgemm(c->cublas, CUBLAS_OP_T, CUBLAS_OP_N, In, N, Out, &ONE, w, Out,
-                                 dout, Out, &ZERO, din, In));
+    if (din) gemm(c, bf16, CUBLAS_OP_T, CUBLAS_OP_N, In, N, Out, wt, Out, dy, Out, din, In);
 }
 
 // ---- siamese head ------------------------------------------------------------------
@@ -655,6 +817,11 @@ static void cuda_sigmoid_bce_backward(Backend *b, float *dlogit, const float *pr
     written(c, dlogit, N * sizeof(float));
     kernel_sigmoid_bce_backward(c->stream, dlogit, prob, y, N);
 }
+
+// ---- precision -------------------------------------------------------------------
+
+// Takes effect at the next conv3x3 or dense call (see the top of this file).
+static void cuda_set_precision(Backend *b, BackendPrecision p) { impl_of(b)->precision = p; }
 
 // ---- optimizers ----------------------------------------------------------------------
 
@@ -697,6 +864,7 @@ static const BackendOps cuda_ops = {
     .sigmoid_bce_backward = cuda_sigmoid_bce_backward,
     .sgd_nesterov_step = cuda_sgd_nesterov_step,
     .adam_step = cuda_adam_step,
+    .set_precision = cuda_set_precision,
 };
 
 // ---- opening ---------------------------------------------------------------------------

@@ -2,12 +2,15 @@
 // launcher that checks its arguments, launches on the given stream and
 // checks the launch (see check.h). Only backend_cuda.c calls them; every
 // pointer is device memory, every layout the one backend.h states, and each
-// computes exactly what the CPU reference (backend_cpu.c) does.
+// computes exactly what the CPU reference (backend_cpu.c) does, but for the
+// bfloat16 conversions of --amp bf16 (the CPU has no bfloat16 mode).
+// bfloat16 values travel as their 16 bits (uint16_t), a type C knows.
 #ifndef SIAMESE_KERNELS_H
 #define SIAMESE_KERNELS_H
 
 #include <cuda_runtime_api.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -55,6 +58,18 @@ void kernel_maxpool2_backward(cudaStream_t s, float *din, const float *dout, con
 
 // transpose.cu: out (cols,rows) = in (rows,cols)^T, both row-major; must not alias.
 void kernel_transpose(cudaStream_t s, float *out, const float *in, int rows, int cols);
+// The same, rounding float32 to bfloat16 on the way.
+void kernel_transpose_to_bf16(cudaStream_t s, uint16_t *out, const float *in, int rows, int cols);
+// The same, from bfloat16 to float32.
+void kernel_transpose_from_bf16(cudaStream_t s, float *out, const uint16_t *in, int rows,
+                                int cols);
+
+// float_to_bf16.cu: dst (n) = src (n) rounded to bfloat16 (to nearest even).
+void kernel_float_to_bf16(cudaStream_t s, uint16_t *dst, const float *src, size_t n);
+// bf16_to_float.cu: dst (rows,cols) = src (rows,cols) in float32, + bias
+// (cols) unless bias is NULL, then ReLU when relu.
+void kernel_bf16_to_float(cudaStream_t s, float *dst, const uint16_t *src, const float *bias,
+                          size_t rows, int cols, int relu);
 
 #ifdef __cplusplus
 }

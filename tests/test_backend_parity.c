@@ -22,6 +22,16 @@
 // are any, gradients are held to the same 1e-3 in norm (||gpu-cpu||/||cpu||),
 // which a flip cannot move, instead of element by element.
 //
+// With --amp bf16, the convolutions and dense layers (forward, both
+// backward passes, new weights, an optimizer step) run on the GPU in mixed
+// precision (backend.h: operands rounded to bfloat16, 8 bits of mantissa, a
+// relative rounding of at most 2^-9 each, products accumulated in FP32)
+// against the CPU's FP32, to TOL_BF16 = 2e-2 of the tensor's largest value:
+// ten times the few 2^-9 that a product of two rounded operands and a
+// rounded bfloat16 result can lose, with room for how the accumulation
+// order spreads them. Then FP32 again, to its own tolerance: the precision
+// can be switched back.
+//
 // Skips (exit 77) when the CUDA backend cannot be opened: no GPU, no driver
 // or no CUDA libraries, as on development and CI machines.
 #include <math.h>
@@ -38,6 +48,7 @@
 #define TOL_ELEMENTWISE 1e-5
 #define TOL_OP 2e-4
 #define TOL_MODEL 1e-3
+#define TOL_BF16 2e-2
 
 static Backend *cpu, *gpu;
 static Rng rng;
@@ -129,7 +140,8 @@ static void test_memory(void) {
     }
 }
 
-static void test_conv(int N, int H, int W, int C, int K) {
+// tol: TOL_OP in FP32, TOL_BF16 with --amp bf16 (both for conv and dense).
+static void test_conv(int N, int H, int W, int C, int K, double tol) {
     char what[96];
     printf("conv3x3 N=%d H=%d W=%d C=%d K=%d\n", N, H, W, C, K);
     const size_t nin = (size_t)N * H * W * C, nout = (size_t)N * H * W * K;
@@ -138,7 +150,7 @@ static void test_conv(int N, int H, int W, int C, int K) {
     for (int relu = 0; relu <= 1; relu++) {
         cpu->ops->conv3x3_forward(cpu, out.c, in.c, w.c, bias.c, N, H, W, C, K, relu);
         gpu->ops->conv3x3_forward(gpu, out.g, in.g, w.g, bias.g, N, H, W, C, K, relu);
-        expect_close(relu ? "forward + ReLU" : "forward", out, TOL_OP);
+        expect_close(relu ? "forward + ReLU" : "forward", out, tol);
     }
     Buf dout = buf_random(nout, -1, 1, 0), din = buf_new(nin), dw = buf_new(w.n), db = buf_new(K);
     for (int with_din = 1; with_din >= 0; with_din--) {
@@ -147,9 +159,9 @@ static void test_conv(int N, int H, int W, int C, int K) {
         gpu->ops->conv3x3_backward(gpu, with_din ? din.g : NULL, dw.g, db.g, dout.g, in.g, w.g, N,
                                    H, W, C, K);
         snprintf(what, sizeof what, "backward dW%s", with_din ? "" : " (no dX)");
-        expect_close(what, dw, TOL_OP);
-        expect_close("backward dbias", db, TOL_OP);
-        if (with_din) expect_close("backward dX", din, TOL_OP);
+        expect_close(what, dw, tol);
+        expect_close("backward dbias", db, TOL_OP);  // FP32 in any precision
+        if (with_din) expect_close("backward dX", din, tol);
     }
     // The GPU keeps transposed kernels; new weights must be seen, whether
     // uploaded or changed by an optimizer step.
@@ -159,13 +171,13 @@ static void test_conv(int N, int H, int W, int C, int K) {
     free(h);
     cpu->ops->conv3x3_forward(cpu, out.c, in.c, w.c, bias.c, N, H, W, C, K, 1);
     gpu->ops->conv3x3_forward(gpu, out.g, in.g, w.g, bias.g, N, H, W, C, K, 1);
-    expect_close("forward after new weights uploaded", out, TOL_OP);
+    expect_close("forward after new weights uploaded", out, tol);
     Buf mom = buf_new(w.n);
     cpu->ops->sgd_nesterov_step(cpu, w.c, dw.c, mom.c, w.n, 0.01f, 0.9f, 0.0f);
     gpu->ops->sgd_nesterov_step(gpu, w.g, dw.g, mom.g, w.n, 0.01f, 0.9f, 0.0f);
     cpu->ops->conv3x3_forward(cpu, out.c, in.c, w.c, bias.c, N, H, W, C, K, 1);
     gpu->ops->conv3x3_forward(gpu, out.g, in.g, w.g, bias.g, N, H, W, C, K, 1);
-    expect_close("forward after an optimizer step", out, TOL_OP);
+    expect_close("forward after an optimizer step", out, tol);
     Buf bufs[] = {in, w, bias, out, dout, din, dw, db, mom};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) buf_free(bufs[i]);
 }
@@ -200,14 +212,14 @@ static void test_pool(int N, int H, int W, int C, int levels) {
     buf_free(din);
 }
 
-static void test_dense(int N, int In, int Out) {
+static void test_dense(int N, int In, int Out, double tol) {
     printf("dense N=%d In=%d Out=%d\n", N, In, Out);
     Buf in = buf_random((size_t)N * In, -1, 1, 0), w = buf_random((size_t)In * Out, -0.1f, 0.1f, 0);
     Buf bias = buf_random(Out, -0.5f, 0.5f, 0), out = buf_new((size_t)N * Out);
     for (int relu = 0; relu <= 1; relu++) {
         cpu->ops->dense_forward(cpu, out.c, in.c, w.c, bias.c, N, In, Out, relu);
         gpu->ops->dense_forward(gpu, out.g, in.g, w.g, bias.g, N, In, Out, relu);
-        expect_close(relu ? "forward + ReLU" : "forward", out, TOL_OP);
+        expect_close(relu ? "forward + ReLU" : "forward", out, tol);
     }
     Buf dout = buf_random((size_t)N * Out, -1, 1, 0), din = buf_new(in.n), dw = buf_new(w.n);
     Buf db = buf_new(Out);
@@ -216,9 +228,9 @@ static void test_dense(int N, int In, int Out) {
                                  In, Out);
         gpu->ops->dense_backward(gpu, with_din ? din.g : NULL, dw.g, db.g, dout.g, in.g, w.g, N,
                                  In, Out);
-        expect_close(with_din ? "backward dW" : "backward dW (no dX)", dw, TOL_OP);
-        expect_close("backward dbias", db, TOL_OP);
-        if (with_din) expect_close("backward dX", din, TOL_OP);
+        expect_close(with_din ? "backward dW" : "backward dW (no dX)", dw, tol);
+        expect_close("backward dbias", db, TOL_OP);  // FP32 in any precision
+        if (with_din) expect_close("backward dX", din, tol);
     }
     Buf bufs[] = {in, w, bias, out, dout, din, dw, db};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) buf_free(bufs[i]);
@@ -456,8 +468,43 @@ static void test_model(const ModelSpec *spec, const char *name, int N) {
     model_free(mg);
 }
 
+// --amp bf16: the conv and dense operations in mixed precision, then FP32 again.
+static void test_bf16(void) {
+    Err e;
+    if (backend_set_precision(gpu, BACKEND_BF16, &e)) {
+        CHECK(0, "%s", e.msg);
+        return;
+    }
+    printf("--amp bf16: conv3x3 and dense in mixed precision vs the CPU's FP32 (tolerance %.0e)\n",
+           TOL_BF16);
+    test_conv(1, 5, 7, 3, 4, TOL_BF16);
+    test_conv(2, 13, 11, 16, 32, TOL_BF16);
+    test_conv(3, 8, 8, 64, 64, TOL_BF16);
+    test_conv(2, 26, 26, 128, 96, TOL_BF16);
+    test_conv(2, 3, 3, 512, 512, TOL_BF16);
+    test_conv(2, 105, 105, 3, 64, TOL_BF16);  // VGG16's first layer: 3 channels
+    test_dense(1, 37, 19, TOL_BF16);
+    test_dense(5, 4608, 512, TOL_BF16);
+    test_dense(7, 512, 1, TOL_BF16);
+    backend_set_precision(gpu, BACKEND_FP32, &e);
+    printf("back to FP32\n");
+    test_conv(2, 13, 11, 16, 32, TOL_OP);
+    test_dense(5, 4608, 512, TOL_OP);
+}
+
 int main(int argc, char **argv) {
-    int full = argc > 1 && !strcmp(argv[1], "--full");
+    int full = 0, amp = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--full")) {
+            full = 1;
+        } else if (!strcmp(argv[i], "--amp") && i + 1 < argc && !strcmp(argv[i + 1], "bf16")) {
+            amp = 1;
+            i++;
+        } else {
+            fprintf(stderr, "usage: test_backend_parity [--full] [--amp bf16]\n");
+            return 2;
+        }
+    }
     Err e;
     // Plain FP32 on the GPU: TF32 would differ from the CPU by ~1e-3.
     setenv("SIAMESE_CUDA_TF32", "0", 1);
@@ -469,27 +516,31 @@ int main(int argc, char **argv) {
     }
     printf("CPU: %s\nGPU: %s\n", cpu->desc, gpu->desc);
     rng_seed(&rng, 7);
-    test_memory();
-    test_conv(1, 5, 7, 3, 4);
-    test_conv(2, 13, 11, 16, 32);
-    test_conv(3, 8, 8, 64, 64);
-    test_conv(2, 26, 26, 128, 96);
-    test_conv(2, 3, 3, 512, 512);
-    test_relu_backward();
-    test_pool(2, 7, 9, 5, 0);
-    test_pool(3, 26, 26, 64, 3);
-    test_pool(1, 105, 105, 3, 2);
-    test_dense(1, 37, 19);
-    test_dense(5, 4608, 512);
-    test_dense(7, 512, 1);
-    test_head();
-    test_optimizers();
-    ModelSpec spec;
-    model_spec_compact(&spec, 64);
-    test_model(&spec, "compact", 3);
-    if (full) {
-        model_spec_vgg16(&spec, 105);
-        test_model(&spec, "vgg16", 2);
+    if (amp) {
+        test_bf16();
+    } else {
+        test_memory();
+        test_conv(1, 5, 7, 3, 4, TOL_OP);
+        test_conv(2, 13, 11, 16, 32, TOL_OP);
+        test_conv(3, 8, 8, 64, 64, TOL_OP);
+        test_conv(2, 26, 26, 128, 96, TOL_OP);
+        test_conv(2, 3, 3, 512, 512, TOL_OP);
+        test_relu_backward();
+        test_pool(2, 7, 9, 5, 0);
+        test_pool(3, 26, 26, 64, 3);
+        test_pool(1, 105, 105, 3, 2);
+        test_dense(1, 37, 19, TOL_OP);
+        test_dense(5, 4608, 512, TOL_OP);
+        test_dense(7, 512, 1, TOL_OP);
+        test_head();
+        test_optimizers();
+        ModelSpec spec;
+        model_spec_compact(&spec, 64);
+        test_model(&spec, "compact", 3);
+        if (full) {
+            model_spec_vgg16(&spec, 105);
+            test_model(&spec, "vgg16", 2);
+        }
     }
     backend_close(gpu);
     backend_close(cpu);

@@ -32,7 +32,9 @@ static void usage(FILE *f) {
             "  --batch N           pairs per batch for batch, train, layers (default 32)\n"
             "  --repeat N          timed runs; the median is reported (default 20, train 5)\n"
             "  --threads N         CPU threads (default all cores)\n"
-            "  --device D          auto|cpu|cuda[:N] (default cpu)\n",
+            "  --device D          auto|cpu|cuda[:N] (default cpu)\n"
+            "  --amp bf16|off      train in mixed precision, as `train --amp` (CUDA only;\n"
+            "                      default off)\n",
             cli_prog);
 }
 
@@ -100,9 +102,10 @@ int cmd_bench(int argc, char **argv) {
                                           {"repeat", required_argument, 0, 'r'},
                                           {"threads", required_argument, 0, 't'},
                                           {"device", required_argument, 0, 'd'},
+                                          {"amp", required_argument, 0, 'a'},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
-    const char *weights = NULL, *backbone = "vgg16", *device = "cpu";
+    const char *weights = NULL, *backbone = "vgg16", *device = "cpu", *amp = "off";
     long size = 105, batch = 32, repeat = -1, threads = 0;
     int mode = MODE_LATENCY, c;
     optind = 1;
@@ -121,6 +124,7 @@ int cmd_bench(int argc, char **argv) {
         case 'w': weights = optarg; break;
         case 'b': backbone = optarg; break;
         case 'd': device = optarg; break;
+        case 'a': amp = optarg; break;
         case 's':
             if (cli_parse_int("--input-shape", optarg, MODEL_MIN_INPUT, MODEL_MAX_INPUT, &size))
                 return EXIT_USAGE;
@@ -142,6 +146,15 @@ int cmd_bench(int argc, char **argv) {
         cli_error("unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
     }
+    const int precision = backend_precision_parse(amp);
+    if (precision < 0) {
+        cli_error("--amp: '%s' is not bf16 or off", amp);
+        return EXIT_USAGE;
+    }
+    if (precision == BACKEND_BF16 && mode != MODE_TRAIN) {
+        cli_error("--amp bf16 applies to training only (--mode train): inference runs in fp32");
+        return EXIT_USAGE;
+    }
     if (repeat < 0) repeat = mode == MODE_TRAIN ? 5 : 20;
     Backend *be;
     Err e;
@@ -151,6 +164,11 @@ int cmd_bench(int argc, char **argv) {
         return EXIT_RUNTIME;
     }
     if (notice[0]) fprintf(stderr, "%s: %s\n", cli_prog, notice);
+    if (backend_set_precision(be, (BackendPrecision)precision, &e)) {
+        cli_error("%s", e.msg);
+        backend_close(be);
+        return EXIT_USAGE;
+    }
     int nthreads = 0;
     if (sscanf(be->desc, "cpu, %d", &nthreads) != 1) nthreads = (int)threads;
     if (mode == MODE_SGEMM) {
@@ -250,10 +268,10 @@ int cmd_bench(int argc, char **argv) {
     // A training step costs about three forwards (forward, backward data,
     // backward filter); the first layer's backward data is skipped.
     double flops = flops_fwd * N * (mode == MODE_TRAIN ? 3.0 : 1.0);
-    printf("mode=%s arch=%s device=%s threads=%d batch=%d repeat=%ld median_ms=%.2f min_ms=%.2f "
-           "max_ms=%.2f pairs_per_s=%.2f gflops=%.1f peak_rss_mib=%.1f\n",
-           MODES[mode], arch, be->is_cpu ? "cpu" : "cuda", nthreads, N, repeat, med * 1e3, lo * 1e3, hi * 1e3, N / med,
-           flops / med * 1e-9, peak_rss_kib() / 1024.0);
+    printf("mode=%s arch=%s device=%s amp=%s threads=%d batch=%d repeat=%ld median_ms=%.2f "
+           "min_ms=%.2f max_ms=%.2f pairs_per_s=%.2f gflops=%.1f peak_rss_mib=%.1f\n",
+           MODES[mode], arch, be->is_cpu ? "cpu" : "cuda", amp, nthreads, N, repeat, med * 1e3,
+           lo * 1e3, hi * 1e3, N / med, flops / med * 1e-9, peak_rss_kib() / 1024.0);
 done:
     free(pairs), free(labels), free(prob), free(t);
     if (mom) be->ops->free(be, mom);

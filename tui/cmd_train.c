@@ -57,6 +57,9 @@ static void usage(FILE *f) {
             "  --stop-after-steps N     stop cleanly after N steps in this run\n"
             "engine\n"
             "  --device DEV             auto, cpu, cuda or cuda:N (default auto)\n"
+            "  --amp bf16|off           mixed precision: convolutions and dense products in\n"
+            "                           bfloat16 with fp32 accumulation, weights and optimizer\n"
+            "                           in fp32 (CUDA only; default off: fp32)\n"
             "  --threads N              CPU threads (default: all cores)\n"
             "  --plain                  plain log lines even in a terminal\n"
             "  --loader-benchmark N     only time the data loader over N batches, then exit\n"
@@ -70,7 +73,7 @@ enum {
     O_DATASET = 256, O_OWN, O_VAL_RATIO, O_SAME, O_AUGMENT, O_SEED, O_WORKERS, O_BACKBONE,
     O_WIDTHS, O_HIDDEN, O_INPUT, O_INVERT, O_LETTERBOX, O_MODEL, O_RESUME, O_EPOCHS, O_INIT,
     O_BATCH, O_OPTIM, O_LR, O_MIN_LR, O_MOMENTUM, O_WD, O_DECAY, O_STEPS, O_VAL_STEPS, O_SAVE_DIR,
-    O_PERIOD, O_PATIENCE, O_DEVICE, O_THREADS, O_PLAIN, O_STOP_STEPS, O_TIME_LIMIT, O_LOADER_BENCH,
+    O_PERIOD, O_PATIENCE, O_DEVICE, O_AMP, O_THREADS, O_PLAIN, O_STOP_STEPS, O_TIME_LIMIT, O_LOADER_BENCH,
 };
 
 static const struct option LONGS[] = {
@@ -104,6 +107,7 @@ static const struct option LONGS[] = {
     {"save-period", required_argument, 0, O_PERIOD},
     {"patience", required_argument, 0, O_PATIENCE},
     {"device", required_argument, 0, O_DEVICE},
+    {"amp", required_argument, 0, O_AMP},
     {"threads", required_argument, 0, O_THREADS},
     {"plain", no_argument, 0, O_PLAIN},
     {"stop-after-steps", required_argument, 0, O_STOP_STEPS},
@@ -141,10 +145,12 @@ static const char *find_resume(int argc, char **argv) {
 }
 
 static int plain_flag;
+static int amp_given;  // --amp on the command line, not from a checkpoint
 
 int train_parse_args(int argc, char **argv, TrainConfig *c) {
     train_config_defaults(c);
     plain_flag = 0;
+    amp_given = 0;
     const char *resume = find_resume(argc, argv);
     if (resume) {
         Err e;
@@ -218,6 +224,10 @@ int train_parse_args(int argc, char **argv, TrainConfig *c) {
         case O_DEVICE:
             if (cli_parse_device(optarg)) return -1;
             c->device = optarg;
+            break;
+        case O_AMP:
+            c->amp = optarg;
+            amp_given = 1;
             break;
         case O_THREADS: INT_OPT("--threads", 1, 1024, c->threads); break;
         case O_PLAIN: plain_flag = 1; break;
@@ -304,6 +314,27 @@ static void plain_event(const TrainEvent *ev, void *ctx) {
     fflush(stdout);
 }
 
+// --amp bf16 needs the CUDA backend: found out before anything starts (a
+// usage error, exit 2), also when --device auto would fall back to the CPU.
+// (--device cuda without a GPU fails as usual, when the run opens it.)
+static int amp_device_usable(const TrainConfig *c) {
+    if (backend_precision_parse(c->amp) != BACKEND_BF16 || !strncmp(c->device, "cuda", 4))
+        return 1;
+    Backend *be;
+    Err e;
+    char notice[600];
+    if (backend_open(&be, c->device, 1, notice, sizeof notice, &e)) return 1;
+    int ok = backend_set_precision(be, BACKEND_BF16, &e) == 0;
+    backend_close(be);
+    if (!ok) {
+        cli_error("%s", e.msg);
+        if (notice[0]) cli_error("%s", notice);
+        if (c->resume && !amp_given)
+            cli_error("--resume keeps the checkpoint's --amp; add --amp off to train in fp32");
+    }
+    return ok;
+}
+
 static TrainControl control;
 static volatile sig_atomic_t got_signal;
 
@@ -331,6 +362,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "'%s train --help' lists the options.\n", cli_prog);
         return EXIT_USAGE;
     }
+    if (!amp_device_usable(&c)) return EXIT_USAGE;
     // In a terminal, the dashboard (it handles the signals itself).
     char why[256];
     if (!plain_flag && term_usable(why, sizeof why)) return dashboard_run(&c);

@@ -12,6 +12,16 @@
 #      allowed on both sides): inference pairs/s at batch 1 and 64,
 #      training pairs/s at batch 32, the ratios, latency and GPU memory
 #      (bench_model.c, bench/gpu_torch.py).
+# and mixed precision (--amp bf16), in short steps beside them:
+#   1c. every conv3x3 and dense operation, forward and backward, in bf16 on
+#       the GPU against the CPU's FP32, to 2e-2 of each tensor's largest
+#       value (test_backend_parity --amp bf16);
+#   2b. 200 training steps on Omniglot from the same initial weights and
+#       batches, GPU FP32 (A) vs GPU --amp bf16 (B): the first 10 losses
+#       within 2e-2, the mean |loss A - loss B| over all steps <= 0.02
+#       (train_compare --amp bf16);
+#   3.  training pairs/s at batch 32 with --amp bf16 against PyTorch eager
+#       (NCHW and channels_last) under torch.autocast(dtype=torch.bfloat16).
 #
 # The GPU machine has the NVIDIA driver, nvcc and PyTorch with its CUDA
 # wheels, but not our Debian libraries; it receives a copy of the working
@@ -20,7 +30,7 @@
 # and run there with the device tool: carry ["gpu_carry"], command
 # "bash tests/gpu/check.sh". The whole output goes to $OUT/gpu_check.log,
 # the summary to $OUT/RESULTS.md (for bench/RESULTS.md) and the loss curves
-# to $OUT/train_curves.csv when $OUT is set. Without gpu_carry/ it builds
+# to $OUT/train_curves.csv and $OUT/train_curves_bf16.csv when $OUT is set. Without gpu_carry/ it builds
 # the tree with make (a development machine with a GPU).
 #
 #   --dry-run   the same steps on the CPU at toy sizes: checks the script
@@ -252,6 +262,15 @@ EOF
         status predict FAIL
     fi
 
+    section "1c. parity in mixed precision: conv3x3 and dense, $GPU --amp bf16 vs CPU FP32"
+    limited 60 "$RUN" test_backend_parity --amp bf16 2>&1 | tee "$WORK/parity_bf16.log"
+    case ${PIPESTATUS[0]} in
+    0) status "parity bf16" PASS ;;
+    77) status "parity bf16" "$([ $DRY = 1 ] && echo "SKIP (dry run)" || echo "FAIL (the CUDA backend did not open)")" ;;
+    124) status "parity bf16" "FAIL (timeout)" ;;
+    *) status "parity bf16" FAIL ;;
+    esac
+
     section "2. training: $tsteps steps from the same weights, CPU (A) vs $dev (B), FP32"
     local data_arg=synthetic
     if [ -n "$DATA" ] && [ -d "$DATA" ]; then data_arg=$DATA; else echo "no Omniglot images: synthetic pairs"; fi
@@ -265,6 +284,21 @@ EOF
     *) status training FAIL ;;
     esac
 
+    section "2b. training: $tsteps steps from the same weights, $dev FP32 (A) vs $dev --amp bf16 (B)"
+    if [ $DRY = 1 ]; then
+        status "training bf16" "SKIP (dry run: the CPU has no bf16)"
+    else
+        limited 90 "$RUN" train_compare --a "$dev" --b "$dev" --amp bf16 --data "$data_arg" \
+            --backbone "$backbone" --input "$input" --batch "$tbatch" --steps "$tsteps" --every 20 \
+            --time-limit $(($(left) - 30 < 60 ? $(left) - 30 : 60)) --csv "$RES/train_curves_bf16.csv" \
+            2>&1 | tee "$WORK/train_bf16.log"
+        case ${PIPESTATUS[0]} in
+        0) status "training bf16" PASS ;;
+        124) status "training bf16" "FAIL (timeout)" ;;
+        *) status "training bf16" FAIL ;;
+        esac
+    fi
+
     section "3a. speed: siamese on $dev (TF32 allowed)"
     local mode b run
     for run in $(runs "$ib" "$tb"); do
@@ -274,8 +308,22 @@ EOF
             echo "(bench_model $mode batch $b failed)"
     done
     cat "$WORK"/ours_*.log 2>/dev/null | grep -q "^RESULT" && status "speed (siamese)" done || status "speed (siamese)" FAIL
+    if [ $DRY = 0 ]; then
+        gpu_memory 60 "$WORK/bf16_ours_train_${tb%%,*}.log" "$RUN" bench_model --device "$dev" \
+            --mode train --batch "${tb%%,*}" --amp bf16 --backbone "$backbone" --input "$input" \
+            --seconds "$secs" || echo "(bench_model train --amp bf16 failed)"
+    fi
 
-    section "3b. speed: PyTorch on the same model"
+    section "3b. speed: PyTorch eager, training under autocast bf16"
+    if "$PY" -c "import torch" 2>/dev/null; then
+        gpu_memory 120 "$WORK/bf16_torch.log" "$PY" bench/gpu_torch.py --amp bf16 \
+            --infer-batches "" --train-batches "${tb%%,*}" --backbone "$backbone" --input "$input" \
+            --impls eager-nchw,eager-nhwc --deadline 90 "${torch_args[@]}"
+    else
+        echo "$PY cannot import torch"
+    fi
+
+    section "3c. speed: PyTorch on the same model"
     if "$PY" -c "import torch" 2>/dev/null; then
         local deadline=$(($(left) - 60))
         gpu_memory 400 "$WORK/torch.log" "$PY" bench/gpu_torch.py \
@@ -288,7 +336,7 @@ EOF
     fi
 
     summary "$ib" "$tb"
-    for k in parity predict training; do
+    for k in parity predict training "parity bf16" "training bf16"; do
         [[ ${STATUS[$k]} == PASS* || ${STATUS[$k]} == SKIP* ]] || return 1
     done
     return 0
@@ -327,6 +375,9 @@ summary() {
         echo
         grep -h "^GPU:\|^model \|worst max rel err\|ReLU or max-pool decisions" "$WORK/parity.log" 2>/dev/null | sed 's/^ */- parity: /'
         grep -h "^backend B\|^model \|^first .* steps:\|^last .* steps:\|^time per step\|time limit" "$WORK/train.log" 2>/dev/null | sed 's/^/- training: /'
+        sed -n 's/.*max rel err \([0-9.e+-]*\) (tolerance 2e-02).*/\1/p' "$WORK/parity_bf16.log" 2>/dev/null |
+            sort -g | tail -1 | sed 's/^/- parity bf16: worst max rel err of a bf16 conv or dense tensor: /;s/$/ (limit 2e-02)/'
+        grep -h "^first .* steps:\|^all .* steps:\|^time per step\|time limit" "$WORK/train_bf16.log" 2>/dev/null | sed 's/^/- training bf16 (A FP32, B --amp bf16): /'
         echo
         echo "Pairs per second (TF32 allowed on both sides; PyTorch eager = the faster of NCHW and channels_last):"
         echo
@@ -350,6 +401,17 @@ summary() {
             sed -n 's/.*peak_mib=\([0-9]*\).*/\1/p' | sort -n | head -1)
         echo "- PyTorch eager's own peak (allocator reserved, no CUDA context), training at batch ${tb%%,*}: ${torch_peak:--} MiB"
         echo "- targets: training and batch-64 inference >= 1.3x PyTorch eager"
+        local b1=${tb%%,*} amp_ours amp_torch fp32_ours
+        amp_ours=$(result train "$b1" "$WORK/bf16_ours_train_$b1.log")
+        amp_torch=$(grep -h "^RESULT impl=eager.* mode=train batch=$b1 .*amp=bf16" "$WORK/bf16_torch.log" 2>/dev/null |
+            sed -n 's/.*pairs_per_s=\([0-9.]*\).*/\1/p' | sort -g | tail -1)
+        fp32_ours=$(result train "$b1" "$WORK/ours_train_$b1.log")
+        echo
+        echo "Training pairs per second in mixed precision (siamese --amp bf16; PyTorch eager under autocast bf16, the faster of NCHW and channels_last):"
+        echo
+        echo "| run | siamese --amp bf16 | PyTorch autocast bf16 | ratio | siamese TF32 | --amp speed-up |"
+        echo "|---|---|---|---|---|---|"
+        echo "| train batch $b1 | ${amp_ours:--} | ${amp_torch:--} | $(ratio "$amp_ours" "$amp_torch") | ${fp32_ours:--} | $(ratio "$amp_ours" "$fp32_ours") |"
     } | tee "$RES/RESULTS.md"
 }
 

@@ -31,6 +31,22 @@ static inline Backend *tool_backend(const char *device) {
     return be;
 }
 
+// --amp's value (off or bf16) set on be: exit 2 for another value, 1 where
+// the backend has no such precision.
+static inline BackendPrecision tool_amp(Backend *be, const char *amp) {
+    int p = backend_precision_parse(amp);
+    Err e;
+    if (p < 0) {
+        fprintf(stderr, "--amp %s: expected bf16 or off\n", amp);
+        exit(2);
+    }
+    if (backend_set_precision(be, (BackendPrecision)p, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        exit(1);
+    }
+    return (BackendPrecision)p;
+}
+
 static inline void tool_spec(ModelSpec *s, const char *backbone, int input) {
     if (!strcmp(backbone, "vgg16")) {
         model_spec_vgg16(s, input);
