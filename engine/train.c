@@ -135,16 +135,21 @@ typedef struct Progress {
 // The options that shape the run's numbers, as key=value lines; a resumed
 // run compares them with the checkpoint's.
 static void config_text(const TrainConfig *c, char *buf, size_t len) {
+    // The thread count is part of the numbers: the CPU backend splits some
+    // reductions (weight gradients) between its threads, so another count
+    // rounds them differently. Kept as asked: "all" cores, or a number.
+    char threads[16] = "all";
+    if (c->threads > 0) snprintf(threads, sizeof threads, "%d", c->threads);
     // (A full buffer is caught by state_text.)
     snprintf(buf, len,
              "dataset=%s\nown_data=%d\nval_ratio=%.17g\nseed=%llu\nepochs=%d\nbatch_size=%d\n"
              "optimizer=%s\nlr=%.17g\nmin_lr=%.17g\nmomentum=%.17g\nweight_decay=%.17g\n"
              "lr_decay=%s\nsame_alphabet=%.17g\naugment=%s\nsteps_per_epoch=%ld\nval_steps=%ld\n"
-             "init_epoch=%d\namp=%s\n",
+             "init_epoch=%d\namp=%s\nthreads=%s\n",
              c->dataset, c->own_data, c->val_ratio, (unsigned long long)c->seed, c->epochs,
              c->batch_size, c->optimizer, c->lr, c->min_lr, c->momentum, c->weight_decay,
              c->lr_decay, c->same_alphabet, c->augment, c->steps_per_epoch, c->val_steps,
-             c->init_epoch, c->amp);
+             c->init_epoch, c->amp, threads);
 }
 
 // Fails when the text does not fit (paths of thousands of characters).
@@ -259,6 +264,11 @@ int train_config_from_checkpoint(TrainConfig *c, const char *path, Err *e) {
     // Checkpoints written before --amp existed trained in fp32.
     char amp[16];
     c->amp = text_get(st.text, "amp", amp, sizeof amp) ? "off" : get_str(&r, "amp");
+    // Older checkpoints did not record the threads: all cores, the default.
+    char threads[16];
+    c->threads = text_get(st.text, "threads", threads, sizeof threads) || !strcmp(threads, "all")
+                     ? 0
+                     : atoi(threads);
     // The seed is a 64-bit integer: a double would round it.
     char seed[64];
     if (text_get(st.text, "seed", seed, sizeof seed))
