@@ -167,7 +167,7 @@ static int reserve_head(Model *m, int N, Err *e) {
     Backend *be = m->be;
     const size_t F = m->feat_dim, H = m->spec.hidden;
     int ok = 1;
-    ALLOC(m->head_in, 2 * N * F);
+    if (!be->is_cpu) ALLOC(m->head_in, 2 * N * F);  // the CPU reads the host's features
     ALLOC(m->diff, N * F);
     ALLOC(m->hidden, N * H);
     ALLOC(m->logit, N);
@@ -296,11 +296,17 @@ int model_embed(Model *m, const float *images, int B, float *feats, Err *e) {
 int model_head(Model *m, const float *f1, const float *f2, int N, float *prob, Err *e) {
     if (reserve_head(m, N, e)) return -1;
     Backend *be = m->be;
-    float *dev = m->head_in;
-    size_t bytes = (size_t)N * m->feat_dim * sizeof(float);
-    be->ops->upload(be, dev, f1, bytes);
-    be->ops->upload(be, dev + (size_t)N * m->feat_dim, f2, bytes);
-    head_forward(m, dev, dev + (size_t)N * m->feat_dim, N);
+    const float *d1 = f1, *d2 = f2;
+    // On the CPU the device is the host: the features are read where they
+    // are (a gallery search streams millions of rows through here).
+    if (!be->is_cpu) {
+        const size_t bytes = (size_t)N * m->feat_dim * sizeof(float);
+        be->ops->upload(be, m->head_in, f1, bytes);
+        be->ops->upload(be, m->head_in + (size_t)N * m->feat_dim, f2, bytes);
+        d1 = m->head_in;
+        d2 = m->head_in + (size_t)N * m->feat_dim;
+    }
+    head_forward(m, d1, d2, N);
     be->ops->sigmoid_bce_forward(be, m->prob, NULL, m->logit, NULL, N);
     be->ops->download(be, prob, m->prob, N * sizeof(float));
     return 0;
