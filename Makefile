@@ -4,6 +4,7 @@
 #   make test       every test CI runs (also under AddressSanitizer + UBSan, in build-asan/)
 #   make fuzz       the libFuzzer harnesses, FUZZ_SECONDS (300) each; fuzz-smoke: 60 s each
 #   make bench      CPU benchmark against PyTorch (see bench/)
+#   make bench-gallery  the gallery index's search: agreement, a million entries (see bench/)
 # NO_CUDA=1 leaves the CUDA backend out.
 
 CC      ?= cc
@@ -49,7 +50,7 @@ ifeq ($(NO_CUDA),1)
 endif
 CUDA_LIB := $(if $(and $(NVCC),$(wildcard kernels/*.cu)),libsiamese_cuda.so)
 
-.PHONY: all setup test test-unit test-expect clean bench model fixtures sanitize fuzz fuzz-smoke
+.PHONY: all setup test test-unit test-expect clean bench bench-gallery model fixtures sanitize fuzz fuzz-smoke
 all: $(PROG) $(CUDA_LIB) model
 
 $(PROG): $(ENGINE_OBJ) $(TUI_OBJ)
@@ -128,6 +129,9 @@ fuzz-smoke: $(FUZZ_BIN)
 # A tool, not a test: times our engine against PyTorch (bench/RESULTS.md).
 bench: siamese
 	@bench/run.sh
+# The gallery index: two-stage against exact search, a million-entry index (bench/RESULTS.md).
+bench-gallery: siamese
+	@bench/gallery.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz siamese libsiamese_cuda.so
