@@ -17,6 +17,7 @@
 
 #include "atomicfile.h"
 #include "dataset.h"
+#include "h5attr.h"
 #include "proxy.h"
 #include "rng.h"
 
@@ -71,52 +72,6 @@ int gallery_check_model(const Gallery *g, const Model *m, const char *model_path
 }
 
 // ---- HDF5 helpers -----------------------------------------------------------------
-
-static void hdf5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
-
-static int attr_write(hid_t loc, const char *name, hid_t file_type, hid_t mem_type, const void *v) {
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(loc, name, file_type, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = a < 0 || H5Awrite(a, mem_type, v) < 0 ? -1 : 0;
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
-    return rc;
-}
-
-static int attr_write_string(hid_t loc, const char *name, const char *s) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, strlen(s) ? strlen(s) : 1);
-    H5Tset_strpad(t, H5T_STR_NULLPAD);
-    int rc = attr_write(loc, name, t, t, s);
-    H5Tclose(t);
-    return rc;
-}
-
-static int attr_read(hid_t loc, const char *name, hid_t mem_type, void *v) {
-    if (H5Aexists(loc, name) <= 0) return -1;
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    int rc = a < 0 || H5Aread(a, mem_type, v) < 0 ? -1 : 0;
-    if (a >= 0) H5Aclose(a);
-    return rc;
-}
-
-static int attr_read_string(hid_t loc, const char *name, char *buf, size_t len) {
-    if (H5Aexists(loc, name) <= 0) return -1;
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT), t = a < 0 ? -1 : H5Aget_type(a);
-    int rc = -1;
-    if (t >= 0 && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) <= 0 &&
-        H5Tget_size(t) < len) {
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, len);
-        H5Tset_strpad(mt, H5T_STR_NULLTERM);
-        memset(buf, 0, len);
-        rc = H5Aread(a, mt, buf) < 0 ? -1 : 0;
-        H5Tclose(mt);
-    }
-    if (t >= 0) H5Tclose(t);
-    if (a >= 0) H5Aclose(a);
-    return rc;
-}
 
 // The datasets of an index: name, element type and size, rank, and where
 // Gallery keeps its offset.
@@ -225,16 +180,16 @@ static int open_dataset(hid_t file, Gallery *g, int d, Err *e) {
 static int read_header(hid_t file, Gallery *g, Err *e) {
     int version = 0, F = 0;
     long long count = -1, paths_bytes = -1;
-    if (attr_read(file, "siamese_index", H5T_NATIVE_INT, &version))
+    if (h5attr_read_int(file, "siamese_index", &version))
         return err_set(e, "%s: not a gallery index (siamese index writes them)", g->path);
     if (version != GALLERY_FORMAT)
         return err_set(e, "%s: an index of format %d; this program reads format %d", g->path,
                        version, GALLERY_FORMAT);
-    if (attr_read(file, "count", H5T_NATIVE_LLONG, &count) || count < 0 ||
-        attr_read(file, "feat_dim", H5T_NATIVE_INT, &F) || F < 1 ||
-        attr_read(file, "code_dim", H5T_NATIVE_INT, &g->code_dim) || g->code_dim < 1 ||
-        attr_read_string(file, "model_id", g->model_id, sizeof g->model_id) ||
-        attr_read_string(file, "model", g->model, sizeof g->model))
+    if (h5attr_read_int64(file, "count", &count) || count < 0 ||
+        h5attr_read_int(file, "feat_dim", &F) || F < 1 ||
+        h5attr_read_int(file, "code_dim", &g->code_dim) || g->code_dim < 1 ||
+        h5attr_read_string(file, "model_id", g->model_id, sizeof g->model_id) ||
+        h5attr_read_string(file, "model", g->model, sizeof g->model))
         return err_set(e,
                        "%s: the index's attributes (count, feat_dim, code_dim, model_id, "
                        "model) are missing or wrong",
@@ -259,7 +214,7 @@ int gallery_open(Gallery *g, const char *path, Err *e) {
     memset(g, 0, sizeof *g);
     g->fd = -1;
     snprintf(g->path, sizeof g->path, "%s", path);
-    hdf5_quiet();
+    h5attr_quiet();
     struct stat st;
     if (stat(path, &st) != 0) return err_set(e, "%s: %s", path, strerror(errno));
     if (H5Fis_hdf5(path) <= 0)
@@ -555,14 +510,12 @@ static int check_room(const AtomicFile *f, size_t bytes, Err *e) {
 static int create_file(const AtomicFile *f, Gallery *g, const char *model_desc, Err *e) {
     hid_t file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (file < 0) return err_set(e, "%s: HDF5 cannot create %s", f->path, f->tmp);
-    const int version = GALLERY_FORMAT;
-    const long long count = g->n;
-    int rc = attr_write(file, "siamese_index", H5T_STD_I32LE, H5T_NATIVE_INT, &version);
-    rc |= attr_write_string(file, "model_id", g->model_id);
-    rc |= attr_write_string(file, "model", model_desc);
-    rc |= attr_write(file, "feat_dim", H5T_STD_I32LE, H5T_NATIVE_INT, &g->feat_dim);
-    rc |= attr_write(file, "code_dim", H5T_STD_I32LE, H5T_NATIVE_INT, &g->code_dim);
-    rc |= attr_write(file, "count", H5T_STD_I64LE, H5T_NATIVE_LLONG, &count);
+    int rc = h5attr_write_int(file, "siamese_index", GALLERY_FORMAT);
+    rc |= h5attr_write_string(file, "model_id", g->model_id);
+    rc |= h5attr_write_string(file, "model", model_desc);
+    rc |= h5attr_write_int(file, "feat_dim", g->feat_dim);
+    rc |= h5attr_write_int(file, "code_dim", g->code_dim);
+    rc |= h5attr_write_int64(file, "count", g->n);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_layout(dcpl, H5D_CONTIGUOUS);
     H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);  // an offset now
@@ -781,7 +734,7 @@ static int write_index(Writer *w, const Model *m, const char *model_path, const 
 int gallery_index(Model *m, const char *model_path, const char *dir, const char *out,
                   const EvalOpts *o, const volatile sig_atomic_t *stop, GalleryUpdate *st, Err *e) {
     memset(st, 0, sizeof *st);
-    hdf5_quiet();
+    h5attr_quiet();
     Writer w = {.block = 1024, .stop = stop};
     snprintf(w.g.path, sizeof w.g.path, "%s", out);
     Source src = {
@@ -838,7 +791,7 @@ static int fill_synthetic(Source *s, const Listed *const *files, long k, float *
 int gallery_index_synthetic(Model *m, const char *model_path, long n, uint64_t seed,
                             const char *out, const EvalOpts *o, GalleryUpdate *st, Err *e) {
     memset(st, 0, sizeof *st);
-    hdf5_quiet();
+    h5attr_quiet();
     const int F = m->feat_dim;
     Writer w = {.block = 1024};
     snprintf(w.g.path, sizeof w.g.path, "%s", out);

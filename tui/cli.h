@@ -70,6 +70,10 @@ double cli_now(void);
 // Prints the message naming the option; returns EXIT_USAGE.
 int cli_option_error(int c, char **argv, void (*usage)(FILE *));
 
+// SIGINT and SIGTERM call handler the first time (a clean stop); a second
+// one ends the program at once.
+void cli_catch_stop_signals(void (*handler)(int));
+
 // "prog: message" on stderr.
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

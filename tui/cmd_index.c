@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "../engine/gallery.h"
 #include "cli.h"
@@ -81,13 +80,7 @@ int cmd_index(int argc, char **argv) {
     if (rc) return rc;
     // The first signal stops the update between two batches (the previous
     // index stays); a second one ends the program at once.
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_stop_signals(on_signal);
     Progress pr;
     progress_init(&pr);
     EvalOpts o = {.threads = co.threads, .progress = progress_update, .ctx = &pr};
