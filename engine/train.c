@@ -32,6 +32,7 @@
 #include "model.h"
 #include "optim.h"
 #include "plot.h"
+#include "text.h"
 #include "weights.h"
 
 void train_config_defaults(TrainConfig *c) {
@@ -331,11 +332,14 @@ static void emit(Run *r, TrainEvent *ev) {
 
 static void say(Run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(Run *r, const char *fmt, ...) {
-    char msg[4096];
+    // Messages name files and layers, and quote a checkpoint's settings:
+    // escaped (text_escape), as errors are.
+    char raw[4096], msg[4096];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    text_escape(raw, msg, sizeof msg);
     TrainEvent ev = {.kind = TRAIN_EV_MESSAGE, .message = msg, .epoch = r->p.epoch + 1};
     emit(r, &ev);
 }
@@ -461,9 +465,6 @@ static int build_model(Run *r) {
             say(r, "--model-path %s: %d layers loaded: %s", c->model_path, rep.n_loaded,
                 rep.n_loaded ? buf : "(none)");
             for (int i = 0; i < rep.n_skipped; i++) say(r, "  not loaded: %s", rep.skipped[i]);
-            if (rep.n_nonfinite)
-                say(r, "warning: %s holds %d NaN or infinite values", c->model_path,
-                    rep.n_nonfinite);
         }
     }
     if (model_enable_training(r->m, r->e)) return -1;

@@ -70,7 +70,7 @@ double cli_now(void);
 // Prints the message naming the option; returns EXIT_USAGE.
 int cli_option_error(int c, char **argv, void (*usage)(FILE *));
 
-// "prog: message" on stderr.
+// "prog: message" on stderr, escaped (text_escape).
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 extern const char *cli_prog;
