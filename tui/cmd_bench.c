@@ -113,7 +113,7 @@ int cmd_bench(int argc, char **argv) {
     int mode = MODE_LATENCY, c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
         switch (c) {
         case 'm':
             mode = -1;
@@ -154,7 +154,7 @@ int cmd_bench(int argc, char **argv) {
             if (cli_parse_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE;
             break;
         case 'h': usage(stdout); return EXIT_OK;
-        default: return cli_option_error(c, argv, usage);
+        default: return cli_option_error(c, argv);
         }
     }
     if (optind != argc) {
