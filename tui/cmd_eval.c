@@ -138,7 +138,7 @@ int cmd_eval(int argc, char **argv) {
     const char *runs = NULL;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h" CLI_COMMON_SHORT, longs, NULL)) != -1) {
         int common = cli_common_opt(c, optarg, &co);
         if (common < 0) return EXIT_USAGE;
         if (common) continue;
@@ -169,13 +169,12 @@ int cmd_eval(int argc, char **argv) {
         case O_OWN: own = 1; break;
         case O_RUNS: runs = optarg; break;
         case 'h': usage(stdout); return EXIT_OK;
-        default: return cli_option_error(c, argv, usage);
+        default: return cli_option_error(c, argv);
         }
     }
     int operands = argc - optind;
     if (runs ? operands != 0 : operands != 1) {
         cli_error(runs ? "--runs DIR takes no other folder" : "eval needs one folder (DIR)");
-        usage(stderr);
         return EXIT_USAGE;
     }
     Backend *be;

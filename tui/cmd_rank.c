@@ -64,7 +64,7 @@ int cmd_rank(int argc, char **argv) {
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h" CLI_COMMON_SHORT, longs, NULL)) != -1) {
         int common = cli_common_opt(c, optarg, &co);
         if (common < 0) return EXIT_USAGE;
         if (common) continue;
@@ -73,12 +73,11 @@ int cmd_rank(int argc, char **argv) {
             if (cli_parse_int("--top", optarg, 0, 100000000, &top)) return EXIT_USAGE;
             break;
         case 'h': usage(stdout); return EXIT_OK;
-        default: return cli_option_error(c, argv, usage);
+        default: return cli_option_error(c, argv);
         }
     }
     if (argc - optind != 2) {
         cli_error("rank needs a query image and a folder");
-        usage(stderr);
         return EXIT_USAGE;
     }
     const char *query = argv[optind], *dir = argv[optind + 1];
