@@ -192,12 +192,12 @@ int cmd_bench(int argc, char **argv) {
             backend_close(be);
             return EXIT_USAGE;
         }
-        if (model_create(&m, &spec, be, &e)) {
+        if (model_create(&m, &spec, be, &e) || model_init_random(m, 1, &e)) {
             cli_error("%s", e.msg);
+            model_free(m);
             backend_close(be);
             return EXIT_RUNTIME;
         }
-        model_init_random(m, 1);
     }
     const int N = mode == MODE_LATENCY ? 1 : (int)batch, S = m->spec.input_size;
     char arch[96];
