@@ -38,6 +38,7 @@ int cli_common_opt(int code, const char *arg, CommonOpts *o) {
         o->threads = (int)v;
         return 1;
     case 'l': o->letterbox = 1; return 1;
+    case 'v': o->verbose = 1; return 1;
     default: return 0;
     }
 }
@@ -51,14 +52,26 @@ void cli_error(const char *fmt, ...) {
     va_end(ap);
 }
 
-int cli_option_error(int c, char **argv, void (*usage)(FILE *)) {
-    if (c == ':') {
-        cli_error("option %s needs a value", argv[optind - 1]);
-        return EXIT_USAGE;
-    }
-    cli_error("unknown option '%s'", argv[optind - 1]);
-    usage(stderr);
+int cli_option_error(int c, char **argv) {
+    // getopt has moved optind past the option (and past the missing value's
+    // place), so argv[optind - 1] is the option, but inside a cluster of
+    // short ones ("-xh"), where optopt names the letter.
+    const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
+    if (c == ':')
+        cli_error("option %s needs a value", arg);
+    else if (!strncmp(arg, "--", 2) && eq && optopt)
+        // A known long option given a value it does not take: getopt sets
+        // optopt to its code (to 0 for an unknown name).
+        cli_error("option %.*s takes no value", (int)(eq - arg), arg);
+    else if (optopt)
+        cli_error("unknown option '-%c'", optopt);
+    else
+        cli_error("unknown option '%s'", arg);
     return EXIT_USAGE;
+}
+
+void cli_usage_hint(const char *command) {
+    fprintf(stderr, "'%s %s --help' lists the options.\n", cli_prog, command);
 }
 
 int cli_parse_int(const char *name, const char *s, long lo, long hi, long *out) {
@@ -152,7 +165,10 @@ int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *in
         cli_error("%s", e.msg);
         return EXIT_RUNTIME;
     }
-    if (notice[0]) fprintf(stderr, "%s: %s\n", cli_prog, notice);
+    // Where no GPU is to be had, --device auto running on the CPU is the
+    // expected case, not news: said only when asked (-v).
+    if (notice[0] && o->verbose) fprintf(stderr, "%s: %s\n", cli_prog, notice);
+    if (o->verbose) fprintf(stderr, "%s: device %s\n", cli_prog, (*be)->desc);
     WeightsInfo local;
     if (!info) info = &local;
     if (weights_open_model(m, path, *be, info, &e)) {

@@ -28,21 +28,26 @@ typedef struct CommonOpts {
     const char *device;   // auto|cpu|cuda[:N]
     int threads;          // 0: all cores
     int letterbox;        // -1: as the weights file says
+    int verbose;          // -v: say which device runs and why
 } CommonOpts;
 
 void common_opts_init(CommonOpts *o);
 
-// The common options as getopt_long entries (codes 'm', 'd', 't', 'l'),
-// for commands that take them (eval, rank), and their handling: returns 1
-// when code was a common option, 0 when not, -1 after printing an error.
+// The common options as getopt_long entries (codes 'm', 'd', 't', 'l',
+// 'v'; CLI_COMMON_SHORT for the optstring), for commands that take them
+// (predict, eval, rank), and their handling: returns 1 when code was a
+// common option, 0 when not, -1 after printing an error.
 #define CLI_COMMON_LONGS                                                           \
     {"model", required_argument, 0, 'm'}, {"device", required_argument, 0, 'd'}, \
-        {"threads", required_argument, 0, 't'}, {"letterbox", no_argument, 0, 'l'}
+        {"threads", required_argument, 0, 't'}, {"letterbox", no_argument, 0, 'l'}, \
+        {"verbose", no_argument, 0, 'v'}
+#define CLI_COMMON_SHORT "v"
 #define CLI_COMMON_HELP                                                            \
     "  --model PATH     weights file (default " DEFAULT_MODEL ")\n"                 \
     "  --device DEV     auto, cpu, cuda or cuda:N (default auto)\n"                 \
     "  --threads N      CPU threads (default: all cores)\n"                         \
-    "  --letterbox      keep the aspect ratio and pad with grey instead of centre-cropping\n"
+    "  --letterbox      keep the aspect ratio and pad with grey instead of centre-cropping\n" \
+    "  -v, --verbose    say which device runs, and why not the GPU when auto finds none\n"
 int cli_common_opt(int code, const char *arg, CommonOpts *o);
 
 // Parse a number for option `name`; on error print a message and return -1.
@@ -66,9 +71,14 @@ int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *in
 double cli_now(void);
 
 // The error cases of getopt_long (opterr = 0, optstring starting with ':'):
-// ':' a missing value, else an unknown option (then the usage too).
-// Prints the message naming the option; returns EXIT_USAGE.
-int cli_option_error(int c, char **argv, void (*usage)(FILE *));
+// ':' a missing value, else an unknown option (or a value given to an
+// option that takes none). Prints one line naming the option; returns
+// EXIT_USAGE. (main adds the pointer to the command's --help.)
+int cli_option_error(int c, char **argv);
+
+// The line that follows every usage error: "'siamese train --help' lists
+// the options." (command: the subcommand's name).
+void cli_usage_hint(const char *command);
 
 // "prog: message" on stderr.
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

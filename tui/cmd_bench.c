@@ -119,7 +119,7 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
         switch (c) {
         case 'm':
             o->mode = -1;
@@ -148,7 +148,7 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
             if (cli_parse_int("--threads", optarg, 1, 1024, &o->threads)) return EXIT_USAGE;
             break;
         case 'h': usage(stdout); return EXIT_OK;
-        default: return cli_option_error(c, argv, usage);
+        default: return cli_option_error(c, argv);
         }
     }
     if (optind != argc) {

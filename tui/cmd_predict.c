@@ -12,7 +12,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: %s predict [options] [IMAGE1 IMAGE2]\n"
+            "usage: %s predict [options] [IMAGE1 IMAGE2] [options]\n"
             "Prints the probability (0 to 1) that two images show the same class.\n"
             "Without images, reads image paths from standard input two lines at a time and\n"
             "prints one line per pair: the probability, or 'error' (the reason goes to stderr).\n"
@@ -44,7 +44,9 @@ int predict_parse(int argc, char **argv, PredictOpts *po) {
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:h", longs, NULL)) != -1) {
+    // GNU getopt's order: options anywhere, operands in their order; a
+    // path that starts with '-' comes after "--".
+    while ((c = getopt_long(argc, argv, ":h" CLI_COMMON_SHORT, longs, NULL)) != -1) {
         int common = cli_common_opt(c, optarg, &po->common);
         if (common < 0) return -1;
         if (common) continue;
@@ -55,8 +57,7 @@ int predict_parse(int argc, char **argv, PredictOpts *po) {
             break;
         case 'b': po->blocks = 1; break;
         case 'h': return -2;
-        case ':': cli_error("option %s needs a value", argv[optind - 1]); return -1;
-        default: cli_error("unknown option '%s'", argv[optind - 1]); return -1;
+        default: cli_option_error(c, argv); return -1;
         }
     }
     return optind;
@@ -138,23 +139,11 @@ int cmd_predict(int argc, char **argv) {
         usage(stdout);
         return EXIT_OK;
     }
-    if (first < 0) {
-        usage(stderr);
-        return EXIT_USAGE;
-    }
+    if (first < 0) return EXIT_USAGE;
     int operands = argc - first;
-    // Options end at the first image path (so that a path may start with
-    // '-' after "--"); one seen after them was most likely meant as one.
-    for (int i = first; i < argc && operands != 2; i++)
-        if (argv[i][0] == '-' && argv[i][1] && strcmp(argv[i - 1], "--")) {
-            cli_error("option '%s' after the image paths: options come first", argv[i]);
-            usage(stderr);
-            return EXIT_USAGE;
-        }
     if (operands != 0 && operands != 2) {
         cli_error("predict takes two image paths (or none, to read pairs from standard input); "
                   "got %d", operands);
-        usage(stderr);
         return EXIT_USAGE;
     }
     // Prompts only where a person reads them: with either side piped, the

@@ -238,8 +238,7 @@ int train_parse_args(int argc, char **argv, TrainConfig *c) {
             break;
         case O_LOADER_BENCH: INT_OPT("--loader-benchmark", 1, 1000000, c->loader_benchmark); break;
         case 'h': usage(stdout); return 1;
-        case ':': cli_error("option %s needs a value", argv[optind - 1]); return -1;
-        default: cli_error("unknown option '%s'", argv[optind - 1]); return -1;
+        default: cli_option_error(opt, argv); return -1;
         }
     }
 #undef INT_OPT
@@ -358,10 +357,7 @@ int cmd_train(int argc, char **argv) {
     TrainConfig c;
     int rc = train_parse_args(argc, argv, &c);
     if (rc > 0) return EXIT_OK;
-    if (rc < 0) {
-        fprintf(stderr, "'%s train --help' lists the options.\n", cli_prog);
-        return EXIT_USAGE;
-    }
+    if (rc < 0) return EXIT_USAGE;
     if (!amp_device_usable(&c)) return EXIT_USAGE;
     // In a terminal, the dashboard (it handles the signals itself).
     char why[256];

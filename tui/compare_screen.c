@@ -323,7 +323,9 @@ static void colon_model(CompareUI *u, int argc, char **argv) {
 static void colon_train(CompareUI *u, int argc, char **argv) {
     TrainConfig cfg;
     // Usage errors and --help print; the capture shows them as messages.
-    if (train_parse_args(argc, argv, &cfg)) return;
+    int parsed = train_parse_args(argc, argv, &cfg);
+    if (parsed < 0) say(u, 0, "':train --help' lists the options.");
+    if (parsed) return;
     int rc = dashboard_run(&cfg);
     // The dashboard's summary (the epochs, the checkpoint, why it stopped)
     // arrives through the capture and shows in the output panel.
