@@ -33,8 +33,9 @@ static void usage(FILE *f) {
             "  --repeat N          timed runs; the median is reported (default 20, train 5)\n"
             "  --threads N         CPU threads (default all cores)\n"
             "  --device D          auto|cpu|cuda[:N] (default cpu)\n"
-            "  --amp bf16|off      train in mixed precision, as `train --amp` (CUDA only;\n"
-            "                      default off)\n",
+            "  --precision P       fp32, tf32 or bf16, as `train --precision` (default tf32:\n"
+            "                      TF32 convolutions on a GPU, fp32 on the CPU)\n"
+            "  --amp bf16|off      the older spelling of --precision bf16|fp32\n",
             cli_prog);
 }
 
@@ -96,9 +97,9 @@ static int bench_sgemm(int threads, int repeat) {
 // The command line, parsed.
 typedef struct BenchOpts {
     int mode;
-    const char *weights, *backbone, *device, *amp;
-    long size, batch, repeat, threads;
+    const char *weights, *backbone, *device;
     BackendPrecision precision;
+    long size, batch, repeat, threads;
 } BenchOpts;
 
 // Returns -1 when the command goes on, else the exit status (--help, a usage error).
@@ -111,11 +112,13 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
                                           {"repeat", required_argument, 0, 'r'},
                                           {"threads", required_argument, 0, 't'},
                                           {"device", required_argument, 0, 'd'},
+                                          {"precision", required_argument, 0, 'p'},
                                           {"amp", required_argument, 0, 'a'},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
-    *o = (BenchOpts){.mode = MODE_LATENCY, .backbone = "vgg16", .device = "cpu", .amp = "off",
-                     .size = 105, .batch = 32, .repeat = -1};
+    *o = (BenchOpts){.mode = MODE_LATENCY, .backbone = "vgg16", .device = "cpu",
+                     .precision = BACKEND_DEFAULT_PRECISION, .size = 105, .batch = 32,
+                     .repeat = -1};
     int c;
     optind = 1;
     opterr = 0;
@@ -133,7 +136,19 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
         case 'w': o->weights = optarg; break;
         case 'b': o->backbone = optarg; break;
         case 'd': o->device = optarg; break;
-        case 'a': o->amp = optarg; break;
+        case 'p':
+            if (cli_parse_precision(optarg, &o->precision)) return EXIT_USAGE;
+            break;
+        case 'a': {
+            int p = backend_amp_parse(optarg);
+            if (p < 0) {
+                cli_error("--amp: '%s' is not bf16 or off (--precision is the newer option)",
+                          optarg);
+                return EXIT_USAGE;
+            }
+            o->precision = (BackendPrecision)p;
+            break;
+        }
         case 's':
             if (cli_parse_int("--input-shape", optarg, MODEL_MIN_INPUT, MODEL_MAX_INPUT, &o->size))
                 return EXIT_USAGE;
@@ -153,16 +168,6 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
     }
     if (optind != argc) {
         cli_error("unexpected argument '%s'", argv[optind]);
-        return EXIT_USAGE;
-    }
-    const int precision = backend_precision_parse(o->amp);
-    if (precision < 0) {
-        cli_error("--amp: '%s' is not bf16 or off", o->amp);
-        return EXIT_USAGE;
-    }
-    o->precision = (BackendPrecision)precision;
-    if (o->precision == BACKEND_BF16 && o->mode != MODE_TRAIN) {
-        cli_error("--amp bf16 applies to training only (--mode train): inference runs in fp32");
         return EXIT_USAGE;
     }
     if (!o->weights && strcmp(o->backbone, "vgg16") && strcmp(o->backbone, "compact")) {
@@ -212,8 +217,8 @@ static int bench_layers(Model *m, const float *pairs, int N, int repeat, double 
 
 // --mode latency, batch and train: whole steps (a training step: forward,
 // backward and an SGD update), timed end to end.
-static int bench_steps(const BenchOpts *o, Model *m, const float *pairs, int N, double *t,
-                       Err *e) {
+static int bench_steps(const BenchOpts *o, Model *m, const float *pairs, int N, int nthreads,
+                       double *t, Err *e) {
     Backend *be = m->be;
     const int train = o->mode == MODE_TRAIN, repeat = (int)o->repeat;
     float *labels = malloc(N * sizeof(float)), *prob = malloc(N * sizeof(float)), *mom = NULL;
@@ -243,15 +248,14 @@ static int bench_steps(const BenchOpts *o, Model *m, const float *pairs, int N, 
         // A training step costs about three forwards (forward, backward
         // data, backward filter); the first layer's backward data is skipped.
         const double flops = model_forward_flops_per_image(m) * 2 * N * (train ? 3.0 : 1.0);
-        int nthreads = 0;
-        if (sscanf(be->desc, "cpu, %d", &nthreads) != 1) nthreads = (int)o->threads;
         char arch[96];
         model_spec_describe(&m->spec, arch, sizeof arch);
-        printf("mode=%s arch=%s device=%s amp=%s threads=%d batch=%d repeat=%d median_ms=%.2f "
-               "min_ms=%.2f max_ms=%.2f pairs_per_s=%.2f gflops=%.1f peak_rss_mib=%.1f\n",
-               MODES[o->mode], arch, be->is_cpu ? "cpu" : "cuda", o->amp, nthreads, N, repeat,
-               med * 1e3, lo * 1e3, hi * 1e3, N / med, flops / med * 1e-9,
-               peak_rss_kib() / 1024.0);
+        printf("mode=%s arch=%s device=%s precision=%s threads=%d batch=%d repeat=%d "
+               "median_ms=%.2f min_ms=%.2f max_ms=%.2f pairs_per_s=%.2f gflops=%.1f "
+               "peak_rss_mib=%.1f\n",
+               MODES[o->mode], arch, be->is_cpu ? "cpu" : "cuda",
+               backend_precision_name(be->precision), nthreads, N, repeat, med * 1e3, lo * 1e3,
+               hi * 1e3, N / med, flops / med * 1e-9, peak_rss_kib() / 1024.0);
     }
     free(labels);
     free(prob);
@@ -270,15 +274,14 @@ int cmd_bench(int argc, char **argv) {
         cli_error("%s", e.msg);
         return EXIT_RUNTIME;
     }
-    if (notice[0]) fprintf(stderr, "%s: %s\n", cli_prog, notice);
-    if (backend_set_precision(be, o.precision, &e)) {
-        cli_error("%s", e.msg);
+    if (cli_set_precision(be, o.precision, notice)) {
         backend_close(be);
         return EXIT_USAGE;
     }
+    if (notice[0]) fprintf(stderr, "%s: %s\n", cli_prog, notice);
+    int nthreads = 0;
+    if (sscanf(be->desc, "cpu, %d", &nthreads) != 1) nthreads = (int)o.threads;
     if (o.mode == MODE_SGEMM) {
-        int nthreads = 0;
-        if (sscanf(be->desc, "cpu, %d", &nthreads) != 1) nthreads = (int)o.threads;
         backend_close(be);
         return bench_sgemm(nthreads > 0 ? nthreads : 1, (int)o.repeat);
     }
@@ -295,7 +298,7 @@ int cmd_bench(int argc, char **argv) {
     }
     if (!rc)
         rc = o.mode == MODE_LAYERS ? bench_layers(m, pairs, N, (int)o.repeat, t, &e)
-                                   : bench_steps(&o, m, pairs, N, t, &e);
+                                   : bench_steps(&o, m, pairs, N, nthreads, t, &e);
     if (rc) cli_error("%s", e.msg);
     free(pairs);
     free(t);

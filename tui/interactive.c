@@ -32,7 +32,7 @@ int cmd_interactive(int argc, char **argv) {
     if (rc < 0) {
         if (!o.plain)
             fprintf(stderr, "%s: no full-screen interface (%s): plain prompts\n", cli_prog, why);
-        rc = plain_compare_loop(m);
+        rc = plain_compare_loop(m, &o);
     }
     model_free(m);
     backend_close(be);
