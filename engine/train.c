@@ -457,8 +457,8 @@ static int build_model(Run *r) {
                            "its model",
                            c->resume);
     } else {
-        if (model_create(&r->m, &want, r->be, r->e)) return -1;
-        model_init_random(r->m, c->seed);
+        if (model_create(&r->m, &want, r->be, r->e) || model_init_random(r->m, c->seed, r->e))
+            return -1;
         if (c->model_path) {
             WeightsReport rep;
             if (weights_load(r->m, c->model_path, 0, &rep, r->e))
@@ -523,6 +523,7 @@ static int restore(Run *r) {
                            c->resume, c->optimizer, r->m->n_params);
         r->be->ops->upload(r->be, r->opt.slot[k], st->slot[k], st->n * sizeof(float));
     }
+    if (backend_check(r->be, r->e)) return err_prefix(r->e, "--resume %s", c->resume);
     r->opt.t = n ? p->step : 0;
     compare_resume_config(r, st->text);
     say(r, "resuming %s at epoch %d, step %ld of %ld (optimizer step %ld)", c->resume,
@@ -619,6 +620,12 @@ static int checkpoint(Run *r, const char *name, int with_state) {
             r->be->ops->download(r->be, host[k], r->opt.slot[k], st.n * sizeof(float));
             st.slot[k] = host[k];
         }
+        if (backend_check(r->be, r->e)) {
+            free(host[0]);
+            free(host[1]);
+            return err_prefix(r->e, "%s: the optimizer state could not be read from the device",
+                              path);
+        }
     }
     int rc = weights_save(r->m, path, with_state ? &st : NULL, r->e);
     free(host[0]);
@@ -669,6 +676,36 @@ static int stop_now(Run *r) {
     return 0;
 }
 
+// A training or validation step failed on the device (siamese_forward's
+// allocations, or any backend operation): its memory ran out, most likely.
+// A failed step changes neither the parameters nor the optimizer state (the
+// update is a step's last operation, and no operation runs after a
+// failure), so after an out-of-memory failure they are those of the last
+// completed step and are saved to resume from, with a smaller batch.
+// Returns -1 with the message in r->e.
+static int step_failed(Run *r) {
+    const TrainConfig *c = r->c;
+    Err why = *r->e;
+    if (backend_recover(r->be))
+        return err_set(r->e,
+                       "%s\nthe device cannot continue, so nothing since the last checkpoint "
+                       "could be saved (--resume %s/last_epoch_weights.h5 continues from it)",
+                       why.msg, c->save_dir);
+    if (checkpoint(r, "last_epoch_weights.h5", 1))
+        return err_prefix(r->e, "%s\nand saving the run failed too", why.msg);
+    char advice[128];
+    if (c->batch_size > 1)
+        snprintf(advice, sizeof advice, "lower --batch-size (%d now; try %d)", c->batch_size,
+                 c->batch_size / 2);
+    else
+        snprintf(advice, sizeof advice,
+                 "one sample a step is too many already: a smaller --input-shape or backbone");
+    return err_set(r->e,
+                   "%s\nthe run is saved at epoch %d, step %ld of %ld: %s and continue with "
+                   "--resume %s/last_epoch_weights.h5",
+                   why.msg, r->p.epoch + 1, r->p.batch, r->steps, advice, c->save_dir);
+}
+
 // The validation pass: mean loss and accuracy over the validation batches.
 // They are batches 0..val_steps-1 of "epoch 0" of the validation stream
 // every time, so every epoch is measured on the same pairs and the best
@@ -686,10 +723,13 @@ static int validate_pairs(Run *r, double *loss, double *acc) {
         }
         const LoaderBatch *lb;
         float l;
-        if (loader_next(r->val_l, &lb, r->e) ||
-            siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &l, r->e)) {
+        if (loader_next(r->val_l, &lb, r->e)) {
             free(prob);
             return -1;
+        }
+        if (siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &l, r->e)) {
+            free(prob);
+            return step_failed(r);
         }
         ls += l;
         as += batch_accuracy(prob, lb->labels, lb->n_pairs);
@@ -777,13 +817,20 @@ static int run_epoch(Run *r) {
         }
         const LoaderBatch *lb;
         float l;
-        if (loader_next(r->train_l, &lb, r->e) ||
-            siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &l, r->e)) {
+        if (loader_next(r->train_l, &lb, r->e)) {
             rc = -1;
             break;
         }
-        siamese_backward(r->m, lb->n_pairs, 0);
-        optim_step(&r->opt, r->m, lr);
+        int failed = siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &l, r->e);
+        if (!failed) {
+            siamese_backward(r->m, lb->n_pairs, 0);
+            optim_step(&r->opt, r->m, lr);
+            failed = backend_check(r->be, r->e);
+        }
+        if (failed) {
+            rc = step_failed(r);
+            break;
+        }
         p->step = r->opt.t;
         r->run_steps++;
         p->loss_sum += l;

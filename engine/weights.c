@@ -495,7 +495,7 @@ int weights_load(Model *m, const char *path, int strict, WeightsReport *rep, Err
     }
     // Start from the model's current values: skipped layers keep them.
     m->be->ops->download(m->be, host, m->params, m->n_params * sizeof(float));
-    int rc = 0, dense_index = 0;
+    int rc = backend_check(m->be, e) ? err_prefix(e, "%s", path) : 0, dense_index = 0;
     char want[64], got[64];
     for (int i = 0; i < m->n_layers && !rc; i++) {
         const Layer *l = &m->layers[i];
@@ -558,7 +558,10 @@ int weights_load(Model *m, const char *path, int strict, WeightsReport *rep, Err
         if (!rc && rep && rep->n_loaded < MODEL_MAX_LAYERS)
             text_escape(fl->name, rep->loaded[rep->n_loaded++], sizeof rep->loaded[0]);
     }
-    if (!rc) m->be->ops->upload(m->be, m->params, host, m->n_params * sizeof(float));
+    if (!rc) {
+        m->be->ops->upload(m->be, m->params, host, m->n_params * sizeof(float));
+        if (backend_check(m->be, e)) rc = err_prefix(e, "%s", path);
+    }
     free(host);
     wfile_close(&f);
     return rc;
@@ -677,6 +680,10 @@ int weights_save(const Model *m, const char *path, const WeightsState *st, Err *
     float *host = malloc(m->n_params * sizeof(float));
     if (!host) return err_set(e, "out of memory saving %s", path);
     m->be->ops->download(m->be, host, m->params, m->n_params * sizeof(float));
+    if (backend_check(m->be, e)) {
+        free(host);
+        return err_prefix(e, "%s: the weights could not be read from the device", path);
+    }
     // The file is built in memory (HDF5's core driver, no backing store)
     // and written out by atomicfile: HDF5 never touches the disk, so a full
     // disk or a file-size limit is an error of ours to report cleanly.
