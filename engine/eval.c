@@ -13,21 +13,15 @@
 
 #include "image.h"
 #include "rng.h"
-#include "tta.h"
 
 // ---- features, once per image ------------------------------------------------------
 
-// Versions of each image (1 + the test-time warps, tta.h) and the floats of
-// one image's features, all versions: the row every stage below stores.
-static int versions(const EvalOpts *o) { return 1 + (o && o->tta > 0 ? o->tta : 0); }
-static int row_floats(const Model *m, const EvalOpts *o) { return versions(o) * m->feat_dim; }
-
 int eval_embed_files(Model *m, const char *const *paths, int n, const EvalOpts *o, float *feats,
                      unsigned char *ok, char *first_error, size_t first_error_len, Err *e) {
-    const int S = m->spec.input_size, V = versions(o), F = row_floats(m, o);
+    const int S = m->spec.input_size, F = m->feat_dim;
     const int batch = o && o->batch > 0 ? o->batch : 64;
     int threads = o && o->threads > 0 ? o->threads : omp_get_num_procs();
-    const size_t per = (size_t)V * S * S * 3;  // one image's inputs, all versions
+    const size_t per = (size_t)S * S * 3;
     float *x = malloc((size_t)batch * per * sizeof(float));
     if (!x) return err_set(e, "out of memory for a batch of %d images", batch);
     if (first_error && first_error_len) first_error[0] = '\0';
@@ -41,7 +35,7 @@ int eval_embed_files(Model *m, const char *const *paths, int n, const EvalOpts *
             float *xi = x + (size_t)i * per;
             int good = image_load(paths[b0 + i], &img, &ie) == 0;
             if (good) {
-                good = tta_inputs(&img, V - 1, S, &m->spec.pre, xi) == 0;
+                good = image_to_input(&img, S, &m->spec.pre, xi) == 0;
                 if (!good) snprintf(ie.msg, sizeof ie.msg, "%s: out of memory", paths[b0 + i]);
                 image_free(&img);
             }
@@ -52,7 +46,7 @@ int eval_embed_files(Model *m, const char *const *paths, int n, const EvalOpts *
                 if (!failed++ && first_error) snprintf(first_error, first_error_len, "%s", ie.msg);
             }
         }
-        if (model_embed(m, x, nb * V, feats + (size_t)b0 * F, e)) {
+        if (model_embed(m, x, nb, feats + (size_t)b0 * F, e)) {
             free(x);
             return -1;
         }
@@ -64,9 +58,14 @@ int eval_embed_files(Model *m, const char *const *paths, int n, const EvalOpts *
     return 0;
 }
 
-int eval_head(Model *m, const float *fa, const float *fb, long n, const EvalOpts *o, float *prob,
-              Err *e) {
-    return tta_head(m, fa, fb, n, versions(o), prob, e);
+int eval_head(Model *m, const float *fa, const float *fb, long n, float *prob, Err *e) {
+    const long chunk = 1024;
+    const size_t F = m->feat_dim;
+    for (long i = 0; i < n; i += chunk) {
+        int k = (int)(n - i < chunk ? n - i : chunk);
+        if (model_head(m, fa + i * F, fb + i * F, k, prob + i, e)) return -1;
+    }
+    return 0;
 }
 
 void eval_accuracy_finish(Accuracy *a) {
@@ -89,7 +88,7 @@ static int embed_images(Model *m, const Dataset *ds, const int *idx, int n, cons
                         float **feats, Err *e) {
     const char **paths = malloc((n ? n : 1) * sizeof *paths);
     unsigned char *ok = malloc(n ? n : 1);
-    *feats = malloc(((size_t)n * row_floats(m, o) + 1) * sizeof(float));
+    *feats = malloc(((size_t)n * m->feat_dim + 1) * sizeof(float));
     if (!paths || !ok || !*feats) {
         free(paths);
         free(ok);
@@ -275,7 +274,7 @@ int eval_episodes(Model *m, const Dataset *ds, const EpisodeConfig *ec, const Ev
     memset(res, 0, sizeof *res);
     EpisodePlan plan;
     if (eval_episodes_plan(ds, ec, &plan, e)) return -1;
-    const int W = ec->ways, K = ec->shots, E = ec->episodes, F = row_floats(m, o);
+    const int W = ec->ways, K = ec->shots, E = ec->episodes, F = m->feat_dim;
     float *fa = malloc((size_t)W * K * F * sizeof(float)), *fb = malloc((size_t)W * K * F * sizeof(float));
     float *prob = malloc((size_t)W * K * sizeof(float));
     double *score = malloc(W * sizeof *score);
@@ -295,7 +294,7 @@ int eval_episodes(Model *m, const Dataset *ds, const EpisodeConfig *ec, const Ev
             memcpy(fa + (size_t)j * F, feats + (size_t)nd.row[plan.test[i]] * F, F * sizeof(float));
             memcpy(fb + (size_t)j * F, feats + (size_t)nd.row[sup[j]] * F, F * sizeof(float));
         }
-        if ((rc = eval_head(m, fa, fb, (long)W * K, o, prob, e))) break;
+        if ((rc = eval_head(m, fa, fb, (long)W * K, prob, e))) break;
         // A candidate's score: the mean similarity to its K drawings.
         for (int k = 0; k < W; k++) {
             double s = 0;
@@ -468,7 +467,7 @@ int eval_runs(Model *m, const char *dir, const EvalOpts *o, RunResult **runs, in
     RunResult *out = calloc(names.n, sizeof *out);
     int rc = rs && out ? 0 : err_set(e, "out of memory");
     for (int i = 0; !rc && i < names.n; i++) rc = load_run(dir, names.p[i], &all, &rs[i], e);
-    const int F = row_floats(m, o);
+    const int F = m->feat_dim;
     float *feats = NULL, *fa = NULL, *prob = NULL;
     double *score = NULL;
     unsigned char *ok = NULL;
@@ -497,7 +496,7 @@ int eval_runs(Model *m, const char *dir, const EvalOpts *o, RunResult **runs, in
         for (int t = 0; !rc && t < r->n_items; t++) {
             const float *ft = feats + (size_t)(r->item0 + t) * F;
             for (int c = 0; c < r->n_cand; c++) memcpy(fa + (size_t)c * F, ft, F * sizeof(float));
-            rc = eval_head(m, fa, feats + (size_t)r->cand0 * F, r->n_cand, o, prob, e);
+            rc = eval_head(m, fa, feats + (size_t)r->cand0 * F, r->n_cand, prob, e);
             for (int c = 0; c < r->n_cand; c++) score[c] = prob[c];
             double top;
             res->wrong += strict_argmax(score, r->n_cand, &top) != r->truth[t];
@@ -571,7 +570,7 @@ int eval_verification(Model *m, const Dataset *ds, int n_samples, double same_gr
     free(all);
     if (rc) return -1;
     const long P = 2L * n_samples;
-    const int F = row_floats(m, o);
+    const int F = m->feat_dim;
     int *pick = malloc(4 * (size_t)n_samples * sizeof *pick);
     float *fa = malloc(((size_t)P * F + 1) * sizeof(float)), *fb = malloc(((size_t)P * F + 1) * sizeof(float));
     float *prob = malloc((P + 1) * sizeof(float)), *y = malloc((P + 1) * sizeof(float));
@@ -592,7 +591,7 @@ int eval_verification(Model *m, const Dataset *ds, int n_samples, double same_gr
         memcpy(fb + p * F, feats + (size_t)nd.row[q[1]] * F, F * sizeof(float));
         y[p] = p % 2 == 0 ? 1.0f : 0.0f;
     }
-    if (!rc) rc = eval_head(m, fa, fb, P, o, prob, e);
+    if (!rc) rc = eval_head(m, fa, fb, P, prob, e);
     if (!rc) {
         long right = 0;
         for (long p = 0; p < P; p++) right += (prob[p] > 0.5f) == (y[p] > 0.5f);
@@ -628,7 +627,7 @@ static void part_progress(const char *stage, long done, long total, void *ctx) {
 int eval_rank(Model *m, const char *query, const char *const *gallery, int n, const EvalOpts *o,
               float *scores, unsigned char *ok, Err *e) {
     // The gallery goes by chunks, so memory stays bounded for any size.
-    const int F = row_floats(m, o), chunk = 1024;
+    const int F = m->feat_dim, chunk = 1024;
     float *q = malloc(F * sizeof(float)), *feats = malloc((size_t)chunk * F * sizeof(float));
     float *rep = malloc((size_t)chunk * F * sizeof(float));
     unsigned char qok;
@@ -648,7 +647,7 @@ int eval_rank(Model *m, const char *query, const char *const *gallery, int n, co
         int k = n - c0 < chunk ? n - c0 : chunk;
         pp.base = c0;
         rc = eval_embed_files(m, gallery + c0, k, &part, feats, ok + c0, first, sizeof first, e);
-        if (!rc) rc = eval_head(m, rep, feats, k, o, scores + c0, e);
+        if (!rc) rc = eval_head(m, rep, feats, k, scores + c0, e);
     }
     free(q);
     free(feats);

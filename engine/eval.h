@@ -31,23 +31,19 @@ typedef void (*EvalProgress)(const char *stage, long done, long total, void *ctx
 
 typedef struct EvalOpts {
     int threads;            // decoding threads (<= 0: all cores)
-    int tta;                // test-time warps of each image (tta.h); 0: none
     int batch;              // images per model_embed call (<= 0: 64)
     EvalProgress progress;  // may be NULL
     void *ctx;
 } EvalOpts;
 
-// Features of n image files, (n,F) into feats (F: the model's features
-// times 1 + o->tta, every version of an image in its row). An image that
-// does not decode gets ok[i] = 0 (and zero features); the first failure's
-// message goes to first_error (may be NULL) so the front can name it.
+// Features of n image files, (n,F) into feats. An image that does not
+// decode gets ok[i] = 0 (and zero features); the first failure's message
+// goes to first_error (may be NULL) so the front can name it.
 int eval_embed_files(Model *m, const char *const *paths, int n, const EvalOpts *o, float *feats,
                      unsigned char *ok, char *first_error, size_t first_error_len, Err *e);
 
-// The head on n pairs of feature rows (as eval_embed_files makes them):
-// prob[i] = head(fa[i], fb[i]), averaged over the versions' pairings.
-int eval_head(Model *m, const float *fa, const float *fb, long n, const EvalOpts *o, float *prob,
-              Err *e);
+// The head on n pairs of feature rows: prob[i] = head(fa[i], fb[i]).
+int eval_head(Model *m, const float *fa, const float *fb, long n, float *prob, Err *e);
 
 typedef struct Accuracy {
     long trials, correct, ties;  // ties: trials lost to a shared best score

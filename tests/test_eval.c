@@ -133,7 +133,7 @@ static void test_constant_model(const char *tmp, const char *omni, const Dataset
     eval_embed_files(m, pair, 2, &o, feats, pok, NULL, 0, &e);
     memcpy(fa, feats, m->feat_dim * sizeof(float));
     memcpy(fb, feats + m->feat_dim, m->feat_dim * sizeof(float));
-    eval_head(m, fa, fb, 1, &o, &prob, &e);
+    eval_head(m, fa, fb, 1, &prob, &e);
     CHECK(fabs(prob - scores[1]) < 1e-6, "rank's score is the head's: %g %g", prob, scores[1]);
     // A broken runs folder is explained.
     snprintf(dir, sizeof dir, "%s/runs/run01/class_labels.txt", tmp);

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "../engine/text.h"
-#include "../engine/tta.h"
 
 const char *cli_prog = "siamese";
 
@@ -44,10 +43,6 @@ int cli_common_opt(int code, const char *arg, CommonOpts *o) {
     case 'l': o->letterbox = 1; return 1;
     case 'P': return cli_parse_precision(arg, &o->precision) ? -1 : 1;
     case 'v': o->verbose = 1; return 1;
-    case 'T':
-        if (cli_parse_int("--tta", arg, 0, TTA_MAX, &v)) return -1;
-        o->tta = (int)v;
-        return 1;
     default: return 0;
     }
 }

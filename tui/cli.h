@@ -30,20 +30,18 @@ typedef struct CommonOpts {
     int letterbox;        // -1: as the weights file says
     BackendPrecision precision;  // of the convolutions and dense products (--precision)
     int verbose;          // -v: say which device runs and why
-    int tta;              // --tta N: test-time warps of each image (engine/tta.h); 0: none
 } CommonOpts;
 
 void common_opts_init(CommonOpts *o);
 
 // The common options as getopt_long entries (codes 'm', 'd', 't', 'l',
-// 'v', 'P', 'T'; CLI_COMMON_SHORT for the optstring), for commands that take them
+// 'v', 'P'; CLI_COMMON_SHORT for the optstring), for commands that take them
 // (predict, eval, rank), and their handling: returns 1 when code was a
 // common option, 0 when not, -1 after printing an error.
 #define CLI_COMMON_LONGS                                                           \
     {"model", required_argument, 0, 'm'}, {"device", required_argument, 0, 'd'}, \
         {"threads", required_argument, 0, 't'}, {"letterbox", no_argument, 0, 'l'}, \
-        {"verbose", no_argument, 0, 'v'}, {"precision", required_argument, 0, 'P'}, \
-        {"tta", required_argument, 0, 'T'}
+        {"verbose", no_argument, 0, 'v'}, {"precision", required_argument, 0, 'P'}
 #define CLI_COMMON_SHORT "v"
 #define CLI_COMMON_HELP                                                            \
     "  --model PATH     weights file (default " DEFAULT_MODEL ")\n"                 \
@@ -52,8 +50,6 @@ void common_opts_init(CommonOpts *o);
     "  --letterbox      keep the aspect ratio and pad with grey instead of centre-cropping\n" \
     "  --precision P    fp32, tf32 (TF32 convolutions on a GPU; the CPU computes fp32) or\n" \
     "                   bf16 (bfloat16 products; GPU only); default tf32\n" \
-    "  --tta N          score each pair as the mean over its images and N fixed warps of each\n" \
-    "                   (test-time augmentation; default 0)\n" \
     "  -v, --verbose    say which device runs, and why not the GPU when auto finds none\n"
 int cli_common_opt(int code, const char *arg, CommonOpts *o);
 

@@ -185,7 +185,7 @@ int cmd_eval(int argc, char **argv) {
     describe_model(path, m);
     Progress pr;
     progress_init(&pr);
-    EvalOpts o = {.threads = co.threads, .tta = co.tta, .progress = progress_update, .ctx = &pr};
+    EvalOpts o = {.threads = co.threads, .progress = progress_update, .ctx = &pr};
     rc = runs ? eval_runs_dir(m, runs, &o)
               : eval_folder(m, argv[optind], own, &ec, (int)pairs, same, &o);
     progress_end(&pr);
