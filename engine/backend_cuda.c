@@ -24,11 +24,13 @@
 //  - Convolution algorithms are chosen once per shape (N,H,W,C,K) by timing
 //    the candidates (cudnnFind...Ex) on the real buffers within a bounded
 //    workspace, SIAMESE_CUDA_WORKSPACE_MB (default 256).
-//  - Precision: plain FP32 (FMA) arithmetic in cuDNN and cuBLAS by default,
-//    the numbers the CPU reference gives. SIAMESE_CUDA_TF32=1 lets both use
-//    TF32 tensor cores (as PyTorch does for convolutions; the benchmark
-//    compares like with like); NVIDIA_TF32_OVERRIDE=0 always forces FP32.
-//  - Mixed precision (set_precision BF16: `siamese train --amp bf16`), as
+//  - Precision (backend.h, set by --precision): FP32 is plain FMA
+//    arithmetic in cuDNN and cuBLAS, the numbers the CPU reference gives (a
+//    backend opens in it). TF32, PyTorch's default and the program's, lets
+//    cuDNN's convolutions use TF32 tensor cores while cuBLAS's dense
+//    products stay FP32. NVIDIA_TF32_OVERRIDE=0 forces FP32 in the libraries
+//    whatever is asked.
+//  - Mixed precision (set_precision BF16: `siamese train --precision bf16`), as
 //    PyTorch's autocast does it: each convolution and dense call rounds its
 //    operands to bfloat16 copies (kernels/float_to_bf16.cu; conv kernels on
 //    their way into cuDNN's layout) and multiplies them with float32
@@ -45,8 +47,11 @@
 //  - cuDNN's legacy (descriptor) API: deprecated in cuDNN 9 but complete, and
 //    far shorter than the graph API for fixed 3x3 convolutions.
 //  - Failures: opening returns -1 with an Err (so --device auto can fall back
-//    to the CPU); an operation that fails prints file, line, the call and a
-//    hint, and aborts (kernels/check.h), as backend ops return nothing.
+//    to the CPU); in an operation (each starts with CUDA_OP) a failed call
+//    ends the operation and is recorded in the Backend with file, line, the
+//    call and a hint (kernels/check.h, backend.h "Failures"): out of memory
+//    (cudaMalloc, cuDNN's or cuBLAS's own allocations, a tensor or workspace
+//    too large) leaves the device usable, anything else is a fault.
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
@@ -75,8 +80,8 @@
     do {                                                                                      \
         cublasStatus_t s_ = (call);                                                           \
         if (s_ != CUBLAS_STATUS_SUCCESS)                                                      \
-            cuda_fail(__FILE__, __LINE__, #call, cublas_hint(s_), "%s",                       \
-                      cublasGetStatusString(s_));                                             \
+            cuda_fail(__FILE__, __LINE__, s_ == CUBLAS_STATUS_ALLOC_FAILED, #call,            \
+                      cublas_hint(s_), "%s", cublasGetStatusString(s_));                      \
     } while (0)
 
 // The same three at open time: fill e and jump to the cleanup.
@@ -116,6 +121,7 @@ typedef enum ConvPass { PASS_FORWARD, PASS_BACKWARD_DATA, PASS_BACKWARD_FILTER }
 typedef struct ConvPlan {
     int N, H, W, C, K;
     cudnnDataType_t type;                // of x, w and y: FLOAT, or BFLOAT16 (computed in FLOAT)
+    int tf32;                            // FLOAT: TF32 tensor cores allowed (a search of its own)
     cudnnTensorDescriptor_t x, y, bias;  // (N,H,W,C), (N,H,W,K), (1,K,1,1)
     cudnnFilterDescriptor_t w;           // (K,3,3,C)
     cudnnConvolutionDescriptor_t conv;
@@ -146,7 +152,6 @@ typedef struct Scratch {
 
 typedef struct CudaImpl {
     int device;
-    int tf32;
     BackendPrecision precision;  // of conv3x3 and dense (set_precision)
     cudaStream_t stream;
     cudnnHandle_t cudnn;
@@ -215,7 +220,8 @@ __attribute__((noreturn)) static void cudnn_fail(const char *file, int line, con
                                                  cudnnStatus_t s) {
     char detail[512] = "";
     cudnnGetLastErrorString(detail, sizeof detail);
-    cuda_fail(file, line, call, cudnn_hint(s), "%s%s%s", cudnnGetErrorString(s),
+    cuda_fail(file, line, s == CUDNN_STATUS_ALLOC_FAILED, call, cudnn_hint(s), "%s%s%s",
+              cudnnGetErrorString(s),
               detail[0] ? ": " : "", detail);
 }
 
@@ -235,6 +241,13 @@ static CudaImpl *impl_of(Backend *b) {
     return c;
 }
 
+// The first line of every operation but alloc, free and destroy: nothing
+// runs once the backend has failed, and a failed check below ends the
+// operation (backend.h: BACKEND_OP). c is the backend's state.
+#define CUDA_OP(b, c)                                                                         \
+    BACKEND_OP(b);                                                                            \
+    CudaImpl *c = impl_of(b)
+
 // Bytes [p, p+bytes) were (or are about to be) written: drop the transposed
 // kernels made from them.
 static void written(CudaImpl *c, const void *p, size_t bytes) {
@@ -250,7 +263,7 @@ static void written(CudaImpl *c, const void *p, size_t bytes) {
 // cuDNN's descriptors take int sizes; the model's tensors stay far below.
 static void require_int_sized(const char *op, size_t elements) {
     if (elements > INT_MAX)
-        cuda_fail(__FILE__, __LINE__, op, "use a smaller batch size",
+        cuda_fail(__FILE__, __LINE__, 1, op, "use a smaller batch size",
                   "a tensor of %zu elements is too large for cuDNN (at most %d)", elements,
                   INT_MAX);
 }
@@ -282,6 +295,7 @@ static const uint16_t *to_bf16(CudaImpl *c, Scratch *s, const float *src, size_t
 // ---- memory --------------------------------------------------------------------
 
 static void *cuda_alloc(Backend *b, size_t bytes) {
+    BACKEND_OP(b, NULL);
     CudaImpl *c = impl_of(b);
     void *p = NULL;
     if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
@@ -293,17 +307,20 @@ static void *cuda_alloc(Backend *b, size_t bytes) {
     return p;
 }
 
+// Runs after a failure too, and ignores errors, as destroy does: a fault
+// is already recorded, and the next operation reports a new one.
 static void cuda_free(Backend *b, void *p) {
-    CudaImpl *c = impl_of(b);
+    CudaImpl *c = (CudaImpl *)b->impl;
     if (!p) return;
     // The allocation's size is not known here, and frees are rare (a model
     // or a batch size going away): forget every transposed kernel.
     for (int i = 0; i < KCACHE_MAX; i++) c->kcache[i].valid = 0;
-    CUDA_CHECK(cudaFree(p));
+    if (cudaSetDevice(c->device) != cudaSuccess || cudaFree(p) != cudaSuccess)
+        (void)cudaGetLastError();  // not left for a later launch check to find
 }
 
 static void cuda_zero(Backend *b, void *p, size_t bytes) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, p, bytes);
     CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, c->stream));
 }
@@ -329,14 +346,14 @@ static void stage_to_device(CudaImpl *c, void *dst, const void *src, size_t byte
 }
 
 static void cuda_upload(Backend *b, void *dst, const void *host_src, size_t bytes) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, dst, bytes);
     stage_to_device(c, dst, host_src, bytes);
 }
 
 // The batch as bytes: a quarter of the traffic of floats, converted on the GPU.
 static void cuda_upload_u8(Backend *b, float *dst, const uint8_t *host_src, size_t n, int invert) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, dst, n * sizeof(float));
     for (size_t done = 0; done < n; done += STAGE_BYTES) {
         size_t chunk = n - done < STAGE_BYTES ? n - done : STAGE_BYTES;
@@ -348,12 +365,15 @@ static void cuda_upload_u8(Backend *b, float *dst, const uint8_t *host_src, size
 }
 
 static void cuda_download(Backend *b, void *host_dst, const void *src, size_t bytes) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
 }
 
-static void cuda_synchronize(Backend *b) { CUDA_CHECK(cudaStreamSynchronize(impl_of(b)->stream)); }
+static void cuda_synchronize(Backend *b) {
+    CUDA_OP(b, c);
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+}
 
 // Teardown ignores errors: after a device fault every call fails, and the
 // process is about to report that fault anyway.
@@ -394,13 +414,18 @@ static void cuda_destroy(Backend *b) {
 
 // ---- convolution -----------------------------------------------------------------
 
-// The plan of a shape and data type, made on first use. When the table is
-// full the slots are reused in turn (a long-running process changing batch
-// sizes), so a plan pointer is used before the next conv_plan call.
+// The plan of a shape and data type, made on first use (FLOAT plans are
+// per math too: TF32 allowed or not). When the table is full the slots are
+// reused in turn (a long-running process changing batch sizes), so a plan
+// pointer is used before the next conv_plan call.
 static ConvPlan *conv_plan(CudaImpl *c, int N, int H, int W, int C, int K, cudnnDataType_t type) {
+    // A FLOAT pass under BF16 (cuDNN without a bfloat16 algorithm for it)
+    // may use TF32, as autocast's float convolutions do.
+    const int tf32 = type == CUDNN_DATA_FLOAT && c->precision != BACKEND_FP32;
     for (int i = 0; i < c->n_plans; i++) {
         ConvPlan *p = &c->plans[i];
-        if (p->N == N && p->H == H && p->W == W && p->C == C && p->K == K && p->type == type)
+        if (p->N == N && p->H == H && p->W == W && p->C == C && p->K == K && p->type == type &&
+            p->tf32 == tf32)
             return p;
     }
     ConvPlan *p;
@@ -415,7 +440,7 @@ static ConvPlan *conv_plan(CudaImpl *c, int N, int H, int W, int C, int K, cudnn
         p = &c->plans[c->plan_reuse];
         c->plan_reuse = (c->plan_reuse + 1) % PLAN_MAX;
     }
-    p->N = N, p->H = H, p->W = W, p->C = C, p->K = K, p->type = type;
+    p->N = N, p->H = H, p->W = W, p->C = C, p->K = K, p->type = type, p->tf32 = tf32;
     memset(p->found, 0, sizeof p->found);
     p->fused = type == CUDNN_DATA_FLOAT;
     set_nhwc(p->x, type, N, H, W, C);
@@ -430,7 +455,7 @@ static ConvPlan *conv_plan(CudaImpl *c, int N, int H, int W, int C, int K, cudnn
     int on, ok, oh, ow;
     CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &on, &ok, &oh, &ow));
     if (on != N || ok != K || oh != H || ow != W)
-        cuda_fail(__FILE__, __LINE__, "conv3x3 plan", "this is a bug in siamese",
+        cuda_fail(__FILE__, __LINE__, 0, "conv3x3 plan", "this is a bug in siamese",
                   "cuDNN gives (%d,%d,%d,%d) for a 'same' convolution of (%d,%d,%d,%d) to %d",
                   on, oh, ow, ok, N, H, W, C, K);
     return p;
@@ -445,12 +470,12 @@ static void workspace_ready(CudaImpl *c) {
 // Math a search may consider, and the math a found algorithm then runs with:
 // bfloat16 runs on tensor cores; float32 with TF32 off is FMA only,
 // whatever cuDNN reports for the algorithm.
-static cudnnMathType_t search_math(const CudaImpl *c, const ConvPlan *p) {
+static cudnnMathType_t search_math(const ConvPlan *p) {
     if (p->type == CUDNN_DATA_BFLOAT16) return CUDNN_TENSOR_OP_MATH;
-    return c->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+    return p->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
 }
-static cudnnMathType_t run_math(const CudaImpl *c, const ConvPlan *p, cudnnMathType_t found) {
-    return c->tf32 || p->type == CUDNN_DATA_BFLOAT16 ? found : CUDNN_FMA_MATH;
+static cudnnMathType_t run_math(const ConvPlan *p, cudnnMathType_t found) {
+    return p->tf32 || p->type == CUDNN_DATA_BFLOAT16 ? found : CUDNN_FMA_MATH;
 }
 // A search result we take: it ran, fits the workspace, and never converts
 // the data down to FP16.
@@ -488,7 +513,7 @@ static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *
     int n = 0;
     cudnnStatus_t s;
     workspace_ready(c);
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, search_math(c, p)));
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, search_math(p)));
     if (pass == PASS_FORWARD) {
         cudnnConvolutionFwdAlgoPerf_t r[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         s = cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, p->x, a, p->w, b, p->conv, p->y, out,
@@ -522,7 +547,7 @@ static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *
     for (int i = 0; i < n; i++)  // sorted fastest first
         if (usable(c, perf[i].status, perf[i].memory, perf[i].math)) {
             p->algo[pass] = perf[i].algo;
-            p->math[pass] = run_math(c, p, perf[i].math);
+            p->math[pass] = run_math(p, perf[i].math);
             p->found[pass] = 1;
             return;
         }
@@ -530,7 +555,7 @@ static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *
         p->found[pass] = -1;
         return;
     }
-    cuda_fail(__FILE__, __LINE__, "choosing a convolution algorithm",
+    cuda_fail(__FILE__, __LINE__, 1, "choosing a convolution algorithm",
               "raise SIAMESE_CUDA_WORKSPACE_MB (the workspace cuDNN may use) or lower the batch "
               "size",
               "no cuDNN %s algorithm for N=%d H=%d W=%d C=%d K=%d within a workspace of %zu "
@@ -639,7 +664,7 @@ static int conv_forward_bf16(CudaImpl *c, float *out, const float *in, const flo
 
 static void cuda_conv3x3_forward(Backend *b, float *out, const float *in, const float *w,
                                  const float *bias, int N, int H, int W, int C, int K, int relu) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     require_int_sized("conv3x3_forward", (size_t)N * H * W * (C > K ? C : K));
     written(c, out, (size_t)N * H * W * K * sizeof(float));
     if (c->precision == BACKEND_BF16 && !conv_forward_bf16(c, out, in, w, bias, N, H, W, C, K, relu))
@@ -680,7 +705,7 @@ static int conv_input_grad_bf16(CudaImpl *c, float *din, const uint16_t *dy, con
 static void cuda_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias,
                                   const float *dout, const float *in, const float *w, int N, int H,
                                   int W, int C, int K) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     const size_t pixels = (size_t)N * H * W, wfloats = 9 * (size_t)C * K;
     require_int_sized("conv3x3_backward", pixels * (C > K ? C : K));
     written(c, dw, wfloats * sizeof(float));
@@ -706,7 +731,7 @@ static void cuda_conv3x3_backward(Backend *b, float *din, float *dw, float *dbia
 }
 
 static void cuda_relu_backward(Backend *b, float *dx, const float *dy, const float *y, size_t n) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, dx, n * sizeof(float));
     kernel_relu_backward(c->stream, dx, dy, y, n);
 }
@@ -715,7 +740,7 @@ static void cuda_relu_backward(Backend *b, float *dx, const float *dy, const flo
 
 static void cuda_maxpool2_forward(Backend *b, float *out, const float *in, int N, int H, int W,
                                   int C) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     if (H < 2 || W < 2) return;  // no window fits: the output is empty
     require_int_sized("maxpool2_forward", (size_t)N * H * W * C);
     written(c, out, (size_t)N * (H / 2) * (W / 2) * C * sizeof(float));
@@ -729,7 +754,7 @@ static void cuda_maxpool2_forward(Backend *b, float *out, const float *in, int N
 // Our kernel, not cuDNN's: see kernels/maxpool_backward.cu for why.
 static void cuda_maxpool2_backward(Backend *b, float *din, const float *dout, const float *in,
                                    const float *out, int N, int H, int W, int C) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, din, (size_t)N * H * W * C * sizeof(float));
     kernel_maxpool2_backward(c->stream, din, dout, in, out, N, H, W, C);
 }
@@ -753,7 +778,7 @@ static void gemm(CudaImpl *c, int bf16, cublasOperation_t ta, cublasOperation_t 
 
 static void cuda_dense_forward(Backend *b, float *out, const float *in, const float *w,
                                const float *bias, int N, int In, int Out, int relu) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, out, (size_t)N * Out * sizeof(float));
     const int bf16 = c->precision == BACKEND_BF16;
     const void *x = in, *wt = w;
@@ -768,7 +793,7 @@ static void cuda_dense_forward(Backend *b, float *out, const float *in, const fl
 
 static void cuda_dense_backward(Backend *b, float *din, float *dw, float *dbias, const float *dout,
                                 const float *in, const float *w, int N, int In, int Out) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, dw, (size_t)In * Out * sizeof(float));
     written(c, dbias, Out * sizeof(float));
     if (din) written(c, din, (size_t)N * In * sizeof(float));
@@ -790,14 +815,14 @@ static void cuda_dense_backward(Backend *b, float *din, float *dw, float *dbias,
 
 static void cuda_absdiff_forward(Backend *b, float *out, const float *x1, const float *x2,
                                  size_t n) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, out, n * sizeof(float));
     kernel_absdiff_forward(c->stream, out, x1, x2, n);
 }
 
 static void cuda_absdiff_backward(Backend *b, float *dx1, float *dx2, const float *dout,
                                   const float *x1, const float *x2, size_t n) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, dx1, n * sizeof(float));
     written(c, dx2, n * sizeof(float));
     kernel_absdiff_backward(c->stream, dx1, dx2, dout, x1, x2, n);
@@ -805,7 +830,7 @@ static void cuda_absdiff_backward(Backend *b, float *dx1, float *dx2, const floa
 
 static void cuda_sigmoid_bce_forward(Backend *b, float *prob, float *loss, const float *logit,
                                      const float *y, int N) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, prob, N * sizeof(float));
     if (y) written(c, loss, sizeof(float));
     kernel_sigmoid_bce_forward(c->stream, prob, loss, logit, y, N);
@@ -813,7 +838,7 @@ static void cuda_sigmoid_bce_forward(Backend *b, float *prob, float *loss, const
 
 static void cuda_sigmoid_bce_backward(Backend *b, float *dlogit, const float *prob, const float *y,
                                       int N) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, dlogit, N * sizeof(float));
     kernel_sigmoid_bce_backward(c->stream, dlogit, prob, y, N);
 }
@@ -821,13 +846,15 @@ static void cuda_sigmoid_bce_backward(Backend *b, float *dlogit, const float *pr
 // ---- precision -------------------------------------------------------------------
 
 // Takes effect at the next conv3x3 or dense call (see the top of this file).
-static void cuda_set_precision(Backend *b, BackendPrecision p) { impl_of(b)->precision = p; }
+static void cuda_set_precision(Backend *b, BackendPrecision p) {
+    ((CudaImpl *)b->impl)->precision = p;
+}
 
 // ---- optimizers ----------------------------------------------------------------------
 
 static void cuda_sgd_nesterov_step(Backend *b, float *p, const float *g, float *buf, size_t n,
                                    float lr, float momentum, float wd) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, p, n * sizeof(float));
     written(c, buf, n * sizeof(float));
     kernel_sgd_nesterov(c->stream, p, g, buf, n, lr, momentum, wd);
@@ -835,7 +862,7 @@ static void cuda_sgd_nesterov_step(Backend *b, float *p, const float *g, float *
 
 static void cuda_adam_step(Backend *b, float *p, const float *g, float *m, float *v, size_t n,
                            float lr, float beta1, float beta2, float eps, float wd, long t) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, p, n * sizeof(float));
     written(c, m, n * sizeof(float));
     written(c, v, n * sizeof(float));
@@ -881,11 +908,6 @@ static int read_env(CudaImpl *c, Err *e) {
                               "to 65536", s);
     }
     c->ws_bytes = (size_t)mb << 20;
-    s = getenv("SIAMESE_CUDA_TF32");
-    if (s && *s && strcmp(s, "0") && strcmp(s, "1"))
-        return err_set(e, "SIAMESE_CUDA_TF32=%s: expected 0 (plain FP32) or 1 (TF32 allowed)", s);
-    const char *o = getenv("NVIDIA_TF32_OVERRIDE");
-    c->tf32 = s && !strcmp(s, "1") && !(o && !strcmp(o, "0"));
     return 0;
 }
 
@@ -930,8 +952,9 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     OPEN_CUDNN(cudnnSetStream(c->cudnn, c->stream));
     OPEN_CUBLAS(cublasCreate(&c->cublas));
     OPEN_CUBLAS(cublasSetStream(c->cublas, c->stream));
-    OPEN_CUBLAS(cublasSetMathMode(c->cublas,
-                                  c->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    // FP32 dense products in every precision but BF16 (which calls
+    // cublasGemmEx with bfloat16 operands): PyTorch's matmul.allow_tf32 = False.
+    OPEN_CUBLAS(cublasSetMathMode(c->cublas, CUBLAS_DEFAULT_MATH));
     OPEN_CUDNN(cudnnCreateActivationDescriptor(&c->relu));
     OPEN_CUDNN(cudnnSetActivationDescriptor(c->relu, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN,
                                             0.0));
@@ -946,9 +969,8 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     }
     OPEN_CUDA(cudaMalloc((void **)&c->u8, STAGE_BYTES));
     size_t ver = cudnnGetVersion();
-    snprintf(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu, TF32 %s",
-             device_index, prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000,
-             ver / 100 % 100, c->tf32 ? "on" : "off");
+    snprintf(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu", device_index,
+             prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000, ver / 100 % 100);
     *out = b;
     return 0;
 fail:

@@ -1,7 +1,7 @@
 // train: the epoch loop of `siamese train` (see train.h).
 //
 // A run, step by step: check the options, open the backend (in the
-// precision --amp asks for: the CPU has fp32 only), scan the
+// precision --precision asks for: the CPU has fp32 only), scan the
 // dataset and split it, build (or load, or resume) the model, build the
 // optimizer and the learning-rate curve, then per epoch: the training
 // steps (batches from the loader threads), the validation pass, the loss
@@ -32,6 +32,7 @@
 #include "model.h"
 #include "optim.h"
 #include "plot.h"
+#include "text.h"
 #include "weights.h"
 
 void train_config_defaults(TrainConfig *c) {
@@ -50,7 +51,7 @@ void train_config_defaults(TrainConfig *c) {
     c->save_dir = "logs";
     c->save_period = 10;
     c->device = "auto";
-    c->amp = "off";
+    c->precision = backend_precision_name(BACKEND_DEFAULT_PRECISION);
     c->augment = "standard";
 }
 
@@ -92,8 +93,8 @@ int train_config_check(const TrainConfig *c, Err *e) {
     if (!(c->same_alphabet >= 0 && c->same_alphabet <= 1))
         return err_set(e, "--same-alphabet-negatives: %g is out of range (0 to 1)",
                        c->same_alphabet);
-    if (backend_precision_parse(c->amp) < 0)
-        return err_set(e, "--amp: '%s' is not bf16 or off", c->amp);
+    if (backend_precision_parse(c->precision) < 0)
+        return err_set(e, "--precision: '%s' is not fp32, tf32 or bf16", c->precision);
     if (augment_kind_parse(c->augment) < 0)
         return err_set(e, "--augment: '%s' is not standard, koch or none", c->augment);
     if (c->steps_per_epoch < 0 || c->val_steps < 0)
@@ -145,11 +146,11 @@ static void config_text(const TrainConfig *c, char *buf, size_t len) {
              "dataset=%s\nown_data=%d\nval_ratio=%.17g\nseed=%llu\nepochs=%d\nbatch_size=%d\n"
              "optimizer=%s\nlr=%.17g\nmin_lr=%.17g\nmomentum=%.17g\nweight_decay=%.17g\n"
              "lr_decay=%s\nsame_alphabet=%.17g\naugment=%s\nsteps_per_epoch=%ld\nval_steps=%ld\n"
-             "init_epoch=%d\namp=%s\nthreads=%s\n",
+             "init_epoch=%d\nprecision=%s\nthreads=%s\n",
              c->dataset, c->own_data, c->val_ratio, (unsigned long long)c->seed, c->epochs,
              c->batch_size, c->optimizer, c->lr, c->min_lr, c->momentum, c->weight_decay,
              c->lr_decay, c->same_alphabet, c->augment, c->steps_per_epoch, c->val_steps,
-             c->init_epoch, c->amp, threads);
+             c->init_epoch, c->precision, threads);
 }
 
 // Fails when the text does not fit (paths of thousands of characters).
@@ -261,9 +262,15 @@ int train_config_from_checkpoint(TrainConfig *c, const char *path, Err *e) {
     c->save_dir = get_str(&r, "save_dir");
     c->save_period = (int)get_num(&r, "save_period");
     c->patience = (int)get_num(&r, "patience");
-    // Checkpoints written before --amp existed trained in fp32.
-    char amp[16];
-    c->amp = text_get(st.text, "amp", amp, sizeof amp) ? "off" : get_str(&r, "amp");
+    // Checkpoints written before --precision recorded --amp (off: fp32), and
+    // before --amp they trained in fp32.
+    char val[16];
+    if (!text_get(st.text, "precision", val, sizeof val)) {
+        c->precision = get_str(&r, "precision");
+    } else {
+        int p = text_get(st.text, "amp", val, sizeof val) ? BACKEND_FP32 : backend_amp_parse(val);
+        c->precision = backend_precision_name(p < 0 ? BACKEND_FP32 : (BackendPrecision)p);
+    }
     // Older checkpoints did not record the threads: all cores, the default.
     char threads[16];
     c->threads = text_get(st.text, "threads", threads, sizeof threads) || !strcmp(threads, "all")
@@ -308,7 +315,7 @@ typedef struct Run {
     Loader *train_l, *val_l;
     OptimKind kind;
     LrDecay decay;
-    BackendPrecision precision;  // of the training steps (--amp); validation is fp32
+    BackendPrecision precision;  // of the training steps (as the backend took it)
     double lr_fit, min_lr_fit;
     double *lr_curve;
     long steps, val_steps;
@@ -331,11 +338,14 @@ static void emit(Run *r, TrainEvent *ev) {
 
 static void say(Run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(Run *r, const char *fmt, ...) {
-    char msg[4096];
+    // Messages name files and layers, and quote a checkpoint's settings:
+    // escaped (text_escape), as errors are.
+    char raw[4096], msg[4096];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    text_escape(raw, msg, sizeof msg);
     TrainEvent ev = {.kind = TRAIN_EV_MESSAGE, .message = msg, .epoch = r->p.epoch + 1};
     emit(r, &ev);
 }
@@ -447,8 +457,8 @@ static int build_model(Run *r) {
                            "its model",
                            c->resume);
     } else {
-        if (model_create(&r->m, &want, r->be, r->e)) return -1;
-        model_init_random(r->m, c->seed);
+        if (model_create(&r->m, &want, r->be, r->e) || model_init_random(r->m, c->seed, r->e))
+            return -1;
         if (c->model_path) {
             WeightsReport rep;
             if (weights_load(r->m, c->model_path, 0, &rep, r->e))
@@ -461,9 +471,6 @@ static int build_model(Run *r) {
             say(r, "--model-path %s: %d layers loaded: %s", c->model_path, rep.n_loaded,
                 rep.n_loaded ? buf : "(none)");
             for (int i = 0; i < rep.n_skipped; i++) say(r, "  not loaded: %s", rep.skipped[i]);
-            if (rep.n_nonfinite)
-                say(r, "warning: %s holds %d NaN or infinite values", c->model_path,
-                    rep.n_nonfinite);
         }
     }
     if (model_enable_training(r->m, r->e)) return -1;
@@ -516,6 +523,7 @@ static int restore(Run *r) {
                            c->resume, c->optimizer, r->m->n_params);
         r->be->ops->upload(r->be, r->opt.slot[k], st->slot[k], st->n * sizeof(float));
     }
+    if (backend_check(r->be, r->e)) return err_prefix(r->e, "--resume %s", c->resume);
     r->opt.t = n ? p->step : 0;
     compare_resume_config(r, st->text);
     say(r, "resuming %s at epoch %d, step %ld of %ld (optimizer step %ld)", c->resume,
@@ -612,6 +620,12 @@ static int checkpoint(Run *r, const char *name, int with_state) {
             r->be->ops->download(r->be, host[k], r->opt.slot[k], st.n * sizeof(float));
             st.slot[k] = host[k];
         }
+        if (backend_check(r->be, r->e)) {
+            free(host[0]);
+            free(host[1]);
+            return err_prefix(r->e, "%s: the optimizer state could not be read from the device",
+                              path);
+        }
     }
     int rc = weights_save(r->m, path, with_state ? &st : NULL, r->e);
     free(host[0]);
@@ -662,6 +676,36 @@ static int stop_now(Run *r) {
     return 0;
 }
 
+// A training or validation step failed on the device (siamese_forward's
+// allocations, or any backend operation): its memory ran out, most likely.
+// A failed step changes neither the parameters nor the optimizer state (the
+// update is a step's last operation, and no operation runs after a
+// failure), so after an out-of-memory failure they are those of the last
+// completed step and are saved to resume from, with a smaller batch.
+// Returns -1 with the message in r->e.
+static int step_failed(Run *r) {
+    const TrainConfig *c = r->c;
+    Err why = *r->e;
+    if (backend_recover(r->be))
+        return err_set(r->e,
+                       "%s\nthe device cannot continue, so nothing since the last checkpoint "
+                       "could be saved (--resume %s/last_epoch_weights.h5 continues from it)",
+                       why.msg, c->save_dir);
+    if (checkpoint(r, "last_epoch_weights.h5", 1))
+        return err_prefix(r->e, "%s\nand saving the run failed too", why.msg);
+    char advice[128];
+    if (c->batch_size > 1)
+        snprintf(advice, sizeof advice, "lower --batch-size (%d now; try %d)", c->batch_size,
+                 c->batch_size / 2);
+    else
+        snprintf(advice, sizeof advice,
+                 "one sample a step is too many already: a smaller --input-shape or backbone");
+    return err_set(r->e,
+                   "%s\nthe run is saved at epoch %d, step %ld of %ld: %s and continue with "
+                   "--resume %s/last_epoch_weights.h5",
+                   why.msg, r->p.epoch + 1, r->p.batch, r->steps, advice, c->save_dir);
+}
+
 // The validation pass: mean loss and accuracy over the validation batches.
 // They are batches 0..val_steps-1 of "epoch 0" of the validation stream
 // every time, so every epoch is measured on the same pairs and the best
@@ -679,10 +723,13 @@ static int validate_pairs(Run *r, double *loss, double *acc) {
         }
         const LoaderBatch *lb;
         float l;
-        if (loader_next(r->val_l, &lb, r->e) ||
-            siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &l, r->e)) {
+        if (loader_next(r->val_l, &lb, r->e)) {
             free(prob);
             return -1;
+        }
+        if (siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &l, r->e)) {
+            free(prob);
+            return step_failed(r);
         }
         ls += l;
         as += batch_accuracy(prob, lb->labels, lb->n_pairs);
@@ -693,10 +740,12 @@ static int validate_pairs(Run *r, double *loss, double *acc) {
     return 0;
 }
 
-// Validation in fp32 whatever --amp: it measures the weights as predict
-// will use them, and its losses compare across runs with and without --amp.
+// Validation in the training precision, but tf32 (what predict uses by
+// default) for a bf16 run: it measures the weights as predict will use
+// them, and its losses compare with those of a tf32 run.
 static int validate(Run *r, double *loss, double *acc) {
-    if (backend_set_precision(r->be, BACKEND_FP32, r->e)) return -1;
+    if (r->precision != BACKEND_BF16) return validate_pairs(r, loss, acc);
+    if (backend_set_precision(r->be, BACKEND_TF32, r->e)) return -1;
     int rc = validate_pairs(r, loss, acc);
     if (backend_set_precision(r->be, r->precision, r->e)) return -1;
     return rc;
@@ -768,13 +817,20 @@ static int run_epoch(Run *r) {
         }
         const LoaderBatch *lb;
         float l;
-        if (loader_next(r->train_l, &lb, r->e) ||
-            siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &l, r->e)) {
+        if (loader_next(r->train_l, &lb, r->e)) {
             rc = -1;
             break;
         }
-        siamese_backward(r->m, lb->n_pairs, 0);
-        optim_step(&r->opt, r->m, lr);
+        int failed = siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &l, r->e);
+        if (!failed) {
+            siamese_backward(r->m, lb->n_pairs, 0);
+            optim_step(&r->opt, r->m, lr);
+            failed = backend_check(r->be, r->e);
+        }
+        if (failed) {
+            rc = step_failed(r);
+            break;
+        }
         p->step = r->opt.t;
         r->run_steps++;
         p->loss_sum += l;
@@ -834,8 +890,9 @@ static void config_rows(Run *r) {
     if (c->patience) row(r, "patience", "%d", c->patience);
     else row(r, "patience", "off");
     row(r, "device", "%s", r->be->desc);
-    row(r, "amp", "%s", r->precision == BACKEND_BF16 ? "bf16 (bfloat16 products, fp32 weights)"
-                                                     : "off (fp32)");
+    const int asked = backend_precision_parse(c->precision);
+    row(r, "precision", "%s%s", backend_precision_describe(r->precision),
+        asked != (int)r->precision ? " (this device has no TF32)" : "");
     row(r, "num_workers", "%d%s", r->workers, c->workers > 0 ? "" : " (automatic)");
     row(r, "num_train", "%d", r->n_train);
     row(r, "num_val", "%d", r->n_val);
@@ -872,8 +929,10 @@ static int run_setup(Run *r) {
     char notice[600];
     if (backend_open(&r->be, c->device, c->threads, notice, sizeof notice, r->e)) return -1;
     if (notice[0]) say(r, "%s", notice);
-    r->precision = (BackendPrecision)backend_precision_parse(c->amp);
-    if (backend_set_precision(r->be, r->precision, r->e)) return -1;
+    if (backend_set_precision(r->be, (BackendPrecision)backend_precision_parse(c->precision),
+                              r->e))
+        return -1;
+    r->precision = r->be->precision;
     if (open_dataset(r)) return -1;
     r->kind = !strcmp(c->optimizer, "adam") ? OPTIM_ADAM : OPTIM_SGD;
     r->decay = !strcmp(c->lr_decay, "step") ? LR_STEP : LR_COS;

@@ -11,12 +11,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../engine/text.h"
+
 const char *cli_prog = "siamese";
 
 void common_opts_init(CommonOpts *o) {
     memset(o, 0, sizeof *o);
     o->device = "auto";
     o->letterbox = -1;
+    o->precision = BACKEND_DEFAULT_PRECISION;
 }
 
 double cli_now(void) {
@@ -38,18 +41,21 @@ int cli_common_opt(int code, const char *arg, CommonOpts *o) {
         o->threads = (int)v;
         return 1;
     case 'l': o->letterbox = 1; return 1;
+    case 'P': return cli_parse_precision(arg, &o->precision) ? -1 : 1;
     case 'v': o->verbose = 1; return 1;
     default: return 0;
     }
 }
 
 void cli_error(const char *fmt, ...) {
+    // Escaped (text_escape), as every message: a file's name or contents
+    // may hold control characters.
+    char raw[2048], safe[2048];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", cli_prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "%s: %s\n", cli_prog, text_escape(raw, safe, sizeof safe));
 }
 
 int cli_option_error(int c, char **argv) {
@@ -118,6 +124,24 @@ int cli_parse_device(const char *s) {
     return -1;
 }
 
+int cli_parse_precision(const char *s, BackendPrecision *out) {
+    int p = backend_precision_parse(s);
+    if (p < 0) {
+        cli_error("--precision: '%s' is not fp32, tf32 or bf16", s);
+        return -1;
+    }
+    *out = (BackendPrecision)p;
+    return 0;
+}
+
+int cli_set_precision(Backend *be, BackendPrecision p, const char *notice) {
+    Err e;
+    if (!backend_set_precision(be, p, &e)) return EXIT_OK;
+    cli_error("%s", e.msg);
+    if (notice && notice[0]) cli_error("%s", notice);
+    return EXIT_USAGE;
+}
+
 // path relative to the current directory, else to the executable's folder.
 static int find_data_file(const char *rel, char *buf, size_t len) {
     if (access(rel, F_OK) == 0) {
@@ -165,6 +189,12 @@ int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *in
         cli_error("%s", e.msg);
         return EXIT_RUNTIME;
     }
+    int rc = cli_set_precision(*be, o->precision, notice);
+    if (rc) {
+        backend_close(*be);
+        *be = NULL;
+        return rc;
+    }
     // Where no GPU is to be had, --device auto running on the CPU is the
     // expected case, not news: said only when asked (-v).
     if (notice[0] && o->verbose) fprintf(stderr, "%s: %s\n", cli_prog, notice);
@@ -177,10 +207,6 @@ int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *in
         *be = NULL;
         return EXIT_RUNTIME;
     }
-    if (info->n_nonfinite)
-        fprintf(stderr, "%s: warning: %s: %d weight%s NaN or infinite; the scores will be "
-                "meaningless\n", cli_prog, path, info->n_nonfinite,
-                info->n_nonfinite == 1 ? " is" : "s are");
     if (o->letterbox >= 0) (*m)->spec.pre.letterbox = o->letterbox;
     return EXIT_OK;
 }
