@@ -43,19 +43,37 @@ typedef struct Backend Backend;
 //        without bfloat16 (the CPU) refuse it.
 typedef enum BackendPrecision { BACKEND_FP32, BACKEND_TF32, BACKEND_BF16 } BackendPrecision;
 
+#define BACKEND_FENCES 4
+
 typedef struct BackendOps {
     // ---- memory ----------------------------------------------------------
     void *(*alloc)(Backend *b, size_t bytes);  // zero-filled; NULL on failure
     void (*free)(Backend *b, void *p);
     void (*zero)(Backend *b, void *p, size_t bytes);
+    // Uploads return once host_src may be reused; the copy itself may still
+    // be queued.
     void (*upload)(Backend *b, void *dst, const void *host_src, size_t bytes);
     // A batch of 8-bit pixels (a quarter of the bytes of floats) made into
     // network input on the device: dst[i] = src[i] / 255.0f, then 1 - that
-    // when invert (image_to_input's arithmetic). n values.
+    // when invert (image_to_input's arithmetic). n values. From host_alloc
+    // memory the bytes cross without a staging copy, beside the work queued.
     void (*upload_u8)(Backend *b, float *dst, const uint8_t *host_src, size_t n, int invert);
     void (*download)(Backend *b, void *host_dst, const void *src, size_t bytes);
     void (*synchronize)(Backend *b);
     void (*destroy)(Backend *b);
+    // Host memory the device reads and writes directly (page-locked on a
+    // GPU; plain memory on the CPU): loader batches, read-backs. NULL on
+    // failure.
+    void *(*host_alloc)(Backend *b, size_t bytes);
+    void (*host_free)(Backend *b, void *p);
+    // Queues a copy of device bytes into host_alloc memory and returns at
+    // once: the bytes are there after fence_wait on a fence recorded after
+    // this call. So a trainer reads a step's loss while the next step runs.
+    void (*download_async)(Backend *b, void *host_dst, const void *src, size_t bytes);
+    // fence_record marks the work queued so far; fence_wait(i) returns once
+    // that work is done. i < BACKEND_FENCES; recording again moves the mark.
+    void (*fence_record)(Backend *b, int i);
+    void (*fence_wait)(Backend *b, int i);
 
     // ---- layers ----------------------------------------------------------
     // 3x3 convolution, stride 1, 'same' zero padding, + bias, + optional ReLU.

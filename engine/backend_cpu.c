@@ -77,6 +77,9 @@ static void cpu_upload_u8(Backend *b, float *dst, const uint8_t *src, size_t n, 
     }
 }
 static void cpu_synchronize(Backend *b) { (void)b; }
+static void *cpu_host_alloc(Backend *b, size_t bytes) { return cpu_alloc(b, bytes); }
+// Everything runs when called: a fence is always passed.
+static void cpu_fence(Backend *b, int i) { (void)b, (void)i; }
 static void cpu_destroy(Backend *b) {
     free(impl_of(b)->work);
     free(impl_of(b)->zeros);
@@ -356,6 +359,11 @@ static const BackendOps cpu_ops = {
     .download = cpu_copy,
     .synchronize = cpu_synchronize,
     .destroy = cpu_destroy,
+    .host_alloc = cpu_host_alloc,
+    .host_free = cpu_free,
+    .download_async = cpu_copy,
+    .fence_record = cpu_fence,
+    .fence_wait = cpu_fence,
     .conv3x3_forward = cpu_conv3x3_forward,
     .conv3x3_backward = cpu_conv3x3_backward,
     .relu_backward = cpu_relu_backward,

@@ -5,10 +5,15 @@
 // with dlopen, so the program itself never links a CUDA library.
 //
 // Design points:
-//  - One stream. Every operation is queued on it and returns at once; only
-//    download and synchronize wait. Uploads go through two pinned staging
-//    buffers, so the host returns as soon as its bytes are staged and the
-//    batch of the next step is copied while the GPU still works on this one.
+//  - One compute stream. Every operation is queued on it and returns at
+//    once; only download, synchronize and fence_wait wait. Uploads go
+//    through two pinned staging buffers, so the host returns as soon as its
+//    bytes are staged. A batch of bytes in page-locked memory (host_alloc:
+//    the trainer's loader slots) skips the staging: it crosses on a second
+//    stream, beside the previous step's work, into one of two device byte
+//    buffers, and the conversion on the compute stream waits for it.
+//    download_async and the fences let the trainer read a step's loss while
+//    the next step runs.
 //  - Tensors are NHWC, as the model's buffers; cuDNN runs NHWC natively.
 //  - Kernel layout. The model keeps conv kernels in Keras layout (3,3,C,K)
 //    (backend.h: weights files map onto the parameter buffer with one copy);
@@ -170,7 +175,14 @@ typedef struct CudaImpl {
     unsigned char *stage[2];      // pinned host staging buffers
     cudaEvent_t stage_free[2];    // recorded after the copy that reads stage[i]
     int stage_next;
-    unsigned char *u8;            // device bytes of an upload_u8 chunk, STAGE_BYTES
+    // upload_u8: two device buffers of STAGE_BYTES for the bytes of a chunk,
+    // used in turn; u8_free[i] is recorded after the conversion that read
+    // u8[i], u8_copied[i] after the copy (on `copy`) that wrote it.
+    unsigned char *u8[2];
+    cudaEvent_t u8_free[2], u8_copied[2];
+    int u8_next;
+    cudaStream_t copy;            // host-to-device copies of page-locked batches
+    cudaEvent_t fence[BACKEND_FENCES];
 } CudaImpl;
 
 static const float ONE = 1.0f, ZERO = 0.0f;
@@ -336,17 +348,45 @@ static void cuda_upload(Backend *b, void *dst, const void *host_src, size_t byte
     stage_to_device(c, dst, host_src, bytes);
 }
 
-// The batch as bytes: a quarter of the traffic of floats, converted on the GPU.
+// Memory from cudaMallocHost (host_alloc), which a copy engine reads directly.
+static int page_locked(const void *p) {
+    struct cudaPointerAttributes a;
+    if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+        cudaGetLastError();  // plain memory on older runtimes: not an error
+        return 0;
+    }
+    return a.type == cudaMemoryTypeHost;
+}
+
+// The batch as bytes: a quarter of the traffic of floats, converted on the
+// GPU. From page-locked memory the copy runs on the copy stream, so it
+// overlaps whatever the compute stream still has queued, and returns once
+// the bytes have crossed (the caller may then reuse them).
 static void cuda_upload_u8(Backend *b, float *dst, const uint8_t *host_src, size_t n, int invert) {
     CudaImpl *c = impl_of(b);
     written(c, dst, n * sizeof(float));
+    const int direct = page_locked(host_src);
+    int last = 0;
     for (size_t done = 0; done < n; done += STAGE_BYTES) {
         size_t chunk = n - done < STAGE_BYTES ? n - done : STAGE_BYTES;
-        // c->u8 is reused by the next chunk only after this chunk's
-        // conversion: both are queued on the one stream.
-        stage_to_device(c, c->u8, host_src + done, chunk);
-        kernel_u8_to_float(c->stream, dst + done, c->u8, chunk, invert);
+        const int k = last = c->u8_next;
+        c->u8_next ^= 1;
+        if (direct) {
+            // u8[k] is rewritten once the conversion that last read it is done.
+            CUDA_CHECK(cudaStreamWaitEvent(c->copy, c->u8_free[k], 0));
+            CUDA_CHECK(cudaMemcpyAsync(c->u8[k], host_src + done, chunk, cudaMemcpyHostToDevice,
+                                       c->copy));
+            CUDA_CHECK(cudaEventRecord(c->u8_copied[k], c->copy));
+            CUDA_CHECK(cudaStreamWaitEvent(c->stream, c->u8_copied[k], 0));
+        } else {
+            // Staged on the compute stream, after the conversion that read u8[k].
+            stage_to_device(c, c->u8[k], host_src + done, chunk);
+        }
+        kernel_u8_to_float(c->stream, dst + done, c->u8[k], chunk, invert);
+        CUDA_CHECK(cudaEventRecord(c->u8_free[k], c->stream));
     }
+    // The copies are in order on their stream: the last one done, all are.
+    if (direct && n) CUDA_CHECK(cudaEventSynchronize(c->u8_copied[last]));
 }
 
 static void cuda_download(Backend *b, void *host_dst, const void *src, size_t bytes) {
@@ -356,6 +396,37 @@ static void cuda_download(Backend *b, void *host_dst, const void *src, size_t by
 }
 
 static void cuda_synchronize(Backend *b) { CUDA_CHECK(cudaStreamSynchronize(impl_of(b)->stream)); }
+
+static void *cuda_host_alloc(Backend *b, size_t bytes) {
+    (void)impl_of(b);  // this thread's device
+    void *p = NULL;
+    if (cudaMallocHost(&p, bytes ? bytes : 1) != cudaSuccess) {
+        cudaGetLastError();  // reported by returning NULL, as alloc
+        return NULL;
+    }
+    return p;
+}
+
+static void cuda_host_free(Backend *b, void *p) {
+    (void)impl_of(b);
+    if (p) CUDA_CHECK(cudaFreeHost(p));
+}
+
+// host_dst must be page-locked (host_alloc): a copy into plain memory would
+// wait for the stream.
+static void cuda_download_async(Backend *b, void *host_dst, const void *src, size_t bytes) {
+    CudaImpl *c = impl_of(b);
+    CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
+}
+
+static void cuda_fence_record(Backend *b, int i) {
+    CudaImpl *c = impl_of(b);
+    CUDA_CHECK(cudaEventRecord(c->fence[i], c->stream));
+}
+
+static void cuda_fence_wait(Backend *b, int i) {
+    CUDA_CHECK(cudaEventSynchronize(impl_of(b)->fence[i]));
+}
 
 // Teardown ignores errors: after a device fault every call fails, and the
 // process is about to report that fault anyway.
@@ -377,11 +448,16 @@ static void cuda_destroy(Backend *b) {
         Scratch *scratches[] = {&c->dw_krsc, &c->bf16_x, &c->bf16_y, &c->bf16_dx, &c->bf16_w};
         for (size_t i = 0; i < sizeof scratches / sizeof *scratches; i++)
             (void)cudaFree(scratches[i]->p);
-        (void)cudaFree(c->u8);
         for (int i = 0; i < 2; i++) {
+            (void)cudaFree(c->u8[i]);
             if (c->stage[i]) (void)cudaFreeHost(c->stage[i]);
-            if (c->stage_free[i]) (void)cudaEventDestroy(c->stage_free[i]);
+            cudaEvent_t events[] = {c->stage_free[i], c->u8_free[i], c->u8_copied[i]};
+            for (int k = 0; k < 3; k++)
+                if (events[k]) (void)cudaEventDestroy(events[k]);
         }
+        for (int i = 0; i < BACKEND_FENCES; i++)
+            if (c->fence[i]) (void)cudaEventDestroy(c->fence[i]);
+        if (c->copy) (void)cudaStreamDestroy(c->copy);
         if (c->relu) cudnnDestroyActivationDescriptor(c->relu);
         if (c->pool) cudnnDestroyPoolingDescriptor(c->pool);
         if (c->pool_in) cudnnDestroyTensorDescriptor(c->pool_in);
@@ -858,6 +934,11 @@ static const BackendOps cuda_ops = {
     .download = cuda_download,
     .synchronize = cuda_synchronize,
     .destroy = cuda_destroy,
+    .host_alloc = cuda_host_alloc,
+    .host_free = cuda_host_free,
+    .download_async = cuda_download_async,
+    .fence_record = cuda_fence_record,
+    .fence_wait = cuda_fence_wait,
     .conv3x3_forward = cuda_conv3x3_forward,
     .conv3x3_backward = cuda_conv3x3_backward,
     .relu_backward = cuda_relu_backward,
@@ -928,6 +1009,7 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     struct cudaDeviceProp prop;
     OPEN_CUDA(cudaGetDeviceProperties(&prop, device_index));
     OPEN_CUDA(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+    OPEN_CUDA(cudaStreamCreateWithFlags(&c->copy, cudaStreamNonBlocking));
     OPEN_CUDNN(cudnnCreate(&c->cudnn));
     OPEN_CUDNN(cudnnSetStream(c->cudnn, c->stream));
     OPEN_CUBLAS(cublasCreate(&c->cublas));
@@ -946,8 +1028,12 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     for (int i = 0; i < 2; i++) {
         OPEN_CUDA(cudaMallocHost((void **)&c->stage[i], STAGE_BYTES));
         OPEN_CUDA(cudaEventCreateWithFlags(&c->stage_free[i], cudaEventDisableTiming));
+        OPEN_CUDA(cudaEventCreateWithFlags(&c->u8_free[i], cudaEventDisableTiming));
+        OPEN_CUDA(cudaEventCreateWithFlags(&c->u8_copied[i], cudaEventDisableTiming));
+        OPEN_CUDA(cudaMalloc((void **)&c->u8[i], STAGE_BYTES));
     }
-    OPEN_CUDA(cudaMalloc((void **)&c->u8, STAGE_BYTES));
+    for (int i = 0; i < BACKEND_FENCES; i++)
+        OPEN_CUDA(cudaEventCreateWithFlags(&c->fence[i], cudaEventDisableTiming));
     size_t ver = cudnnGetVersion();
     snprintf(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu", device_index,
              prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000, ver / 100 % 100);

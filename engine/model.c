@@ -123,6 +123,10 @@ static void free_head(Model *m) {
     float **bufs[] = {&m->head_in, &m->diff,  &m->hidden, &m->logit,   &m->prob,  &m->labels,
                       &m->loss,    &m->ddiff, &m->dhidden, &m->dlogit};
     free_buffers(m->be, bufs, sizeof bufs / sizeof *bufs);
+    for (int i = 0; i < MODEL_READBACKS; i++) {
+        if (m->readback[i]) m->be->ops->host_free(m->be, m->readback[i]);
+        m->readback[i] = NULL;
+    }
     m->cap_pairs = 0;
 }
 
@@ -179,6 +183,8 @@ static int reserve_head(Model *m, int N, Err *e) {
         ALLOC(m->dhidden, N * H);
         ALLOC(m->dlogit, N);
     }
+    for (int i = 0; i < MODEL_READBACKS; i++)
+        ok &= (m->readback[i] = be->ops->host_alloc(be, (1 + (size_t)N) * sizeof(float))) != NULL;
     if (!ok) {
         free_head(m);
         return err_set(e, "out of %s memory for the head on %d pairs",
@@ -333,6 +339,22 @@ int siamese_forward_u8(Model *m, const uint8_t *pairs, const float *labels, int 
                           m->spec.pre.invert);
     forward_input(m, labels, N, prob, loss);
     return 0;
+}
+
+int siamese_forward_queued(Model *m, const uint8_t *pairs, const float *labels, int N, int slot,
+                           Err *e) {
+    if (siamese_forward_u8(m, pairs, labels, N, NULL, NULL, e)) return -1;
+    Backend *be = m->be;
+    be->ops->download_async(be, m->readback[slot], m->loss, sizeof(float));
+    be->ops->download_async(be, m->readback[slot] + 1, m->prob, N * sizeof(float));
+    be->ops->fence_record(be, slot);
+    return 0;
+}
+
+float siamese_readback(Model *m, int slot, int N, float *prob) {
+    m->be->ops->fence_wait(m->be, slot);
+    if (prob) memcpy(prob, m->readback[slot] + 1, N * sizeof(float));
+    return m->readback[slot][0];
 }
 
 void siamese_backward(Model *m, int N, int want_input_grad) {

@@ -7,6 +7,15 @@
 // steps (batches from the loader threads), the validation pass, the loss
 // log and picture, the checkpoints, early stopping.
 //
+// The steps are pipelined: a step's forward pass, backward pass and
+// optimizer step are queued on the backend one after the other, and its
+// loss and accuracy are read one step later (siamese_forward_queued's
+// readback), while the device works on the next step; nothing waits for
+// the device before the backward pass is queued. The batch crosses as
+// bytes from the loader's ring (the backend's host memory), beside the
+// previous step's work. On the CPU everything runs as it is called, in the
+// same order, so the numbers are those of an unpipelined loop.
+//
 // Resuming is exact: the checkpoint stores the optimizer's slots and step
 // count, the epoch and step reached, the partial sums of the epoch in
 // progress, the best validation loss and the early-stopping count; batches
@@ -298,6 +307,15 @@ int train_config_from_checkpoint(TrainConfig *c, const char *path, Err *e) {
 
 // ---- the run -------------------------------------------------------------------
 
+// The step whose results are not read yet (see the top).
+typedef struct Pipeline {
+    int unread;                        // 1: a step is queued and unread, in `slot`
+    int slot;                          // its readback slot; the next step takes the other
+    int n;                             // its pairs
+    float *labels[MODEL_READBACKS];    // each slot's labels, copied: the loader reuses its batch
+    float *prob;                       // the probabilities read
+} Pipeline;
+
 typedef struct Run {
     const TrainConfig *c;
     TrainCallback cb;
@@ -328,6 +346,7 @@ typedef struct Run {
     const char *row_ptrs[40][2];
     int n_rows;
     WeightsState resume_state;
+    Pipeline pipe;
 } Run;
 
 static void emit(Run *r, TrainEvent *ev) {
@@ -673,27 +692,56 @@ static int stop_now(Run *r) {
 // every time, so every epoch is measured on the same pairs and the best
 // checkpoint is chosen on a fair comparison (the original draws new random
 // validation pairs each epoch). Returns 1 when stopped by the user, -1 on error.
+// Queues the forward pass of the loader's batch lb, its results to be read
+// by pipe_read (a step later).
+static int pipe_forward(Run *r, const LoaderBatch *lb) {
+    Pipeline *pp = &r->pipe;
+    const int slot = pp->unread ? !pp->slot : pp->slot;
+    if (siamese_forward_queued(r->m, lb->pixels, lb->labels, lb->n_pairs, slot, r->e)) return -1;
+    memcpy(pp->labels[slot], lb->labels, lb->n_pairs * sizeof(float));
+    return slot;
+}
+
+// Reads the unread step's loss and accuracy (waiting for the device to get
+// there), if there is one, and makes `next` (a slot pipe_forward returned,
+// or -1) the unread one. Returns 1 when it read a step.
+static int pipe_read(Run *r, int next, int n_next, double *loss, double *acc) {
+    Pipeline *pp = &r->pipe;
+    int read = pp->unread;
+    if (read) {
+        *loss = siamese_readback(r->m, pp->slot, pp->n, pp->prob);
+        *acc = batch_accuracy(pp->prob, pp->labels[pp->slot], pp->n);
+    }
+    pp->unread = next >= 0;
+    if (next >= 0) pp->slot = next, pp->n = n_next;
+    return read;
+}
+
+// The training step read now: the unread step's loss and accuracy into the
+// epoch's sums, `next` becoming the unread one (pipe_read). Returns 1 when
+// there was one.
+static int take_step(Run *r, int next, int n_next) {
+    double l, a;
+    if (!pipe_read(r, next, n_next, &l, &a)) return 0;
+    r->p.loss_sum += l;
+    r->p.acc_sum += a;
+    return 1;
+}
+
 static int validate_pairs(Run *r, double *loss, double *acc) {
     loader_start(r->val_l, 0, r->val_steps, r->val_steps);
-    double ls = 0, as = 0;
-    float *prob = malloc(2 * (size_t)r->c->batch_size * sizeof(float));
-    if (!prob) return err_set(r->e, "out of memory");
+    double ls = 0, as = 0, l, a;
     for (long b = 0; b < r->val_steps; b++) {
+        const LoaderBatch *lb;
+        int slot;
         if (user_stop(r)) {
-            free(prob);
+            r->pipe.unread = 0;  // nothing of it is kept
             return 1;
         }
-        const LoaderBatch *lb;
-        float l;
-        if (loader_next(r->val_l, &lb, r->e) ||
-            siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &l, r->e)) {
-            free(prob);
-            return -1;
-        }
-        ls += l;
-        as += batch_accuracy(prob, lb->labels, lb->n_pairs);
+        if (loader_next(r->val_l, &lb, r->e) || (slot = pipe_forward(r, lb)) < 0) return -1;
+        if (pipe_read(r, slot, lb->n_pairs, &l, &a)) ls += l, as += a;
     }
-    free(prob);
+    if (pipe_read(r, -1, 0, &l, &a)) ls += l, as += a;
     *loss = ls / r->val_steps;
     *acc = as / r->val_steps;
     return 0;
@@ -763,33 +811,37 @@ static int run_epoch(Run *r) {
     Progress *p = &r->p;
     const double lr = r->lr_curve[p->epoch];
     const int P = TRAIN_PAIRS_PER_SAMPLE * c->batch_size;
-    float *prob = malloc(P * sizeof(float));
-    if (!prob) return err_set(r->e, "out of memory");
     const double t0 = now_s();
     double last_event = 0;
     const long first = p->batch;
     int rc = 0;
-    for (; p->batch < r->steps; p->batch++) {
-        if (should_stop(r)) {
+    // One pass more than there are steps: the last one queues nothing and
+    // reads the last step. In pass k (p->batch = k) step k is queued and
+    // step k-1 read, so p->batch steps of the epoch are in its sums.
+    for (;; p->batch++) {
+        const int queue = p->batch < r->steps;
+        if (queue && should_stop(r)) {
+            take_step(r, -1, 0);
             rc = stop_now(r) ? -1 : 1;
             break;
         }
-        const LoaderBatch *lb;
-        float l;
-        if (loader_next(r->train_l, &lb, r->e) ||
-            siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &l, r->e)) {
-            rc = -1;
-            break;
+        int slot = -1, n = 0;
+        if (queue) {
+            const LoaderBatch *lb;
+            if (loader_next(r->train_l, &lb, r->e) || (slot = pipe_forward(r, lb)) < 0) {
+                rc = -1;
+                break;
+            }
+            n = lb->n_pairs;
+            siamese_backward(r->m, n, 0);
+            optim_step(&r->opt, r->m, lr);
+            p->step = r->opt.t;
+            r->run_steps++;
         }
-        siamese_backward(r->m, lb->n_pairs, 0);
-        optim_step(&r->opt, r->m, lr);
-        p->step = r->opt.t;
-        r->run_steps++;
-        p->loss_sum += l;
-        p->acc_sum += batch_accuracy(prob, lb->labels, lb->n_pairs);
-        double t = now_s() - t0;
-        long done = p->batch + 1;
-        if (t - last_event >= 0.25 || done == r->steps) {
+        const int read = take_step(r, slot, n);
+        const long done = p->batch;
+        const double t = now_s() - t0;
+        if (read && (t - last_event >= 0.25 || done == r->steps)) {
             last_event = t;
             double per_step = t / (done - first);
             TrainEvent ev = {.kind = TRAIN_EV_BATCH, .epoch = p->epoch + 1, .batch = done,
@@ -799,8 +851,8 @@ static int run_epoch(Run *r) {
                              .eta_seconds = per_step * (r->steps - done)};
             emit(r, &ev);
         }
+        if (!queue) break;
     }
-    free(prob);
     if (rc) return rc;
     const double train_seconds = now_s() - t0;
     const double pairs_per_sec =
@@ -870,6 +922,8 @@ static void run_free(Run *r) {
     dataset_free(&r->ds);
     free(r->train_idx);
     free(r->val_idx);
+    for (int i = 0; i < MODEL_READBACKS; i++) free(r->pipe.labels[i]);
+    free(r->pipe.prob);
     free(r->lr_curve);
     free(r->hist_loss);
     free(r->hist_val);
@@ -903,7 +957,12 @@ static int run_setup(Run *r) {
     r->lr_curve = malloc(c->epochs * sizeof(double));
     r->hist_loss = malloc(c->epochs * sizeof(double));
     r->hist_val = malloc(c->epochs * sizeof(double));
-    if (!r->lr_curve || !r->hist_loss || !r->hist_val) return err_set(r->e, "out of memory");
+    const size_t P = TRAIN_PAIRS_PER_SAMPLE * (size_t)c->batch_size;
+    int ok = (r->pipe.prob = malloc(P * sizeof(float))) != NULL;
+    for (int i = 0; i < MODEL_READBACKS; i++)
+        ok &= (r->pipe.labels[i] = malloc(P * sizeof(float))) != NULL;
+    if (!r->lr_curve || !r->hist_loss || !r->hist_val || !ok)
+        return err_set(r->e, "out of memory");
     for (int i = 0; i < c->epochs; i++)
         r->lr_curve[i] = optim_schedule(r->decay, r->lr_fit, r->min_lr_fit, c->epochs, i);
     config_rows(r);
@@ -926,7 +985,8 @@ static int run_setup(Run *r) {
     augment_preset(&r->aug, (AugmentKind)augment_kind_parse(c->augment));
     LoaderConfig lc = {.ds = &r->ds, .sampler = &r->train_s, .samples = c->batch_size,
                        .size = c->input_size, .pre = r->m->spec.pre, .aug = &r->aug,
-                       .seed = c->seed, .stream = 0, .workers = r->workers, .depth = 4};
+                       .seed = c->seed, .stream = 0, .workers = r->workers,
+                       .depth = LOADER_DEPTH(r->workers), .be = r->be};
     if (loader_open(&r->train_l, &lc, r->e)) return -1;
     lc.sampler = &r->val_s;
     lc.aug = NULL;
