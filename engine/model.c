@@ -183,8 +183,6 @@ static int reserve_head(Model *m, int N, Err *e) {
         ALLOC(m->dhidden, N * H);
         ALLOC(m->dlogit, N);
     }
-    for (int i = 0; i < MODEL_READBACKS; i++)
-        ok &= (m->readback[i] = be->ops->host_alloc(be, (1 + (size_t)N) * sizeof(float))) != NULL;
     if (!ok) {
         free_head(m);
         return err_set(e, "out of %s memory for the head on %d pairs",
@@ -227,11 +225,11 @@ void model_free(Model *m) {
     free(m);
 }
 
-void model_init_random(Model *m, uint64_t seed) {
+int model_init_random(Model *m, uint64_t seed, Err *e) {
     Rng r;
     rng_seed(&r, seed);
     float *host = calloc(m->n_params, sizeof(float));
-    if (!host) abort();
+    if (!host) return err_set(e, "out of memory for %zu initial weights", m->n_params);
     for (int i = 0; i < m->n_layers; i++) {
         const Layer *l = &m->layers[i];
         if (l->kind == LAYER_POOL) continue;
@@ -243,6 +241,7 @@ void model_init_random(Model *m, uint64_t seed) {
     }
     m->be->ops->upload(m->be, m->params, host, m->n_params * sizeof(float));
     free(host);
+    return backend_check(m->be, e);
 }
 
 int model_enable_training(Model *m, Err *e) {
@@ -296,7 +295,7 @@ int model_embed(Model *m, const float *images, int B, float *feats, Err *e) {
     m->be->ops->upload(m->be, m->input, images, (size_t)B * image_floats(m) * sizeof(float));
     backbone_forward(m, B);
     m->be->ops->download(m->be, feats, features(m), (size_t)B * m->feat_dim * sizeof(float));
-    return 0;
+    return backend_check(m->be, e);
 }
 
 int model_head(Model *m, const float *f1, const float *f2, int N, float *prob, Err *e) {
@@ -309,7 +308,7 @@ int model_head(Model *m, const float *f1, const float *f2, int N, float *prob, E
     head_forward(m, dev, dev + (size_t)N * m->feat_dim, N);
     be->ops->sigmoid_bce_forward(be, m->prob, NULL, m->logit, NULL, N);
     be->ops->download(be, prob, m->prob, N * sizeof(float));
-    return 0;
+    return backend_check(be, e);
 }
 
 // The forward pass of N pairs whose images are already in m->input.
@@ -329,7 +328,7 @@ int siamese_forward(Model *m, const float *pairs, const float *labels, int N, fl
     if (reserve_pairs(m, N, e)) return -1;
     m->be->ops->upload(m->be, m->input, pairs, 2 * (size_t)N * image_floats(m) * sizeof(float));
     forward_input(m, labels, N, prob, loss);
-    return 0;
+    return backend_check(m->be, e);
 }
 
 int siamese_forward_u8(Model *m, const uint8_t *pairs, const float *labels, int N, float *prob,
@@ -338,23 +337,32 @@ int siamese_forward_u8(Model *m, const uint8_t *pairs, const float *labels, int 
     m->be->ops->upload_u8(m->be, m->input, pairs, 2 * (size_t)N * image_floats(m),
                           m->spec.pre.invert);
     forward_input(m, labels, N, prob, loss);
-    return 0;
+    return backend_check(m->be, e);
 }
 
 int siamese_forward_queued(Model *m, const uint8_t *pairs, const float *labels, int N, int slot,
                            Err *e) {
     if (siamese_forward_u8(m, pairs, labels, N, NULL, NULL, e)) return -1;
     Backend *be = m->be;
+    // The read-backs, made at the first queued pass (predict and eval never
+    // queue one), for the head's capacity; free_head drops them with it.
+    for (int i = 0; i < MODEL_READBACKS; i++)
+        if (!m->readback[i] &&
+            !(m->readback[i] = be->ops->host_alloc(be, (1 + (size_t)m->cap_pairs) * sizeof(float))))
+            return backend_check(be, e) ? -1
+                                        : err_set(e, "out of host memory for a batch's results");
     be->ops->download_async(be, m->readback[slot], m->loss, sizeof(float));
     be->ops->download_async(be, m->readback[slot] + 1, m->prob, N * sizeof(float));
     be->ops->fence_record(be, slot);
-    return 0;
+    return backend_check(be, e);
 }
 
-float siamese_readback(Model *m, int slot, int N, float *prob) {
+int siamese_readback(Model *m, int slot, int N, float *loss, float *prob, Err *e) {
     m->be->ops->fence_wait(m->be, slot);
+    if (backend_check(m->be, e)) return -1;
+    *loss = m->readback[slot][0];
     if (prob) memcpy(prob, m->readback[slot] + 1, N * sizeof(float));
-    return m->readback[slot][0];
+    return 0;
 }
 
 void siamese_backward(Model *m, int N, int want_input_grad) {

@@ -41,6 +41,7 @@
 #include "model.h"
 #include "optim.h"
 #include "plot.h"
+#include "text.h"
 #include "weights.h"
 
 void train_config_defaults(TrainConfig *c) {
@@ -356,11 +357,14 @@ static void emit(Run *r, TrainEvent *ev) {
 
 static void say(Run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(Run *r, const char *fmt, ...) {
-    char msg[4096];
+    // Messages name files and layers, and quote a checkpoint's settings:
+    // escaped (text_escape), as errors are.
+    char raw[4096], msg[4096];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    text_escape(raw, msg, sizeof msg);
     TrainEvent ev = {.kind = TRAIN_EV_MESSAGE, .message = msg, .epoch = r->p.epoch + 1};
     emit(r, &ev);
 }
@@ -472,8 +476,8 @@ static int build_model(Run *r) {
                            "its model",
                            c->resume);
     } else {
-        if (model_create(&r->m, &want, r->be, r->e)) return -1;
-        model_init_random(r->m, c->seed);
+        if (model_create(&r->m, &want, r->be, r->e) || model_init_random(r->m, c->seed, r->e))
+            return -1;
         if (c->model_path) {
             WeightsReport rep;
             if (weights_load(r->m, c->model_path, 0, &rep, r->e))
@@ -486,9 +490,6 @@ static int build_model(Run *r) {
             say(r, "--model-path %s: %d layers loaded: %s", c->model_path, rep.n_loaded,
                 rep.n_loaded ? buf : "(none)");
             for (int i = 0; i < rep.n_skipped; i++) say(r, "  not loaded: %s", rep.skipped[i]);
-            if (rep.n_nonfinite)
-                say(r, "warning: %s holds %d NaN or infinite values", c->model_path,
-                    rep.n_nonfinite);
         }
     }
     if (model_enable_training(r->m, r->e)) return -1;
@@ -541,6 +542,7 @@ static int restore(Run *r) {
                            c->resume, c->optimizer, r->m->n_params);
         r->be->ops->upload(r->be, r->opt.slot[k], st->slot[k], st->n * sizeof(float));
     }
+    if (backend_check(r->be, r->e)) return err_prefix(r->e, "--resume %s", c->resume);
     r->opt.t = n ? p->step : 0;
     compare_resume_config(r, st->text);
     say(r, "resuming %s at epoch %d, step %ld of %ld (optimizer step %ld)", c->resume,
@@ -637,6 +639,12 @@ static int checkpoint(Run *r, const char *name, int with_state) {
             r->be->ops->download(r->be, host[k], r->opt.slot[k], st.n * sizeof(float));
             st.slot[k] = host[k];
         }
+        if (backend_check(r->be, r->e)) {
+            free(host[0]);
+            free(host[1]);
+            return err_prefix(r->e, "%s: the optimizer state could not be read from the device",
+                              path);
+        }
     }
     int rc = weights_save(r->m, path, with_state ? &st : NULL, r->e);
     free(host[0]);
@@ -687,13 +695,9 @@ static int stop_now(Run *r) {
     return 0;
 }
 
-// The validation pass: mean loss and accuracy over the validation batches.
-// They are batches 0..val_steps-1 of "epoch 0" of the validation stream
-// every time, so every epoch is measured on the same pairs and the best
-// checkpoint is chosen on a fair comparison (the original draws new random
-// validation pairs each epoch). Returns 1 when stopped by the user, -1 on error.
-// Queues the forward pass of the loader's batch lb, its results to be read
-// by pipe_read (a step later).
+// Queues the forward pass of the loader's batch lb into the readback slot
+// the unread step does not hold; returns the slot, -1 when the backend
+// failed (r->e says why).
 static int pipe_forward(Run *r, const LoaderBatch *lb) {
     Pipeline *pp = &r->pipe;
     const int slot = pp->unread ? !pp->slot : pp->slot;
@@ -702,46 +706,99 @@ static int pipe_forward(Run *r, const LoaderBatch *lb) {
     return slot;
 }
 
-// Reads the unread step's loss and accuracy (waiting for the device to get
-// there), if there is one, and makes `next` (a slot pipe_forward returned,
-// or -1) the unread one. Returns 1 when it read a step.
-static int pipe_read(Run *r, int next, int n_next, double *loss, double *acc) {
+// Reads the unread step's loss and accuracy into *loss, *acc (waiting for
+// the device to get there): 1, or 0 when no step is unread, -1 when the
+// backend failed (the step stays unread).
+static int pipe_read(Run *r, double *loss, double *acc) {
     Pipeline *pp = &r->pipe;
-    int read = pp->unread;
-    if (read) {
-        *loss = siamese_readback(r->m, pp->slot, pp->n, pp->prob);
-        *acc = batch_accuracy(pp->prob, pp->labels[pp->slot], pp->n);
-    }
-    pp->unread = next >= 0;
-    if (next >= 0) pp->slot = next, pp->n = n_next;
-    return read;
-}
-
-// The training step read now: the unread step's loss and accuracy into the
-// epoch's sums, `next` becoming the unread one (pipe_read). Returns 1 when
-// there was one.
-static int take_step(Run *r, int next, int n_next) {
-    double l, a;
-    if (!pipe_read(r, next, n_next, &l, &a)) return 0;
-    r->p.loss_sum += l;
-    r->p.acc_sum += a;
+    if (!pp->unread) return 0;
+    float l;
+    if (siamese_readback(r->m, pp->slot, pp->n, &l, pp->prob, r->e)) return -1;
+    *loss = l;
+    *acc = batch_accuracy(pp->prob, pp->labels[pp->slot], pp->n);
+    pp->unread = 0;
     return 1;
 }
 
+// Makes the step queued in slot (pipe_forward) of n pairs the unread one.
+static void pipe_unread(Run *r, int slot, int n) {
+    r->pipe.unread = 1;
+    r->pipe.slot = slot;
+    r->pipe.n = n;
+}
+
+// The unread training step, if any, into the epoch's sums: 1 when one was
+// read, 0 when none was unread, -1 when the backend failed.
+static int take_step(Run *r) {
+    double l, a;
+    int rc = pipe_read(r, &l, &a);
+    if (rc > 0) {
+        r->p.loss_sum += l;
+        r->p.acc_sum += a;
+    }
+    return rc;
+}
+
+// A training or validation step failed on the device (siamese_forward's
+// allocations, or any backend operation): its memory ran out, most likely.
+// A failed step changes neither the parameters nor the optimizer state (the
+// update is a step's last operation, and no operation runs after a
+// failure), so after an out-of-memory failure they are those of the last
+// completed step and are saved to resume from, with a smaller batch, with
+// that step's loss, still unread in the pipeline (the caller has dropped
+// the failed step's own). Returns -1 with the message in r->e.
+static int step_failed(Run *r) {
+    const TrainConfig *c = r->c;
+    Err why = *r->e;
+    if (backend_recover(r->be) || take_step(r) < 0)
+        return err_set(r->e,
+                       "%s\nthe device cannot continue, so nothing since the last checkpoint "
+                       "could be saved (--resume %s/last_epoch_weights.h5 continues from it)",
+                       why.msg, c->save_dir);
+    if (checkpoint(r, "last_epoch_weights.h5", 1))
+        return err_prefix(r->e, "%s\nand saving the run failed too", why.msg);
+    char advice[128];
+    if (c->batch_size > 1)
+        snprintf(advice, sizeof advice, "lower --batch-size (%d now; try %d)", c->batch_size,
+                 c->batch_size / 2);
+    else
+        snprintf(advice, sizeof advice,
+                 "one sample a step is too many already: a smaller --input-shape or backbone");
+    return err_set(r->e,
+                   "%s\nthe run is saved at epoch %d, step %ld of %ld: %s and continue with "
+                   "--resume %s/last_epoch_weights.h5",
+                   why.msg, r->p.epoch + 1, r->p.batch, r->steps, advice, c->save_dir);
+}
+
+// The validation pass: mean loss and accuracy over the validation batches.
+// They are batches 0..val_steps-1 of "epoch 0" of the validation stream
+// every time, so every epoch is measured on the same pairs and the best
+// checkpoint is chosen on a fair comparison (the original draws new random
+// validation pairs each epoch). Pipelined as the training steps: batch b is
+// read after b+1 is queued. Returns 1 when stopped by the user, -1 on error.
 static int validate_pairs(Run *r, double *loss, double *acc) {
     loader_start(r->val_l, 0, r->val_steps, r->val_steps);
     double ls = 0, as = 0, l, a;
-    for (long b = 0; b < r->val_steps; b++) {
-        const LoaderBatch *lb;
-        int slot;
-        if (user_stop(r)) {
-            r->pipe.unread = 0;  // nothing of it is kept
-            return 1;
+    for (long b = 0; b <= r->val_steps; b++) {
+        const LoaderBatch *lb = NULL;
+        int slot = -1, read;
+        if (b < r->val_steps) {
+            if (user_stop(r)) {
+                r->pipe.unread = 0;  // nothing of the pass is kept
+                return 1;
+            }
+            if (loader_next(r->val_l, &lb, r->e)) return -1;
+            slot = pipe_forward(r, lb);
         }
-        if (loader_next(r->val_l, &lb, r->e) || (slot = pipe_forward(r, lb)) < 0) return -1;
-        if (pipe_read(r, slot, lb->n_pairs, &l, &a)) ls += l, as += a;
+        if (slot < 0 && lb) read = -1;
+        else read = pipe_read(r, &l, &a);
+        if (read < 0) {
+            r->pipe.unread = 0;  // validation's numbers are not the run's state
+            return step_failed(r);
+        }
+        if (read) ls += l, as += a;
+        if (lb) pipe_unread(r, slot, lb->n_pairs);
     }
-    if (pipe_read(r, -1, 0, &l, &a)) ls += l, as += a;
     *loss = ls / r->val_steps;
     *acc = as / r->val_steps;
     return 0;
@@ -816,29 +873,43 @@ static int run_epoch(Run *r) {
     const long first = p->batch;
     int rc = 0;
     // One pass more than there are steps: the last one queues nothing and
-    // reads the last step. In pass k (p->batch = k) step k is queued and
-    // step k-1 read, so p->batch steps of the epoch are in its sums.
+    // reads the last step. In pass k (p->batch = k) step k's forward pass is
+    // queued, then step k-1 is read (its forward pass is long done: the
+    // device waits for nothing), then step k's backward pass and update are
+    // queued; so p->batch steps of the epoch are in its sums, and a failure
+    // leaves step k's update undone.
     for (;; p->batch++) {
         const int queue = p->batch < r->steps;
         if (queue && should_stop(r)) {
-            take_step(r, -1, 0);
-            rc = stop_now(r) ? -1 : 1;
+            rc = take_step(r) < 0 ? step_failed(r) : stop_now(r) ? -1 : 1;
             break;
         }
-        int slot = -1, n = 0;
+        int read = 0, failed;
         if (queue) {
             const LoaderBatch *lb;
-            if (loader_next(r->train_l, &lb, r->e) || (slot = pipe_forward(r, lb)) < 0) {
+            if (loader_next(r->train_l, &lb, r->e)) {
                 rc = -1;
                 break;
             }
-            n = lb->n_pairs;
-            siamese_backward(r->m, n, 0);
-            optim_step(&r->opt, r->m, lr);
+            const int slot = pipe_forward(r, lb);
+            failed = slot < 0 || (read = take_step(r)) < 0;
+            if (!failed) {
+                pipe_unread(r, slot, lb->n_pairs);
+                siamese_backward(r->m, lb->n_pairs, 0);
+                optim_step(&r->opt, r->m, lr);
+                if ((failed = backend_check(r->be, r->e) != 0)) r->pipe.unread = 0;  // not kept
+            }
+        } else {
+            failed = (read = take_step(r)) < 0;
+        }
+        if (failed) {
+            rc = step_failed(r);
+            break;
+        }
+        if (queue) {
             p->step = r->opt.t;
             r->run_steps++;
         }
-        const int read = take_step(r, slot, n);
         const long done = p->batch;
         const double t = now_s() - t0;
         if (read && (t - last_event >= 0.25 || done == r->steps)) {

@@ -482,8 +482,7 @@ static void test_model(const ModelSpec *spec, const char *name, int N) {
         CHECK(0, "%s", e.msg);
         return;
     }
-    model_init_random(mc, 42);
-    model_init_random(mg, 42);
+    CHECK(!model_init_random(mc, 42, &e) && !model_init_random(mg, 42, &e), "%s", e.msg);
     // Biases are zero after Keras's initialisation; small random ones make
     // their gradients and the ReLUs' decisions less degenerate.
     float *params = download(cpu, mc->params, mc->n_params);
@@ -601,7 +600,7 @@ static void test_model(const ModelSpec *spec, const char *name, int N) {
         siamese_forward_queued(mg, pinned, labels, N, k, &e);
     }
     for (int k = 0; k < 2 && pinned; k++) {
-        lq[k] = siamese_readback(mg, k, N, pq[k]);
+        CHECK(siamese_readback(mg, k, N, &lq[k], pq[k], &e) == 0, "%s", e.msg);
         for (size_t i = 0; i < 2 * N * img; i++) pinned[i] = px[i] ^ (uint8_t)(k * 0x55);
         siamese_forward_u8(mg, pinned, labels, N, pg, &lw[k], &e);
         CHECK(lq[k] == lw[k] && !memcmp(pq[k], pg, N * sizeof(float)),
