@@ -41,6 +41,7 @@ extern "C" {  // kernels/check.cu reports through backend_op_fail
 #endif
 
 typedef struct Backend Backend;
+struct Profile;
 
 // The arithmetic of the conv3x3 and dense operations (forward and backward),
 // the user's --precision. The three are PyTorch's three usual settings:
@@ -91,6 +92,14 @@ typedef struct BackendOps {
     // that work is done. i < BACKEND_FENCES; recording again moves the mark.
     void (*fence_record)(Backend *b, int i);
     void (*fence_wait)(Backend *b, int i);
+    // Timestamps for profiling (profile.h), not operations (they never fail
+    // the backend): timer_mark records one where the work queued so far
+    // ends (a CUDA event; the clock on the CPU) and returns its number, or
+    // -1; timer_ms gives the milliseconds between two marks once the work
+    // is done (after synchronize); timer_reset forgets every mark.
+    int (*timer_mark)(Backend *b);
+    double (*timer_ms)(Backend *b, int from, int to);
+    void (*timer_reset)(Backend *b);
 
     // ---- layers ----------------------------------------------------------
     // 3x3 convolution, stride 1, 'same' zero padding, + bias, + optional ReLU.
@@ -160,7 +169,13 @@ struct Backend {
     BackendPrecision precision;  // what the products compute in (backend_set_precision)
     BackendFailure failure;      // of the first failed operation since backend_recover
     char failure_msg[768];       // what failed, where, and a hint
+    struct Profile *profile;     // times the operations when set (profile.h)
+    const char *label;           // what the operations are for now (backend_label)
 };
+
+// Names what the operations that follow are for (a layer's name, "input",
+// "loss", "optimizer"), for profiles; label must live until the next call.
+static inline void backend_label(Backend *b, const char *label) { b->label = label; }
 
 // Opens a backend. device is "auto", "cpu", "cuda" or "cuda:N".
 // "auto" takes a GPU when the CUDA backend library loads and finds one and
@@ -205,12 +220,14 @@ int backend_recover(Backend *b);
 // Backend come from one thread at a time.
 typedef struct BackendOpFrame {
     Backend *b;
+    const char *op;                // the operation's function, for profiles
     struct BackendOpFrame *outer;  // the operation this one runs inside, if any
     jmp_buf on_fail;
 } BackendOpFrame;
 
 #define BACKEND_OP(b, ...)                                                                    \
-    BackendOpFrame backend_op_ __attribute__((cleanup(backend_op_end))) = {.b = (b)};         \
+    BackendOpFrame backend_op_ __attribute__((cleanup(backend_op_end))) = {.b = (b),          \
+                                                                           .op = __func__};   \
     if (backend_op_begin(&backend_op_)) return __VA_ARGS__;                                   \
     if (setjmp(backend_op_.on_fail)) return __VA_ARGS__;                                      \
     backend_op_injected()

@@ -27,7 +27,10 @@
 # and the real trainer (3b): `siamese train` on the bundled alphabets, a
 # small model on the CPU and on the GPU from the same seed (epoch losses
 # within 1e-3), then compact and VGG16 for 2 epochs of fixed steps: the
-# second epoch's pairs/s beside bench_model's and the loader's alone.
+# second epoch's pairs/s beside bench_model's and the loader's alone;
+# and where a training step's time goes (3c): `siamese bench --mode
+# profile`, every operation of a VGG16 step timed with CUDA events, a table
+# by layer, in tf32 and bf16 (the PROFILE lines in $OUT/profile.txt).
 #
 # The GPU machine has the NVIDIA driver, nvcc and PyTorch with its CUDA
 # wheels, but not our Debian libraries; it receives a copy of the working
@@ -335,6 +338,18 @@ EOF
 
     trainer
 
+    # Where a training step's time goes: each operation of a step timed
+    # with CUDA events (the CPU's clock in the dry run), a table by layer.
+    for p in tf32 bf16; do
+        [ $DRY = 1 ] && [ $p = bf16 ] && continue
+        section "3c. where a training step's time goes: siamese bench --mode profile, $p"
+        limited 60 "$RUN" siamese bench --mode profile --device "$dev" --backbone "$backbone" \
+            --input-shape "$input" --batch "${tb%%,*}" --precision $p --repeat 5 \
+            >"$WORK/profile_$p.log" 2>&1 || echo "(bench --mode profile --precision $p failed)"
+        grep -v "^PROFILE" "$WORK/profile_$p.log"
+        sed -n "s/^PROFILE /PROFILE precision=$p /p" "$WORK/profile_$p.log" >>"$RES/profile.txt"
+    done
+
     section "3e. speed: PyTorch eager, training under autocast bf16"
     if "$PY" -c "import torch" 2>/dev/null; then
         gpu_memory 120 "$WORK/bf16_torch.log" "$PY" bench/gpu_torch.py --precision bf16 \
@@ -525,6 +540,15 @@ summary() {
         done < <(sed -n 's/^TRAINER backbone=\([a-z0-9]*\) pairs_per_step=\([0-9]*\).*/\1 \2/p' "$WORK/trainer_speed.log" 2>/dev/null)
         echo "- targets: compact >= 10,000 pairs/s; VGG16 within 10% of bench_model's figure"
         grep -h "^trainer: " "$WORK/trainer.log" 2>/dev/null | sed 's/^trainer: /- trainer: /'
+        for p in tf32 bf16; do
+            [ -s "$WORK/profile_$p.log" ] || continue
+            echo
+            echo "Where a training step's time goes ($p, siamese bench --mode profile, ms; full table in gpu_check.log):"
+            echo
+            echo '```'
+            grep "^layer\|^total\|^step:" "$WORK/profile_$p.log"
+            echo '```'
+        done
     } | tee "$RES/RESULTS.md"
 }
 
