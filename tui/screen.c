@@ -1,6 +1,5 @@
 #include "screen.h"
 
-
 #include "term.h"
 
 #define TICK_MS 100
