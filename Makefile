@@ -40,7 +40,7 @@ TOOL_BIN   := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests
 
 # The Debian packages the project needs (make setup installs them).
 DEBIAN_PACKAGES := build-essential pkg-config time libhdf5-dev libstb-dev libjpeg62-turbo-dev \
-                   libncurses-dev libreadline-dev expect python3 python3-venv clang \
+                   libncurses-dev libreadline-dev expect tmux python3 python3-venv clang \
                    libomp-dev valgrind
 
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
@@ -105,6 +105,7 @@ FUZZ_BIN   := $(FUZZ_NAMES:%=build-fuzz/fuzz_%)
 FUZZ_ENGINE_SRC := engine/image.c engine/imageformat.c engine/jpeg.c engine/err.c engine/text.c engine/weights.c engine/atomicfile.c \
                    engine/gemm.c engine/winograd.c \
                    engine/model.c engine/backend.c engine/backend_cpu.c engine/backend_failure.c \
+                   engine/profile.c \
                    engine/rng.c
 FUZZ_OBJ   := $(FUZZ_ENGINE_SRC:%.c=build-fuzz/%.o) build-fuzz/stb_image_impl.o
 
