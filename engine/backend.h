@@ -15,38 +15,91 @@
 //    step; both twins run as one batch of 2N, so nothing is accumulated);
 //  - a NULL input-gradient pointer means "not needed" (the first layer);
 //  - parameters, gradients, optimizer state and activations are float32
-//    whatever the precision (set_precision) of the conv3x3 and dense products.
+//    whatever the precision (backend_set_precision) of the conv3x3 and dense
+//    products.
+//
+// Failures. Operations return nothing: the model queues dozens of them a
+// step, and a GPU reports most faults later, at a synchronising call. So a
+// failed operation records why in its Backend, as CUDA's own sticky errors
+// do: the first failure is kept with its message, and every later
+// operation (all but free, host_free and destroy) does nothing until
+// backend_recover. Callers look at their sync points (backend_check):
+// model_embed, model_head, siamese_forward and siamese_readback return -1
+// with the message; the trainer checks after each step and saves what the
+// failure left intact.
 #ifndef SIAMESE_BACKEND_H
 #define SIAMESE_BACKEND_H
 
+#include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
 
-typedef struct Backend Backend;
+#ifdef __cplusplus
+extern "C" {  // kernels/check.cu reports through backend_op_fail
+#endif
 
-// The arithmetic of the conv3x3 and dense operations (forward and backward).
-//  FP32  float32 operands and products (the default, and the CPU's only one);
+typedef struct Backend Backend;
+struct Profile;
+
+// The arithmetic of the conv3x3 and dense operations (forward and backward),
+// the user's --precision. The three are PyTorch's three usual settings:
+//  FP32  float32 operands and products (a backend opens in it; the CPU's only
+//        arithmetic, and the GPU's in the parity tests);
+//  TF32  convolutions may round their operands to TF32 (10 bits of mantissa)
+//        on tensor cores, with float32 accumulation; dense products stay
+//        FP32. PyTorch's default on a GPU (cudnn.allow_tf32 = True,
+//        matmul.allow_tf32 = False), and ours. A permission, not a demand: a
+//        backend without TF32 (the CPU) computes those products in FP32;
 //  BF16  mixed precision as PyTorch's autocast: each call rounds its operands
 //        (input, kernel, output gradient) to bfloat16 copies and multiplies
 //        them with float32 accumulation; its outputs and gradients are
-//        float32 again, so nothing else in the model changes.
-typedef enum BackendPrecision { BACKEND_FP32, BACKEND_BF16 } BackendPrecision;
+//        float32 again, so nothing else in the model changes. Backends
+//        without bfloat16 (the CPU) refuse it.
+typedef enum BackendPrecision { BACKEND_FP32, BACKEND_TF32, BACKEND_BF16 } BackendPrecision;
+
+#define BACKEND_FENCES 4
 
 typedef struct BackendOps {
     // ---- memory ----------------------------------------------------------
-    void *(*alloc)(Backend *b, size_t bytes);  // zero-filled; NULL on failure
+    // Zero-filled; NULL when the memory is not there (not a failure of the
+    // backend: the caller says what it was for) or after a failure.
+    void *(*alloc)(Backend *b, size_t bytes);
     void (*free)(Backend *b, void *p);
     void (*zero)(Backend *b, void *p, size_t bytes);
+    // Uploads return once host_src may be reused; the copy itself may still
+    // be queued.
     void (*upload)(Backend *b, void *dst, const void *host_src, size_t bytes);
     // A batch of 8-bit pixels (a quarter of the bytes of floats) made into
     // network input on the device: dst[i] = src[i] / 255.0f, then 1 - that
-    // when invert (image_to_input's arithmetic). n values.
+    // when invert (image_to_input's arithmetic). n values. From host_alloc
+    // memory the bytes cross without a staging copy, beside the work queued.
     void (*upload_u8)(Backend *b, float *dst, const uint8_t *host_src, size_t n, int invert);
     void (*download)(Backend *b, void *host_dst, const void *src, size_t bytes);
     void (*synchronize)(Backend *b);
     void (*destroy)(Backend *b);
+    // Host memory the device reads and writes directly (page-locked on a
+    // GPU; plain memory on the CPU): loader batches, read-backs. NULL on
+    // failure.
+    void *(*host_alloc)(Backend *b, size_t bytes);
+    void (*host_free)(Backend *b, void *p);
+    // Queues a copy of device bytes into host_alloc memory and returns at
+    // once: the bytes are there after fence_wait on a fence recorded after
+    // this call. So a trainer reads a step's loss while the next step runs.
+    void (*download_async)(Backend *b, void *host_dst, const void *src, size_t bytes);
+    // fence_record marks the work queued so far; fence_wait(i) returns once
+    // that work is done. i < BACKEND_FENCES; recording again moves the mark.
+    void (*fence_record)(Backend *b, int i);
+    void (*fence_wait)(Backend *b, int i);
+    // Timestamps for profiling (profile.h), not operations (they never fail
+    // the backend): timer_mark records one where the work queued so far
+    // ends (a CUDA event; the clock on the CPU) and returns its number, or
+    // -1; timer_ms gives the milliseconds between two marks once the work
+    // is done (after synchronize); timer_reset forgets every mark.
+    int (*timer_mark)(Backend *b);
+    double (*timer_ms)(Backend *b, int from, int to);
+    void (*timer_reset)(Backend *b);
 
     // ---- layers ----------------------------------------------------------
     // 3x3 convolution, stride 1, 'same' zero padding, + bias, + optional ReLU.
@@ -101,12 +154,28 @@ typedef struct BackendOps {
     void (*set_precision)(Backend *b, BackendPrecision p);
 } BackendOps;
 
+// What the first failed operation left (see Failures at the top).
+typedef enum BackendFailure {
+    BACKEND_OK,
+    BACKEND_OUT_OF_MEMORY,  // an allocation failed: what the device holds is intact
+    BACKEND_FAULT,          // anything else: the device's memory can no longer be trusted
+} BackendFailure;
+
 struct Backend {
     const BackendOps *ops;
     void *impl;          // the implementation's own state
     char desc[128];      // for the user: "cpu, 2 threads" / "cuda:0 NVIDIA H200"
     int is_cpu;          // device pointers are host pointers
+    BackendPrecision precision;  // what the products compute in (backend_set_precision)
+    BackendFailure failure;      // of the first failed operation since backend_recover
+    char failure_msg[768];       // what failed, where, and a hint
+    struct Profile *profile;     // times the operations when set (profile.h)
+    const char *label;           // what the operations are for now (backend_label)
 };
+
+// Names what the operations that follow are for (a layer's name, "input",
+// "loss", "optimizer"), for profiles; label must live until the next call.
+static inline void backend_label(Backend *b, const char *label) { b->label = label; }
 
 // Opens a backend. device is "auto", "cpu", "cuda" or "cuda:N".
 // "auto" takes a GPU when the CUDA backend library loads and finds one and
@@ -117,12 +186,65 @@ int backend_open(Backend **out, const char *device, int threads, char *notice, s
 void backend_close(Backend *b);
 
 // Sets b's precision for the conv3x3 and dense operations. FP32 always
-// works; BF16 fails, with a message naming --amp, on a backend without it.
+// works; TF32 on a backend without it computes in FP32 (b->precision then
+// says FP32); BF16 fails, with a message naming --precision, on a backend
+// without it.
 int backend_set_precision(Backend *b, BackendPrecision p, Err *e);
-// --amp's values: "off" is FP32, "bf16" is BF16. parse returns -1 for any
-// other name.
+// --precision's values, "fp32", "tf32" and "bf16", and --amp's (the older
+// spelling): "off" is FP32, "bf16" BF16. Both return -1 for another name.
 int backend_precision_parse(const char *name);
+int backend_amp_parse(const char *name);
 const char *backend_precision_name(BackendPrecision p);
+// For the user: "tf32 (TF32 convolutions, fp32 dense)" and the like.
+const char *backend_precision_describe(BackendPrecision p);
+// The precision a user gets without --precision: TF32, as PyTorch on a GPU.
+#define BACKEND_DEFAULT_PRECISION BACKEND_TF32
+
+// -1 with the first failure's message in e (may be NULL) when an operation
+// failed since the last backend_recover, else 0. A read: no synchronisation
+// (on a GPU a fault in queued work shows at the next download or synchronize).
+int backend_check(const Backend *b, Err *e);
+// After an out-of-memory failure (or none), 0: the failure is cleared and
+// operations run again, so the intact parameters can be read back (into a
+// checkpoint). -1 after a fault, which stays.
+int backend_recover(Backend *b);
+
+// ---- for implementations: how an operation fails ---------------------------
+// Every operation but free, host_free and destroy starts with BACKEND_OP(b), or
+// BACKEND_OP(b, NULL) in one that returns a pointer: it returns at once when
+// b has failed. Below it, backend_op_fail records the failure and returns
+// from the function that holds BACKEND_OP, from any depth of the
+// implementation's own calls (a longjmp: those calls hold no resource across
+// a check that can fail, and never fail inside an OpenMP parallel region or
+// a library's callback). The frame is this thread's; operations on one
+// Backend come from one thread at a time.
+typedef struct BackendOpFrame {
+    Backend *b;
+    const char *op;                // the operation's function, for profiles
+    struct BackendOpFrame *outer;  // the operation this one runs inside, if any
+    jmp_buf on_fail;
+} BackendOpFrame;
+
+#define BACKEND_OP(b, ...)                                                                    \
+    BackendOpFrame backend_op_ __attribute__((cleanup(backend_op_end))) = {.b = (b),          \
+                                                                           .op = __func__};   \
+    if (backend_op_begin(&backend_op_)) return __VA_ARGS__;                                   \
+    if (setjmp(backend_op_.on_fail)) return __VA_ARGS__;                                      \
+    backend_op_injected()
+
+// Records "fmt..." as the failure of the operation in progress on this
+// thread and returns from it (see BACKEND_OP). Outside any operation (a bug)
+// it prints the message and aborts.
+void backend_op_fail(BackendFailure kind, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 2, 3)));
+// BACKEND_OP's parts.
+int backend_op_begin(BackendOpFrame *f);
+void backend_op_end(BackendOpFrame *f);
+// The test hook: with SIAMESE_INJECT_OOM=N in the environment, the Nth
+// operation of the process (alloc, copies and layers alike, on any backend)
+// fails as out of memory, as a full GPU would, so that CI exercises every
+// caller's failure path without one.
+void backend_op_injected(void);
 
 // The CPU backend, always present.
 int backend_cpu_open(Backend **out, int threads, Err *e);
@@ -131,5 +253,9 @@ int backend_cpu_open(Backend **out, int threads, Err *e);
 typedef int (*BackendCudaOpenFn)(Backend **out, int device_index, Err *e);
 #define BACKEND_CUDA_LIBRARY "libsiamese_cuda.so"
 #define BACKEND_CUDA_SYMBOL "backend_cuda_open"
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -24,6 +24,7 @@
 
 #include "backend.h"
 #include "gemm.h"
+#include "profile.h"
 #include "winograd.h"
 
 typedef struct CpuImpl {
@@ -32,20 +33,24 @@ typedef struct CpuImpl {
     size_t work_cap;
     float *zeros;       // a row of zeros, what taps outside the image read
     size_t zeros_cap;
+    double *marks;      // timer_mark's clock readings (seconds), n_marks of cap_marks
+    int n_marks, cap_marks;
 } CpuImpl;
 
 static CpuImpl *impl_of(Backend *b) { return (CpuImpl *)b->impl; }
 
-// Buffers only grow, so after the first batch nothing is allocated.
+// Buffers only grow, so after the first batch nothing is allocated. When
+// memory runs out the operation ends there (backend_op_fail), the buffer
+// empty but consistent.
 static float *grow(float **buf, size_t *cap, size_t floats, int zeroed) {
     if (floats > *cap) {
         free(*buf);
+        *cap = 0;
         *buf = zeroed ? calloc(floats, sizeof(float)) : malloc(floats * sizeof(float));
-        if (!*buf) {
-            fprintf(stderr, "siamese: out of memory for a %zu MiB CPU workspace\n",
-                    floats * sizeof(float) >> 20);
-            abort();
-        }
+        if (!*buf)
+            backend_op_fail(BACKEND_OUT_OF_MEMORY,
+                            "out of memory for a %zu MiB CPU workspace: use a smaller batch size",
+                            floats * sizeof(float) >> 20);
         *cap = floats;
     }
     return *buf;
@@ -60,26 +65,57 @@ static const float *zeros(Backend *b, size_t floats) {
 // ---- memory ------------------------------------------------------------------
 
 static void *cpu_alloc(Backend *b, size_t bytes) {
-    (void)b;
+    BACKEND_OP(b, NULL);
     return calloc(1, bytes ? bytes : 1);
 }
 static void cpu_free(Backend *b, void *p) { (void)b; free(p); }
-static void cpu_zero(Backend *b, void *p, size_t bytes) { (void)b; memset(p, 0, bytes); }
+static void cpu_zero(Backend *b, void *p, size_t bytes) {
+    BACKEND_OP(b);
+    memset(p, 0, bytes);
+}
 static void cpu_copy(Backend *b, void *dst, const void *src, size_t bytes) {
-    (void)b;
+    BACKEND_OP(b);
     if (dst != src) memcpy(dst, src, bytes);
 }
 static void cpu_upload_u8(Backend *b, float *dst, const uint8_t *src, size_t n, int invert) {
-    (void)b;
+    BACKEND_OP(b);
     for (size_t i = 0; i < n; i++) {
         float x = src[i] / 255.0f;
         dst[i] = invert ? 1.0f - x : x;
     }
 }
-static void cpu_synchronize(Backend *b) { (void)b; }
+static void cpu_synchronize(Backend *b) { BACKEND_OP(b); }
+static void *cpu_host_alloc(Backend *b, size_t bytes) {
+    BACKEND_OP(b, NULL);
+    return calloc(1, bytes ? bytes : 1);
+}
+// Everything runs when called: a fence has always been passed.
+static void cpu_fence(Backend *b, int i) {
+    BACKEND_OP(b);
+    (void)i;
+}
+// Operations run when called: the clock marks where they end.
+static int cpu_timer_mark(Backend *b) {
+    CpuImpl *c = impl_of(b);
+    if (c->n_marks == c->cap_marks) {
+        int cap = c->cap_marks ? 2 * c->cap_marks : 1024;
+        double *m = realloc(c->marks, cap * sizeof *m);
+        if (!m) return -1;
+        c->marks = m;
+        c->cap_marks = cap;
+    }
+    c->marks[c->n_marks] = omp_get_wtime();
+    return c->n_marks++;
+}
+static double cpu_timer_ms(Backend *b, int from, int to) {
+    return 1e3 * (impl_of(b)->marks[to] - impl_of(b)->marks[from]);
+}
+static void cpu_timer_reset(Backend *b) { impl_of(b)->n_marks = 0; }
+
 static void cpu_destroy(Backend *b) {
     free(impl_of(b)->work);
     free(impl_of(b)->zeros);
+    free(impl_of(b)->marks);
     free(b->impl);
     free(b);
 }
@@ -159,6 +195,7 @@ static void column_sums(Backend *b, float *dbias, const float *dout, size_t M, i
 
 static void cpu_conv3x3_forward(Backend *b, float *out, const float *in, const float *w,
                                 const float *bias, int N, int H, int W, int C, int K, int relu) {
+    BACKEND_OP(b);
     const int M = N * H * W, threads = impl_of(b)->threads;
     if (winograd_pays(N, H, W, C, K)) {
         winograd_conv(out, in, w, 0, bias, N, H, W, C, K, relu, zeros(b, C),
@@ -177,8 +214,11 @@ static void cpu_conv3x3_forward(Backend *b, float *out, const float *in, const f
 static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias, const float *dout,
                                  const float *in, const float *w, int N, int H, int W, int C,
                                  int K) {
+    BACKEND_OP(b);
     const int M = N * H * W, threads = impl_of(b)->threads;
+    profile_piece(b, "bias grad");
     column_sums(b, dbias, dout, M, K);
+    profile_piece(b, "wgrad");
     // dw (9C,K): row t*C+c = sum over pixels of the tap-t-shifted input
     // (channel c) times dout.
     const ConvRows in_rows = {in, zeros(b, C > K ? C : K), H, W, C};
@@ -190,6 +230,7 @@ static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias
         gemm_rows_tn(dw, M, K, 9, C, conv_rows, &in_rows, dout, K, 0,
                      workspace(b, gemm_rows_tn_work_floats(9, C, K, threads)), threads);
     if (!din) return;
+    profile_piece(b, "dgrad");
     if (winograd_pays(N, H, W, K, C)) {
         winograd_conv(din, dout, w, 1, NULL, N, H, W, K, C, 0, in_rows.zeros,
                       workspace(b, winograd_work_floats(K, C, threads)), threads);
@@ -206,7 +247,7 @@ static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias
 }
 
 static void cpu_relu_backward(Backend *b, float *dx, const float *dy, const float *y, size_t n) {
-    (void)b;
+    BACKEND_OP(b);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
@@ -214,7 +255,7 @@ static void cpu_relu_backward(Backend *b, float *dx, const float *dy, const floa
 // ---- pooling -----------------------------------------------------------------
 
 static void cpu_maxpool2_forward(Backend *b, float *out, const float *in, int N, int H, int W, int C) {
-    (void)b;
+    BACKEND_OP(b);
     const int OH = H / 2, OW = W / 2;
 #pragma omp parallel for schedule(static)
     for (long p = 0; p < (long)N * OH * OW; p++) {
@@ -235,7 +276,7 @@ static void cpu_maxpool2_forward(Backend *b, float *out, const float *in, int N,
 
 static void cpu_maxpool2_backward(Backend *b, float *din, const float *dout, const float *in,
                                   const float *out, int N, int H, int W, int C) {
-    (void)b;
+    BACKEND_OP(b);
     const int OH = H / 2, OW = W / 2;
     memset(din, 0, (size_t)N * H * W * C * sizeof(float));
 #pragma omp parallel for schedule(static)
@@ -260,6 +301,7 @@ static void cpu_maxpool2_backward(Backend *b, float *din, const float *dout, con
 
 static void cpu_dense_forward(Backend *b, float *out, const float *in, const float *w,
                               const float *bias, int N, int In, int Out, int relu) {
+    BACKEND_OP(b);
     // out (N,Out) = in (N,In) @ w (In,Out), + bias, ReLU
     const int threads = impl_of(b)->threads;
     const GemmMatrix rows = {in, (size_t)In};
@@ -272,13 +314,17 @@ static void cpu_dense_forward(Backend *b, float *out, const float *in, const flo
 
 static void cpu_dense_backward(Backend *b, float *din, float *dw, float *dbias, const float *dout,
                                const float *in, const float *w, int N, int In, int Out) {
+    BACKEND_OP(b);
     const int threads = impl_of(b)->threads;
+    profile_piece(b, "bias grad");
     column_sums(b, dbias, dout, (size_t)N, Out);
+    profile_piece(b, "wgrad");
     // dw (In,Out) = in^T (In,N) @ dout (N,Out)
     const GemmMatrix in_rows = {in, (size_t)In};
     gemm_rows_tn(dw, N, Out, 1, In, gemm_matrix_rows, &in_rows, dout, Out, 0,
                  workspace(b, gemm_rows_tn_work_floats(1, In, Out, threads)), threads);
     if (!din) return;
+    profile_piece(b, "dgrad");
     // din (N,In) = dout (N,Out) @ w^T (Out,In)
     const float *bp = pack_b(b, w, Out, In, 1, Out);
     const GemmMatrix dout_rows = {dout, (size_t)Out};
@@ -288,6 +334,7 @@ static void cpu_dense_backward(Backend *b, float *din, float *dw, float *dbias, 
 // ---- siamese head --------------------------------------------------------------
 
 static void cpu_absdiff_forward(Backend *b, float *out, const float *x1, const float *x2, size_t n) {
+    BACKEND_OP(b);
     // Memory-bound: every core's share of the bandwidth helps (a gallery
     // search runs it on millions of features between two products).
 #pragma omp parallel for schedule(static) num_threads(impl_of(b)->threads) if (n >= 65536)
@@ -296,7 +343,7 @@ static void cpu_absdiff_forward(Backend *b, float *out, const float *x1, const f
 
 static void cpu_absdiff_backward(Backend *b, float *dx1, float *dx2, const float *dout,
                                  const float *x1, const float *x2, size_t n) {
-    (void)b;
+    BACKEND_OP(b);
     for (size_t i = 0; i < n; i++) {
         float d = x1[i] > x2[i] ? dout[i] : x1[i] < x2[i] ? -dout[i] : 0.0f;
         dx1[i] = d;
@@ -306,7 +353,7 @@ static void cpu_absdiff_backward(Backend *b, float *dx1, float *dx2, const float
 
 static void cpu_sigmoid_bce_forward(Backend *b, float *prob, float *loss, const float *logit,
                                     const float *y, int N) {
-    (void)b;
+    BACKEND_OP(b);
     double sum = 0.0;
     for (int i = 0; i < N; i++) {
         double z = logit[i];
@@ -318,7 +365,7 @@ static void cpu_sigmoid_bce_forward(Backend *b, float *prob, float *loss, const 
 
 static void cpu_sigmoid_bce_backward(Backend *b, float *dlogit, const float *prob, const float *y,
                                      int N) {
-    (void)b;
+    BACKEND_OP(b);
     for (int i = 0; i < N; i++) dlogit[i] = (prob[i] - y[i]) / (float)N;
 }
 
@@ -326,7 +373,7 @@ static void cpu_sigmoid_bce_backward(Backend *b, float *dlogit, const float *pro
 
 static void cpu_sgd_nesterov_step(Backend *b, float *p, const float *g, float *buf, size_t n,
                                   float lr, float momentum, float wd) {
-    (void)b;
+    BACKEND_OP(b);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] + wd * p[i];
@@ -337,7 +384,7 @@ static void cpu_sgd_nesterov_step(Backend *b, float *p, const float *g, float *b
 
 static void cpu_adam_step(Backend *b, float *p, const float *g, float *m, float *v, size_t n,
                           float lr, float beta1, float beta2, float eps, float wd, long t) {
-    (void)b;
+    BACKEND_OP(b);
     const double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(beta2, (double)t);
     const float step = (float)(lr / bc1), rbc2 = (float)(1.0 / sqrt(bc2));
 #pragma omp parallel for schedule(static)
@@ -358,6 +405,14 @@ static const BackendOps cpu_ops = {
     .download = cpu_copy,
     .synchronize = cpu_synchronize,
     .destroy = cpu_destroy,
+    .host_alloc = cpu_host_alloc,
+    .host_free = cpu_free,
+    .download_async = cpu_copy,
+    .fence_record = cpu_fence,
+    .fence_wait = cpu_fence,
+    .timer_mark = cpu_timer_mark,
+    .timer_ms = cpu_timer_ms,
+    .timer_reset = cpu_timer_reset,
     .conv3x3_forward = cpu_conv3x3_forward,
     .conv3x3_backward = cpu_conv3x3_backward,
     .relu_backward = cpu_relu_backward,

@@ -5,10 +5,15 @@
 // with dlopen, so the program itself never links a CUDA library.
 //
 // Design points:
-//  - One stream. Every operation is queued on it and returns at once; only
-//    download and synchronize wait. Uploads go through two pinned staging
-//    buffers, so the host returns as soon as its bytes are staged and the
-//    batch of the next step is copied while the GPU still works on this one.
+//  - One compute stream. Every operation is queued on it and returns at
+//    once; only download, synchronize and fence_wait wait. Uploads go
+//    through two pinned staging buffers, so the host returns as soon as its
+//    bytes are staged. A batch of bytes in page-locked memory (host_alloc:
+//    the trainer's loader slots) skips the staging: it crosses on a second
+//    stream, beside the previous step's work, into one of two device byte
+//    buffers, and the conversion on the compute stream waits for it.
+//    download_async and the fences let the trainer read a step's loss while
+//    the next step runs.
 //  - Tensors are NHWC, as the model's buffers; cuDNN runs NHWC natively.
 //  - Kernel layout. The model keeps conv kernels in Keras layout (3,3,C,K)
 //    (backend.h: weights files map onto the parameter buffer with one copy);
@@ -24,11 +29,13 @@
 //  - Convolution algorithms are chosen once per shape (N,H,W,C,K) by timing
 //    the candidates (cudnnFind...Ex) on the real buffers within a bounded
 //    workspace, SIAMESE_CUDA_WORKSPACE_MB (default 256).
-//  - Precision: plain FP32 (FMA) arithmetic in cuDNN and cuBLAS by default,
-//    the numbers the CPU reference gives. SIAMESE_CUDA_TF32=1 lets both use
-//    TF32 tensor cores (as PyTorch does for convolutions; the benchmark
-//    compares like with like); NVIDIA_TF32_OVERRIDE=0 always forces FP32.
-//  - Mixed precision (set_precision BF16: `siamese train --amp bf16`), as
+//  - Precision (backend.h, set by --precision): FP32 is plain FMA
+//    arithmetic in cuDNN and cuBLAS, the numbers the CPU reference gives (a
+//    backend opens in it). TF32, PyTorch's default and the program's, lets
+//    cuDNN's convolutions use TF32 tensor cores while cuBLAS's dense
+//    products stay FP32. NVIDIA_TF32_OVERRIDE=0 forces FP32 in the libraries
+//    whatever is asked.
+//  - Mixed precision (set_precision BF16: `siamese train --precision bf16`), as
 //    PyTorch's autocast does it: each convolution and dense call rounds its
 //    operands to bfloat16 copies (kernels/float_to_bf16.cu; conv kernels on
 //    their way into cuDNN's layout) and multiplies them with float32
@@ -45,8 +52,11 @@
 //  - cuDNN's legacy (descriptor) API: deprecated in cuDNN 9 but complete, and
 //    far shorter than the graph API for fixed 3x3 convolutions.
 //  - Failures: opening returns -1 with an Err (so --device auto can fall back
-//    to the CPU); an operation that fails prints file, line, the call and a
-//    hint, and aborts (kernels/check.h), as backend ops return nothing.
+//    to the CPU); in an operation (each starts with CUDA_OP) a failed call
+//    ends the operation and is recorded in the Backend with file, line, the
+//    call and a hint (kernels/check.h, backend.h "Failures"): out of memory
+//    (cudaMalloc, cuDNN's or cuBLAS's own allocations, a tensor or workspace
+//    too large) leaves the device usable, anything else is a fault.
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
@@ -59,6 +69,7 @@
 #include "../kernels/check.h"
 #include "../kernels/kernels.h"
 #include "backend.h"
+#include "profile.h"
 
 #define PLAN_MAX 64                 // conv shapes remembered (VGG16 has 13 per batch size)
 #define KCACHE_MAX 32               // transposed kernels kept
@@ -75,8 +86,8 @@
     do {                                                                                      \
         cublasStatus_t s_ = (call);                                                           \
         if (s_ != CUBLAS_STATUS_SUCCESS)                                                      \
-            cuda_fail(__FILE__, __LINE__, #call, cublas_hint(s_), "%s",                       \
-                      cublasGetStatusString(s_));                                             \
+            cuda_fail(__FILE__, __LINE__, s_ == CUBLAS_STATUS_ALLOC_FAILED, #call,            \
+                      cublas_hint(s_), "%s", cublasGetStatusString(s_));                      \
     } while (0)
 
 // The same three at open time: fill e and jump to the cleanup.
@@ -116,6 +127,7 @@ typedef enum ConvPass { PASS_FORWARD, PASS_BACKWARD_DATA, PASS_BACKWARD_FILTER }
 typedef struct ConvPlan {
     int N, H, W, C, K;
     cudnnDataType_t type;                // of x, w and y: FLOAT, or BFLOAT16 (computed in FLOAT)
+    int tf32;                            // FLOAT: TF32 tensor cores allowed (a search of its own)
     cudnnTensorDescriptor_t x, y, bias;  // (N,H,W,C), (N,H,W,K), (1,K,1,1)
     cudnnFilterDescriptor_t w;           // (K,3,3,C)
     cudnnConvolutionDescriptor_t conv;
@@ -145,8 +157,8 @@ typedef struct Scratch {
 } Scratch;
 
 typedef struct CudaImpl {
+    Backend *be;                 // the Backend this is the state of (for profile_piece)
     int device;
-    int tf32;
     BackendPrecision precision;  // of conv3x3 and dense (set_precision)
     cudaStream_t stream;
     cudnnHandle_t cudnn;
@@ -168,7 +180,16 @@ typedef struct CudaImpl {
     unsigned char *stage[2];      // pinned host staging buffers
     cudaEvent_t stage_free[2];    // recorded after the copy that reads stage[i]
     int stage_next;
-    unsigned char *u8;            // device bytes of an upload_u8 chunk, STAGE_BYTES
+    // upload_u8: two device buffers of STAGE_BYTES for the bytes of a chunk,
+    // used in turn; u8_free[i] is recorded after the conversion that read
+    // u8[i], u8_copied[i] after the copy (on `copy`) that wrote it.
+    unsigned char *u8[2];
+    cudaEvent_t u8_free[2], u8_copied[2];
+    int u8_next;
+    cudaStream_t copy;            // host-to-device copies of page-locked batches
+    cudaEvent_t fence[BACKEND_FENCES];
+    cudaEvent_t *marks;           // profiling timestamps (timer_mark), n_marks of cap_marks
+    int n_marks, cap_marks;
 } CudaImpl;
 
 static const float ONE = 1.0f, ZERO = 0.0f;
@@ -215,7 +236,8 @@ __attribute__((noreturn)) static void cudnn_fail(const char *file, int line, con
                                                  cudnnStatus_t s) {
     char detail[512] = "";
     cudnnGetLastErrorString(detail, sizeof detail);
-    cuda_fail(file, line, call, cudnn_hint(s), "%s%s%s", cudnnGetErrorString(s),
+    cuda_fail(file, line, s == CUDNN_STATUS_ALLOC_FAILED, call, cudnn_hint(s), "%s%s%s",
+              cudnnGetErrorString(s),
               detail[0] ? ": " : "", detail);
 }
 
@@ -235,6 +257,17 @@ static CudaImpl *impl_of(Backend *b) {
     return c;
 }
 
+// The first line of every operation but alloc, free and destroy: nothing
+// runs once the backend has failed, and a failed check below ends the
+// operation (backend.h: BACKEND_OP). c is the backend's state.
+#define CUDA_OP(b, c)                                                                         \
+    BACKEND_OP(b);                                                                            \
+    CudaImpl *c = impl_of(b)
+
+// The operation in progress now does `name` (profile.h: "forward", "dgrad",
+// "wgrad", "bias grad", "bias+relu", "convert"), for profiles.
+#define PIECE(c, name) profile_piece((c)->be, name)
+
 // Bytes [p, p+bytes) were (or are about to be) written: drop the transposed
 // kernels made from them.
 static void written(CudaImpl *c, const void *p, size_t bytes) {
@@ -250,7 +283,7 @@ static void written(CudaImpl *c, const void *p, size_t bytes) {
 // cuDNN's descriptors take int sizes; the model's tensors stay far below.
 static void require_int_sized(const char *op, size_t elements) {
     if (elements > INT_MAX)
-        cuda_fail(__FILE__, __LINE__, op, "use a smaller batch size",
+        cuda_fail(__FILE__, __LINE__, 1, op, "use a smaller batch size",
                   "a tensor of %zu elements is too large for cuDNN (at most %d)", elements,
                   INT_MAX);
 }
@@ -282,6 +315,7 @@ static const uint16_t *to_bf16(CudaImpl *c, Scratch *s, const float *src, size_t
 // ---- memory --------------------------------------------------------------------
 
 static void *cuda_alloc(Backend *b, size_t bytes) {
+    BACKEND_OP(b, NULL);
     CudaImpl *c = impl_of(b);
     void *p = NULL;
     if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
@@ -293,17 +327,20 @@ static void *cuda_alloc(Backend *b, size_t bytes) {
     return p;
 }
 
+// Runs after a failure too, and ignores errors, as destroy does: a fault
+// is already recorded, and the next operation reports a new one.
 static void cuda_free(Backend *b, void *p) {
-    CudaImpl *c = impl_of(b);
+    CudaImpl *c = (CudaImpl *)b->impl;
     if (!p) return;
     // The allocation's size is not known here, and frees are rare (a model
     // or a batch size going away): forget every transposed kernel.
     for (int i = 0; i < KCACHE_MAX; i++) c->kcache[i].valid = 0;
-    CUDA_CHECK(cudaFree(p));
+    if (cudaSetDevice(c->device) != cudaSuccess || cudaFree(p) != cudaSuccess)
+        (void)cudaGetLastError();  // not left for a later launch check to find
 }
 
 static void cuda_zero(Backend *b, void *p, size_t bytes) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, p, bytes);
     CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, c->stream));
 }
@@ -329,31 +366,135 @@ static void stage_to_device(CudaImpl *c, void *dst, const void *src, size_t byte
 }
 
 static void cuda_upload(Backend *b, void *dst, const void *host_src, size_t bytes) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, dst, bytes);
     stage_to_device(c, dst, host_src, bytes);
 }
 
-// The batch as bytes: a quarter of the traffic of floats, converted on the GPU.
+// Memory from cudaMallocHost (host_alloc), which a copy engine reads directly.
+static int page_locked(const void *p) {
+    struct cudaPointerAttributes a;
+    if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+        cudaGetLastError();  // plain memory on older runtimes: not an error
+        return 0;
+    }
+    return a.type == cudaMemoryTypeHost;
+}
+
+// The batch as bytes: a quarter of the traffic of floats, converted on the
+// GPU. From page-locked memory the copy runs on the copy stream, so it
+// overlaps whatever the compute stream still has queued, and returns once
+// the bytes have crossed (the caller may then reuse them).
 static void cuda_upload_u8(Backend *b, float *dst, const uint8_t *host_src, size_t n, int invert) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, dst, n * sizeof(float));
+    const int direct = page_locked(host_src);
+    int last = 0;
     for (size_t done = 0; done < n; done += STAGE_BYTES) {
         size_t chunk = n - done < STAGE_BYTES ? n - done : STAGE_BYTES;
-        // c->u8 is reused by the next chunk only after this chunk's
-        // conversion: both are queued on the one stream.
-        stage_to_device(c, c->u8, host_src + done, chunk);
-        kernel_u8_to_float(c->stream, dst + done, c->u8, chunk, invert);
+        const int k = last = c->u8_next;
+        c->u8_next ^= 1;
+        if (direct) {
+            // u8[k] is rewritten once the conversion that last read it is done.
+            CUDA_CHECK(cudaStreamWaitEvent(c->copy, c->u8_free[k], 0));
+            CUDA_CHECK(cudaMemcpyAsync(c->u8[k], host_src + done, chunk, cudaMemcpyHostToDevice,
+                                       c->copy));
+            CUDA_CHECK(cudaEventRecord(c->u8_copied[k], c->copy));
+            CUDA_CHECK(cudaStreamWaitEvent(c->stream, c->u8_copied[k], 0));
+        } else {
+            // Staged on the compute stream, after the conversion that read u8[k].
+            stage_to_device(c, c->u8[k], host_src + done, chunk);
+        }
+        kernel_u8_to_float(c->stream, dst + done, c->u8[k], chunk, invert);
+        CUDA_CHECK(cudaEventRecord(c->u8_free[k], c->stream));
     }
+    // The copies are in order on their stream: the last one done, all are.
+    if (direct && n) CUDA_CHECK(cudaEventSynchronize(c->u8_copied[last]));
 }
 
 static void cuda_download(Backend *b, void *host_dst, const void *src, size_t bytes) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
 }
 
-static void cuda_synchronize(Backend *b) { CUDA_CHECK(cudaStreamSynchronize(impl_of(b)->stream)); }
+static void cuda_synchronize(Backend *b) {
+    CUDA_OP(b, c);
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+}
+
+static void *cuda_host_alloc(Backend *b, size_t bytes) {
+    BACKEND_OP(b, NULL);
+    (void)impl_of(b);  // this thread's device
+    void *p = NULL;
+    if (cudaMallocHost(&p, bytes ? bytes : 1) != cudaSuccess) {
+        cudaGetLastError();  // reported by returning NULL, as alloc
+        return NULL;
+    }
+    return p;
+}
+
+// As cuda_free: after a failure too, errors ignored.
+static void cuda_host_free(Backend *b, void *p) {
+    CudaImpl *c = (CudaImpl *)b->impl;
+    if (!p) return;
+    if (cudaSetDevice(c->device) != cudaSuccess || cudaFreeHost(p) != cudaSuccess)
+        (void)cudaGetLastError();
+}
+
+// host_dst must be page-locked (host_alloc): a copy into plain memory would
+// wait for the stream.
+static void cuda_download_async(Backend *b, void *host_dst, const void *src, size_t bytes) {
+    CUDA_OP(b, c);
+    CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
+}
+
+static void cuda_fence_record(Backend *b, int i) {
+    CUDA_OP(b, c);
+    CUDA_CHECK(cudaEventRecord(c->fence[i], c->stream));
+}
+
+// A fault in the work before the fence shows here.
+static void cuda_fence_wait(Backend *b, int i) {
+    CUDA_OP(b, c);
+    CUDA_CHECK(cudaEventSynchronize(c->fence[i]));
+}
+
+// ---- profiling timers (not operations: errors are ignored, the mark lost) ----------
+
+// Events with timing, created as needed and kept: a profiled step records a
+// few hundred.
+static int cuda_timer_mark(Backend *b) {
+    CudaImpl *c = (CudaImpl *)b->impl;
+    if (cudaSetDevice(c->device) != cudaSuccess) goto lost;
+    if (c->n_marks == c->cap_marks) {
+        int cap = c->cap_marks ? 2 * c->cap_marks : 1024;
+        cudaEvent_t *m = realloc(c->marks, cap * sizeof *m);
+        if (!m) return -1;
+        c->marks = m;
+        for (int i = c->cap_marks; i < cap; i++) c->marks[i] = NULL;
+        c->cap_marks = cap;
+    }
+    cudaEvent_t *ev = &c->marks[c->n_marks];
+    if (!*ev && cudaEventCreate(ev) != cudaSuccess) goto lost;
+    if (cudaEventRecord(*ev, c->stream) != cudaSuccess) goto lost;
+    return c->n_marks++;
+lost:
+    (void)cudaGetLastError();
+    return -1;
+}
+
+static double cuda_timer_ms(Backend *b, int from, int to) {
+    CudaImpl *c = (CudaImpl *)b->impl;
+    float ms = 0;
+    if (cudaEventElapsedTime(&ms, c->marks[from], c->marks[to]) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return ms;
+}
+
+static void cuda_timer_reset(Backend *b) { ((CudaImpl *)b->impl)->n_marks = 0; }
 
 // Teardown ignores errors: after a device fault every call fails, and the
 // process is about to report that fault anyway.
@@ -375,11 +516,19 @@ static void cuda_destroy(Backend *b) {
         Scratch *scratches[] = {&c->dw_krsc, &c->bf16_x, &c->bf16_y, &c->bf16_dx, &c->bf16_w};
         for (size_t i = 0; i < sizeof scratches / sizeof *scratches; i++)
             (void)cudaFree(scratches[i]->p);
-        (void)cudaFree(c->u8);
         for (int i = 0; i < 2; i++) {
+            (void)cudaFree(c->u8[i]);
             if (c->stage[i]) (void)cudaFreeHost(c->stage[i]);
-            if (c->stage_free[i]) (void)cudaEventDestroy(c->stage_free[i]);
+            cudaEvent_t events[] = {c->stage_free[i], c->u8_free[i], c->u8_copied[i]};
+            for (int k = 0; k < 3; k++)
+                if (events[k]) (void)cudaEventDestroy(events[k]);
         }
+        for (int i = 0; i < BACKEND_FENCES; i++)
+            if (c->fence[i]) (void)cudaEventDestroy(c->fence[i]);
+        for (int i = 0; i < c->cap_marks; i++)
+            if (c->marks[i]) (void)cudaEventDestroy(c->marks[i]);
+        free(c->marks);
+        if (c->copy) (void)cudaStreamDestroy(c->copy);
         if (c->relu) cudnnDestroyActivationDescriptor(c->relu);
         if (c->pool) cudnnDestroyPoolingDescriptor(c->pool);
         if (c->pool_in) cudnnDestroyTensorDescriptor(c->pool_in);
@@ -394,13 +543,18 @@ static void cuda_destroy(Backend *b) {
 
 // ---- convolution -----------------------------------------------------------------
 
-// The plan of a shape and data type, made on first use. When the table is
-// full the slots are reused in turn (a long-running process changing batch
-// sizes), so a plan pointer is used before the next conv_plan call.
+// The plan of a shape and data type, made on first use (FLOAT plans are
+// per math too: TF32 allowed or not). When the table is full the slots are
+// reused in turn (a long-running process changing batch sizes), so a plan
+// pointer is used before the next conv_plan call.
 static ConvPlan *conv_plan(CudaImpl *c, int N, int H, int W, int C, int K, cudnnDataType_t type) {
+    // A FLOAT pass under BF16 (cuDNN without a bfloat16 algorithm for it)
+    // may use TF32, as autocast's float convolutions do.
+    const int tf32 = type == CUDNN_DATA_FLOAT && c->precision != BACKEND_FP32;
     for (int i = 0; i < c->n_plans; i++) {
         ConvPlan *p = &c->plans[i];
-        if (p->N == N && p->H == H && p->W == W && p->C == C && p->K == K && p->type == type)
+        if (p->N == N && p->H == H && p->W == W && p->C == C && p->K == K && p->type == type &&
+            p->tf32 == tf32)
             return p;
     }
     ConvPlan *p;
@@ -415,7 +569,7 @@ static ConvPlan *conv_plan(CudaImpl *c, int N, int H, int W, int C, int K, cudnn
         p = &c->plans[c->plan_reuse];
         c->plan_reuse = (c->plan_reuse + 1) % PLAN_MAX;
     }
-    p->N = N, p->H = H, p->W = W, p->C = C, p->K = K, p->type = type;
+    p->N = N, p->H = H, p->W = W, p->C = C, p->K = K, p->type = type, p->tf32 = tf32;
     memset(p->found, 0, sizeof p->found);
     p->fused = type == CUDNN_DATA_FLOAT;
     set_nhwc(p->x, type, N, H, W, C);
@@ -430,7 +584,7 @@ static ConvPlan *conv_plan(CudaImpl *c, int N, int H, int W, int C, int K, cudnn
     int on, ok, oh, ow;
     CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &on, &ok, &oh, &ow));
     if (on != N || ok != K || oh != H || ow != W)
-        cuda_fail(__FILE__, __LINE__, "conv3x3 plan", "this is a bug in siamese",
+        cuda_fail(__FILE__, __LINE__, 0, "conv3x3 plan", "this is a bug in siamese",
                   "cuDNN gives (%d,%d,%d,%d) for a 'same' convolution of (%d,%d,%d,%d) to %d",
                   on, oh, ow, ok, N, H, W, C, K);
     return p;
@@ -445,12 +599,12 @@ static void workspace_ready(CudaImpl *c) {
 // Math a search may consider, and the math a found algorithm then runs with:
 // bfloat16 runs on tensor cores; float32 with TF32 off is FMA only,
 // whatever cuDNN reports for the algorithm.
-static cudnnMathType_t search_math(const CudaImpl *c, const ConvPlan *p) {
+static cudnnMathType_t search_math(const ConvPlan *p) {
     if (p->type == CUDNN_DATA_BFLOAT16) return CUDNN_TENSOR_OP_MATH;
-    return c->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+    return p->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
 }
-static cudnnMathType_t run_math(const CudaImpl *c, const ConvPlan *p, cudnnMathType_t found) {
-    return c->tf32 || p->type == CUDNN_DATA_BFLOAT16 ? found : CUDNN_FMA_MATH;
+static cudnnMathType_t run_math(const ConvPlan *p, cudnnMathType_t found) {
+    return p->tf32 || p->type == CUDNN_DATA_BFLOAT16 ? found : CUDNN_FMA_MATH;
 }
 // A search result we take: it ran, fits the workspace, and never converts
 // the data down to FP16.
@@ -488,7 +642,7 @@ static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *
     int n = 0;
     cudnnStatus_t s;
     workspace_ready(c);
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, search_math(c, p)));
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, search_math(p)));
     if (pass == PASS_FORWARD) {
         cudnnConvolutionFwdAlgoPerf_t r[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         s = cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, p->x, a, p->w, b, p->conv, p->y, out,
@@ -522,7 +676,7 @@ static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *
     for (int i = 0; i < n; i++)  // sorted fastest first
         if (usable(c, perf[i].status, perf[i].memory, perf[i].math)) {
             p->algo[pass] = perf[i].algo;
-            p->math[pass] = run_math(c, p, perf[i].math);
+            p->math[pass] = run_math(p, perf[i].math);
             p->found[pass] = 1;
             return;
         }
@@ -530,7 +684,7 @@ static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *
         p->found[pass] = -1;
         return;
     }
-    cuda_fail(__FILE__, __LINE__, "choosing a convolution algorithm",
+    cuda_fail(__FILE__, __LINE__, 1, "choosing a convolution algorithm",
               "raise SIAMESE_CUDA_WORKSPACE_MB (the workspace cuDNN may use) or lower the batch "
               "size",
               "no cuDNN %s algorithm for N=%d H=%d W=%d C=%d K=%d within a workspace of %zu "
@@ -600,7 +754,9 @@ static const void *kernel_krsc(CudaImpl *c, const float *w, int C, int K, int bf
 static void conv_forward_fp32(CudaImpl *c, float *out, const float *in, const float *w,
                               const float *bias, int N, int H, int W, int C, int K, int relu) {
     ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_FLOAT);
+    PIECE(c, "convert");
     const void *wk = kernel_krsc(c, w, C, K, 0);
+    PIECE(c, "forward");
     if (!p->found[PASS_FORWARD]) find_algorithm(c, p, PASS_FORWARD, in, wk, out);
     if (relu && p->fused) {
         // One call; z (= out, scaled by 0) is not used.
@@ -616,6 +772,7 @@ static void conv_forward_fp32(CudaImpl *c, float *out, const float *in, const fl
         p->fused = 0;
     }
     conv_pass(c, p, PASS_FORWARD, in, wk, out);
+    PIECE(c, "bias+relu");
     CUDNN_CHECK(cudnnAddTensor(c->cudnn, &ONE, p->bias, bias, &ONE, p->y, out));
     if (relu)
         CUDNN_CHECK(cudnnActivationForward(c->cudnn, c->relu, &ONE, p->y, out, &ZERO, p->y, out));
@@ -629,17 +786,20 @@ static int conv_forward_bf16(CudaImpl *c, float *out, const float *in, const flo
     ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_BFLOAT16);
     if (p->found[PASS_FORWARD] < 0) return -1;
     const size_t pixels = (size_t)N * H * W;
+    PIECE(c, "convert");
     const uint16_t *x = to_bf16(c, &c->bf16_x, in, pixels * C);
     const void *wk = kernel_krsc(c, w, C, K, 1);
     uint16_t *y = scratch(&c->bf16_y, pixels * K * sizeof(uint16_t));
+    PIECE(c, "forward");
     if (conv_pass(c, p, PASS_FORWARD, x, wk, y)) return -1;
+    PIECE(c, "convert");  // with the bias and ReLU on the way
     kernel_bf16_to_float(c->stream, out, y, bias, pixels, K, relu);
     return 0;
 }
 
 static void cuda_conv3x3_forward(Backend *b, float *out, const float *in, const float *w,
                                  const float *bias, int N, int H, int W, int C, int K, int relu) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     require_int_sized("conv3x3_forward", (size_t)N * H * W * (C > K ? C : K));
     written(c, out, (size_t)N * H * W * K * sizeof(float));
     if (c->precision == BACKEND_BF16 && !conv_forward_bf16(c, out, in, w, bias, N, H, W, C, K, relu))
@@ -655,9 +815,12 @@ static int conv_filter_grad_bf16(CudaImpl *c, float *dw, const uint16_t *dy, con
                                  int N, int H, int W, int C, int K) {
     ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_BFLOAT16);
     if (p->found[PASS_BACKWARD_FILTER] < 0) return -1;
+    PIECE(c, "convert");
     const uint16_t *x = to_bf16(c, &c->bf16_x, in, (size_t)N * H * W * C);
     uint16_t *dwk = scratch(&c->dw_krsc, 9 * (size_t)C * K * sizeof(uint16_t));
+    PIECE(c, "wgrad");
     if (conv_pass(c, p, PASS_BACKWARD_FILTER, x, dy, dwk)) return -1;
+    PIECE(c, "convert");
     kernel_transpose_from_bf16(c->stream, dw, dwk, K, 9 * C);  // (K,9C) -> (9C,K)
     return 0;
 }
@@ -670,9 +833,12 @@ static int conv_input_grad_bf16(CudaImpl *c, float *din, const uint16_t *dy, con
     ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_BFLOAT16);
     if (p->found[PASS_BACKWARD_DATA] < 0) return -1;
     const size_t pixels = (size_t)N * H * W;
+    PIECE(c, "convert");
     const void *wk = kernel_krsc(c, w, C, K, 1);
     uint16_t *dx = scratch(&c->bf16_dx, pixels * C * sizeof(uint16_t));
+    PIECE(c, "dgrad");
     if (conv_pass(c, p, PASS_BACKWARD_DATA, wk, dy, dx)) return -1;
+    PIECE(c, "convert");
     kernel_bf16_to_float(c->stream, din, dx, NULL, pixels, C, 0);
     return 0;
 }
@@ -680,7 +846,7 @@ static int conv_input_grad_bf16(CudaImpl *c, float *din, const uint16_t *dy, con
 static void cuda_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias,
                                   const float *dout, const float *in, const float *w, int N, int H,
                                   int W, int C, int K) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     const size_t pixels = (size_t)N * H * W, wfloats = 9 * (size_t)C * K;
     require_int_sized("conv3x3_backward", pixels * (C > K ? C : K));
     written(c, dw, wfloats * sizeof(float));
@@ -688,25 +854,31 @@ static void cuda_conv3x3_backward(Backend *b, float *din, float *dw, float *dbia
     if (din) written(c, din, pixels * C * sizeof(float));
     // The bias gradient sums the float32 output gradient, in any precision.
     ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_FLOAT);
+    PIECE(c, "bias grad");
     CUDNN_CHECK(cudnnConvolutionBackwardBias(c->cudnn, &ONE, p->y, dout, &ZERO, p->bias, dbias));
     // In bfloat16 the output gradient is rounded once, for both passes.
+    PIECE(c, "convert");
     const uint16_t *dy = c->precision == BACKEND_BF16 ? to_bf16(c, &c->bf16_y, dout, pixels * K)
                                                       : NULL;
     if (!dy || conv_filter_grad_bf16(c, dw, dy, in, N, H, W, C, K)) {
         // The filter gradient comes out in cuDNN's layout; transposed into dw.
         float *dwk = scratch(&c->dw_krsc, wfloats * sizeof(float));
         p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_FLOAT);
+        PIECE(c, "wgrad");
         conv_pass(c, p, PASS_BACKWARD_FILTER, in, dout, dwk);
+        PIECE(c, "convert");
         kernel_transpose(c->stream, dw, dwk, K, 9 * C);  // (K,9C) -> (9C,K)
     }
     if (!din || (dy && !conv_input_grad_bf16(c, din, dy, w, N, H, W, C, K))) return;
+    PIECE(c, "convert");
     const void *wk = kernel_krsc(c, w, C, K, 0);
     p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_FLOAT);
+    PIECE(c, "dgrad");
     conv_pass(c, p, PASS_BACKWARD_DATA, wk, dout, din);
 }
 
 static void cuda_relu_backward(Backend *b, float *dx, const float *dy, const float *y, size_t n) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, dx, n * sizeof(float));
     kernel_relu_backward(c->stream, dx, dy, y, n);
 }
@@ -715,7 +887,7 @@ static void cuda_relu_backward(Backend *b, float *dx, const float *dy, const flo
 
 static void cuda_maxpool2_forward(Backend *b, float *out, const float *in, int N, int H, int W,
                                   int C) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     if (H < 2 || W < 2) return;  // no window fits: the output is empty
     require_int_sized("maxpool2_forward", (size_t)N * H * W * C);
     written(c, out, (size_t)N * (H / 2) * (W / 2) * C * sizeof(float));
@@ -729,7 +901,7 @@ static void cuda_maxpool2_forward(Backend *b, float *out, const float *in, int N
 // Our kernel, not cuDNN's: see kernels/maxpool_backward.cu for why.
 static void cuda_maxpool2_backward(Backend *b, float *din, const float *dout, const float *in,
                                    const float *out, int N, int H, int W, int C) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, din, (size_t)N * H * W * C * sizeof(float));
     kernel_maxpool2_backward(c->stream, din, dout, in, out, N, H, W, C);
 }
@@ -753,36 +925,43 @@ static void gemm(CudaImpl *c, int bf16, cublasOperation_t ta, cublasOperation_t 
 
 static void cuda_dense_forward(Backend *b, float *out, const float *in, const float *w,
                                const float *bias, int N, int In, int Out, int relu) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, out, (size_t)N * Out * sizeof(float));
     const int bf16 = c->precision == BACKEND_BF16;
     const void *x = in, *wt = w;
     if (bf16) {
+        PIECE(c, "convert");
         x = to_bf16(c, &c->bf16_x, in, (size_t)N * In);
         wt = to_bf16(c, &c->bf16_w, w, (size_t)In * Out);
+        PIECE(c, "forward");
     }
     // out^T (Out,N) = w^T (Out,In) @ in^T (In,N)
     gemm(c, bf16, CUBLAS_OP_N, CUBLAS_OP_N, Out, N, In, wt, Out, x, In, out, Out);
+    PIECE(c, "bias+relu");
     kernel_bias_relu(c->stream, out, bias, N, Out, relu);
 }
 
 static void cuda_dense_backward(Backend *b, float *din, float *dw, float *dbias, const float *dout,
                                 const float *in, const float *w, int N, int In, int Out) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, dw, (size_t)In * Out * sizeof(float));
     written(c, dbias, Out * sizeof(float));
     if (din) written(c, din, (size_t)N * In * sizeof(float));
+    PIECE(c, "bias grad");
     kernel_column_sums(c->stream, dbias, dout, N, Out);  // float32 in any precision
     const int bf16 = c->precision == BACKEND_BF16;
     const void *x = in, *dy = dout, *wt = w;
     if (bf16) {
+        PIECE(c, "convert");
         x = to_bf16(c, &c->bf16_x, in, (size_t)N * In);
         dy = to_bf16(c, &c->bf16_y, dout, (size_t)N * Out);
         if (din) wt = to_bf16(c, &c->bf16_w, w, (size_t)In * Out);
     }
     // dw^T (Out,In) = dout^T (Out,N) @ in (N,In)
+    PIECE(c, "wgrad");
     gemm(c, bf16, CUBLAS_OP_N, CUBLAS_OP_T, Out, In, N, dy, Out, x, In, dw, Out);
     // din^T (In,N) = w (In,Out) @ dout^T (Out,N)
+    PIECE(c, "dgrad");
     if (din) gemm(c, bf16, CUBLAS_OP_T, CUBLAS_OP_N, In, N, Out, wt, Out, dy, Out, din, In);
 }
 
@@ -790,14 +969,14 @@ static void cuda_dense_backward(Backend *b, float *din, float *dw, float *dbias,
 
 static void cuda_absdiff_forward(Backend *b, float *out, const float *x1, const float *x2,
                                  size_t n) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, out, n * sizeof(float));
     kernel_absdiff_forward(c->stream, out, x1, x2, n);
 }
 
 static void cuda_absdiff_backward(Backend *b, float *dx1, float *dx2, const float *dout,
                                   const float *x1, const float *x2, size_t n) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, dx1, n * sizeof(float));
     written(c, dx2, n * sizeof(float));
     kernel_absdiff_backward(c->stream, dx1, dx2, dout, x1, x2, n);
@@ -805,7 +984,7 @@ static void cuda_absdiff_backward(Backend *b, float *dx1, float *dx2, const floa
 
 static void cuda_sigmoid_bce_forward(Backend *b, float *prob, float *loss, const float *logit,
                                      const float *y, int N) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, prob, N * sizeof(float));
     if (y) written(c, loss, sizeof(float));
     kernel_sigmoid_bce_forward(c->stream, prob, loss, logit, y, N);
@@ -813,7 +992,7 @@ static void cuda_sigmoid_bce_forward(Backend *b, float *prob, float *loss, const
 
 static void cuda_sigmoid_bce_backward(Backend *b, float *dlogit, const float *prob, const float *y,
                                       int N) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, dlogit, N * sizeof(float));
     kernel_sigmoid_bce_backward(c->stream, dlogit, prob, y, N);
 }
@@ -821,13 +1000,15 @@ static void cuda_sigmoid_bce_backward(Backend *b, float *dlogit, const float *pr
 // ---- precision -------------------------------------------------------------------
 
 // Takes effect at the next conv3x3 or dense call (see the top of this file).
-static void cuda_set_precision(Backend *b, BackendPrecision p) { impl_of(b)->precision = p; }
+static void cuda_set_precision(Backend *b, BackendPrecision p) {
+    ((CudaImpl *)b->impl)->precision = p;
+}
 
 // ---- optimizers ----------------------------------------------------------------------
 
 static void cuda_sgd_nesterov_step(Backend *b, float *p, const float *g, float *buf, size_t n,
                                    float lr, float momentum, float wd) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, p, n * sizeof(float));
     written(c, buf, n * sizeof(float));
     kernel_sgd_nesterov(c->stream, p, g, buf, n, lr, momentum, wd);
@@ -835,7 +1016,7 @@ static void cuda_sgd_nesterov_step(Backend *b, float *p, const float *g, float *
 
 static void cuda_adam_step(Backend *b, float *p, const float *g, float *m, float *v, size_t n,
                            float lr, float beta1, float beta2, float eps, float wd, long t) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, p, n * sizeof(float));
     written(c, m, n * sizeof(float));
     written(c, v, n * sizeof(float));
@@ -851,6 +1032,14 @@ static const BackendOps cuda_ops = {
     .download = cuda_download,
     .synchronize = cuda_synchronize,
     .destroy = cuda_destroy,
+    .host_alloc = cuda_host_alloc,
+    .host_free = cuda_host_free,
+    .download_async = cuda_download_async,
+    .fence_record = cuda_fence_record,
+    .fence_wait = cuda_fence_wait,
+    .timer_mark = cuda_timer_mark,
+    .timer_ms = cuda_timer_ms,
+    .timer_reset = cuda_timer_reset,
     .conv3x3_forward = cuda_conv3x3_forward,
     .conv3x3_backward = cuda_conv3x3_backward,
     .relu_backward = cuda_relu_backward,
@@ -881,11 +1070,6 @@ static int read_env(CudaImpl *c, Err *e) {
                               "to 65536", s);
     }
     c->ws_bytes = (size_t)mb << 20;
-    s = getenv("SIAMESE_CUDA_TF32");
-    if (s && *s && strcmp(s, "0") && strcmp(s, "1"))
-        return err_set(e, "SIAMESE_CUDA_TF32=%s: expected 0 (plain FP32) or 1 (TF32 allowed)", s);
-    const char *o = getenv("NVIDIA_TF32_OVERRIDE");
-    c->tf32 = s && !strcmp(s, "1") && !(o && !strcmp(o, "0"));
     return 0;
 }
 
@@ -901,6 +1085,7 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     }
     b->ops = &cuda_ops;
     b->impl = c;
+    c->be = b;
     if (read_env(c, e)) goto fail;
     cudaError_t s = cudaGetDeviceCount(&count);
     if (s != cudaSuccess || count == 0) {
@@ -926,12 +1111,14 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     struct cudaDeviceProp prop;
     OPEN_CUDA(cudaGetDeviceProperties(&prop, device_index));
     OPEN_CUDA(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+    OPEN_CUDA(cudaStreamCreateWithFlags(&c->copy, cudaStreamNonBlocking));
     OPEN_CUDNN(cudnnCreate(&c->cudnn));
     OPEN_CUDNN(cudnnSetStream(c->cudnn, c->stream));
     OPEN_CUBLAS(cublasCreate(&c->cublas));
     OPEN_CUBLAS(cublasSetStream(c->cublas, c->stream));
-    OPEN_CUBLAS(cublasSetMathMode(c->cublas,
-                                  c->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    // FP32 dense products in every precision but BF16 (which calls
+    // cublasGemmEx with bfloat16 operands): PyTorch's matmul.allow_tf32 = False.
+    OPEN_CUBLAS(cublasSetMathMode(c->cublas, CUBLAS_DEFAULT_MATH));
     OPEN_CUDNN(cudnnCreateActivationDescriptor(&c->relu));
     OPEN_CUDNN(cudnnSetActivationDescriptor(c->relu, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN,
                                             0.0));
@@ -943,12 +1130,15 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     for (int i = 0; i < 2; i++) {
         OPEN_CUDA(cudaMallocHost((void **)&c->stage[i], STAGE_BYTES));
         OPEN_CUDA(cudaEventCreateWithFlags(&c->stage_free[i], cudaEventDisableTiming));
+        OPEN_CUDA(cudaEventCreateWithFlags(&c->u8_free[i], cudaEventDisableTiming));
+        OPEN_CUDA(cudaEventCreateWithFlags(&c->u8_copied[i], cudaEventDisableTiming));
+        OPEN_CUDA(cudaMalloc((void **)&c->u8[i], STAGE_BYTES));
     }
-    OPEN_CUDA(cudaMalloc((void **)&c->u8, STAGE_BYTES));
+    for (int i = 0; i < BACKEND_FENCES; i++)
+        OPEN_CUDA(cudaEventCreateWithFlags(&c->fence[i], cudaEventDisableTiming));
     size_t ver = cudnnGetVersion();
-    snprintf(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu, TF32 %s",
-             device_index, prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000,
-             ver / 100 % 100, c->tf32 ? "on" : "off");
+    snprintf(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu", device_index,
+             prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000, ver / 100 % 100);
     *out = b;
     return 0;
 fail:

@@ -35,21 +35,19 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
     return h;
 }
 
-void gallery_model_id(const Model *m, char out[17]) {
+int gallery_model_id(const Model *m, char out[17], Err *e) {
     const ModelSpec *s = &m->spec;
     // The fields one by one: the struct's padding is not part of the identity.
     const int arch[] = {s->input_size, s->widths[0], s->widths[1],     s->widths[2], s->widths[3],
                         s->widths[4],  s->hidden,    s->pre.letterbox, s->pre.invert};
     uint64_t h = fnv1a(0xcbf29ce484222325ull, arch, sizeof arch);
     float *host = malloc(m->n_params * sizeof(float));
-    if (host) {
-        m->be->ops->download(m->be, host, m->params, m->n_params * sizeof(float));
-        h = fnv1a(h, host, m->n_params * sizeof(float));
-        free(host);
-    } else {  // no room for a copy: the identity of the architecture alone, marked so
-        h = ~h;
-    }
+    if (!host) return err_set(e, "out of memory for a copy of the weights");
+    m->be->ops->download(m->be, host, m->params, m->n_params * sizeof(float));
+    h = fnv1a(h, host, m->n_params * sizeof(float));
+    free(host);
     snprintf(out, 17, "%016llx", (unsigned long long)h);
+    return backend_check(m->be, e);
 }
 
 void gallery_model_describe(const Model *m, char *buf, size_t len) {
@@ -62,7 +60,7 @@ void gallery_model_describe(const Model *m, char *buf, size_t len) {
 
 int gallery_check_model(const Gallery *g, const Model *m, const char *model_path, Err *e) {
     char id[17], desc[160];
-    gallery_model_id(m, id);
+    if (gallery_model_id(m, id, e)) return -1;
     if (!strcmp(id, g->model_id)) return 0;
     gallery_model_describe(m, desc, sizeof desc);
     return err_set(e,
@@ -696,7 +694,6 @@ static int write_index(Writer *w, const Model *m, const char *model_path, const 
     g->n = p->n_keep + p->n_embed;
     g->feat_dim = m->feat_dim;
     g->code_dim = proxy.code_dim;
-    gallery_model_id(m, g->model_id);
     gallery_model_describe(m, desc, sizeof desc);
     snprintf(model_desc, sizeof model_desc, "%s (%s)", model_path, desc);
     for (long i = 0; i < p->n_keep; i++)
@@ -707,6 +704,7 @@ static int write_index(Writer *w, const Model *m, const char *model_path, const 
     w->codes = malloc(w->block * g->code_dim);
     uint8_t *readable = malloc(g->n);
     int rc = w->feats && w->codes && readable ? 0 : err_set(e, "out of memory");
+    if (!rc) rc = gallery_model_id(m, g->model_id, e);
     for (long i = 0; !rc && i < p->n_keep; i++) readable[i] = old->readable[p->keep[i]];
     size_t bytes = 1 << 20;  // HDF5's metadata: a few KB
     for (int d = 0; d < DS_COUNT; d++) bytes += dataset_bytes(d, g);

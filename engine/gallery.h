@@ -63,7 +63,7 @@ int gallery_find_path(const Gallery *g, const char *path, long *index, Err *e);
 // The model's identity: FNV-1a over its architecture, its preprocessing
 // and every weight, as 16 hex digits. Features of two models agree only
 // when their identities do.
-void gallery_model_id(const Model *m, char out[17]);
+int gallery_model_id(const Model *m, char out[17], Err *e);
 // "compact, 105 px, inverted input" into buf.
 void gallery_model_describe(const Model *m, char *buf, size_t len);
 // Fails, naming both models, unless g was indexed with m; model_path is

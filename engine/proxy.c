@@ -21,6 +21,12 @@ int proxy_init(Proxy *p, const Model *m, Err *e) {
     }
     m->be->ops->download(m->be, w1, m->params + d1->w_off, (size_t)F * H * sizeof(float));
     m->be->ops->download(m->be, w2, m->params + d2->w_off, H * sizeof(float));
+    if (backend_check(m->be, e)) {
+        free(w1);
+        free(w2);
+        free(v);
+        return -1;
+    }
     int n_pos = 0;
     for (int j = 0; j < F; j++) {  // v = W1 w2; W1 is (F,H), row j the weights of input j
         double s = 0;

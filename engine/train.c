@@ -1,11 +1,20 @@
 // train: the epoch loop of `siamese train` (see train.h).
 //
 // A run, step by step: check the options, open the backend (in the
-// precision --amp asks for: the CPU has fp32 only), scan the
+// precision --precision asks for: the CPU has fp32 only), scan the
 // dataset and split it, build (or load, or resume) the model, build the
 // optimizer and the learning-rate curve, then per epoch: the training
 // steps (batches from the loader threads), the validation pass, the loss
 // log and picture, the checkpoints, early stopping.
+//
+// The steps are pipelined: a step's forward pass, backward pass and
+// optimizer step are queued on the backend one after the other, and its
+// loss and accuracy are read one step later (siamese_forward_queued's
+// readback), while the device works on the next step; nothing waits for
+// the device before the backward pass is queued. The batch crosses as
+// bytes from the loader's ring (the backend's host memory), beside the
+// previous step's work. On the CPU everything runs as it is called, in the
+// same order, so the numbers are those of an unpipelined loop.
 //
 // Resuming is exact: the checkpoint stores the optimizer's slots and step
 // count, the epoch and step reached, the partial sums of the epoch in
@@ -32,6 +41,7 @@
 #include "model.h"
 #include "optim.h"
 #include "plot.h"
+#include "text.h"
 #include "weights.h"
 
 void train_config_defaults(TrainConfig *c) {
@@ -50,7 +60,7 @@ void train_config_defaults(TrainConfig *c) {
     c->save_dir = "logs";
     c->save_period = 10;
     c->device = "auto";
-    c->amp = "off";
+    c->precision = backend_precision_name(BACKEND_DEFAULT_PRECISION);
     c->augment = "standard";
 }
 
@@ -92,8 +102,8 @@ int train_config_check(const TrainConfig *c, Err *e) {
     if (!(c->same_alphabet >= 0 && c->same_alphabet <= 1))
         return err_set(e, "--same-alphabet-negatives: %g is out of range (0 to 1)",
                        c->same_alphabet);
-    if (backend_precision_parse(c->amp) < 0)
-        return err_set(e, "--amp: '%s' is not bf16 or off", c->amp);
+    if (backend_precision_parse(c->precision) < 0)
+        return err_set(e, "--precision: '%s' is not fp32, tf32 or bf16", c->precision);
     if (augment_kind_parse(c->augment) < 0)
         return err_set(e, "--augment: '%s' is not standard, koch or none", c->augment);
     if (c->steps_per_epoch < 0 || c->val_steps < 0)
@@ -145,11 +155,11 @@ static void config_text(const TrainConfig *c, char *buf, size_t len) {
              "dataset=%s\nown_data=%d\nval_ratio=%.17g\nseed=%llu\nepochs=%d\nbatch_size=%d\n"
              "optimizer=%s\nlr=%.17g\nmin_lr=%.17g\nmomentum=%.17g\nweight_decay=%.17g\n"
              "lr_decay=%s\nsame_alphabet=%.17g\naugment=%s\nsteps_per_epoch=%ld\nval_steps=%ld\n"
-             "init_epoch=%d\namp=%s\nthreads=%s\n",
+             "init_epoch=%d\nprecision=%s\nthreads=%s\n",
              c->dataset, c->own_data, c->val_ratio, (unsigned long long)c->seed, c->epochs,
              c->batch_size, c->optimizer, c->lr, c->min_lr, c->momentum, c->weight_decay,
              c->lr_decay, c->same_alphabet, c->augment, c->steps_per_epoch, c->val_steps,
-             c->init_epoch, c->amp, threads);
+             c->init_epoch, c->precision, threads);
 }
 
 // Fails when the text does not fit (paths of thousands of characters).
@@ -261,9 +271,15 @@ int train_config_from_checkpoint(TrainConfig *c, const char *path, Err *e) {
     c->save_dir = get_str(&r, "save_dir");
     c->save_period = (int)get_num(&r, "save_period");
     c->patience = (int)get_num(&r, "patience");
-    // Checkpoints written before --amp existed trained in fp32.
-    char amp[16];
-    c->amp = text_get(st.text, "amp", amp, sizeof amp) ? "off" : get_str(&r, "amp");
+    // Checkpoints written before --precision recorded --amp (off: fp32), and
+    // before --amp they trained in fp32.
+    char val[16];
+    if (!text_get(st.text, "precision", val, sizeof val)) {
+        c->precision = get_str(&r, "precision");
+    } else {
+        int p = text_get(st.text, "amp", val, sizeof val) ? BACKEND_FP32 : backend_amp_parse(val);
+        c->precision = backend_precision_name(p < 0 ? BACKEND_FP32 : (BackendPrecision)p);
+    }
     // Older checkpoints did not record the threads: all cores, the default.
     char threads[16];
     c->threads = text_get(st.text, "threads", threads, sizeof threads) || !strcmp(threads, "all")
@@ -292,6 +308,15 @@ int train_config_from_checkpoint(TrainConfig *c, const char *path, Err *e) {
 
 // ---- the run -------------------------------------------------------------------
 
+// The step whose results are not read yet (see the top).
+typedef struct Pipeline {
+    int unread;                        // 1: a step is queued and unread, in `slot`
+    int slot;                          // its readback slot; the next step takes the other
+    int n;                             // its pairs
+    float *labels[MODEL_READBACKS];    // each slot's labels, copied: the loader reuses its batch
+    float *prob;                       // the probabilities read
+} Pipeline;
+
 typedef struct Run {
     const TrainConfig *c;
     TrainCallback cb;
@@ -308,7 +333,7 @@ typedef struct Run {
     Loader *train_l, *val_l;
     OptimKind kind;
     LrDecay decay;
-    BackendPrecision precision;  // of the training steps (--amp); validation is fp32
+    BackendPrecision precision;  // of the training steps (as the backend took it)
     double lr_fit, min_lr_fit;
     double *lr_curve;
     long steps, val_steps;
@@ -322,6 +347,7 @@ typedef struct Run {
     const char *row_ptrs[40][2];
     int n_rows;
     WeightsState resume_state;
+    Pipeline pipe;
 } Run;
 
 static void emit(Run *r, TrainEvent *ev) {
@@ -331,11 +357,14 @@ static void emit(Run *r, TrainEvent *ev) {
 
 static void say(Run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(Run *r, const char *fmt, ...) {
-    char msg[4096];
+    // Messages name files and layers, and quote a checkpoint's settings:
+    // escaped (text_escape), as errors are.
+    char raw[4096], msg[4096];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    text_escape(raw, msg, sizeof msg);
     TrainEvent ev = {.kind = TRAIN_EV_MESSAGE, .message = msg, .epoch = r->p.epoch + 1};
     emit(r, &ev);
 }
@@ -377,6 +406,14 @@ static int mkdir_p(const char *path, Err *e) {
 }
 
 // The dataset root, with an explanation when DIR/images_background is missing.
+// The images decoded so far, for the front (the first minutes of a large
+// dataset would otherwise show nothing happening).
+static void decode_progress(int done, int total, void *ctx) {
+    TrainEvent ev = {.kind = TRAIN_EV_PREPARE, .message = "images decoded", .batch = done,
+                     .batches = total};
+    emit(ctx, &ev);
+}
+
 static int open_dataset(Run *r) {
     const TrainConfig *c = r->c;
     char root[4096];
@@ -405,7 +442,8 @@ static int open_dataset(Run *r) {
     }
     DatasetLayout want = c->own_data ? LAYOUT_CLASSES : LAYOUT_AUTO;
     say(r, "scanning %s (every image is decoded once, so broken files show now)", root);
-    if (dataset_scan(&r->ds, root, want, 2, c->threads, r->e)) return -1;
+    if (dataset_scan_progress(&r->ds, root, want, 2, c->threads, decode_progress, r, r->e))
+        return -1;
     const Dataset *d = &r->ds;
     if (d->layout == LAYOUT_OMNIGLOT)
         say(r, "dataset %s: Omniglot layout (alphabet/character/image): %d alphabets, %d "
@@ -447,8 +485,8 @@ static int build_model(Run *r) {
                            "its model",
                            c->resume);
     } else {
-        if (model_create(&r->m, &want, r->be, r->e)) return -1;
-        model_init_random(r->m, c->seed);
+        if (model_create(&r->m, &want, r->be, r->e) || model_init_random(r->m, c->seed, r->e))
+            return -1;
         if (c->model_path) {
             WeightsReport rep;
             if (weights_load(r->m, c->model_path, 0, &rep, r->e))
@@ -461,9 +499,6 @@ static int build_model(Run *r) {
             say(r, "--model-path %s: %d layers loaded: %s", c->model_path, rep.n_loaded,
                 rep.n_loaded ? buf : "(none)");
             for (int i = 0; i < rep.n_skipped; i++) say(r, "  not loaded: %s", rep.skipped[i]);
-            if (rep.n_nonfinite)
-                say(r, "warning: %s holds %d NaN or infinite values", c->model_path,
-                    rep.n_nonfinite);
         }
     }
     if (model_enable_training(r->m, r->e)) return -1;
@@ -516,6 +551,7 @@ static int restore(Run *r) {
                            c->resume, c->optimizer, r->m->n_params);
         r->be->ops->upload(r->be, r->opt.slot[k], st->slot[k], st->n * sizeof(float));
     }
+    if (backend_check(r->be, r->e)) return err_prefix(r->e, "--resume %s", c->resume);
     r->opt.t = n ? p->step : 0;
     compare_resume_config(r, st->text);
     say(r, "resuming %s at epoch %d, step %ld of %ld (optimizer step %ld)", c->resume,
@@ -612,6 +648,12 @@ static int checkpoint(Run *r, const char *name, int with_state) {
             r->be->ops->download(r->be, host[k], r->opt.slot[k], st.n * sizeof(float));
             st.slot[k] = host[k];
         }
+        if (backend_check(r->be, r->e)) {
+            free(host[0]);
+            free(host[1]);
+            return err_prefix(r->e, "%s: the optimizer state could not be read from the device",
+                              path);
+        }
     }
     int rc = weights_save(r->m, path, with_state ? &st : NULL, r->e);
     free(host[0]);
@@ -662,41 +704,121 @@ static int stop_now(Run *r) {
     return 0;
 }
 
+// Queues the forward pass of the loader's batch lb into the readback slot
+// the unread step does not hold; returns the slot, -1 when the backend
+// failed (r->e says why).
+static int pipe_forward(Run *r, const LoaderBatch *lb) {
+    Pipeline *pp = &r->pipe;
+    const int slot = pp->unread ? !pp->slot : pp->slot;
+    if (siamese_forward_queued(r->m, lb->pixels, lb->labels, lb->n_pairs, slot, r->e)) return -1;
+    memcpy(pp->labels[slot], lb->labels, lb->n_pairs * sizeof(float));
+    return slot;
+}
+
+// Reads the unread step's loss and accuracy into *loss, *acc (waiting for
+// the device to get there): 1, or 0 when no step is unread, -1 when the
+// backend failed (the step stays unread).
+static int pipe_read(Run *r, double *loss, double *acc) {
+    Pipeline *pp = &r->pipe;
+    if (!pp->unread) return 0;
+    float l;
+    if (siamese_readback(r->m, pp->slot, pp->n, &l, pp->prob, r->e)) return -1;
+    *loss = l;
+    *acc = batch_accuracy(pp->prob, pp->labels[pp->slot], pp->n);
+    pp->unread = 0;
+    return 1;
+}
+
+// Makes the step queued in slot (pipe_forward) of n pairs the unread one.
+static void pipe_unread(Run *r, int slot, int n) {
+    r->pipe.unread = 1;
+    r->pipe.slot = slot;
+    r->pipe.n = n;
+}
+
+// The unread training step, if any, into the epoch's sums: 1 when one was
+// read, 0 when none was unread, -1 when the backend failed.
+static int take_step(Run *r) {
+    double l, a;
+    int rc = pipe_read(r, &l, &a);
+    if (rc > 0) {
+        r->p.loss_sum += l;
+        r->p.acc_sum += a;
+    }
+    return rc;
+}
+
+// A training or validation step failed on the device (siamese_forward's
+// allocations, or any backend operation): its memory ran out, most likely.
+// A failed step changes neither the parameters nor the optimizer state (the
+// update is a step's last operation, and no operation runs after a
+// failure), so after an out-of-memory failure they are those of the last
+// completed step and are saved to resume from, with a smaller batch, with
+// that step's loss, still unread in the pipeline (the caller has dropped
+// the failed step's own). Returns -1 with the message in r->e.
+static int step_failed(Run *r) {
+    const TrainConfig *c = r->c;
+    Err why = *r->e;
+    if (backend_recover(r->be) || take_step(r) < 0)
+        return err_set(r->e,
+                       "%s\nthe device cannot continue, so nothing since the last checkpoint "
+                       "could be saved (--resume %s/last_epoch_weights.h5 continues from it)",
+                       why.msg, c->save_dir);
+    if (checkpoint(r, "last_epoch_weights.h5", 1))
+        return err_prefix(r->e, "%s\nand saving the run failed too", why.msg);
+    char advice[128];
+    if (c->batch_size > 1)
+        snprintf(advice, sizeof advice, "lower --batch-size (%d now; try %d)", c->batch_size,
+                 c->batch_size / 2);
+    else
+        snprintf(advice, sizeof advice,
+                 "one sample a step is too many already: a smaller --input-shape or backbone");
+    return err_set(r->e,
+                   "%s\nthe run is saved at epoch %d, step %ld of %ld: %s and continue with "
+                   "--resume %s/last_epoch_weights.h5",
+                   why.msg, r->p.epoch + 1, r->p.batch, r->steps, advice, c->save_dir);
+}
+
 // The validation pass: mean loss and accuracy over the validation batches.
 // They are batches 0..val_steps-1 of "epoch 0" of the validation stream
 // every time, so every epoch is measured on the same pairs and the best
 // checkpoint is chosen on a fair comparison (the original draws new random
-// validation pairs each epoch). Returns 1 when stopped by the user, -1 on error.
+// validation pairs each epoch). Pipelined as the training steps: batch b is
+// read after b+1 is queued. Returns 1 when stopped by the user, -1 on error.
 static int validate_pairs(Run *r, double *loss, double *acc) {
     loader_start(r->val_l, 0, r->val_steps, r->val_steps);
-    double ls = 0, as = 0;
-    float *prob = malloc(2 * (size_t)r->c->batch_size * sizeof(float));
-    if (!prob) return err_set(r->e, "out of memory");
-    for (long b = 0; b < r->val_steps; b++) {
-        if (user_stop(r)) {
-            free(prob);
-            return 1;
+    double ls = 0, as = 0, l, a;
+    for (long b = 0; b <= r->val_steps; b++) {
+        const LoaderBatch *lb = NULL;
+        int slot = -1, read;
+        if (b < r->val_steps) {
+            if (user_stop(r)) {
+                r->pipe.unread = 0;  // nothing of the pass is kept
+                return 1;
+            }
+            if (loader_next(r->val_l, &lb, r->e)) return -1;
+            slot = pipe_forward(r, lb);
         }
-        const LoaderBatch *lb;
-        float l;
-        if (loader_next(r->val_l, &lb, r->e) ||
-            siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &l, r->e)) {
-            free(prob);
-            return -1;
+        if (slot < 0 && lb) read = -1;
+        else read = pipe_read(r, &l, &a);
+        if (read < 0) {
+            r->pipe.unread = 0;  // validation's numbers are not the run's state
+            return step_failed(r);
         }
-        ls += l;
-        as += batch_accuracy(prob, lb->labels, lb->n_pairs);
+        if (read) ls += l, as += a;
+        if (lb) pipe_unread(r, slot, lb->n_pairs);
     }
-    free(prob);
     *loss = ls / r->val_steps;
     *acc = as / r->val_steps;
     return 0;
 }
 
-// Validation in fp32 whatever --amp: it measures the weights as predict
-// will use them, and its losses compare across runs with and without --amp.
+// Validation in the training precision, but tf32 (what predict uses by
+// default) for a bf16 run: it measures the weights as predict will use
+// them, and its losses compare with those of a tf32 run.
 static int validate(Run *r, double *loss, double *acc) {
-    if (backend_set_precision(r->be, BACKEND_FP32, r->e)) return -1;
+    if (r->precision != BACKEND_BF16) return validate_pairs(r, loss, acc);
+    if (backend_set_precision(r->be, BACKEND_TF32, r->e)) return -1;
     int rc = validate_pairs(r, loss, acc);
     if (backend_set_precision(r->be, r->precision, r->e)) return -1;
     return rc;
@@ -755,33 +877,51 @@ static int run_epoch(Run *r) {
     Progress *p = &r->p;
     const double lr = r->lr_curve[p->epoch];
     const int P = TRAIN_PAIRS_PER_SAMPLE * c->batch_size;
-    float *prob = malloc(P * sizeof(float));
-    if (!prob) return err_set(r->e, "out of memory");
     const double t0 = now_s();
     double last_event = 0;
     const long first = p->batch;
     int rc = 0;
-    for (; p->batch < r->steps; p->batch++) {
-        if (should_stop(r)) {
-            rc = stop_now(r) ? -1 : 1;
+    // One pass more than there are steps: the last one queues nothing and
+    // reads the last step. In pass k (p->batch = k) step k's forward pass is
+    // queued, then step k-1 is read (its forward pass is long done: the
+    // device waits for nothing), then step k's backward pass and update are
+    // queued; so p->batch steps of the epoch are in its sums, and a failure
+    // leaves step k's update undone.
+    for (;; p->batch++) {
+        const int queue = p->batch < r->steps;
+        if (queue && should_stop(r)) {
+            rc = take_step(r) < 0 ? step_failed(r) : stop_now(r) ? -1 : 1;
             break;
         }
-        const LoaderBatch *lb;
-        float l;
-        if (loader_next(r->train_l, &lb, r->e) ||
-            siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &l, r->e)) {
-            rc = -1;
+        int read = 0, failed;
+        if (queue) {
+            const LoaderBatch *lb;
+            if (loader_next(r->train_l, &lb, r->e)) {
+                rc = -1;
+                break;
+            }
+            const int slot = pipe_forward(r, lb);
+            failed = slot < 0 || (read = take_step(r)) < 0;
+            if (!failed) {
+                pipe_unread(r, slot, lb->n_pairs);
+                siamese_backward(r->m, lb->n_pairs, 0);
+                optim_step(&r->opt, r->m, lr);
+                if ((failed = backend_check(r->be, r->e) != 0)) r->pipe.unread = 0;  // not kept
+            }
+        } else {
+            failed = (read = take_step(r)) < 0;
+        }
+        if (failed) {
+            rc = step_failed(r);
             break;
         }
-        siamese_backward(r->m, lb->n_pairs, 0);
-        optim_step(&r->opt, r->m, lr);
-        p->step = r->opt.t;
-        r->run_steps++;
-        p->loss_sum += l;
-        p->acc_sum += batch_accuracy(prob, lb->labels, lb->n_pairs);
-        double t = now_s() - t0;
-        long done = p->batch + 1;
-        if (t - last_event >= 0.25 || done == r->steps) {
+        if (queue) {
+            p->step = r->opt.t;
+            r->run_steps++;
+        }
+        const long done = p->batch;
+        const double t = now_s() - t0;
+        if (read && (t - last_event >= 0.25 || done == r->steps)) {
             last_event = t;
             double per_step = t / (done - first);
             TrainEvent ev = {.kind = TRAIN_EV_BATCH, .epoch = p->epoch + 1, .batch = done,
@@ -791,8 +931,8 @@ static int run_epoch(Run *r) {
                              .eta_seconds = per_step * (r->steps - done)};
             emit(r, &ev);
         }
+        if (!queue) break;
     }
-    free(prob);
     if (rc) return rc;
     const double train_seconds = now_s() - t0;
     const double pairs_per_sec =
@@ -834,8 +974,9 @@ static void config_rows(Run *r) {
     if (c->patience) row(r, "patience", "%d", c->patience);
     else row(r, "patience", "off");
     row(r, "device", "%s", r->be->desc);
-    row(r, "amp", "%s", r->precision == BACKEND_BF16 ? "bf16 (bfloat16 products, fp32 weights)"
-                                                     : "off (fp32)");
+    const int asked = backend_precision_parse(c->precision);
+    row(r, "precision", "%s%s", backend_precision_describe(r->precision),
+        asked != (int)r->precision ? " (this device has no TF32)" : "");
     row(r, "num_workers", "%d%s", r->workers, c->workers > 0 ? "" : " (automatic)");
     row(r, "num_train", "%d", r->n_train);
     row(r, "num_val", "%d", r->n_val);
@@ -861,6 +1002,8 @@ static void run_free(Run *r) {
     dataset_free(&r->ds);
     free(r->train_idx);
     free(r->val_idx);
+    for (int i = 0; i < MODEL_READBACKS; i++) free(r->pipe.labels[i]);
+    free(r->pipe.prob);
     free(r->lr_curve);
     free(r->hist_loss);
     free(r->hist_val);
@@ -872,8 +1015,10 @@ static int run_setup(Run *r) {
     char notice[600];
     if (backend_open(&r->be, c->device, c->threads, notice, sizeof notice, r->e)) return -1;
     if (notice[0]) say(r, "%s", notice);
-    r->precision = (BackendPrecision)backend_precision_parse(c->amp);
-    if (backend_set_precision(r->be, r->precision, r->e)) return -1;
+    if (backend_set_precision(r->be, (BackendPrecision)backend_precision_parse(c->precision),
+                              r->e))
+        return -1;
+    r->precision = r->be->precision;
     if (open_dataset(r)) return -1;
     r->kind = !strcmp(c->optimizer, "adam") ? OPTIM_ADAM : OPTIM_SGD;
     r->decay = !strcmp(c->lr_decay, "step") ? LR_STEP : LR_COS;
@@ -892,7 +1037,12 @@ static int run_setup(Run *r) {
     r->lr_curve = malloc(c->epochs * sizeof(double));
     r->hist_loss = malloc(c->epochs * sizeof(double));
     r->hist_val = malloc(c->epochs * sizeof(double));
-    if (!r->lr_curve || !r->hist_loss || !r->hist_val) return err_set(r->e, "out of memory");
+    const size_t P = TRAIN_PAIRS_PER_SAMPLE * (size_t)c->batch_size;
+    int ok = (r->pipe.prob = malloc(P * sizeof(float))) != NULL;
+    for (int i = 0; i < MODEL_READBACKS; i++)
+        ok &= (r->pipe.labels[i] = malloc(P * sizeof(float))) != NULL;
+    if (!r->lr_curve || !r->hist_loss || !r->hist_val || !ok)
+        return err_set(r->e, "out of memory");
     for (int i = 0; i < c->epochs; i++)
         r->lr_curve[i] = optim_schedule(r->decay, r->lr_fit, r->min_lr_fit, c->epochs, i);
     config_rows(r);
@@ -915,7 +1065,8 @@ static int run_setup(Run *r) {
     augment_preset(&r->aug, (AugmentKind)augment_kind_parse(c->augment));
     LoaderConfig lc = {.ds = &r->ds, .sampler = &r->train_s, .samples = c->batch_size,
                        .size = c->input_size, .pre = r->m->spec.pre, .aug = &r->aug,
-                       .seed = c->seed, .stream = 0, .workers = r->workers, .depth = 4};
+                       .seed = c->seed, .stream = 0, .workers = r->workers,
+                       .depth = LOADER_DEPTH(r->workers), .be = r->be};
     if (loader_open(&r->train_l, &lc, r->e)) return -1;
     lc.sampler = &r->val_s;
     lc.aug = NULL;
@@ -963,8 +1114,8 @@ int train_run(const TrainConfig *c, TrainCallback cb, void *ctx, TrainControl *c
         rc = state < 0 ? -1 : 0;
         if (state == 0) {
             char msg[256];
-            snprintf(msg, sizeof msg, "finished %d epochs; best validation loss %.4f", c->epochs,
-                     r.p.best_val);
+            snprintf(msg, sizeof msg, "finished %d epoch%s; best validation loss %.4f", c->epochs,
+                     c->epochs == 1 ? "" : "s", r.p.best_val);
             TrainEvent st = {.kind = TRAIN_EV_STOP, .epoch = c->epochs, .message = msg};
             emit(&r, &st);
         }

@@ -41,8 +41,8 @@ typedef struct TrainConfig {
     int patience;             // early stopping after this many epochs without improvement, 0 = off
     // engine
     const char *device;       // "auto"
-    const char *amp;          // "off" | "bf16": the training steps' convolutions and dense
-                              // products in bfloat16, fp32 accumulation (CUDA only)
+    const char *precision;    // "fp32" | "tf32" | "bf16" (backend.h): the training steps'
+                              // convolutions and dense products; default tf32
     int threads;              // 0 = all cores
     long steps_per_epoch;     // 0 = as the original: train images / batch size
     // additions of the C version
@@ -74,6 +74,8 @@ typedef enum TrainEventKind {
     TRAIN_EV_EPOCH_END,   // train loss, val loss, val acc, lr, duration
     TRAIN_EV_CHECKPOINT,  // a file was written (path)
     TRAIN_EV_STOP,        // the loop ended (reason in message)
+    TRAIN_EV_PREPARE,     // before the loop: `batch` of `batches` items of a stage named by
+                          // message ("images decoded"), a few times a second
 } TrainEventKind;
 
 typedef struct TrainEvent {

@@ -161,7 +161,7 @@ static void test_index(Model *m, const char *dir) {
     Backend *be = m->be;
     Model *other;
     CHECK(model_create(&other, &m->spec, be, &e) == 0, "%s", e.msg);
-    model_init_random(other, 99);
+    CHECK(model_init_random(other, 99, &e) == 0, "%s", e.msg);
     CHECK(gallery_check_model(&g, other, "other.h5", &e) < 0 && strstr(e.msg, "random.h5") &&
               strstr(e.msg, "other.h5"),
           "%s", e.msg);
@@ -184,7 +184,10 @@ int main(void) {
         fprintf(stderr, "%s\n", e.msg);
         return 1;
     }
-    model_init_random(m, 3);
+    if (model_init_random(m, 3, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        return 1;
+    }
     test_proxy(m);
     char dir[] = "/tmp/test_search.XXXXXX";
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");

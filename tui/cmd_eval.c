@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "../engine/eval.h"
+#include "../engine/text.h"
 #include "cli.h"
 #include "commands.h"
 #include "progress.h"
@@ -104,9 +105,11 @@ static int eval_runs_dir(Model *m, const char *dir, const EvalOpts *o) {
         engine_error(o, &e);
         return EXIT_RUNTIME;
     }
-    for (int i = 0; i < n; i++)
-        printf("%-12s error %6.2f%%  (%d of %d wrong)\n", runs[i].name, runs[i].error,
-               runs[i].wrong, runs[i].items);
+    char name[sizeof runs->name * 4];
+    for (int i = 0; i < n; i++)  // folder names, escaped as every string from a file
+        printf("%-12s error %6.2f%%  (%d of %d wrong)\n",
+               text_escape(runs[i].name, name, sizeof name), runs[i].error, runs[i].wrong,
+               runs[i].items);
     printf("mean error %.2f%% over %d run%s (accuracy %.2f%%)\n", mean, n, n == 1 ? "" : "s",
            100 - mean);
     free(runs);
@@ -135,7 +138,7 @@ int cmd_eval(int argc, char **argv) {
     const char *runs = NULL;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h" CLI_COMMON_SHORT, longs, NULL)) != -1) {
         int common = cli_common_opt(c, optarg, &co);
         if (common < 0) return EXIT_USAGE;
         if (common) continue;
@@ -166,13 +169,12 @@ int cmd_eval(int argc, char **argv) {
         case O_OWN: own = 1; break;
         case O_RUNS: runs = optarg; break;
         case 'h': usage(stdout); return EXIT_OK;
-        default: return cli_option_error(c, argv, usage);
+        default: return cli_option_error(c, argv);
         }
     }
     int operands = argc - optind;
     if (runs ? operands != 0 : operands != 1) {
         cli_error(runs ? "--runs DIR takes no other folder" : "eval needs one folder (DIR)");
-        usage(stderr);
         return EXIT_USAGE;
     }
     Backend *be;

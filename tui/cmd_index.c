@@ -49,7 +49,7 @@ int cmd_index(int argc, char **argv) {
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h" CLI_COMMON_SHORT, longs, NULL)) != -1) {
         int common = cli_common_opt(c, optarg, &co);
         if (common < 0) return EXIT_USAGE;
         if (common) continue;
@@ -62,14 +62,13 @@ int cmd_index(int argc, char **argv) {
             if (cli_parse_int("--seed", optarg, 0, 0x7fffffffffffffffL, &seed)) return EXIT_USAGE;
             break;
         case 'h': usage(stdout); return EXIT_OK;
-        default: return cli_option_error(c, argv, usage);
+        default: return cli_option_error(c, argv);
         }
     }
     if (argc - optind != !synthetic || !out) {
         cli_error(!out        ? "index needs --out FILE"
                   : synthetic ? "--synthetic N takes no folder"
                               : "index needs one folder (DIR)");
-        usage(stderr);
         return EXIT_USAGE;
     }
     const char *dir = synthetic ? NULL : argv[optind];

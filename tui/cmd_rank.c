@@ -213,7 +213,7 @@ int cmd_rank(int argc, char **argv) {
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h" CLI_COMMON_SHORT, longs, NULL)) != -1) {
         int common = cli_common_opt(c, optarg, &co);
         if (common < 0) return EXIT_USAGE;
         if (common) continue;
@@ -227,12 +227,11 @@ int cmd_rank(int argc, char **argv) {
                 return EXIT_USAGE;
             break;
         case 'h': usage(stdout); return EXIT_OK;
-        default: return cli_option_error(c, argv, usage);
+        default: return cli_option_error(c, argv);
         }
     }
     if (argc - optind != 2) {
         cli_error("rank needs a query image and a folder or an index");
-        usage(stderr);
         return EXIT_USAGE;
     }
     so.threads = co.threads;

@@ -57,9 +57,11 @@ static void usage(FILE *f) {
             "  --stop-after-steps N     stop cleanly after N steps in this run\n"
             "engine\n"
             "  --device DEV             auto, cpu, cuda or cuda:N (default auto)\n"
-            "  --amp bf16|off           mixed precision: convolutions and dense products in\n"
-            "                           bfloat16 with fp32 accumulation, weights and optimizer\n"
-            "                           in fp32 (CUDA only; default off: fp32)\n"
+            "  --precision P            fp32, tf32 (TF32 convolutions on a GPU, as PyTorch's\n"
+            "                           default; the CPU computes fp32) or bf16 (bfloat16\n"
+            "                           products, fp32 weights and optimizer; GPU only);\n"
+            "                           default tf32\n"
+            "  --amp bf16|off           the older spelling of --precision bf16|fp32\n"
             "  --threads N              CPU threads (default: all cores)\n"
             "  --plain                  plain log lines even in a terminal\n"
             "  --loader-benchmark N     only time the data loader over N batches, then exit\n"
@@ -73,7 +75,7 @@ enum {
     O_DATASET = 256, O_OWN, O_VAL_RATIO, O_SAME, O_AUGMENT, O_SEED, O_WORKERS, O_BACKBONE,
     O_WIDTHS, O_HIDDEN, O_INPUT, O_INVERT, O_LETTERBOX, O_MODEL, O_RESUME, O_EPOCHS, O_INIT,
     O_BATCH, O_OPTIM, O_LR, O_MIN_LR, O_MOMENTUM, O_WD, O_DECAY, O_STEPS, O_VAL_STEPS, O_SAVE_DIR,
-    O_PERIOD, O_PATIENCE, O_DEVICE, O_AMP, O_THREADS, O_PLAIN, O_STOP_STEPS, O_TIME_LIMIT, O_LOADER_BENCH,
+    O_PERIOD, O_PATIENCE, O_DEVICE, O_PRECISION, O_AMP, O_THREADS, O_PLAIN, O_STOP_STEPS, O_TIME_LIMIT, O_LOADER_BENCH,
 };
 
 static const struct option LONGS[] = {
@@ -107,6 +109,7 @@ static const struct option LONGS[] = {
     {"save-period", required_argument, 0, O_PERIOD},
     {"patience", required_argument, 0, O_PATIENCE},
     {"device", required_argument, 0, O_DEVICE},
+    {"precision", required_argument, 0, O_PRECISION},
     {"amp", required_argument, 0, O_AMP},
     {"threads", required_argument, 0, O_THREADS},
     {"plain", no_argument, 0, O_PLAIN},
@@ -145,12 +148,12 @@ static const char *find_resume(int argc, char **argv) {
 }
 
 static int plain_flag;
-static int amp_given;  // --amp on the command line, not from a checkpoint
+static int precision_given;  // --precision or --amp on the command line, not from a checkpoint
 
 int train_parse_args(int argc, char **argv, TrainConfig *c) {
     train_config_defaults(c);
     plain_flag = 0;
-    amp_given = 0;
+    precision_given = 0;
     const char *resume = find_resume(argc, argv);
     if (resume) {
         Err e;
@@ -225,10 +228,25 @@ int train_parse_args(int argc, char **argv, TrainConfig *c) {
             if (cli_parse_device(optarg)) return -1;
             c->device = optarg;
             break;
-        case O_AMP:
-            c->amp = optarg;
-            amp_given = 1;
+        case O_PRECISION:
+            if (backend_precision_parse(optarg) < 0) {
+                cli_error("--precision: '%s' is not fp32, tf32 or bf16", optarg);
+                return -1;
+            }
+            c->precision = optarg;
+            precision_given = 1;
             break;
+        case O_AMP: {
+            int p = backend_amp_parse(optarg);
+            if (p < 0) {
+                cli_error("--amp: '%s' is not bf16 or off (--precision is the newer option)",
+                          optarg);
+                return -1;
+            }
+            c->precision = backend_precision_name((BackendPrecision)p);
+            precision_given = 1;
+            break;
+        }
         case O_THREADS: INT_OPT("--threads", 1, 1024, c->threads); break;
         case O_PLAIN: plain_flag = 1; break;
         case O_STOP_STEPS: INT_OPT("--stop-after-steps", 1, 1000000000, c->stop_after_steps); break;
@@ -238,8 +256,7 @@ int train_parse_args(int argc, char **argv, TrainConfig *c) {
             break;
         case O_LOADER_BENCH: INT_OPT("--loader-benchmark", 1, 1000000, c->loader_benchmark); break;
         case 'h': usage(stdout); return 1;
-        case ':': cli_error("option %s needs a value", argv[optind - 1]); return -1;
-        default: cli_error("unknown option '%s'", argv[optind - 1]); return -1;
+        default: cli_option_error(opt, argv); return -1;
         }
     }
 #undef INT_OPT
@@ -310,15 +327,24 @@ static void plain_event(const TrainEvent *ev, void *ctx) {
         break;
     case TRAIN_EV_CHECKPOINT: printf("  saved %s\n", ev->message); break;
     case TRAIN_EV_STOP: printf("%s\n", ev->message); break;
+    case TRAIN_EV_PREPARE: {
+        // Every few seconds while a long stage runs (the end is said by the
+        // messages that follow).
+        double now = cli_now();
+        if (now - pc->last_batch_line < PLAIN_BATCH_INTERVAL || ev->batch == ev->batches) break;
+        pc->last_batch_line = now;
+        printf("  %ld/%ld %s\n", ev->batch, ev->batches, ev->message);
+        break;
+    }
     }
     fflush(stdout);
 }
 
-// --amp bf16 needs the CUDA backend: found out before anything starts (a
-// usage error, exit 2), also when --device auto would fall back to the CPU.
-// (--device cuda without a GPU fails as usual, when the run opens it.)
-static int amp_device_usable(const TrainConfig *c) {
-    if (backend_precision_parse(c->amp) != BACKEND_BF16 || !strncmp(c->device, "cuda", 4))
+// --precision bf16 needs the CUDA backend: found out before anything starts
+// (a usage error, exit 2), also when --device auto would fall back to the
+// CPU. (--device cuda without a GPU fails as usual, when the run opens it.)
+static int precision_device_usable(const TrainConfig *c) {
+    if (backend_precision_parse(c->precision) != BACKEND_BF16 || !strncmp(c->device, "cuda", 4))
         return 1;
     Backend *be;
     Err e;
@@ -329,8 +355,9 @@ static int amp_device_usable(const TrainConfig *c) {
     if (!ok) {
         cli_error("%s", e.msg);
         if (notice[0]) cli_error("%s", notice);
-        if (c->resume && !amp_given)
-            cli_error("--resume keeps the checkpoint's --amp; add --amp off to train in fp32");
+        if (c->resume && !precision_given)
+            cli_error("--resume keeps the checkpoint's --precision; add --precision tf32 (or "
+                      "fp32) to train without bf16");
     }
     return ok;
 }
@@ -345,7 +372,7 @@ static void on_signal(int sig) {
 
 // Runs the training with plain log lines; returns the exit status.
 static int train_plain(const TrainConfig *c) {
-    PlainCtx pc = {0};
+    PlainCtx pc = {cli_now()};  // the first progress line after an interval, as later ones
     Err e;
     if (train_run(c, plain_event, &pc, &control, &e)) {
         cli_error("%s", e.msg);
@@ -358,11 +385,8 @@ int cmd_train(int argc, char **argv) {
     TrainConfig c;
     int rc = train_parse_args(argc, argv, &c);
     if (rc > 0) return EXIT_OK;
-    if (rc < 0) {
-        fprintf(stderr, "'%s train --help' lists the options.\n", cli_prog);
-        return EXIT_USAGE;
-    }
-    if (!amp_device_usable(&c)) return EXIT_USAGE;
+    if (rc < 0) return EXIT_USAGE;
+    if (!precision_device_usable(&c)) return EXIT_USAGE;
     // In a terminal, the dashboard (it handles the signals itself).
     char why[256];
     if (!plain_flag && term_usable(why, sizeof why)) return dashboard_run(&c);

@@ -4,24 +4,33 @@
 #   1. parity: every backend operation, then the whole model (compact, and
 #      the full-size VGG16 Siamese network) forward and backward on the CPU
 #      and CUDA backends with the same weights and inputs; outputs and every
-#      gradient compared, FP32 with TF32 off (tests/test_backend_parity.c);
+#      gradient compared, --precision fp32 (tests/test_backend_parity.c);
 #      then `siamese predict` on both devices;
 #   2. 200 training steps on Omniglot from the same initial weights on both
 #      backends in lockstep, both loss curves printed (train_compare.c);
-#   3. speed against PyTorch on the same model, batch and precision (TF32
-#      allowed on both sides): inference pairs/s at batch 1 and 64,
+#   3. speed against PyTorch on the same model, batch and precision (tf32,
+#      both sides' default): inference pairs/s at batch 1 and 64,
 #      training pairs/s at batch 32, the ratios, latency and GPU memory
 #      (bench_model.c, bench/gpu_torch.py).
-# and mixed precision (--amp bf16), in short steps beside them:
-#   1c. every conv3x3 and dense operation, forward and backward, in bf16 on
-#       the GPU against the CPU's FP32, to 2e-2 of each tensor's largest
-#       value (test_backend_parity --amp bf16);
+# and the reduced precisions (--precision tf32, the default, and bf16), in
+# short steps beside them:
+#   1c. every conv3x3 and dense operation, forward and backward, in tf32 and
+#       in bf16 on the GPU against the CPU's FP32, to 5e-3 (tf32 convolutions)
+#       and 2e-2 (bf16) of each tensor's largest value (test_backend_parity
+#       --precision tf32|bf16);
 #   2b. 200 training steps on Omniglot from the same initial weights and
-#       batches, GPU FP32 (A) vs GPU --amp bf16 (B): the first 10 losses
-#       within 2e-2, the mean |loss A - loss B| over all steps <= 0.02
-#       (train_compare --amp bf16);
-#   3.  training pairs/s at batch 32 with --amp bf16 against PyTorch eager
-#       (NCHW and channels_last) under torch.autocast(dtype=torch.bfloat16).
+#       batches, GPU FP32 (A) vs GPU --precision bf16 (B): the first 10
+#       losses within 2e-2, the mean |loss A - loss B| over all steps <= 0.02
+#       (train_compare --precision bf16);
+#   3.  training pairs/s at batch 32 with --precision bf16 against PyTorch
+#       eager (NCHW and channels_last) under torch.autocast(dtype=torch.bfloat16).
+# and the real trainer (3b): `siamese train` on the bundled alphabets, a
+# small model on the CPU and on the GPU from the same seed (epoch losses
+# within 1e-3), then compact and VGG16 for 2 epochs of fixed steps: the
+# second epoch's pairs/s beside bench_model's and the loader's alone;
+# and where a training step's time goes (3c): `siamese bench --mode
+# profile`, every operation of a VGG16 step timed with CUDA events, a table
+# by layer, in tf32 and bf16 (the PROFILE lines in $OUT/profile.txt).
 #
 # The GPU machine has the NVIDIA driver, nvcc and PyTorch with its CUDA
 # wheels, but not our Debian libraries; it receives a copy of the working
@@ -51,6 +60,8 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/siamese_gpu.XXXXXX")
 RES=${OUT:-$WORK/out}
 mkdir -p "$RES"
 trap 'rm -rf "$WORK"' EXIT
+# setup_programs, rebuild_cuda_lib: the programs ready to run here.
+. tests/gpu/programs.sh
 
 left() { echo $((BUDGET - (SECONDS - T0))); }
 section() { printf '\n==== %s  [%ds elapsed, %ds left]\n' "$1" $((SECONDS - T0)) "$(left)"; }
@@ -103,36 +114,6 @@ gpu_memory() {
     return $rc
 }
 
-# rebuild_cuda_lib DIRS: compiles libsiamese_cuda.so on this machine against
-# the cuDNN and cuBLAS it has (in the colon-separated DIRS) and their
-# headers (the toolkit's, or the wheels' include/ beside their lib/), for
-# when the bundled library wants versions absent here (say cuBLAS 13 where
-# only cuBLAS 12 is installed). Needs nvcc, a C compiler and make.
-rebuild_cuda_lib() {
-    local dirs=$1 nvcc inc="" cudnn="" cublas="" d h f
-    nvcc=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null) || { echo "no nvcc to rebuild with"; return 1; }
-    local incdirs="$(dirname "$(dirname "$nvcc")")/include"
-    for d in ${dirs//:/ }; do incdirs="$incdirs $d/../include"; done
-    for h in cuda_runtime_api.h cudnn.h cublas_v2.h; do
-        for d in $incdirs; do
-            if [ -f "$d/$h" ]; then
-                [[ " $inc " == *" -I$d "* ]] || inc="$inc -I$d"
-                break
-            fi
-        done
-    done
-    for d in ${dirs//:/ }; do
-        [ -z "$cudnn" ] && [ -f "$d/libcudnn.so.9" ] && cudnn=$d/libcudnn.so.9
-        for f in "$d"/libcublas.so.13 "$d"/libcublas.so.12; do
-            [ -z "$cublas" ] && [ -f "$f" ] && cublas=$f
-        done
-    done
-    echo "rebuilding libsiamese_cuda.so with $nvcc:$inc, $cudnn $cublas"
-    [ -n "$cudnn" ] && [ -n "$cublas" ] || { echo "cuDNN 9 or cuBLAS not found: cannot rebuild"; return 1; }
-    make -s -j"$(nproc)" BUILD="$WORK/build" NVCC="$nvcc" CUDA_INCLUDES="$inc" \
-        CUDA_LDLIBS="-Xlinker $cudnn -Xlinker $cublas" libsiamese_cuda.so
-}
-
 main() {
     section "machine"
     date -u
@@ -145,88 +126,7 @@ main() {
     fi
     command -v nvcc >/dev/null && nvcc --version | tail -2
 
-    section "programs"
-    local BIN LIB="" GLIBC="" DATA=""
-    if [ -f gpu_carry/bundle.tar.xz ]; then
-        # (Python's tarfile where tar has no xz.)
-        tar -C "$WORK" -xJf gpu_carry/bundle.tar.xz 2>/dev/null ||
-            "$PY" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
-                gpu_carry/bundle.tar.xz "$WORK" || { echo "cannot unpack gpu_carry/bundle.tar.xz"; return 1; }
-        BIN=$WORK/bin LIB=$WORK/lib GLIBC=$WORK/glibc DATA=$WORK/omniglot
-        echo "from gpu_carry/ (make gpu-bundle):"
-        sed -n '1,4p' gpu_carry/STAMP
-    else
-        echo "no gpu_carry/: building this tree with make"
-        make -j"$(nproc)" all build/tests/test_backend_parity build/tests/gpu/train_compare \
-            build/tests/gpu/bench_model >"$WORK/make.log" 2>&1 || { tail -30 "$WORK/make.log"; return 1; }
-        BIN=$WORK/bin
-        mkdir -p "$BIN"
-        for f in siamese libsiamese_cuda.so build/tests/test_backend_parity build/tests/gpu/train_compare \
-            build/tests/gpu/bench_model; do
-            [ -e "$f" ] && ln -s "$ROOT/$f" "$BIN/"
-        done
-        DATA=${OMNIGLOT:-dataset/images_background}
-    fi
-
-    # The CUDA libraries: the toolkit's (where it has cuDNN or cuBLAS), then
-    # every lib/ of Python's NVIDIA wheels (PyTorch's), which also hold what
-    # cuDNN loads at run time (cuBLASLt, NVRTC) for its own CUDA version.
-    local dirs="" d
-    local cands="${CUDA_HOME:-/usr/local/cuda}/lib64 /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib"
-    for d in $cands; do
-        if compgen -G "$d/libcudnn.so.*" >/dev/null || compgen -G "$d/libcublas.so.*" >/dev/null; then
-            d=$(cd "$d" && pwd -P)
-            [[ ":$dirs:" == *":$d:"* ]] || dirs="$dirs:$d"
-        fi
-    done
-    for d in $("$PY" - 2>/dev/null <<'EOF'
-import importlib.util, os
-spec = importlib.util.find_spec("nvidia")
-for base in (spec.submodule_search_locations if spec else []):
-    for sub in sorted(os.listdir(base)):
-        if os.path.isdir(os.path.join(base, sub, "lib")):
-            print(os.path.join(base, sub, "lib"))
-EOF
-); do
-        dirs="$dirs:$d"
-    done
-    dirs=${dirs#:}
-    echo "CUDA library folders: ${dirs:-none found}"
-    local OURLD="$BIN${LIB:+:$LIB}${dirs:+:$dirs}${ORIG_LD:+:$ORIG_LD}"
-
-    # GPU_CHECK_REBUILD=1 forces the rebuild (to try it, or to replace a
-    # bundled library that misbehaves here).
-    local missing
-    missing=$(LD_LIBRARY_PATH="$OURLD" ldd "$BIN/libsiamese_cuda.so" | grep "not found")
-    if [ -n "$missing" ] || [ "${GPU_CHECK_REBUILD:-0}" = 1 ]; then
-        [ -n "$missing" ] && echo "libsiamese_cuda.so cannot find: $missing"
-        if rebuild_cuda_lib "$dirs"; then
-            rm -f "$BIN/libsiamese_cuda.so"
-            cp libsiamese_cuda.so "$BIN/libsiamese_cuda.so"
-        fi
-    fi
-
-    # Our programs need glibc 2.34 or newer; on an older system they run
-    # under the glibc they were built with (gpu_carry/glibc).
-    local loader=""
-    if ! LD_LIBRARY_PATH="$OURLD" "$BIN/bench_model" --help >/dev/null 2>"$WORK/probe.err"; then
-        cat "$WORK/probe.err"
-        loader=$(ls "$GLIBC"/ld-linux* 2>/dev/null | head -1)
-        [ -n "$loader" ] || { echo "the programs cannot run here"; return 1; }
-        echo "running the programs under their own glibc ($loader)"
-    fi
-    {
-        echo '#!/usr/bin/env bash'
-        echo 'p=$1; shift'
-        if [ -n "$loader" ]; then
-            echo "exec \"$loader\" --library-path \"$GLIBC:$OURLD\" \"$BIN/\$p\" \"\$@\""
-        else
-            echo "export LD_LIBRARY_PATH=\"$OURLD\""
-            echo "exec \"$BIN/\$p\" \"\$@\""
-        fi
-    } >"$WORK/run"
-    chmod +x "$WORK/run"
-    local RUN=$WORK/run
+    setup_programs || return 1
 
     local dev=$GPU backbone=vgg16 input=105 tsteps=200 tbatch=8 secs=3 ib="1,64" tb=32
     local torch_args=(--seconds 3)
@@ -237,11 +137,16 @@ EOF
         echo "DRY RUN: '$GPU' replaced by the CPU, toy sizes"
     fi
 
-    section "1. parity: every operation and the whole model, CPU vs $GPU (FP32, TF32 off)"
-    limited 150 "$RUN" test_backend_parity --full 2>&1 | tee "$WORK/parity.log"
+    # The dry run's parity: the CPU against a second CPU backend (the
+    # harness itself; test_backend_parity --device cpu), compact only.
+    local parity_dev=(--device "$dev")
+    [ $DRY = 1 ] && parity_dev=(--device cpu)
+    section "1. parity: every operation and the whole model, CPU vs $dev (--precision fp32)"
+    limited 150 "$RUN" test_backend_parity "${parity_dev[@]}" $([ $DRY = 0 ] && echo --full) 2>&1 |
+        tee "$WORK/parity.log"
     case ${PIPESTATUS[0]} in
     0) status parity PASS ;;
-    77) status parity "$([ $DRY = 1 ] && echo "SKIP (dry run)" || echo "FAIL (the CUDA backend did not open)")" ;;
+    77) status parity "FAIL (the CUDA backend did not open)" ;;
     124) status parity "FAIL (timeout)" ;;
     *) status parity FAIL ;;
     esac
@@ -250,7 +155,7 @@ EOF
     local pc pg
     if limited 30 "$RUN" siamese init --backbone vgg16 --seed 3 --out "$WORK/vgg16.h5" &&
         pc=$(limited 30 "$RUN" siamese predict --model "$WORK/vgg16.h5" --device cpu img/a.png img/d.jpg) &&
-        pg=$(limited 30 env SIAMESE_CUDA_TF32=0 "$RUN" siamese predict --model "$WORK/vgg16.h5" --device "$dev" img/a.png img/d.jpg); then
+        pg=$(limited 30 "$RUN" siamese predict --model "$WORK/vgg16.h5" --device "$dev" --precision fp32 img/a.png img/d.jpg); then
         echo "cpu: $pc   $dev: $pg"
         limited 30 "$RUN" siamese predict --model "$WORK/vgg16.h5" --device auto img/a.png img/b.png
         if awk -v a="$pc" -v b="$pg" 'BEGIN {d = a - b; exit !(d < 1e-4 && d > -1e-4)}'; then
@@ -262,14 +167,22 @@ EOF
         status predict FAIL
     fi
 
-    section "1c. parity in mixed precision: conv3x3 and dense, $GPU --amp bf16 vs CPU FP32"
-    limited 60 "$RUN" test_backend_parity --amp bf16 2>&1 | tee "$WORK/parity_bf16.log"
-    case ${PIPESTATUS[0]} in
-    0) status "parity bf16" PASS ;;
-    77) status "parity bf16" "$([ $DRY = 1 ] && echo "SKIP (dry run)" || echo "FAIL (the CUDA backend did not open)")" ;;
-    124) status "parity bf16" "FAIL (timeout)" ;;
-    *) status "parity bf16" FAIL ;;
-    esac
+    local p
+    for p in tf32 bf16; do
+        section "1c. parity in $p: conv3x3 and dense, $dev --precision $p vs CPU FP32"
+        if [ $DRY = 1 ] && [ $p = bf16 ]; then
+            status "parity $p" "SKIP (dry run: the CPU has no bf16)"
+            continue
+        fi
+        limited 60 "$RUN" test_backend_parity "${parity_dev[@]}" --precision $p 2>&1 |
+            tee "$WORK/parity_$p.log"
+        case ${PIPESTATUS[0]} in
+        0) status "parity $p" PASS ;;
+        77) status "parity $p" "FAIL (the CUDA backend did not open)" ;;
+        124) status "parity $p" "FAIL (timeout)" ;;
+        *) status "parity $p" FAIL ;;
+        esac
+    done
 
     section "2. training: $tsteps steps from the same weights, CPU (A) vs $dev (B), FP32"
     local data_arg=synthetic
@@ -284,11 +197,11 @@ EOF
     *) status training FAIL ;;
     esac
 
-    section "2b. training: $tsteps steps from the same weights, $dev FP32 (A) vs $dev --amp bf16 (B)"
+    section "2b. training: $tsteps steps from the same weights, $dev FP32 (A) vs $dev --precision bf16 (B)"
     if [ $DRY = 1 ]; then
         status "training bf16" "SKIP (dry run: the CPU has no bf16)"
     else
-        limited 90 "$RUN" train_compare --a "$dev" --b "$dev" --amp bf16 --data "$data_arg" \
+        limited 90 "$RUN" train_compare --a "$dev" --b "$dev" --precision bf16 --data "$data_arg" \
             --backbone "$backbone" --input "$input" --batch "$tbatch" --steps "$tsteps" --every 20 \
             --time-limit $(($(left) - 30 < 60 ? $(left) - 30 : 60)) --csv "$RES/train_curves_bf16.csv" \
             2>&1 | tee "$WORK/train_bf16.log"
@@ -299,34 +212,48 @@ EOF
         esac
     fi
 
-    section "3a. speed: siamese on $dev (TF32 allowed)"
+    section "3a. speed: siamese on $dev (--precision tf32)"
     local mode b run
     for run in $(runs "$ib" "$tb"); do
         mode=${run%%:*} b=${run##*:}
         gpu_memory 60 "$WORK/ours_${mode}_$b.log" "$RUN" bench_model --device "$dev" --mode "$mode" \
-            --batch "$b" --backbone "$backbone" --input "$input" --seconds "$secs" ||
+            --batch "$b" --backbone "$backbone" --input "$input" --seconds "$secs" --precision tf32 ||
             echo "(bench_model $mode batch $b failed)"
     done
     cat "$WORK"/ours_*.log 2>/dev/null | grep -q "^RESULT" && status "speed (siamese)" done || status "speed (siamese)" FAIL
     if [ $DRY = 0 ]; then
         gpu_memory 60 "$WORK/bf16_ours_train_${tb%%,*}.log" "$RUN" bench_model --device "$dev" \
-            --mode train --batch "${tb%%,*}" --amp bf16 --backbone "$backbone" --input "$input" \
-            --seconds "$secs" || echo "(bench_model train --amp bf16 failed)"
+            --mode train --batch "${tb%%,*}" --precision bf16 --backbone "$backbone" --input "$input" \
+            --seconds "$secs" || echo "(bench_model train --precision bf16 failed)"
     fi
 
-    section "3b. speed: PyTorch eager, training under autocast bf16"
+    trainer
+
+    # Where a training step's time goes: each operation of a step timed
+    # with CUDA events (the CPU's clock in the dry run), a table by layer.
+    for p in tf32 bf16; do
+        [ $DRY = 1 ] && [ $p = bf16 ] && continue
+        section "3c. where a training step's time goes: siamese bench --mode profile, $p"
+        limited 60 "$RUN" siamese bench --mode profile --device "$dev" --backbone "$backbone" \
+            --input-shape "$input" --batch "${tb%%,*}" --precision $p --repeat 5 \
+            >"$WORK/profile_$p.log" 2>&1 || echo "(bench --mode profile --precision $p failed)"
+        grep -v "^PROFILE" "$WORK/profile_$p.log"
+        sed -n "s/^PROFILE /PROFILE precision=$p /p" "$WORK/profile_$p.log" >>"$RES/profile.txt"
+    done
+
+    section "3e. speed: PyTorch eager, training under autocast bf16"
     if "$PY" -c "import torch" 2>/dev/null; then
-        gpu_memory 120 "$WORK/bf16_torch.log" "$PY" bench/gpu_torch.py --amp bf16 \
+        gpu_memory 120 "$WORK/bf16_torch.log" "$PY" bench/gpu_torch.py --precision bf16 \
             --infer-batches "" --train-batches "${tb%%,*}" --backbone "$backbone" --input "$input" \
             --impls eager-nchw,eager-nhwc --deadline 90 "${torch_args[@]}"
     else
         echo "$PY cannot import torch"
     fi
 
-    section "3c. speed: PyTorch on the same model"
+    section "3f. speed: PyTorch on the same model"
     if "$PY" -c "import torch" 2>/dev/null; then
         local deadline=$(($(left) - 60))
-        gpu_memory 400 "$WORK/torch.log" "$PY" bench/gpu_torch.py \
+        gpu_memory 400 "$WORK/torch.log" "$PY" bench/gpu_torch.py --precision tf32 \
             --infer-batches "$ib" --train-batches "$tb" --backbone "$backbone" --input "$input" \
             --deadline "$deadline" "${torch_args[@]}"
         grep -q "^RESULT" "$WORK/torch.log" && status "speed (PyTorch)" done || status "speed (PyTorch)" FAIL
@@ -336,10 +263,86 @@ EOF
     fi
 
     summary "$ib" "$tb"
-    for k in parity predict training "parity bf16" "training bf16"; do
+    for k in parity predict training "parity tf32" "parity bf16" "training bf16" trainer; do
         [[ ${STATUS[$k]} == PASS* || ${STATUS[$k]} == SKIP* ]] || return 1
     done
     return 0
+}
+
+# The real trainer, `siamese train`, on the bundled alphabets (main's
+# variables: RUN, WORK, DATA, dev, DRY):
+#   first its numbers: a small model trained 2 epochs of 8 steps on the CPU
+#   and on $dev in fp32 from the same seed, epoch losses (training and
+#   validation) within 1e-3 of each other: the pipelined loop (loss read a
+#   step late, batches as bytes from page-locked slots) trains as the CPU;
+#   then its speed: compact at 64 pairs a step and VGG16 at 32, 2 epochs
+#   each, the second epoch's pairs/s (the first includes cuDNN's algorithm
+#   searches) beside bench_model's figure for the same model and batch, and
+#   the loader alone (--loader-benchmark) with the same workers.
+trainer() {
+    section "3b. the real trainer: siamese train on $dev, against the CPU, then pairs/s"
+    if [ -z "$DATA" ] || [ ! -d "$DATA" ]; then
+        echo "no Omniglot images: the trainer is not run"
+        status trainer "SKIP (no images)"
+        return
+    fi
+    mkdir -p "$WORK/trainset"
+    ln -sfn "$(cd "$DATA" && pwd)" "$WORK/trainset/images_background"
+    local workers=$(($(nproc) - 1)) k d
+    [ "$workers" -lt 1 ] && workers=1
+    [ "$workers" -gt 64 ] && workers=64
+    local small=(--dataset "$WORK/trainset" --backbone compact --widths 8,8,16,16,16 --hidden 32
+        --input-shape 64 --batch-size 4 --steps-per-epoch 8 --val-steps 2 --epochs 2 --seed 5
+        --workers 4 --plain --precision fp32)
+    local ok=1
+    for k in a b; do
+        d=$([ $k = a ] && echo cpu || echo "$dev")
+        # The dry run's two sides are both the CPU: one thread against all.
+        limited 60 "$RUN" siamese train "${small[@]}" --device "$d" \
+            $([ $DRY = 1 ] && [ $k = a ] && echo --threads 1) --save-dir "$WORK/trainer_$k" \
+            >"$WORK/trainer_$k.log" 2>&1 || { tail -5 "$WORK/trainer_$k.log"; ok=0; }
+    done
+    if [ $ok = 1 ]; then
+        paste "$WORK"/trainer_a/loss_*/epoch_loss.txt "$WORK"/trainer_b/loss_*/epoch_loss.txt \
+            "$WORK"/trainer_a/loss_*/epoch_val_loss.txt "$WORK"/trainer_b/loss_*/epoch_val_loss.txt |
+            awk '{d = $1 - $2; d = d < 0 ? -d : d; v = $3 - $4; v = v < 0 ? -v : v
+                  if (v > d) d = v; if (d > m) m = d
+                  printf "epoch %d: loss cpu %.6f %s %.6f, val_loss cpu %.6f %s %.6f\n", NR, $1, dev, $2, $3, dev, $4}
+                  END {printf "trainer: max |cpu - %s| over the epoch losses = %.2e (limit 1e-03)\n", dev, m
+                       exit !(NR == 2 && m <= 1e-3)}' dev="$dev" >"$WORK/trainer.log"
+        [ "${PIPESTATUS[1]}" = 0 ] || ok=0
+        cat "$WORK/trainer.log"
+    fi
+    [ $ok = 1 ] && status trainer PASS || status trainer FAIL
+
+    # Speed: "backbone samples steps" (a step holds 2 x samples pairs).
+    local spec bb n st pairs line
+    local specs=("compact 32 300" "vgg16 16 80")
+    [ $DRY = 1 ] && specs=("compact 2 4")
+    for spec in "${specs[@]}"; do
+        read -r bb n st <<<"$spec"
+        pairs=$((2 * n))
+        local args=(--dataset "$WORK/trainset" --backbone "$bb" --batch-size "$n" --workers "$workers"
+            --device "$dev" --plain --precision tf32)
+        [ $DRY = 1 ] && args+=(--input-shape 32)
+        echo "-- $bb, $pairs pairs a step, $workers loader threads"
+        limited 120 "$RUN" siamese train "${args[@]}" --epochs 2 --steps-per-epoch "$st" --val-steps 2 \
+            --save-period 1000 --save-dir "$WORK/speed_$bb" >"$WORK/trainer_speed_$bb.log" 2>&1 ||
+            { tail -5 "$WORK/trainer_speed_$bb.log"; echo "(siamese train $bb failed)"; }
+        grep "^Epoch\|^|.* device \|^|.* precision " "$WORK/trainer_speed_$bb.log"
+        line=$(grep "^Epoch 2/2" "$WORK/trainer_speed_$bb.log" | sed -n 's/.*  \([0-9.]*\) pairs\/s$/\1/p')
+        echo "TRAINER backbone=$bb pairs_per_step=$pairs pairs_per_s=${line:-}" | tee -a "$WORK/trainer_speed.log"
+        limited 60 "$RUN" siamese train "${args[@]}" --loader-benchmark $([ $DRY = 1 ] && echo 4 || echo 100) \
+            2>&1 | grep "^loader alone" | sed "s/^/LOADER backbone=$bb /" | tee -a "$WORK/trainer_speed.log"
+        # bench_model on the same model and batch, unless 3a measured it.
+        if [ "$bb" != "$backbone" ] || ! grep -q "^RESULT mode=train batch=$pairs " "$WORK"/ours_train_*.log 2>/dev/null; then
+            limited 60 "$RUN" bench_model --device "$dev" --mode train --batch "$pairs" --backbone "$bb" \
+                $([ $DRY = 1 ] && echo --input 32) --seconds "$secs" --precision tf32 \
+                >"$WORK/bench_${bb}_train_$pairs.log" 2>&1 && grep "pairs/s" "$WORK/bench_${bb}_train_$pairs.log"
+        else
+            cp "$WORK/ours_train_$pairs.log" "$WORK/bench_${bb}_train_$pairs.log"
+        fi
+    done
 }
 
 # "infer:1 infer:64 train:32" from the batch lists "1,64" and "32"
@@ -375,11 +378,13 @@ summary() {
         echo
         grep -h "^GPU:\|^model \|worst max rel err\|ReLU or max-pool decisions" "$WORK/parity.log" 2>/dev/null | sed 's/^ */- parity: /'
         grep -h "^backend B\|^model \|^first .* steps:\|^last .* steps:\|^time per step\|time limit" "$WORK/train.log" 2>/dev/null | sed 's/^/- training: /'
+        sed -n 's/.*max rel err \([0-9.e+-]*\) (tolerance 5e-03).*/\1/p' "$WORK/parity_tf32.log" 2>/dev/null |
+            sort -g | tail -1 | sed 's/^/- parity tf32: worst max rel err of a tf32 conv tensor: /;s/$/ (limit 5e-03)/'
         sed -n 's/.*max rel err \([0-9.e+-]*\) (tolerance 2e-02).*/\1/p' "$WORK/parity_bf16.log" 2>/dev/null |
             sort -g | tail -1 | sed 's/^/- parity bf16: worst max rel err of a bf16 conv or dense tensor: /;s/$/ (limit 2e-02)/'
-        grep -h "^first .* steps:\|^all .* steps:\|^time per step\|time limit" "$WORK/train_bf16.log" 2>/dev/null | sed 's/^/- training bf16 (A FP32, B --amp bf16): /'
+        grep -h "^first .* steps:\|^all .* steps:\|^time per step\|time limit" "$WORK/train_bf16.log" 2>/dev/null | sed 's/^/- training bf16 (A FP32, B --precision bf16): /'
         echo
-        echo "Pairs per second (TF32 allowed on both sides; PyTorch eager = the faster of NCHW and channels_last):"
+        echo "Pairs per second (--precision tf32 on both sides: TF32 convolutions, FP32 dense, PyTorch's defaults; PyTorch eager = the faster of NCHW and channels_last):"
         echo
         echo "| run | siamese | PyTorch eager | ratio | torch.compile | ratio |"
         echo "|---|---|---|---|---|---|"
@@ -403,15 +408,38 @@ summary() {
         echo "- targets: training and batch-64 inference >= 1.3x PyTorch eager"
         local b1=${tb%%,*} amp_ours amp_torch fp32_ours
         amp_ours=$(result train "$b1" "$WORK/bf16_ours_train_$b1.log")
-        amp_torch=$(grep -h "^RESULT impl=eager.* mode=train batch=$b1 .*amp=bf16" "$WORK/bf16_torch.log" 2>/dev/null |
+        amp_torch=$(grep -h "^RESULT impl=eager.* mode=train batch=$b1 .*precision=bf16" "$WORK/bf16_torch.log" 2>/dev/null |
             sed -n 's/.*pairs_per_s=\([0-9.]*\).*/\1/p' | sort -g | tail -1)
         fp32_ours=$(result train "$b1" "$WORK/ours_train_$b1.log")
         echo
-        echo "Training pairs per second in mixed precision (siamese --amp bf16; PyTorch eager under autocast bf16, the faster of NCHW and channels_last):"
+        echo "Training pairs per second in mixed precision (siamese --precision bf16; PyTorch eager under autocast bf16, the faster of NCHW and channels_last):"
         echo
-        echo "| run | siamese --amp bf16 | PyTorch autocast bf16 | ratio | siamese TF32 | --amp speed-up |"
+        echo "| run | siamese bf16 | PyTorch autocast bf16 | ratio | siamese tf32 | bf16 speed-up |"
         echo "|---|---|---|---|---|---|"
         echo "| train batch $b1 | ${amp_ours:--} | ${amp_torch:--} | $(ratio "$amp_ours" "$amp_torch") | ${fp32_ours:--} | $(ratio "$amp_ours" "$fp32_ours") |"
+        echo
+        echo "The real trainer (siamese train --precision tf32, 2 epochs, the second one's pairs/s; the loader alone with the same threads; bench_model on the same model and batch):"
+        echo
+        echo "| model | pairs a step | siamese train | bench_model | train / bench | loader alone |"
+        echo "|---|---|---|---|---|---|"
+        local bb pairs tr bm ld
+        while read -r bb pairs; do
+            tr=$(sed -n "s/^TRAINER backbone=$bb pairs_per_step=$pairs pairs_per_s=\([0-9.]*\).*/\1/p" "$WORK/trainer_speed.log" 2>/dev/null)
+            ld=$(sed -n "s/^LOADER backbone=$bb .*: \([0-9.]*\) pairs\/s$/\1/p" "$WORK/trainer_speed.log" 2>/dev/null)
+            bm=$(result train "$pairs" "$WORK/bench_${bb}_train_$pairs.log")
+            echo "| $bb | $pairs | ${tr:--} | ${bm:--} | $(ratio "$tr" "$bm") | ${ld:--} |"
+        done < <(sed -n 's/^TRAINER backbone=\([a-z0-9]*\) pairs_per_step=\([0-9]*\).*/\1 \2/p' "$WORK/trainer_speed.log" 2>/dev/null)
+        echo "- targets: compact >= 10,000 pairs/s; VGG16 within 10% of bench_model's figure"
+        grep -h "^trainer: " "$WORK/trainer.log" 2>/dev/null | sed 's/^trainer: /- trainer: /'
+        for p in tf32 bf16; do
+            [ -s "$WORK/profile_$p.log" ] || continue
+            echo
+            echo "Where a training step's time goes ($p, siamese bench --mode profile, ms; full table in gpu_check.log):"
+            echo
+            echo '```'
+            grep "^layer\|^total\|^step:" "$WORK/profile_$p.log"
+            echo '```'
+        done
     } | tee "$RES/RESULTS.md"
 }
 
