@@ -157,8 +157,8 @@ static int reserve_backbone(Model *m, int B, Err *e) {
     }
     if (!ok) {
         free_backbone(m);
-        return err_set(e, "out of %s memory for a batch of %d images", be->is_cpu ? "host" : "device",
-                       B);
+        return err_set(e, "out of memory for a batch of %d images (%s memory)", B,
+                       be->is_cpu ? "host" : "device");
     }
     m->cap_images = B;
     return 0;
@@ -185,8 +185,8 @@ static int reserve_head(Model *m, int N, Err *e) {
     }
     if (!ok) {
         free_head(m);
-        return err_set(e, "out of %s memory for the head on %d pairs",
-                       be->is_cpu ? "host" : "device", N);
+        return err_set(e, "out of memory for the head on %d pairs (%s memory)", N,
+                       be->is_cpu ? "host" : "device");
     }
     m->cap_pairs = N;
     return 0;
