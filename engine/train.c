@@ -350,7 +350,9 @@ static void say(Run *r, const char *fmt, ...) {
 static void say_lines(Run *r, const char *text) {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", text);
-    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) say(r, "%s", line);
+    char *save = NULL;  // (the dashboard's thread runs this loop: strtok_r, not strtok)
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+        say(r, "%s", line);
 }
 
 static void row(Run *r, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -559,7 +561,8 @@ static int open_log(Run *r) {
     }
     char stamp[64];
     time_t now = time(NULL);
-    strftime(stamp, sizeof stamp, "%Y_%m_%d_%H_%M_%S", localtime(&now));
+    struct tm local;  // localtime_r: the loop may run beside the front's thread
+    strftime(stamp, sizeof stamp, "%Y_%m_%d_%H_%M_%S", localtime_r(&now, &local));
     if (mkdir_p(c->save_dir, r->e)) return -1;
     // Two runs started in the same second get distinct folders.
     for (int k = 1;; k++) {

@@ -8,6 +8,7 @@
 #ifndef SIAMESE_TRAIN_H
 #define SIAMESE_TRAIN_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -95,10 +96,15 @@ typedef struct TrainEvent {
 
 typedef void (*TrainCallback)(const TrainEvent *ev, void *ctx);
 
+// Written by the front, read by the loop between steps. The dashboard writes
+// from its own thread, hence atomics; plain mode writes from a signal
+// handler on the loop's thread, which may touch only volatile sig_atomic_t
+// or lock-free atomic objects (C11 7.14.1.1), hence lock-free ones.
 typedef struct TrainControl {
-    volatile int stop;     // set to 1: finish the step, checkpoint, return
-    volatile int pause;    // while 1 the loop waits between steps
+    atomic_int stop;    // set to 1: finish the step, checkpoint, return
+    atomic_int pause;   // while 1 the loop waits between steps
 } TrainControl;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "a signal handler sets TrainControl.stop");
 
 // Each step holds 2 * batch_size pairs, as the original: every sample of
 // the batch gives one positive and one negative pair.
