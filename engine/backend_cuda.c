@@ -969,7 +969,7 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     }
     OPEN_CUDA(cudaMalloc((void **)&c->u8, STAGE_BYTES));
     size_t ver = cudnnGetVersion();
-    snprintf(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu", device_index,
+    text_fit(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu", device_index,
              prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000, ver / 100 % 100);
     *out = b;
     return 0;

@@ -2,6 +2,7 @@
 // Engine functions never print or exit: they return -1 and fill an Err with
 // a sentence that names the file (or option) and says what was expected and
 // what was found. Only tui/ decides how to show it and which exit status.
+// A message is at most 1023 bytes: a longer one is cut, visibly ("...").
 #ifndef SIAMESE_ERR_H
 #define SIAMESE_ERR_H
 
@@ -15,5 +16,11 @@ typedef struct Err {
 int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // Prefixes an existing message ("while loading X: ...") and returns -1.
 int err_prefix(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+// snprintf for text that only shows (a message line, a screen's row): what
+// does not fit in size bytes is cut, and the text then ends in "...".
+// Text that is data (paths, a checkpoint's state) is sized to its content
+// instead.
+void text_fit(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

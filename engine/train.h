@@ -56,7 +56,7 @@ typedef struct TrainConfig {
     long stop_after_steps;    // stop cleanly (checkpoint) after this many steps in this run, 0 = off
     double time_limit;        // stop cleanly after this many seconds, 0 = off
     long loader_benchmark;    // > 0: only time the loader over this many batches, no training
-    char store[2048];         // backing storage of strings read from a checkpoint
+    char *store;              // owned: the strings read from a checkpoint live here
 } TrainConfig;
 
 void train_config_defaults(TrainConfig *c);
@@ -64,6 +64,8 @@ void train_config_defaults(TrainConfig *c);
 // (the model's shape included), so that options given after this only
 // override what the user names. Fails if path has no training state.
 int train_config_from_checkpoint(TrainConfig *c, const char *path, Err *e);
+// Frees what train_config_from_checkpoint read (the strings it set).
+void train_config_free(TrainConfig *c);
 // Checks every value; the message names the option (e.g. "--batch-size: 0 ...").
 int train_config_check(const TrainConfig *c, Err *e);
 

@@ -111,7 +111,7 @@ static void draw_header(const CompareUI *u, Canvas *c) {
     char arch[96], params[32], t[1024];
     model_spec_describe(&u->m->spec, arch, sizeof arch);
     canvas_fill(c, 0, 0, 1, c->w, ' ', CA_REVERSE);
-    snprintf(t, sizeof t, " siamese   model %s", u->model_path);
+    text_fit(t, sizeof t, " siamese   model %s", u->model_path);  // (the row clips it anyway)
     int x = canvas_text(c, 0, 0, c->w, CA_REVERSE | CA_BOLD, t);
     if (u->untrained)
         canvas_text(c, 0, x, c->w - x, CA_REVERSE,
@@ -334,6 +334,7 @@ static void colon_train(CompareUI *u, int argc, char **argv) {
     if (parsed < 0) say(u, 0, "':train --help' lists the options.");
     if (parsed) return;
     int rc = dashboard_run(&cfg);
+    train_config_free(&cfg);
     // The dashboard's summary (the epochs, the checkpoint, why it stopped)
     // arrives through the capture and shows in the output panel.
     drain_captured(u);

@@ -19,15 +19,35 @@ void dashboard_state_free(DashboardState *s) {
     free(s->config);
     free(s->lr_curve);
     free(s->rows);
+    for (int i = 0; i < s->n_messages; i++) free(s->messages[i]);
+    free(s->checkpoint);
+    free(s->stop_reason);
     memset(s, 0, sizeof *s);
 }
 
-static void add_message(DashboardState *s, const char *fmt, const char *arg) {
+// *dst = a copy of src ("" for NULL); -1 when out of memory (*dst unchanged).
+static int copy_text(char **dst, const char *src) {
+    char *s = strdup(src ? src : "");
+    if (!s) return -1;
+    free(*dst);
+    *dst = s;
+    return 0;
+}
+
+// prefix + text as the newest message, the oldest dropped when full.
+static int add_message(DashboardState *s, const char *prefix, const char *text) {
+    size_t np = strlen(prefix), nt = strlen(text ? text : "");
+    char *m = malloc(np + nt + 1);
+    if (!m) return -1;
+    memcpy(m, prefix, np);
+    memcpy(m + np, text ? text : "", nt + 1);
     if (s->n_messages == DASH_MESSAGES) {
-        memmove(s->messages[0], s->messages[1], sizeof s->messages[0] * (DASH_MESSAGES - 1));
+        free(s->messages[0]);
+        memmove(s->messages, s->messages + 1, sizeof s->messages[0] * (DASH_MESSAGES - 1));
         s->n_messages--;
     }
-    snprintf(s->messages[s->n_messages++], sizeof s->messages[0], fmt, arg ? arg : "");
+    s->messages[s->n_messages++] = m;
+    return 0;
 }
 
 int dashboard_state_apply(DashboardState *s, const TrainEvent *ev) {
@@ -45,7 +65,7 @@ int dashboard_state_apply(DashboardState *s, const TrainEvent *ev) {
         s->n_config = ev->n_rows;
         break;
     }
-    case TRAIN_EV_MESSAGE: add_message(s, "%s", ev->message); break;
+    case TRAIN_EV_MESSAGE: return add_message(s, "", ev->message);
     case TRAIN_EV_RUN_START:
         s->phase = DASH_RUNNING;
         s->epochs = ev->epochs;
@@ -85,13 +105,11 @@ int dashboard_state_apply(DashboardState *s, const TrainEvent *ev) {
         s->lr = ev->lr;
         break;
     case TRAIN_EV_CHECKPOINT:
-        snprintf(s->checkpoint, sizeof s->checkpoint, "%s", ev->message ? ev->message : "");
-        add_message(s, "checkpoint written: %s", ev->message);
-        break;
+        if (copy_text(&s->checkpoint, ev->message)) return -1;
+        return add_message(s, "checkpoint written: ", ev->message);
     case TRAIN_EV_STOP:
         s->phase = DASH_FINISHED;
-        snprintf(s->stop_reason, sizeof s->stop_reason, "%s", ev->message ? ev->message : "");
-        break;
+        return copy_text(&s->stop_reason, ev->message);
     }
     return 0;
 }
@@ -225,7 +243,7 @@ static void draw_progress(const DashboardState *s, Canvas *c, int y) {
         return;
     }
     if (s->phase == DASH_FINISHED) {
-        snprintf(t, sizeof t, "Finished: %s", s->stop_reason[0] ? s->stop_reason : "done");
+        text_fit(t, sizeof t, "Finished: %s", s->stop_reason ? s->stop_reason : "done");
         canvas_text(c, y, 1, c->w - 2, CA_BOLD, t);
         return;
     }
@@ -289,8 +307,8 @@ void dashboard_print_summary(const DashboardState *s, FILE *f) {
         fprintf(f, "epoch %d/%d  train loss %.4f  val loss %.4f  val acc %.1f%%  lr %.2e  %s\n",
                 r->epoch, s->epochs, r->loss, r->val_loss, 100 * r->val_acc, r->lr, dur);
     }
-    if (s->checkpoint[0]) fprintf(f, "checkpoint: %s\n", s->checkpoint);
-    if (s->stop_reason[0]) fprintf(f, "%s\n", s->stop_reason);
+    if (s->checkpoint) fprintf(f, "checkpoint: %s\n", s->checkpoint);
+    if (s->stop_reason) fprintf(f, "%s\n", s->stop_reason);
 }
 
 // ---- the run ----------------------------------------------------------------
@@ -375,7 +393,7 @@ static int dash_tick(void *self) {
     pthread_mutex_lock(&d->lock);
     // Lines something printed while the screen is up join the messages.
     while (term_captured(line, sizeof line)) {
-        add_message(&d->state, "%s", line);
+        add_message(&d->state, "", line);
         d->state.version++;
     }
     if (d->state.version != d->drawn) flags |= SCREEN_REDRAW;
