@@ -166,14 +166,14 @@ static char *config_text(const TrainConfig *c) {
     char threads[16] = "all";
     if (c->threads > 0) snprintf(threads, sizeof threads, "%d", c->threads);
     return str_printf(
-             "dataset=%s\nown_data=%d\nval_ratio=%.17g\nseed=%llu\nepochs=%d\nbatch_size=%d\n"
-             "optimizer=%s\nlr=%.17g\nmin_lr=%.17g\nmomentum=%.17g\nweight_decay=%.17g\n"
-             "lr_decay=%s\nsame_alphabet=%.17g\naugment=%s\nsteps_per_epoch=%ld\nval_steps=%ld\n"
-             "init_epoch=%d\nprecision=%s\nthreads=%s\n",
-             c->dataset, c->own_data, c->val_ratio, (unsigned long long)c->seed, c->epochs,
-             c->batch_size, c->optimizer, c->lr, c->min_lr, c->momentum, c->weight_decay,
-             c->lr_decay, c->same_alphabet, c->augment, c->steps_per_epoch, c->val_steps,
-             c->init_epoch, c->precision, threads);
+        "dataset=%s\nown_data=%d\nval_ratio=%.17g\nseed=%llu\nepochs=%d\nbatch_size=%d\n"
+        "optimizer=%s\nlr=%.17g\nmin_lr=%.17g\nmomentum=%.17g\nweight_decay=%.17g\n"
+        "lr_decay=%s\nsame_alphabet=%.17g\naugment=%s\nsteps_per_epoch=%ld\nval_steps=%ld\n"
+        "init_epoch=%d\nprecision=%s\nthreads=%s\n",
+        c->dataset, c->own_data, c->val_ratio, (unsigned long long)c->seed, c->epochs,
+        c->batch_size, c->optimizer, c->lr, c->min_lr, c->momentum, c->weight_decay, c->lr_decay,
+        c->same_alphabet, c->augment, c->steps_per_epoch, c->val_steps, c->init_epoch,
+        c->precision, threads);
 }
 
 // The whole training state, as key=value lines (a new string, NULL when out
@@ -293,7 +293,8 @@ int train_config_from_checkpoint(TrainConfig *c, const char *path, Err *e) {
     if (text_value(st.text, "precision", &n)) {
         c->precision = get_str(&r, "precision");
     } else {
-        int p = text_value(st.text, "amp", &n) ? backend_amp_parse(get_str(&r, "amp")) : BACKEND_FP32;
+        int p = text_value(st.text, "amp", &n) ? backend_amp_parse(get_str(&r, "amp"))
+                                                : BACKEND_FP32;
         c->precision = backend_precision_name(p < 0 ? BACKEND_FP32 : (BackendPrecision)p);
     }
     // Older checkpoints did not record the threads: all cores, the default.
@@ -642,8 +643,9 @@ static int write_values(const char *path, const double *v, int n, Err *e) {
 
 static int write_log(Run *r) {
     const char *dir = r->p.log_dir;
-    char *loss = str_printf("%s/epoch_loss.txt", dir), *val = str_printf("%s/epoch_val_loss.txt", dir),
-         *png = str_printf("%s/epoch_loss.png", dir);
+    char *loss = str_printf("%s/epoch_loss.txt", dir);
+    char *val = str_printf("%s/epoch_val_loss.txt", dir);
+    char *png = str_printf("%s/epoch_loss.png", dir);
     PlotSeries s[2] = {{r->hist_loss, r->n_hist, "train loss", {220, 30, 30}},
                        {r->hist_val, r->n_hist, "val loss", {255, 127, 80}}};
     int rc = !loss || !val || !png ? err_set(r->e, "out of memory")
@@ -661,7 +663,8 @@ static int write_log(Run *r) {
 // What a checkpoint holds beside the weights: the state's text and the
 // optimizer's slots, read back from the device (for path's messages).
 static int training_state(Run *r, WeightsState *st, const char *path) {
-    if (!(st->text = state_text(r->c, &r->p))) return err_set(r->e, "out of memory saving %s", path);
+    if (!(st->text = state_text(r->c, &r->p)))
+        return err_set(r->e, "out of memory saving %s", path);
     st->n = r->m->n_params;
     for (int k = 0; k < optim_slots(&r->opt); k++) {
         if (!(st->slot[k] = malloc(st->n * sizeof(float))))
