@@ -4,36 +4,32 @@
 #include <stdio.h>
 #include <string.h>
 
-// A text longer than its buffer is cut, and the cut shows: it ends in "...".
-static void vfit(char *buf, size_t size, const char *fmt, va_list ap) {
-    int n = vsnprintf(buf, size, fmt, ap);
-    if (n >= 0 && (size_t)n >= size && size > 4) memcpy(buf + size - 4, "...", 4);
-}
+#include "text.h"
 
-void text_fit(char *buf, size_t size, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vfit(buf, size, fmt, ap);
-    va_end(ap);
-}
-
+// Messages carry names read from files (layers, weights, images): each is
+// escaped as it is made (text_escape), so whoever prints an Err prints
+// text that cannot drive the terminal. One longer than Err holds is cut,
+// visibly (text_fit).
 int err_set(Err *e, const char *fmt, ...) {
     if (!e) return -1;
+    char raw[sizeof e->msg];
     va_list ap;
     va_start(ap, fmt);
-    vfit(e->msg, sizeof e->msg, fmt, ap);
+    text_vfit(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    text_escape(raw, e->msg, sizeof e->msg);
     return -1;
 }
 
 int err_prefix(Err *e, const char *fmt, ...) {
     if (!e) return -1;
-    char head[512], old[sizeof e->msg];
+    char head[512], raw[sizeof e->msg];
     va_list ap;
     va_start(ap, fmt);
-    vfit(head, sizeof head, fmt, ap);
+    text_vfit(head, sizeof head, fmt, ap);
     va_end(ap);
-    memcpy(old, e->msg, sizeof old);
-    text_fit(e->msg, sizeof e->msg, "%s: %s", head, old);
+    // The old message is escaped already; escaping it again changes nothing.
+    text_fit(raw, sizeof raw, "%s: %s", head, e->msg);
+    text_escape(raw, e->msg, sizeof e->msg);
     return -1;
 }

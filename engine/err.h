@@ -13,14 +13,11 @@ typedef struct Err {
 } Err;
 
 // Sets the message (printf-style) and returns -1, so `return err_set(...)`.
+// The message is escaped (text_escape): a name read from a file cannot put
+// control characters or invalid UTF-8 on the user's terminal.
 int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // Prefixes an existing message ("while loading X: ...") and returns -1.
 int err_prefix(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-// snprintf for text that only shows (a message line, a screen's row): what
-// does not fit in size bytes is cut, and the text then ends in "...".
-// Text that is data (paths, a checkpoint's state) is sized to its content
-// instead.
-void text_fit(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

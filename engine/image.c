@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <stb_image.h>
 
 #include "imageformat.h"
+#include "jpeg.h"
 
 // ---- decoding ---------------------------------------------------------------
 
@@ -62,9 +64,7 @@ static int check_structure(const ImageFormat *f, const unsigned char *data, size
                            const char *name, Err *e) {
     const char *why = "";
     ImageCheck c = f->check(data, len, &why);
-    if (c == IMAGEFORMAT_TRUNCATED)
-        return err_set(e, "%s: the %s file is truncated (its data stops before the end of the "
-                       "image)", name, f->name);
+    if (c == IMAGEFORMAT_TRUNCATED) return err_set(e, IMAGEFORMAT_TRUNCATED_MSG, name, f->name);
     if (c == IMAGEFORMAT_CORRUPT) return err_set(e, "%s: the %s data is corrupt: %s", name, f->name, why);
     if (c == IMAGEFORMAT_UNSUPPORTED)
         return err_set(e, "%s: the %s file has %s, which this program does not read", name, f->name,
@@ -72,38 +72,32 @@ static int check_structure(const ImageFormat *f, const unsigned char *data, size
     return 0;
 }
 
-int image_decode(const unsigned char *data, size_t len, const char *name, Image *img, Err *e) {
-    memset(img, 0, sizeof *img);
-    if (len == 0) return err_set(e, "%s: the file is empty", name);
-    if (len > 0x7fffffff) return err_set(e, "%s: the file is larger than 2 GB", name);
-    const ImageFormat *f = imageformat_sniff(data, len);
-    if (!f->supported)
-        return err_set(e, "%s: a %s file; this program reads " IMAGEFORMAT_READ, name, f->name);
-    // The pixel limit, on the header as read here, before any decoder runs.
-    long hw, hh;
-    if (!f->size(data, len, &hw, &hh) && (double)hw * hh > IMAGE_MAX_PIXELS)
-        return err_set(e, "%s: %ldx%ld pixels is %.1f megapixels, above the limit of %ld "
-                       "megapixels", name, hw, hh, (double)hw * hh / 1e6,
-                       IMAGE_MAX_PIXELS / 1000000);
+static int too_big(Err *e, const char *name, long w, long h) {
+    return err_set(e, IMAGEFORMAT_TOO_BIG_MSG, name, w, h, (double)w * h / 1e6,
+                   IMAGE_MAX_PIXELS / 1000000);
+}
+
+// Whether name ends with ext (".tga"), in any case.
+static int has_extension(const char *name, const char *ext) {
+    size_t n = strlen(name), k = strlen(ext);
+    return n >= k && !strcasecmp(name + n - k, ext);
+}
+
+// Every format but JPEG: stb_image, after the structure checks.
+static int decode_stb(const ImageFormat *f, const unsigned char *data, size_t len,
+                      const char *name, Image *img, Err *e) {
     // The structure checks come before stb reads even the header (it
-    // trusts some of it: see imageformat.h); TGA, which has no signature,
-    // is checked once stb has recognised it as one.
-    if (f->has_signature && check_structure(f, data, len, name, e)) return -1;
+    // trusts some of it: see imageformat.h).
+    if (check_structure(f, data, len, name, e)) return -1;
     int w, h, comp;
     // (stb's reason is no help here: it tries every decoder in turn.)
-    if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp)) {
-        if (!f->has_signature)
-            return err_set(e, "%s: not an image (expected " IMAGEFORMAT_READ ")", name);
+    if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp))
         return err_set(e, "%s: the %s header is corrupt", name, f->name);
-    }
     // stb's PNM reader lets a width or height of 0 through.
     if (w <= 0 || h <= 0)
         return err_set(e, "%s: the %s header is corrupt (%dx%d pixels)", name, f->name, w, h);
     // The limit again on what stb read, should its reading of the header differ.
-    if ((long)w * h > IMAGE_MAX_PIXELS)
-        return err_set(e, "%s: %dx%d pixels is %.1f megapixels, above the limit of %ld megapixels",
-                       name, w, h, (double)w * h / 1e6, IMAGE_MAX_PIXELS / 1000000);
-    if (!f->has_signature && check_structure(f, data, len, name, e)) return -1;
+    if ((long)w * h > IMAGE_MAX_PIXELS) return too_big(e, name, w, h);
     unsigned char *px = stbi_load_from_memory(data, (int)len, &w, &h, &comp, 3);
     if (px && (w <= 0 || h <= 0 || (long)w * h > IMAGE_MAX_PIXELS)) {  // as checked above
         stbi_image_free(px);
@@ -123,6 +117,30 @@ int image_decode(const unsigned char *data, size_t len, const char *name, Image 
     img->w = w;
     img->h = h;
     return 0;
+}
+
+int image_decode(const unsigned char *data, size_t len, const char *name, Image *img, Err *e) {
+    memset(img, 0, sizeof *img);
+    if (len == 0) return err_set(e, "%s: the file is empty", name);
+    if (len > 0x7fffffff) return err_set(e, "%s: the file is larger than 2 GB", name);
+    const ImageFormat *f = imageformat_sniff(data, len);
+    if (!f) {
+        // TGA has no signature: a .tga whose header does not hold up is
+        // told what is wrong with it; anything else is not an image.
+        if (has_extension(name, ".tga"))
+            return err_set(e, "%s: not a TGA image (its header: %s)", name,
+                           imageformat_tga_problem(data, len));
+        return err_set(e, "%s: not an image (expected " IMAGEFORMAT_READ ")", name);
+    }
+    if (f->decoder == DECODER_NONE)
+        return err_set(e, "%s: a %s file; this program reads " IMAGEFORMAT_READ, name, f->name);
+    // The pixel limit, on the header as read here, before any decoder runs.
+    long hw, hh;
+    if (!f->size(data, len, &hw, &hh) && (double)hw * hh > IMAGE_MAX_PIXELS)
+        return too_big(e, name, hw, hh);
+    if (f->decoder == DECODER_LIBJPEG)
+        return jpeg_decode(data, len, name, IMAGE_MAX_PIXELS, &img->rgb, &img->w, &img->h, e);
+    return decode_stb(f, data, len, name, img, e);
 }
 
 int image_load(const char *path, Image *img, Err *e) {
@@ -306,7 +324,7 @@ static void to_floats(float *out, const unsigned char *rgb, size_t n, int invert
     }
 }
 
-int image_to_input(const Image *img, int size, const Preprocess *pre, float *out) {
+int image_to_pixels(const Image *img, int size, const Preprocess *pre, uint8_t *out) {
     Image r;
     const int iw = img->w, ih = img->h;
     if (pre->letterbox) {
@@ -315,18 +333,11 @@ int image_to_input(const Image *img, int size, const Preprocess *pre, float *out
         if (nw < 1) nw = 1;
         if (nh < 1) nh = 1;
         if (image_resize(img, nw, nh, FILTER_BICUBIC, &r)) return -1;
-        unsigned char *canvas = malloc((size_t)size * size * 3);
-        if (!canvas) {
-            image_free(&r);
-            return -1;
-        }
-        memset(canvas, 128, (size_t)size * size * 3);
+        memset(out, 128, (size_t)size * size * 3);
         int ox = (size - nw) / 2, oy = (size - nh) / 2;
         for (int y = 0; y < nh; y++)
-            memcpy(canvas + ((size_t)(y + oy) * size + ox) * 3, r.rgb + (size_t)y * nw * 3,
+            memcpy(out + ((size_t)(y + oy) * size + ox) * 3, r.rgb + (size_t)y * nw * 3,
                    (size_t)nw * 3);
-        to_floats(out, canvas, (size_t)size * size * 3, pre->invert);
-        free(canvas);
         image_free(&r);
         return 0;
     }
@@ -339,7 +350,17 @@ int image_to_input(const Image *img, int size, const Preprocess *pre, float *out
     // the crop is computed.
     long top = (long)rint((oh - size) / 2.0), left = (long)rint((ow - size) / 2.0);
     if (resize_window(img, ow, oh, left, top, size, size, FILTER_BILINEAR, &r)) return -1;
-    to_floats(out, r.rgb, (size_t)size * size * 3, pre->invert);
+    memcpy(out, r.rgb, (size_t)size * size * 3);
     image_free(&r);
     return 0;
+}
+
+int image_to_input(const Image *img, int size, const Preprocess *pre, float *out) {
+    const size_t n = (size_t)size * size * 3;
+    uint8_t *px = malloc(n);
+    if (!px) return -1;
+    int rc = image_to_pixels(img, size, pre, px);
+    if (!rc) to_floats(out, px, n, pre->invert);
+    free(px);
+    return rc;
 }

@@ -39,24 +39,20 @@ static int png_whole(const unsigned char *d, size_t len) {
 }
 
 // ---- JPEG -----------------------------------------------------------------
-// SOI (FF D8), then marker segments (FF xx + 16-bit length), each scan
-// (FF DA + header) followed by entropy-coded data, and EOI (FF D9) at the
-// end. Inside entropy-coded data an FF byte is always followed by 00
-// (stuffing) or a restart marker (D0-D7), so the next other marker ends it.
+// SOI (FF D8), then marker segments (FF xx + 16-bit length), the frame
+// header (SOFn) among them, then scans. Only the size is read here.
 
-// The offset just past the start-of-image marker, 0 when there is none.
-// stb_image (as libjpeg) skips fill bytes (FF) before a marker, the first
-// one too: FF FF D8 is a JPEG to it, so it must be one here.
-static size_t jpeg_start(const unsigned char *d, size_t len) {
-    size_t i = 0;
-    while (i < len && d[i] == 0xff) i++;
-    return i >= 1 && i < len && d[i] == 0xd8 ? i + 1 : 0;
+// Whether d starts a JPEG as Pillow tells one (FF D8 FF: the start-of-image
+// marker and the next marker's first byte). libjpeg wants FF D8 at offset 0
+// too, so a file with fill bytes before it is no JPEG to either.
+static int jpeg_start(const unsigned char *d, size_t len) {
+    return len >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff;
 }
 
 // Offset of the frame header (start-of-frame marker), 0 if none before the
 // first scan.
 static size_t jpeg_sof(const unsigned char *d, size_t len) {
-    size_t i = jpeg_start(d, len);
+    size_t i = 2;
     while (i + 4 <= len && d[i] == 0xff) {
         unsigned m = d[i + 1];
         if (m == 0xff) {  // fill byte
@@ -71,6 +67,7 @@ static size_t jpeg_sof(const unsigned char *d, size_t len) {
     return 0;
 }
 
+// The frame header's size, so the pixel limit holds before libjpeg runs.
 static int jpeg_size(const unsigned char *d, size_t len, long *w, long *h) {
     size_t sof = jpeg_sof(d, len);
     // Frame header: FF Cx, length (2), precision (1), height (2), width (2).
@@ -78,68 +75,6 @@ static int jpeg_size(const unsigned char *d, size_t len, long *w, long *h) {
     *h = be16(d + sof + 5);
     *w = be16(d + sof + 7);
     return 0;
-}
-
-// A Huffman table segment: tables of a class/id byte, 16 code counts and
-// that many symbols. stb_image 2.27 trusts the counts to total at most 256
-// (the symbols of one table) and writes past its tables when they do not
-// (memory corruption from a crafted file, found by fuzzing): refuse that here.
-static int jpeg_dht_ok(const unsigned char *seg, size_t n, const char **why) {
-    while (n > 0) {
-        if (n < 17) {
-            *why = "a Huffman table is cut short";
-            return 0;
-        }
-        unsigned codes = 0;
-        for (int i = 1; i <= 16; i++) codes += seg[i];
-        if (codes > 256) {
-            *why = "a Huffman table declares more than 256 codes";
-            return 0;
-        }
-        if (17 + codes > n) {
-            *why = "a Huffman table is longer than its segment";
-            return 0;
-        }
-        seg += 17 + codes;
-        n -= 17 + codes;
-    }
-    return 1;
-}
-
-// Walks every segment and scan to EOI, checking the Huffman tables.
-static int jpeg_check(const unsigned char *d, size_t len, const char **why) {
-    size_t i = jpeg_start(d, len);
-    for (;;) {
-        if (i + 2 > len) return IMAGEFORMAT_TRUNCATED;
-        if (d[i] != 0xff) {
-            *why = "bytes between segments";
-            return IMAGEFORMAT_CORRUPT;
-        }
-        unsigned m = d[i + 1];
-        if (m == 0xff) {  // fill byte
-            i++;
-            continue;
-        }
-        if (m == 0xd9) return IMAGEFORMAT_WHOLE;
-        if (m == 0x01 || (m >= 0xd0 && m <= 0xd7)) {  // markers without a length
-            i += 2;
-            continue;
-        }
-        if (i + 4 > len) return IMAGEFORMAT_TRUNCATED;
-        size_t seg = be16(d + i + 2);
-        if (seg < 2) {
-            *why = "a segment length below 2";
-            return IMAGEFORMAT_CORRUPT;
-        }
-        if (i + 2 + seg > len) return IMAGEFORMAT_TRUNCATED;
-        if (m == 0xc4 && !jpeg_dht_ok(d + i + 4, seg - 2, why)) return IMAGEFORMAT_CORRUPT;
-        i += 2 + seg;
-        if (m == 0xda) {  // entropy-coded data up to the next real marker
-            while (i + 1 < len && !(d[i] == 0xff && d[i + 1] != 0 && (d[i + 1] < 0xd0 || d[i + 1] > 0xd7)))
-                i++;
-            if (i + 1 >= len) return IMAGEFORMAT_TRUNCATED;
-        }
-    }
 }
 
 // ---- GIF ------------------------------------------------------------------
@@ -240,9 +175,33 @@ static int bmp_check(const unsigned char *d, size_t len, const char **why) {
     return len >= start + stride * (h - 1) + row ? IMAGEFORMAT_WHOLE : IMAGEFORMAT_TRUNCATED;
 }
 
-// ---- TGA ------------------------------------------------------------------
+// ---- TGA ----------------------------------------------------------------
 // Header (18): ID length, colour-map type, image type, colour-map spec
-// (first, length, entry bits), origin, width, height, bits per pixel.
+// (first, length, entry bits), origin, width, height, bits per pixel,
+// descriptor (bits 4-5: the pixel order). TGA has no signature: what makes
+// a file one is a header whose every field holds a value both PIL and
+// stb_image read the same way. Text, a weights file or random bytes fail
+// at once (a text's second byte is never 0 or 1), so they are "not an
+// image", never a TGA of absurd size.
+const char *imageformat_tga_problem(const unsigned char *d, size_t len) {
+    if (len < 18) return "shorter than 18 bytes";
+    unsigned cmap = d[1], type = d[2], bpp = d[16];
+    if (cmap > 1) return "colour-map type is neither 0 nor 1";
+    if (!(type >= 1 && type <= 3) && !(type >= 9 && type <= 11))
+        return "image type is not 1-3 or 9-11 (colour-mapped, true-colour, grey; raw or run-length)";
+    int mapped = (type & 7) == 1, grey = (type & 7) == 3;
+    if (mapped != (cmap == 1)) return "image type and colour-map type disagree";
+    if (le16(d + 12) == 0 || le16(d + 14) == 0) return "width or height is 0";
+    if (mapped ? bpp != 8 : grey ? bpp != 8 && bpp != 16 : bpp != 16 && bpp != 24 && bpp != 32)
+        return "bits per pixel do not fit the image type";
+    if (mapped) {
+        unsigned first = le16(d + 3), n = le16(d + 5), bits = d[7];
+        if (n == 0 || first + n > 256) return "colour map is empty or has over 256 entries";
+        if (bits != 16 && bits != 24 && bits != 32) return "colour-map entries are not 16, 24 or 32 bits";
+    }
+    return NULL;
+}
+
 static int tga_size(const unsigned char *d, size_t len, long *w, long *h) {
     if (len < 18) return -1;
     *w = le16(d + 12);
@@ -257,7 +216,6 @@ static int tga_whole(const unsigned char *d, size_t len) {
     if (d[1]) pos += (unsigned long long)le16(d + 5) * ((d[7] + 7) / 8);  // colour map
     unsigned long long px = (unsigned long long)le16(d + 12) * le16(d + 14), pb = (bpp + 7) / 8;
     if (type >= 1 && type <= 3) return pos + px * pb <= len;
-    if (type < 9 || type > 11) return 1;
     // Run-length packets: a header byte (bit 7: a run of one value) and
     // 1 to 128 pixels.
     while (px > 0) {
@@ -267,6 +225,16 @@ static int tga_whole(const unsigned char *d, size_t len) {
         px = px > n ? px - n : 0;
     }
     return pos <= len;
+}
+
+// stb_image 2.27 ignores the right-to-left pixel order (descriptor bit 4),
+// which PIL honours by mirroring: refused rather than decoded mirrored.
+static int tga_check(const unsigned char *d, size_t len, const char **why) {
+    if (len >= 18 && d[17] & 0x10) {
+        *why = "right-to-left pixel order";
+        return IMAGEFORMAT_UNSUPPORTED;
+    }
+    return tga_whole(d, len) ? IMAGEFORMAT_WHOLE : IMAGEFORMAT_TRUNCATED;
 }
 
 // ---- PGM / PPM ------------------------------------------------------------
@@ -345,7 +313,6 @@ static int pnm_check(const unsigned char *d, size_t len, const char **why) {
     }
 TRUNCATION_CHECK(png)
 TRUNCATION_CHECK(gif)
-TRUNCATION_CHECK(tga)
 
 // ---- the table ------------------------------------------------------------
 typedef struct Signature {
@@ -354,8 +321,8 @@ typedef struct Signature {
     ImageFormat fmt;
 } Signature;
 
-#define READ(name, kind) {name, 1, 1, kind##_size, kind##_check}
-#define REFUSED(name) {name, 0, 1, NULL, NULL}
+#define READ(name, kind) {name, DECODER_STB, kind##_size, kind##_check}
+#define REFUSED(name) {name, DECODER_NONE, NULL, NULL}
 
 static const Signature SIGNATURES[] = {
     {"\x89PNG\r\n\x1a\n", 8, 0, READ("PNG", png)},
@@ -387,8 +354,8 @@ static const Signature SIGNATURES[] = {
     {"\x89HDF\r\n\x1a\n", 8, 0, REFUSED("HDF5 (a weights file?)")},
 };
 
-static const ImageFormat TGA = {"TGA", 1, 0, tga_size, tga_check};
-static const ImageFormat JPEG = READ("JPEG", jpeg);
+static const ImageFormat TGA = READ("TGA", tga);
+static const ImageFormat JPEG = {"JPEG", DECODER_LIBJPEG, jpeg_size, NULL};
 
 const ImageFormat *imageformat_sniff(const unsigned char *d, size_t len) {
     if (jpeg_start(d, len)) return &JPEG;
@@ -396,5 +363,5 @@ const ImageFormat *imageformat_sniff(const unsigned char *d, size_t len) {
         const Signature *s = &SIGNATURES[i];
         if (len >= s->off + s->len && !memcmp(d + s->off, s->bytes, s->len)) return &s->fmt;
     }
-    return &TGA;
+    return imageformat_tga_problem(d, len) ? NULL : &TGA;
 }

@@ -7,6 +7,15 @@
 // steps (batches from the loader threads), the validation pass, the loss
 // log and picture, the checkpoints, early stopping.
 //
+// The steps are pipelined: a step's forward pass, backward pass and
+// optimizer step are queued on the backend one after the other, and its
+// loss and accuracy are read one step later (siamese_forward_queued's
+// readback), while the device works on the next step; nothing waits for
+// the device before the backward pass is queued. The batch crosses as
+// bytes from the loader's ring (the backend's host memory), beside the
+// previous step's work. On the CPU everything runs as it is called, in the
+// same order, so the numbers are those of an unpipelined loop.
+//
 // Resuming is exact: the checkpoint stores the optimizer's slots and step
 // count, the epoch and step reached, the partial sums of the epoch in
 // progress, the best validation loss and the early-stopping count; batches
@@ -37,6 +46,7 @@
 #include "model.h"
 #include "optim.h"
 #include "plot.h"
+#include "text.h"
 #include "weights.h"
 
 // printf's output in a new string (free it); NULL when memory runs out.
@@ -324,6 +334,15 @@ int train_config_from_checkpoint(TrainConfig *c, const char *path, Err *e) {
 
 #define CONFIG_ROWS 40  // rows config_rows can add
 
+// The step whose results are not read yet (see the top).
+typedef struct Pipeline {
+    int unread;                        // 1: a step is queued and unread, in `slot`
+    int slot;                          // its readback slot; the next step takes the other
+    int n;                             // its pairs
+    float *labels[MODEL_READBACKS];    // each slot's labels, copied: the loader reuses its batch
+    float *prob;                       // the probabilities read
+} Pipeline;
+
 typedef struct Run {
     const TrainConfig *c;
     TrainCallback cb;
@@ -353,6 +372,7 @@ typedef struct Run {
     char *rows[CONFIG_ROWS][2];  // the configuration table (malloc'ed)
     int n_rows;
     WeightsState resume_state;
+    Pipeline pipe;
 } Run;
 
 static void emit(Run *r, TrainEvent *ev) {
@@ -363,13 +383,21 @@ static void emit(Run *r, TrainEvent *ev) {
 static void say(Run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // A message for the user; dropped when memory runs out.
 static void say(Run *r, const char *fmt, ...) {
+    // Messages name files and layers, and quote a checkpoint's settings:
+    // escaped (text_escape), as errors are. An escape takes at most 4 bytes
+    // a byte ("\xNN").
     va_list ap;
     va_start(ap, fmt);
-    char *msg = str_vprintf(fmt, ap);
+    char *raw = str_vprintf(fmt, ap);
     va_end(ap);
-    if (!msg) return;
-    TrainEvent ev = {.kind = TRAIN_EV_MESSAGE, .message = msg, .epoch = r->p.epoch + 1};
-    emit(r, &ev);
+    const size_t cap = raw ? 4 * strlen(raw) + 1 : 0;
+    char *msg = raw ? malloc(cap) : NULL;
+    if (msg) {
+        text_escape(raw, msg, cap);
+        TrainEvent ev = {.kind = TRAIN_EV_MESSAGE, .message = msg, .epoch = r->p.epoch + 1};
+        emit(r, &ev);
+    }
+    free(raw);
     free(msg);
 }
 
@@ -513,9 +541,6 @@ static int build_model(Run *r) {
                 rep.n_loaded ? names : "(none)");
             free(names);
             for (int i = 0; i < rep.n_skipped; i++) say(r, "  not loaded: %s", rep.skipped[i]);
-            if (rep.n_nonfinite)
-                say(r, "warning: %s holds %d NaN or infinite values", c->model_path,
-                    rep.n_nonfinite);
         }
     }
     if (model_enable_training(r->m, r->e)) return -1;
@@ -745,23 +770,68 @@ static int stop_now(Run *r) {
         r->p.epoch + 1, r->p.batch, r->steps, r->c->save_dir);
 }
 
+// Queues the forward pass of the loader's batch lb into the readback slot
+// the unread step does not hold; returns the slot, -1 when the backend
+// failed (r->e says why).
+static int pipe_forward(Run *r, const LoaderBatch *lb) {
+    Pipeline *pp = &r->pipe;
+    const int slot = pp->unread ? !pp->slot : pp->slot;
+    if (siamese_forward_queued(r->m, lb->pixels, lb->labels, lb->n_pairs, slot, r->e)) return -1;
+    memcpy(pp->labels[slot], lb->labels, lb->n_pairs * sizeof(float));
+    return slot;
+}
+
+// Reads the unread step's loss and accuracy into *loss, *acc (waiting for
+// the device to get there): 1, or 0 when no step is unread, -1 when the
+// backend failed (the step stays unread).
+static int pipe_read(Run *r, double *loss, double *acc) {
+    Pipeline *pp = &r->pipe;
+    if (!pp->unread) return 0;
+    float l;
+    if (siamese_readback(r->m, pp->slot, pp->n, &l, pp->prob, r->e)) return -1;
+    *loss = l;
+    *acc = batch_accuracy(pp->prob, pp->labels[pp->slot], pp->n);
+    pp->unread = 0;
+    return 1;
+}
+
+// Makes the step queued in slot (pipe_forward) of n pairs the unread one.
+static void pipe_unread(Run *r, int slot, int n) {
+    r->pipe.unread = 1;
+    r->pipe.slot = slot;
+    r->pipe.n = n;
+}
+
+// The unread training step, if any, into the epoch's sums: 1 when one was
+// read, 0 when none was unread, -1 when the backend failed.
+static int take_step(Run *r) {
+    double l, a;
+    int rc = pipe_read(r, &l, &a);
+    if (rc > 0) {
+        r->p.loss_sum += l;
+        r->p.acc_sum += a;
+    }
+    return rc;
+}
+
 // A training or validation step failed on the device (siamese_forward's
 // allocations, or any backend operation): its memory ran out, most likely.
 // A failed step changes neither the parameters nor the optimizer state (the
 // update is a step's last operation, and no operation runs after a
 // failure), so after an out-of-memory failure they are those of the last
-// completed step and are saved to resume from, with a smaller batch.
-// Returns -1 with the message in r->e.
+// completed step and are saved to resume from, with a smaller batch, with
+// that step's loss, still unread in the pipeline (the caller has dropped
+// the failed step's own). Returns -1 with the message in r->e.
 static int step_failed(Run *r) {
     const TrainConfig *c = r->c;
     Err why = *r->e;
-    if (backend_recover(r->be))
+    if (backend_recover(r->be) || take_step(r) < 0)
         return err_set(r->e,
-                       "%s\nthe device cannot continue, so nothing since the last checkpoint "
+                       "%s; the device cannot continue, so nothing since the last checkpoint "
                        "could be saved (--resume %s/last_epoch_weights.h5 continues from it)",
                        why.msg, c->save_dir);
     if (checkpoint(r, "last_epoch_weights.h5", 1))
-        return err_prefix(r->e, "%s\nand saving the run failed too", why.msg);
+        return err_prefix(r->e, "%s; and saving the run failed too", why.msg);
     char advice[128];
     if (c->batch_size > 1)
         snprintf(advice, sizeof advice, "lower --batch-size (%d now; try %d)", c->batch_size,
@@ -770,7 +840,7 @@ static int step_failed(Run *r) {
         snprintf(advice, sizeof advice,
                  "one sample a step is too many already: a smaller --input-shape or backbone");
     return err_set(r->e,
-                   "%s\nthe run is saved at epoch %d, step %ld of %ld: %s and continue with "
+                   "%s; the run is saved at epoch %d, step %ld of %ld: %s and continue with "
                    "--resume %s/last_epoch_weights.h5",
                    why.msg, r->p.epoch + 1, r->p.batch, r->steps, advice, c->save_dir);
 }
@@ -779,31 +849,31 @@ static int step_failed(Run *r) {
 // They are batches 0..val_steps-1 of "epoch 0" of the validation stream
 // every time, so every epoch is measured on the same pairs and the best
 // checkpoint is chosen on a fair comparison (the original draws new random
-// validation pairs each epoch). Returns 1 when stopped by the user, -1 on error.
+// validation pairs each epoch). Pipelined as the training steps: batch b is
+// read after b+1 is queued. Returns 1 when stopped by the user, -1 on error.
 static int validate_pairs(Run *r, double *loss, double *acc) {
     loader_start(r->val_l, 0, r->val_steps, r->val_steps);
-    double ls = 0, as = 0;
-    float *prob = malloc(2 * (size_t)r->c->batch_size * sizeof(float));
-    if (!prob) return err_set(r->e, "out of memory");
-    for (long b = 0; b < r->val_steps; b++) {
-        if (user_stop(r)) {
-            free(prob);
-            return 1;
+    double ls = 0, as = 0, l, a;
+    for (long b = 0; b <= r->val_steps; b++) {
+        const LoaderBatch *lb = NULL;
+        int slot = -1, read;
+        if (b < r->val_steps) {
+            if (user_stop(r)) {
+                r->pipe.unread = 0;  // nothing of the pass is kept
+                return 1;
+            }
+            if (loader_next(r->val_l, &lb, r->e)) return -1;
+            slot = pipe_forward(r, lb);
         }
-        const LoaderBatch *lb;
-        float l;
-        if (loader_next(r->val_l, &lb, r->e)) {
-            free(prob);
-            return -1;
-        }
-        if (siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &l, r->e)) {
-            free(prob);
+        if (slot < 0 && lb) read = -1;
+        else read = pipe_read(r, &l, &a);
+        if (read < 0) {
+            r->pipe.unread = 0;  // validation's numbers are not the run's state
             return step_failed(r);
         }
-        ls += l;
-        as += batch_accuracy(prob, lb->labels, lb->n_pairs);
+        if (read) ls += l, as += a;
+        if (lb) pipe_unread(r, slot, lb->n_pairs);
     }
-    free(prob);
     *loss = ls / r->val_steps;
     *acc = as / r->val_steps;
     return 0;
@@ -872,40 +942,51 @@ static int run_epoch(Run *r) {
     Progress *p = &r->p;
     const double lr = r->lr_curve[p->epoch];
     const int P = TRAIN_PAIRS_PER_SAMPLE * c->batch_size;
-    float *prob = malloc(P * sizeof(float));
-    if (!prob) return err_set(r->e, "out of memory");
     const double t0 = now_s();
     double last_event = 0;
     const long first = p->batch;
     int rc = 0;
-    for (; p->batch < r->steps; p->batch++) {
-        if (should_stop(r)) {
-            rc = stop_now(r) ? -1 : 1;
+    // One pass more than there are steps: the last one queues nothing and
+    // reads the last step. In pass k (p->batch = k) step k's forward pass is
+    // queued, then step k-1 is read (its forward pass is long done: the
+    // device waits for nothing), then step k's backward pass and update are
+    // queued; so p->batch steps of the epoch are in its sums, and a failure
+    // leaves step k's update undone.
+    for (;; p->batch++) {
+        const int queue = p->batch < r->steps;
+        if (queue && should_stop(r)) {
+            rc = take_step(r) < 0 ? step_failed(r) : stop_now(r) ? -1 : 1;
             break;
         }
-        const LoaderBatch *lb;
-        float l;
-        if (loader_next(r->train_l, &lb, r->e)) {
-            rc = -1;
-            break;
-        }
-        int failed = siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &l, r->e);
-        if (!failed) {
-            siamese_backward(r->m, lb->n_pairs, 0);
-            optim_step(&r->opt, r->m, lr);
-            failed = backend_check(r->be, r->e);
+        int read = 0, failed;
+        if (queue) {
+            const LoaderBatch *lb;
+            if (loader_next(r->train_l, &lb, r->e)) {
+                rc = -1;
+                break;
+            }
+            const int slot = pipe_forward(r, lb);
+            failed = slot < 0 || (read = take_step(r)) < 0;
+            if (!failed) {
+                pipe_unread(r, slot, lb->n_pairs);
+                siamese_backward(r->m, lb->n_pairs, 0);
+                optim_step(&r->opt, r->m, lr);
+                if ((failed = backend_check(r->be, r->e) != 0)) r->pipe.unread = 0;  // not kept
+            }
+        } else {
+            failed = (read = take_step(r)) < 0;
         }
         if (failed) {
             rc = step_failed(r);
             break;
         }
-        p->step = r->opt.t;
-        r->run_steps++;
-        p->loss_sum += l;
-        p->acc_sum += batch_accuracy(prob, lb->labels, lb->n_pairs);
-        double t = now_s() - t0;
-        long done = p->batch + 1;
-        if (t - last_event >= 0.25 || done == r->steps) {
+        if (queue) {
+            p->step = r->opt.t;
+            r->run_steps++;
+        }
+        const long done = p->batch;
+        const double t = now_s() - t0;
+        if (read && (t - last_event >= 0.25 || done == r->steps)) {
             last_event = t;
             double per_step = t / (done - first);
             TrainEvent ev = {.kind = TRAIN_EV_BATCH, .epoch = p->epoch + 1, .batch = done,
@@ -915,8 +996,8 @@ static int run_epoch(Run *r) {
                              .eta_seconds = per_step * (r->steps - done)};
             emit(r, &ev);
         }
+        if (!queue) break;
     }
-    free(prob);
     if (rc) return rc;
     const double train_seconds = now_s() - t0;
     const double pairs_per_sec =
@@ -986,6 +1067,8 @@ static void run_free(Run *r) {
     dataset_free(&r->ds);
     free(r->train_idx);
     free(r->val_idx);
+    for (int i = 0; i < MODEL_READBACKS; i++) free(r->pipe.labels[i]);
+    free(r->pipe.prob);
     free(r->lr_curve);
     free(r->hist_loss);
     free(r->hist_val);
@@ -1024,7 +1107,12 @@ static int run_setup(Run *r) {
     r->lr_curve = malloc(c->epochs * sizeof(double));
     r->hist_loss = malloc(c->epochs * sizeof(double));
     r->hist_val = malloc(c->epochs * sizeof(double));
-    if (!r->lr_curve || !r->hist_loss || !r->hist_val) return err_set(r->e, "out of memory");
+    const size_t P = TRAIN_PAIRS_PER_SAMPLE * (size_t)c->batch_size;
+    int ok = (r->pipe.prob = malloc(P * sizeof(float))) != NULL;
+    for (int i = 0; i < MODEL_READBACKS; i++)
+        ok &= (r->pipe.labels[i] = malloc(P * sizeof(float))) != NULL;
+    if (!r->lr_curve || !r->hist_loss || !r->hist_val || !ok)
+        return err_set(r->e, "out of memory");
     for (int i = 0; i < c->epochs; i++)
         r->lr_curve[i] = optim_schedule(r->decay, r->lr_fit, r->min_lr_fit, c->epochs, i);
     config_rows(r);
@@ -1047,7 +1135,8 @@ static int run_setup(Run *r) {
     augment_preset(&r->aug, (AugmentKind)augment_kind_parse(c->augment));
     LoaderConfig lc = {.ds = &r->ds, .sampler = &r->train_s, .samples = c->batch_size,
                        .size = c->input_size, .pre = r->m->spec.pre, .aug = &r->aug,
-                       .seed = c->seed, .stream = 0, .workers = r->workers, .depth = 4};
+                       .seed = c->seed, .stream = 0, .workers = r->workers,
+                       .depth = LOADER_DEPTH(r->workers), .be = r->be};
     if (loader_open(&r->train_l, &lc, r->e)) return -1;
     lc.sampler = &r->val_s;
     lc.aug = NULL;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../engine/compare.h"
+#include "../engine/text.h"
 #include "../engine/weights.h"
 #include "args.h"
 #include "canvas.h"

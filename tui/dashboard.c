@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../engine/text.h"
 #include "chart.h"
 #include "cli.h"
 #include "screen.h"
