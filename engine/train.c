@@ -447,6 +447,14 @@ static int mkdir_p(const char *path, Err *e) {
     return rc;
 }
 
+// The images decoded so far, for the front (the first minutes of a large
+// dataset would otherwise show nothing happening).
+static void decode_progress(int done, int total, void *ctx) {
+    TrainEvent ev = {.kind = TRAIN_EV_PREPARE, .message = "images decoded", .batch = done,
+                     .batches = total};
+    emit(ctx, &ev);
+}
+
 // Scans root = DIR/images_background and splits it, with an explanation
 // when root is missing.
 static int scan_dataset(Run *r, const char *root) {
@@ -475,7 +483,8 @@ static int scan_dataset(Run *r, const char *root) {
     }
     DatasetLayout want = c->own_data ? LAYOUT_CLASSES : LAYOUT_AUTO;
     say(r, "scanning %s (every image is decoded once, so broken files show now)", root);
-    if (dataset_scan(&r->ds, root, want, 2, c->threads, r->e)) return -1;
+    if (dataset_scan_progress(&r->ds, root, want, 2, c->threads, decode_progress, r, r->e))
+        return -1;
     const Dataset *d = &r->ds;
     if (d->layout == LAYOUT_OMNIGLOT)
         say(r, "dataset %s: Omniglot layout (alphabet/character/image): %d alphabets, %d "
@@ -1181,8 +1190,8 @@ int train_run(const TrainConfig *c, TrainCallback cb, void *ctx, TrainControl *c
         rc = state < 0 ? -1 : 0;
         if (state == 0)
             rc = stop_event(&r, &(TrainEvent){.epoch = c->epochs},
-                            "finished %d epochs; best validation loss %.4f", c->epochs,
-                            r.p.best_val);
+                            "finished %d epoch%s; best validation loss %.4f", c->epochs,
+                            c->epochs == 1 ? "" : "s", r.p.best_val);
     }
     run_free(&r);
     return rc;
