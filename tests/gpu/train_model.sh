@@ -21,20 +21,11 @@
 # as "--widths 32,64,128,256,256": the next experiments), PYTHON (python3).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-ROOT=$PWD
-DRY=0
-[ "${1:-}" = "--dry-run" ] && DRY=1
-PY=${PYTHON:-python3}
-GPU=${GPU_CHECK_DEVICE:-cuda}
-T0=$SECONDS
-ORIG_LD=${LD_LIBRARY_PATH:-}
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/siamese_train.XXXXXX")
-RES=${OUT:-$WORK/out}
-mkdir -p "$RES"
-trap 'rm -rf "$WORK"' EXIT
-section() { printf '\n==== %s  [%ds elapsed]\n' "$1" $((SECONDS - T0)); }
-# setup_programs: the programs ready to run here (RUN, FULL).
+# gpu_script_start, setup_programs: the scratch folder, the programs ready to
+# run here (RUN, FULL).
 . tests/gpu/programs.sh
+gpu_script_start siamese_train "$@"
+section() { printf '\n==== %s  [%ds elapsed]\n' "$1" $((SECONDS - T0)); }
 
 main() {
     section "machine"
