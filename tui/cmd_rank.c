@@ -12,6 +12,7 @@
 #include "../engine/dataset.h"
 #include "../engine/eval.h"
 #include "../engine/search.h"
+#include "../engine/text.h"
 #include "cli.h"
 #include "commands.h"
 #include "progress.h"
@@ -53,8 +54,7 @@ static void leave_out_query(const char *query, char **paths, int *n) {
     if (stat(query, &q) != 0) return;  // the embedding says what is wrong with it
     for (int i = 0; i < *n; i++) {
         if (stat(paths[i], &g) != 0 || g.st_dev != q.st_dev || g.st_ino != q.st_ino) continue;
-        fprintf(stderr, "%s: the query is in the gallery (%s): left out of the ranking\n",
-                cli_prog, paths[i]);
+        cli_error("the query is in the gallery (%s): left out of the ranking", paths[i]);
         free(paths[i]);
         memmove(paths + i, paths + i + 1, (*n - i - 1) * sizeof *paths);
         (*n)--;
@@ -105,8 +105,11 @@ static int rank_folder(const CommonOpts *co, const char *query, const char *dir,
         if (bad > 5) cli_error("warning: %d more unreadable images left out", bad - 5);
         qsort(order, k, sizeof *order, ranked_cmp);
         long shown = top > 0 && top < k ? top : k;
+        // File names found on disk: escaped (a newline in one would make two lines).
+        char name[3 * 4096];
         for (long i = 0; i < shown; i++)
-            printf("%3ld  %.6f  %s\n", i + 1, order[i].score, paths[order[i].index]);
+            printf("%3ld  %.6f  %s\n", i + 1, order[i].score,
+                   text_escape(paths[order[i].index], name, sizeof name));
         if (k == 0) {
             cli_error("%s: none of the %d images could be read", dir, n);
             rc = EXIT_RUNTIME;
@@ -130,8 +133,7 @@ static long query_entry(const Gallery *g, const char *query, Err *e) {
     if (!realpath(query, real)) return -1;  // the embedding says what is wrong with it
     if (gallery_find_path(g, real, &at, e)) return -2;
     if (at >= 0 && !gallery_entry_path(g, at, path, sizeof path, e))
-        fprintf(stderr, "%s: the query is in the index (%s): left out of the ranking\n", cli_prog,
-                path);
+        cli_error("the query is in the index (%s): left out of the ranking", path);
     return at;
 }
 
@@ -184,7 +186,8 @@ static int rank_index(const CommonOpts *co, const char *query, const char *index
             cli_error("%s", e.msg);
             rc = EXIT_RUNTIME;
         } else {
-            printf("%3ld  %.6f  %s\n", i + 1, hits[i].score, path);
+            char name[3 * PATH_MAX];  // escaped, as rank_folder's
+            printf("%3ld  %.6f  %s\n", i + 1, hits[i].score, text_escape(path, name, sizeof name));
         }
     }
     if (!rc && n_hits == 0) {
