@@ -1,10 +1,11 @@
 # siamese: image similarity with a Siamese VGG16 network, in C.
-#   make            the CPU program ./siamese (+ libsiamese_cuda.so when nvcc is found)
+#   make            the CPU program ./siamese (+ libsiamese_cuda.so when nvcc is found,
+#                   + libsiamese_mpi.so when mpicc is found: training on several processes)
 #   make setup      install the Debian packages, then build
 #   make test       every test CI runs (also under AddressSanitizer + UBSan, in build-asan/)
 #   make fuzz       the libFuzzer harnesses, FUZZ_SECONDS (300) each; fuzz-smoke: 60 s each
 #   make bench      CPU benchmark against PyTorch (see bench/)
-# NO_CUDA=1 leaves the CUDA backend out.
+# NO_CUDA=1 leaves the CUDA backend out; NO_MPI=1 leaves MPI and NCCL out.
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -21,7 +22,8 @@ SANITIZE :=
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 BUILD   := build
 PROG    := siamese
-ENGINE_SRC := $(filter-out engine/backend_cuda.c,$(wildcard engine/*.c))
+# (The plug-in libraries' own files are built by cuda.mk and mpi.mk.)
+ENGINE_SRC := $(filter-out engine/backend_cuda.c engine/comm_nccl.c engine/dist_mpi.c,$(wildcard engine/*.c))
 TUI_SRC    := $(wildcard tui/*.c)
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 TUI_OBJ    := $(TUI_SRC:%.c=$(BUILD)/%.o)
@@ -41,7 +43,7 @@ TOOL_BIN   := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests
 # The Debian packages the project needs (make setup installs them).
 DEBIAN_PACKAGES := build-essential pkg-config time libhdf5-dev libstb-dev \
                    libncurses-dev libreadline-dev expect python3 python3-venv clang \
-                   libomp-dev valgrind
+                   libomp-dev valgrind libopenmpi-dev openmpi-bin hdf5-tools
 
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 ifeq ($(NO_CUDA),1)
@@ -65,6 +67,7 @@ model: siamese
 	  ./siamese init --backbone compact --seed 1 --out model_data/untrained_random.h5
 
 -include cuda.mk
+-include mpi.mk
 
 $(TUI_LIB): $(filter-out $(BUILD)/tui/main.o,$(TUI_OBJ))
 	rm -f $@ && $(AR) rcs $@ $^
@@ -103,6 +106,7 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-r
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN   := $(FUZZ_NAMES:%=build-fuzz/fuzz_%)
 FUZZ_ENGINE_SRC := engine/image.c engine/imageformat.c engine/err.c engine/weights.c engine/atomicfile.c \
+                   engine/plugin.c \
                    engine/gemm.c engine/winograd.c \
                    engine/model.c engine/backend.c engine/backend_cpu.c engine/rng.c
 FUZZ_OBJ   := $(FUZZ_ENGINE_SRC:%.c=build-fuzz/%.o) build-fuzz/stb_image_impl.o
@@ -130,6 +134,6 @@ bench: siamese
 	@bench/run.sh
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz siamese libsiamese_cuda.so
+	rm -rf $(BUILD) build-asan build-fuzz siamese libsiamese_cuda.so libsiamese_mpi.so
 
 -include $(ENGINE_OBJ:.o=.d) $(TUI_OBJ:.o=.d)

@@ -82,8 +82,11 @@ typedef struct BackendOps {
     // y may be NULL (inference): then loss is not written.
     void (*sigmoid_bce_forward)(Backend *b, float *prob, float *loss, const float *logit,
                                 const float *y, int N);
-    // dlogit = (prob - y) / N
-    void (*sigmoid_bce_backward)(Backend *b, float *dlogit, const float *prob, const float *y, int N);
+    // dlogit = (prob - y) / mean_over: the gradient of the mean loss over
+    // mean_over pairs, of which these are N (mean_over = N but in
+    // data-parallel training, where each process has a part of the batch).
+    void (*sigmoid_bce_backward)(Backend *b, float *dlogit, const float *prob, const float *y, int N,
+                                 int mean_over);
 
     // ---- optimizers (PyTorch semantics, L2 weight decay added to the gradient) ----
     // g += wd*p; buf = momentum*buf + g; p -= lr * (g + momentum*buf)
@@ -99,7 +102,24 @@ typedef struct BackendOps {
     // backend opens). NULL where the backend computes in FP32 only (the CPU);
     // call it through backend_set_precision, which checks that.
     void (*set_precision)(Backend *b, BackendPrecision p);
+
+    // Data-parallel training (dist.h): a communicator that sums gradients in
+    // device memory between processes with a device each (NCCL). NULL where
+    // the backend has none (the CPU: its memory is the host's, which MPI
+    // sums). comm_id makes a new communicator's identity (id, len >=
+    // BACKEND_COMM_ID_BYTES) on one process, which hands it to the others;
+    // each then joins as rank of size; comm_sum replaces p (n floats) by its
+    // sum over the ranks, the same on every rank. Every wait ends after
+    // timeout_s seconds with an error (a peer died or hangs); comm_leave
+    // then aborts (abort = 1) what is in flight instead of finishing it.
+    int (*comm_id)(Backend *b, void *id, size_t len, Err *e);
+    int (*comm_join)(Backend *b, const void *id, size_t len, int rank, int size, double timeout_s,
+                     Err *e);
+    int (*comm_sum)(Backend *b, float *p, size_t n, double timeout_s, Err *e);
+    void (*comm_leave)(Backend *b, int abort);
 } BackendOps;
+
+#define BACKEND_COMM_ID_BYTES 128  // NCCL's ncclUniqueId
 
 struct Backend {
     const BackendOps *ops;
@@ -127,9 +147,14 @@ const char *backend_precision_name(BackendPrecision p);
 // The CPU backend, always present.
 int backend_cpu_open(Backend **out, int threads, Err *e);
 
-// The entry point the CUDA backend library exports (see backend.c).
+// The GPUs the CUDA backend sees; 0 without it (or without a GPU).
+int backend_cuda_devices(void);
+
+// The entry points the CUDA backend library exports (see backend.c).
 typedef int (*BackendCudaOpenFn)(Backend **out, int device_index, Err *e);
+typedef int (*BackendCudaCountFn)(void);
 #define BACKEND_CUDA_LIBRARY "libsiamese_cuda.so"
 #define BACKEND_CUDA_SYMBOL "backend_cuda_open"
+#define BACKEND_CUDA_COUNT_SYMBOL "backend_cuda_device_count"
 
 #endif

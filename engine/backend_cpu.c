@@ -315,9 +315,9 @@ static void cpu_sigmoid_bce_forward(Backend *b, float *prob, float *loss, const 
 }
 
 static void cpu_sigmoid_bce_backward(Backend *b, float *dlogit, const float *prob, const float *y,
-                                     int N) {
+                                     int N, int mean_over) {
     (void)b;
-    for (int i = 0; i < N; i++) dlogit[i] = (prob[i] - y[i]) / (float)N;
+    for (int i = 0; i < N; i++) dlogit[i] = (prob[i] - y[i]) / (float)mean_over;
 }
 
 // ---- optimizers ----------------------------------------------------------------

@@ -59,6 +59,9 @@
 #include "../kernels/check.h"
 #include "../kernels/kernels.h"
 #include "backend.h"
+#ifdef SIAMESE_NCCL
+#include "comm_nccl.h"
+#endif
 
 #define PLAN_MAX 64                 // conv shapes remembered (VGG16 has 13 per batch size)
 #define KCACHE_MAX 32               // transposed kernels kept
@@ -169,6 +172,9 @@ typedef struct CudaImpl {
     cudaEvent_t stage_free[2];    // recorded after the copy that reads stage[i]
     int stage_next;
     unsigned char *u8;            // device bytes of an upload_u8 chunk, STAGE_BYTES
+#ifdef SIAMESE_NCCL
+    NcclComm *comm;               // data-parallel training: the other ranks' GPUs
+#endif
 } CudaImpl;
 
 static const float ONE = 1.0f, ZERO = 0.0f;
@@ -361,6 +367,10 @@ static void cuda_destroy(Backend *b) {
     CudaImpl *c = (CudaImpl *)b->impl;
     if (c) {
         (void)cudaSetDevice(c->device);
+#ifdef SIAMESE_NCCL
+        // Still joined: a failure skipped leaving, and a sum may never end.
+        nccl_comm_leave(c->comm, 1);
+#endif
         if (c->stream) (void)cudaStreamSynchronize(c->stream);
         for (int i = 0; i < c->n_plans; i++) {
             ConvPlan *p = &c->plans[i];
@@ -812,10 +822,10 @@ static void cuda_sigmoid_bce_forward(Backend *b, float *prob, float *loss, const
 }
 
 static void cuda_sigmoid_bce_backward(Backend *b, float *dlogit, const float *prob, const float *y,
-                                      int N) {
+                                      int N, int mean_over) {
     CudaImpl *c = impl_of(b);
     written(c, dlogit, N * sizeof(float));
-    kernel_sigmoid_bce_backward(c->stream, dlogit, prob, y, N);
+    kernel_sigmoid_bce_backward(c->stream, dlogit, prob, y, N, mean_over);
 }
 
 // ---- precision -------------------------------------------------------------------
@@ -842,6 +852,34 @@ static void cuda_adam_step(Backend *b, float *p, const float *g, float *m, float
     kernel_adam(c->stream, p, g, m, v, n, lr, beta1, beta2, eps, wd, t);
 }
 
+// ---- data-parallel training (comm_nccl.c) ---------------------------------------------
+
+#ifdef SIAMESE_NCCL
+static int cuda_comm_id(Backend *b, void *id, size_t len, Err *e) {
+    (void)b;
+    return nccl_comm_id(id, len, e);
+}
+
+static int cuda_comm_join(Backend *b, const void *id, size_t len, int rank, int size,
+                          double timeout_s, Err *e) {
+    CudaImpl *c = impl_of(b);
+    CUDA_CHECK(cudaSetDevice(c->device));
+    return nccl_comm_join(&c->comm, id, len, rank, size, timeout_s, e);
+}
+
+static int cuda_comm_sum(Backend *b, float *p, size_t n, double timeout_s, Err *e) {
+    CudaImpl *c = impl_of(b);
+    written(c, p, n * sizeof(float));
+    return nccl_comm_sum(c->comm, c->stream, p, n, timeout_s, e);
+}
+
+static void cuda_comm_leave(Backend *b, int abort) {
+    CudaImpl *c = impl_of(b);
+    nccl_comm_leave(c->comm, abort);
+    c->comm = NULL;
+}
+#endif
+
 static const BackendOps cuda_ops = {
     .alloc = cuda_alloc,
     .free = cuda_free,
@@ -865,6 +903,12 @@ static const BackendOps cuda_ops = {
     .sgd_nesterov_step = cuda_sgd_nesterov_step,
     .adam_step = cuda_adam_step,
     .set_precision = cuda_set_precision,
+#ifdef SIAMESE_NCCL
+    .comm_id = cuda_comm_id,
+    .comm_join = cuda_comm_join,
+    .comm_sum = cuda_comm_sum,
+    .comm_leave = cuda_comm_leave,
+#endif
 };
 
 // ---- opening ---------------------------------------------------------------------------
@@ -887,6 +931,11 @@ static int read_env(CudaImpl *c, Err *e) {
     const char *o = getenv("NVIDIA_TF32_OVERRIDE");
     c->tf32 = s && !strcmp(s, "1") && !(o && !strcmp(o, "0"));
     return 0;
+}
+
+__attribute__((visibility("default"))) int backend_cuda_device_count(void) {
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
 }
 
 __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int device_index,

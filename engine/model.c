@@ -302,11 +302,15 @@ int siamese_forward_u8(Model *m, const uint8_t *pairs, const float *labels, int 
 }
 
 void siamese_backward(Model *m, int N, int want_input_grad) {
+    siamese_backward_part(m, N, N, want_input_grad);
+}
+
+void siamese_backward_part(Model *m, int N, int batch_pairs, int want_input_grad) {
     Backend *be = m->be;
     const Layer *d1 = &m->layers[m->n_backbone], *d2 = d1 + 1;
     float *G = m->grads, *P = m->params;
     const size_t F = m->feat_dim;
-    be->ops->sigmoid_bce_backward(be, m->dlogit, m->prob, m->labels, N);
+    be->ops->sigmoid_bce_backward(be, m->dlogit, m->prob, m->labels, N, batch_pairs);
     be->ops->dense_backward(be, m->dhidden, G + d2->w_off, G + d2->b_off, m->dlogit, m->hidden,
                             P + d2->w_off, N, d2->C, d2->K);
     be->ops->relu_backward(be, m->dhidden, m->dhidden, m->hidden, (size_t)N * d1->K);

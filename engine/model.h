@@ -110,6 +110,11 @@ int siamese_forward_u8(Model *m, const uint8_t *pairs, const float *labels, int 
 // Backward of the last siamese_forward (which must have had labels):
 // fills m->grads; when want_input_grad, also m->dinput.
 void siamese_backward(Model *m, int N, int want_input_grad);
+// The same when these N pairs are a part of a batch of batch_pairs
+// (data-parallel training, dist.h): m->grads is the gradient of the whole
+// batch's mean loss from these pairs, so the parts' gradients add up to
+// the batch's (the model has no batch statistics: pairs are independent).
+void siamese_backward_part(Model *m, int N, int batch_pairs, int want_input_grad);
 
 // Parameter and FLOP counts for the user.
 size_t model_param_count(const Model *m);

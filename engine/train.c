@@ -7,6 +7,13 @@
 // steps (batches from the loader threads), the validation pass, the loss
 // log and picture, the checkpoints, early stopping.
 //
+// Data-parallel training (dist.h, several processes): every rank runs this
+// same loop on its share of each batch; they exchange their losses and
+// stop requests (dist_vote) and sum their gradients (dist_sum_gradients)
+// before the optimizer step, and check that they agree (the data, the
+// weights at the start and after every epoch). Rank 0 alone reports and
+// writes files; a checkpoint does not depend on the rank count.
+//
 // Resuming is exact: the checkpoint stores the optimizer's slots and step
 // count, the epoch and step reached, the partial sums of the epoch in
 // progress, the best validation loss and the early-stopping count; batches
@@ -28,6 +35,7 @@
 #include "augment.h"
 #include "backend.h"
 #include "dataset.h"
+#include "dist.h"
 #include "loader.h"
 #include "model.h"
 #include "optim.h"
@@ -313,6 +321,9 @@ typedef struct Run {
     double *lr_curve;
     long steps, val_steps;
     int workers;
+    Dist *dist, solo;    // the ranks (c->dist, or solo: this process alone)
+    int pairs;           // of a step: TRAIN_PAIRS_PER_SAMPLE * batch size, over all ranks
+    double t_steps, t_vote, t_sum;  // seconds in training steps, of them in dist_vote, dist_sum_gradients
     long run_steps;      // steps taken by this invocation
     double t_start;      // when it started (monotonic seconds)
     Progress p;
@@ -326,7 +337,7 @@ typedef struct Run {
 
 static void emit(Run *r, TrainEvent *ev) {
     ev->epochs = r->c->epochs;
-    if (r->cb) r->cb(ev, r->ctx);
+    if (r->cb && r->dist->rank == 0) r->cb(ev, r->ctx);
 }
 
 static void say(Run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -405,7 +416,7 @@ static int open_dataset(Run *r) {
     }
     DatasetLayout want = c->own_data ? LAYOUT_CLASSES : LAYOUT_AUTO;
     say(r, "scanning %s (every image is decoded once, so broken files show now)", root);
-    if (dataset_scan(&r->ds, root, want, 2, c->threads, r->e)) return -1;
+    if (dataset_scan(&r->ds, root, want, 2, dist_threads(r->dist, c->threads), r->e)) return -1;
     const Dataset *d = &r->ds;
     if (d->layout == LAYOUT_OMNIGLOT)
         say(r, "dataset %s: Omniglot layout (alphabet/character/image): %d alphabets, %d "
@@ -536,6 +547,7 @@ static int read_history(const char *path, double *v, int n) {
 static int open_log(Run *r) {
     const TrainConfig *c = r->c;
     Progress *p = &r->p;
+    if (r->dist->rank > 0) return 0;  // rank 0 writes the files
     int n_done = p->epoch - p->log_first_epoch;
     struct stat st;
     if (p->log_dir[0] && stat(p->log_dir, &st) == 0 && n_done >= 0) {
@@ -579,6 +591,7 @@ static int write_values(const char *path, const double *v, int n, Err *e) {
 }
 
 static int write_log(Run *r) {
+    if (r->dist->rank > 0) return 0;
     char path[4200];
     const char *dir = r->p.log_dir;
     snprintf(path, sizeof path, "%s/epoch_loss.txt", dir);
@@ -594,6 +607,7 @@ static int write_log(Run *r) {
 
 // Saves the weights (with the training state when with_state) to save_dir/name.
 static int checkpoint(Run *r, const char *name, int with_state) {
+    if (r->dist->rank > 0) return 0;
     char path[4300];
     snprintf(path, sizeof path, "%s/%s", r->c->save_dir, name);
     WeightsState st = {0};
@@ -622,23 +636,63 @@ static int checkpoint(Run *r, const char *name, int with_state) {
     return 0;
 }
 
+// Data-parallel training: fails on every rank unless every rank has the
+// same weights and optimizer state (what names the moment, for the message).
+static int ranks_agree(Run *r, const char *what) {
+    if (r->dist->size == 1) return 0;
+    const size_t n = r->m->n_params;
+    float *host = malloc(n * sizeof(float));
+    if (!host) return err_set(r->e, "out of memory");
+    uint64_t h = DIST_HASH_START;
+    r->be->ops->download(r->be, host, r->m->params, n * sizeof(float));
+    h = dist_hash(h, host, n * sizeof(float));
+    for (int k = 0; k < optim_slots(&r->opt); k++) {
+        r->be->ops->download(r->be, host, r->opt.slot[k], n * sizeof(float));
+        h = dist_hash(h, host, n * sizeof(float));
+    }
+    free(host);
+    return dist_check_same(r->dist, what, h, r->e);
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static double batch_accuracy(const float *prob, const float *labels, int n) {
+// The pairs predicted right (prob > 0.5 vs the label).
+static int batch_correct(const float *prob, const float *labels, int n) {
     int ok = 0;
     for (int i = 0; i < n; i++) ok += (prob[i] > 0.5f) == (labels[i] > 0.5f);
-    return (double)ok / n;
+    return ok;
 }
 
-// Waits while paused; returns 1 when the front asked for a stop.
+// Waits while paused; returns 1 when the front asked for a stop. (The
+// ranks of a data-parallel run do not pause: the others would wait for
+// this one until they time out. Their front is plain lines anyway.)
 static int user_stop(Run *r) {
     if (!r->ctl) return 0;
-    while (r->ctl->pause && !r->ctl->stop) usleep(50 * 1000);
+    while (r->ctl->pause && !r->ctl->stop && r->dist->size == 1) usleep(50 * 1000);
     return r->ctl->stop != 0;
+}
+
+// This rank's part of a step, or of a validation batch: the forward pass
+// on its share of the pairs (and the backward when training), its loss
+// and hits into v for dist_vote. Unless v->stop: then it skips the work.
+static void step_part(Run *r, Loader *l, int train, float *prob, DistVote *v) {
+    const LoaderBatch *lb;
+    float loss;
+    if (v->stop) return;
+    if (loader_next(l, &lb, r->e) ||
+        siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &loss, r->e)) {
+        v->failed = 1;
+        return;
+    }
+    if (train) siamese_backward_part(r->m, lb->n_pairs, r->pairs, 0);
+    // Exact in double (a float times a small integer), so that one process
+    // gets its mean loss back from v->loss / pairs.
+    v->loss = (double)loss * lb->n_pairs;
+    v->correct = batch_correct(prob, lb->labels, lb->n_pairs);
 }
 
 // Before a training step: the front's stop, or --stop-after-steps /
@@ -670,22 +724,18 @@ static int stop_now(Run *r) {
 static int validate_pairs(Run *r, double *loss, double *acc) {
     loader_start(r->val_l, 0, r->val_steps, r->val_steps);
     double ls = 0, as = 0;
-    float *prob = malloc(2 * (size_t)r->c->batch_size * sizeof(float));
+    float *prob = malloc(r->pairs * sizeof(float));
     if (!prob) return err_set(r->e, "out of memory");
     for (long b = 0; b < r->val_steps; b++) {
-        if (user_stop(r)) {
+        DistVote v = {.stop = user_stop(r)};
+        step_part(r, r->val_l, 0, prob, &v);
+        int rc = dist_vote(r->dist, &v, r->e);
+        if (rc || v.stop) {
             free(prob);
-            return 1;
+            return rc ? -1 : 1;
         }
-        const LoaderBatch *lb;
-        float l;
-        if (loader_next(r->val_l, &lb, r->e) ||
-            siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &l, r->e)) {
-            free(prob);
-            return -1;
-        }
-        ls += l;
-        as += batch_accuracy(prob, lb->labels, lb->n_pairs);
+        ls += v.loss / r->pairs;
+        as += v.correct / r->pairs;
     }
     free(prob);
     *loss = ls / r->val_steps;
@@ -751,10 +801,9 @@ static int end_epoch(Run *r, double loss, double acc, double val_loss, double va
 // One epoch from step p.batch. Returns 0 done, 1 stopped (by the user or
 // early stopping), -1 error.
 static int run_epoch(Run *r) {
-    const TrainConfig *c = r->c;
     Progress *p = &r->p;
     const double lr = r->lr_curve[p->epoch];
-    const int P = TRAIN_PAIRS_PER_SAMPLE * c->batch_size;
+    const int P = r->pairs;
     float *prob = malloc(P * sizeof(float));
     if (!prob) return err_set(r->e, "out of memory");
     const double t0 = now_s();
@@ -762,23 +811,33 @@ static int run_epoch(Run *r) {
     const long first = p->batch;
     int rc = 0;
     for (; p->batch < r->steps; p->batch++) {
-        if (should_stop(r)) {
-            rc = stop_now(r) ? -1 : 1;
-            break;
-        }
-        const LoaderBatch *lb;
-        float l;
-        if (loader_next(r->train_l, &lb, r->e) ||
-            siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &l, r->e)) {
+        // This rank's part, then the ranks' votes: all stop, or all step.
+        const double t_step = now_s();
+        DistVote v = {.stop = should_stop(r)};
+        step_part(r, r->train_l, 1, prob, &v);
+        const double t_vote = now_s();
+        if (dist_vote(r->dist, &v, r->e)) {
             rc = -1;
             break;
         }
-        siamese_backward(r->m, lb->n_pairs, 0);
+        if (v.stop) {
+            rc = stop_now(r) ? -1 : 1;
+            break;
+        }
+        const double t_sum = now_s();
+        if (dist_sum_gradients(r->dist, r->m->grads, r->m->n_params, r->e)) {
+            rc = -1;
+            break;
+        }
+        const double t_opt = now_s();
         optim_step(&r->opt, r->m, lr);
+        r->t_vote += t_sum - t_vote;
+        r->t_sum += t_opt - t_sum;
+        r->t_steps += now_s() - t_step;
         p->step = r->opt.t;
         r->run_steps++;
-        p->loss_sum += l;
-        p->acc_sum += batch_accuracy(prob, lb->labels, lb->n_pairs);
+        p->loss_sum += v.loss / P;
+        p->acc_sum += v.correct / P;
         double t = now_s() - t0;
         long done = p->batch + 1;
         if (t - last_event >= 0.25 || done == r->steps) {
@@ -794,6 +853,7 @@ static int run_epoch(Run *r) {
     }
     free(prob);
     if (rc) return rc;
+    if (ranks_agree(r, "the weights after this epoch (their gradient sums differed)")) return -1;
     const double train_seconds = now_s() - t0;
     const double pairs_per_sec =
         train_seconds > 0 ? (double)(r->steps - first) * P / train_seconds : 0;
@@ -801,8 +861,11 @@ static int run_epoch(Run *r) {
     int v = validate(r, &val_loss, &val_acc);
     if (v < 0) return -1;
     if (v > 0) return stop_now(r) ? -1 : 1;
-    return end_epoch(r, p->loss_sum / r->steps, p->acc_sum / r->steps, val_loss, val_acc, lr,
-                     pairs_per_sec, now_s() - t0);
+    // (Rank 0 writes the files: the others must not go on if it failed.)
+    return dist_agree(r->dist,
+                      end_epoch(r, p->loss_sum / r->steps, p->acc_sum / r->steps, val_loss, val_acc,
+                                lr, pairs_per_sec, now_s() - t0),
+                      r->e);
 }
 
 static void config_rows(Run *r) {
@@ -834,6 +897,12 @@ static void config_rows(Run *r) {
     if (c->patience) row(r, "patience", "%d", c->patience);
     else row(r, "patience", "off");
     row(r, "device", "%s", r->be->desc);
+    if (r->dist->size > 1) {
+        int first, n;
+        dist_share(r->dist, r->pairs, &first, &n);
+        row(r, "ranks", "%d (data-parallel, %d%s pairs of a step each)", r->dist->size, n,
+            r->pairs % r->dist->size ? " or fewer" : "");
+    }
     row(r, "amp", "%s", r->precision == BACKEND_BF16 ? "bf16 (bfloat16 products, fp32 weights)"
                                                      : "off (fp32)");
     row(r, "num_workers", "%d%s", r->workers, c->workers > 0 ? "" : " (automatic)");
@@ -843,8 +912,9 @@ static void config_rows(Run *r) {
     row(r, "val_steps", "%ld", r->val_steps);
 }
 
-static int auto_workers(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
+// Loader threads: one per core (of this rank's share of the machine), up to 8.
+static int auto_workers(const Dist *d) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN) / d->local_size;
     return n < 1 ? 1 : n > 8 ? 8 : (int)n;
 }
 
@@ -855,6 +925,7 @@ static void run_free(Run *r) {
         optim_free(&r->opt, r->m);
         model_free(r->m);
     }
+    dist_detach(r->dist);
     if (r->be) backend_close(r->be);
     sampler_free(&r->train_s);
     sampler_free(&r->val_s);
@@ -869,8 +940,11 @@ static void run_free(Run *r) {
 
 static int run_setup(Run *r) {
     const TrainConfig *c = r->c;
-    char notice[600];
-    if (backend_open(&r->be, c->device, c->threads, notice, sizeof notice, r->e)) return -1;
+    char notice[600], device[64];
+    dist_device(r->dist, c->device, device, sizeof device);
+    if (backend_open(&r->be, device, dist_threads(r->dist, c->threads), notice, sizeof notice,
+                     r->e))
+        return -1;
     if (notice[0]) say(r, "%s", notice);
     r->precision = (BackendPrecision)backend_precision_parse(c->amp);
     if (backend_set_precision(r->be, r->precision, r->e)) return -1;
@@ -885,8 +959,15 @@ static int run_setup(Run *r) {
                        "validation images give %ld and %ld batches an epoch; lower --batch-size "
                        "or add images",
                        c->batch_size, r->n_train, r->n_val, r->steps, r->val_steps);
+    r->pairs = TRAIN_PAIRS_PER_SAMPLE * c->batch_size;
+    if (r->pairs < r->dist->size)
+        return err_set(r->e,
+                       "--batch-size %d gives %d pairs a step, fewer than the %d ranks: each rank "
+                       "needs a pair; raise --batch-size to %d or more",
+                       c->batch_size, r->pairs, r->dist->size,
+                       (r->dist->size + TRAIN_PAIRS_PER_SAMPLE - 1) / TRAIN_PAIRS_PER_SAMPLE);
     if (build_model(r)) return -1;
-    r->workers = c->workers > 0 ? c->workers : auto_workers();
+    r->workers = c->workers > 0 ? c->workers : auto_workers(r->dist);
     optim_fit_lr(r->kind, c->batch_size, c->lr, c->min_lr > 0 ? c->min_lr : c->lr * 0.01,
                  &r->lr_fit, &r->min_lr_fit);
     r->lr_curve = malloc(c->epochs * sizeof(double));
@@ -911,11 +992,12 @@ static int run_setup(Run *r) {
         return err_set(r->e, "--resume %s: the run already finished its %d epochs; raise --epochs",
                        c->resume, c->epochs);
     if (!c->loader_benchmark && open_log(r)) return -1;
-    // The loaders.
+    // The loaders, of this rank's share of each batch.
     augment_preset(&r->aug, (AugmentKind)augment_kind_parse(c->augment));
     LoaderConfig lc = {.ds = &r->ds, .sampler = &r->train_s, .samples = c->batch_size,
                        .size = c->input_size, .pre = r->m->spec.pre, .aug = &r->aug,
                        .seed = c->seed, .stream = 0, .workers = r->workers, .depth = 4};
+    if (r->dist->size > 1) dist_share(r->dist, r->pairs, &lc.part_first, &lc.part_pairs);
     if (loader_open(&r->train_l, &lc, r->e)) return -1;
     lc.sampler = &r->val_s;
     lc.aug = NULL;
@@ -943,10 +1025,35 @@ static int bench_loader(Run *r, long n) {
     return 0;
 }
 
+// Data-parallel training: after each rank's setup, how the gradients are
+// summed, and proof that every rank has the same data and starting point.
+static int join_ranks(Run *r) {
+    if (!r->dist->ops) return 0;  // one process, not started by mpirun
+    char how[1600];
+    if (dist_attach(r->dist, r->be, r->m->n_params, how, sizeof how, r->e)) return -1;
+    say(r, "%s", how);
+    uint64_t h = DIST_HASH_START;
+    for (int i = 0; i < r->ds.n_images; i++)
+        h = dist_hash(h, r->ds.images[i].path, strlen(r->ds.images[i].path) + 1);
+    h = dist_hash(h, r->train_idx, r->n_train * sizeof(int));
+    if (dist_check_same(r->dist, "the dataset (its images or their split)", h, r->e)) return -1;
+    char text[8192];
+    config_text(r->c, text, sizeof text);
+    size_t len = strlen(text);
+    snprintf(text + len, sizeof text - len, "epoch=%d\nbatch=%ld\nstep=%ld\n", r->p.epoch,
+             r->p.batch, r->p.step);
+    h = dist_hash(DIST_HASH_START, text, strlen(text));
+    if (dist_check_same(r->dist, "the options or the point to resume from", h, r->e)) return -1;
+    return ranks_agree(r, "the starting weights or optimizer state");
+}
+
 int train_run(const TrainConfig *c, TrainCallback cb, void *ctx, TrainControl *ctl, Err *e) {
     if (train_config_check(c, e)) return -1;
     Run r = {.c = c, .cb = cb, .ctx = ctx, .ctl = ctl, .e = e, .t_start = now_s()};
-    int rc = run_setup(&r);
+    r.dist = c->dist;
+    if (!r.dist) dist_solo(r.dist = &r.solo);
+    int rc = dist_agree(r.dist, run_setup(&r), e);
+    if (!rc) rc = join_ranks(&r);
     if (!rc && c->loader_benchmark > 0) {
         rc = bench_loader(&r, c->loader_benchmark);
     } else if (!rc) {
@@ -961,6 +1068,11 @@ int train_run(const TrainConfig *c, TrainCallback cb, void *ctx, TrainControl *c
         int state = 0;
         while (!state && r.p.epoch < c->epochs) state = run_epoch(&r);
         rc = state < 0 ? -1 : 0;
+        if (r.dist->ops && r.t_steps > 0)
+            say(&r,
+                "rank 0's %.1f s of training steps: %.1f s (%.1f%%) summing gradients, %.1f s "
+                "(%.1f%%) waiting for the other ranks",
+                r.t_steps, r.t_sum, 100 * r.t_sum / r.t_steps, r.t_vote, 100 * r.t_vote / r.t_steps);
         if (state == 0) {
             char msg[256];
             snprintf(msg, sizeof msg, "finished %d epochs; best validation loss %.4f", c->epochs,

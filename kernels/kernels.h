@@ -26,9 +26,9 @@ void kernel_absdiff_backward(cudaStream_t s, float *dx1, float *dx2, const float
 // = mean binary cross-entropy from the logits, summed in double.
 void kernel_sigmoid_bce_forward(cudaStream_t s, float *prob, float *loss, const float *logit,
                                 const float *y, int N);
-// dlogit (N) = (prob - y) / N
+// dlogit (N) = (prob - y) / mean_over
 void kernel_sigmoid_bce_backward(cudaStream_t s, float *dlogit, const float *prob, const float *y,
-                                 int N);
+                                 int N, int mean_over);
 
 // sgd_nesterov.cu: PyTorch's SGD with Nesterov momentum and L2 decay, n elements.
 void kernel_sgd_nesterov(cudaStream_t s, float *p, const float *g, float *buf, size_t n, float lr,

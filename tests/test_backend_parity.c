@@ -255,9 +255,13 @@ static void test_head(void) {
     gpu->ops->sigmoid_bce_forward(gpu, prob.g, loss.g, z.g, y.g, N);
     expect_close("sigmoid", prob, TOL_ELEMENTWISE);
     expect_close("mean BCE", loss, TOL_ELEMENTWISE);
-    cpu->ops->sigmoid_bce_backward(cpu, dz.c, prob.c, y.c, N);
-    gpu->ops->sigmoid_bce_backward(gpu, dz.g, prob.g, y.g, N);
+    cpu->ops->sigmoid_bce_backward(cpu, dz.c, prob.c, y.c, N, N);
+    gpu->ops->sigmoid_bce_backward(gpu, dz.g, prob.g, y.g, N, N);
     expect_close("BCE backward", dz, TOL_ELEMENTWISE);
+    // A part of a larger batch (data-parallel training).
+    cpu->ops->sigmoid_bce_backward(cpu, dz.c, prob.c, y.c, N, 3 * N);
+    gpu->ops->sigmoid_bce_backward(gpu, dz.g, prob.g, y.g, N, 3 * N);
+    expect_close("BCE backward of a part", dz, TOL_ELEMENTWISE);
     cpu->ops->sigmoid_bce_forward(cpu, prob.c, NULL, z.c, NULL, N);
     gpu->ops->sigmoid_bce_forward(gpu, prob.g, NULL, z.g, NULL, N);
     expect_close("sigmoid without labels", prob, TOL_ELEMENTWISE);

@@ -260,10 +260,14 @@ static void test_relu_absdiff_bce(void) {
     }
     want /= N;
     CHECK(fabs(loss - want) < 1e-5 * fabs(want) + 1e-6, "BCE loss %.8g, want %.8g", loss, want);
-    be->ops->sigmoid_bce_backward(be, dz, p, yl, N);
+    be->ops->sigmoid_bce_backward(be, dz, p, yl, N, N);
     ok = 1;
     for (int i = 0; i < N; i++) ok &= fabs(dz[i] - (p[i] - yl[i]) / N) < 1e-7;
     CHECK(ok, "BCE gradient (p - y) / N");
+    be->ops->sigmoid_bce_backward(be, dz, p, yl, N, 5 * N);
+    ok = 1;
+    for (int i = 0; i < N; i++) ok &= fabs(dz[i] - (p[i] - yl[i]) / (5 * N)) < 1e-7;
+    CHECK(ok, "BCE gradient of a part of a batch: (p - y) / the batch's pairs");
 }
 
 // ---- the whole model ---------------------------------------------------------------
