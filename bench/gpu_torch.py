@@ -13,15 +13,17 @@ Measured exactly as bench_model measures ours:
          SGD-Nesterov step (lr 0.01, momentum 0.9, weight decay 5e-4), batches
          queued back to back, synchronised every 4 batches to read the clock.
 Host batches sit in pinned memory and are copied with non_blocking=True,
-PyTorch's best case. cudnn.benchmark = True. TF32 is allowed for convolutions
-and matmuls (PyTorch's default for convolutions), unless --fp32. With --amp
-bf16 the training step's forward pass and loss run under
-torch.autocast(dtype=torch.bfloat16), the peer of `siamese train --amp bf16`
-(weights, gradients and the optimizer stay float32); inference is unchanged.
+PyTorch's best case. cudnn.benchmark = True. --precision as ours:
+  tf32  PyTorch's defaults (cudnn.allow_tf32 = True, matmul.allow_tf32 = False):
+        TF32 convolutions, FP32 matmuls; the default, as ours;
+  fp32  neither;
+  bf16  as tf32, with the forward pass and loss under
+        torch.autocast(dtype=torch.bfloat16), the peer of `siamese --precision
+        bf16` (weights, gradients and the optimizer stay float32).
 
 Variants: eager in NCHW and in channels_last, and torch.compile (default mode)
 when it works here. One line per measurement:
-  RESULT impl=eager-nhwc mode=train batch=32 pairs_per_s=1234.5 ms_per_batch=25.9 peak_mib=2345 amp=off
+  RESULT impl=eager-nhwc mode=train batch=32 pairs_per_s=1234.5 ms_per_batch=25.9 peak_mib=2345 precision=tf32
 """
 import argparse
 import sys
@@ -92,11 +94,13 @@ def bench(args, dev, impl, mode, batch):
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
 
+    amp = args.precision == "bf16"
     if mode == "infer":
         model.eval()
 
         def step():
-            with torch.inference_mode():
+            with torch.inference_mode(), torch.autocast(device_type=dev.type,
+                                                         dtype=torch.bfloat16, enabled=amp):
                 xg = x.to(dev, non_blocking=True)
                 torch.sigmoid(model(xg)).cpu()  # the answers come back every batch
 
@@ -105,8 +109,6 @@ def bench(args, dev, impl, mode, batch):
         model.train()
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
                               weight_decay=5e-4)
-
-        amp = args.amp == "bf16"
 
         def step():
             xg, yg = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
@@ -121,11 +123,11 @@ def bench(args, dev, impl, mode, batch):
     n, dt = measure(step, dev, args.seconds, args.warmup, every)
     peak = torch.cuda.max_memory_reserved(dev) / 2**20 if dev.type == "cuda" else 0
     pps = n * batch / dt
-    amp = args.amp if mode == "train" else "off"
-    print(f"{impl} {mode} batch {batch}, amp {amp}: {pps:.1f} pairs/s, {1e3 * dt / n:.3f} ms per "
-          f"batch ({n} batches), peak reserved {peak:.0f} MiB", flush=True)
+    print(f"{impl} {mode} batch {batch}, {args.precision}: {pps:.1f} pairs/s, {1e3 * dt / n:.3f} "
+          f"ms per batch ({n} batches), peak reserved {peak:.0f} MiB", flush=True)
     print(f"RESULT impl={impl} mode={mode} batch={batch} pairs_per_s={pps:.2f} "
-          f"ms_per_batch={1e3 * dt / n:.4f} peak_mib={peak:.0f} amp={amp}", flush=True)
+          f"ms_per_batch={1e3 * dt / n:.4f} peak_mib={peak:.0f} precision={args.precision}",
+          flush=True)
 
 
 def main():
@@ -140,21 +142,19 @@ def main():
     ap.add_argument("--impls", default="eager-nchw,eager-nhwc,compile")
     ap.add_argument("--deadline", type=float, default=0,
                     help="seconds from start after which no new measurement begins (0: none)")
-    ap.add_argument("--fp32", action="store_true", help="no TF32 (default: TF32 allowed)")
-    ap.add_argument("--amp", default="off", choices=("off", "bf16"),
-                    help="training under torch.autocast in bfloat16 (default off)")
+    ap.add_argument("--precision", default="tf32", choices=("fp32", "tf32", "bf16"),
+                    help="as siamese --precision (default tf32: PyTorch's defaults)")
     args = ap.parse_args()
 
     start = time.perf_counter()
     dev = torch.device(args.device)
     torch.backends.cudnn.benchmark = True
-    torch.backends.cudnn.allow_tf32 = not args.fp32
-    torch.backends.cuda.matmul.allow_tf32 = not args.fp32
+    torch.backends.cudnn.allow_tf32 = args.precision != "fp32"
+    torch.backends.cuda.matmul.allow_tf32 = False
     print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN "
           f"{torch.backends.cudnn.version()}, device {dev}"
           + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else "")
-          + f", {'plain FP32' if args.fp32 else 'TF32 allowed'}"
-          + (", training under autocast bf16" if args.amp == "bf16" else ""), flush=True)
+          + f", precision {args.precision}", flush=True)
     n_params = sum(p.numel() for p in Siamese(WIDTHS[args.backbone], args.input).parameters())
     print(f"model {args.backbone}, input {args.input}, {n_params} parameters", flush=True)
 

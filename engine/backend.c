@@ -78,19 +78,37 @@ void backend_close(Backend *b) {
 
 int backend_set_precision(Backend *b, BackendPrecision p, Err *e) {
     if (!b->ops->set_precision) {
-        if (p == BACKEND_FP32) return 0;
-        return err_set(e, "--amp %s needs the CUDA backend (--device cuda); the CPU backend trains "
-                          "in fp32",
-                       backend_precision_name(p));
+        if (p == BACKEND_BF16)
+            return err_set(e, "--precision bf16 needs the CUDA backend (--device cuda); the "
+                              "CPU computes in fp32 (--precision fp32 or tf32)");
+        b->precision = BACKEND_FP32;  // TF32 allows rounding; FP32 is what this backend has
+        return 0;
     }
     b->ops->set_precision(b, p);
+    b->precision = p;
     return 0;
 }
 
+static const char *const PRECISION_NAMES[] = {"fp32", "tf32", "bf16"};
+
 int backend_precision_parse(const char *name) {
+    for (int p = 0; p < 3; p++)
+        if (!strcmp(name, PRECISION_NAMES[p])) return p;
+    return -1;
+}
+
+int backend_amp_parse(const char *name) {
     if (!strcmp(name, "off")) return BACKEND_FP32;
     if (!strcmp(name, "bf16")) return BACKEND_BF16;
     return -1;
 }
 
-const char *backend_precision_name(BackendPrecision p) { return p == BACKEND_BF16 ? "bf16" : "off"; }
+const char *backend_precision_name(BackendPrecision p) { return PRECISION_NAMES[p]; }
+
+const char *backend_precision_describe(BackendPrecision p) {
+    switch (p) {
+    case BACKEND_TF32: return "tf32 (TF32 convolutions, fp32 dense)";
+    case BACKEND_BF16: return "bf16 (bfloat16 products, fp32 weights)";
+    default: return "fp32";
+    }
+}

@@ -15,7 +15,8 @@
 //    step; both twins run as one batch of 2N, so nothing is accumulated);
 //  - a NULL input-gradient pointer means "not needed" (the first layer);
 //  - parameters, gradients, optimizer state and activations are float32
-//    whatever the precision (set_precision) of the conv3x3 and dense products.
+//    whatever the precision (backend_set_precision) of the conv3x3 and dense
+//    products.
 #ifndef SIAMESE_BACKEND_H
 #define SIAMESE_BACKEND_H
 
@@ -26,13 +27,21 @@
 
 typedef struct Backend Backend;
 
-// The arithmetic of the conv3x3 and dense operations (forward and backward).
-//  FP32  float32 operands and products (the default, and the CPU's only one);
+// The arithmetic of the conv3x3 and dense operations (forward and backward),
+// the user's --precision. The three are PyTorch's three usual settings:
+//  FP32  float32 operands and products (a backend opens in it; the CPU's only
+//        arithmetic, and the GPU's in the parity tests);
+//  TF32  convolutions may round their operands to TF32 (10 bits of mantissa)
+//        on tensor cores, with float32 accumulation; dense products stay
+//        FP32. PyTorch's default on a GPU (cudnn.allow_tf32 = True,
+//        matmul.allow_tf32 = False), and ours. A permission, not a demand: a
+//        backend without TF32 (the CPU) computes those products in FP32;
 //  BF16  mixed precision as PyTorch's autocast: each call rounds its operands
 //        (input, kernel, output gradient) to bfloat16 copies and multiplies
 //        them with float32 accumulation; its outputs and gradients are
-//        float32 again, so nothing else in the model changes.
-typedef enum BackendPrecision { BACKEND_FP32, BACKEND_BF16 } BackendPrecision;
+//        float32 again, so nothing else in the model changes. Backends
+//        without bfloat16 (the CPU) refuse it.
+typedef enum BackendPrecision { BACKEND_FP32, BACKEND_TF32, BACKEND_BF16 } BackendPrecision;
 
 typedef struct BackendOps {
     // ---- memory ----------------------------------------------------------
@@ -126,6 +135,7 @@ struct Backend {
     void *impl;          // the implementation's own state
     char desc[128];      // for the user: "cpu, 2 threads" / "cuda:0 NVIDIA H200"
     int is_cpu;          // device pointers are host pointers
+    BackendPrecision precision;  // what the products compute in (backend_set_precision)
 };
 
 // Opens a backend. device is "auto", "cpu", "cuda" or "cuda:N".
@@ -137,12 +147,19 @@ int backend_open(Backend **out, const char *device, int threads, char *notice, s
 void backend_close(Backend *b);
 
 // Sets b's precision for the conv3x3 and dense operations. FP32 always
-// works; BF16 fails, with a message naming --amp, on a backend without it.
+// works; TF32 on a backend without it computes in FP32 (b->precision then
+// says FP32); BF16 fails, with a message naming --precision, on a backend
+// without it.
 int backend_set_precision(Backend *b, BackendPrecision p, Err *e);
-// --amp's values: "off" is FP32, "bf16" is BF16. parse returns -1 for any
-// other name.
+// --precision's values, "fp32", "tf32" and "bf16", and --amp's (the older
+// spelling): "off" is FP32, "bf16" BF16. Both return -1 for another name.
 int backend_precision_parse(const char *name);
+int backend_amp_parse(const char *name);
 const char *backend_precision_name(BackendPrecision p);
+// For the user: "tf32 (TF32 convolutions, fp32 dense)" and the like.
+const char *backend_precision_describe(BackendPrecision p);
+// The precision a user gets without --precision: TF32, as PyTorch on a GPU.
+#define BACKEND_DEFAULT_PRECISION BACKEND_TF32
 
 // The CPU backend, always present.
 int backend_cpu_open(Backend **out, int threads, Err *e);

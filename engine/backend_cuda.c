@@ -24,11 +24,13 @@
 //  - Convolution algorithms are chosen once per shape (N,H,W,C,K) by timing
 //    the candidates (cudnnFind...Ex) on the real buffers within a bounded
 //    workspace, SIAMESE_CUDA_WORKSPACE_MB (default 256).
-//  - Precision: plain FP32 (FMA) arithmetic in cuDNN and cuBLAS by default,
-//    the numbers the CPU reference gives. SIAMESE_CUDA_TF32=1 lets both use
-//    TF32 tensor cores (as PyTorch does for convolutions; the benchmark
-//    compares like with like); NVIDIA_TF32_OVERRIDE=0 always forces FP32.
-//  - Mixed precision (set_precision BF16: `siamese train --amp bf16`), as
+//  - Precision (backend.h, set by --precision): FP32 is plain FMA
+//    arithmetic in cuDNN and cuBLAS, the numbers the CPU reference gives (a
+//    backend opens in it). TF32, PyTorch's default and the program's, lets
+//    cuDNN's convolutions use TF32 tensor cores while cuBLAS's dense
+//    products stay FP32. NVIDIA_TF32_OVERRIDE=0 forces FP32 in the libraries
+//    whatever is asked.
+//  - Mixed precision (set_precision BF16: `siamese train --precision bf16`), as
 //    PyTorch's autocast does it: each convolution and dense call rounds its
 //    operands to bfloat16 copies (kernels/float_to_bf16.cu; conv kernels on
 //    their way into cuDNN's layout) and multiplies them with float32
@@ -119,6 +121,7 @@ typedef enum ConvPass { PASS_FORWARD, PASS_BACKWARD_DATA, PASS_BACKWARD_FILTER }
 typedef struct ConvPlan {
     int N, H, W, C, K;
     cudnnDataType_t type;                // of x, w and y: FLOAT, or BFLOAT16 (computed in FLOAT)
+    int tf32;                            // FLOAT: TF32 tensor cores allowed (a search of its own)
     cudnnTensorDescriptor_t x, y, bias;  // (N,H,W,C), (N,H,W,K), (1,K,1,1)
     cudnnFilterDescriptor_t w;           // (K,3,3,C)
     cudnnConvolutionDescriptor_t conv;
@@ -149,7 +152,6 @@ typedef struct Scratch {
 
 typedef struct CudaImpl {
     int device;
-    int tf32;
     BackendPrecision precision;  // of conv3x3 and dense (set_precision)
     cudaStream_t stream;
     cudnnHandle_t cudnn;
@@ -404,13 +406,18 @@ static void cuda_destroy(Backend *b) {
 
 // ---- convolution -----------------------------------------------------------------
 
-// The plan of a shape and data type, made on first use. When the table is
-// full the slots are reused in turn (a long-running process changing batch
-// sizes), so a plan pointer is used before the next conv_plan call.
+// The plan of a shape and data type, made on first use (FLOAT plans are
+// per math too: TF32 allowed or not). When the table is full the slots are
+// reused in turn (a long-running process changing batch sizes), so a plan
+// pointer is used before the next conv_plan call.
 static ConvPlan *conv_plan(CudaImpl *c, int N, int H, int W, int C, int K, cudnnDataType_t type) {
+    // A FLOAT pass under BF16 (cuDNN without a bfloat16 algorithm for it)
+    // may use TF32, as autocast's float convolutions do.
+    const int tf32 = type == CUDNN_DATA_FLOAT && c->precision != BACKEND_FP32;
     for (int i = 0; i < c->n_plans; i++) {
         ConvPlan *p = &c->plans[i];
-        if (p->N == N && p->H == H && p->W == W && p->C == C && p->K == K && p->type == type)
+        if (p->N == N && p->H == H && p->W == W && p->C == C && p->K == K && p->type == type &&
+            p->tf32 == tf32)
             return p;
     }
     ConvPlan *p;
@@ -425,7 +432,7 @@ static ConvPlan *conv_plan(CudaImpl *c, int N, int H, int W, int C, int K, cudnn
         p = &c->plans[c->plan_reuse];
         c->plan_reuse = (c->plan_reuse + 1) % PLAN_MAX;
     }
-    p->N = N, p->H = H, p->W = W, p->C = C, p->K = K, p->type = type;
+    p->N = N, p->H = H, p->W = W, p->C = C, p->K = K, p->type = type, p->tf32 = tf32;
     memset(p->found, 0, sizeof p->found);
     p->fused = type == CUDNN_DATA_FLOAT;
     set_nhwc(p->x, type, N, H, W, C);
@@ -455,12 +462,12 @@ static void workspace_ready(CudaImpl *c) {
 // Math a search may consider, and the math a found algorithm then runs with:
 // bfloat16 runs on tensor cores; float32 with TF32 off is FMA only,
 // whatever cuDNN reports for the algorithm.
-static cudnnMathType_t search_math(const CudaImpl *c, const ConvPlan *p) {
+static cudnnMathType_t search_math(const ConvPlan *p) {
     if (p->type == CUDNN_DATA_BFLOAT16) return CUDNN_TENSOR_OP_MATH;
-    return c->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+    return p->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
 }
-static cudnnMathType_t run_math(const CudaImpl *c, const ConvPlan *p, cudnnMathType_t found) {
-    return c->tf32 || p->type == CUDNN_DATA_BFLOAT16 ? found : CUDNN_FMA_MATH;
+static cudnnMathType_t run_math(const ConvPlan *p, cudnnMathType_t found) {
+    return p->tf32 || p->type == CUDNN_DATA_BFLOAT16 ? found : CUDNN_FMA_MATH;
 }
 // A search result we take: it ran, fits the workspace, and never converts
 // the data down to FP16.
@@ -498,7 +505,7 @@ static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *
     int n = 0;
     cudnnStatus_t s;
     workspace_ready(c);
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, search_math(c, p)));
+    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, search_math(p)));
     if (pass == PASS_FORWARD) {
         cudnnConvolutionFwdAlgoPerf_t r[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         s = cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, p->x, a, p->w, b, p->conv, p->y, out,
@@ -532,7 +539,7 @@ static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *
     for (int i = 0; i < n; i++)  // sorted fastest first
         if (usable(c, perf[i].status, perf[i].memory, perf[i].math)) {
             p->algo[pass] = perf[i].algo;
-            p->math[pass] = run_math(c, p, perf[i].math);
+            p->math[pass] = run_math(p, perf[i].math);
             p->found[pass] = 1;
             return;
         }
@@ -925,11 +932,6 @@ static int read_env(CudaImpl *c, Err *e) {
                               "to 65536", s);
     }
     c->ws_bytes = (size_t)mb << 20;
-    s = getenv("SIAMESE_CUDA_TF32");
-    if (s && *s && strcmp(s, "0") && strcmp(s, "1"))
-        return err_set(e, "SIAMESE_CUDA_TF32=%s: expected 0 (plain FP32) or 1 (TF32 allowed)", s);
-    const char *o = getenv("NVIDIA_TF32_OVERRIDE");
-    c->tf32 = s && !strcmp(s, "1") && !(o && !strcmp(o, "0"));
     return 0;
 }
 
@@ -979,8 +981,9 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     OPEN_CUDNN(cudnnSetStream(c->cudnn, c->stream));
     OPEN_CUBLAS(cublasCreate(&c->cublas));
     OPEN_CUBLAS(cublasSetStream(c->cublas, c->stream));
-    OPEN_CUBLAS(cublasSetMathMode(c->cublas,
-                                  c->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    // FP32 dense products in every precision but BF16 (which calls
+    // cublasGemmEx with bfloat16 operands): PyTorch's matmul.allow_tf32 = False.
+    OPEN_CUBLAS(cublasSetMathMode(c->cublas, CUBLAS_DEFAULT_MATH));
     OPEN_CUDNN(cudnnCreateActivationDescriptor(&c->relu));
     OPEN_CUDNN(cudnnSetActivationDescriptor(c->relu, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN,
                                             0.0));
@@ -995,9 +998,8 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     }
     OPEN_CUDA(cudaMalloc((void **)&c->u8, STAGE_BYTES));
     size_t ver = cudnnGetVersion();
-    snprintf(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu, TF32 %s",
-             device_index, prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000,
-             ver / 100 % 100, c->tf32 ? "on" : "off");
+    snprintf(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu", device_index,
+             prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000, ver / 100 % 100);
     *out = b;
     return 0;
 fail:

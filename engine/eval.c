@@ -52,7 +52,7 @@ int eval_embed_files(Model *m, const char *const *paths, int n, const EvalOpts *
         }
         for (int i = 0; i < nb; i++)
             if (!ok[b0 + i]) memset(feats + (size_t)(b0 + i) * F, 0, F * sizeof(float));
-        if (o && o->progress) o->progress("embedding", b0 + nb, n, o->ctx);
+        if (o && o->progress) o->progress("images embedded", b0 + nb, n, o->ctx);
     }
     free(x);
     return 0;
@@ -303,7 +303,8 @@ int eval_episodes(Model *m, const Dataset *ds, const EpisodeConfig *ec, const Ev
         res->trials++;
         res->correct += best == plan.truth[i];
         res->ties += best < 0 && score[plan.truth[i]] == top;
-        if (o && o->progress && (i + 1) % 50 == 0) o->progress("episodes", i + 1, E, o->ctx);
+        if (o && o->progress && ((i + 1) % 50 == 0 || i + 1 == E))
+            o->progress("episodes scored", i + 1, E, o->ctx);
     }
     eval_accuracy_finish(res);
     eval_episodes_plan_free(&plan);
@@ -608,6 +609,18 @@ int eval_verification(Model *m, const Dataset *ds, int n_samples, double same_gr
 
 // ---- rank ---------------------------------------------------------------------------
 
+// A stage of n items reported as part of a larger one: items
+// [base, base+n) of total.
+typedef struct PartProgress {
+    const EvalOpts *outer;
+    long base, total;
+} PartProgress;
+
+static void part_progress(const char *stage, long done, long total, void *ctx) {
+    const PartProgress *p = ctx;
+    p->outer->progress(stage, p->base + done, p->total, p->outer->ctx);
+}
+
 int eval_rank(Model *m, const char *query, const char *const *gallery, int n, const EvalOpts *o,
               float *scores, unsigned char *ok, Err *e) {
     // The gallery goes by chunks, so memory stays bounded for any size.
@@ -616,13 +629,21 @@ int eval_rank(Model *m, const char *query, const char *const *gallery, int n, co
     float *rep = malloc((size_t)chunk * F * sizeof(float));
     unsigned char qok;
     char first[1024];
+    EvalOpts quiet = o ? *o : (EvalOpts){0}, part = quiet;
+    PartProgress pp = {o, 0, n};
+    quiet.progress = NULL;
+    if (o && o->progress) {
+        part.progress = part_progress;
+        part.ctx = &pp;
+    }
     int rc = q && feats && rep ? 0 : err_set(e, "out of memory for the gallery's features");
-    if (!rc) rc = eval_embed_files(m, &query, 1, o, q, &qok, first, sizeof first, e);
+    if (!rc) rc = eval_embed_files(m, &query, 1, &quiet, q, &qok, first, sizeof first, e);
     if (!rc && !qok) rc = err_set(e, "the query: %s", first);
     for (int i = 0; !rc && i < chunk; i++) memcpy(rep + (size_t)i * F, q, F * sizeof(float));
     for (int c0 = 0; !rc && c0 < n; c0 += chunk) {
         int k = n - c0 < chunk ? n - c0 : chunk;
-        rc = eval_embed_files(m, gallery + c0, k, o, feats, ok + c0, first, sizeof first, e);
+        pp.base = c0;
+        rc = eval_embed_files(m, gallery + c0, k, &part, feats, ok + c0, first, sizeof first, e);
         if (!rc) rc = eval_head(m, rep, feats, k, scores + c0, e);
     }
     free(q);

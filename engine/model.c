@@ -102,18 +102,27 @@ static void build_layers(Model *m) {
     m->n_params = off;
 }
 
-static void free_activations(Model *m) {
-    Backend *be = m->be;
-    float **bufs[] = {&m->input, &m->diff, &m->hidden, &m->logit, &m->prob, &m->labels, &m->loss,
-                      &m->dbuf[0], &m->dbuf[1], &m->ddiff, &m->dhidden, &m->dlogit, &m->dinput};
-    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) {
+static void free_buffers(Backend *be, float **bufs[], size_t n) {
+    for (size_t i = 0; i < n; i++) {
         if (*bufs[i]) be->ops->free(be, *bufs[i]);
         *bufs[i] = NULL;
     }
+}
+
+static void free_backbone(Model *m) {
+    float **bufs[] = {&m->input, &m->dbuf[0], &m->dbuf[1], &m->dinput};
+    free_buffers(m->be, bufs, sizeof bufs / sizeof *bufs);
     for (int i = 0; i < m->n_backbone; i++) {
-        if (m->acts[i]) be->ops->free(be, m->acts[i]);
+        if (m->acts[i]) m->be->ops->free(m->be, m->acts[i]);
         m->acts[i] = NULL;
     }
+    m->cap_images = 0;
+}
+
+static void free_head(Model *m) {
+    float **bufs[] = {&m->head_in, &m->diff,  &m->hidden, &m->logit,   &m->prob,  &m->labels,
+                      &m->loss,    &m->ddiff, &m->dhidden, &m->dlogit};
+    free_buffers(m->be, bufs, sizeof bufs / sizeof *bufs);
     m->cap_pairs = 0;
 }
 
@@ -121,44 +130,69 @@ static size_t image_floats(const Model *m) {
     return (size_t)m->spec.input_size * m->spec.input_size * 3;
 }
 
-// Makes sure the activation buffers hold N pairs (2N images).
-static int reserve(Model *m, int N, Err *e) {
-    if (N <= m->cap_pairs) return 0;
-    free_activations(m);
-    Backend *be = m->be;
-    const size_t imgs = 2 * (size_t)N;
-    size_t largest = imgs * image_floats(m);
-    int ok = 1;
 #define ALLOC(ptr, floats) ok &= ((ptr) = be->ops->alloc(be, (floats) * sizeof(float))) != NULL
-    ALLOC(m->input, imgs * image_floats(m));
+
+// Makes sure the backbone's buffers hold B images.
+static int reserve_backbone(Model *m, int B, Err *e) {
+    if (B <= m->cap_images) return 0;
+    free_backbone(m);
+    Backend *be = m->be;
+    size_t largest = (size_t)B * image_floats(m);
+    int ok = 1;
+    ALLOC(m->input, (size_t)B * image_floats(m));
     for (int i = 0; i < m->n_backbone; i++) {
         const Layer *l = &m->layers[i];
-        size_t n = imgs * l->OH * l->OW * l->K;
+        size_t n = (size_t)B * l->OH * l->OW * l->K;
         if (n > largest) largest = n;
         ALLOC(m->acts[i], n);
     }
-    ALLOC(m->diff, (size_t)N * m->feat_dim);
-    ALLOC(m->hidden, (size_t)N * m->spec.hidden);
+    if (m->training) {
+        ALLOC(m->dbuf[0], largest);
+        ALLOC(m->dbuf[1], largest);
+        ALLOC(m->dinput, (size_t)B * image_floats(m));
+    }
+    if (!ok) {
+        free_backbone(m);
+        return err_set(e, "out of %s memory for a batch of %d images", be->is_cpu ? "host" : "device",
+                       B);
+    }
+    m->cap_images = B;
+    return 0;
+}
+
+// Makes sure the head's buffers hold N pairs.
+static int reserve_head(Model *m, int N, Err *e) {
+    if (N <= m->cap_pairs) return 0;
+    free_head(m);
+    Backend *be = m->be;
+    const size_t F = m->feat_dim, H = m->spec.hidden;
+    int ok = 1;
+    ALLOC(m->head_in, 2 * N * F);
+    ALLOC(m->diff, N * F);
+    ALLOC(m->hidden, N * H);
     ALLOC(m->logit, N);
     ALLOC(m->prob, N);
     ALLOC(m->labels, N);
     ALLOC(m->loss, 1);
     if (m->training) {
-        ALLOC(m->dbuf[0], largest);
-        ALLOC(m->dbuf[1], largest);
-        ALLOC(m->ddiff, (size_t)N * m->feat_dim);
-        ALLOC(m->dhidden, (size_t)N * m->spec.hidden);
+        ALLOC(m->ddiff, N * F);
+        ALLOC(m->dhidden, N * H);
         ALLOC(m->dlogit, N);
-        ALLOC(m->dinput, imgs * image_floats(m));
     }
-#undef ALLOC
     if (!ok) {
-        free_activations(m);
-        return err_set(e, "out of %s memory for a batch of %d pairs", be->is_cpu ? "host" : "device",
-                       N);
+        free_head(m);
+        return err_set(e, "out of %s memory for the head on %d pairs",
+                       be->is_cpu ? "host" : "device", N);
     }
     m->cap_pairs = N;
     return 0;
+}
+
+#undef ALLOC
+
+// A batch of N pairs through the whole network: 2N images, N pairs.
+static int reserve_pairs(Model *m, int N, Err *e) {
+    return reserve_backbone(m, 2 * N, e) || reserve_head(m, N, e) ? -1 : 0;
 }
 
 int model_create(Model **out, const ModelSpec *spec, Backend *be, Err *e) {
@@ -180,7 +214,8 @@ int model_create(Model **out, const ModelSpec *spec, Backend *be, Err *e) {
 
 void model_free(Model *m) {
     if (!m) return;
-    free_activations(m);
+    free_backbone(m);
+    free_head(m);
     m->be->ops->free(m->be, m->params);
     if (m->grads) m->be->ops->free(m->be, m->grads);
     free(m);
@@ -209,7 +244,9 @@ int model_enable_training(Model *m, Err *e) {
     m->grads = m->be->ops->alloc(m->be, m->n_params * sizeof(float));
     if (!m->grads) return err_set(e, "out of memory for the gradients");
     m->training = 1;
-    free_activations(m);  // the next reserve adds the backward buffers
+    // The next reserves add the backward buffers.
+    free_backbone(m);
+    free_head(m);
     return 0;
 }
 
@@ -249,8 +286,7 @@ static void head_forward(Model *m, const float *f1, const float *f2, int N) {
 }
 
 int model_embed(Model *m, const float *images, int B, float *feats, Err *e) {
-    // B images need only B/2 "pairs" of room; round up.
-    if (reserve(m, (B + 1) / 2, e)) return -1;
+    if (reserve_backbone(m, B, e)) return -1;
     m->be->ops->upload(m->be, m->input, images, (size_t)B * image_floats(m) * sizeof(float));
     backbone_forward(m, B);
     m->be->ops->download(m->be, feats, features(m), (size_t)B * m->feat_dim * sizeof(float));
@@ -258,11 +294,9 @@ int model_embed(Model *m, const float *images, int B, float *feats, Err *e) {
 }
 
 int model_head(Model *m, const float *f1, const float *f2, int N, float *prob, Err *e) {
-    if (reserve(m, N, e)) return -1;
+    if (reserve_head(m, N, e)) return -1;
     Backend *be = m->be;
-    // Both feature sets go into the first activation-sized buffer: it is
-    // (2N,...) and larger than 2NF.
-    float *dev = m->acts[0];
+    float *dev = m->head_in;
     size_t bytes = (size_t)N * m->feat_dim * sizeof(float);
     be->ops->upload(be, dev, f1, bytes);
     be->ops->upload(be, dev + (size_t)N * m->feat_dim, f2, bytes);
@@ -286,7 +320,7 @@ static void forward_input(Model *m, const float *labels, int N, float *prob, flo
 
 int siamese_forward(Model *m, const float *pairs, const float *labels, int N, float *prob,
                     float *loss, Err *e) {
-    if (reserve(m, N, e)) return -1;
+    if (reserve_pairs(m, N, e)) return -1;
     m->be->ops->upload(m->be, m->input, pairs, 2 * (size_t)N * image_floats(m) * sizeof(float));
     forward_input(m, labels, N, prob, loss);
     return 0;
@@ -294,7 +328,7 @@ int siamese_forward(Model *m, const float *pairs, const float *labels, int N, fl
 
 int siamese_forward_u8(Model *m, const uint8_t *pairs, const float *labels, int N, float *prob,
                        float *loss, Err *e) {
-    if (reserve(m, N, e)) return -1;
+    if (reserve_pairs(m, N, e)) return -1;
     m->be->ops->upload_u8(m->be, m->input, pairs, 2 * (size_t)N * image_floats(m),
                           m->spec.pre.invert);
     forward_input(m, labels, N, prob, loss);

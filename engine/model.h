@@ -60,17 +60,22 @@ typedef struct Model {
     size_t n_params;
     float *params;       // device, n_params
     float *grads;        // device, n_params; NULL until model_enable_training
-    // Activations for up to cap_pairs pairs (2*cap_pairs images).
-    int cap_pairs;
     int training;
-    float *input;                      // (2N,S,S,3)
-    float *acts[MODEL_MAX_LAYERS];     // each backbone layer's output (2N,OH,OW,K)
+    // The backbone's buffers, for up to cap_images images (N pairs are 2N).
+    int cap_images;
+    float *input;                      // (B,S,S,3)
+    float *acts[MODEL_MAX_LAYERS];     // each backbone layer's output (B,OH,OW,K)
+    float *dbuf[2];                    // backward ping-pong, the largest activation
+    float *dinput;                     // (B,S,S,3) when input gradients are asked for
+    // The head's buffers, for up to cap_pairs pairs: sized apart from the
+    // backbone's, since the head runs on many more pairs at a time
+    // (model_head on stored features) than the backbone on images.
+    int cap_pairs;
+    float *head_in;                    // (2N,F): model_head's first features, then second
     float *diff;                       // (N,F)
     float *hidden;                     // (N,hidden)
     float *logit, *prob, *labels, *loss;  // (N), (N), (N), (1)
-    float *dbuf[2];                    // backward ping-pong, the largest activation
     float *ddiff, *dhidden, *dlogit;   // (N,F), (N,hidden), (N)
-    float *dinput;                     // (2N,S,S,3) when input gradients are asked for
 } Model;
 
 // The original's two backbones.

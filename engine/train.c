@@ -1,7 +1,7 @@
 // train: the epoch loop of `siamese train` (see train.h).
 //
 // A run, step by step: check the options, open the backend (in the
-// precision --amp asks for: the CPU has fp32 only), scan the
+// precision --precision asks for: the CPU has fp32 only), scan the
 // dataset and split it, build (or load, or resume) the model, build the
 // optimizer and the learning-rate curve, then per epoch: the training
 // steps (batches from the loader threads), the validation pass, the loss
@@ -58,7 +58,7 @@ void train_config_defaults(TrainConfig *c) {
     c->save_dir = "logs";
     c->save_period = 10;
     c->device = "auto";
-    c->amp = "off";
+    c->precision = backend_precision_name(BACKEND_DEFAULT_PRECISION);
     c->augment = "standard";
 }
 
@@ -100,8 +100,8 @@ int train_config_check(const TrainConfig *c, Err *e) {
     if (!(c->same_alphabet >= 0 && c->same_alphabet <= 1))
         return err_set(e, "--same-alphabet-negatives: %g is out of range (0 to 1)",
                        c->same_alphabet);
-    if (backend_precision_parse(c->amp) < 0)
-        return err_set(e, "--amp: '%s' is not bf16 or off", c->amp);
+    if (backend_precision_parse(c->precision) < 0)
+        return err_set(e, "--precision: '%s' is not fp32, tf32 or bf16", c->precision);
     if (augment_kind_parse(c->augment) < 0)
         return err_set(e, "--augment: '%s' is not standard, koch or none", c->augment);
     if (c->steps_per_epoch < 0 || c->val_steps < 0)
@@ -153,11 +153,11 @@ static void config_text(const TrainConfig *c, char *buf, size_t len) {
              "dataset=%s\nown_data=%d\nval_ratio=%.17g\nseed=%llu\nepochs=%d\nbatch_size=%d\n"
              "optimizer=%s\nlr=%.17g\nmin_lr=%.17g\nmomentum=%.17g\nweight_decay=%.17g\n"
              "lr_decay=%s\nsame_alphabet=%.17g\naugment=%s\nsteps_per_epoch=%ld\nval_steps=%ld\n"
-             "init_epoch=%d\namp=%s\nthreads=%s\n",
+             "init_epoch=%d\nprecision=%s\nthreads=%s\n",
              c->dataset, c->own_data, c->val_ratio, (unsigned long long)c->seed, c->epochs,
              c->batch_size, c->optimizer, c->lr, c->min_lr, c->momentum, c->weight_decay,
              c->lr_decay, c->same_alphabet, c->augment, c->steps_per_epoch, c->val_steps,
-             c->init_epoch, c->amp, threads);
+             c->init_epoch, c->precision, threads);
 }
 
 // Fails when the text does not fit (paths of thousands of characters).
@@ -269,9 +269,15 @@ int train_config_from_checkpoint(TrainConfig *c, const char *path, Err *e) {
     c->save_dir = get_str(&r, "save_dir");
     c->save_period = (int)get_num(&r, "save_period");
     c->patience = (int)get_num(&r, "patience");
-    // Checkpoints written before --amp existed trained in fp32.
-    char amp[16];
-    c->amp = text_get(st.text, "amp", amp, sizeof amp) ? "off" : get_str(&r, "amp");
+    // Checkpoints written before --precision recorded --amp (off: fp32), and
+    // before --amp they trained in fp32.
+    char val[16];
+    if (!text_get(st.text, "precision", val, sizeof val)) {
+        c->precision = get_str(&r, "precision");
+    } else {
+        int p = text_get(st.text, "amp", val, sizeof val) ? BACKEND_FP32 : backend_amp_parse(val);
+        c->precision = backend_precision_name(p < 0 ? BACKEND_FP32 : (BackendPrecision)p);
+    }
     // Older checkpoints did not record the threads: all cores, the default.
     char threads[16];
     c->threads = text_get(st.text, "threads", threads, sizeof threads) || !strcmp(threads, "all")
@@ -316,7 +322,7 @@ typedef struct Run {
     Loader *train_l, *val_l;
     OptimKind kind;
     LrDecay decay;
-    BackendPrecision precision;  // of the training steps (--amp); validation is fp32
+    BackendPrecision precision;  // of the training steps (as the backend took it)
     double lr_fit, min_lr_fit;
     double *lr_curve;
     long steps, val_steps;
@@ -743,10 +749,12 @@ static int validate_pairs(Run *r, double *loss, double *acc) {
     return 0;
 }
 
-// Validation in fp32 whatever --amp: it measures the weights as predict
-// will use them, and its losses compare across runs with and without --amp.
+// Validation in the training precision, but tf32 (what predict uses by
+// default) for a bf16 run: it measures the weights as predict will use
+// them, and its losses compare with those of a tf32 run.
 static int validate(Run *r, double *loss, double *acc) {
-    if (backend_set_precision(r->be, BACKEND_FP32, r->e)) return -1;
+    if (r->precision != BACKEND_BF16) return validate_pairs(r, loss, acc);
+    if (backend_set_precision(r->be, BACKEND_TF32, r->e)) return -1;
     int rc = validate_pairs(r, loss, acc);
     if (backend_set_precision(r->be, r->precision, r->e)) return -1;
     return rc;
@@ -903,8 +911,9 @@ static void config_rows(Run *r) {
         row(r, "ranks", "%d (data-parallel, %d%s pairs of a step each)", r->dist->size, n,
             r->pairs % r->dist->size ? " or fewer" : "");
     }
-    row(r, "amp", "%s", r->precision == BACKEND_BF16 ? "bf16 (bfloat16 products, fp32 weights)"
-                                                     : "off (fp32)");
+    const int asked = backend_precision_parse(c->precision);
+    row(r, "precision", "%s%s", backend_precision_describe(r->precision),
+        asked != (int)r->precision ? " (this device has no TF32)" : "");
     row(r, "num_workers", "%d%s", r->workers, c->workers > 0 ? "" : " (automatic)");
     row(r, "num_train", "%d", r->n_train);
     row(r, "num_val", "%d", r->n_val);
@@ -946,8 +955,10 @@ static int run_setup(Run *r) {
                      r->e))
         return -1;
     if (notice[0]) say(r, "%s", notice);
-    r->precision = (BackendPrecision)backend_precision_parse(c->amp);
-    if (backend_set_precision(r->be, r->precision, r->e)) return -1;
+    if (backend_set_precision(r->be, (BackendPrecision)backend_precision_parse(c->precision),
+                              r->e))
+        return -1;
+    r->precision = r->be->precision;
     if (open_dataset(r)) return -1;
     r->kind = !strcmp(c->optimizer, "adam") ? OPTIM_ADAM : OPTIM_SGD;
     r->decay = !strcmp(c->lr_decay, "step") ? LR_STEP : LR_COS;

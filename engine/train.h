@@ -41,8 +41,8 @@ typedef struct TrainConfig {
     int patience;             // early stopping after this many epochs without improvement, 0 = off
     // engine
     const char *device;       // "auto"
-    const char *amp;          // "off" | "bf16": the training steps' convolutions and dense
-                              // products in bfloat16, fp32 accumulation (CUDA only)
+    const char *precision;    // "fp32" | "tf32" | "bf16" (backend.h): the training steps'
+                              // convolutions and dense products; default tf32
     int threads;              // 0 = all cores
     long steps_per_epoch;     // 0 = as the original: train images / batch size
     // additions of the C version

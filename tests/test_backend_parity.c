@@ -3,9 +3,10 @@
 // Every BackendOps operation runs on both backends with the same random
 // inputs, then the whole Siamese model forward and backward (the compact
 // backbone; with --full also the full-size VGG16 at 105x105) with the same
-// weights and inputs, comparing outputs and every gradient. TF32 is turned
-// off (SIAMESE_CUDA_TF32=0, NVIDIA_TF32_OVERRIDE=0) so both sides compute in
-// FP32 and differ only by summation order.
+// weights and inputs, comparing outputs and every gradient. The GPU is set
+// to --precision fp32 (and NVIDIA_TF32_OVERRIDE=0 keeps the libraries from
+// TF32 whatever they are asked) so both sides compute in FP32 and differ
+// only by summation order.
 //
 // Errors are relative to the largest reference value of the tensor:
 // max|gpu - cpu| / max|cpu|. Tolerances: exact for data movement and
@@ -22,15 +23,17 @@
 // are any, gradients are held to the same 1e-3 in norm (||gpu-cpu||/||cpu||),
 // which a flip cannot move, instead of element by element.
 //
-// With --amp bf16, the convolutions and dense layers (forward, both
+// With --precision bf16, the convolutions and dense layers (forward, both
 // backward passes, new weights, an optimizer step) run on the GPU in mixed
 // precision (backend.h: operands rounded to bfloat16, 8 bits of mantissa, a
 // relative rounding of at most 2^-9 each, products accumulated in FP32)
 // against the CPU's FP32, to TOL_BF16 = 2e-2 of the tensor's largest value:
 // ten times the few 2^-9 that a product of two rounded operands and a
 // rounded bfloat16 result can lose, with room for how the accumulation
-// order spreads them. Then FP32 again, to its own tolerance: the precision
-// can be switched back.
+// order spreads them. With --precision tf32 the same operations, the
+// convolutions on TF32 tensor cores (10 bits of mantissa: 2^-11 per operand)
+// to TOL_TF32 = 5e-3, the dense layers in FP32 to TOL_OP. Then FP32 again,
+// to its own tolerance: the precision can be switched back.
 //
 // Skips (exit 77) when the CUDA backend cannot be opened: no GPU, no driver
 // or no CUDA libraries, as on development and CI machines.
@@ -49,6 +52,7 @@
 #define TOL_OP 2e-4
 #define TOL_MODEL 1e-3
 #define TOL_BF16 2e-2
+#define TOL_TF32 5e-3
 
 static Backend *cpu, *gpu;
 static Rng rng;
@@ -140,7 +144,7 @@ static void test_memory(void) {
     }
 }
 
-// tol: TOL_OP in FP32, TOL_BF16 with --amp bf16 (both for conv and dense).
+// tol: TOL_OP in FP32, TOL_BF16 or TOL_TF32 with --precision bf16 or tf32.
 static void test_conv(int N, int H, int W, int C, int K, double tol) {
     char what[96];
     printf("conv3x3 N=%d H=%d W=%d C=%d K=%d\n", N, H, W, C, K);
@@ -472,24 +476,27 @@ static void test_model(const ModelSpec *spec, const char *name, int N) {
     model_free(mg);
 }
 
-// --amp bf16: the conv and dense operations in mixed precision, then FP32 again.
-static void test_bf16(void) {
+// --precision bf16 or tf32: the conv and dense operations in that
+// precision, then FP32 again.
+static void test_reduced(BackendPrecision p) {
     Err e;
-    if (backend_set_precision(gpu, BACKEND_BF16, &e)) {
+    if (backend_set_precision(gpu, p, &e)) {
         CHECK(0, "%s", e.msg);
         return;
     }
-    printf("--amp bf16: conv3x3 and dense in mixed precision vs the CPU's FP32 (tolerance %.0e)\n",
-           TOL_BF16);
-    test_conv(1, 5, 7, 3, 4, TOL_BF16);
-    test_conv(2, 13, 11, 16, 32, TOL_BF16);
-    test_conv(3, 8, 8, 64, 64, TOL_BF16);
-    test_conv(2, 26, 26, 128, 96, TOL_BF16);
-    test_conv(2, 3, 3, 512, 512, TOL_BF16);
-    test_conv(2, 105, 105, 3, 64, TOL_BF16);  // VGG16's first layer: 3 channels
-    test_dense(1, 37, 19, TOL_BF16);
-    test_dense(5, 4608, 512, TOL_BF16);
-    test_dense(7, 512, 1, TOL_BF16);
+    const double conv_tol = p == BACKEND_BF16 ? TOL_BF16 : TOL_TF32;
+    const double dense_tol = p == BACKEND_BF16 ? TOL_BF16 : TOL_OP;  // tf32: dense stays FP32
+    printf("--precision %s: conv3x3 (tolerance %.0e) and dense (%.0e) vs the CPU's FP32\n",
+           backend_precision_name(p), conv_tol, dense_tol);
+    test_conv(1, 5, 7, 3, 4, conv_tol);
+    test_conv(2, 13, 11, 16, 32, conv_tol);
+    test_conv(3, 8, 8, 64, 64, conv_tol);
+    test_conv(2, 26, 26, 128, 96, conv_tol);
+    test_conv(2, 3, 3, 512, 512, conv_tol);
+    test_conv(2, 105, 105, 3, 64, conv_tol);  // VGG16's first layer: 3 channels
+    test_dense(1, 37, 19, dense_tol);
+    test_dense(5, 4608, 512, dense_tol);
+    test_dense(7, 512, 1, dense_tol);
     backend_set_precision(gpu, BACKEND_FP32, &e);
     printf("back to FP32\n");
     test_conv(2, 13, 11, 16, 32, TOL_OP);
@@ -497,31 +504,32 @@ static void test_bf16(void) {
 }
 
 int main(int argc, char **argv) {
-    int full = 0, amp = 0;
+    int full = 0, reduced = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--full")) {
             full = 1;
-        } else if (!strcmp(argv[i], "--amp") && i + 1 < argc && !strcmp(argv[i + 1], "bf16")) {
-            amp = 1;
-            i++;
+        } else if (!strcmp(argv[i], "--precision") && i + 1 < argc &&
+                   backend_precision_parse(argv[i + 1]) > BACKEND_FP32) {
+            reduced = backend_precision_parse(argv[++i]);
         } else {
-            fprintf(stderr, "usage: test_backend_parity [--full] [--amp bf16]\n");
+            fprintf(stderr, "usage: test_backend_parity [--full] [--precision tf32|bf16]\n");
             return 2;
         }
     }
     Err e;
-    // Plain FP32 on the GPU: TF32 would differ from the CPU by ~1e-3.
-    setenv("SIAMESE_CUDA_TF32", "0", 1);
-    setenv("NVIDIA_TF32_OVERRIDE", "0", 1);
+    // Plain FP32 on the GPU, whatever the default: TF32 would differ from
+    // the CPU by ~1e-3. (The override stops TF32 only: bf16 still runs.)
+    if (reduced != BACKEND_TF32) setenv("NVIDIA_TF32_OVERRIDE", "0", 1);
     if (backend_open(&gpu, "cuda", 0, NULL, 0, &e)) CHECK_SKIP("%s", e.msg);
+    CHECK(backend_set_precision(gpu, BACKEND_FP32, &e) == 0, "%s", e.msg);
     if (backend_open(&cpu, "cpu", 0, NULL, 0, &e)) {
         fprintf(stderr, "%s\n", e.msg);
         return 1;
     }
     printf("CPU: %s\nGPU: %s\n", cpu->desc, gpu->desc);
     rng_seed(&rng, 7);
-    if (amp) {
-        test_bf16();
+    if (reduced >= 0) {
+        test_reduced((BackendPrecision)reduced);
     } else {
         test_memory();
         test_conv(1, 5, 7, 3, 4, TOL_OP);

@@ -17,6 +17,7 @@ void common_opts_init(CommonOpts *o) {
     memset(o, 0, sizeof *o);
     o->device = "auto";
     o->letterbox = -1;
+    o->precision = BACKEND_DEFAULT_PRECISION;
 }
 
 double cli_now(void) {
@@ -38,6 +39,8 @@ int cli_common_opt(int code, const char *arg, CommonOpts *o) {
         o->threads = (int)v;
         return 1;
     case 'l': o->letterbox = 1; return 1;
+    case 'P': return cli_parse_precision(arg, &o->precision) ? -1 : 1;
+    case 'v': o->verbose = 1; return 1;
     default: return 0;
     }
 }
@@ -51,14 +54,26 @@ void cli_error(const char *fmt, ...) {
     va_end(ap);
 }
 
-int cli_option_error(int c, char **argv, void (*usage)(FILE *)) {
-    if (c == ':') {
-        cli_error("option %s needs a value", argv[optind - 1]);
-        return EXIT_USAGE;
-    }
-    cli_error("unknown option '%s'", argv[optind - 1]);
-    usage(stderr);
+int cli_option_error(int c, char **argv) {
+    // getopt has moved optind past the option (and past the missing value's
+    // place), so argv[optind - 1] is the option, but inside a cluster of
+    // short ones ("-xh"), where optopt names the letter.
+    const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
+    if (c == ':')
+        cli_error("option %s needs a value", arg);
+    else if (!strncmp(arg, "--", 2) && eq && optopt)
+        // A known long option given a value it does not take: getopt sets
+        // optopt to its code (to 0 for an unknown name).
+        cli_error("option %.*s takes no value", (int)(eq - arg), arg);
+    else if (optopt)
+        cli_error("unknown option '-%c'", optopt);
+    else
+        cli_error("unknown option '%s'", arg);
     return EXIT_USAGE;
+}
+
+void cli_usage_hint(const char *command) {
+    fprintf(stderr, "'%s %s --help' lists the options.\n", cli_prog, command);
 }
 
 int cli_parse_int(const char *name, const char *s, long lo, long hi, long *out) {
@@ -103,6 +118,24 @@ int cli_parse_device(const char *s) {
     }
     cli_error("--device: '%s' is not auto, cpu, cuda or cuda:N (N a GPU index, 0 to 64)", s);
     return -1;
+}
+
+int cli_parse_precision(const char *s, BackendPrecision *out) {
+    int p = backend_precision_parse(s);
+    if (p < 0) {
+        cli_error("--precision: '%s' is not fp32, tf32 or bf16", s);
+        return -1;
+    }
+    *out = (BackendPrecision)p;
+    return 0;
+}
+
+int cli_set_precision(Backend *be, BackendPrecision p, const char *notice) {
+    Err e;
+    if (!backend_set_precision(be, p, &e)) return EXIT_OK;
+    cli_error("%s", e.msg);
+    if (notice && notice[0]) cli_error("%s", notice);
+    return EXIT_USAGE;
 }
 
 // path relative to the current directory, else to the executable's folder.
@@ -152,7 +185,16 @@ int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *in
         cli_error("%s", e.msg);
         return EXIT_RUNTIME;
     }
-    if (notice[0]) fprintf(stderr, "%s: %s\n", cli_prog, notice);
+    int rc = cli_set_precision(*be, o->precision, notice);
+    if (rc) {
+        backend_close(*be);
+        *be = NULL;
+        return rc;
+    }
+    // Where no GPU is to be had, --device auto running on the CPU is the
+    // expected case, not news: said only when asked (-v).
+    if (notice[0] && o->verbose) fprintf(stderr, "%s: %s\n", cli_prog, notice);
+    if (o->verbose) fprintf(stderr, "%s: device %s\n", cli_prog, (*be)->desc);
     WeightsInfo local;
     if (!info) info = &local;
     if (weights_open_model(m, path, *be, info, &e)) {

@@ -28,21 +28,29 @@ typedef struct CommonOpts {
     const char *device;   // auto|cpu|cuda[:N]
     int threads;          // 0: all cores
     int letterbox;        // -1: as the weights file says
+    BackendPrecision precision;  // of the convolutions and dense products (--precision)
+    int verbose;          // -v: say which device runs and why
 } CommonOpts;
 
 void common_opts_init(CommonOpts *o);
 
-// The common options as getopt_long entries (codes 'm', 'd', 't', 'l'),
-// for commands that take them (eval, rank), and their handling: returns 1
-// when code was a common option, 0 when not, -1 after printing an error.
+// The common options as getopt_long entries (codes 'm', 'd', 't', 'l',
+// 'v', 'P'; CLI_COMMON_SHORT for the optstring), for commands that take them
+// (predict, eval, rank), and their handling: returns 1 when code was a
+// common option, 0 when not, -1 after printing an error.
 #define CLI_COMMON_LONGS                                                           \
     {"model", required_argument, 0, 'm'}, {"device", required_argument, 0, 'd'}, \
-        {"threads", required_argument, 0, 't'}, {"letterbox", no_argument, 0, 'l'}
+        {"threads", required_argument, 0, 't'}, {"letterbox", no_argument, 0, 'l'}, \
+        {"verbose", no_argument, 0, 'v'}, {"precision", required_argument, 0, 'P'}
+#define CLI_COMMON_SHORT "v"
 #define CLI_COMMON_HELP                                                            \
     "  --model PATH     weights file (default " DEFAULT_MODEL ")\n"                 \
     "  --device DEV     auto, cpu, cuda or cuda:N (default auto)\n"                 \
     "  --threads N      CPU threads (default: all cores)\n"                         \
-    "  --letterbox      keep the aspect ratio and pad with grey instead of centre-cropping\n"
+    "  --letterbox      keep the aspect ratio and pad with grey instead of centre-cropping\n" \
+    "  --precision P    fp32, tf32 (TF32 convolutions on a GPU; the CPU computes fp32) or\n" \
+    "                   bf16 (bfloat16 products; GPU only); default tf32\n" \
+    "  -v, --verbose    say which device runs, and why not the GPU when auto finds none\n"
 int cli_common_opt(int code, const char *arg, CommonOpts *o);
 
 // Parse a number for option `name`; on error print a message and return -1.
@@ -51,14 +59,21 @@ int cli_parse_float(const char *name, const char *s, double lo, double hi, doubl
 // Checks a --device value's form (auto, cpu, cuda, cuda:N); on error prints
 // a message and returns -1. Whether the device exists is known only later.
 int cli_parse_device(const char *s);
+// A --precision value (fp32, tf32, bf16) into *out; on error prints a
+// message and returns -1.
+int cli_parse_precision(const char *s, BackendPrecision *out);
+// Sets be's precision, printing the refusal (bf16 on the CPU, naming why
+// --device auto chose it: notice) and returning EXIT_USAGE; else EXIT_OK.
+int cli_set_precision(Backend *be, BackendPrecision p, const char *notice);
 
 // The model path to use: o->model, else the shipped model, else the
 // untrained stand-in (with a warning on stderr). Looks beside the
 // executable too, so the program works from any directory.
 const char *cli_model_path(const CommonOpts *o, char *buf, size_t len, int *untrained);
 
-// Opens the backend and loads the model, printing errors; returns an exit
-// status (EXIT_OK on success).
+// Opens the backend in o->precision and loads the model, printing errors;
+// returns an exit status (EXIT_OK on success; EXIT_USAGE for a precision
+// the device does not have).
 int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *info,
                    char *path_buf, size_t path_len);
 
@@ -66,9 +81,14 @@ int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *in
 double cli_now(void);
 
 // The error cases of getopt_long (opterr = 0, optstring starting with ':'):
-// ':' a missing value, else an unknown option (then the usage too).
-// Prints the message naming the option; returns EXIT_USAGE.
-int cli_option_error(int c, char **argv, void (*usage)(FILE *));
+// ':' a missing value, else an unknown option (or a value given to an
+// option that takes none). Prints one line naming the option; returns
+// EXIT_USAGE. (main adds the pointer to the command's --help.)
+int cli_option_error(int c, char **argv);
+
+// The line that follows every usage error: "'siamese train --help' lists
+// the options." (command: the subcommand's name).
+void cli_usage_hint(const char *command);
 
 // "prog: message" on stderr.
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

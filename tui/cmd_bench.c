@@ -33,8 +33,9 @@ static void usage(FILE *f) {
             "  --repeat N          timed runs; the median is reported (default 20, train 5)\n"
             "  --threads N         CPU threads (default all cores)\n"
             "  --device D          auto|cpu|cuda[:N] (default cpu)\n"
-            "  --amp bf16|off      train in mixed precision, as `train --amp` (CUDA only;\n"
-            "                      default off)\n",
+            "  --precision P       fp32, tf32 or bf16, as `train --precision` (default tf32:\n"
+            "                      TF32 convolutions on a GPU, fp32 on the CPU)\n"
+            "  --amp bf16|off      the older spelling of --precision bf16|fp32\n",
             cli_prog);
 }
 
@@ -102,15 +103,17 @@ int cmd_bench(int argc, char **argv) {
                                           {"repeat", required_argument, 0, 'r'},
                                           {"threads", required_argument, 0, 't'},
                                           {"device", required_argument, 0, 'd'},
+                                          {"precision", required_argument, 0, 'p'},
                                           {"amp", required_argument, 0, 'a'},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
-    const char *weights = NULL, *backbone = "vgg16", *device = "cpu", *amp = "off";
+    const char *weights = NULL, *backbone = "vgg16", *device = "cpu";
+    BackendPrecision precision = BACKEND_DEFAULT_PRECISION;
     long size = 105, batch = 32, repeat = -1, threads = 0;
     int mode = MODE_LATENCY, c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
         switch (c) {
         case 'm':
             mode = -1;
@@ -124,7 +127,19 @@ int cmd_bench(int argc, char **argv) {
         case 'w': weights = optarg; break;
         case 'b': backbone = optarg; break;
         case 'd': device = optarg; break;
-        case 'a': amp = optarg; break;
+        case 'p':
+            if (cli_parse_precision(optarg, &precision)) return EXIT_USAGE;
+            break;
+        case 'a': {
+            int p = backend_amp_parse(optarg);
+            if (p < 0) {
+                cli_error("--amp: '%s' is not bf16 or off (--precision is the newer option)",
+                          optarg);
+                return EXIT_USAGE;
+            }
+            precision = (BackendPrecision)p;
+            break;
+        }
         case 's':
             if (cli_parse_int("--input-shape", optarg, MODEL_MIN_INPUT, MODEL_MAX_INPUT, &size))
                 return EXIT_USAGE;
@@ -139,20 +154,11 @@ int cmd_bench(int argc, char **argv) {
             if (cli_parse_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE;
             break;
         case 'h': usage(stdout); return EXIT_OK;
-        default: return cli_option_error(c, argv, usage);
+        default: return cli_option_error(c, argv);
         }
     }
     if (optind != argc) {
         cli_error("unexpected argument '%s'", argv[optind]);
-        return EXIT_USAGE;
-    }
-    const int precision = backend_precision_parse(amp);
-    if (precision < 0) {
-        cli_error("--amp: '%s' is not bf16 or off", amp);
-        return EXIT_USAGE;
-    }
-    if (precision == BACKEND_BF16 && mode != MODE_TRAIN) {
-        cli_error("--amp bf16 applies to training only (--mode train): inference runs in fp32");
         return EXIT_USAGE;
     }
     if (repeat < 0) repeat = mode == MODE_TRAIN ? 5 : 20;
@@ -163,12 +169,11 @@ int cmd_bench(int argc, char **argv) {
         cli_error("%s", e.msg);
         return EXIT_RUNTIME;
     }
-    if (notice[0]) fprintf(stderr, "%s: %s\n", cli_prog, notice);
-    if (backend_set_precision(be, (BackendPrecision)precision, &e)) {
-        cli_error("%s", e.msg);
+    if (cli_set_precision(be, precision, notice)) {
         backend_close(be);
         return EXIT_USAGE;
     }
+    if (notice[0]) fprintf(stderr, "%s: %s\n", cli_prog, notice);
     int nthreads = 0;
     if (sscanf(be->desc, "cpu, %d", &nthreads) != 1) nthreads = (int)threads;
     if (mode == MODE_SGEMM) {
@@ -268,9 +273,10 @@ int cmd_bench(int argc, char **argv) {
     // A training step costs about three forwards (forward, backward data,
     // backward filter); the first layer's backward data is skipped.
     double flops = flops_fwd * N * (mode == MODE_TRAIN ? 3.0 : 1.0);
-    printf("mode=%s arch=%s device=%s amp=%s threads=%d batch=%d repeat=%ld median_ms=%.2f "
+    printf("mode=%s arch=%s device=%s precision=%s threads=%d batch=%d repeat=%ld median_ms=%.2f "
            "min_ms=%.2f max_ms=%.2f pairs_per_s=%.2f gflops=%.1f peak_rss_mib=%.1f\n",
-           MODES[mode], arch, be->is_cpu ? "cpu" : "cuda", amp, nthreads, N, repeat, med * 1e3,
+           MODES[mode], arch, be->is_cpu ? "cpu" : "cuda", backend_precision_name(be->precision),
+           nthreads, N, repeat, med * 1e3,
            lo * 1e3, hi * 1e3, N / med, flops / med * 1e-9, peak_rss_kib() / 1024.0);
 done:
     free(pairs), free(labels), free(prob), free(t);

@@ -10,6 +10,7 @@
 #include "../engine/eval.h"
 #include "cli.h"
 #include "commands.h"
+#include "progress.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -36,17 +37,10 @@ static void usage(FILE *f) {
             cli_prog, cli_prog);
 }
 
-typedef struct Progress {
-    double last;
-} Progress;
-
-// A progress line on stderr at most every few seconds.
-static void progress(const char *stage, long done, long total, void *ctx) {
-    Progress *p = ctx;
-    double now = cli_now();
-    if (now - p->last < 3.0) return;  // quick stages stay silent
-    p->last = now;
-    fprintf(stderr, "%s: %s %ld/%ld\n", cli_prog, stage, done, total);
+// An engine error, on a line of its own below any progress line.
+static void engine_error(const EvalOpts *o, const Err *e) {
+    progress_end(o->ctx);
+    cli_error("%s", e->msg);
 }
 
 static void describe_model(const char *path, const Model *m) {
@@ -66,7 +60,7 @@ static int eval_folder(Model *m, const char *dir, int own_data, const EpisodeCon
     Dataset ds;
     Err e;
     if (dataset_scan(&ds, root, own_data ? LAYOUT_CLASSES : LAYOUT_AUTO, 2, o->threads, &e)) {
-        cli_error("%s", e.msg);
+        engine_error(o, &e);
         return EXIT_RUNTIME;
     }
     printf("dataset %s: %s, %d %s, %d images\n", root, dataset_layout_name(ds.layout),
@@ -76,7 +70,7 @@ static int eval_folder(Model *m, const char *dir, int own_data, const EpisodeCon
     int rc = EXIT_OK;
     Accuracy a;
     if (eval_episodes(m, &ds, ec, o, &a, &e)) {
-        cli_error("%s", e.msg);
+        engine_error(o, &e);
         rc = EXIT_RUNTIME;
     } else {
         printf("%d-way %d-shot%s: accuracy %.2f%% (95%% CI %.2f%% to %.2f%%), %ld of %ld "
@@ -89,7 +83,7 @@ static int eval_folder(Model *m, const char *dir, int own_data, const EpisodeCon
     Verification v;
     if (!rc && pairs > 0) {
         if (eval_verification(m, &ds, pairs, same, ec->seed, o, &v, &e)) {
-            cli_error("%s", e.msg);
+            engine_error(o, &e);
             rc = EXIT_RUNTIME;
         } else {
             printf("verification (%d same and %d different pairs): accuracy at 0.5 %.2f%%, ROC "
@@ -107,7 +101,7 @@ static int eval_runs_dir(Model *m, const char *dir, const EvalOpts *o) {
     double mean;
     Err e;
     if (eval_runs(m, dir, o, &runs, &n, &mean, &e)) {
-        cli_error("%s", e.msg);
+        engine_error(o, &e);
         return EXIT_RUNTIME;
     }
     for (int i = 0; i < n; i++)
@@ -141,7 +135,7 @@ int cmd_eval(int argc, char **argv) {
     const char *runs = NULL;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h" CLI_COMMON_SHORT, longs, NULL)) != -1) {
         int common = cli_common_opt(c, optarg, &co);
         if (common < 0) return EXIT_USAGE;
         if (common) continue;
@@ -172,13 +166,12 @@ int cmd_eval(int argc, char **argv) {
         case O_OWN: own = 1; break;
         case O_RUNS: runs = optarg; break;
         case 'h': usage(stdout); return EXIT_OK;
-        default: return cli_option_error(c, argv, usage);
+        default: return cli_option_error(c, argv);
         }
     }
     int operands = argc - optind;
     if (runs ? operands != 0 : operands != 1) {
         cli_error(runs ? "--runs DIR takes no other folder" : "eval needs one folder (DIR)");
-        usage(stderr);
         return EXIT_USAGE;
     }
     Backend *be;
@@ -187,10 +180,12 @@ int cmd_eval(int argc, char **argv) {
     int rc = cli_open_model(&co, &be, &m, NULL, path, sizeof path);
     if (rc) return rc;
     describe_model(path, m);
-    Progress pr = {cli_now()};
-    EvalOpts o = {.threads = co.threads, .progress = progress, .ctx = &pr};
+    Progress pr;
+    progress_init(&pr);
+    EvalOpts o = {.threads = co.threads, .progress = progress_update, .ctx = &pr};
     rc = runs ? eval_runs_dir(m, runs, &o)
               : eval_folder(m, argv[optind], own, &ec, (int)pairs, same, &o);
+    progress_end(&pr);
     model_free(m);
     backend_close(be);
     return rc;

@@ -58,23 +58,22 @@ int cmd_init(int argc, char **argv) {
         switch (c) {
         case 'b': backbone = optarg; break;
         case 'w':
-            if (parse_widths(optarg, widths)) goto usage_error;
+            if (parse_widths(optarg, widths)) return EXIT_USAGE;
             custom_widths = 1;
             break;
         case 'H':
-            if (cli_parse_int("--hidden", optarg, 1, 65536, &hidden)) goto usage_error;
+            if (cli_parse_int("--hidden", optarg, 1, 65536, &hidden)) return EXIT_USAGE;
             break;
         case 's':
             if (cli_parse_int("--input-shape", optarg, MODEL_MIN_INPUT, MODEL_MAX_INPUT, &size))
-                goto usage_error;
+                return EXIT_USAGE;
             break;
         case 'r':
-            if (cli_parse_int("--seed", optarg, 0, 0x7fffffffL, &seed)) goto usage_error;
+            if (cli_parse_int("--seed", optarg, 0, 0x7fffffffL, &seed)) return EXIT_USAGE;
             break;
         case 'o': out = optarg; break;
         case 'h': usage(stdout); return EXIT_OK;
-        case ':': cli_error("option %s needs a value", argv[optind - 1]); goto usage_error;
-        default: cli_error("unknown option '%s'", argv[optind - 1]); goto usage_error;
+        default: return cli_option_error(c, argv);
         }
     }
     ModelSpec spec;
@@ -82,17 +81,17 @@ int cmd_init(int argc, char **argv) {
     else if (!strcmp(backbone, "compact")) model_spec_compact(&spec, (int)size);
     else {
         cli_error("--backbone: '%s' is not vgg16 or compact", backbone);
-        goto usage_error;
+        return EXIT_USAGE;
     }
     if (custom_widths) memcpy(spec.widths, widths, sizeof spec.widths);
     if (hidden) spec.hidden = (int)hidden;
     if (optind != argc) {
         cli_error("unexpected argument '%s'", argv[optind]);
-        goto usage_error;
+        return EXIT_USAGE;
     }
     if (!out) {
         cli_error("--out PATH is required");
-        goto usage_error;
+        return EXIT_USAGE;
     }
     Backend *be;
     Model *m;
@@ -112,7 +111,4 @@ int cmd_init(int argc, char **argv) {
     model_free(m);
     backend_close(be);
     return rc ? EXIT_RUNTIME : EXIT_OK;
-usage_error:
-    usage(stderr);
-    return EXIT_USAGE;
 }

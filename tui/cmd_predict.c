@@ -12,16 +12,18 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: %s predict [options] [IMAGE1 IMAGE2]\n"
+            "usage: %s predict [options] [IMAGE1 IMAGE2] [options]\n"
             "Prints the probability (0 to 1) that two images show the same class.\n"
             "Without images, reads image paths from standard input two lines at a time and\n"
             "prints one line per pair: the probability, or 'error' (the reason goes to stderr).\n"
+            "Each line holds one path, as it is (no quoting).\n"
             "\n" CLI_COMMON_HELP
+            "  --verdict        SAME or DIFFERENT after each probability\n"
+            "  --threshold X    probabilities from X up are SAME (default 0.5)\n"
             "  -h, --help       this text\n"
             "In a terminal, without images (standard input and output both terminals):\n"
             "  the compare loop; ':help' inside it lists its keys and commands.\n"
             "  --plain          readline prompts instead of the full-screen interface\n"
-            "  --threshold X    scores from X up are shown as 'same' (default 0.5)\n"
             "  --blocks         previews in coloured half blocks (UTF-8, 256 colours)\n"
             "Exit status: 0 all pairs scored, 1 some pair or the model failed, 2 usage error.\n",
             cli_prog);
@@ -39,12 +41,15 @@ int predict_parse(int argc, char **argv, PredictOpts *po) {
         {"plain", no_argument, 0, 'p'},
         {"threshold", required_argument, 0, 'T'},
         {"blocks", no_argument, 0, 'b'},
+        {"verdict", no_argument, 0, 'V'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:h", longs, NULL)) != -1) {
+    // GNU getopt's order: options anywhere, operands in their order; a
+    // path that starts with '-' comes after "--".
+    while ((c = getopt_long(argc, argv, ":h" CLI_COMMON_SHORT, longs, NULL)) != -1) {
         int common = cli_common_opt(c, optarg, &po->common);
         if (common < 0) return -1;
         if (common) continue;
@@ -54,9 +59,9 @@ int predict_parse(int argc, char **argv, PredictOpts *po) {
             if (cli_parse_float("--threshold", optarg, 0, 1, &po->threshold)) return -1;
             break;
         case 'b': po->blocks = 1; break;
+        case 'V': po->verdict = 1; break;
         case 'h': return -2;
-        case ':': cli_error("option %s needs a value", argv[optind - 1]); return -1;
-        default: cli_error("unknown option '%s'", argv[optind - 1]); return -1;
+        default: cli_option_error(c, argv); return -1;
         }
     }
     return optind;
@@ -100,7 +105,13 @@ static char *next_path(FILE *in, char **line, size_t *cap) {
     return NULL;
 }
 
-int predict_lines(Model *m, FILE *in, FILE *out) {
+void predict_print_score(FILE *f, float prob, const PredictOpts *o) {
+    fprintf(f, "%.6f", prob);
+    if (o->verdict) fprintf(f, " %s", prob >= o->threshold ? "SAME" : "DIFFERENT");
+    fputc('\n', f);
+}
+
+int predict_lines(Model *m, const PredictOpts *o, FILE *in, FILE *out) {
     char *l1 = NULL, *l2 = NULL;
     size_t c1 = 0, c2 = 0;
     int failed = 0;
@@ -117,7 +128,7 @@ int predict_lines(Model *m, FILE *in, FILE *out) {
             fprintf(out, "error\n");
             failed = 1;
         } else {
-            fprintf(out, "%.6f\n", prob);
+            predict_print_score(out, prob, o);
         }
         fflush(out);
     }
@@ -135,23 +146,11 @@ int cmd_predict(int argc, char **argv) {
         usage(stdout);
         return EXIT_OK;
     }
-    if (first < 0) {
-        usage(stderr);
-        return EXIT_USAGE;
-    }
+    if (first < 0) return EXIT_USAGE;
     int operands = argc - first;
-    // Options end at the first image path (so that a path may start with
-    // '-' after "--"); one seen after them was most likely meant as one.
-    for (int i = first; i < argc && operands != 2; i++)
-        if (argv[i][0] == '-' && argv[i][1] && strcmp(argv[i - 1], "--")) {
-            cli_error("option '%s' after the image paths: options come first", argv[i]);
-            usage(stderr);
-            return EXIT_USAGE;
-        }
     if (operands != 0 && operands != 2) {
         cli_error("predict takes two image paths (or none, to read pairs from standard input); "
                   "got %d", operands);
-        usage(stderr);
         return EXIT_USAGE;
     }
     // Prompts only where a person reads them: with either side piped, the
@@ -166,9 +165,9 @@ int cmd_predict(int argc, char **argv) {
     if (operands == 2) {
         float prob;
         rc = predict_pair(m, argv[first], argv[first + 1], &prob) ? EXIT_RUNTIME : EXIT_OK;
-        if (!rc) printf("%.6f\n", prob);
+        if (!rc) predict_print_score(stdout, prob, &po);
     } else {
-        rc = predict_lines(m, stdin, stdout);
+        rc = predict_lines(m, &po, stdin, stdout);
     }
     model_free(m);
     backend_close(be);

@@ -5,17 +5,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../engine/dataset.h"
 #include "../engine/eval.h"
 #include "cli.h"
 #include "commands.h"
+#include "progress.h"
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: %s rank [options] QUERY DIR\n"
             "Prints the images under DIR (searched recursively) most similar to the image\n"
-            "QUERY, best first: rank, similarity (0 to 1), path.\n\n"
+            "QUERY, best first: rank, similarity (0 to 1), path. The query's own file\n"
+            "is left out when it is in DIR.\n\n"
             "  --top N          how many (default 10; 0: all)\n" CLI_COMMON_HELP
             "  -h, --help       this text\n"
             "Exit status: 0 done, 1 the query or every gallery image failed, 2 usage error.\n",
@@ -34,6 +37,22 @@ static int ranked_cmp(const void *a, const void *b) {
     return x->index - y->index;
 }
 
+// Takes the query's own file (the same file, under whatever name) out of
+// the gallery's paths, saying so: it would be its own best match.
+static void leave_out_query(const char *query, char **paths, int *n) {
+    struct stat q, g;
+    if (stat(query, &q) != 0) return;  // the embedding says what is wrong with it
+    for (int i = 0; i < *n; i++) {
+        if (stat(paths[i], &g) != 0 || g.st_dev != q.st_dev || g.st_ino != q.st_ino) continue;
+        fprintf(stderr, "%s: the query is in the gallery (%s): left out of the ranking\n",
+                cli_prog, paths[i]);
+        free(paths[i]);
+        memmove(paths + i, paths + i + 1, (*n - i - 1) * sizeof *paths);
+        (*n)--;
+        i--;
+    }
+}
+
 int cmd_rank(int argc, char **argv) {
     static const struct option longs[] = {CLI_COMMON_LONGS,
                                           {"top", required_argument, 0, 'n'},
@@ -45,7 +64,7 @@ int cmd_rank(int argc, char **argv) {
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h" CLI_COMMON_SHORT, longs, NULL)) != -1) {
         int common = cli_common_opt(c, optarg, &co);
         if (common < 0) return EXIT_USAGE;
         if (common) continue;
@@ -54,12 +73,11 @@ int cmd_rank(int argc, char **argv) {
             if (cli_parse_int("--top", optarg, 0, 100000000, &top)) return EXIT_USAGE;
             break;
         case 'h': usage(stdout); return EXIT_OK;
-        default: return cli_option_error(c, argv, usage);
+        default: return cli_option_error(c, argv);
         }
     }
     if (argc - optind != 2) {
         cli_error("rank needs a query image and a folder");
-        usage(stderr);
         return EXIT_USAGE;
     }
     const char *query = argv[optind], *dir = argv[optind + 1];
@@ -70,8 +88,10 @@ int cmd_rank(int argc, char **argv) {
         cli_error("%s", e.msg);
         return EXIT_RUNTIME;
     }
+    const int listed = n;
+    leave_out_query(query, paths, &n);
     if (n == 0) {
-        cli_error("%s: no image files found", dir);
+        cli_error("%s: no image files found%s", dir, listed ? " but the query" : "");
         free(paths);
         return EXIT_RUNTIME;
     }
@@ -86,8 +106,11 @@ int cmd_rank(int argc, char **argv) {
         cli_error("out of memory for %d images", n);
         rc = EXIT_RUNTIME;
     }
-    EvalOpts o = {.threads = co.threads};
+    Progress pr;
+    progress_init(&pr);
+    EvalOpts o = {.threads = co.threads, .progress = progress_update, .ctx = &pr};
     if (!rc && eval_rank(m, query, (const char *const *)paths, n, &o, scores, ok, &e)) {
+        progress_end(&pr);
         cli_error("%s", e.msg);
         rc = EXIT_RUNTIME;
     }

@@ -60,9 +60,11 @@ static void usage(FILE *f) {
             "  --stop-after-steps N     stop cleanly after N steps in this run\n"
             "engine\n"
             "  --device DEV             auto, cpu, cuda or cuda:N (default auto)\n"
-            "  --amp bf16|off           mixed precision: convolutions and dense products in\n"
-            "                           bfloat16 with fp32 accumulation, weights and optimizer\n"
-            "                           in fp32 (CUDA only; default off: fp32)\n"
+            "  --precision P            fp32, tf32 (TF32 convolutions on a GPU, as PyTorch's\n"
+            "                           default; the CPU computes fp32) or bf16 (bfloat16\n"
+            "                           products, fp32 weights and optimizer; GPU only);\n"
+            "                           default tf32\n"
+            "  --amp bf16|off           the older spelling of --precision bf16|fp32\n"
             "  --threads N              CPU threads (default: all cores)\n"
             "  --plain                  plain log lines even in a terminal\n"
             "  --loader-benchmark N     only time the data loader over N batches, then exit\n"
@@ -76,7 +78,7 @@ enum {
     O_DATASET = 256, O_OWN, O_VAL_RATIO, O_SAME, O_AUGMENT, O_SEED, O_WORKERS, O_BACKBONE,
     O_WIDTHS, O_HIDDEN, O_INPUT, O_INVERT, O_LETTERBOX, O_MODEL, O_RESUME, O_EPOCHS, O_INIT,
     O_BATCH, O_OPTIM, O_LR, O_MIN_LR, O_MOMENTUM, O_WD, O_DECAY, O_STEPS, O_VAL_STEPS, O_SAVE_DIR,
-    O_PERIOD, O_PATIENCE, O_DEVICE, O_AMP, O_THREADS, O_PLAIN, O_STOP_STEPS, O_TIME_LIMIT, O_LOADER_BENCH,
+    O_PERIOD, O_PATIENCE, O_DEVICE, O_PRECISION, O_AMP, O_THREADS, O_PLAIN, O_STOP_STEPS, O_TIME_LIMIT, O_LOADER_BENCH,
 };
 
 static const struct option LONGS[] = {
@@ -110,6 +112,7 @@ static const struct option LONGS[] = {
     {"save-period", required_argument, 0, O_PERIOD},
     {"patience", required_argument, 0, O_PATIENCE},
     {"device", required_argument, 0, O_DEVICE},
+    {"precision", required_argument, 0, O_PRECISION},
     {"amp", required_argument, 0, O_AMP},
     {"threads", required_argument, 0, O_THREADS},
     {"plain", no_argument, 0, O_PLAIN},
@@ -148,12 +151,12 @@ static const char *find_resume(int argc, char **argv) {
 }
 
 static int plain_flag;
-static int amp_given;  // --amp on the command line, not from a checkpoint
+static int precision_given;  // --precision or --amp on the command line, not from a checkpoint
 
 int train_parse_args(int argc, char **argv, TrainConfig *c) {
     train_config_defaults(c);
     plain_flag = 0;
-    amp_given = 0;
+    precision_given = 0;
     const char *resume = find_resume(argc, argv);
     if (resume) {
         Err e;
@@ -228,10 +231,25 @@ int train_parse_args(int argc, char **argv, TrainConfig *c) {
             if (cli_parse_device(optarg)) return -1;
             c->device = optarg;
             break;
-        case O_AMP:
-            c->amp = optarg;
-            amp_given = 1;
+        case O_PRECISION:
+            if (backend_precision_parse(optarg) < 0) {
+                cli_error("--precision: '%s' is not fp32, tf32 or bf16", optarg);
+                return -1;
+            }
+            c->precision = optarg;
+            precision_given = 1;
             break;
+        case O_AMP: {
+            int p = backend_amp_parse(optarg);
+            if (p < 0) {
+                cli_error("--amp: '%s' is not bf16 or off (--precision is the newer option)",
+                          optarg);
+                return -1;
+            }
+            c->precision = backend_precision_name((BackendPrecision)p);
+            precision_given = 1;
+            break;
+        }
         case O_THREADS: INT_OPT("--threads", 1, 1024, c->threads); break;
         case O_PLAIN: plain_flag = 1; break;
         case O_STOP_STEPS: INT_OPT("--stop-after-steps", 1, 1000000000, c->stop_after_steps); break;
@@ -241,8 +259,7 @@ int train_parse_args(int argc, char **argv, TrainConfig *c) {
             break;
         case O_LOADER_BENCH: INT_OPT("--loader-benchmark", 1, 1000000, c->loader_benchmark); break;
         case 'h': usage(stdout); return 1;
-        case ':': cli_error("option %s needs a value", argv[optind - 1]); return -1;
-        default: cli_error("unknown option '%s'", argv[optind - 1]); return -1;
+        default: cli_option_error(opt, argv); return -1;
         }
     }
 #undef INT_OPT
@@ -317,11 +334,11 @@ static void plain_event(const TrainEvent *ev, void *ctx) {
     fflush(stdout);
 }
 
-// --amp bf16 needs the CUDA backend: found out before anything starts (a
-// usage error, exit 2), also when --device auto would fall back to the CPU.
-// (--device cuda without a GPU fails as usual, when the run opens it.)
-static int amp_device_usable(const TrainConfig *c) {
-    if (backend_precision_parse(c->amp) != BACKEND_BF16 || !strncmp(c->device, "cuda", 4))
+// --precision bf16 needs the CUDA backend: found out before anything starts
+// (a usage error, exit 2), also when --device auto would fall back to the
+// CPU. (--device cuda without a GPU fails as usual, when the run opens it.)
+static int precision_device_usable(const TrainConfig *c) {
+    if (backend_precision_parse(c->precision) != BACKEND_BF16 || !strncmp(c->device, "cuda", 4))
         return 1;
     Backend *be;
     Err e;
@@ -332,8 +349,9 @@ static int amp_device_usable(const TrainConfig *c) {
     if (!ok) {
         cli_error("%s", e.msg);
         if (notice[0]) cli_error("%s", notice);
-        if (c->resume && !amp_given)
-            cli_error("--resume keeps the checkpoint's --amp; add --amp off to train in fp32");
+        if (c->resume && !precision_given)
+            cli_error("--resume keeps the checkpoint's --precision; add --precision tf32 (or "
+                      "fp32) to train without bf16");
     }
     return ok;
 }
@@ -362,11 +380,8 @@ int cmd_train(int argc, char **argv) {
     TrainConfig c;
     int rc = train_parse_args(argc, argv, &c);
     if (rc > 0) return EXIT_OK;
-    if (rc < 0) {
-        fprintf(stderr, "'%s train --help' lists the options.\n", cli_prog);
-        return EXIT_USAGE;
-    }
-    if (!amp_device_usable(&c)) return EXIT_USAGE;
+    if (rc < 0) return EXIT_USAGE;
+    if (!precision_device_usable(&c)) return EXIT_USAGE;
     // The ranks of this training (one process unless mpirun started it).
     Dist *dist;
     Err e;

@@ -29,6 +29,7 @@ typedef struct PredictOpts {
     int plain;         // --plain: readline prompts instead of the curses screen
     int blocks;        // --blocks: half-block colour previews (UTF-8, 256 colours)
     double threshold;  // --threshold: scores from this one up mean "same" (0.5)
+    int verdict;       // --verdict: SAME / DIFFERENT after each score
 } PredictOpts;
 
 void predict_opts_init(PredictOpts *o);
@@ -36,6 +37,9 @@ void predict_opts_init(PredictOpts *o);
 // -2 for --help.
 int predict_parse(int argc, char **argv, PredictOpts *o);
 int predict_pair(Model *m, const char *p1, const char *p2, float *prob);
-int predict_lines(Model *m, FILE *in, FILE *out);
+// A score as every mode prints it: six decimals, then with --verdict
+// " SAME" or " DIFFERENT" at the threshold; then the newline.
+void predict_print_score(FILE *f, float prob, const PredictOpts *o);
+int predict_lines(Model *m, const PredictOpts *o, FILE *in, FILE *out);
 
 #endif

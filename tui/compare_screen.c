@@ -269,18 +269,25 @@ static void compare_now(CompareUI *u) {
     u->have_score = 1;
 }
 
-static void take_path(CompareUI *u, const char *path) {
+static void take_path(CompareUI *u, const char *line) {
     Image img;
     Err e;
     int k = u->stage;
+    char *path = args_path(line);
+    if (!path) {
+        say(u, 1, "out of memory");
+        return;
+    }
     if (image_load(path, &img, &e)) {
         // The Python original's words, then why.
         say(u, 1, "Image_%d Open Error! Try again! (%s)", k + 1, e.msg);
+        free(path);
         return;
     }
     image_free(&u->img[k]);
     u->img[k] = img;
     snprintf(u->path[k], sizeof u->path[k], "%s", path);
+    free(path);
     u->have_score = 0;
     if (k == 0) {
         image_free(&u->img[1]);
@@ -323,7 +330,9 @@ static void colon_model(CompareUI *u, int argc, char **argv) {
 static void colon_train(CompareUI *u, int argc, char **argv) {
     TrainConfig cfg;
     // Usage errors and --help print; the capture shows them as messages.
-    if (train_parse_args(argc, argv, &cfg)) return;
+    int parsed = train_parse_args(argc, argv, &cfg);
+    if (parsed < 0) say(u, 0, "':train --help' lists the options.");
+    if (parsed) return;
     int rc = dashboard_run(&cfg);
     // The dashboard's summary (the epochs, the checkpoint, why it stopped)
     // arrives through the capture and shows in the output panel.

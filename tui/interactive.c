@@ -17,15 +17,22 @@ int cmd_interactive(int argc, char **argv) {
     Backend *be;
     Model *m;
     char path[4096], why[256] = "";
+    // The screen first: what opening the model says (-v's device, the
+    // untrained model's warning) then shows in it, rather than on the
+    // terminal behind it, where it would reappear after quitting. (An error
+    // is written out when the screen stops.)
+    int screen = !o.plain && term_start(why, sizeof why) == 0;
     int rc = cli_open_model(&o.common, &be, &m, NULL, path, sizeof path);
-    if (rc) return rc;
+    if (rc) {
+        term_stop();
+        return rc;
+    }
     rc = -1;
-    if (!o.plain && term_usable(why, sizeof why))
-        rc = compare_screen_run(be, &m, path, &o, why, sizeof why);
+    if (screen) rc = compare_screen_run(be, &m, path, &o, why, sizeof why);
     if (rc < 0) {
         if (!o.plain)
             fprintf(stderr, "%s: no full-screen interface (%s): plain prompts\n", cli_prog, why);
-        rc = plain_compare_loop(m);
+        rc = plain_compare_loop(m, &o);
     }
     model_free(m);
     backend_close(be);

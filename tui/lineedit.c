@@ -43,11 +43,30 @@ static char **complete(const char *text, int start, int end) {
     return NULL;  // readline's file name completion
 }
 
+// A file name typed with backslash escapes ("with\ space"), as readline
+// hands it to the file name completion: without them. (Inside single
+// quotes a backslash is itself.)
+static char *dequote(char *text, int quote_char) {
+    char *out = malloc(strlen(text) + 1), *o = out;
+    if (!out) return NULL;
+    for (const char *t = text; *t; t++) {
+        if (*t == '\\' && quote_char != '\'' && t[1]) t++;
+        *o++ = *t;
+    }
+    *o = '\0';
+    return out;
+}
+
 void lineedit_setup(const char *const *commands) {
     command_words = commands;
     rl_readline_name = "siamese";  // "$if siamese" in ~/.inputrc
     rl_attempted_completion_function = complete;
     rl_completion_word_break_hook = word_breaks;
+    // A path typed in quotes or with escapes completes too (the line is
+    // read as a shell word: see args.h), and a quoted one gets its
+    // closing quote.
+    rl_completer_quote_characters = "'\"";
+    rl_filename_dequoting_function = dequote;
     // One Tab lists the candidates when there are several (the user's
     // ~/.inputrc, read later, can turn it off).
     rl_variable_bind("show-all-if-ambiguous", "on");

@@ -27,11 +27,21 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: %s [COMMAND] [options]\n"
             "Without a command: the compare loop (in a terminal), or the line protocol of\n"
-            "'predict' when standard input is not a terminal.\n\nCommands:\n",
-            cli_prog);
+            "'predict' when standard input is not a terminal. '%s IMAGE1 IMAGE2' is short\n"
+            "for '%s predict IMAGE1 IMAGE2'.\n\nCommands:\n",
+            cli_prog, cli_prog, cli_prog);
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-9s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
     fprintf(f, "\n'%s COMMAND --help' describes a command's options.\n", cli_prog);
+}
+
+// argv[0] becomes the command's name, as each command expects.
+static int run_command(const Command *cmd, int argc, char **argv) {
+    argv[0] = (char *)cmd->name;
+    int rc = cmd->run(argc, argv);
+    // A usage error was said in one line; where to read more follows.
+    if (rc == EXIT_USAGE) cli_usage_hint(cmd->name);
+    return rc;
 }
 
 int main(int argc, char **argv) {
@@ -40,14 +50,20 @@ int main(int argc, char **argv) {
         usage(stdout);
         return EXIT_OK;
     }
+    const Command *cmd = NULL;
     if (argc >= 2 && argv[1][0] != '-') {
         for (size_t i = 0; i < N_COMMANDS; i++)
-            if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
-        cli_error("unknown command '%s'", argv[1]);
-        usage(stderr);
-        return EXIT_USAGE;
+            if (!strcmp(argv[1], COMMANDS[i].name)) cmd = &COMMANDS[i];
+        // `siamese A.png B.png`: an image where a command was expected is
+        // predict's operand.
+        if (!cmd && access(argv[1], F_OK) == 0) return run_command(&COMMANDS[0], argc, argv);
+        if (!cmd) {
+            cli_error("unknown command '%s'", argv[1]);
+            fprintf(stderr, "'%s --help' lists the commands.\n", cli_prog);
+            return EXIT_USAGE;
+        }
+        return run_command(cmd, argc - 1, argv + 1);
     }
     // Plain `siamese [options]`: predict's options; it picks the mode.
-    argv[0] = "predict";
-    return cmd_predict(argc, argv);
+    return run_command(&COMMANDS[0], argc, argv);
 }

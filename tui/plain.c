@@ -3,7 +3,7 @@
 // Its prompts and result lines are stable, for users' expect scripts:
 //   Input image_1 filename:       (prompt)
 //   Input image_2 filename:       (prompt)
-//   Similarity: 0.973215          (result)
+//   Similarity: 0.973215          (result; with --verdict "... SAME" or "... DIFFERENT")
 //   Image_1 Open Error! Try again! (reason)   (on a bad path, on stderr)
 #include "plain.h"
 
@@ -14,7 +14,9 @@
 #include <string.h>
 
 #include "../engine/compare.h"
+#include "args.h"
 #include "cli.h"
+#include "commands.h"
 #include "history.h"
 
 // Prompts until a readable image or end of input (returns -1).
@@ -32,14 +34,16 @@ static int ask_image(const char *prompt, const char *label, Image *img) {
         }
         history_remember(p);
         Err e;
-        int rc = image_load(p, img, &e);
+        char *path = args_path(p);
+        int rc = path ? image_load(path, img, &e) : err_set(&e, "out of memory");
+        free(path);
         free(line);
         if (rc == 0) return 0;
         fprintf(stderr, "%s Open Error! Try again! (%s)\n", label, e.msg);
     }
 }
 
-int plain_compare_loop(Model *m) {
+int plain_compare_loop(Model *m, const PredictOpts *o) {
     history_open();
     int rc = EXIT_OK;
     for (;;) {
@@ -55,7 +59,8 @@ int plain_compare_loop(Model *m) {
             fprintf(stderr, "%s\n", e.msg);
             rc = EXIT_RUNTIME;
         } else {
-            printf("Similarity: %.6f\n", prob);
+            printf("Similarity: ");
+            predict_print_score(stdout, prob, o);
             fflush(stdout);
         }
         image_free(&a);

@@ -1,9 +1,9 @@
 #ifndef SIAMESE_PLAIN_H
 #define SIAMESE_PLAIN_H
 
-#include "../engine/model.h"
+#include "commands.h"
 
 // Runs the readline compare loop until end of input; returns an exit status.
-int plain_compare_loop(Model *m);
+int plain_compare_loop(Model *m, const PredictOpts *o);
 
 #endif

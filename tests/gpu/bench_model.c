@@ -32,9 +32,8 @@ static void usage(FILE *f) {
             "  --seconds S        time to measure (default 3)\n"
             "  --warmup N         untimed steps first (default 5)\n"
             "  --u8               send 8-bit pixels, converted on the device\n"
-            "  --fp32             plain FP32 on the GPU (default: TF32 allowed, as PyTorch's\n"
-            "                     convolutions)\n"
-            "  --amp bf16|off     train in mixed precision, as siamese train --amp (default off)\n");
+            "  --precision P      fp32, tf32 or bf16, as siamese --precision (default tf32:\n"
+            "                     TF32 convolutions, as PyTorch's default)\n");
 }
 
 int main(int argc, char **argv) {
@@ -43,11 +42,12 @@ int main(int argc, char **argv) {
         {"batch", required_argument, 0, 'n'},   {"backbone", required_argument, 0, 'k'},
         {"input", required_argument, 0, 's'},   {"seconds", required_argument, 0, 't'},
         {"warmup", required_argument, 0, 'w'},  {"u8", no_argument, 0, 'u'},
-        {"fp32", no_argument, 0, 'f'},          {"amp", required_argument, 0, 'a'},
+        {"precision", required_argument, 0, 'p'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    const char *device = "cuda", *mode = "infer", *backbone = "vgg16", *amp = "off";
-    int N = 1, S = 105, warmup = 5, u8 = 0, tf32 = 1;
+    const char *device = "cuda", *mode = "infer", *backbone = "vgg16";
+    BackendPrecision precision = BACKEND_DEFAULT_PRECISION;
+    int N = 1, S = 105, warmup = 5, u8 = 0;
     double seconds = 3;
     int c;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -60,8 +60,7 @@ int main(int argc, char **argv) {
         case 't': seconds = atof(optarg); break;
         case 'w': warmup = (int)tool_int("--warmup", optarg, 0, 100000); break;
         case 'u': u8 = 1; break;
-        case 'f': tf32 = 0; break;
-        case 'a': amp = optarg; break;
+        case 'p': precision = tool_precision(optarg); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -73,12 +72,8 @@ int main(int argc, char **argv) {
     }
     ModelSpec spec;
     tool_spec(&spec, backbone, S);
-    tool_precision(tf32);
     Backend *be = tool_backend(device);
-    if (tool_amp(be, amp) == BACKEND_BF16 && !train) {
-        fprintf(stderr, "--amp bf16 applies to --mode train only\n");
-        return 2;
-    }
+    const char *pname = backend_precision_name(tool_set_precision(be, precision));
     Model *m = tool_model(&spec, be, train, 1);
     float *mom = train ? be->ops->alloc(be, m->n_params * sizeof(float)) : NULL;
 
@@ -132,12 +127,12 @@ int main(int argc, char **argv) {
         snprintf(last, sizeof last, ", last loss %.4f", loss);
     }
     model_spec_describe(&spec, name, sizeof name);
-    printf("%s %s batch %d, input %d, %s%s, amp %s: %.1f pairs/s, %.3f ms per batch (%ld "
+    printf("%s %s batch %d, input %d, %s%s, %s: %.1f pairs/s, %.3f ms per batch (%ld "
            "batches%s)\n",
-           mode, name, N, S, be->desc, u8 ? ", uint8 input" : "", amp, pps, 1e3 * dt / iters,
+           mode, name, N, S, be->desc, u8 ? ", uint8 input" : "", pname, pps, 1e3 * dt / iters,
            iters, last);
-    printf("RESULT mode=%s batch=%d pairs_per_s=%.2f ms_per_batch=%.4f amp=%s\n", mode, N, pps,
-           1e3 * dt / iters, amp);
+    printf("RESULT mode=%s batch=%d pairs_per_s=%.2f ms_per_batch=%.4f precision=%s\n", mode, N,
+           pps, 1e3 * dt / iters, pname);
     if (mom) be->ops->free(be, mom);
     model_free(m);
     backend_close(be);

@@ -8,20 +8,22 @@
 #      then `siamese predict` on both devices;
 #   2. 200 training steps on Omniglot from the same initial weights on both
 #      backends in lockstep, both loss curves printed (train_compare.c);
-#   3. speed against PyTorch on the same model, batch and precision (TF32
-#      allowed on both sides): inference pairs/s at batch 1 and 64,
+#   3. speed against PyTorch on the same model, batch and precision (tf32,
+#      both sides' default): inference pairs/s at batch 1 and 64,
 #      training pairs/s at batch 32, the ratios, latency and GPU memory
 #      (bench_model.c, bench/gpu_torch.py).
-# and mixed precision (--amp bf16), in short steps beside them:
-#   1c. every conv3x3 and dense operation, forward and backward, in bf16 on
-#       the GPU against the CPU's FP32, to 2e-2 of each tensor's largest
-#       value (test_backend_parity --amp bf16);
+# and the reduced precisions (--precision tf32, the default, and bf16), in
+# short steps beside them:
+#   1c. every conv3x3 and dense operation, forward and backward, in tf32 and
+#       in bf16 on the GPU against the CPU's FP32, to 5e-3 (tf32 convolutions)
+#       and 2e-2 (bf16) of each tensor's largest value (test_backend_parity
+#       --precision tf32|bf16);
 #   2b. 200 training steps on Omniglot from the same initial weights and
-#       batches, GPU FP32 (A) vs GPU --amp bf16 (B): the first 10 losses
-#       within 2e-2, the mean |loss A - loss B| over all steps <= 0.02
-#       (train_compare --amp bf16);
-#   3.  training pairs/s at batch 32 with --amp bf16 against PyTorch eager
-#       (NCHW and channels_last) under torch.autocast(dtype=torch.bfloat16).
+#       batches, GPU FP32 (A) vs GPU --precision bf16 (B): the first 10
+#       losses within 2e-2, the mean |loss A - loss B| over all steps <= 0.02
+#       (train_compare --precision bf16);
+#   3.  training pairs/s at batch 32 with --precision bf16 against PyTorch
+#       eager (NCHW and channels_last) under torch.autocast(dtype=torch.bfloat16).
 #
 # The GPU machine has the NVIDIA driver, nvcc and PyTorch with its CUDA
 # wheels, but not our Debian libraries; it receives a copy of the working
@@ -250,7 +252,7 @@ EOF
     local pc pg
     if limited 30 "$RUN" siamese init --backbone vgg16 --seed 3 --out "$WORK/vgg16.h5" &&
         pc=$(limited 30 "$RUN" siamese predict --model "$WORK/vgg16.h5" --device cpu img/a.png img/d.jpg) &&
-        pg=$(limited 30 env SIAMESE_CUDA_TF32=0 "$RUN" siamese predict --model "$WORK/vgg16.h5" --device "$dev" img/a.png img/d.jpg); then
+        pg=$(limited 30 "$RUN" siamese predict --model "$WORK/vgg16.h5" --device "$dev" --precision fp32 img/a.png img/d.jpg); then
         echo "cpu: $pc   $dev: $pg"
         limited 30 "$RUN" siamese predict --model "$WORK/vgg16.h5" --device auto img/a.png img/b.png
         if awk -v a="$pc" -v b="$pg" 'BEGIN {d = a - b; exit !(d < 1e-4 && d > -1e-4)}'; then
@@ -262,14 +264,17 @@ EOF
         status predict FAIL
     fi
 
-    section "1c. parity in mixed precision: conv3x3 and dense, $GPU --amp bf16 vs CPU FP32"
-    limited 60 "$RUN" test_backend_parity --amp bf16 2>&1 | tee "$WORK/parity_bf16.log"
-    case ${PIPESTATUS[0]} in
-    0) status "parity bf16" PASS ;;
-    77) status "parity bf16" "$([ $DRY = 1 ] && echo "SKIP (dry run)" || echo "FAIL (the CUDA backend did not open)")" ;;
-    124) status "parity bf16" "FAIL (timeout)" ;;
-    *) status "parity bf16" FAIL ;;
-    esac
+    local p
+    for p in tf32 bf16; do
+        section "1c. parity in $p: conv3x3 and dense, $GPU --precision $p vs CPU FP32"
+        limited 60 "$RUN" test_backend_parity --precision $p 2>&1 | tee "$WORK/parity_$p.log"
+        case ${PIPESTATUS[0]} in
+        0) status "parity $p" PASS ;;
+        77) status "parity $p" "$([ $DRY = 1 ] && echo "SKIP (dry run)" || echo "FAIL (the CUDA backend did not open)")" ;;
+        124) status "parity $p" "FAIL (timeout)" ;;
+        *) status "parity $p" FAIL ;;
+        esac
+    done
 
     section "2. training: $tsteps steps from the same weights, CPU (A) vs $dev (B), FP32"
     local data_arg=synthetic
@@ -284,11 +289,11 @@ EOF
     *) status training FAIL ;;
     esac
 
-    section "2b. training: $tsteps steps from the same weights, $dev FP32 (A) vs $dev --amp bf16 (B)"
+    section "2b. training: $tsteps steps from the same weights, $dev FP32 (A) vs $dev --precision bf16 (B)"
     if [ $DRY = 1 ]; then
         status "training bf16" "SKIP (dry run: the CPU has no bf16)"
     else
-        limited 90 "$RUN" train_compare --a "$dev" --b "$dev" --amp bf16 --data "$data_arg" \
+        limited 90 "$RUN" train_compare --a "$dev" --b "$dev" --precision bf16 --data "$data_arg" \
             --backbone "$backbone" --input "$input" --batch "$tbatch" --steps "$tsteps" --every 20 \
             --time-limit $(($(left) - 30 < 60 ? $(left) - 30 : 60)) --csv "$RES/train_curves_bf16.csv" \
             2>&1 | tee "$WORK/train_bf16.log"
@@ -299,24 +304,24 @@ EOF
         esac
     fi
 
-    section "3a. speed: siamese on $dev (TF32 allowed)"
+    section "3a. speed: siamese on $dev (--precision tf32)"
     local mode b run
     for run in $(runs "$ib" "$tb"); do
         mode=${run%%:*} b=${run##*:}
         gpu_memory 60 "$WORK/ours_${mode}_$b.log" "$RUN" bench_model --device "$dev" --mode "$mode" \
-            --batch "$b" --backbone "$backbone" --input "$input" --seconds "$secs" ||
+            --batch "$b" --backbone "$backbone" --input "$input" --seconds "$secs" --precision tf32 ||
             echo "(bench_model $mode batch $b failed)"
     done
     cat "$WORK"/ours_*.log 2>/dev/null | grep -q "^RESULT" && status "speed (siamese)" done || status "speed (siamese)" FAIL
     if [ $DRY = 0 ]; then
         gpu_memory 60 "$WORK/bf16_ours_train_${tb%%,*}.log" "$RUN" bench_model --device "$dev" \
-            --mode train --batch "${tb%%,*}" --amp bf16 --backbone "$backbone" --input "$input" \
-            --seconds "$secs" || echo "(bench_model train --amp bf16 failed)"
+            --mode train --batch "${tb%%,*}" --precision bf16 --backbone "$backbone" --input "$input" \
+            --seconds "$secs" || echo "(bench_model train --precision bf16 failed)"
     fi
 
     section "3b. speed: PyTorch eager, training under autocast bf16"
     if "$PY" -c "import torch" 2>/dev/null; then
-        gpu_memory 120 "$WORK/bf16_torch.log" "$PY" bench/gpu_torch.py --amp bf16 \
+        gpu_memory 120 "$WORK/bf16_torch.log" "$PY" bench/gpu_torch.py --precision bf16 \
             --infer-batches "" --train-batches "${tb%%,*}" --backbone "$backbone" --input "$input" \
             --impls eager-nchw,eager-nhwc --deadline 90 "${torch_args[@]}"
     else
@@ -326,7 +331,7 @@ EOF
     section "3c. speed: PyTorch on the same model"
     if "$PY" -c "import torch" 2>/dev/null; then
         local deadline=$(($(left) - 60))
-        gpu_memory 400 "$WORK/torch.log" "$PY" bench/gpu_torch.py \
+        gpu_memory 400 "$WORK/torch.log" "$PY" bench/gpu_torch.py --precision tf32 \
             --infer-batches "$ib" --train-batches "$tb" --backbone "$backbone" --input "$input" \
             --deadline "$deadline" "${torch_args[@]}"
         grep -q "^RESULT" "$WORK/torch.log" && status "speed (PyTorch)" done || status "speed (PyTorch)" FAIL
@@ -336,7 +341,7 @@ EOF
     fi
 
     summary "$ib" "$tb"
-    for k in parity predict training "parity bf16" "training bf16"; do
+    for k in parity predict training "parity tf32" "parity bf16" "training bf16"; do
         [[ ${STATUS[$k]} == PASS* || ${STATUS[$k]} == SKIP* ]] || return 1
     done
     return 0
@@ -375,11 +380,13 @@ summary() {
         echo
         grep -h "^GPU:\|^model \|worst max rel err\|ReLU or max-pool decisions" "$WORK/parity.log" 2>/dev/null | sed 's/^ */- parity: /'
         grep -h "^backend B\|^model \|^first .* steps:\|^last .* steps:\|^time per step\|time limit" "$WORK/train.log" 2>/dev/null | sed 's/^/- training: /'
+        sed -n 's/.*max rel err \([0-9.e+-]*\) (tolerance 5e-03).*/\1/p' "$WORK/parity_tf32.log" 2>/dev/null |
+            sort -g | tail -1 | sed 's/^/- parity tf32: worst max rel err of a tf32 conv tensor: /;s/$/ (limit 5e-03)/'
         sed -n 's/.*max rel err \([0-9.e+-]*\) (tolerance 2e-02).*/\1/p' "$WORK/parity_bf16.log" 2>/dev/null |
             sort -g | tail -1 | sed 's/^/- parity bf16: worst max rel err of a bf16 conv or dense tensor: /;s/$/ (limit 2e-02)/'
-        grep -h "^first .* steps:\|^all .* steps:\|^time per step\|time limit" "$WORK/train_bf16.log" 2>/dev/null | sed 's/^/- training bf16 (A FP32, B --amp bf16): /'
+        grep -h "^first .* steps:\|^all .* steps:\|^time per step\|time limit" "$WORK/train_bf16.log" 2>/dev/null | sed 's/^/- training bf16 (A FP32, B --precision bf16): /'
         echo
-        echo "Pairs per second (TF32 allowed on both sides; PyTorch eager = the faster of NCHW and channels_last):"
+        echo "Pairs per second (--precision tf32 on both sides: TF32 convolutions, FP32 dense, PyTorch's defaults; PyTorch eager = the faster of NCHW and channels_last):"
         echo
         echo "| run | siamese | PyTorch eager | ratio | torch.compile | ratio |"
         echo "|---|---|---|---|---|---|"
@@ -403,13 +410,13 @@ summary() {
         echo "- targets: training and batch-64 inference >= 1.3x PyTorch eager"
         local b1=${tb%%,*} amp_ours amp_torch fp32_ours
         amp_ours=$(result train "$b1" "$WORK/bf16_ours_train_$b1.log")
-        amp_torch=$(grep -h "^RESULT impl=eager.* mode=train batch=$b1 .*amp=bf16" "$WORK/bf16_torch.log" 2>/dev/null |
+        amp_torch=$(grep -h "^RESULT impl=eager.* mode=train batch=$b1 .*precision=bf16" "$WORK/bf16_torch.log" 2>/dev/null |
             sed -n 's/.*pairs_per_s=\([0-9.]*\).*/\1/p' | sort -g | tail -1)
         fp32_ours=$(result train "$b1" "$WORK/ours_train_$b1.log")
         echo
-        echo "Training pairs per second in mixed precision (siamese --amp bf16; PyTorch eager under autocast bf16, the faster of NCHW and channels_last):"
+        echo "Training pairs per second in mixed precision (siamese --precision bf16; PyTorch eager under autocast bf16, the faster of NCHW and channels_last):"
         echo
-        echo "| run | siamese --amp bf16 | PyTorch autocast bf16 | ratio | siamese TF32 | --amp speed-up |"
+        echo "| run | siamese bf16 | PyTorch autocast bf16 | ratio | siamese tf32 | bf16 speed-up |"
         echo "|---|---|---|---|---|---|"
         echo "| train batch $b1 | ${amp_ours:--} | ${amp_torch:--} | $(ratio "$amp_ours" "$amp_torch") | ${fp32_ours:--} | $(ratio "$amp_ours" "$fp32_ours") |"
     } | tee "$RES/RESULTS.md"

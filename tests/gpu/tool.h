@@ -12,13 +12,6 @@
 #include "../../engine/backend.h"
 #include "../../engine/model.h"
 
-// Plain FP32 (tf32 = 0, the parity setting) or TF32 tensor cores allowed
-// (1, PyTorch's default for convolutions); must precede backend_tool_open.
-static inline void tool_precision(int tf32) {
-    setenv("SIAMESE_CUDA_TF32", tf32 ? "1" : "0", 1);
-    if (!tf32) setenv("NVIDIA_TF32_OVERRIDE", "0", 1);
-}
-
 static inline Backend *tool_backend(const char *device) {
     Backend *be;
     Err e;
@@ -31,20 +24,25 @@ static inline Backend *tool_backend(const char *device) {
     return be;
 }
 
-// --amp's value (off or bf16) set on be: exit 2 for another value, 1 where
-// the backend has no such precision.
-static inline BackendPrecision tool_amp(Backend *be, const char *amp) {
-    int p = backend_precision_parse(amp);
-    Err e;
+// --precision's value (fp32, tf32 or bf16) as a number: exit 2 for another.
+static inline BackendPrecision tool_precision(const char *name) {
+    int p = backend_precision_parse(name);
     if (p < 0) {
-        fprintf(stderr, "--amp %s: expected bf16 or off\n", amp);
+        fprintf(stderr, "--precision %s: expected fp32, tf32 or bf16\n", name);
         exit(2);
     }
-    if (backend_set_precision(be, (BackendPrecision)p, &e)) {
+    return (BackendPrecision)p;
+}
+
+// p set on be: exit 1 where the backend has no such precision (bf16 on the
+// CPU). Returns what the backend computes in (tf32 on the CPU is fp32).
+static inline BackendPrecision tool_set_precision(Backend *be, BackendPrecision p) {
+    Err e;
+    if (backend_set_precision(be, p, &e)) {
         fprintf(stderr, "%s\n", e.msg);
         exit(1);
     }
-    return (BackendPrecision)p;
+    return be->precision;
 }
 
 static inline void tool_spec(ModelSpec *s, const char *backbone, int input) {

@@ -12,10 +12,11 @@
 //    by rounding, which training then slowly amplifies), and the mean
 //    losses of the last quarter of the run agree within 5% (the curves stay
 //    together);
-//  - B with --amp bf16 (A in FP32, from the same weights): the first 10
-//    losses agree within 2e-2 (bfloat16 operands carry about 3 significant
-//    digits), and the mean |loss A - loss B| over all steps is at most 0.02
-//    (the curves agree while the two runs' weights drift apart).
+//  - B with --precision bf16 or tf32 (A in FP32, from the same weights):
+//    the first 10 losses agree within 2e-2 (bfloat16 operands carry about 3
+//    significant digits, TF32 ones about 4), and the mean |loss A - loss B|
+//    over all steps is at most 0.02 (the curves agree while the two runs'
+//    weights drift apart).
 // Exit 1 otherwise, 2 on usage.
 #include <dirent.h>
 #include <getopt.h>
@@ -154,8 +155,7 @@ static void usage(FILE *f) {
             "  --time-limit S         stop after S seconds, reporting the steps done (0: none)\n"
             "  --every N              print every N-th step (default 10)\n"
             "  --csv PATH             write step,loss_a,loss_b\n"
-            "  --tf32                 allow TF32 on the GPU (default: plain FP32)\n"
-            "  --amp bf16|off         B trains in mixed precision (A in FP32; default off)\n");
+            "  --precision P          B's precision: fp32, tf32 or bf16 (A is fp32; default fp32)\n");
 }
 
 int main(int argc, char **argv) {
@@ -166,12 +166,13 @@ int main(int argc, char **argv) {
         {"steps", required_argument, 0, 't'},     {"optimizer", required_argument, 0, 'o'},
         {"lr", required_argument, 0, 'l'},        {"time-limit", required_argument, 0, 'T'},
         {"every", required_argument, 0, 'e'},     {"csv", required_argument, 0, 'c'},
-        {"tf32", no_argument, 0, 'f'},            {"amp", required_argument, 0, 'p'},
+        {"precision", required_argument, 0, 'p'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *dev[2] = {"cpu", "cuda"}, *data = "synthetic", *backbone = "vgg16";
-    const char *optimizer = "sgd", *csv = NULL, *amp = "off";
-    int S = 105, N = 8, steps = 200, every = 10, tf32 = 0;
+    const char *optimizer = "sgd", *csv = NULL;
+    BackendPrecision asked = BACKEND_FP32;
+    int S = 105, N = 8, steps = 200, every = 10;
     double lr = -1, time_limit = 0;
     int c;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -188,8 +189,7 @@ int main(int argc, char **argv) {
         case 'T': time_limit = atof(optarg); break;
         case 'e': every = (int)tool_int("--every", optarg, 1, 1000000); break;
         case 'c': csv = optarg; break;
-        case 'f': tf32 = 1; break;
-        case 'p': amp = optarg; break;
+        case 'p': asked = tool_precision(optarg); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -210,14 +210,14 @@ int main(int argc, char **argv) {
     }
     ModelSpec spec;
     tool_spec(&spec, backbone, S);
-    tool_precision(tf32);
     Backend *be[2];
     Model *m[2];
     float *slot[2][2];
     BackendPrecision precision = BACKEND_FP32;
     for (int k = 0; k < 2; k++) {
         be[k] = tool_backend(dev[k]);
-        if (k == 1) precision = tool_amp(be[k], amp);
+        BackendPrecision p = tool_set_precision(be[k], k == 1 ? asked : BACKEND_FP32);
+        if (k == 1) precision = p;
         m[k] = tool_model(&spec, be[k], 1, 1);
         for (int j = 0; j < 2; j++)
             slot[k][j] = be[k]->ops->alloc(be[k], m[k]->n_params * sizeof(float));
@@ -225,15 +225,13 @@ int main(int argc, char **argv) {
             fprintf(stderr, "out of memory for the optimizer state\n");
             return 1;
         }
-        printf("backend %c: %s%s\n", 'A' + k, be[k]->desc,
-               k == 1 && precision == BACKEND_BF16 ? ", --amp bf16" : "");
+        printf("backend %c: %s, %s\n", 'A' + k, be[k]->desc, backend_precision_name(p));
     }
     char name[64];
     model_spec_describe(&spec, name, sizeof name);
     printf("model %s, input %d, %zu parameters; %d pairs per step, %d steps, %s lr %g, data %s "
-           "(%d classes), %s\n",
-           name, S, m[0]->n_params, N, steps, optimizer, lr, data, d.n,
-           tf32 ? "TF32 allowed" : "plain FP32");
+           "(%d classes)\n",
+           name, S, m[0]->n_params, N, steps, optimizer, lr, data, d.n);
 
     const size_t img = (size_t)S * S * 3;
     float *pairs = malloc(2 * N * img * sizeof(float)), *labels = malloc(N * sizeof(float));
@@ -274,8 +272,8 @@ int main(int argc, char **argv) {
         }
     }
 
-    const int bf16 = precision == BACKEND_BF16;
-    const double early_tol = bf16 ? AMP_EARLY_TOL : EARLY_TOL;
+    const int reduced = precision != BACKEND_FP32;  // tf32 or bf16 against fp32
+    const double early_tol = reduced ? AMP_EARLY_TOL : EARLY_TOL;
     double early = 0, late[2] = {0, 0}, mean_diff = 0;
     int n_early = done < EARLY_STEPS ? done : EARLY_STEPS, from = done - (done + 3) / 4;
     for (int i = 0; i < n_early; i++) early = fmax(early, fabs(loss[0][i] - loss[1][i]));
@@ -287,7 +285,7 @@ int main(int argc, char **argv) {
            early_tol);
     printf("last %d steps: mean loss A %.6f, B %.6f, relative difference %.2e", done - from,
            late[0], late[1], late_rel);
-    if (bf16)
+    if (reduced)
         printf("\nall %d steps: mean |loss A - loss B| = %.2e (limit %.0e)\n", done, mean_diff,
                AMP_MEAN_TOL);
     else
@@ -308,7 +306,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < done; i++) finite &= isfinite(loss[0][i]) && isfinite(loss[1][i]);
     if (!finite) printf("a loss is not finite: training diverged (lower --lr)\n");
     int ok = finite && early <= early_tol &&
-             (bf16 ? mean_diff <= AMP_MEAN_TOL : late_rel <= LATE_REL_TOL);
+             (reduced ? mean_diff <= AMP_MEAN_TOL : late_rel <= LATE_REL_TOL);
     printf("%s: the loss curves %s\n", ok ? "PASS" : "FAIL", ok ? "agree" : "differ");
     for (int k = 0; k < 2; k++) {
         for (int j = 0; j < 2; j++) be[k]->ops->free(be[k], slot[k][j]);

@@ -24,6 +24,14 @@ for k in tests/fixtures/keras_*.h5; do
 done
 expect 1 "without the Siamese Dense head" -- "$A" predict --device cpu \
     --model tests/fixtures/keras1_vgg_notop_tiny.h5 img/a.png img/b.png
+# The head's buffers hold the head's features whatever the backbone's
+# shape: one channel until a last block of 2048 gives features (2048 a
+# pair) larger than the first activation (32*32*1 an image), where the
+# head once staged them (a heap overflow).
+"$A" init --widths 1,1,1,1,2048 --input-shape 32 --seed 1 --out "$TMP/wide.h5" >/dev/null
+mkdir -p "$TMP/gallery"
+cp img/*.png "$TMP/gallery/"
+expect 0 -- "$A" rank --device cpu --threads 2 --model "$TMP/wide.h5" img/a.png "$TMP/gallery"
 CASES=$((CASES + 1))
 printf '%s\n' img/a.png img/b.png img/c.png tests/fixtures/images/tall_150x200_RGB.bmp |
     "$A" predict --device cpu --model "$model" >"$TMP/out" 2>"$TMP/err"

@@ -1,27 +1,45 @@
 #!/usr/bin/env bash
-# Bad command lines for the program, predict and init: a message naming the
-# option and what is wrong, the usage on standard error, exit status 2.
-# A bad value is refused before anything is loaded or written.
+# Bad command lines for the program and every command: one line naming the
+# option and what is wrong, then one line pointing to the command's --help
+# (never the whole usage), exit status 2. A bad value is refused before
+# anything is loaded or written. Options may follow the operands (GNU
+# getopt's order).
 . tests/shlib.sh
 M=$TMP/tiny.h5
 tiny_model "$M"
-usage() {  # usage PHRASE... -- COMMAND...: exit 2, the phrases and the usage
+usage() {  # usage PHRASE... -- COMMAND...: exit 2, the phrases, the pointer, two lines
     expect 2 "$@"
-    grep -q '^usage:' "$TMP/err" || fail "no usage on standard error for: ${*: -3}"
+    local cmd=${*: -1} name
+    for name in predict init train eval rank bench; do
+        printf '%s\n' "$@" | grep -qx "$name" && cmd=$name && break
+    done
+    grep -q "^'siamese $cmd --help' lists the options\.$" "$TMP/err" ||
+        fail "no pointer to 'siamese $cmd --help' for: ${*: -3}"
+    [ "$(wc -l <"$TMP/err")" -eq 2 ] || fail "more than two lines on standard error for: ${*: -3}"
 }
 p=("$SIAMESE" predict --device cpu --model "$M")
 
 # ---- the program -------------------------------------------------------------------
-usage "unknown command 'bogus'" -- "$SIAMESE" bogus
+expect 2 "unknown command 'bogus'" "'siamese --help' lists the commands." -- "$SIAMESE" bogus
+[ "$(wc -l <"$TMP/err")" -eq 2 ] || fail "an unknown command prints more than two lines"
 expect 0 -- "$SIAMESE" --help
 grep -q '^usage:' "$TMP/out" || fail "--help does not print the usage on standard output"
+# An image where the command goes: predict's operands.
+expect 0 -- "$SIAMESE" img/a.png img/b.png --device cpu --model "$M"
+grep -qE '^[01]\.[0-9]{6}$' "$TMP/out" || fail "'siamese A B' did not print a score"
 
 # ---- predict -----------------------------------------------------------------------
 usage "unknown option '--bogus'" -- "${p[@]}" --bogus img/a.png img/b.png
 usage "unknown option '-x'" -- "${p[@]}" -x img/a.png img/b.png
 usage "option --model needs a value" -- "$SIAMESE" predict --model
 usage "option --threads needs a value" -- "$SIAMESE" predict --threads
-usage "option '--threads' after the image paths" -- "$SIAMESE" predict img/a.png img/b.png --threads 2
+usage "option --plain takes no value" -- "${p[@]}" --plain=yes
+usage "unknown option '--bogus'" -- "${p[@]}" img/a.png img/b.png --bogus
+# Options after the operands, as GNU tools take them; "--" ends the options.
+expect 0 -- "$SIAMESE" predict img/a.png img/b.png --threads 2 --device cpu --model "$M"
+grep -qE '^[01]\.[0-9]{6}$' "$TMP/out" || fail "options after the images: no score"
+expect 0 -- "$SIAMESE" predict --device cpu img/a.png --model "$M" img/b.png
+expect 1 "image 1: -x.png" -- "$SIAMESE" predict --device cpu --model "$M" -- -x.png img/b.png
 for n in 0 -3 2000; do
     usage "--threads: $n is out of range (1 to 1024)" -- "${p[@]}" --threads "$n" img/a.png img/b.png
 done
@@ -54,10 +72,22 @@ usage "--widths: 'x' is not a whole number" -- "$SIAMESE" init --widths 4,x,8,8,
 usage "--hidden: 0 is out of range (1 to 65536)" -- "$SIAMESE" init --hidden 0 --out "$out"
 usage "--seed: -1 is out of range" -- "$SIAMESE" init --seed -1 --out "$out"
 usage "unexpected argument 'extra'" -- "$SIAMESE" init --out "$out" extra
+usage "unknown option '--colour'" -- "$SIAMESE" init --out "$out" --colour red
 [ -e "$out" ] && fail "a refused init wrote $out"
 # A place that cannot be written: a runtime failure (1), naming the file.
 expect 1 "$TMP/no/such/dir/m.h5" "cannot create a file in $TMP/no/such/dir" "No such file or directory" -- \
     "$SIAMESE" init --out "$TMP/no/such/dir/m.h5"
 ls "$TMP"/no* >/dev/null 2>&1 && fail "init left files behind"
+
+# ---- eval, rank, bench, train: the same answer to a bad option ---------------------
+usage "unknown option '--bogus'" -- "$SIAMESE" eval img --bogus
+usage "option --ways needs a value" -- "$SIAMESE" eval img --ways
+usage "eval needs one folder" -- "$SIAMESE" eval
+usage "unknown option '--bogus'" -- "$SIAMESE" rank img/a.png img --bogus
+usage "option --top needs a value" -- "$SIAMESE" rank img/a.png img --top
+usage "unknown option '--bogus'" -- "$SIAMESE" bench --bogus
+usage "option --mode needs a value" -- "$SIAMESE" bench --mode
+usage "unknown option '--bogus'" -- "$SIAMESE" train --bogus
+usage "option --plain takes no value" -- "$SIAMESE" train --plain=1
 
 finish

@@ -38,6 +38,21 @@ awk '{ if (NR != $1) exit 1; if (NR > 1 && $2 > prev) exit 1; prev = $2 }' "$T/r
 awk '{print $3}' "$T/rank.log" | grep -v "^$g/" && fail "a path outside the gallery"
 grep -q "broken.png: not a readable image" "$T/rank.err" || fail "broken file warning"
 ./siamese rank "${common[@]}" --top 0 "$q" "$g" 2>/dev/null | wc -l | grep -qx 7 || fail "--top 0 lists all 7"
+# No progress line when stderr is a file; one when forced, or in a terminal.
+grep -q "images embedded" "$T/rank.err" && fail "progress written to a file"
+SIAMESE_PROGRESS=1 ./siamese rank "${common[@]}" "$q" "$g" 2>"$T/rank.err" >/dev/null
+grep -q "8/8 images embedded in [0-9]*s ([0-9.]*/s)" "$T/rank.err" || { cat "$T/rank.err"; fail "progress summary"; }
+script -qec "./siamese rank ${common[*]} $q $g >/dev/null" /dev/null >"$T/tty.log" </dev/null || fail "rank in a terminal"
+grep -q "8/8 images embedded" "$T/tty.log" || { cat "$T/tty.log"; fail "progress in a terminal"; }
+# The query's own file (here under another name, a hard link) is left out.
+ln "$q" "$g/sub/same.png"
+./siamese rank "${common[@]}" --top 0 "$q" "$g" >"$T/rank.log" 2>"$T/rank.err" || fail "rank with the query inside"
+grep -q "the query is in the gallery ($g/sub/same.png): left out of the ranking" "$T/rank.err" || { cat "$T/rank.err"; fail "query note"; }
+grep -q same.png "$T/rank.log" && fail "the query ranked"
+[ "$(wc -l <"$T/rank.log")" -eq 7 ] || { cat "$T/rank.log"; fail "7 images besides the query"; }
+mkdir "$T/alone" && cp "$q" "$T/alone/q.png"
+expect_status 1 ./siamese rank "${common[@]}" "$T/alone/q.png" "$T/alone"
+expect_stderr "no image files found but the query"
 expect_status 1 ./siamese rank "${common[@]}" "$T/none.png" "$g"
 expect_stderr "the query: $T/none.png"
 expect_status 2 ./siamese rank "${common[@]}" "$q"

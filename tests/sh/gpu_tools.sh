@@ -29,7 +29,7 @@ for args in "--mode infer --batch 1" "--mode infer --batch 2 --u8" "--mode train
     # shellcheck disable=SC2086
     out=$($B/bench_model --device cpu --backbone compact --input 32 --seconds 0.1 --warmup 1 $args)
     echo "$out"
-    grep -Eq "^RESULT mode=(infer|train) batch=[12] pairs_per_s=[0-9.]+ ms_per_batch=[0-9.]+ amp=off$" <<<"$out"
+    grep -Eq "^RESULT mode=(infer|train) batch=[12] pairs_per_s=[0-9.]+ ms_per_batch=[0-9.]+ precision=fp32$" <<<"$out"
 done
 
 # Usage errors exit 2; a backend that cannot open exits 1.
@@ -37,9 +37,9 @@ set +e
 $B/bench_model --mode fly >/dev/null 2>&1; [ $? -eq 2 ] || exit 1
 $B/train_compare --backbone huge >/dev/null 2>&1; [ $? -eq 2 ] || exit 1
 $B/bench_model --device tpu >/dev/null 2>&1; [ $? -eq 1 ] || exit 1
-# --amp: a bad value exits 2; bf16 where the backend has no bfloat16 (the CPU) exits 1.
-$B/bench_model --device cpu --mode train --amp fp8 >/dev/null 2>&1; [ $? -eq 2 ] || exit 1
-$B/bench_model --device cpu --mode train --amp bf16 >/dev/null 2>&1; [ $? -eq 1 ] || exit 1
-$B/train_compare --a cpu --b cpu --backbone compact --input 32 --amp bf16 >/dev/null 2>&1
+# --precision: a bad value exits 2; bf16 where the backend has no bfloat16 (the CPU) exits 1.
+$B/bench_model --device cpu --mode train --precision fp8 >/dev/null 2>&1; [ $? -eq 2 ] || exit 1
+$B/bench_model --device cpu --mode train --precision bf16 >/dev/null 2>&1; [ $? -eq 1 ] || exit 1
+$B/train_compare --a cpu --b cpu --backbone compact --input 32 --precision bf16 >/dev/null 2>&1
 [ $? -eq 1 ] || exit 1
 exit 0

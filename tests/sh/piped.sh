@@ -17,4 +17,17 @@ for plain in "" --plain; do
     grep -q 'no/such.png' "$TMP/err" || fail "$plain: stderr does not name the file: $(cat "$TMP/err")"
     grep -q 'Input image' "$TMP/out" "$TMP/err" && fail "$plain: a prompt was printed"
 done
+# --verdict: each score followed by SAME or DIFFERENT at the threshold, still
+# one line per pair; without it the lines hold the number alone (above).
+printf '%s\n' "$a" "$b" "$a" no/such.png | ./siamese --verdict >"$TMP/out" 2>"$TMP/err"
+[ "$(sed -n 1p "$TMP/out")" = "$ref SAME" ] || fail "--verdict: first line '$(sed -n 1p "$TMP/out")', expected '$ref SAME'"
+[ "$(sed -n 2p "$TMP/out")" = error ] || fail "--verdict: the bad pair's line should read 'error'"
+printf '%s\n' "$a" "$b" | ./siamese --verdict --threshold 1 >"$TMP/out" 2>"$TMP/err"
+[ "$(cat "$TMP/out")" = "$ref DIFFERENT" ] || fail "--verdict --threshold 1: '$(cat "$TMP/out")', expected '$ref DIFFERENT'"
+./siamese predict "$a" "$b" --verdict >"$TMP/out" 2>"$TMP/err" || fail "predict --verdict failed"
+[ "$(cat "$TMP/out")" = "$ref SAME" ] || fail "predict --verdict: '$(cat "$TMP/out")'"
+# The line protocol takes each line as the path it is: no ~, no quotes.
+cp "$a" "$TMP/'q'.png"
+printf '%s\n' "$TMP/'q'.png" "$b" | ./siamese >"$TMP/out" 2>"$TMP/err"
+[ "$(cat "$TMP/out")" = "$ref" ] || fail "a name with quotes in the line protocol: '$(cat "$TMP/out")' $(cat "$TMP/err")"
 finish

@@ -11,6 +11,7 @@
 //   h5edit FILE drop-attr NAME                a root attribute (e.g. layer_names)
 //   h5edit FILE state KEY VALUE               the line KEY=... of the training state becomes
 //                                             KEY=VALUE (a checkpoint's settings)
+//   h5edit FILE state-key KEY NEWKEY VALUE    ... becomes NEWKEY=VALUE (an older spelling)
 //   h5edit FILE new NAME:D0xD1x.. ...         a new Keras-layout file, one layer per argument
 //                                             (kernel of that shape + bias, data never written)
 // Exits 0 on success, 1 with a message on failure.
@@ -159,15 +160,15 @@ static void make_new(const char *path, int n, char **specs) {
 }
 
 // The training state is one scalar string, siamese_state's "text" attribute
-// (weights.c): "key=value" lines. Rewrites the line of key.
-static void state_set(hid_t file, const char *key, const char *value) {
+// (weights.c): "key=value" lines. Rewrites the line of key as new_key=value.
+static void state_set(hid_t file, const char *key, const char *new_key, const char *value) {
     hid_t g = H5Gopen2(file, "siamese_state", H5P_DEFAULT);
     if (g < 0) die("no training state (siamese_state) in the file", NULL);
     hid_t a = H5Aopen(g, "text", H5P_DEFAULT);
     if (a < 0) die("no attribute", "siamese_state/text");
     hid_t t = H5Aget_type(a);
     size_t n = H5Tget_size(t), kl = strlen(key);
-    char *text = calloc(n + 1, 1), *out = malloc(n + kl + strlen(value) + 2);
+    char *text = calloc(n + 1, 1), *out = malloc(n + strlen(new_key) + strlen(value) + 2);
     if (H5Aread(a, t, text) < 0) die("cannot read", "siamese_state/text");
     H5Aclose(a);
     H5Tclose(t);
@@ -176,7 +177,7 @@ static void state_set(hid_t file, const char *key, const char *value) {
         if (!strncmp(p, key, kl) && p[kl] == '=') line = p;
     if (!line) die("no such key in the training state", key);
     const char *rest = strchr(line, '\n');
-    sprintf(out, "%.*s%s=%s%s", (int)(line - text), text, key, value, rest ? rest : "");
+    sprintf(out, "%.*s%s=%s%s", (int)(line - text), text, new_key, value, rest ? rest : "");
     if (H5Adelete(g, "text") < 0) die("cannot delete", "siamese_state/text");
     t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, strlen(out));
@@ -270,7 +271,9 @@ int main(int argc, char **argv) {
     } else if (!strcmp(cmd, "drop-attr") && argc == 4) {
         if (H5Adelete(f, argv[3]) < 0) die("no root attribute", argv[3]);
     } else if (!strcmp(cmd, "state") && argc == 5) {
-        state_set(f, argv[3], argv[4]);
+        state_set(f, argv[3], argv[3], argv[4]);
+    } else if (!strcmp(cmd, "state-key") && argc == 6) {
+        state_set(f, argv[3], argv[4], argv[5]);
     } else {
         die("unknown command or wrong arguments", cmd);
     }
