@@ -8,9 +8,10 @@
 #     the single process.
 #  2. A run stopped by 2 ranks and resumed by 3 is the same run.
 #  3. SIGTERM to one rank (not rank 0): every rank stops at the same step,
-#     one checkpoint, exit 143, and the run resumes. Ctrl-C to mpirun (which
-#     sends every rank SIGTERM, and SIGKILL after odls_base_sigkill_timeout):
-#     one stop, one checkpoint.
+#     one checkpoint, exit 143, and the run resumes. SIGTERM to mpirun (as
+#     Ctrl-C: Open MPI sends every rank SIGTERM odls_base_sigkill_timeout
+#     seconds later, then SIGKILL as many seconds after): one stop, one
+#     checkpoint.
 #  4. A rank killed: the job ends, naming it. A rank that hangs: rank 0 names
 #     it after SIAMESE_DIST_TIMEOUT and the job ends.
 #  5. Errors: ranks that disagree about the data, fewer pairs than ranks, and
@@ -119,11 +120,11 @@ mpi 2 ./siamese train --resume "$T/stop/last_epoch_weights.h5" --epochs 3 >"$T/s
     { cat "$T/stop2.log"; fail "resume after SIGTERM"; }
 grep -q "^finished 3 epochs" "$T/stop2.log" || fail "the resumed run did not finish"
 
-start_job int 2 OMPI_MCA_odls_base_sigkill_timeout=60
-kill -INT $job
+start_job term 2 OMPI_MCA_odls_base_sigkill_timeout=5
+kill -TERM $job
 end_job 60
-[ $status != 0 ] || fail "SIGINT to mpirun: exit status 0"
-[ "$(grep -c '^stopped at epoch' "$T/int.log")" = 1 ] || { cat "$T/int.log"; fail "SIGINT to mpirun: not one stop message"; }
+[ $status != 0 ] || fail "SIGTERM to mpirun: exit status 0"
+[ "$(grep -c '^stopped at epoch' "$T/term.log")" = 1 ] || { cat "$T/term.log"; fail "SIGTERM to mpirun: not one stop message"; }
 
 start_job kill 3
 kill -KILL "$(rank_pid 2)"
