@@ -105,10 +105,11 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-r
               -fopenmp -std=gnu11 -Wno-pass-failed $(CPPFLAGS)
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN   := $(FUZZ_NAMES:%=build-fuzz/fuzz_%)
-FUZZ_ENGINE_SRC := engine/image.c engine/imageformat.c engine/err.c engine/weights.c engine/atomicfile.c \
+FUZZ_ENGINE_SRC := engine/image.c engine/imageformat.c engine/err.c engine/text.c engine/weights.c engine/atomicfile.c \
                    engine/plugin.c \
                    engine/gemm.c engine/winograd.c \
-                   engine/model.c engine/backend.c engine/backend_cpu.c engine/rng.c
+                   engine/model.c engine/backend.c engine/backend_cpu.c engine/backend_failure.c \
+                   engine/rng.c
 FUZZ_OBJ   := $(FUZZ_ENGINE_SRC:%.c=build-fuzz/%.o) build-fuzz/stb_image_impl.o
 
 build-fuzz/%.o: %.c

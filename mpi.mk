@@ -20,7 +20,7 @@ all: $(MPI_LIB)
 ifneq ($(MPICC),)
 # The library's own copies of the C files it needs (position-independent,
 # symbols hidden but the entry point dist_mpi_open).
-MPI_OBJ := $(BUILD)/mpi/engine/dist_mpi.o $(BUILD)/mpi/engine/err.o
+MPI_OBJ := $(BUILD)/mpi/engine/dist_mpi.o $(BUILD)/mpi/engine/err.o $(BUILD)/mpi/engine/text.o
 
 $(BUILD)/mpi/%.o: %.c
 	@mkdir -p $(dir $@)

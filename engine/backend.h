@@ -17,13 +17,27 @@
 //  - parameters, gradients, optimizer state and activations are float32
 //    whatever the precision (backend_set_precision) of the conv3x3 and dense
 //    products.
+//
+// Failures. Operations return nothing: the model queues dozens of them a
+// step, and a GPU reports most faults later, at a synchronising call. So a
+// failed operation records why in its Backend, as CUDA's own sticky errors
+// do: the first failure is kept with its message, and every later
+// operation (all but free and destroy) does nothing until backend_recover.
+// Callers look at their sync points (backend_check): model_embed,
+// model_head and siamese_forward return -1 with the message; the trainer
+// checks after each step and saves what the failure left intact.
 #ifndef SIAMESE_BACKEND_H
 #define SIAMESE_BACKEND_H
 
+#include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
+
+#ifdef __cplusplus
+extern "C" {  // kernels/check.cu reports through backend_op_fail
+#endif
 
 typedef struct Backend Backend;
 
@@ -45,7 +59,9 @@ typedef enum BackendPrecision { BACKEND_FP32, BACKEND_TF32, BACKEND_BF16 } Backe
 
 typedef struct BackendOps {
     // ---- memory ----------------------------------------------------------
-    void *(*alloc)(Backend *b, size_t bytes);  // zero-filled; NULL on failure
+    // Zero-filled; NULL when the memory is not there (not a failure of the
+    // backend: the caller says what it was for) or after a failure.
+    void *(*alloc)(Backend *b, size_t bytes);
     void (*free)(Backend *b, void *p);
     void (*zero)(Backend *b, void *p, size_t bytes);
     void (*upload)(Backend *b, void *dst, const void *host_src, size_t bytes);
@@ -130,12 +146,21 @@ typedef struct BackendOps {
 
 #define BACKEND_COMM_ID_BYTES 128  // NCCL's ncclUniqueId
 
+// What the first failed operation left (see Failures at the top).
+typedef enum BackendFailure {
+    BACKEND_OK,
+    BACKEND_OUT_OF_MEMORY,  // an allocation failed: what the device holds is intact
+    BACKEND_FAULT,          // anything else: the device's memory can no longer be trusted
+} BackendFailure;
+
 struct Backend {
     const BackendOps *ops;
     void *impl;          // the implementation's own state
     char desc[128];      // for the user: "cpu, 2 threads" / "cuda:0 NVIDIA H200"
     int is_cpu;          // device pointers are host pointers
     BackendPrecision precision;  // what the products compute in (backend_set_precision)
+    BackendFailure failure;      // of the first failed operation since backend_recover
+    char failure_msg[768];       // what failed, where, and a hint
 };
 
 // Opens a backend. device is "auto", "cpu", "cuda" or "cuda:N".
@@ -161,6 +186,50 @@ const char *backend_precision_describe(BackendPrecision p);
 // The precision a user gets without --precision: TF32, as PyTorch on a GPU.
 #define BACKEND_DEFAULT_PRECISION BACKEND_TF32
 
+// -1 with the first failure's message in e (may be NULL) when an operation
+// failed since the last backend_recover, else 0. A read: no synchronisation
+// (on a GPU a fault in queued work shows at the next download or synchronize).
+int backend_check(const Backend *b, Err *e);
+// After an out-of-memory failure (or none), 0: the failure is cleared and
+// operations run again, so the intact parameters can be read back (into a
+// checkpoint). -1 after a fault, which stays.
+int backend_recover(Backend *b);
+
+// ---- for implementations: how an operation fails ---------------------------
+// Every operation but free and destroy starts with BACKEND_OP(b), or
+// BACKEND_OP(b, NULL) in one that returns a pointer: it returns at once when
+// b has failed. Below it, backend_op_fail records the failure and returns
+// from the function that holds BACKEND_OP, from any depth of the
+// implementation's own calls (a longjmp: those calls hold no resource across
+// a check that can fail, and never fail inside an OpenMP parallel region or
+// a library's callback). The frame is this thread's; operations on one
+// Backend come from one thread at a time.
+typedef struct BackendOpFrame {
+    Backend *b;
+    struct BackendOpFrame *outer;  // the operation this one runs inside, if any
+    jmp_buf on_fail;
+} BackendOpFrame;
+
+#define BACKEND_OP(b, ...)                                                                    \
+    BackendOpFrame backend_op_ __attribute__((cleanup(backend_op_end))) = {.b = (b)};         \
+    if (backend_op_begin(&backend_op_)) return __VA_ARGS__;                                   \
+    if (setjmp(backend_op_.on_fail)) return __VA_ARGS__;                                      \
+    backend_op_injected()
+
+// Records "fmt..." as the failure of the operation in progress on this
+// thread and returns from it (see BACKEND_OP). Outside any operation (a bug)
+// it prints the message and aborts.
+void backend_op_fail(BackendFailure kind, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 2, 3)));
+// BACKEND_OP's parts.
+int backend_op_begin(BackendOpFrame *f);
+void backend_op_end(BackendOpFrame *f);
+// The test hook: with SIAMESE_INJECT_OOM=N in the environment, the Nth
+// operation of the process (alloc, copies and layers alike, on any backend)
+// fails as out of memory, as a full GPU would, so that CI exercises every
+// caller's failure path without one.
+void backend_op_injected(void);
+
 // The CPU backend, always present.
 int backend_cpu_open(Backend **out, int threads, Err *e);
 
@@ -173,5 +242,9 @@ typedef int (*BackendCudaCountFn)(void);
 #define BACKEND_CUDA_LIBRARY "libsiamese_cuda.so"
 #define BACKEND_CUDA_SYMBOL "backend_cuda_open"
 #define BACKEND_CUDA_COUNT_SYMBOL "backend_cuda_device_count"
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

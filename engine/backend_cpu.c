@@ -36,16 +36,18 @@ typedef struct CpuImpl {
 
 static CpuImpl *impl_of(Backend *b) { return (CpuImpl *)b->impl; }
 
-// Buffers only grow, so after the first batch nothing is allocated.
+// Buffers only grow, so after the first batch nothing is allocated. When
+// memory runs out the operation ends there (backend_op_fail), the buffer
+// empty but consistent.
 static float *grow(float **buf, size_t *cap, size_t floats, int zeroed) {
     if (floats > *cap) {
         free(*buf);
+        *cap = 0;
         *buf = zeroed ? calloc(floats, sizeof(float)) : malloc(floats * sizeof(float));
-        if (!*buf) {
-            fprintf(stderr, "siamese: out of memory for a %zu MiB CPU workspace\n",
-                    floats * sizeof(float) >> 20);
-            abort();
-        }
+        if (!*buf)
+            backend_op_fail(BACKEND_OUT_OF_MEMORY,
+                            "out of memory for a %zu MiB CPU workspace: use a smaller batch size",
+                            floats * sizeof(float) >> 20);
         *cap = floats;
     }
     return *buf;
@@ -60,23 +62,26 @@ static const float *zeros(Backend *b, size_t floats) {
 // ---- memory ------------------------------------------------------------------
 
 static void *cpu_alloc(Backend *b, size_t bytes) {
-    (void)b;
+    BACKEND_OP(b, NULL);
     return calloc(1, bytes ? bytes : 1);
 }
 static void cpu_free(Backend *b, void *p) { (void)b; free(p); }
-static void cpu_zero(Backend *b, void *p, size_t bytes) { (void)b; memset(p, 0, bytes); }
+static void cpu_zero(Backend *b, void *p, size_t bytes) {
+    BACKEND_OP(b);
+    memset(p, 0, bytes);
+}
 static void cpu_copy(Backend *b, void *dst, const void *src, size_t bytes) {
-    (void)b;
+    BACKEND_OP(b);
     if (dst != src) memcpy(dst, src, bytes);
 }
 static void cpu_upload_u8(Backend *b, float *dst, const uint8_t *src, size_t n, int invert) {
-    (void)b;
+    BACKEND_OP(b);
     for (size_t i = 0; i < n; i++) {
         float x = src[i] / 255.0f;
         dst[i] = invert ? 1.0f - x : x;
     }
 }
-static void cpu_synchronize(Backend *b) { (void)b; }
+static void cpu_synchronize(Backend *b) { BACKEND_OP(b); }
 static void cpu_destroy(Backend *b) {
     free(impl_of(b)->work);
     free(impl_of(b)->zeros);
@@ -159,6 +164,7 @@ static void column_sums(Backend *b, float *dbias, const float *dout, size_t M, i
 
 static void cpu_conv3x3_forward(Backend *b, float *out, const float *in, const float *w,
                                 const float *bias, int N, int H, int W, int C, int K, int relu) {
+    BACKEND_OP(b);
     const int M = N * H * W, threads = impl_of(b)->threads;
     if (winograd_pays(N, H, W, C, K)) {
         winograd_conv(out, in, w, 0, bias, N, H, W, C, K, relu, zeros(b, C),
@@ -177,6 +183,7 @@ static void cpu_conv3x3_forward(Backend *b, float *out, const float *in, const f
 static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias, const float *dout,
                                  const float *in, const float *w, int N, int H, int W, int C,
                                  int K) {
+    BACKEND_OP(b);
     const int M = N * H * W, threads = impl_of(b)->threads;
     column_sums(b, dbias, dout, M, K);
     // dw (9C,K): row t*C+c = sum over pixels of the tap-t-shifted input
@@ -206,7 +213,7 @@ static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias
 }
 
 static void cpu_relu_backward(Backend *b, float *dx, const float *dy, const float *y, size_t n) {
-    (void)b;
+    BACKEND_OP(b);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
@@ -214,7 +221,7 @@ static void cpu_relu_backward(Backend *b, float *dx, const float *dy, const floa
 // ---- pooling -----------------------------------------------------------------
 
 static void cpu_maxpool2_forward(Backend *b, float *out, const float *in, int N, int H, int W, int C) {
-    (void)b;
+    BACKEND_OP(b);
     const int OH = H / 2, OW = W / 2;
 #pragma omp parallel for schedule(static)
     for (long p = 0; p < (long)N * OH * OW; p++) {
@@ -235,7 +242,7 @@ static void cpu_maxpool2_forward(Backend *b, float *out, const float *in, int N,
 
 static void cpu_maxpool2_backward(Backend *b, float *din, const float *dout, const float *in,
                                   const float *out, int N, int H, int W, int C) {
-    (void)b;
+    BACKEND_OP(b);
     const int OH = H / 2, OW = W / 2;
     memset(din, 0, (size_t)N * H * W * C * sizeof(float));
 #pragma omp parallel for schedule(static)
@@ -260,6 +267,7 @@ static void cpu_maxpool2_backward(Backend *b, float *din, const float *dout, con
 
 static void cpu_dense_forward(Backend *b, float *out, const float *in, const float *w,
                               const float *bias, int N, int In, int Out, int relu) {
+    BACKEND_OP(b);
     // out (N,Out) = in (N,In) @ w (In,Out), + bias, ReLU
     const int threads = impl_of(b)->threads;
     const GemmMatrix rows = {in, (size_t)In};
@@ -272,6 +280,7 @@ static void cpu_dense_forward(Backend *b, float *out, const float *in, const flo
 
 static void cpu_dense_backward(Backend *b, float *din, float *dw, float *dbias, const float *dout,
                                const float *in, const float *w, int N, int In, int Out) {
+    BACKEND_OP(b);
     const int threads = impl_of(b)->threads;
     column_sums(b, dbias, dout, (size_t)N, Out);
     // dw (In,Out) = in^T (In,N) @ dout (N,Out)
@@ -288,13 +297,13 @@ static void cpu_dense_backward(Backend *b, float *din, float *dw, float *dbias, 
 // ---- siamese head --------------------------------------------------------------
 
 static void cpu_absdiff_forward(Backend *b, float *out, const float *x1, const float *x2, size_t n) {
-    (void)b;
+    BACKEND_OP(b);
     for (size_t i = 0; i < n; i++) out[i] = fabsf(x1[i] - x2[i]);
 }
 
 static void cpu_absdiff_backward(Backend *b, float *dx1, float *dx2, const float *dout,
                                  const float *x1, const float *x2, size_t n) {
-    (void)b;
+    BACKEND_OP(b);
     for (size_t i = 0; i < n; i++) {
         float d = x1[i] > x2[i] ? dout[i] : x1[i] < x2[i] ? -dout[i] : 0.0f;
         dx1[i] = d;
@@ -304,7 +313,7 @@ static void cpu_absdiff_backward(Backend *b, float *dx1, float *dx2, const float
 
 static void cpu_sigmoid_bce_forward(Backend *b, float *prob, float *loss, const float *logit,
                                     const float *y, int N) {
-    (void)b;
+    BACKEND_OP(b);
     double sum = 0.0;
     for (int i = 0; i < N; i++) {
         double z = logit[i];
@@ -316,7 +325,7 @@ static void cpu_sigmoid_bce_forward(Backend *b, float *prob, float *loss, const 
 
 static void cpu_sigmoid_bce_backward(Backend *b, float *dlogit, const float *prob, const float *y,
                                      int N, int mean_over) {
-    (void)b;
+    BACKEND_OP(b);
     for (int i = 0; i < N; i++) dlogit[i] = (prob[i] - y[i]) / (float)mean_over;
 }
 
@@ -324,7 +333,7 @@ static void cpu_sigmoid_bce_backward(Backend *b, float *dlogit, const float *pro
 
 static void cpu_sgd_nesterov_step(Backend *b, float *p, const float *g, float *buf, size_t n,
                                   float lr, float momentum, float wd) {
-    (void)b;
+    BACKEND_OP(b);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] + wd * p[i];
@@ -335,7 +344,7 @@ static void cpu_sgd_nesterov_step(Backend *b, float *p, const float *g, float *b
 
 static void cpu_adam_step(Backend *b, float *p, const float *g, float *m, float *v, size_t n,
                           float lr, float beta1, float beta2, float eps, float wd, long t) {
-    (void)b;
+    BACKEND_OP(b);
     const double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(beta2, (double)t);
     const float step = (float)(lr / bc1), rbc2 = (float)(1.0 / sqrt(bc2));
 #pragma omp parallel for schedule(static)

@@ -47,8 +47,11 @@
 //  - cuDNN's legacy (descriptor) API: deprecated in cuDNN 9 but complete, and
 //    far shorter than the graph API for fixed 3x3 convolutions.
 //  - Failures: opening returns -1 with an Err (so --device auto can fall back
-//    to the CPU); an operation that fails prints file, line, the call and a
-//    hint, and aborts (kernels/check.h), as backend ops return nothing.
+//    to the CPU); in an operation (each starts with CUDA_OP) a failed call
+//    ends the operation and is recorded in the Backend with file, line, the
+//    call and a hint (kernels/check.h, backend.h "Failures"): out of memory
+//    (cudaMalloc, cuDNN's or cuBLAS's own allocations, a tensor or workspace
+//    too large) leaves the device usable, anything else is a fault.
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
@@ -80,8 +83,8 @@
     do {                                                                                      \
         cublasStatus_t s_ = (call);                                                           \
         if (s_ != CUBLAS_STATUS_SUCCESS)                                                      \
-            cuda_fail(__FILE__, __LINE__, #call, cublas_hint(s_), "%s",                       \
-                      cublasGetStatusString(s_));                                             \
+            cuda_fail(__FILE__, __LINE__, s_ == CUBLAS_STATUS_ALLOC_FAILED, #call,            \
+                      cublas_hint(s_), "%s", cublasGetStatusString(s_));                      \
     } while (0)
 
 // The same three at open time: fill e and jump to the cleanup.
@@ -223,7 +226,8 @@ __attribute__((noreturn)) static void cudnn_fail(const char *file, int line, con
                                                  cudnnStatus_t s) {
     char detail[512] = "";
     cudnnGetLastErrorString(detail, sizeof detail);
-    cuda_fail(file, line, call, cudnn_hint(s), "%s%s%s", cudnnGetErrorString(s),
+    cuda_fail(file, line, s == CUDNN_STATUS_ALLOC_FAILED, call, cudnn_hint(s), "%s%s%s",
+              cudnnGetErrorString(s),
               detail[0] ? ": " : "", detail);
 }
 
@@ -243,6 +247,13 @@ static CudaImpl *impl_of(Backend *b) {
     return c;
 }
 
+// The first line of every operation but alloc, free and destroy: nothing
+// runs once the backend has failed, and a failed check below ends the
+// operation (backend.h: BACKEND_OP). c is the backend's state.
+#define CUDA_OP(b, c)                                                                         \
+    BACKEND_OP(b);                                                                            \
+    CudaImpl *c = impl_of(b)
+
 // Bytes [p, p+bytes) were (or are about to be) written: drop the transposed
 // kernels made from them.
 static void written(CudaImpl *c, const void *p, size_t bytes) {
@@ -258,7 +269,7 @@ static void written(CudaImpl *c, const void *p, size_t bytes) {
 // cuDNN's descriptors take int sizes; the model's tensors stay far below.
 static void require_int_sized(const char *op, size_t elements) {
     if (elements > INT_MAX)
-        cuda_fail(__FILE__, __LINE__, op, "use a smaller batch size",
+        cuda_fail(__FILE__, __LINE__, 1, op, "use a smaller batch size",
                   "a tensor of %zu elements is too large for cuDNN (at most %d)", elements,
                   INT_MAX);
 }
@@ -290,6 +301,7 @@ static const uint16_t *to_bf16(CudaImpl *c, Scratch *s, const float *src, size_t
 // ---- memory --------------------------------------------------------------------
 
 static void *cuda_alloc(Backend *b, size_t bytes) {
+    BACKEND_OP(b, NULL);
     CudaImpl *c = impl_of(b);
     void *p = NULL;
     if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
@@ -301,17 +313,20 @@ static void *cuda_alloc(Backend *b, size_t bytes) {
     return p;
 }
 
+// Runs after a failure too, and ignores errors, as destroy does: a fault
+// is already recorded, and the next operation reports a new one.
 static void cuda_free(Backend *b, void *p) {
-    CudaImpl *c = impl_of(b);
+    CudaImpl *c = (CudaImpl *)b->impl;
     if (!p) return;
     // The allocation's size is not known here, and frees are rare (a model
     // or a batch size going away): forget every transposed kernel.
     for (int i = 0; i < KCACHE_MAX; i++) c->kcache[i].valid = 0;
-    CUDA_CHECK(cudaFree(p));
+    if (cudaSetDevice(c->device) != cudaSuccess || cudaFree(p) != cudaSuccess)
+        (void)cudaGetLastError();  // not left for a later launch check to find
 }
 
 static void cuda_zero(Backend *b, void *p, size_t bytes) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, p, bytes);
     CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, c->stream));
 }
@@ -337,14 +352,14 @@ static void stage_to_device(CudaImpl *c, void *dst, const void *src, size_t byte
 }
 
 static void cuda_upload(Backend *b, void *dst, const void *host_src, size_t bytes) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, dst, bytes);
     stage_to_device(c, dst, host_src, bytes);
 }
 
 // The batch as bytes: a quarter of the traffic of floats, converted on the GPU.
 static void cuda_upload_u8(Backend *b, float *dst, const uint8_t *host_src, size_t n, int invert) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, dst, n * sizeof(float));
     for (size_t done = 0; done < n; done += STAGE_BYTES) {
         size_t chunk = n - done < STAGE_BYTES ? n - done : STAGE_BYTES;
@@ -356,12 +371,15 @@ static void cuda_upload_u8(Backend *b, float *dst, const uint8_t *host_src, size
 }
 
 static void cuda_download(Backend *b, void *host_dst, const void *src, size_t bytes) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
 }
 
-static void cuda_synchronize(Backend *b) { CUDA_CHECK(cudaStreamSynchronize(impl_of(b)->stream)); }
+static void cuda_synchronize(Backend *b) {
+    CUDA_OP(b, c);
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+}
 
 // Teardown ignores errors: after a device fault every call fails, and the
 // process is about to report that fault anyway.
@@ -447,7 +465,7 @@ static ConvPlan *conv_plan(CudaImpl *c, int N, int H, int W, int C, int K, cudnn
     int on, ok, oh, ow;
     CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &on, &ok, &oh, &ow));
     if (on != N || ok != K || oh != H || ow != W)
-        cuda_fail(__FILE__, __LINE__, "conv3x3 plan", "this is a bug in siamese",
+        cuda_fail(__FILE__, __LINE__, 0, "conv3x3 plan", "this is a bug in siamese",
                   "cuDNN gives (%d,%d,%d,%d) for a 'same' convolution of (%d,%d,%d,%d) to %d",
                   on, oh, ow, ok, N, H, W, C, K);
     return p;
@@ -547,7 +565,7 @@ static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *
         p->found[pass] = -1;
         return;
     }
-    cuda_fail(__FILE__, __LINE__, "choosing a convolution algorithm",
+    cuda_fail(__FILE__, __LINE__, 1, "choosing a convolution algorithm",
               "raise SIAMESE_CUDA_WORKSPACE_MB (the workspace cuDNN may use) or lower the batch "
               "size",
               "no cuDNN %s algorithm for N=%d H=%d W=%d C=%d K=%d within a workspace of %zu "
@@ -656,7 +674,7 @@ static int conv_forward_bf16(CudaImpl *c, float *out, const float *in, const flo
 
 static void cuda_conv3x3_forward(Backend *b, float *out, const float *in, const float *w,
                                  const float *bias, int N, int H, int W, int C, int K, int relu) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     require_int_sized("conv3x3_forward", (size_t)N * H * W * (C > K ? C : K));
     written(c, out, (size_t)N * H * W * K * sizeof(float));
     if (c->precision == BACKEND_BF16 && !conv_forward_bf16(c, out, in, w, bias, N, H, W, C, K, relu))
@@ -697,7 +715,7 @@ static int conv_input_grad_bf16(CudaImpl *c, float *din, const uint16_t *dy, con
 static void cuda_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias,
                                   const float *dout, const float *in, const float *w, int N, int H,
                                   int W, int C, int K) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     const size_t pixels = (size_t)N * H * W, wfloats = 9 * (size_t)C * K;
     require_int_sized("conv3x3_backward", pixels * (C > K ? C : K));
     written(c, dw, wfloats * sizeof(float));
@@ -723,7 +741,7 @@ static void cuda_conv3x3_backward(Backend *b, float *din, float *dw, float *dbia
 }
 
 static void cuda_relu_backward(Backend *b, float *dx, const float *dy, const float *y, size_t n) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, dx, n * sizeof(float));
     kernel_relu_backward(c->stream, dx, dy, y, n);
 }
@@ -732,7 +750,7 @@ static void cuda_relu_backward(Backend *b, float *dx, const float *dy, const flo
 
 static void cuda_maxpool2_forward(Backend *b, float *out, const float *in, int N, int H, int W,
                                   int C) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     if (H < 2 || W < 2) return;  // no window fits: the output is empty
     require_int_sized("maxpool2_forward", (size_t)N * H * W * C);
     written(c, out, (size_t)N * (H / 2) * (W / 2) * C * sizeof(float));
@@ -746,7 +764,7 @@ static void cuda_maxpool2_forward(Backend *b, float *out, const float *in, int N
 // Our kernel, not cuDNN's: see kernels/maxpool_backward.cu for why.
 static void cuda_maxpool2_backward(Backend *b, float *din, const float *dout, const float *in,
                                    const float *out, int N, int H, int W, int C) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, din, (size_t)N * H * W * C * sizeof(float));
     kernel_maxpool2_backward(c->stream, din, dout, in, out, N, H, W, C);
 }
@@ -770,7 +788,7 @@ static void gemm(CudaImpl *c, int bf16, cublasOperation_t ta, cublasOperation_t 
 
 static void cuda_dense_forward(Backend *b, float *out, const float *in, const float *w,
                                const float *bias, int N, int In, int Out, int relu) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, out, (size_t)N * Out * sizeof(float));
     const int bf16 = c->precision == BACKEND_BF16;
     const void *x = in, *wt = w;
@@ -785,7 +803,7 @@ static void cuda_dense_forward(Backend *b, float *out, const float *in, const fl
 
 static void cuda_dense_backward(Backend *b, float *din, float *dw, float *dbias, const float *dout,
                                 const float *in, const float *w, int N, int In, int Out) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, dw, (size_t)In * Out * sizeof(float));
     written(c, dbias, Out * sizeof(float));
     if (din) written(c, din, (size_t)N * In * sizeof(float));
@@ -807,14 +825,14 @@ static void cuda_dense_backward(Backend *b, float *din, float *dw, float *dbias,
 
 static void cuda_absdiff_forward(Backend *b, float *out, const float *x1, const float *x2,
                                  size_t n) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, out, n * sizeof(float));
     kernel_absdiff_forward(c->stream, out, x1, x2, n);
 }
 
 static void cuda_absdiff_backward(Backend *b, float *dx1, float *dx2, const float *dout,
                                   const float *x1, const float *x2, size_t n) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, dx1, n * sizeof(float));
     written(c, dx2, n * sizeof(float));
     kernel_absdiff_backward(c->stream, dx1, dx2, dout, x1, x2, n);
@@ -822,7 +840,7 @@ static void cuda_absdiff_backward(Backend *b, float *dx1, float *dx2, const floa
 
 static void cuda_sigmoid_bce_forward(Backend *b, float *prob, float *loss, const float *logit,
                                      const float *y, int N) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, prob, N * sizeof(float));
     if (y) written(c, loss, sizeof(float));
     kernel_sigmoid_bce_forward(c->stream, prob, loss, logit, y, N);
@@ -830,7 +848,7 @@ static void cuda_sigmoid_bce_forward(Backend *b, float *prob, float *loss, const
 
 static void cuda_sigmoid_bce_backward(Backend *b, float *dlogit, const float *prob, const float *y,
                                       int N, int mean_over) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, dlogit, N * sizeof(float));
     kernel_sigmoid_bce_backward(c->stream, dlogit, prob, y, N, mean_over);
 }
@@ -838,13 +856,15 @@ static void cuda_sigmoid_bce_backward(Backend *b, float *dlogit, const float *pr
 // ---- precision -------------------------------------------------------------------
 
 // Takes effect at the next conv3x3 or dense call (see the top of this file).
-static void cuda_set_precision(Backend *b, BackendPrecision p) { impl_of(b)->precision = p; }
+static void cuda_set_precision(Backend *b, BackendPrecision p) {
+    ((CudaImpl *)b->impl)->precision = p;
+}
 
 // ---- optimizers ----------------------------------------------------------------------
 
 static void cuda_sgd_nesterov_step(Backend *b, float *p, const float *g, float *buf, size_t n,
                                    float lr, float momentum, float wd) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, p, n * sizeof(float));
     written(c, buf, n * sizeof(float));
     kernel_sgd_nesterov(c->stream, p, g, buf, n, lr, momentum, wd);
@@ -852,7 +872,7 @@ static void cuda_sgd_nesterov_step(Backend *b, float *p, const float *g, float *
 
 static void cuda_adam_step(Backend *b, float *p, const float *g, float *m, float *v, size_t n,
                            float lr, float beta1, float beta2, float eps, float wd, long t) {
-    CudaImpl *c = impl_of(b);
+    CUDA_OP(b, c);
     written(c, p, n * sizeof(float));
     written(c, m, n * sizeof(float));
     written(c, v, n * sizeof(float));
@@ -862,26 +882,39 @@ static void cuda_adam_step(Backend *b, float *p, const float *g, float *m, float
 // ---- data-parallel training (comm_nccl.c) ---------------------------------------------
 
 #ifdef SIAMESE_NCCL
+// These return their failures (dist.c decides what follows), so they are
+// no BACKEND_OP: a failed backend, or device, is an error here.
+static CudaImpl *comm_impl(Backend *b, Err *e) {
+    if (backend_check(b, e)) return NULL;
+    CudaImpl *c = (CudaImpl *)b->impl;
+    cudaError_t s = cudaSetDevice(c->device);
+    if (s != cudaSuccess) {
+        err_set(e, "cudaSetDevice(%d): %s", c->device, cudaGetErrorString(s));
+        return NULL;
+    }
+    return c;
+}
+
 static int cuda_comm_id(Backend *b, void *id, size_t len, Err *e) {
-    (void)b;
-    return nccl_comm_id(id, len, e);
+    return comm_impl(b, e) ? nccl_comm_id(id, len, e) : -1;
 }
 
 static int cuda_comm_join(Backend *b, const void *id, size_t len, int rank, int size,
                           double timeout_s, Err *e) {
-    CudaImpl *c = impl_of(b);
-    CUDA_CHECK(cudaSetDevice(c->device));
-    return nccl_comm_join(&c->comm, id, len, rank, size, timeout_s, e);
+    CudaImpl *c = comm_impl(b, e);
+    return c ? nccl_comm_join(&c->comm, id, len, rank, size, timeout_s, e) : -1;
 }
 
 static int cuda_comm_sum(Backend *b, float *p, size_t n, double timeout_s, Err *e) {
-    CudaImpl *c = impl_of(b);
+    CudaImpl *c = comm_impl(b, e);
+    if (!c) return -1;
     written(c, p, n * sizeof(float));
     return nccl_comm_sum(c->comm, c->stream, p, n, timeout_s, e);
 }
 
 static void cuda_comm_leave(Backend *b, int abort) {
-    CudaImpl *c = impl_of(b);
+    CudaImpl *c = (CudaImpl *)b->impl;
+    (void)cudaSetDevice(c->device);
     nccl_comm_leave(c->comm, abort);
     c->comm = NULL;
 }

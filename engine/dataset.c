@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "image.h"
+#include "text.h"
 
 #define LAYOUT_HELP                                                                        \
     "expected ROOT/<alphabet>/<character>/<image> (the Omniglot layout) or ROOT/<class>/<image> " \
@@ -49,10 +50,13 @@ static void notef(Dataset *ds, const char *fmt, ...) __attribute__((format(print
 static void notef(Dataset *ds, const char *fmt, ...) {
     size_t used = strlen(ds->notes);
     if (used + 2 >= sizeof ds->notes) return;
+    // Notes name files found on disk: escaped (text_escape), one line each.
+    char raw[sizeof ds->notes];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(ds->notes + used, sizeof ds->notes - used - 1, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    text_escape(raw, ds->notes + used, sizeof ds->notes - used - 1);
     used = strlen(ds->notes);
     ds->notes[used] = '\n';
     ds->notes[used + 1] = '\0';

@@ -110,6 +110,11 @@ static int transport_failed(Dist *d) {
     return -1;
 }
 
+int dist_fail_alone(Dist *d, Err *e) {
+    d->broken = 1;
+    return d->size > 1 ? err_prefix(e, "rank %d", d->rank) : -1;
+}
+
 static int gather(Dist *d, const double *mine, int n, double *all, Err *e) {
     return d->ops->gather(d, mine, n, all, e) ? transport_failed(d) : 0;
 }
@@ -327,10 +332,12 @@ int dist_sum_gradients(Dist *d, float *grads, size_t n, Err *e) {
     if (be->is_cpu) return d->ops->sum(d, grads, n, e) ? transport_failed(d) : 0;
     if (n > d->host_n)
         return err_set(e, "internal error: %zu gradients, room for %zu", n, d->host_n);
+    // (A failure here, after the step's vote, is this rank's alone.)
     be->ops->download(be, d->host, grads, n * sizeof(float));
+    if (backend_check(be, e)) return dist_fail_alone(d, e);
     if (d->ops->sum(d, d->host, n, e)) return transport_failed(d);
     be->ops->upload(be, grads, d->host, n * sizeof(float));
-    return 0;
+    return backend_check(be, e) ? dist_fail_alone(d, e) : 0;
 }
 
 void dist_detach(Dist *d) {

@@ -114,6 +114,11 @@ typedef struct DistVote {
 } DistVote;
 int dist_vote(Dist *d, DistVote *v, Err *e);
 
+// A failure on this rank alone after the step's vote (the others go on):
+// prefixes the rank to e's message and makes dist_close end the whole job.
+// Returns -1.
+int dist_fail_alone(Dist *d, Err *e);
+
 // After the backend and the model exist, on every rank: how gradients in
 // be's memory are summed. The backend's communicator (NCCL) when it has one
 // and no two ranks share a device, else MPI through host memory. A line

@@ -4,23 +4,31 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "text.h"
+
+// Messages carry names read from files (layers, weights, images): each is
+// escaped as it is made (text_escape), so whoever prints an Err prints
+// text that cannot drive the terminal.
 int err_set(Err *e, const char *fmt, ...) {
     if (!e) return -1;
+    char raw[sizeof e->msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    text_escape(raw, e->msg, sizeof e->msg);
     return -1;
 }
 
 int err_prefix(Err *e, const char *fmt, ...) {
     if (!e) return -1;
-    char head[512], old[sizeof e->msg];
+    char head[512], raw[sizeof e->msg];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(head, sizeof head, fmt, ap);
     va_end(ap);
-    memcpy(old, e->msg, sizeof old);
-    snprintf(e->msg, sizeof e->msg, "%s: %s", head, old);
+    // The old message is escaped already; escaping it again changes nothing.
+    snprintf(raw, sizeof raw, "%s: %s", head, e->msg);
+    text_escape(raw, e->msg, sizeof e->msg);
     return -1;
 }

@@ -12,6 +12,8 @@ typedef struct Err {
 } Err;
 
 // Sets the message (printf-style) and returns -1, so `return err_set(...)`.
+// The message is escaped (text_escape): a name read from a file cannot put
+// control characters or invalid UTF-8 on the user's terminal.
 int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // Prefixes an existing message ("while loading X: ...") and returns -1.
 int err_prefix(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

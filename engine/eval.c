@@ -102,7 +102,10 @@ static int embed_images(Model *m, const Dataset *ds, const int *idx, int n, cons
         if (!ok[i]) rc = err_set(e, "%s", first);
     free(paths);
     free(ok);
-    if (rc) free(*feats);
+    if (rc) {
+        free(*feats);
+        *feats = NULL;  // the callers free it on every path
+    }
     return rc;
 }
 

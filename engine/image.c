@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <stb_image.h>
@@ -72,11 +73,25 @@ static int check_structure(const ImageFormat *f, const unsigned char *data, size
     return 0;
 }
 
+// Whether name ends with ext (".tga"), in any case.
+static int has_extension(const char *name, const char *ext) {
+    size_t n = strlen(name), k = strlen(ext);
+    return n >= k && !strcasecmp(name + n - k, ext);
+}
+
 int image_decode(const unsigned char *data, size_t len, const char *name, Image *img, Err *e) {
     memset(img, 0, sizeof *img);
     if (len == 0) return err_set(e, "%s: the file is empty", name);
     if (len > 0x7fffffff) return err_set(e, "%s: the file is larger than 2 GB", name);
     const ImageFormat *f = imageformat_sniff(data, len);
+    if (!f) {
+        // TGA has no signature: a .tga whose header does not hold up is
+        // told what is wrong with it; anything else is not an image.
+        if (has_extension(name, ".tga"))
+            return err_set(e, "%s: not a TGA image (its header: %s)", name,
+                           imageformat_tga_problem(data, len));
+        return err_set(e, "%s: not an image (expected " IMAGEFORMAT_READ ")", name);
+    }
     if (!f->supported)
         return err_set(e, "%s: a %s file; this program reads " IMAGEFORMAT_READ, name, f->name);
     // The pixel limit, on the header as read here, before any decoder runs.
@@ -86,16 +101,12 @@ int image_decode(const unsigned char *data, size_t len, const char *name, Image 
                        "megapixels", name, hw, hh, (double)hw * hh / 1e6,
                        IMAGE_MAX_PIXELS / 1000000);
     // The structure checks come before stb reads even the header (it
-    // trusts some of it: see imageformat.h); TGA, which has no signature,
-    // is checked once stb has recognised it as one.
-    if (f->has_signature && check_structure(f, data, len, name, e)) return -1;
+    // trusts some of it: see imageformat.h).
+    if (check_structure(f, data, len, name, e)) return -1;
     int w, h, comp;
     // (stb's reason is no help here: it tries every decoder in turn.)
-    if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp)) {
-        if (!f->has_signature)
-            return err_set(e, "%s: not an image (expected " IMAGEFORMAT_READ ")", name);
+    if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp))
         return err_set(e, "%s: the %s header is corrupt", name, f->name);
-    }
     // stb's PNM reader lets a width or height of 0 through.
     if (w <= 0 || h <= 0)
         return err_set(e, "%s: the %s header is corrupt (%dx%d pixels)", name, f->name, w, h);
@@ -103,7 +114,6 @@ int image_decode(const unsigned char *data, size_t len, const char *name, Image 
     if ((long)w * h > IMAGE_MAX_PIXELS)
         return err_set(e, "%s: %dx%d pixels is %.1f megapixels, above the limit of %ld megapixels",
                        name, w, h, (double)w * h / 1e6, IMAGE_MAX_PIXELS / 1000000);
-    if (!f->has_signature && check_structure(f, data, len, name, e)) return -1;
     unsigned char *px = stbi_load_from_memory(data, (int)len, &w, &h, &comp, 3);
     if (px && (w <= 0 || h <= 0 || (long)w * h > IMAGE_MAX_PIXELS)) {  // as checked above
         stbi_image_free(px);

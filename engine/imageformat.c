@@ -240,9 +240,33 @@ static int bmp_check(const unsigned char *d, size_t len, const char **why) {
     return len >= start + stride * (h - 1) + row ? IMAGEFORMAT_WHOLE : IMAGEFORMAT_TRUNCATED;
 }
 
-// ---- TGA ------------------------------------------------------------------
+// ---- TGA ----------------------------------------------------------------
 // Header (18): ID length, colour-map type, image type, colour-map spec
-// (first, length, entry bits), origin, width, height, bits per pixel.
+// (first, length, entry bits), origin, width, height, bits per pixel,
+// descriptor (bits 4-5: the pixel order). TGA has no signature: what makes
+// a file one is a header whose every field holds a value both PIL and
+// stb_image read the same way. Text, a weights file or random bytes fail
+// at once (a text's second byte is never 0 or 1), so they are "not an
+// image", never a TGA of absurd size.
+const char *imageformat_tga_problem(const unsigned char *d, size_t len) {
+    if (len < 18) return "shorter than 18 bytes";
+    unsigned cmap = d[1], type = d[2], bpp = d[16];
+    if (cmap > 1) return "colour-map type is neither 0 nor 1";
+    if (!(type >= 1 && type <= 3) && !(type >= 9 && type <= 11))
+        return "image type is not 1-3 or 9-11 (colour-mapped, true-colour, grey; raw or run-length)";
+    int mapped = (type & 7) == 1, grey = (type & 7) == 3;
+    if (mapped != (cmap == 1)) return "image type and colour-map type disagree";
+    if (le16(d + 12) == 0 || le16(d + 14) == 0) return "width or height is 0";
+    if (mapped ? bpp != 8 : grey ? bpp != 8 && bpp != 16 : bpp != 16 && bpp != 24 && bpp != 32)
+        return "bits per pixel do not fit the image type";
+    if (mapped) {
+        unsigned first = le16(d + 3), n = le16(d + 5), bits = d[7];
+        if (n == 0 || first + n > 256) return "colour map is empty or has over 256 entries";
+        if (bits != 16 && bits != 24 && bits != 32) return "colour-map entries are not 16, 24 or 32 bits";
+    }
+    return NULL;
+}
+
 static int tga_size(const unsigned char *d, size_t len, long *w, long *h) {
     if (len < 18) return -1;
     *w = le16(d + 12);
@@ -257,7 +281,6 @@ static int tga_whole(const unsigned char *d, size_t len) {
     if (d[1]) pos += (unsigned long long)le16(d + 5) * ((d[7] + 7) / 8);  // colour map
     unsigned long long px = (unsigned long long)le16(d + 12) * le16(d + 14), pb = (bpp + 7) / 8;
     if (type >= 1 && type <= 3) return pos + px * pb <= len;
-    if (type < 9 || type > 11) return 1;
     // Run-length packets: a header byte (bit 7: a run of one value) and
     // 1 to 128 pixels.
     while (px > 0) {
@@ -267,6 +290,16 @@ static int tga_whole(const unsigned char *d, size_t len) {
         px = px > n ? px - n : 0;
     }
     return pos <= len;
+}
+
+// stb_image 2.27 ignores the right-to-left pixel order (descriptor bit 4),
+// which PIL honours by mirroring: refused rather than decoded mirrored.
+static int tga_check(const unsigned char *d, size_t len, const char **why) {
+    if (len >= 18 && d[17] & 0x10) {
+        *why = "right-to-left pixel order";
+        return IMAGEFORMAT_UNSUPPORTED;
+    }
+    return tga_whole(d, len) ? IMAGEFORMAT_WHOLE : IMAGEFORMAT_TRUNCATED;
 }
 
 // ---- PGM / PPM ------------------------------------------------------------
@@ -345,7 +378,6 @@ static int pnm_check(const unsigned char *d, size_t len, const char **why) {
     }
 TRUNCATION_CHECK(png)
 TRUNCATION_CHECK(gif)
-TRUNCATION_CHECK(tga)
 
 // ---- the table ------------------------------------------------------------
 typedef struct Signature {
@@ -354,8 +386,8 @@ typedef struct Signature {
     ImageFormat fmt;
 } Signature;
 
-#define READ(name, kind) {name, 1, 1, kind##_size, kind##_check}
-#define REFUSED(name) {name, 0, 1, NULL, NULL}
+#define READ(name, kind) {name, 1, kind##_size, kind##_check}
+#define REFUSED(name) {name, 0, NULL, NULL}
 
 static const Signature SIGNATURES[] = {
     {"\x89PNG\r\n\x1a\n", 8, 0, READ("PNG", png)},
@@ -387,7 +419,7 @@ static const Signature SIGNATURES[] = {
     {"\x89HDF\r\n\x1a\n", 8, 0, REFUSED("HDF5 (a weights file?)")},
 };
 
-static const ImageFormat TGA = {"TGA", 1, 0, tga_size, tga_check};
+static const ImageFormat TGA = READ("TGA", tga);
 static const ImageFormat JPEG = READ("JPEG", jpeg);
 
 const ImageFormat *imageformat_sniff(const unsigned char *d, size_t len) {
@@ -396,5 +428,5 @@ const ImageFormat *imageformat_sniff(const unsigned char *d, size_t len) {
         const Signature *s = &SIGNATURES[i];
         if (len >= s->off + s->len && !memcmp(d + s->off, s->bytes, s->len)) return &s->fmt;
     }
-    return &TGA;
+    return imageformat_tga_problem(d, len) ? NULL : &TGA;
 }

@@ -15,7 +15,6 @@
 typedef struct ImageFormat {
     const char *name;     // "PNG", "TIFF", ...
     int supported;        // 0: recognised, named in the error, and refused
-    int has_signature;    // 0 for TGA, which has none
     // Only for the formats read (NULL for the refused ones):
     // the pixel size the header declares (what the decoder will allocate),
     // read here so the limit holds before any decoder runs; -1 when the
@@ -36,8 +35,12 @@ typedef enum ImageCheck {
 // The formats read, for messages.
 #define IMAGEFORMAT_READ "PNG, JPEG, BMP, GIF, TGA, PGM or PPM"
 
-// The format whose signature d starts with; data with no known signature
-// is taken for TGA (the decoder then decides whether it is one).
+// The format whose signature d starts with, or TGA (which has none) when
+// its header is consistent; NULL when d is none of these: not an image.
 const ImageFormat *imageformat_sniff(const unsigned char *d, size_t len);
+
+// Why d's first 18 bytes are not a TGA header PIL and stb_image both read
+// (a phrase), or NULL when they are one.
+const char *imageformat_tga_problem(const unsigned char *d, size_t len);
 
 #endif

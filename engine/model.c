@@ -221,11 +221,11 @@ void model_free(Model *m) {
     free(m);
 }
 
-void model_init_random(Model *m, uint64_t seed) {
+int model_init_random(Model *m, uint64_t seed, Err *e) {
     Rng r;
     rng_seed(&r, seed);
     float *host = calloc(m->n_params, sizeof(float));
-    if (!host) abort();
+    if (!host) return err_set(e, "out of memory for %zu initial weights", m->n_params);
     for (int i = 0; i < m->n_layers; i++) {
         const Layer *l = &m->layers[i];
         if (l->kind == LAYER_POOL) continue;
@@ -237,6 +237,7 @@ void model_init_random(Model *m, uint64_t seed) {
     }
     m->be->ops->upload(m->be, m->params, host, m->n_params * sizeof(float));
     free(host);
+    return backend_check(m->be, e);
 }
 
 int model_enable_training(Model *m, Err *e) {
@@ -290,7 +291,7 @@ int model_embed(Model *m, const float *images, int B, float *feats, Err *e) {
     m->be->ops->upload(m->be, m->input, images, (size_t)B * image_floats(m) * sizeof(float));
     backbone_forward(m, B);
     m->be->ops->download(m->be, feats, features(m), (size_t)B * m->feat_dim * sizeof(float));
-    return 0;
+    return backend_check(m->be, e);
 }
 
 int model_head(Model *m, const float *f1, const float *f2, int N, float *prob, Err *e) {
@@ -303,7 +304,7 @@ int model_head(Model *m, const float *f1, const float *f2, int N, float *prob, E
     head_forward(m, dev, dev + (size_t)N * m->feat_dim, N);
     be->ops->sigmoid_bce_forward(be, m->prob, NULL, m->logit, NULL, N);
     be->ops->download(be, prob, m->prob, N * sizeof(float));
-    return 0;
+    return backend_check(be, e);
 }
 
 // The forward pass of N pairs whose images are already in m->input.
@@ -323,7 +324,7 @@ int siamese_forward(Model *m, const float *pairs, const float *labels, int N, fl
     if (reserve_pairs(m, N, e)) return -1;
     m->be->ops->upload(m->be, m->input, pairs, 2 * (size_t)N * image_floats(m) * sizeof(float));
     forward_input(m, labels, N, prob, loss);
-    return 0;
+    return backend_check(m->be, e);
 }
 
 int siamese_forward_u8(Model *m, const uint8_t *pairs, const float *labels, int N, float *prob,
@@ -332,7 +333,7 @@ int siamese_forward_u8(Model *m, const uint8_t *pairs, const float *labels, int 
     m->be->ops->upload_u8(m->be, m->input, pairs, 2 * (size_t)N * image_floats(m),
                           m->spec.pre.invert);
     forward_input(m, labels, N, prob, loss);
-    return 0;
+    return backend_check(m->be, e);
 }
 
 void siamese_backward(Model *m, int N, int want_input_grad) {

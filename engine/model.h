@@ -90,12 +90,16 @@ int model_create(Model **out, const ModelSpec *spec, Backend *be, Err *e);
 void model_free(Model *m);
 
 // Keras's defaults: glorot-uniform kernels, zero biases; deterministic in seed.
-void model_init_random(Model *m, uint64_t seed);
+int model_init_random(Model *m, uint64_t seed, Err *e);
 // Allocates gradients and backward buffers.
 int model_enable_training(Model *m, Err *e);
 
 // Looks a layer up by its Keras name; NULL if absent.
 Layer *model_layer(Model *m, const char *name);
+
+// Each of these returns -1 with the message in e when an allocation or a
+// backend operation failed (backend.h, "Failures"); the host outputs are
+// then undefined.
 
 // Features of B single images. images is (B,S,S,3) host; feats is (B,F) host.
 int model_embed(Model *m, const float *images, int B, float *feats, Err *e);
@@ -113,7 +117,8 @@ int siamese_forward(Model *m, const float *pairs, const float *labels, int N, fl
 int siamese_forward_u8(Model *m, const uint8_t *pairs, const float *labels, int N, float *prob,
                        float *loss, Err *e);
 // Backward of the last siamese_forward (which must have had labels):
-// fills m->grads; when want_input_grad, also m->dinput.
+// fills m->grads; when want_input_grad, also m->dinput. Queued work: a
+// failure shows at the caller's next backend_check.
 void siamese_backward(Model *m, int N, int want_input_grad);
 // The same when these N pairs are a part of a batch of batch_pairs
 // (data-parallel training, dist.h): m->grads is the gradient of the whole

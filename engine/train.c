@@ -40,6 +40,7 @@
 #include "model.h"
 #include "optim.h"
 #include "plot.h"
+#include "text.h"
 #include "weights.h"
 
 void train_config_defaults(TrainConfig *c) {
@@ -330,6 +331,7 @@ typedef struct Run {
     Dist *dist, solo;    // the ranks (c->dist, or solo: this process alone)
     int pairs;           // of a step: TRAIN_PAIRS_PER_SAMPLE * batch size, over all ranks
     double t_steps, t_vote, t_sum;  // seconds in training steps, of them in dist_vote, dist_sum_gradients
+    int device_failed;   // the last step_part failed in the backend
     long run_steps;      // steps taken by this invocation
     double t_start;      // when it started (monotonic seconds)
     Progress p;
@@ -348,11 +350,14 @@ static void emit(Run *r, TrainEvent *ev) {
 
 static void say(Run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(Run *r, const char *fmt, ...) {
-    char msg[4096];
+    // Messages name files and layers, and quote a checkpoint's settings:
+    // escaped (text_escape), as errors are.
+    char raw[4096], msg[4096];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    text_escape(raw, msg, sizeof msg);
     TrainEvent ev = {.kind = TRAIN_EV_MESSAGE, .message = msg, .epoch = r->p.epoch + 1};
     emit(r, &ev);
 }
@@ -464,8 +469,8 @@ static int build_model(Run *r) {
                            "its model",
                            c->resume);
     } else {
-        if (model_create(&r->m, &want, r->be, r->e)) return -1;
-        model_init_random(r->m, c->seed);
+        if (model_create(&r->m, &want, r->be, r->e) || model_init_random(r->m, c->seed, r->e))
+            return -1;
         if (c->model_path) {
             WeightsReport rep;
             if (weights_load(r->m, c->model_path, 0, &rep, r->e))
@@ -478,9 +483,6 @@ static int build_model(Run *r) {
             say(r, "--model-path %s: %d layers loaded: %s", c->model_path, rep.n_loaded,
                 rep.n_loaded ? buf : "(none)");
             for (int i = 0; i < rep.n_skipped; i++) say(r, "  not loaded: %s", rep.skipped[i]);
-            if (rep.n_nonfinite)
-                say(r, "warning: %s holds %d NaN or infinite values", c->model_path,
-                    rep.n_nonfinite);
         }
     }
     if (model_enable_training(r->m, r->e)) return -1;
@@ -533,6 +535,7 @@ static int restore(Run *r) {
                            c->resume, c->optimizer, r->m->n_params);
         r->be->ops->upload(r->be, r->opt.slot[k], st->slot[k], st->n * sizeof(float));
     }
+    if (backend_check(r->be, r->e)) return err_prefix(r->e, "--resume %s", c->resume);
     r->opt.t = n ? p->step : 0;
     compare_resume_config(r, st->text);
     say(r, "resuming %s at epoch %d, step %ld of %ld (optimizer step %ld)", c->resume,
@@ -632,6 +635,12 @@ static int checkpoint(Run *r, const char *name, int with_state) {
             r->be->ops->download(r->be, host[k], r->opt.slot[k], st.n * sizeof(float));
             st.slot[k] = host[k];
         }
+        if (backend_check(r->be, r->e)) {
+            free(host[0]);
+            free(host[1]);
+            return err_prefix(r->e, "%s: the optimizer state could not be read from the device",
+                              path);
+        }
     }
     int rc = weights_save(r->m, path, with_state ? &st : NULL, r->e);
     free(host[0]);
@@ -685,16 +694,24 @@ static int user_stop(Run *r) {
 // This rank's part of a step, or of a validation batch: the forward pass
 // on its share of the pairs (and the backward when training), its loss
 // and hits into v for dist_vote. Unless v->stop: then it skips the work.
+// A failure sets v->failed (and r->device_failed when the backend's).
 static void step_part(Run *r, Loader *l, int train, float *prob, DistVote *v) {
     const LoaderBatch *lb;
     float loss;
     if (v->stop) return;
-    if (loader_next(l, &lb, r->e) ||
-        siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &loss, r->e)) {
+    if (loader_next(l, &lb, r->e)) {
         v->failed = 1;
         return;
     }
-    if (train) siamese_backward_part(r->m, lb->n_pairs, r->pairs, 0);
+    int failed = siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &loss, r->e);
+    if (!failed && train) {
+        siamese_backward_part(r->m, lb->n_pairs, r->pairs, 0);
+        failed = backend_check(r->be, r->e);
+    }
+    if (failed) {
+        v->failed = r->device_failed = 1;
+        return;
+    }
     // Exact in double (a float times a small integer), so that one process
     // gets its mean loss back from v->loss / pairs.
     v->loss = (double)loss * lb->n_pairs;
@@ -722,6 +739,43 @@ static int stop_now(Run *r) {
     return 0;
 }
 
+// A training or validation step failed on the device (siamese_forward's
+// allocations, or any backend operation): its memory ran out, most likely.
+// A failed step changes neither the parameters nor the optimizer state (the
+// update is a step's last operation, and no operation runs after a
+// failure), so after an out-of-memory failure they are those of the last
+// completed step and are saved to resume from, with a smaller batch.
+// Returns -1 with the message in r->e.
+static int step_failed(Run *r) {
+    const TrainConfig *c = r->c;
+    Err why = *r->e;
+    if (backend_recover(r->be))
+        return err_set(r->e,
+                       "%s\nthe device cannot continue, so nothing since the last checkpoint "
+                       "could be saved (--resume %s/last_epoch_weights.h5 continues from it)",
+                       why.msg, c->save_dir);
+    if (checkpoint(r, "last_epoch_weights.h5", 1))
+        return err_prefix(r->e, "%s\nand saving the run failed too", why.msg);
+    char advice[128];
+    if (c->batch_size > 1)
+        snprintf(advice, sizeof advice, "lower --batch-size (%d now; try %d)", c->batch_size,
+                 c->batch_size / 2);
+    else
+        snprintf(advice, sizeof advice,
+                 "one sample a step is too many already: a smaller --input-shape or backbone");
+    return err_set(r->e,
+                   "%s\nthe run is saved at epoch %d, step %ld of %ld: %s and continue with "
+                   "--resume %s/last_epoch_weights.h5",
+                   why.msg, r->p.epoch + 1, r->p.batch, r->steps, advice, c->save_dir);
+}
+
+// After a step that failed on some rank (dist_vote): a failure of the
+// device of the process that saves (rank 0, or the only one) saves the
+// run (step_failed); any other has been told as it is (a file, another rank).
+static int step_end_failed(Run *r) {
+    return r->device_failed && r->dist->rank == 0 ? step_failed(r) : -1;
+}
+
 // The validation pass: mean loss and accuracy over the validation batches.
 // They are batches 0..val_steps-1 of "epoch 0" of the validation stream
 // every time, so every epoch is measured on the same pairs and the best
@@ -738,7 +792,7 @@ static int validate_pairs(Run *r, double *loss, double *acc) {
         int rc = dist_vote(r->dist, &v, r->e);
         if (rc || v.stop) {
             free(prob);
-            return rc ? -1 : 1;
+            return rc ? step_end_failed(r) : 1;
         }
         ls += v.loss / r->pairs;
         as += v.correct / r->pairs;
@@ -825,7 +879,7 @@ static int run_epoch(Run *r) {
         step_part(r, r->train_l, 1, prob, &v);
         const double t_vote = now_s();
         if (dist_vote(r->dist, &v, r->e)) {
-            rc = -1;
+            rc = step_end_failed(r);
             break;
         }
         if (v.stop) {
@@ -839,6 +893,11 @@ static int run_epoch(Run *r) {
         }
         const double t_opt = now_s();
         optim_step(&r->opt, r->m, lr);
+        if (backend_check(r->be, r->e)) {
+            // (The other ranks took this step: this one alone cannot save it.)
+            rc = r->dist->size == 1 ? step_failed(r) : dist_fail_alone(r->dist, r->e);
+            break;
+        }
         r->t_vote += t_sum - t_vote;
         r->t_sum += t_opt - t_sum;
         r->t_steps += now_s() - t_step;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "text.h"
 
 // ---- reading helpers -------------------------------------------------------
 
@@ -364,7 +365,7 @@ int weights_inspect(const char *path, WeightsInfo *info, Err *e) {
     if (!read_int_attr(f.file, "siamese_invert", &v)) s->pre.invert = v;
     StrList kv = {0};
     if (!read_string_list(f.file, "keras_version", &kv) && kv.n)
-        snprintf(info->keras_version, sizeof info->keras_version, "%s", kv.s[0]);
+        text_escape(kv.s[0], info->keras_version, sizeof info->keras_version);
     strlist_free(&kv);
     wfile_close(&f);
     return 0;
@@ -427,7 +428,6 @@ int weights_open_model(Model **out, const char *path, Backend *be, WeightsInfo *
         model_free(m);
         return -1;
     }
-    info->n_nonfinite = rep.n_nonfinite;
     *out = m;
     return 0;
 }
@@ -463,12 +463,25 @@ static int read_floats(hid_t grp, const char *dname, float *dst, Err *e, const c
         rc = err_set(e, "%s: layer '%s': weight '%s' cannot be read (truncated or corrupt file)",
                      path, layer, dname);
     H5Dclose(d);
+    // A NaN or an infinity anywhere makes every score meaningless, and not
+    // always visibly: a NaN in a kernel can vanish in a ReLU or a max-pool
+    // and leave a plausible 0.5. Refused here, naming the layer.
+    long bad = 0, first = -1;
+    for (hssize_t i = 0; !rc && i < npoints; i++)
+        if (!isfinite(dst[i]) && !bad++) first = (long)i;
+    if (bad)
+        rc = err_set(e, "%s: layer '%s': weight '%s' holds %ld NaN or infinite value%s (the "
+                     "first at index %ld): the file cannot be used (a training run that "
+                     "diverged?)", path, layer, dname, bad, bad == 1 ? "" : "s", first);
     return rc;
 }
 
+// The report's lines hold names from the file: escaped, as the errors.
 static void report_skip(WeightsReport *rep, const char *fmt, const char *a, const char *b) {
     if (!rep || rep->n_skipped >= MODEL_MAX_LAYERS) return;
-    snprintf(rep->skipped[rep->n_skipped++], sizeof rep->skipped[0], fmt, a, b);
+    char raw[sizeof rep->skipped[0]];
+    snprintf(raw, sizeof raw, fmt, a, b);
+    text_escape(raw, rep->skipped[rep->n_skipped++], sizeof rep->skipped[0]);
 }
 
 int weights_load(Model *m, const char *path, int strict, WeightsReport *rep, Err *e) {
@@ -482,7 +495,7 @@ int weights_load(Model *m, const char *path, int strict, WeightsReport *rep, Err
     }
     // Start from the model's current values: skipped layers keep them.
     m->be->ops->download(m->be, host, m->params, m->n_params * sizeof(float));
-    int rc = 0, dense_index = 0;
+    int rc = backend_check(m->be, e) ? err_prefix(e, "%s", path) : 0, dense_index = 0;
     char want[64], got[64];
     for (int i = 0; i < m->n_layers && !rc; i++) {
         const Layer *l = &m->layers[i];
@@ -542,14 +555,13 @@ int weights_load(Model *m, const char *path, int strict, WeightsReport *rep, Err
         rc = read_floats(g, fl->weights.s[0], host + l->w_off, e, path, fl->name);
         if (!rc) rc = read_floats(g, fl->weights.s[1], host + l->b_off, e, path, fl->name);
         H5Gclose(g);
-        if (!rc && rep) {
-            for (size_t j = 0; j < l->w_len; j++) rep->n_nonfinite += !isfinite(host[l->w_off + j]);
-            for (size_t j = 0; j < l->b_len; j++) rep->n_nonfinite += !isfinite(host[l->b_off + j]);
-            if (rep->n_loaded < MODEL_MAX_LAYERS)
-                snprintf(rep->loaded[rep->n_loaded++], sizeof rep->loaded[0], "%s", fl->name);
-        }
+        if (!rc && rep && rep->n_loaded < MODEL_MAX_LAYERS)
+            text_escape(fl->name, rep->loaded[rep->n_loaded++], sizeof rep->loaded[0]);
     }
-    if (!rc) m->be->ops->upload(m->be, m->params, host, m->n_params * sizeof(float));
+    if (!rc) {
+        m->be->ops->upload(m->be, m->params, host, m->n_params * sizeof(float));
+        if (backend_check(m->be, e)) rc = err_prefix(e, "%s", path);
+    }
     free(host);
     wfile_close(&f);
     return rc;
@@ -668,6 +680,10 @@ int weights_save(const Model *m, const char *path, const WeightsState *st, Err *
     float *host = malloc(m->n_params * sizeof(float));
     if (!host) return err_set(e, "out of memory saving %s", path);
     m->be->ops->download(m->be, host, m->params, m->n_params * sizeof(float));
+    if (backend_check(m->be, e)) {
+        free(host);
+        return err_prefix(e, "%s: the weights could not be read from the device", path);
+    }
     // The file is built in memory (HDF5's core driver, no backing store)
     // and written out by atomicfile: HDF5 never touches the disk, so a full
     // disk or a file-size limit is an error of ours to report cleanly.

@@ -30,16 +30,15 @@ typedef struct WeightsInfo {
     int has_backbone;      // all 13 conv layers present
     int has_head;          // both Dense layers present
     int input_size_known;  // 1 when the file records it (ours); else inferred
-    char keras_version[32];
-    int n_nonfinite;       // NaN or Inf values (set by weights_open_model; a warning)
+    char keras_version[32];  // escaped (text_escape), as every string from the file
 } WeightsInfo;
 
-// Which layers a load filled, for the user (the original prints these).
+// Which layers a load filled, for the user (the original prints these);
+// the names are escaped (text_escape).
 typedef struct WeightsReport {
     int n_loaded, n_skipped;
     char loaded[MODEL_MAX_LAYERS][64];
     char skipped[MODEL_MAX_LAYERS][160];  // "dense_1: not in the file", "x: shape ..."
-    int n_nonfinite;                      // NaN or Inf values seen (a warning)
 } WeightsReport;
 
 // A training state saved beside the weights: free text "key=value" lines
@@ -59,7 +58,8 @@ int weights_open_model(Model **out, const char *path, Backend *be, WeightsInfo *
 // Loads every layer of m that the file has. strict: a missing layer or any
 // shape mismatch is an error (predict); otherwise layers that don't match
 // are skipped and reported (fine-tuning from other weights, as Keras's
-// by_name=True, skip_mismatch=True). rep may be NULL.
+// by_name=True, skip_mismatch=True). A NaN or infinite value in any
+// weight is an error naming the layer, strict or not. rep may be NULL.
 int weights_load(Model *m, const char *path, int strict, WeightsReport *rep, Err *e);
 
 // Writes m (and st if not NULL) to path atomically: a temporary file beside

@@ -1,20 +1,19 @@
 // check: cuda_fail and the hints for the CUDA runtime's errors.
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 
+#include "../engine/backend.h"
 #include "check.h"
 
-extern "C" void cuda_fail(const char *file, int line, const char *what, const char *hint,
-                          const char *fmt, ...) {
+extern "C" void cuda_fail(const char *file, int line, int out_of_memory, const char *what,
+                          const char *hint, const char *fmt, ...) {
+    char detail[512];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "siamese: %s:%d: %s: ", file, line, what);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    if (hint && *hint) fprintf(stderr, "\n  hint: %s", hint);
-    fputc('\n', stderr);
-    abort();
+    backend_op_fail(out_of_memory ? BACKEND_OUT_OF_MEMORY : BACKEND_FAULT, "%s:%d: %s: %s%s%s",
+                    file, line, what, detail, hint && *hint ? "; hint: " : "", hint ? hint : "");
 }
 
 extern "C" const char *cuda_error_hint(cudaError_t s) {

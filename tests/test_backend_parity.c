@@ -363,8 +363,7 @@ static void test_model(const ModelSpec *spec, const char *name, int N) {
         CHECK(0, "%s", e.msg);
         return;
     }
-    model_init_random(mc, 42);
-    model_init_random(mg, 42);
+    CHECK(!model_init_random(mc, 42, &e) && !model_init_random(mg, 42, &e), "%s", e.msg);
     // Biases are zero after Keras's initialisation; small random ones make
     // their gradients and the ReLUs' decisions less degenerate.
     float *params = download(cpu, mc->params, mc->n_params);

@@ -41,7 +41,7 @@ static void test_parts_add_up(void) {
     ModelSpec s = {.input_size = 32, .widths = {3, 4, 4, 5, 6}, .hidden = 7};
     Model *m;
     CHECK(model_create(&m, &s, be, &e) == 0 && model_enable_training(m, &e) == 0, "%s", e.msg);
-    model_init_random(m, 5);
+    CHECK(model_init_random(m, 5, &e) == 0, "%s", e.msg);
     const int N = 7;
     const size_t img = 32 * 32 * 3, n = m->n_params;
     float *pairs = malloc(2 * N * img * sizeof(float)), labels[7], part_pairs[2 * 7 * 32 * 32 * 3];

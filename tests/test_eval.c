@@ -115,7 +115,7 @@ static void test_constant_model(const char *tmp, const char *omni, const Dataset
 
     // Random weights: a model that is not constant still runs every path,
     // and rank scores the query against itself like the model says.
-    model_init_random(m, 5);
+    CHECK(model_init_random(m, 5, &e) == 0, "%s", e.msg);
     CHECK(eval_runs(m, dir, &o, &runs, &n, &mean, &e) == 0 && mean >= 0 && mean <= 100, "%s",
           e.msg);
     free(runs);

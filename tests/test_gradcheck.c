@@ -291,7 +291,7 @@ static void test_model(void) {
     Model *m;
     Err e;
     CHECK(model_create(&m, &s, be, &e) == 0, "%s", e.msg);
-    model_init_random(m, 7);
+    CHECK(model_init_random(m, 7, &e) == 0, "%s", e.msg);
     CHECK(model_enable_training(m, &e) == 0, "%s", e.msg);
     // Positive biases keep ReLUs away from their kink for most units.
     for (int i = 0; i < m->n_layers; i++)

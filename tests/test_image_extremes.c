@@ -2,6 +2,7 @@
 // crop window (equal to the full resize then cropped), images of extreme
 // aspect ratio (whose full resize would be gigabytes), the pixel limit
 // checked on the header, and refused formats named.
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,9 +136,66 @@ static void check_decode_errors(void) {
     expect_error((const unsigned char *)"hello, world\n", 13, "notes.png", "not an image");
 }
 
+// TGA has no signature: only a header both PIL and stb_image read the same
+// way makes a file one. Text and random bytes are "not an image" (they
+// were taken for TGA headers of hundreds of megapixels).
+static void check_not_images(void) {
+    // An 18-byte header of a true-colour 2x2 image, 24 bits, top-down; its
+    // 12 bytes of pixels follow.
+    unsigned char tga[18 + 12] = {0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 2, 0, 24, 0x20};
+    for (int i = 18; i < 30; i++) tga[i] = (unsigned char)(i * 7);
+    Image im;
+    Err e;
+    CHECK(image_decode(tga, sizeof tga, "ok.tga", &im, &e) == 0 && im.w == 2 && im.h == 2 &&
+              im.rgb[0] == tga[20] && im.rgb[2] == tga[18],  // BGR in the file
+          "a consistent TGA: %s", e.msg);
+    image_free(&im);
+    unsigned char bad[sizeof tga];
+    memcpy(bad, tga, sizeof tga);
+    bad[1] = 2;  // no such colour-map type
+    expect_error(bad, sizeof bad, "odd.bin", "not an image");
+    expect_error(bad, sizeof bad, "odd.TGA", "not a TGA image (its header: colour-map type");
+    memcpy(bad, tga, sizeof tga);
+    bad[16] = 7;
+    expect_error(bad, sizeof bad, "odd.tga", "bits per pixel");
+    bad[16] = 24, bad[2] = 1;
+    expect_error(bad, sizeof bad, "odd.tga", "image type and colour-map type disagree");
+    // A consistent header of a huge image: the pixel limit, from the header.
+    memcpy(bad, tga, sizeof tga);
+    bad[12] = bad[13] = bad[14] = bad[15] = 0xff;
+    expect_error(bad, sizeof bad, "huge.tga", "65535x65535 pixels");
+    // Right-to-left pixel order: stb would not mirror it as PIL does.
+    memcpy(bad, tga, sizeof tga);
+    bad[17] = 0x30;
+    expect_error(bad, sizeof bad, "mirror.tga", "right-to-left");
+
+    expect_error((const unsigned char *)"# siamese\n\nImage similarity", 29, "README.md", "not an image");
+    expect_error((const unsigned char *)"root:x:0:0:root:/root:/bin/bash\n", 32, "passwd", "not an image");
+    // Random bytes, many draws (xorshift, fixed seed): never an image, never
+    // a size complaint.
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    unsigned char r[100];
+    int images = 0;
+    for (int n = 0; n < 5000; n++) {
+        for (int i = 0; i < 100; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            r[i] = (unsigned char)(x >> 32);
+        }
+        e.msg[0] = '\0';
+        if (image_decode(r, sizeof r, "random.bin", &im, &e) == 0) {
+            images++;
+            image_free(&im);
+        } else {
+            CHECK(strstr(e.msg, "not an image"), "random bytes (draw %d): %s", n, e.msg);
+        }
+    }
+    CHECK(images == 0, "%d of 5000 draws of random bytes decoded as images", images);
+}
+
 int main(void) {
     check_window();
     check_extreme_aspect();
     check_decode_errors();
+    check_not_images();
     return check_summary("test_image_extremes");
 }

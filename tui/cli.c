@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../engine/text.h"
+
 const char *cli_prog = "siamese";
 
 void common_opts_init(CommonOpts *o) {
@@ -46,12 +48,14 @@ int cli_common_opt(int code, const char *arg, CommonOpts *o) {
 }
 
 void cli_error(const char *fmt, ...) {
+    // Escaped (text_escape), as every message: a file's name or contents
+    // may hold control characters.
+    char raw[2048], safe[2048];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", cli_prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "%s: %s\n", cli_prog, text_escape(raw, safe, sizeof safe));
 }
 
 int cli_option_error(int c, char **argv) {
@@ -203,10 +207,6 @@ int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *in
         *be = NULL;
         return EXIT_RUNTIME;
     }
-    if (info->n_nonfinite)
-        fprintf(stderr, "%s: warning: %s: %d weight%s NaN or infinite; the scores will be "
-                "meaningless\n", cli_prog, path, info->n_nonfinite,
-                info->n_nonfinite == 1 ? " is" : "s are");
     if (o->letterbox >= 0) (*m)->spec.pre.letterbox = o->letterbox;
     return EXIT_OK;
 }

@@ -90,7 +90,7 @@ int cli_option_error(int c, char **argv);
 // the options." (command: the subcommand's name).
 void cli_usage_hint(const char *command);
 
-// "prog: message" on stderr.
+// "prog: message" on stderr, escaped (text_escape).
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 extern const char *cli_prog;

@@ -94,7 +94,16 @@ static int bench_sgemm(int threads, int repeat) {
     return EXIT_OK;
 }
 
-int cmd_bench(int argc, char **argv) {
+// The command line, parsed.
+typedef struct BenchOpts {
+    int mode;
+    const char *weights, *backbone, *device;
+    BackendPrecision precision;
+    long size, batch, repeat, threads;
+} BenchOpts;
+
+// Returns -1 when the command goes on, else the exit status (--help, a usage error).
+static int parse_opts(int argc, char **argv, BenchOpts *o) {
     static const struct option longs[] = {{"mode", required_argument, 0, 'm'},
                                           {"weights", required_argument, 0, 'w'},
                                           {"backbone", required_argument, 0, 'b'},
@@ -107,28 +116,28 @@ int cmd_bench(int argc, char **argv) {
                                           {"amp", required_argument, 0, 'a'},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
-    const char *weights = NULL, *backbone = "vgg16", *device = "cpu";
-    BackendPrecision precision = BACKEND_DEFAULT_PRECISION;
-    long size = 105, batch = 32, repeat = -1, threads = 0;
-    int mode = MODE_LATENCY, c;
+    *o = (BenchOpts){.mode = MODE_LATENCY, .backbone = "vgg16", .device = "cpu",
+                     .precision = BACKEND_DEFAULT_PRECISION, .size = 105, .batch = 32,
+                     .repeat = -1};
+    int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
         switch (c) {
         case 'm':
-            mode = -1;
+            o->mode = -1;
             for (int i = 0; i < (int)(sizeof MODES / sizeof *MODES); i++)
-                if (!strcmp(optarg, MODES[i])) mode = i;
-            if (mode < 0) {
+                if (!strcmp(optarg, MODES[i])) o->mode = i;
+            if (o->mode < 0) {
                 cli_error("--mode: '%s' is not latency, batch, train, layers or sgemm", optarg);
                 return EXIT_USAGE;
             }
             break;
-        case 'w': weights = optarg; break;
-        case 'b': backbone = optarg; break;
-        case 'd': device = optarg; break;
+        case 'w': o->weights = optarg; break;
+        case 'b': o->backbone = optarg; break;
+        case 'd': o->device = optarg; break;
         case 'p':
-            if (cli_parse_precision(optarg, &precision)) return EXIT_USAGE;
+            if (cli_parse_precision(optarg, &o->precision)) return EXIT_USAGE;
             break;
         case 'a': {
             int p = backend_amp_parse(optarg);
@@ -137,21 +146,21 @@ int cmd_bench(int argc, char **argv) {
                           optarg);
                 return EXIT_USAGE;
             }
-            precision = (BackendPrecision)p;
+            o->precision = (BackendPrecision)p;
             break;
         }
         case 's':
-            if (cli_parse_int("--input-shape", optarg, MODEL_MIN_INPUT, MODEL_MAX_INPUT, &size))
+            if (cli_parse_int("--input-shape", optarg, MODEL_MIN_INPUT, MODEL_MAX_INPUT, &o->size))
                 return EXIT_USAGE;
             break;
         case 'n':
-            if (cli_parse_int("--batch", optarg, 1, 4096, &batch)) return EXIT_USAGE;
+            if (cli_parse_int("--batch", optarg, 1, 4096, &o->batch)) return EXIT_USAGE;
             break;
         case 'r':
-            if (cli_parse_int("--repeat", optarg, 1, 100000, &repeat)) return EXIT_USAGE;
+            if (cli_parse_int("--repeat", optarg, 1, 100000, &o->repeat)) return EXIT_USAGE;
             break;
         case 't':
-            if (cli_parse_int("--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE;
+            if (cli_parse_int("--threads", optarg, 1, 1024, &o->threads)) return EXIT_USAGE;
             break;
         case 'h': usage(stdout); return EXIT_OK;
         default: return cli_option_error(c, argv);
@@ -161,127 +170,139 @@ int cmd_bench(int argc, char **argv) {
         cli_error("unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
     }
-    if (repeat < 0) repeat = mode == MODE_TRAIN ? 5 : 20;
-    Backend *be;
-    Err e;
-    char notice[256];
-    if (backend_open(&be, device, (int)threads, notice, sizeof notice, &e)) {
-        cli_error("%s", e.msg);
-        return EXIT_RUNTIME;
-    }
-    if (cli_set_precision(be, precision, notice)) {
-        backend_close(be);
+    if (!o->weights && strcmp(o->backbone, "vgg16") && strcmp(o->backbone, "compact")) {
+        cli_error("--backbone: '%s' is not vgg16 or compact", o->backbone);
         return EXIT_USAGE;
     }
-    if (notice[0]) fprintf(stderr, "%s: %s\n", cli_prog, notice);
-    int nthreads = 0;
-    if (sscanf(be->desc, "cpu, %d", &nthreads) != 1) nthreads = (int)threads;
-    if (mode == MODE_SGEMM) {
-        backend_close(be);
-        return bench_sgemm(nthreads > 0 ? nthreads : 1, (int)repeat);
-    }
+    if (o->repeat < 0) o->repeat = o->mode == MODE_TRAIN ? 5 : 20;
+    return -1;
+}
 
-    Model *m = NULL;
-    if (weights) {
-        if (weights_open_model(&m, weights, be, NULL, &e)) {
-            cli_error("%s", e.msg);
-            backend_close(be);
-            return EXIT_RUNTIME;
-        }
-    } else {
-        ModelSpec spec;
-        if (!strcmp(backbone, "vgg16")) model_spec_vgg16(&spec, (int)size);
-        else if (!strcmp(backbone, "compact")) model_spec_compact(&spec, (int)size);
-        else {
-            cli_error("--backbone: '%s' is not vgg16 or compact", backbone);
-            backend_close(be);
-            return EXIT_USAGE;
-        }
-        if (model_create(&m, &spec, be, &e)) {
-            cli_error("%s", e.msg);
-            backend_close(be);
-            return EXIT_RUNTIME;
-        }
-        model_init_random(m, 1);
-    }
-    const int N = mode == MODE_LATENCY ? 1 : (int)batch, S = m->spec.input_size;
+// The model to time: --weights, or random weights of --backbone.
+static int open_model(const BenchOpts *o, Backend *be, Model **m, Err *e) {
+    if (o->weights) return weights_open_model(m, o->weights, be, NULL, e);
+    ModelSpec spec;
+    if (!strcmp(o->backbone, "vgg16")) model_spec_vgg16(&spec, (int)o->size);
+    else model_spec_compact(&spec, (int)o->size);
+    if (model_create(m, &spec, be, e)) return -1;
+    return model_init_random(*m, 1, e);
+}
+
+// --mode layers: one forward fills every activation; then each conv layer
+// alone, at the batch size.
+static int bench_layers(Model *m, const float *pairs, int N, int repeat, double *t, Err *e) {
+    Backend *be = m->be;
     char arch[96];
     model_spec_describe(&m->spec, arch, sizeof arch);
-    float *pairs = random_floats(2 * (size_t)N * S * S * 3, 3), *labels = malloc(N * sizeof(float));
-    float *prob = malloc(N * sizeof(float)), *mom = NULL;
-    double *t = malloc(sizeof(double) * (repeat + 1));
-    int rc = EXIT_OK;
-    if (!pairs || !labels || !prob || !t) {
-        cli_error("out of memory for a batch of %d pairs", N);
-        rc = EXIT_RUNTIME;
-        goto done;
-    }
-    for (int i = 0; i < N; i++) labels[i] = (float)(i % 2);
-    if (mode == MODE_TRAIN) {
-        if (model_enable_training(m, &e) ||
-            !(mom = be->ops->alloc(be, m->n_params * sizeof(float)))) {
-            cli_error("%s", mom ? e.msg : "out of memory for the momentum buffer");
-            rc = EXIT_RUNTIME;
-            goto done;
+    if (siamese_forward(m, pairs, NULL, N, NULL, NULL, e)) return -1;
+    for (int i = 0; i < m->n_backbone; i++) {
+        const Layer *l = &m->layers[i];
+        if (l->kind != LAYER_CONV) continue;
+        const float *in = i ? m->acts[i - 1] : m->input;
+        for (int r = 0; r <= repeat; r++) {  // run 0 warms up
+            double t0 = now_s();
+            be->ops->conv3x3_forward(be, m->acts[i], in, m->params + l->w_off, m->params + l->b_off,
+                                     2 * N, l->H, l->W, l->C, l->K, 1);
+            be->ops->synchronize(be);
+            t[r] = now_s() - t0;
         }
+        if (backend_check(be, e)) return -1;
+        double med = median(t + 1, repeat);
+        double fl = 2.0 * 2 * N * l->OH * l->OW * 9.0 * l->C * l->K;
+        printf("mode=layers arch=%s layer=%s batch=%d median_ms=%.3f gflops=%.1f\n", arch, l->name,
+               N, med * 1e3, fl / med * 1e-9);
     }
-    const double flops_fwd = model_forward_flops_per_image(m) * 2;  // per pair
-    if (mode == MODE_LAYERS) {
-        // One forward fills every activation; then each conv layer alone.
-        if (siamese_forward(m, pairs, NULL, N, prob, NULL, &e)) {
-            cli_error("%s", e.msg);
-            rc = EXIT_RUNTIME;
-            goto done;
-        }
-        for (int i = 0; i < m->n_backbone; i++) {
-            const Layer *l = &m->layers[i];
-            if (l->kind != LAYER_CONV) continue;
-            const float *in = i ? m->acts[i - 1] : m->input;
-            for (int r = 0; r <= repeat; r++) {
-                double t0 = now_s();
-                be->ops->conv3x3_forward(be, m->acts[i], in, m->params + l->w_off,
-                                         m->params + l->b_off, 2 * N, l->H, l->W, l->C, l->K, 1);
-                be->ops->synchronize(be);
-                t[r] = now_s() - t0;
-            }
-            double med = median(t + 1, (int)repeat);
-            double fl = 2.0 * 2 * N * l->OH * l->OW * 9.0 * l->C * l->K;
-            printf("mode=layers arch=%s layer=%s batch=%d median_ms=%.3f gflops=%.1f\n", arch,
-                   l->name, N, med * 1e3, fl / med * 1e-9);
-        }
-        goto done;
+    return 0;
+}
+
+// --mode latency, batch and train: whole steps (a training step: forward,
+// backward and an SGD update), timed end to end.
+static int bench_steps(const BenchOpts *o, Model *m, const float *pairs, int N, int nthreads,
+                       double *t, Err *e) {
+    Backend *be = m->be;
+    const int train = o->mode == MODE_TRAIN, repeat = (int)o->repeat;
+    float *labels = malloc(N * sizeof(float)), *prob = malloc(N * sizeof(float)), *mom = NULL;
+    int rc = labels && prob ? 0 : err_set(e, "out of memory for a batch of %d pairs", N);
+    if (!rc && train) {
+        rc = model_enable_training(m, e);
+        if (!rc && !(mom = be->ops->alloc(be, m->n_params * sizeof(float))))
+            rc = err_set(e, "out of memory for the momentum buffer");
     }
-    for (int r = 0; r <= repeat; r++) {  // run 0 warms up (allocations, caches)
+    for (int i = 0; !rc && i < N; i++) labels[i] = (float)(i % 2);
+    for (int r = 0; !rc && r <= repeat; r++) {  // run 0 warms up (allocations, caches)
         double t0 = now_s();
         float loss;
-        if (siamese_forward(m, pairs, mode == MODE_TRAIN ? labels : NULL, N, prob,
-                            mode == MODE_TRAIN ? &loss : NULL, &e)) {
-            cli_error("%s", e.msg);
-            rc = EXIT_RUNTIME;
-            goto done;
-        }
-        if (mode == MODE_TRAIN) {
+        rc = siamese_forward(m, pairs, train ? labels : NULL, N, prob, train ? &loss : NULL, e);
+        if (!rc && train) {
             siamese_backward(m, N, 0);
             be->ops->sgd_nesterov_step(be, m->params, m->grads, mom, m->n_params, 1e-4f, 0.9f,
                                        0.0f);
         }
         be->ops->synchronize(be);
         t[r] = now_s() - t0;
+        if (!rc) rc = backend_check(be, e);
     }
-    double med = median(t + 1, (int)repeat), lo = t[1], hi = t[1];
-    for (int r = 1; r <= repeat; r++) lo = fmin(lo, t[r]), hi = fmax(hi, t[r]);
-    // A training step costs about three forwards (forward, backward data,
-    // backward filter); the first layer's backward data is skipped.
-    double flops = flops_fwd * N * (mode == MODE_TRAIN ? 3.0 : 1.0);
-    printf("mode=%s arch=%s device=%s precision=%s threads=%d batch=%d repeat=%ld median_ms=%.2f "
-           "min_ms=%.2f max_ms=%.2f pairs_per_s=%.2f gflops=%.1f peak_rss_mib=%.1f\n",
-           MODES[mode], arch, be->is_cpu ? "cpu" : "cuda", backend_precision_name(be->precision),
-           nthreads, N, repeat, med * 1e3,
-           lo * 1e3, hi * 1e3, N / med, flops / med * 1e-9, peak_rss_kib() / 1024.0);
-done:
-    free(pairs), free(labels), free(prob), free(t);
+    if (!rc) {
+        double med = median(t + 1, repeat), lo = t[1], hi = t[1];
+        for (int r = 1; r <= repeat; r++) lo = fmin(lo, t[r]), hi = fmax(hi, t[r]);
+        // A training step costs about three forwards (forward, backward
+        // data, backward filter); the first layer's backward data is skipped.
+        const double flops = model_forward_flops_per_image(m) * 2 * N * (train ? 3.0 : 1.0);
+        char arch[96];
+        model_spec_describe(&m->spec, arch, sizeof arch);
+        printf("mode=%s arch=%s device=%s precision=%s threads=%d batch=%d repeat=%d "
+               "median_ms=%.2f min_ms=%.2f max_ms=%.2f pairs_per_s=%.2f gflops=%.1f "
+               "peak_rss_mib=%.1f\n",
+               MODES[o->mode], arch, be->is_cpu ? "cpu" : "cuda",
+               backend_precision_name(be->precision), nthreads, N, repeat, med * 1e3, lo * 1e3,
+               hi * 1e3, N / med, flops / med * 1e-9, peak_rss_kib() / 1024.0);
+    }
+    free(labels);
+    free(prob);
     if (mom) be->ops->free(be, mom);
+    return rc;
+}
+
+int cmd_bench(int argc, char **argv) {
+    BenchOpts o;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc >= 0) return rc;
+    Backend *be;
+    Err e;
+    char notice[256];
+    if (backend_open(&be, o.device, (int)o.threads, notice, sizeof notice, &e)) {
+        cli_error("%s", e.msg);
+        return EXIT_RUNTIME;
+    }
+    if (cli_set_precision(be, o.precision, notice)) {
+        backend_close(be);
+        return EXIT_USAGE;
+    }
+    if (notice[0]) fprintf(stderr, "%s: %s\n", cli_prog, notice);
+    int nthreads = 0;
+    if (sscanf(be->desc, "cpu, %d", &nthreads) != 1) nthreads = (int)o.threads;
+    if (o.mode == MODE_SGEMM) {
+        backend_close(be);
+        return bench_sgemm(nthreads > 0 ? nthreads : 1, (int)o.repeat);
+    }
+    Model *m = NULL;
+    float *pairs = NULL;
+    double *t = NULL;
+    rc = open_model(&o, be, &m, &e);
+    const int N = o.mode == MODE_LATENCY ? 1 : (int)o.batch;
+    if (!rc) {
+        const int S = m->spec.input_size;
+        pairs = random_floats(2 * (size_t)N * S * S * 3, 3);
+        t = malloc(sizeof(double) * (o.repeat + 1));
+        if (!pairs || !t) rc = err_set(&e, "out of memory for a batch of %d pairs", N);
+    }
+    if (!rc)
+        rc = o.mode == MODE_LAYERS ? bench_layers(m, pairs, N, (int)o.repeat, t, &e)
+                                   : bench_steps(&o, m, pairs, N, nthreads, t, &e);
+    if (rc) cli_error("%s", e.msg);
+    free(pairs);
+    free(t);
     model_free(m);
     backend_close(be);
-    return rc;
+    return rc ? EXIT_RUNTIME : EXIT_OK;
 }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "../engine/eval.h"
+#include "../engine/text.h"
 #include "cli.h"
 #include "commands.h"
 #include "progress.h"
@@ -104,9 +105,11 @@ static int eval_runs_dir(Model *m, const char *dir, const EvalOpts *o) {
         engine_error(o, &e);
         return EXIT_RUNTIME;
     }
-    for (int i = 0; i < n; i++)
-        printf("%-12s error %6.2f%%  (%d of %d wrong)\n", runs[i].name, runs[i].error,
-               runs[i].wrong, runs[i].items);
+    char name[sizeof runs->name * 4];
+    for (int i = 0; i < n; i++)  // folder names, escaped as every string from a file
+        printf("%-12s error %6.2f%%  (%d of %d wrong)\n",
+               text_escape(runs[i].name, name, sizeof name), runs[i].error, runs[i].wrong,
+               runs[i].items);
     printf("mean error %.2f%% over %d run%s (accuracy %.2f%%)\n", mean, n, n == 1 ? "" : "s",
            100 - mean);
     free(runs);

@@ -105,8 +105,7 @@ int cmd_init(int argc, char **argv) {
         backend_close(be);
         return EXIT_RUNTIME;
     }
-    model_init_random(m, (uint64_t)seed);
-    int rc = weights_save(m, out, NULL, &e);
+    int rc = model_init_random(m, (uint64_t)seed, &e) || weights_save(m, out, NULL, &e);
     if (rc) cli_error("%s", e.msg);
     model_free(m);
     backend_close(be);

@@ -127,6 +127,9 @@ int predict_lines(Model *m, const PredictOpts *o, FILE *in, FILE *out) {
         if (predict_pair(m, p1, p2, &prob)) {
             fprintf(out, "error\n");
             failed = 1;
+            // Out of memory passes (the next pair may fit); after a device
+            // fault nothing more can be computed.
+            if (backend_recover(m->be)) break;
         } else {
             predict_print_score(out, prob, o);
         }

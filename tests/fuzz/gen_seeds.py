@@ -5,10 +5,16 @@
             PNG (RGB, RGBA, grey, grey+alpha, palette, 16-bit),
             JPEG (baseline, progressive, grey, CMYK), GIF (still, animated),
             BMP (24-bit, 8-bit palette, 32-bit), TGA (raw, RLE), PGM, PPM.
+            Not images: a text, random bytes, TGA headers inconsistent and
+            consistent-but-huge (TGA has no signature).
   weights/  tiny Keras-layout weight files: a whole Siamese network with 1
             channel per block (written by `siamese init`, repacked in the
             compact HDF5 format so the fuzzer works on ~16 KB, not 54 KB),
-            one with a NaN, and two partial ones made by tests/tools/h5edit.
+            ones with a NaN (dense and first convolution), one whose layer
+            and weight names hold an escape sequence, a newline and a
+            non-UTF-8 byte, and two partial ones made by tests/tools/h5edit.
+
+Files named regress-* (inputs the fuzzer found) are kept.
 
 Needs Pillow and numpy, ./siamese and build/tests/tools/h5edit (make test
 builds it), and h5repack (Debian hdf5-tools). Run from the repo root:
@@ -56,6 +62,19 @@ def images(out):
     save(grey, "grey.pgm")
     save(rgb, "rgb.ppm")
 
+    def write(name, data):
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+
+    write("not-text.md", b"# siamese\n\nImage similarity with a Siamese neural network, in C.\n")
+    write("not-random.bin", rng.integers(0, 256, 100, dtype=np.uint8).tobytes())
+    tga = bytearray(open(os.path.join(out, "raw.tga"), "rb").read())
+    tga[1] = 2  # colour-map type: neither 0 nor 1
+    write("not-tga-cmap.tga", bytes(tga))
+    tga = bytearray(open(os.path.join(out, "raw.tga"), "rb").read())
+    tga[12:16] = b"\xff\xff\xff\xff"  # consistent, 65535x65535
+    write("tga-huge.tga", bytes(tga))
+
 
 def weights(out):
     siamese = os.path.join(ROOT, "siamese")
@@ -69,6 +88,15 @@ def weights(out):
         nan = os.path.join(out, "siamese_nan.h5")
         shutil.copy(whole, nan)
         subprocess.run([h5edit, nan, "set", "block2_conv1", "0", "3", "nan"], check=True)
+        nan1 = os.path.join(out, "siamese_nan_conv1.h5")
+        shutil.copy(whole, nan1)
+        subprocess.run([h5edit, nan1, "set", "block1_conv1", "0", "0", "nan"], check=True)
+        evil = os.path.join(out, "siamese_evil_names.h5")
+        shutil.copy(whole, evil)
+        name = b"evil\x1b[2J\nname\xff"
+        subprocess.run([h5edit, evil, "rename", "block1_conv1", name], check=True)
+        subprocess.run([h5edit, evil, "weight-name", "dense_1", "0", b"dense_1/" + name],
+                       check=True)
         subprocess.run([h5edit, os.path.join(out, "notop.h5"), "new",
                         "block1_conv1:3x3x3x1", "block1_conv2:3x3x1x1"], check=True)
         subprocess.run([h5edit, os.path.join(out, "mlp.h5"), "new", "dense_1:4x2", "dense_2:2x1"],
@@ -78,8 +106,10 @@ def weights(out):
 def main():
     for kind, fn in (("image", images), ("weights", weights)):
         out = os.path.join(CORPUS, kind)
-        shutil.rmtree(out, ignore_errors=True)
-        os.makedirs(out)
+        os.makedirs(out, exist_ok=True)
+        for name in os.listdir(out):
+            if not name.startswith("regress-"):
+                os.remove(os.path.join(out, name))
         fn(out)
         for name in sorted(os.listdir(out)):
             print(f"{kind}/{name:24s} {os.path.getsize(os.path.join(out, name)):6d} bytes")

@@ -59,11 +59,11 @@ static inline void tool_spec(ModelSpec *s, const char *backbone, int input) {
 static inline Model *tool_model(const ModelSpec *s, Backend *be, int training, uint64_t seed) {
     Model *m;
     Err e;
-    if (model_create(&m, s, be, &e) || (training && model_enable_training(m, &e))) {
+    if (model_create(&m, s, be, &e) || (training && model_enable_training(m, &e)) ||
+        model_init_random(m, seed, &e)) {
         fprintf(stderr, "%s\n", e.msg);
         exit(1);
     }
-    model_init_random(m, seed);
     return m;
 }
 

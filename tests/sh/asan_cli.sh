@@ -37,7 +37,7 @@ printf '%s\n' img/a.png img/b.png img/c.png tests/fixtures/images/tall_150x200_R
     "$A" predict --device cpu --model "$model" >"$TMP/out" 2>"$TMP/err"
 rc=$?
 [ $rc = 0 ] && [ "$(wc -l <"$TMP/out")" = 2 ] || fail "line protocol: exit $rc, $(cat "$TMP/out" "$TMP/err")"
-for t in bad_images bad_weights bad_options bad_datasets train_options; do
+for t in bad_images bad_weights bad_options bad_datasets train_options backend_failure; do
     CASES=$((CASES + 1))
     if SIAMESE=$A bash "tests/sh/$t.sh" >"$TMP/log" 2>&1; then
         echo "ok: $t.sh under the sanitizers: $(tail -1 "$TMP/log")"

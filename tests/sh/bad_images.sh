@@ -54,6 +54,23 @@ fi
 bad "$TMP/empty.png" "the file is empty"
 printf 'just some text\n' >"$TMP/notes.png"
 bad "$TMP/notes.png" "not an image" "PNG, JPEG"
+# Files that are not images at all: "not an image", never a TGA of absurd
+# size (TGA has no signature; only a consistent header makes a file one).
+rand_bytes() {  # N SEED: N pseudo-random bytes (an LCG: the same bytes every run)
+    local x=$2 i out=
+    for ((i = 0; i < $1; i++)); do
+        x=$(((x * 1103515245 + 12345) & 0x7fffffff))
+        out+=$(printf '\\x%02x' $((x >> 16 & 255)))
+    done
+    printf "$out"
+}
+for seed in 1 2 3; do rand_bytes 100 $seed >"$TMP/random$seed.bin"; done
+for f in README.md LICENSE /etc/passwd Makefile "$TMP"/random?.bin; do
+    bad "$f" "not an image (expected PNG, JPEG"
+    grep -q "megapixels\|TGA file" "$TMP/err" && fail "$f: $(cat "$TMP/err")"
+done
+cp README.md "$TMP/readme.tga"
+bad "$TMP/readme.tga" "not a TGA image (its header: colour-map type is neither 0 nor 1)"
 printf 'II*\0\10\0\0\0' >"$TMP/scan.png"
 bad "$TMP/scan.png" "a TIFF file" "this program reads"
 printf '8BPS\0\1\0\0\0\0\0\0\0\3' >"$TMP/layers.psd"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bad weight files given to predict: each exits 1 with a message that
-# names the file and what is wrong (and what was expected); NaN or Inf
-# values are a warning. The bad files are made at test time from a tiny
+# names the file and what is wrong (and what was expected), NaN or Inf
+# values included, with the file's own strings escaped. The bad files are made at test time from a tiny
 # model written by our own init, damaged by tests/tools/h5edit.
 . tests/shlib.sh
 [ -x "$H5EDIT" ] || { echo "$H5EDIT is not built (make test builds it)"; exit 1; }
@@ -63,13 +63,31 @@ bad tests/fuzz/corpus/weights/regress-huge-float-type.h5 "block3_conv2/kernel:0"
 # float64 weights are converted, as Keras would load them.
 expect 0 -- predict "$(damaged f64.h5 retype block1_conv1 0 float64)"
 
-# ---- NaN and Inf: a warning; a NaN score is an error, never printed as a number ----
-# An infinite output bias: the score is 1, finite, with the warning.
-f=$(damaged inf.h5 set dense_2 1 0 inf)
-expect 0 "warning" "$f" "1 weight is NaN or infinite" -- predict "$f"
-f=$(damaged nan.h5 set block3_conv1 0 7 nan)
-expect 1 "warning" "$f" "NaN or infinite" "not a number" -- predict "$f"
-grep -qi nan "$TMP/out" && fail "a NaN score was printed"
+# ---- NaN and Inf: an error at load, naming the layer and the weight ---------------
+# A NaN in the first convolution vanishes in its ReLU and the score looked
+# plausible (0.5, exit 0); an infinite output bias gave a score of 1.
+for spec in "block1_conv1 0 7 nan" "block3_conv1 0 7 nan" "block5_conv3 1 0 -inf" "dense_2 1 0 inf"; do
+    set -- $spec
+    f=$(damaged "nonfinite_$1_$2.h5" set "$@")
+    w=$([ "$2" = 0 ] && echo kernel || echo bias)
+    bad "$f" "layer '$1'" "weight '$1/$w:0' holds 1 NaN or infinite value (the first at index $3)"
+    [ -s "$TMP/out" ] && fail "$1: a score was printed: $(cat "$TMP/out")"
+done
+
+# ---- names from the file are printed escaped -------------------------------------
+# A layer or weight name holding an escape sequence and a newline would
+# clear the terminal and split the message; shown as \x1b[2J\n instead.
+evil=$'evil\e[2J\nname\xff'
+f=$(damaged evil_layer.h5 rename block1_conv1 "$evil")
+bad "$f" 'the file holds evil\x1b[2J\nname\xff (3,3,3,4)'
+f=$(damaged evil_weight.h5 weight-name block2_conv1 0 "block2_conv1/$evil")
+"$H5EDIT" "$f" set block2_conv1 0 3 nan || fail "h5edit set"
+bad "$f" "weight 'block2_conv1/evil\x1b[2J\nname\xff' holds 1 NaN"
+for f in "$TMP"/evil_*.h5; do
+    predict "$f" >/dev/null 2>"$TMP/err"
+    [ "$(wc -l <"$TMP/err")" = 1 ] || fail "$f: the message is not one line: $(cat -A "$TMP/err")"
+    LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f-\xff]' "$TMP/err" && fail "$f: raw control bytes or non-ASCII printed: $(cat -A "$TMP/err")"
+done
 
 # ---- other architectures: say what the file holds and what was expected ------------
 "$H5EDIT" "$TMP/resnet.h5" new conv1:7x7x3x64 bn_conv1:64 res2a_branch2a:1x1x64x64 fc1000:2048x1000

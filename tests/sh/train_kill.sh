@@ -6,11 +6,7 @@
 # save folder stops with a clear error and the last good checkpoint
 # intact. Our own images (copies of img/*.png), so it runs without Omniglot.
 . tests/shlib.sh
-data=$TMP/data/images_background
-for c in 1 2 3; do
-    mkdir -p "$data/class$c"
-    for i in 1 2 3 4 5 6 7 8; do cp "img/$(echo a b c | cut -d' ' -f$(((i + c) % 3 + 1))).png" "$data/class$c/$i.png"; done
-done
+small_dataset "$TMP/data"
 L=$TMP/logs
 tiny=(--device cpu --threads 1 --workers 1 --plain --backbone compact --widths 2,2,4,4,4
       --hidden 8 --input-shape 32 --steps-per-epoch 2 --val-steps 1 --batch-size 2 --val-ratio 0.5

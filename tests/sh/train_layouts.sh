@@ -57,4 +57,21 @@ expect_error 2 "--lr-decay: 'linear' is not cos or step" --lr-decay linear
 expect_error 2 "unknown option '--bogus'" --bogus
 expect_error 2 "--init-epoch: 5 is out of range" --epochs 5 --init-epoch 5
 ./siamese train --help | grep -q -- "--same-alphabet-negatives" || fail "help"
+
+# Strings from files are printed escaped, in the report too: a broken image
+# and a --model-path layer (hidden Dense, wrong shape: not loaded) whose
+# names hold an escape sequence and a newline.
+evil=$'\e[2J\nevil'
+mkdir -p "$T/own2/images_background"
+cp -r "$own/letter05" "$own/letter06" "$own/letter07" "$T/own2/images_background/"
+printf 'x' >"$T/own2/images_background/letter05/bad$evil.png"
+cp "$T/logs/last_epoch_weights.h5" "$T/evil.h5"
+"$H5EDIT" "$T/evil.h5" rename dense_1 "dense$evil" && "$H5EDIT" "$T/evil.h5" reshape "dense$evil" 0 9,8 ||
+    fail "h5edit"
+./siamese train --dataset "$T/own2" "${tiny[@]}" --epochs 1 --model-path "$T/evil.h5" \
+    --save-dir "$T/evil_logs" >"$T/evil.log" 2>&1 || { cat "$T/evil.log"; fail "training with --model-path"; }
+grep -qF 'not loaded: dense\x1b[2J\nevil: kernel shape is (9,8), expected (4,8)' "$T/evil.log" ||
+    { cat "$T/evil.log"; fail "the skipped layer is not reported escaped"; }
+grep -qF 'bad\x1b[2J\nevil.png' "$T/evil.log" || { cat "$T/evil.log"; fail "the broken image is not named escaped"; }
+LC_ALL=C grep -q $'\e' "$T/evil.log" && fail "an escape character reached the output"
 finish

@@ -4,6 +4,8 @@
 //
 //   h5edit FILE delete LAYER                  the layer's group and its entry in layer_names
 //   h5edit FILE rename LAYER NEW              the group and the entry in layer_names
+//   h5edit FILE weight-name LAYER I NEW       weight I of LAYER renamed (its dataset and its
+//                                             entry in weight_names)
 //   h5edit FILE reshape LAYER I D0,D1,...     weight I of LAYER becomes float32 zeros of that shape
 //   h5edit FILE retype LAYER I int32|float64|string   weight I, same shape, another type
 //   h5edit FILE set LAYER I K VALUE           element K of weight I (VALUE: nan, inf, -inf, a number)
@@ -226,6 +228,20 @@ int main(int argc, char **argv) {
         if (!found) die("no layer", argv[3]);
         names_write(f, "layer_names", &l);
         if (H5Lmove(f, argv[3], f, argv[4], H5P_DEFAULT, H5P_DEFAULT) < 0) die("cannot rename", argv[3]);
+    } else if (!strcmp(cmd, "weight-name") && argc == 6) {
+        hid_t g = H5Gopen2(f, argv[3], H5P_DEFAULT);
+        if (g < 0) die("no layer", argv[3]);
+        Names w;
+        names_read(g, "weight_names", &w);
+        int i = atoi(argv[4]);
+        if (i < 0 || i >= w.n) die("no such weight index in layer", argv[3]);
+        hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+        H5Pset_create_intermediate_group(lcpl, 1);
+        if (H5Lmove(g, w.s[i], g, argv[5], lcpl, H5P_DEFAULT) < 0) die("cannot rename", w.s[i]);
+        H5Pclose(lcpl);
+        snprintf(w.s[i], sizeof w.s[i], "%s", argv[5]);
+        names_write(g, "weight_names", &w);
+        H5Gclose(g);
     } else if (!strcmp(cmd, "reshape") && argc == 6) {
         weight_path(f, argv[3], atoi(argv[4]), path, sizeof path);
         hsize_t dims[8];

@@ -1,0 +1,52 @@
+#include "text.h"
+
+#include <stdio.h>
+
+// Length of the valid UTF-8 sequence at s (1 to 4), or 0 when s does not
+// start one. The ranges are those of RFC 3629's grammar: no overlong
+// forms, no surrogates (U+D800..DFFF), nothing past U+10FFFF.
+static int utf8_valid_length(const unsigned char *s) {
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    int n;
+    unsigned lo = 0x80, hi = 0xBF;  // the second byte's range
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4) n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else return 0;
+    if (s[1] < lo || s[1] > hi) return 0;  // also stops at the NUL
+    for (int i = 2; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    return n;
+}
+
+char *text_escape(const char *s, char *out, size_t cap) {
+    if (!cap) return out;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+    while (*p) {
+        char piece[16];
+        size_t len;
+        int n = utf8_valid_length(p);
+        // C1 controls (U+0080..U+009F) are C2 80..C2 9F in UTF-8: some
+        // terminals obey them (C2 9B is CSI), so they are escaped too.
+        int control = n == 1 ? *p < 0x20 || *p == 0x7F : n == 2 && p[0] == 0xC2 && p[1] < 0xA0;
+        if (n && !control) {
+            len = (size_t)n;
+            for (int i = 0; i < n; i++) piece[i] = (char)p[i];
+        } else {
+            if (!n) n = 1;  // an invalid byte: escape it alone, resync on the next
+            len = 0;
+            for (int i = 0; i < n; i++) {
+                const char *named = p[i] == '\n' ? "\\n" : p[i] == '\r' ? "\\r" : p[i] == '\t' ? "\\t" : NULL;
+                if (named) len += (size_t)snprintf(piece + len, sizeof piece - len, "%s", named);
+                else len += (size_t)snprintf(piece + len, sizeof piece - len, "\\x%02x", p[i]);
+            }
+        }
+        if (o + len >= cap) break;  // whole pieces only
+        for (size_t i = 0; i < len; i++) out[o++] = piece[i];
+        p += n;
+    }
+    out[o] = '\0';
+    return out;
+}

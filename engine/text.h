@@ -1,0 +1,21 @@
+// text: strings that come from files (layer and weight names, file names,
+// lines of a labels file, a checkpoint's settings) made safe to print.
+// A weights file can name a layer "\x1b[2J\n...": printed raw, that would
+// clear the user's terminal and split one error over two lines.
+#ifndef SIAMESE_TEXT_H
+#define SIAMESE_TEXT_H
+
+#include <stddef.h>
+
+// Copies s into out (cap bytes, always NUL-terminated) with control
+// characters (C0, DEL, C1) written as \n, \r, \t or \xNN per byte, and
+// every byte that is not part of valid UTF-8 (stray continuation bytes,
+// overlong forms, surrogates, code points past U+10FFFF, cut-off
+// sequences) as \xNN; valid UTF-8 text, accents and all, passes unchanged.
+// Backslashes are kept as they are, so the result has nothing left to
+// escape: escaping it again changes nothing (messages are escaped where
+// they are made, and again where a message is wrapped in another). Never
+// cuts an escape or a character in half when out is too small. Returns out.
+char *text_escape(const char *s, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,76 @@
+// text_escape: strings from files (layer names, file names) made safe to
+// print; and the messages built from them (err_set, err_prefix).
+#include <string.h>
+
+#include "../engine/err.h"
+#include "../engine/text.h"
+#include "check.h"
+
+typedef struct Case {
+    const char *in, *out;
+} Case;
+
+static const Case CASES[] = {
+    {"block1_conv1/kernel:0", "block1_conv1/kernel:0"},
+    {"", ""},
+    // Valid UTF-8 passes: accents, CJK, a 4-byte emoji, U+00A0 (the first
+    // code point after the C1 controls), U+10FFFF (the last).
+    {"\xc3\xbc \xc3\xb1 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80", "\xc3\xbc \xc3\xb1 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80"},
+    {"\xc2\xa0|\xf4\x8f\xbf\xbf", "\xc2\xa0|\xf4\x8f\xbf\xbf"},
+    // Controls: the terminal-clearing name of the issue, tab, CR, DEL, C1 CSI.
+    {"evil\x1b[2J\nname", "evil\\x1b[2J\\nname"},
+    {"a\tb\rc\x7f" "d\x01", "a\\tb\\rc\\x7fd\\x01"},
+    {"x\xc2\x9b" "2Jy", "x\\xc2\\x9b2Jy"},
+    // Not UTF-8: a Latin-1 byte, a stray continuation byte, overlong forms,
+    // a surrogate, past U+10FFFF, a lead byte that cannot start anything,
+    // a sequence cut short (mid-string and at the end).
+    {"caf\xe9.png", "caf\\xe9.png"},
+    {"\x80", "\\x80"},
+    {"\xc0\xaf|\xe0\x80\xaf|\xf0\x80\x80\xaf", "\\xc0\\xaf|\\xe0\\x80\\xaf|\\xf0\\x80\\x80\\xaf"},
+    {"\xed\xa0\x80", "\\xed\\xa0\\x80"},
+    {"\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"},
+    {"\xf5\xff", "\\xf5\\xff"},
+    {"\xe6\x97z", "\\xe6\\x97z"},
+    {"ok\xe6\x97", "ok\\xe6\\x97"},
+    // Backslashes stay: escaping is idempotent.
+    {"a\\x1b", "a\\x1b"},
+};
+
+int main(void) {
+    char out[256], again[256];
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        text_escape(CASES[i].in, out, sizeof out);
+        CHECK(!strcmp(out, CASES[i].out), "case %zu: got '%s', want '%s'", i, out, CASES[i].out);
+        text_escape(out, again, sizeof again);
+        CHECK(!strcmp(out, again), "case %zu: escaping twice changed '%s' to '%s'", i, out, again);
+    }
+    // A small buffer takes whole pieces only: no half escape, no half character.
+    text_escape("ab\x1b" "cd", out, 6);
+    CHECK(!strcmp(out, "ab"), "cap 6: '%s'", out);
+    text_escape("ab\xe6\x97\xa5", out, 5);
+    CHECK(!strcmp(out, "ab"), "cap 5 before a 3-byte character: '%s'", out);
+    text_escape("ab\xe6\x97\xa5", out, 6);
+    CHECK(!strcmp(out, "ab\xe6\x97\xa5"), "cap 6: '%s'", out);
+    text_escape("abc", out, 1);
+    CHECK(out[0] == '\0', "cap 1: '%s'", out);
+
+    // Every byte value, alone: printable ASCII passes, the rest is escaped;
+    // nothing printed holds a control byte or a byte >= 0x80.
+    for (int b = 1; b < 256; b++) {
+        char in[2] = {(char)b, 0};
+        text_escape(in, out, sizeof out);
+        int printable = b >= 0x20 && b < 0x7f;
+        CHECK(printable ? !strcmp(out, in) : out[0] == '\\', "byte 0x%02x: '%s'", b, out);
+        for (const unsigned char *p = (const unsigned char *)out; *p; p++)
+            CHECK(*p >= 0x20 && *p < 0x7f, "byte 0x%02x escaped to a raw byte 0x%02x", b, *p);
+    }
+
+    // Messages: err_set escapes what it is given, err_prefix keeps the old
+    // message as it was (escaped once, not twice).
+    Err e;
+    CHECK(err_set(&e, "%s: layer '%s' is missing", "w.h5", "x\x1b[2J\ny") == -1, "return value");
+    CHECK(!strcmp(e.msg, "w.h5: layer 'x\\x1b[2J\\ny' is missing"), "err_set: %s", e.msg);
+    err_prefix(&e, "loading %s", "m\n.h5");
+    CHECK(!strcmp(e.msg, "loading m\\n.h5: w.h5: layer 'x\\x1b[2J\\ny' is missing"), "err_prefix: %s", e.msg);
+    return check_summary("test_text");
+}
