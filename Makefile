@@ -13,7 +13,7 @@ CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation
 CPPFLAGS += $(shell pkg-config --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial) \
             -I/usr/include/stb -I/usr/include/x86_64-linux-gnu
 HDF5_LIBS := $(shell pkg-config --libs hdf5 2>/dev/null || echo -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5)
-LDLIBS  += $(HDF5_LIBS) -lstb -lreadline -lncursesw -ldl -lm
+LDLIBS  += $(HDF5_LIBS) -ljpeg -lstb -lreadline -lncursesw -ldl -lm
 LDFLAGS += -fopenmp -pthread $(SANITIZE)
 
 # The sanitizer build (make test runs it) sets BUILD=build-asan,
@@ -41,7 +41,7 @@ ASAN_TEST_BIN := $(patsubst tests/%.c,build-asan/tests/%,$(filter-out $(ASAN_SKI
 TOOL_BIN   := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
 
 # The Debian packages the project needs (make setup installs them).
-DEBIAN_PACKAGES := build-essential pkg-config time libhdf5-dev libstb-dev \
+DEBIAN_PACKAGES := build-essential pkg-config time libhdf5-dev libstb-dev libjpeg62-turbo-dev \
                    libncurses-dev libreadline-dev expect python3 python3-venv clang \
                    libomp-dev valgrind libopenmpi-dev openmpi-bin hdf5-tools
 
@@ -105,7 +105,7 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-r
               -fopenmp -std=gnu11 -Wno-pass-failed $(CPPFLAGS)
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN   := $(FUZZ_NAMES:%=build-fuzz/fuzz_%)
-FUZZ_ENGINE_SRC := engine/image.c engine/imageformat.c engine/err.c engine/text.c engine/weights.c engine/atomicfile.c \
+FUZZ_ENGINE_SRC := engine/image.c engine/imageformat.c engine/jpeg.c engine/err.c engine/text.c engine/weights.c engine/atomicfile.c \
                    engine/plugin.c \
                    engine/gemm.c engine/winograd.c \
                    engine/model.c engine/backend.c engine/backend_cpu.c engine/backend_failure.c \
@@ -119,7 +119,7 @@ build-fuzz/stb_image_impl.o: tests/fuzz/stb_image_impl.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -w -c -o $@ $<
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(HDF5_LIBS) -ldl -lm
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(HDF5_LIBS) -ljpeg -ldl -lm
 
 # The objects stay for the next build (make would delete them as intermediates).
 .SECONDARY: $(FUZZ_OBJ)

@@ -11,6 +11,7 @@
 #include <stb_image.h>
 
 #include "imageformat.h"
+#include "jpeg.h"
 
 // ---- decoding ---------------------------------------------------------------
 
@@ -63,14 +64,17 @@ static int check_structure(const ImageFormat *f, const unsigned char *data, size
                            const char *name, Err *e) {
     const char *why = "";
     ImageCheck c = f->check(data, len, &why);
-    if (c == IMAGEFORMAT_TRUNCATED)
-        return err_set(e, "%s: the %s file is truncated (its data stops before the end of the "
-                       "image)", name, f->name);
+    if (c == IMAGEFORMAT_TRUNCATED) return err_set(e, IMAGEFORMAT_TRUNCATED_MSG, name, f->name);
     if (c == IMAGEFORMAT_CORRUPT) return err_set(e, "%s: the %s data is corrupt: %s", name, f->name, why);
     if (c == IMAGEFORMAT_UNSUPPORTED)
         return err_set(e, "%s: the %s file has %s, which this program does not read", name, f->name,
                        why);
     return 0;
+}
+
+static int too_big(Err *e, const char *name, long w, long h) {
+    return err_set(e, IMAGEFORMAT_TOO_BIG_MSG, name, w, h, (double)w * h / 1e6,
+                   IMAGE_MAX_PIXELS / 1000000);
 }
 
 // Whether name ends with ext (".tga"), in any case.
@@ -79,27 +83,9 @@ static int has_extension(const char *name, const char *ext) {
     return n >= k && !strcasecmp(name + n - k, ext);
 }
 
-int image_decode(const unsigned char *data, size_t len, const char *name, Image *img, Err *e) {
-    memset(img, 0, sizeof *img);
-    if (len == 0) return err_set(e, "%s: the file is empty", name);
-    if (len > 0x7fffffff) return err_set(e, "%s: the file is larger than 2 GB", name);
-    const ImageFormat *f = imageformat_sniff(data, len);
-    if (!f) {
-        // TGA has no signature: a .tga whose header does not hold up is
-        // told what is wrong with it; anything else is not an image.
-        if (has_extension(name, ".tga"))
-            return err_set(e, "%s: not a TGA image (its header: %s)", name,
-                           imageformat_tga_problem(data, len));
-        return err_set(e, "%s: not an image (expected " IMAGEFORMAT_READ ")", name);
-    }
-    if (!f->supported)
-        return err_set(e, "%s: a %s file; this program reads " IMAGEFORMAT_READ, name, f->name);
-    // The pixel limit, on the header as read here, before any decoder runs.
-    long hw, hh;
-    if (!f->size(data, len, &hw, &hh) && (double)hw * hh > IMAGE_MAX_PIXELS)
-        return err_set(e, "%s: %ldx%ld pixels is %.1f megapixels, above the limit of %ld "
-                       "megapixels", name, hw, hh, (double)hw * hh / 1e6,
-                       IMAGE_MAX_PIXELS / 1000000);
+// Every format but JPEG: stb_image, after the structure checks.
+static int decode_stb(const ImageFormat *f, const unsigned char *data, size_t len,
+                      const char *name, Image *img, Err *e) {
     // The structure checks come before stb reads even the header (it
     // trusts some of it: see imageformat.h).
     if (check_structure(f, data, len, name, e)) return -1;
@@ -111,9 +97,7 @@ int image_decode(const unsigned char *data, size_t len, const char *name, Image 
     if (w <= 0 || h <= 0)
         return err_set(e, "%s: the %s header is corrupt (%dx%d pixels)", name, f->name, w, h);
     // The limit again on what stb read, should its reading of the header differ.
-    if ((long)w * h > IMAGE_MAX_PIXELS)
-        return err_set(e, "%s: %dx%d pixels is %.1f megapixels, above the limit of %ld megapixels",
-                       name, w, h, (double)w * h / 1e6, IMAGE_MAX_PIXELS / 1000000);
+    if ((long)w * h > IMAGE_MAX_PIXELS) return too_big(e, name, w, h);
     unsigned char *px = stbi_load_from_memory(data, (int)len, &w, &h, &comp, 3);
     if (px && (w <= 0 || h <= 0 || (long)w * h > IMAGE_MAX_PIXELS)) {  // as checked above
         stbi_image_free(px);
@@ -133,6 +117,30 @@ int image_decode(const unsigned char *data, size_t len, const char *name, Image 
     img->w = w;
     img->h = h;
     return 0;
+}
+
+int image_decode(const unsigned char *data, size_t len, const char *name, Image *img, Err *e) {
+    memset(img, 0, sizeof *img);
+    if (len == 0) return err_set(e, "%s: the file is empty", name);
+    if (len > 0x7fffffff) return err_set(e, "%s: the file is larger than 2 GB", name);
+    const ImageFormat *f = imageformat_sniff(data, len);
+    if (!f) {
+        // TGA has no signature: a .tga whose header does not hold up is
+        // told what is wrong with it; anything else is not an image.
+        if (has_extension(name, ".tga"))
+            return err_set(e, "%s: not a TGA image (its header: %s)", name,
+                           imageformat_tga_problem(data, len));
+        return err_set(e, "%s: not an image (expected " IMAGEFORMAT_READ ")", name);
+    }
+    if (f->decoder == DECODER_NONE)
+        return err_set(e, "%s: a %s file; this program reads " IMAGEFORMAT_READ, name, f->name);
+    // The pixel limit, on the header as read here, before any decoder runs.
+    long hw, hh;
+    if (!f->size(data, len, &hw, &hh) && (double)hw * hh > IMAGE_MAX_PIXELS)
+        return too_big(e, name, hw, hh);
+    if (f->decoder == DECODER_LIBJPEG)
+        return jpeg_decode(data, len, name, IMAGE_MAX_PIXELS, &img->rgb, &img->w, &img->h, e);
+    return decode_stb(f, data, len, name, img, e);
 }
 
 int image_load(const char *path, Image *img, Err *e) {

@@ -1,5 +1,6 @@
-// image: decoding (stb_image) and the Python original's preprocessing,
-// reproduced to PIL's arithmetic so the network sees the same numbers.
+// image: decoding (libjpeg-turbo for JPEG, as Pillow; stb_image for the
+// rest) and the Python original's preprocessing, reproduced to PIL's
+// arithmetic so the network sees the same numbers.
 #ifndef SIAMESE_IMAGE_H
 #define SIAMESE_IMAGE_H
 
@@ -18,8 +19,9 @@ typedef struct Image {
 typedef enum ImageFilter { FILTER_BILINEAR, FILTER_BICUBIC } ImageFilter;
 
 // Decodes PNG, JPEG, BMP, GIF (first frame), TGA, PGM and PPM into RGB as
-// PIL's convert('RGB') does: grey replicated, alpha dropped, palettes
-// expanded. Files are recognised by content, not by extension. Errors name
+// PIL's Image.open(path).convert('RGB') does: grey replicated, alpha
+// dropped, palettes expanded, CMYK converted (JPEG: Pillow's pixels
+// exactly, see jpeg.h). Files are recognised by content, not by extension. Errors name
 // the file and say what is wrong (other formats are named and refused).
 int image_load(const char *path, Image *img, Err *e);
 // The same on a file already in memory; name is used in the messages.

@@ -39,24 +39,20 @@ static int png_whole(const unsigned char *d, size_t len) {
 }
 
 // ---- JPEG -----------------------------------------------------------------
-// SOI (FF D8), then marker segments (FF xx + 16-bit length), each scan
-// (FF DA + header) followed by entropy-coded data, and EOI (FF D9) at the
-// end. Inside entropy-coded data an FF byte is always followed by 00
-// (stuffing) or a restart marker (D0-D7), so the next other marker ends it.
+// SOI (FF D8), then marker segments (FF xx + 16-bit length), the frame
+// header (SOFn) among them, then scans. Only the size is read here.
 
-// The offset just past the start-of-image marker, 0 when there is none.
-// stb_image (as libjpeg) skips fill bytes (FF) before a marker, the first
-// one too: FF FF D8 is a JPEG to it, so it must be one here.
-static size_t jpeg_start(const unsigned char *d, size_t len) {
-    size_t i = 0;
-    while (i < len && d[i] == 0xff) i++;
-    return i >= 1 && i < len && d[i] == 0xd8 ? i + 1 : 0;
+// Whether d starts a JPEG as Pillow tells one (FF D8 FF: the start-of-image
+// marker and the next marker's first byte). libjpeg wants FF D8 at offset 0
+// too, so a file with fill bytes before it is no JPEG to either.
+static int jpeg_start(const unsigned char *d, size_t len) {
+    return len >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff;
 }
 
 // Offset of the frame header (start-of-frame marker), 0 if none before the
 // first scan.
 static size_t jpeg_sof(const unsigned char *d, size_t len) {
-    size_t i = jpeg_start(d, len);
+    size_t i = 2;
     while (i + 4 <= len && d[i] == 0xff) {
         unsigned m = d[i + 1];
         if (m == 0xff) {  // fill byte
@@ -71,6 +67,7 @@ static size_t jpeg_sof(const unsigned char *d, size_t len) {
     return 0;
 }
 
+// The frame header's size, so the pixel limit holds before libjpeg runs.
 static int jpeg_size(const unsigned char *d, size_t len, long *w, long *h) {
     size_t sof = jpeg_sof(d, len);
     // Frame header: FF Cx, length (2), precision (1), height (2), width (2).
@@ -78,68 +75,6 @@ static int jpeg_size(const unsigned char *d, size_t len, long *w, long *h) {
     *h = be16(d + sof + 5);
     *w = be16(d + sof + 7);
     return 0;
-}
-
-// A Huffman table segment: tables of a class/id byte, 16 code counts and
-// that many symbols. stb_image 2.27 trusts the counts to total at most 256
-// (the symbols of one table) and writes past its tables when they do not
-// (memory corruption from a crafted file, found by fuzzing): refuse that here.
-static int jpeg_dht_ok(const unsigned char *seg, size_t n, const char **why) {
-    while (n > 0) {
-        if (n < 17) {
-            *why = "a Huffman table is cut short";
-            return 0;
-        }
-        unsigned codes = 0;
-        for (int i = 1; i <= 16; i++) codes += seg[i];
-        if (codes > 256) {
-            *why = "a Huffman table declares more than 256 codes";
-            return 0;
-        }
-        if (17 + codes > n) {
-            *why = "a Huffman table is longer than its segment";
-            return 0;
-        }
-        seg += 17 + codes;
-        n -= 17 + codes;
-    }
-    return 1;
-}
-
-// Walks every segment and scan to EOI, checking the Huffman tables.
-static int jpeg_check(const unsigned char *d, size_t len, const char **why) {
-    size_t i = jpeg_start(d, len);
-    for (;;) {
-        if (i + 2 > len) return IMAGEFORMAT_TRUNCATED;
-        if (d[i] != 0xff) {
-            *why = "bytes between segments";
-            return IMAGEFORMAT_CORRUPT;
-        }
-        unsigned m = d[i + 1];
-        if (m == 0xff) {  // fill byte
-            i++;
-            continue;
-        }
-        if (m == 0xd9) return IMAGEFORMAT_WHOLE;
-        if (m == 0x01 || (m >= 0xd0 && m <= 0xd7)) {  // markers without a length
-            i += 2;
-            continue;
-        }
-        if (i + 4 > len) return IMAGEFORMAT_TRUNCATED;
-        size_t seg = be16(d + i + 2);
-        if (seg < 2) {
-            *why = "a segment length below 2";
-            return IMAGEFORMAT_CORRUPT;
-        }
-        if (i + 2 + seg > len) return IMAGEFORMAT_TRUNCATED;
-        if (m == 0xc4 && !jpeg_dht_ok(d + i + 4, seg - 2, why)) return IMAGEFORMAT_CORRUPT;
-        i += 2 + seg;
-        if (m == 0xda) {  // entropy-coded data up to the next real marker
-            while (i + 1 < len && !(d[i] == 0xff && d[i + 1] != 0 && (d[i + 1] < 0xd0 || d[i + 1] > 0xd7)))
-                i++;
-            if (i + 1 >= len) return IMAGEFORMAT_TRUNCATED;
-        }
-    }
 }
 
 // ---- GIF ------------------------------------------------------------------
@@ -386,8 +321,8 @@ typedef struct Signature {
     ImageFormat fmt;
 } Signature;
 
-#define READ(name, kind) {name, 1, kind##_size, kind##_check}
-#define REFUSED(name) {name, 0, NULL, NULL}
+#define READ(name, kind) {name, DECODER_STB, kind##_size, kind##_check}
+#define REFUSED(name) {name, DECODER_NONE, NULL, NULL}
 
 static const Signature SIGNATURES[] = {
     {"\x89PNG\r\n\x1a\n", 8, 0, READ("PNG", png)},
@@ -420,7 +355,7 @@ static const Signature SIGNATURES[] = {
 };
 
 static const ImageFormat TGA = READ("TGA", tga);
-static const ImageFormat JPEG = READ("JPEG", jpeg);
+static const ImageFormat JPEG = {"JPEG", DECODER_LIBJPEG, jpeg_size, NULL};
 
 const ImageFormat *imageformat_sniff(const unsigned char *d, size_t len) {
     if (jpeg_start(d, len)) return &JPEG;

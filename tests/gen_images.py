@@ -2,8 +2,10 @@
 """Draw the synthetic test images (our own making; no dataset images).
 
 Writes
-  tests/fixtures/images/*   small images in many sizes, modes and formats,
-                            used by the preprocessing and prediction fixtures
+  tests/fixtures/images/*   small images in many sizes, modes and formats
+                            (JPEGs of 4:2:0, 4:2:2, progressive and CMYK among
+                            them), used by the preprocessing and prediction
+                            fixtures
   img/a.png img/b.png       two renderings of the same random "character"
                             (same strokes, small jitter)
   img/c.png                 a clearly different character
@@ -207,6 +209,24 @@ def main():
     ink = np.asarray(render_glyph(random_glyph(rng, 3), width=3.0), np.float64) / 255.0
     a = a * ink[..., None]
     save(Image.fromarray(to_u8(a), "RGB"), "noise_105x105_RGB.tga")
+
+    # 13-16. JPEGs as users' photos are: a 320x240 4:2:0 photo, progressive,
+    # 4:2:2, CMYK (Adobe). Their own generator, so the images above stay as
+    # they were.
+    prng = np.random.default_rng(SEED + 3)
+
+    def photo(w, h, noise):
+        a = add_noise(gradient_rgb(w, h, prng), prng, noise)
+        return draw_shapes(Image.fromarray(to_u8(a), "RGB"), prng, max(6, w * h // 2500),
+                           max(6, min(w, h) // 4))
+
+    save(photo(320, 240, 4.0), "photo_320x240_RGB.jpg", quality=85, subsampling="4:2:0")
+    save(photo(160, 120, 4.0), "prog_160x120_RGB.jpg", quality=90, progressive=True)
+    save(photo(90, 70, 6.0), "s422_90x70_RGB.jpg", quality=90, subsampling="4:2:2")
+    cmyk = to_u8(255 - np.asarray(photo(80, 60, 6.0), np.float64))
+    k = np.min(cmyk, axis=-1, keepdims=True) // 2
+    save(Image.fromarray(np.concatenate([cmyk - k, k], axis=-1), "CMYK"), "cmyk_80x60_CMYK.jpg",
+         quality=90)
 
     # ------------------------------------------------------------------
     # Top-level img/: a and b the same character (jittered), c different,

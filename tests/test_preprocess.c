@@ -1,14 +1,13 @@
 // Decoding and preprocessing against Pillow (tests/gen_preprocess_ref.py):
-// for every fixture image (PNG grey/grey+alpha/palette/RGBA, JPEG, BMP,
-// GIF, TGA, PGM, PPM; sizes from 1x1 to 300x300, odd and non-square),
-//  1. our decoded RGB equals PIL's convert('RGB') exactly for the lossless
-//     formats; JPEG decoders differ (stb_image vs libjpeg-turbo), by at most
-//     3 levels;
+// for every fixture image (PNG grey/grey+alpha/palette/RGBA, JPEG baseline,
+// 4:2:0, 4:2:2, progressive, grey and CMYK, BMP, GIF, TGA, PGM, PPM; sizes
+// from 1x1 to 320x240, odd and non-square),
+//  1. our decoded RGB equals PIL's convert('RGB') exactly, JPEG included
+//     (libjpeg-turbo set up as Pillow sets it up);
 //  2. from PIL's pixels, our network input equals PIL's resize + crop (or
 //     letterbox) exactly: at most 1e-6 per value, float32 division's
-//     rounding (the issue allows 1/255);
-//  3. from our own decoding, within 1/255 per value for the lossless
-//     formats, and 3/255 for JPEG.
+//     rounding;
+//  3. from our own decoding, the same.
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,11 +19,6 @@
 
 #define REF "tests/fixtures/preprocess_ref.h5"
 #define S 105
-
-static int is_jpeg(const char *name) {
-    const char *dot = strrchr(name, '.');
-    return dot && !strcmp(dot, ".jpg");
-}
 
 static int image_names(char names[][64], int max) {
     hid_t f = H5Fopen(REF, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -67,8 +61,8 @@ int main(void) {
             int d = abs((int)pil.rgb[k] - mine.rgb[k]);
             if (d > worst_px) worst_px = d;
         }
-        CHECK(worst_px <= (is_jpeg(names[i]) ? 3 : 0), "%s: decoded pixels differ by %d levels",
-              names[i], worst_px);
+        CHECK(worst_px == 0, "%s: decoded pixels differ from PIL's by up to %d levels", names[i],
+              worst_px);
         for (int m = 0; m < 2; m++) {
             snprintf(ds, sizeof ds, "%s/%s", mode_names[m], names[i]);
             size_t nr;
@@ -81,8 +75,7 @@ int main(void) {
                   exact * 255);
             image_to_input(&mine, S, &modes[m], ours);
             double full = check_max_abs_diff(ours, want, nr, NULL);
-            double tol = (is_jpeg(names[i]) ? 3.0 : 1.0) / 255 + 1e-6;
-            CHECK(full <= tol, "%s from our decoding: max diff %.3g (%.2f levels)", ds, full,
+            CHECK(full <= 1e-6, "%s from our decoding: max diff %.3g (%.2f levels)", ds, full,
                   full * 255);
             printf("%-36s from PIL pixels %.2g, from ours %.2g (%.1f levels)\n", ds, exact, full,
                    full * 255);

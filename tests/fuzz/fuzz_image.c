@@ -1,8 +1,11 @@
 // libFuzzer harness: an image file's bytes through the whole image path of
 // predict: image_decode (format sniffing, the pixel limit, truncation
-// checks, stb_image), then image_to_input at the original's size and a
-// small one, centre-cropped and letterboxed. Built by `make fuzz` with
-// stb_image compiled in and instrumented (tests/fuzz/stb_image_impl.c).
+// checks, libjpeg-turbo for JPEG through engine/jpeg.c, stb_image for the
+// rest), then image_to_input at the original's size and a small one,
+// centre-cropped and letterboxed. Built by `make fuzz` with stb_image
+// compiled in and instrumented (tests/fuzz/stb_image_impl.c); libjpeg is
+// Debian's library, not instrumented (its crashes show, its memory errors
+// do not), our error manager and source around it are.
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -3,7 +3,9 @@
 
   image/    tiny images (8x6) in every format and variant the loader reads:
             PNG (RGB, RGBA, grey, grey+alpha, palette, 16-bit),
-            JPEG (baseline, progressive, grey, CMYK), GIF (still, animated),
+            JPEG (baseline, progressive, grey, CMYK; 4:2:2, 4:4:4, restart
+            markers, YCCK, Adobe RGB, EXIF, DC scan alone, junk between
+            segments, cut before its end), GIF (still, animated),
             BMP (24-bit, 8-bit palette, 32-bit), TGA (raw, RLE), PGM, PPM.
             Not images: a text, random bytes, TGA headers inconsistent and
             consistent-but-huge (TGA has no signature).
@@ -23,10 +25,14 @@ builds it), and h5repack (Debian hdf5-tools). Run from the repo root:
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import gen_jpeg_fixtures as jpeg  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORPUS = os.path.join(ROOT, "tests", "fuzz", "corpus")
@@ -52,6 +58,13 @@ def images(out):
     save(rgb, "progressive.jpg", quality=90, progressive=True)
     save(grey, "grey.jpg", quality=90)
     save(rgb.convert("CMYK"), "cmyk.jpg", quality=90)
+    save(rgb, "jpeg-422.jpg", quality=90, subsampling="4:2:2")
+    save(rgb, "jpeg-444-restart.jpg", quality=90, subsampling="4:4:4", restart_marker_blocks=1)
+    save(rgb, "jpeg-progressive-restart.jpg", quality=90, progressive=True, restart_marker_rows=1)
+    save(rgb, "jpeg-adobe-rgb.jpg", quality=90, keep_rgb=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    save(rgb, "jpeg-exif.jpg", quality=90, exif=exif.tobytes())
     save(pal, "still.gif")
     save(pal, "anim.gif", save_all=True, append_images=[rgb.rotate(180).quantize(8)], duration=50)
     save(rgb, "rgb24.bmp")
@@ -66,6 +79,11 @@ def images(out):
         with open(os.path.join(out, name), "wb") as f:
             f.write(data)
 
+    baseline = open(os.path.join(out, "baseline.jpg"), "rb").read()
+    write("jpeg-ycck.jpg", jpeg.ycck(8, 6))
+    write("jpeg-dc-only.jpg", jpeg.dc_only(open(os.path.join(out, "progressive.jpg"), "rb").read()))
+    write("jpeg-junk.jpg", jpeg.with_junk(baseline))
+    write("jpeg-cut.jpg", baseline[:len(baseline) * 2 // 3])
     write("not-text.md", b"# siamese\n\nImage similarity with a Siamese neural network, in C.\n")
     write("not-random.bin", rng.integers(0, 256, 100, dtype=np.uint8).tobytes())
     tga = bytearray(open(os.path.join(out, "raw.tga"), "rb").read())

@@ -89,21 +89,27 @@ bad "$TMP/cut_header.png" "PNG file is truncated"
 cp img/a.png "$TMP/zero_width.png"
 patch "$TMP/zero_width.png" 16 00000000
 bad "$TMP/zero_width.png" "PNG header is corrupt"
-# A JPEG whose frame header claims 9 colour components.
+# A JPEG whose frame header claims 9 colour components (Pillow reads 1, 3, 4).
 cp img/d.jpg "$TMP/bad_sof.jpg"
 sof=$(LC_ALL=C grep -obUaP '\xff\xc0' "$TMP/bad_sof.jpg" | head -1 | cut -d: -f1)
 patch "$TMP/bad_sof.jpg" $((sof + 9)) 09
-bad "$TMP/bad_sof.jpg" "JPEG header is corrupt"
-# A JPEG Huffman table declaring more than 256 codes (stb_image 2.27 would
-# write past its tables: found by fuzzing, refused before stb sees it).
+bad "$TMP/bad_sof.jpg" "JPEG" "corrupt or not supported (libjpeg:"
+# A JPEG Huffman table declaring more than 256 codes (stb_image 2.27 wrote
+# past its tables: found by fuzzing): libjpeg's error, not an exit().
 cp img/d.jpg "$TMP/bad_dht.jpg"
 dht=$(LC_ALL=C grep -obUaP '\xff\xc4' "$TMP/bad_dht.jpg" | head -1 | cut -d: -f1)
 patch "$TMP/bad_dht.jpg" $((dht + 5)) ffffffff
-bad "$TMP/bad_dht.jpg" "JPEG data is corrupt" "more than 256 codes"
-# The same behind a fill byte before the start-of-image marker (which the
-# decoder accepts: so must the checks).
-{ printf '\xff'; cat "$TMP/bad_dht.jpg"; } >"$TMP/fill_bad_dht.jpg"
-bad "$TMP/fill_bad_dht.jpg" "JPEG data is corrupt" "more than 256 codes"
+bad "$TMP/bad_dht.jpg" "JPEG data is corrupt or not supported (libjpeg: Bogus Huffman table definition)"
+# A scan naming a Huffman table never defined, and a 12-bit JPEG (Pillow
+# reads 8-bit samples only): libjpeg's errors.
+bad tests/fixtures/jpeg/no_huffman_61x47.jpg "libjpeg: Huffman table 0x03 was not defined"
+cp img/d.jpg "$TMP/deep.jpg"
+patch "$TMP/deep.jpg" $((sof + 4)) 0c
+bad "$TMP/deep.jpg" "libjpeg: Unsupported JPEG data precision 12"
+# Fill bytes before the start-of-image marker: no JPEG to Pillow or
+# libjpeg (stb_image took it for one).
+{ printf '\xff'; cat img/d.jpg; } >"$TMP/fill_byte.jpg"
+bad "$TMP/fill_byte.jpg" "not an image"
 # A 16-bit PGM: stb_image 2.27 reads past its buffer converting one, so
 # it is refused by name.
 { printf 'P5\n2 2\n65535\n'; printf '\0\1\2\3\4\5\6\7'; } >"$TMP/deep.pgm"
@@ -145,8 +151,6 @@ cp img/a.png "$TMP/really_a_png.jpg"
 good "$TMP/really_a_png.jpg" img/a.png
 cp img/d.jpg "$TMP/really_a_jpeg.gif"
 good "$TMP/really_a_jpeg.gif" img/d.jpg
-{ printf '\xff'; cat img/d.jpg; } >"$TMP/fill_byte.jpg"
-good "$TMP/fill_byte.jpg" img/d.jpg
 # Names with spaces and non-ASCII characters, in messages too.
 mkdir -p "$TMP/my pictures"
 cp img/b.png "$TMP/my pictures/ü ñ 日本 b.png"
