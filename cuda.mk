@@ -36,7 +36,8 @@ NVCCFLAGS     += -std=c++17 $(CUDA_ARCH) $(CUDA_INCLUDES) -MMD -MP \
 
 KERNEL_OBJ := $(patsubst %.cu,$(BUILD)/%.o,$(wildcard kernels/*.cu))
 CUDA_C_OBJ := $(BUILD)/cuda/engine/backend_cuda.o $(BUILD)/cuda/engine/backend_failure.o \
-              $(BUILD)/cuda/engine/err.o $(BUILD)/cuda/engine/text.o
+              $(BUILD)/cuda/engine/err.o $(BUILD)/cuda/engine/text.o \
+              $(BUILD)/cuda/engine/profile.o
 
 # NCCL for data-parallel training (mpi.mk) when its header is beside the
 # toolkit's and MPI is wanted: comm_nccl.c loads libnccl.so.2 at run time,

@@ -22,10 +22,11 @@
 // step, and a GPU reports most faults later, at a synchronising call. So a
 // failed operation records why in its Backend, as CUDA's own sticky errors
 // do: the first failure is kept with its message, and every later
-// operation (all but free and destroy) does nothing until backend_recover.
-// Callers look at their sync points (backend_check): model_embed,
-// model_head and siamese_forward return -1 with the message; the trainer
-// checks after each step and saves what the failure left intact.
+// operation (all but free, host_free and destroy) does nothing until
+// backend_recover. Callers look at their sync points (backend_check):
+// model_embed, model_head, siamese_forward and siamese_readback return -1
+// with the message; the trainer checks after each step and saves what the
+// failure left intact.
 #ifndef SIAMESE_BACKEND_H
 #define SIAMESE_BACKEND_H
 
@@ -40,6 +41,7 @@ extern "C" {  // kernels/check.cu reports through backend_op_fail
 #endif
 
 typedef struct Backend Backend;
+struct Profile;
 
 // The arithmetic of the conv3x3 and dense operations (forward and backward),
 // the user's --precision. The three are PyTorch's three usual settings:
@@ -57,6 +59,8 @@ typedef struct Backend Backend;
 //        without bfloat16 (the CPU) refuse it.
 typedef enum BackendPrecision { BACKEND_FP32, BACKEND_TF32, BACKEND_BF16 } BackendPrecision;
 
+#define BACKEND_FENCES 4
+
 typedef struct BackendOps {
     // ---- memory ----------------------------------------------------------
     // Zero-filled; NULL when the memory is not there (not a failure of the
@@ -64,14 +68,38 @@ typedef struct BackendOps {
     void *(*alloc)(Backend *b, size_t bytes);
     void (*free)(Backend *b, void *p);
     void (*zero)(Backend *b, void *p, size_t bytes);
+    // Uploads return once host_src may be reused; the copy itself may still
+    // be queued.
     void (*upload)(Backend *b, void *dst, const void *host_src, size_t bytes);
     // A batch of 8-bit pixels (a quarter of the bytes of floats) made into
     // network input on the device: dst[i] = src[i] / 255.0f, then 1 - that
-    // when invert (image_to_input's arithmetic). n values.
+    // when invert (image_to_input's arithmetic). n values. From host_alloc
+    // memory the bytes cross without a staging copy, beside the work queued.
     void (*upload_u8)(Backend *b, float *dst, const uint8_t *host_src, size_t n, int invert);
     void (*download)(Backend *b, void *host_dst, const void *src, size_t bytes);
     void (*synchronize)(Backend *b);
     void (*destroy)(Backend *b);
+    // Host memory the device reads and writes directly (page-locked on a
+    // GPU; plain memory on the CPU): loader batches, read-backs. NULL on
+    // failure.
+    void *(*host_alloc)(Backend *b, size_t bytes);
+    void (*host_free)(Backend *b, void *p);
+    // Queues a copy of device bytes into host_alloc memory and returns at
+    // once: the bytes are there after fence_wait on a fence recorded after
+    // this call. So a trainer reads a step's loss while the next step runs.
+    void (*download_async)(Backend *b, void *host_dst, const void *src, size_t bytes);
+    // fence_record marks the work queued so far; fence_wait(i) returns once
+    // that work is done. i < BACKEND_FENCES; recording again moves the mark.
+    void (*fence_record)(Backend *b, int i);
+    void (*fence_wait)(Backend *b, int i);
+    // Timestamps for profiling (profile.h), not operations (they never fail
+    // the backend): timer_mark records one where the work queued so far
+    // ends (a CUDA event; the clock on the CPU) and returns its number, or
+    // -1; timer_ms gives the milliseconds between two marks once the work
+    // is done (after synchronize); timer_reset forgets every mark.
+    int (*timer_mark)(Backend *b);
+    double (*timer_ms)(Backend *b, int from, int to);
+    void (*timer_reset)(Backend *b);
 
     // ---- layers ----------------------------------------------------------
     // 3x3 convolution, stride 1, 'same' zero padding, + bias, + optional ReLU.
@@ -161,7 +189,13 @@ struct Backend {
     BackendPrecision precision;  // what the products compute in (backend_set_precision)
     BackendFailure failure;      // of the first failed operation since backend_recover
     char failure_msg[768];       // what failed, where, and a hint
+    struct Profile *profile;     // times the operations when set (profile.h)
+    const char *label;           // what the operations are for now (backend_label)
 };
+
+// Names what the operations that follow are for (a layer's name, "input",
+// "loss", "optimizer"), for profiles; label must live until the next call.
+static inline void backend_label(Backend *b, const char *label) { b->label = label; }
 
 // Opens a backend. device is "auto", "cpu", "cuda" or "cuda:N".
 // "auto" takes a GPU when the CUDA backend library loads and finds one and
@@ -196,7 +230,7 @@ int backend_check(const Backend *b, Err *e);
 int backend_recover(Backend *b);
 
 // ---- for implementations: how an operation fails ---------------------------
-// Every operation but free and destroy starts with BACKEND_OP(b), or
+// Every operation but free, host_free and destroy starts with BACKEND_OP(b), or
 // BACKEND_OP(b, NULL) in one that returns a pointer: it returns at once when
 // b has failed. Below it, backend_op_fail records the failure and returns
 // from the function that holds BACKEND_OP, from any depth of the
@@ -206,12 +240,14 @@ int backend_recover(Backend *b);
 // Backend come from one thread at a time.
 typedef struct BackendOpFrame {
     Backend *b;
+    const char *op;                // the operation's function, for profiles
     struct BackendOpFrame *outer;  // the operation this one runs inside, if any
     jmp_buf on_fail;
 } BackendOpFrame;
 
 #define BACKEND_OP(b, ...)                                                                    \
-    BackendOpFrame backend_op_ __attribute__((cleanup(backend_op_end))) = {.b = (b)};         \
+    BackendOpFrame backend_op_ __attribute__((cleanup(backend_op_end))) = {.b = (b),          \
+                                                                           .op = __func__};   \
     if (backend_op_begin(&backend_op_)) return __VA_ARGS__;                                   \
     if (setjmp(backend_op_.on_fail)) return __VA_ARGS__;                                      \
     backend_op_injected()

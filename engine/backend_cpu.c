@@ -24,6 +24,7 @@
 
 #include "backend.h"
 #include "gemm.h"
+#include "profile.h"
 #include "winograd.h"
 
 typedef struct CpuImpl {
@@ -32,6 +33,8 @@ typedef struct CpuImpl {
     size_t work_cap;
     float *zeros;       // a row of zeros, what taps outside the image read
     size_t zeros_cap;
+    double *marks;      // timer_mark's clock readings (seconds), n_marks of cap_marks
+    int n_marks, cap_marks;
 } CpuImpl;
 
 static CpuImpl *impl_of(Backend *b) { return (CpuImpl *)b->impl; }
@@ -82,9 +85,37 @@ static void cpu_upload_u8(Backend *b, float *dst, const uint8_t *src, size_t n, 
     }
 }
 static void cpu_synchronize(Backend *b) { BACKEND_OP(b); }
+static void *cpu_host_alloc(Backend *b, size_t bytes) {
+    BACKEND_OP(b, NULL);
+    return calloc(1, bytes ? bytes : 1);
+}
+// Everything runs when called: a fence has always been passed.
+static void cpu_fence(Backend *b, int i) {
+    BACKEND_OP(b);
+    (void)i;
+}
+// Operations run when called: the clock marks where they end.
+static int cpu_timer_mark(Backend *b) {
+    CpuImpl *c = impl_of(b);
+    if (c->n_marks == c->cap_marks) {
+        int cap = c->cap_marks ? 2 * c->cap_marks : 1024;
+        double *m = realloc(c->marks, cap * sizeof *m);
+        if (!m) return -1;
+        c->marks = m;
+        c->cap_marks = cap;
+    }
+    c->marks[c->n_marks] = omp_get_wtime();
+    return c->n_marks++;
+}
+static double cpu_timer_ms(Backend *b, int from, int to) {
+    return 1e3 * (impl_of(b)->marks[to] - impl_of(b)->marks[from]);
+}
+static void cpu_timer_reset(Backend *b) { impl_of(b)->n_marks = 0; }
+
 static void cpu_destroy(Backend *b) {
     free(impl_of(b)->work);
     free(impl_of(b)->zeros);
+    free(impl_of(b)->marks);
     free(b->impl);
     free(b);
 }
@@ -185,7 +216,9 @@ static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias
                                  int K) {
     BACKEND_OP(b);
     const int M = N * H * W, threads = impl_of(b)->threads;
+    profile_piece(b, "bias grad");
     column_sums(b, dbias, dout, M, K);
+    profile_piece(b, "wgrad");
     // dw (9C,K): row t*C+c = sum over pixels of the tap-t-shifted input
     // (channel c) times dout.
     const ConvRows in_rows = {in, zeros(b, C > K ? C : K), H, W, C};
@@ -197,6 +230,7 @@ static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias
         gemm_rows_tn(dw, M, K, 9, C, conv_rows, &in_rows, dout, K, 0,
                      workspace(b, gemm_rows_tn_work_floats(9, C, K, threads)), threads);
     if (!din) return;
+    profile_piece(b, "dgrad");
     if (winograd_pays(N, H, W, K, C)) {
         winograd_conv(din, dout, w, 1, NULL, N, H, W, K, C, 0, in_rows.zeros,
                       workspace(b, winograd_work_floats(K, C, threads)), threads);
@@ -282,12 +316,15 @@ static void cpu_dense_backward(Backend *b, float *din, float *dw, float *dbias, 
                                const float *in, const float *w, int N, int In, int Out) {
     BACKEND_OP(b);
     const int threads = impl_of(b)->threads;
+    profile_piece(b, "bias grad");
     column_sums(b, dbias, dout, (size_t)N, Out);
+    profile_piece(b, "wgrad");
     // dw (In,Out) = in^T (In,N) @ dout (N,Out)
     const GemmMatrix in_rows = {in, (size_t)In};
     gemm_rows_tn(dw, N, Out, 1, In, gemm_matrix_rows, &in_rows, dout, Out, 0,
                  workspace(b, gemm_rows_tn_work_floats(1, In, Out, threads)), threads);
     if (!din) return;
+    profile_piece(b, "dgrad");
     // din (N,In) = dout (N,Out) @ w^T (Out,In)
     const float *bp = pack_b(b, w, Out, In, 1, Out);
     const GemmMatrix dout_rows = {dout, (size_t)Out};
@@ -365,6 +402,14 @@ static const BackendOps cpu_ops = {
     .download = cpu_copy,
     .synchronize = cpu_synchronize,
     .destroy = cpu_destroy,
+    .host_alloc = cpu_host_alloc,
+    .host_free = cpu_free,
+    .download_async = cpu_copy,
+    .fence_record = cpu_fence,
+    .fence_wait = cpu_fence,
+    .timer_mark = cpu_timer_mark,
+    .timer_ms = cpu_timer_ms,
+    .timer_reset = cpu_timer_reset,
     .conv3x3_forward = cpu_conv3x3_forward,
     .conv3x3_backward = cpu_conv3x3_backward,
     .relu_backward = cpu_relu_backward,

@@ -5,10 +5,15 @@
 // with dlopen, so the program itself never links a CUDA library.
 //
 // Design points:
-//  - One stream. Every operation is queued on it and returns at once; only
-//    download and synchronize wait. Uploads go through two pinned staging
-//    buffers, so the host returns as soon as its bytes are staged and the
-//    batch of the next step is copied while the GPU still works on this one.
+//  - One compute stream. Every operation is queued on it and returns at
+//    once; only download, synchronize and fence_wait wait. Uploads go
+//    through two pinned staging buffers, so the host returns as soon as its
+//    bytes are staged. A batch of bytes in page-locked memory (host_alloc:
+//    the trainer's loader slots) skips the staging: it crosses on a second
+//    stream, beside the previous step's work, into one of two device byte
+//    buffers, and the conversion on the compute stream waits for it.
+//    download_async and the fences let the trainer read a step's loss while
+//    the next step runs.
 //  - Tensors are NHWC, as the model's buffers; cuDNN runs NHWC natively.
 //  - Kernel layout. The model keeps conv kernels in Keras layout (3,3,C,K)
 //    (backend.h: weights files map onto the parameter buffer with one copy);
@@ -67,6 +72,7 @@
 #ifdef SIAMESE_NCCL
 #include "comm_nccl.h"
 #endif
+#include "profile.h"
 
 #define PLAN_MAX 64                 // conv shapes remembered (VGG16 has 13 per batch size)
 #define KCACHE_MAX 32               // transposed kernels kept
@@ -154,6 +160,7 @@ typedef struct Scratch {
 } Scratch;
 
 typedef struct CudaImpl {
+    Backend *be;                 // the Backend this is the state of (for profile_piece)
     int device;
     BackendPrecision precision;  // of conv3x3 and dense (set_precision)
     cudaStream_t stream;
@@ -176,7 +183,16 @@ typedef struct CudaImpl {
     unsigned char *stage[2];      // pinned host staging buffers
     cudaEvent_t stage_free[2];    // recorded after the copy that reads stage[i]
     int stage_next;
-    unsigned char *u8;            // device bytes of an upload_u8 chunk, STAGE_BYTES
+    // upload_u8: two device buffers of STAGE_BYTES for the bytes of a chunk,
+    // used in turn; u8_free[i] is recorded after the conversion that read
+    // u8[i], u8_copied[i] after the copy (on `copy`) that wrote it.
+    unsigned char *u8[2];
+    cudaEvent_t u8_free[2], u8_copied[2];
+    int u8_next;
+    cudaStream_t copy;            // host-to-device copies of page-locked batches
+    cudaEvent_t fence[BACKEND_FENCES];
+    cudaEvent_t *marks;           // profiling timestamps (timer_mark), n_marks of cap_marks
+    int n_marks, cap_marks;
 #ifdef SIAMESE_NCCL
     NcclComm *comm;               // data-parallel training: the other ranks' GPUs
 #endif
@@ -253,6 +269,10 @@ static CudaImpl *impl_of(Backend *b) {
 #define CUDA_OP(b, c)                                                                         \
     BACKEND_OP(b);                                                                            \
     CudaImpl *c = impl_of(b)
+
+// The operation in progress now does `name` (profile.h: "forward", "dgrad",
+// "wgrad", "bias grad", "bias+relu", "convert"), for profiles.
+#define PIECE(c, name) profile_piece((c)->be, name)
 
 // Bytes [p, p+bytes) were (or are about to be) written: drop the transposed
 // kernels made from them.
@@ -357,17 +377,45 @@ static void cuda_upload(Backend *b, void *dst, const void *host_src, size_t byte
     stage_to_device(c, dst, host_src, bytes);
 }
 
-// The batch as bytes: a quarter of the traffic of floats, converted on the GPU.
+// Memory from cudaMallocHost (host_alloc), which a copy engine reads directly.
+static int page_locked(const void *p) {
+    struct cudaPointerAttributes a;
+    if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+        cudaGetLastError();  // plain memory on older runtimes: not an error
+        return 0;
+    }
+    return a.type == cudaMemoryTypeHost;
+}
+
+// The batch as bytes: a quarter of the traffic of floats, converted on the
+// GPU. From page-locked memory the copy runs on the copy stream, so it
+// overlaps whatever the compute stream still has queued, and returns once
+// the bytes have crossed (the caller may then reuse them).
 static void cuda_upload_u8(Backend *b, float *dst, const uint8_t *host_src, size_t n, int invert) {
     CUDA_OP(b, c);
     written(c, dst, n * sizeof(float));
+    const int direct = page_locked(host_src);
+    int last = 0;
     for (size_t done = 0; done < n; done += STAGE_BYTES) {
         size_t chunk = n - done < STAGE_BYTES ? n - done : STAGE_BYTES;
-        // c->u8 is reused by the next chunk only after this chunk's
-        // conversion: both are queued on the one stream.
-        stage_to_device(c, c->u8, host_src + done, chunk);
-        kernel_u8_to_float(c->stream, dst + done, c->u8, chunk, invert);
+        const int k = last = c->u8_next;
+        c->u8_next ^= 1;
+        if (direct) {
+            // u8[k] is rewritten once the conversion that last read it is done.
+            CUDA_CHECK(cudaStreamWaitEvent(c->copy, c->u8_free[k], 0));
+            CUDA_CHECK(cudaMemcpyAsync(c->u8[k], host_src + done, chunk, cudaMemcpyHostToDevice,
+                                       c->copy));
+            CUDA_CHECK(cudaEventRecord(c->u8_copied[k], c->copy));
+            CUDA_CHECK(cudaStreamWaitEvent(c->stream, c->u8_copied[k], 0));
+        } else {
+            // Staged on the compute stream, after the conversion that read u8[k].
+            stage_to_device(c, c->u8[k], host_src + done, chunk);
+        }
+        kernel_u8_to_float(c->stream, dst + done, c->u8[k], chunk, invert);
+        CUDA_CHECK(cudaEventRecord(c->u8_free[k], c->stream));
     }
+    // The copies are in order on their stream: the last one done, all are.
+    if (direct && n) CUDA_CHECK(cudaEventSynchronize(c->u8_copied[last]));
 }
 
 static void cuda_download(Backend *b, void *host_dst, const void *src, size_t bytes) {
@@ -380,6 +428,79 @@ static void cuda_synchronize(Backend *b) {
     CUDA_OP(b, c);
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
 }
+
+static void *cuda_host_alloc(Backend *b, size_t bytes) {
+    BACKEND_OP(b, NULL);
+    (void)impl_of(b);  // this thread's device
+    void *p = NULL;
+    if (cudaMallocHost(&p, bytes ? bytes : 1) != cudaSuccess) {
+        cudaGetLastError();  // reported by returning NULL, as alloc
+        return NULL;
+    }
+    return p;
+}
+
+// As cuda_free: after a failure too, errors ignored.
+static void cuda_host_free(Backend *b, void *p) {
+    CudaImpl *c = (CudaImpl *)b->impl;
+    if (!p) return;
+    if (cudaSetDevice(c->device) != cudaSuccess || cudaFreeHost(p) != cudaSuccess)
+        (void)cudaGetLastError();
+}
+
+// host_dst must be page-locked (host_alloc): a copy into plain memory would
+// wait for the stream.
+static void cuda_download_async(Backend *b, void *host_dst, const void *src, size_t bytes) {
+    CUDA_OP(b, c);
+    CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
+}
+
+static void cuda_fence_record(Backend *b, int i) {
+    CUDA_OP(b, c);
+    CUDA_CHECK(cudaEventRecord(c->fence[i], c->stream));
+}
+
+// A fault in the work before the fence shows here.
+static void cuda_fence_wait(Backend *b, int i) {
+    CUDA_OP(b, c);
+    CUDA_CHECK(cudaEventSynchronize(c->fence[i]));
+}
+
+// ---- profiling timers (not operations: errors are ignored, the mark lost) ----------
+
+// Events with timing, created as needed and kept: a profiled step records a
+// few hundred.
+static int cuda_timer_mark(Backend *b) {
+    CudaImpl *c = (CudaImpl *)b->impl;
+    if (cudaSetDevice(c->device) != cudaSuccess) goto lost;
+    if (c->n_marks == c->cap_marks) {
+        int cap = c->cap_marks ? 2 * c->cap_marks : 1024;
+        cudaEvent_t *m = realloc(c->marks, cap * sizeof *m);
+        if (!m) return -1;
+        c->marks = m;
+        for (int i = c->cap_marks; i < cap; i++) c->marks[i] = NULL;
+        c->cap_marks = cap;
+    }
+    cudaEvent_t *ev = &c->marks[c->n_marks];
+    if (!*ev && cudaEventCreate(ev) != cudaSuccess) goto lost;
+    if (cudaEventRecord(*ev, c->stream) != cudaSuccess) goto lost;
+    return c->n_marks++;
+lost:
+    (void)cudaGetLastError();
+    return -1;
+}
+
+static double cuda_timer_ms(Backend *b, int from, int to) {
+    CudaImpl *c = (CudaImpl *)b->impl;
+    float ms = 0;
+    if (cudaEventElapsedTime(&ms, c->marks[from], c->marks[to]) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return ms;
+}
+
+static void cuda_timer_reset(Backend *b) { ((CudaImpl *)b->impl)->n_marks = 0; }
 
 // Teardown ignores errors: after a device fault every call fails, and the
 // process is about to report that fault anyway.
@@ -405,11 +526,19 @@ static void cuda_destroy(Backend *b) {
         Scratch *scratches[] = {&c->dw_krsc, &c->bf16_x, &c->bf16_y, &c->bf16_dx, &c->bf16_w};
         for (size_t i = 0; i < sizeof scratches / sizeof *scratches; i++)
             (void)cudaFree(scratches[i]->p);
-        (void)cudaFree(c->u8);
         for (int i = 0; i < 2; i++) {
+            (void)cudaFree(c->u8[i]);
             if (c->stage[i]) (void)cudaFreeHost(c->stage[i]);
-            if (c->stage_free[i]) (void)cudaEventDestroy(c->stage_free[i]);
+            cudaEvent_t events[] = {c->stage_free[i], c->u8_free[i], c->u8_copied[i]};
+            for (int k = 0; k < 3; k++)
+                if (events[k]) (void)cudaEventDestroy(events[k]);
         }
+        for (int i = 0; i < BACKEND_FENCES; i++)
+            if (c->fence[i]) (void)cudaEventDestroy(c->fence[i]);
+        for (int i = 0; i < c->cap_marks; i++)
+            if (c->marks[i]) (void)cudaEventDestroy(c->marks[i]);
+        free(c->marks);
+        if (c->copy) (void)cudaStreamDestroy(c->copy);
         if (c->relu) cudnnDestroyActivationDescriptor(c->relu);
         if (c->pool) cudnnDestroyPoolingDescriptor(c->pool);
         if (c->pool_in) cudnnDestroyTensorDescriptor(c->pool_in);
@@ -635,7 +764,9 @@ static const void *kernel_krsc(CudaImpl *c, const float *w, int C, int K, int bf
 static void conv_forward_fp32(CudaImpl *c, float *out, const float *in, const float *w,
                               const float *bias, int N, int H, int W, int C, int K, int relu) {
     ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_FLOAT);
+    PIECE(c, "convert");
     const void *wk = kernel_krsc(c, w, C, K, 0);
+    PIECE(c, "forward");
     if (!p->found[PASS_FORWARD]) find_algorithm(c, p, PASS_FORWARD, in, wk, out);
     if (relu && p->fused) {
         // One call; z (= out, scaled by 0) is not used.
@@ -651,6 +782,7 @@ static void conv_forward_fp32(CudaImpl *c, float *out, const float *in, const fl
         p->fused = 0;
     }
     conv_pass(c, p, PASS_FORWARD, in, wk, out);
+    PIECE(c, "bias+relu");
     CUDNN_CHECK(cudnnAddTensor(c->cudnn, &ONE, p->bias, bias, &ONE, p->y, out));
     if (relu)
         CUDNN_CHECK(cudnnActivationForward(c->cudnn, c->relu, &ONE, p->y, out, &ZERO, p->y, out));
@@ -664,10 +796,13 @@ static int conv_forward_bf16(CudaImpl *c, float *out, const float *in, const flo
     ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_BFLOAT16);
     if (p->found[PASS_FORWARD] < 0) return -1;
     const size_t pixels = (size_t)N * H * W;
+    PIECE(c, "convert");
     const uint16_t *x = to_bf16(c, &c->bf16_x, in, pixels * C);
     const void *wk = kernel_krsc(c, w, C, K, 1);
     uint16_t *y = scratch(&c->bf16_y, pixels * K * sizeof(uint16_t));
+    PIECE(c, "forward");
     if (conv_pass(c, p, PASS_FORWARD, x, wk, y)) return -1;
+    PIECE(c, "convert");  // with the bias and ReLU on the way
     kernel_bf16_to_float(c->stream, out, y, bias, pixels, K, relu);
     return 0;
 }
@@ -690,9 +825,12 @@ static int conv_filter_grad_bf16(CudaImpl *c, float *dw, const uint16_t *dy, con
                                  int N, int H, int W, int C, int K) {
     ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_BFLOAT16);
     if (p->found[PASS_BACKWARD_FILTER] < 0) return -1;
+    PIECE(c, "convert");
     const uint16_t *x = to_bf16(c, &c->bf16_x, in, (size_t)N * H * W * C);
     uint16_t *dwk = scratch(&c->dw_krsc, 9 * (size_t)C * K * sizeof(uint16_t));
+    PIECE(c, "wgrad");
     if (conv_pass(c, p, PASS_BACKWARD_FILTER, x, dy, dwk)) return -1;
+    PIECE(c, "convert");
     kernel_transpose_from_bf16(c->stream, dw, dwk, K, 9 * C);  // (K,9C) -> (9C,K)
     return 0;
 }
@@ -705,9 +843,12 @@ static int conv_input_grad_bf16(CudaImpl *c, float *din, const uint16_t *dy, con
     ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_BFLOAT16);
     if (p->found[PASS_BACKWARD_DATA] < 0) return -1;
     const size_t pixels = (size_t)N * H * W;
+    PIECE(c, "convert");
     const void *wk = kernel_krsc(c, w, C, K, 1);
     uint16_t *dx = scratch(&c->bf16_dx, pixels * C * sizeof(uint16_t));
+    PIECE(c, "dgrad");
     if (conv_pass(c, p, PASS_BACKWARD_DATA, wk, dy, dx)) return -1;
+    PIECE(c, "convert");
     kernel_bf16_to_float(c->stream, din, dx, NULL, pixels, C, 0);
     return 0;
 }
@@ -723,20 +864,26 @@ static void cuda_conv3x3_backward(Backend *b, float *din, float *dw, float *dbia
     if (din) written(c, din, pixels * C * sizeof(float));
     // The bias gradient sums the float32 output gradient, in any precision.
     ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_FLOAT);
+    PIECE(c, "bias grad");
     CUDNN_CHECK(cudnnConvolutionBackwardBias(c->cudnn, &ONE, p->y, dout, &ZERO, p->bias, dbias));
     // In bfloat16 the output gradient is rounded once, for both passes.
+    PIECE(c, "convert");
     const uint16_t *dy = c->precision == BACKEND_BF16 ? to_bf16(c, &c->bf16_y, dout, pixels * K)
                                                       : NULL;
     if (!dy || conv_filter_grad_bf16(c, dw, dy, in, N, H, W, C, K)) {
         // The filter gradient comes out in cuDNN's layout; transposed into dw.
         float *dwk = scratch(&c->dw_krsc, wfloats * sizeof(float));
         p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_FLOAT);
+        PIECE(c, "wgrad");
         conv_pass(c, p, PASS_BACKWARD_FILTER, in, dout, dwk);
+        PIECE(c, "convert");
         kernel_transpose(c->stream, dw, dwk, K, 9 * C);  // (K,9C) -> (9C,K)
     }
     if (!din || (dy && !conv_input_grad_bf16(c, din, dy, w, N, H, W, C, K))) return;
+    PIECE(c, "convert");
     const void *wk = kernel_krsc(c, w, C, K, 0);
     p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_FLOAT);
+    PIECE(c, "dgrad");
     conv_pass(c, p, PASS_BACKWARD_DATA, wk, dout, din);
 }
 
@@ -793,11 +940,14 @@ static void cuda_dense_forward(Backend *b, float *out, const float *in, const fl
     const int bf16 = c->precision == BACKEND_BF16;
     const void *x = in, *wt = w;
     if (bf16) {
+        PIECE(c, "convert");
         x = to_bf16(c, &c->bf16_x, in, (size_t)N * In);
         wt = to_bf16(c, &c->bf16_w, w, (size_t)In * Out);
+        PIECE(c, "forward");
     }
     // out^T (Out,N) = w^T (Out,In) @ in^T (In,N)
     gemm(c, bf16, CUBLAS_OP_N, CUBLAS_OP_N, Out, N, In, wt, Out, x, In, out, Out);
+    PIECE(c, "bias+relu");
     kernel_bias_relu(c->stream, out, bias, N, Out, relu);
 }
 
@@ -807,17 +957,21 @@ static void cuda_dense_backward(Backend *b, float *din, float *dw, float *dbias,
     written(c, dw, (size_t)In * Out * sizeof(float));
     written(c, dbias, Out * sizeof(float));
     if (din) written(c, din, (size_t)N * In * sizeof(float));
+    PIECE(c, "bias grad");
     kernel_column_sums(c->stream, dbias, dout, N, Out);  // float32 in any precision
     const int bf16 = c->precision == BACKEND_BF16;
     const void *x = in, *dy = dout, *wt = w;
     if (bf16) {
+        PIECE(c, "convert");
         x = to_bf16(c, &c->bf16_x, in, (size_t)N * In);
         dy = to_bf16(c, &c->bf16_y, dout, (size_t)N * Out);
         if (din) wt = to_bf16(c, &c->bf16_w, w, (size_t)In * Out);
     }
     // dw^T (Out,In) = dout^T (Out,N) @ in (N,In)
+    PIECE(c, "wgrad");
     gemm(c, bf16, CUBLAS_OP_N, CUBLAS_OP_T, Out, In, N, dy, Out, x, In, dw, Out);
     // din^T (In,N) = w (In,Out) @ dout^T (Out,N)
+    PIECE(c, "dgrad");
     if (din) gemm(c, bf16, CUBLAS_OP_T, CUBLAS_OP_N, In, N, Out, wt, Out, dy, Out, din, In);
 }
 
@@ -929,6 +1083,14 @@ static const BackendOps cuda_ops = {
     .download = cuda_download,
     .synchronize = cuda_synchronize,
     .destroy = cuda_destroy,
+    .host_alloc = cuda_host_alloc,
+    .host_free = cuda_host_free,
+    .download_async = cuda_download_async,
+    .fence_record = cuda_fence_record,
+    .fence_wait = cuda_fence_wait,
+    .timer_mark = cuda_timer_mark,
+    .timer_ms = cuda_timer_ms,
+    .timer_reset = cuda_timer_reset,
     .conv3x3_forward = cuda_conv3x3_forward,
     .conv3x3_backward = cuda_conv3x3_backward,
     .relu_backward = cuda_relu_backward,
@@ -985,6 +1147,7 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     }
     b->ops = &cuda_ops;
     b->impl = c;
+    c->be = b;
     if (read_env(c, e)) goto fail;
     cudaError_t s = cudaGetDeviceCount(&count);
     if (s != cudaSuccess || count == 0) {
@@ -1010,6 +1173,7 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     struct cudaDeviceProp prop;
     OPEN_CUDA(cudaGetDeviceProperties(&prop, device_index));
     OPEN_CUDA(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+    OPEN_CUDA(cudaStreamCreateWithFlags(&c->copy, cudaStreamNonBlocking));
     OPEN_CUDNN(cudnnCreate(&c->cudnn));
     OPEN_CUDNN(cudnnSetStream(c->cudnn, c->stream));
     OPEN_CUBLAS(cublasCreate(&c->cublas));
@@ -1028,8 +1192,12 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     for (int i = 0; i < 2; i++) {
         OPEN_CUDA(cudaMallocHost((void **)&c->stage[i], STAGE_BYTES));
         OPEN_CUDA(cudaEventCreateWithFlags(&c->stage_free[i], cudaEventDisableTiming));
+        OPEN_CUDA(cudaEventCreateWithFlags(&c->u8_free[i], cudaEventDisableTiming));
+        OPEN_CUDA(cudaEventCreateWithFlags(&c->u8_copied[i], cudaEventDisableTiming));
+        OPEN_CUDA(cudaMalloc((void **)&c->u8[i], STAGE_BYTES));
     }
-    OPEN_CUDA(cudaMalloc((void **)&c->u8, STAGE_BYTES));
+    for (int i = 0; i < BACKEND_FENCES; i++)
+        OPEN_CUDA(cudaEventCreateWithFlags(&c->fence[i], cudaEventDisableTiming));
     size_t ver = cudnnGetVersion();
     snprintf(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu", device_index,
              prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000, ver / 100 % 100);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "backend.h"
+#include "profile.h"
 
 // The operation in progress on this thread (innermost first).
 static _Thread_local BackendOpFrame *current;
@@ -24,16 +25,20 @@ int backend_recover(Backend *b) {
     return 0;
 }
 
+// An outermost operation is timed when a profile is attached (profile.h).
 int backend_op_begin(BackendOpFrame *f) {
     if (f->b->failure != BACKEND_OK) return 1;
     f->outer = current;
     current = f;
+    if (!f->outer) profile_op_begin(f->b, f->op);
     return 0;
 }
 
 // (The frame of an operation that did not start was never current.)
 void backend_op_end(BackendOpFrame *f) {
-    if (current == f) current = f->outer;
+    if (current != f) return;
+    current = f->outer;
+    if (!f->outer) profile_op_end(f->b);
 }
 
 void backend_op_fail(BackendFailure kind, const char *fmt, ...) {

@@ -324,7 +324,7 @@ static void to_floats(float *out, const unsigned char *rgb, size_t n, int invert
     }
 }
 
-int image_to_input(const Image *img, int size, const Preprocess *pre, float *out) {
+int image_to_pixels(const Image *img, int size, const Preprocess *pre, uint8_t *out) {
     Image r;
     const int iw = img->w, ih = img->h;
     if (pre->letterbox) {
@@ -333,18 +333,11 @@ int image_to_input(const Image *img, int size, const Preprocess *pre, float *out
         if (nw < 1) nw = 1;
         if (nh < 1) nh = 1;
         if (image_resize(img, nw, nh, FILTER_BICUBIC, &r)) return -1;
-        unsigned char *canvas = malloc((size_t)size * size * 3);
-        if (!canvas) {
-            image_free(&r);
-            return -1;
-        }
-        memset(canvas, 128, (size_t)size * size * 3);
+        memset(out, 128, (size_t)size * size * 3);
         int ox = (size - nw) / 2, oy = (size - nh) / 2;
         for (int y = 0; y < nh; y++)
-            memcpy(canvas + ((size_t)(y + oy) * size + ox) * 3, r.rgb + (size_t)y * nw * 3,
+            memcpy(out + ((size_t)(y + oy) * size + ox) * 3, r.rgb + (size_t)y * nw * 3,
                    (size_t)nw * 3);
-        to_floats(out, canvas, (size_t)size * size * 3, pre->invert);
-        free(canvas);
         image_free(&r);
         return 0;
     }
@@ -357,7 +350,17 @@ int image_to_input(const Image *img, int size, const Preprocess *pre, float *out
     // the crop is computed.
     long top = (long)rint((oh - size) / 2.0), left = (long)rint((ow - size) / 2.0);
     if (resize_window(img, ow, oh, left, top, size, size, FILTER_BILINEAR, &r)) return -1;
-    to_floats(out, r.rgb, (size_t)size * size * 3, pre->invert);
+    memcpy(out, r.rgb, (size_t)size * size * 3);
     image_free(&r);
     return 0;
+}
+
+int image_to_input(const Image *img, int size, const Preprocess *pre, float *out) {
+    const size_t n = (size_t)size * size * 3;
+    uint8_t *px = malloc(n);
+    if (!px) return -1;
+    int rc = image_to_pixels(img, size, pre, px);
+    if (!rc) to_floats(out, px, n, pre->invert);
+    free(px);
+    return rc;
 }

@@ -39,5 +39,9 @@ int image_resize(const Image *src, int w, int h, ImageFilter f, Image *dst);
 //   letterbox on:  fit inside size x size (bicubic), pad with grey 128;
 // then /255 and, with pre->invert, 1 - x.
 int image_to_input(const Image *img, int size, const Preprocess *pre, float *out);
+// The same before the /255 and the invert: (size,size,3) bytes, which the
+// backend's upload_u8 turns into exactly image_to_input's floats on the
+// device (the trainer's batches cross as bytes).
+int image_to_pixels(const Image *img, int size, const Preprocess *pre, uint8_t *out);
 
 #endif

@@ -5,7 +5,7 @@
 #include <string.h>
 
 // One image of a batch: decode, augment (training), preprocess into out (S,S,3).
-static int load_one(const LoaderConfig *c, const char *path, Rng *r, float *out, Err *e) {
+static int load_one(const LoaderConfig *c, const char *path, Rng *r, uint8_t *out, Err *e) {
     Image img;
     if (image_load(path, &img, e)) return err_prefix(e, "a training image became unreadable");
     int rc = 0;
@@ -30,7 +30,7 @@ static int load_one(const LoaderConfig *c, const char *path, Rng *r, float *out,
             img = warped;
         }
     }
-    if (!rc) rc = image_to_input(&img, c->size, &c->pre, out);
+    if (!rc) rc = image_to_pixels(&img, c->size, &c->pre, out);
     image_free(&img);
     if (rc) return err_set(e, "out of memory preprocessing %s", path);
     return 0;
@@ -38,11 +38,11 @@ static int load_one(const LoaderConfig *c, const char *path, Rng *r, float *out,
 
 int loader_pairs(const LoaderConfig *c) { return c->part_pairs > 0 ? c->part_pairs : 2 * c->samples; }
 
-int loader_build(const LoaderConfig *c, long epoch, long index, float *pairs, float *labels,
+int loader_build(const LoaderConfig *c, long epoch, long index, uint8_t *pixels, float *labels,
                  Err *e) {
     const int B = c->samples, P = 2 * B, first = c->part_pairs > 0 ? c->part_first : 0;
     const int n = loader_pairs(c);  // pairs [first, first + n) of the batch's P
-    const size_t img_floats = (size_t)c->size * c->size * 3;
+    const size_t img_bytes = (size_t)c->size * c->size * 3;
     int *pick = malloc(sizeof(int) * 4 * B), *perm = malloc(sizeof(int) * P);
     if (!pick || !perm) {
         free(pick);
@@ -71,9 +71,9 @@ int loader_build(const LoaderConfig *c, long epoch, long index, float *pairs, fl
         const int j = first + i;
         const int *q = pick + 2 * perm[j];  // the pair's two image indices
         labels[i] = perm[j] % 2 == 0 ? 1.0f : 0.0f;
-        rc = load_one(c, c->ds->images[q[0]].path, &r, pairs + (size_t)i * img_floats, e);
+        rc = load_one(c, c->ds->images[q[0]].path, &r, pixels + (size_t)i * img_bytes, e);
         if (!rc)
-            rc = load_one(c, c->ds->images[q[1]].path, &r, pairs + (size_t)(n + i) * img_floats, e);
+            rc = load_one(c, c->ds->images[q[1]].path, &r, pixels + (size_t)(n + i) * img_bytes, e);
     }
     free(pick);
     free(perm);
@@ -119,7 +119,7 @@ static void *worker(void *arg) {
             pthread_mutex_unlock(&l->mu);
             Err e;
             long epoch = g / l->per_epoch, index = g % l->per_epoch;
-            int rc = loader_build(&l->c, epoch, index, s->b.pairs, s->b.labels, &e);
+            int rc = loader_build(&l->c, epoch, index, s->b.pixels, s->b.labels, &e);
             pthread_mutex_lock(&l->mu);
             l->busy--;
             if (gen == l->gen) {
@@ -139,6 +139,18 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+// The ring's memory: the backend's host memory, or plain memory.
+static void *ring_alloc(Loader *l, size_t bytes) {
+    Backend *be = l->c.be;
+    return be ? be->ops->host_alloc(be, bytes) : malloc(bytes);
+}
+static void ring_free(Loader *l, void *p) {
+    Backend *be = l->c.be;
+    if (!p) return;
+    if (be) be->ops->host_free(be, p);
+    else free(p);
+}
+
 void loader_close(Loader *l) {
     if (!l) return;
     pthread_mutex_lock(&l->mu);
@@ -147,8 +159,8 @@ void loader_close(Loader *l) {
     pthread_mutex_unlock(&l->mu);
     for (int i = 0; i < l->n_threads; i++) pthread_join(l->threads[i], NULL);
     for (int i = 0; l->slots && i < l->c.depth; i++) {
-        free(l->slots[i].b.pairs);
-        free(l->slots[i].b.labels);
+        ring_free(l, l->slots[i].b.pixels);
+        ring_free(l, l->slots[i].b.labels);
     }
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->work);
@@ -168,14 +180,14 @@ int loader_open(Loader **out, const LoaderConfig *c, Err *e) {
     pthread_cond_init(&l->work, NULL);
     pthread_cond_init(&l->done, NULL);
     const int P = loader_pairs(c);
-    const size_t img_floats = (size_t)c->size * c->size * 3;
+    const size_t img_bytes = (size_t)c->size * c->size * 3;
     l->slots = calloc(l->c.depth, sizeof *l->slots);
     l->threads = calloc(l->c.workers, sizeof *l->threads);
     int ok = l->slots && l->threads;
     for (int i = 0; ok && i < l->c.depth; i++) {
         l->slots[i].b.n_pairs = P;
-        ok = (l->slots[i].b.pairs = malloc(2 * (size_t)P * img_floats * sizeof(float))) &&
-             (l->slots[i].b.labels = malloc(P * sizeof(float)));
+        ok = (l->slots[i].b.pixels = ring_alloc(l, 2 * (size_t)P * img_bytes)) &&
+             (l->slots[i].b.labels = ring_alloc(l, P * sizeof(float)));
     }
     l->per_epoch = 1;
     for (int i = 0; ok && i < l->c.workers; i++) {

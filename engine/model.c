@@ -123,6 +123,10 @@ static void free_head(Model *m) {
     float **bufs[] = {&m->head_in, &m->diff,  &m->hidden, &m->logit,   &m->prob,  &m->labels,
                       &m->loss,    &m->ddiff, &m->dhidden, &m->dlogit};
     free_buffers(m->be, bufs, sizeof bufs / sizeof *bufs);
+    for (int i = 0; i < MODEL_READBACKS; i++) {
+        if (m->readback[i]) m->be->ops->host_free(m->be, m->readback[i]);
+        m->readback[i] = NULL;
+    }
     m->cap_pairs = 0;
 }
 
@@ -264,6 +268,7 @@ static void backbone_forward(Model *m, int B) {
     const float *x = m->input;
     for (int i = 0; i < m->n_backbone; i++) {
         const Layer *l = &m->layers[i];
+        backend_label(be, l->name);
         if (l->kind == LAYER_CONV)
             be->ops->conv3x3_forward(be, m->acts[i], x, m->params + l->w_off, m->params + l->b_off,
                                      B, l->H, l->W, l->C, l->K, l->relu);
@@ -279,9 +284,12 @@ static const float *features(const Model *m) { return m->acts[m->n_backbone - 1]
 static void head_forward(Model *m, const float *f1, const float *f2, int N) {
     Backend *be = m->be;
     const Layer *d1 = &m->layers[m->n_backbone], *d2 = d1 + 1;
+    backend_label(be, "head");
     be->ops->absdiff_forward(be, m->diff, f1, f2, (size_t)N * m->feat_dim);
+    backend_label(be, d1->name);
     be->ops->dense_forward(be, m->hidden, m->diff, m->params + d1->w_off, m->params + d1->b_off, N,
                            d1->C, d1->K, 1);
+    backend_label(be, d2->name);
     be->ops->dense_forward(be, m->logit, m->hidden, m->params + d2->w_off, m->params + d2->b_off,
                            N, d2->C, d2->K, 0);
 }
@@ -310,10 +318,12 @@ int model_head(Model *m, const float *f1, const float *f2, int N, float *prob, E
 // The forward pass of N pairs whose images are already in m->input.
 static void forward_input(Model *m, const float *labels, int N, float *prob, float *loss) {
     Backend *be = m->be;
+    backend_label(be, "input");
     if (labels) be->ops->upload(be, m->labels, labels, N * sizeof(float));
     backbone_forward(m, 2 * N);
     const float *f = features(m);
     head_forward(m, f, f + (size_t)N * m->feat_dim, N);
+    backend_label(be, "loss");
     be->ops->sigmoid_bce_forward(be, m->prob, m->loss, m->logit, labels ? m->labels : NULL, N);
     if (prob) be->ops->download(be, prob, m->prob, N * sizeof(float));
     if (labels && loss) be->ops->download(be, loss, m->loss, sizeof(float));
@@ -322,6 +332,7 @@ static void forward_input(Model *m, const float *labels, int N, float *prob, flo
 int siamese_forward(Model *m, const float *pairs, const float *labels, int N, float *prob,
                     float *loss, Err *e) {
     if (reserve_pairs(m, N, e)) return -1;
+    backend_label(m->be, "input");
     m->be->ops->upload(m->be, m->input, pairs, 2 * (size_t)N * image_floats(m) * sizeof(float));
     forward_input(m, labels, N, prob, loss);
     return backend_check(m->be, e);
@@ -330,10 +341,36 @@ int siamese_forward(Model *m, const float *pairs, const float *labels, int N, fl
 int siamese_forward_u8(Model *m, const uint8_t *pairs, const float *labels, int N, float *prob,
                        float *loss, Err *e) {
     if (reserve_pairs(m, N, e)) return -1;
+    backend_label(m->be, "input");
     m->be->ops->upload_u8(m->be, m->input, pairs, 2 * (size_t)N * image_floats(m),
                           m->spec.pre.invert);
     forward_input(m, labels, N, prob, loss);
     return backend_check(m->be, e);
+}
+
+int siamese_forward_queued(Model *m, const uint8_t *pairs, const float *labels, int N, int slot,
+                           Err *e) {
+    if (siamese_forward_u8(m, pairs, labels, N, NULL, NULL, e)) return -1;
+    Backend *be = m->be;
+    // The read-backs, made at the first queued pass (predict and eval never
+    // queue one), for the head's capacity; free_head drops them with it.
+    for (int i = 0; i < MODEL_READBACKS; i++)
+        if (!m->readback[i] &&
+            !(m->readback[i] = be->ops->host_alloc(be, (1 + (size_t)m->cap_pairs) * sizeof(float))))
+            return backend_check(be, e) ? -1
+                                        : err_set(e, "out of host memory for a batch's results");
+    be->ops->download_async(be, m->readback[slot], m->loss, sizeof(float));
+    be->ops->download_async(be, m->readback[slot] + 1, m->prob, N * sizeof(float));
+    be->ops->fence_record(be, slot);
+    return backend_check(be, e);
+}
+
+int siamese_readback(Model *m, int slot, int N, float *loss, float *prob, Err *e) {
+    m->be->ops->fence_wait(m->be, slot);
+    if (backend_check(m->be, e)) return -1;
+    *loss = m->readback[slot][0];
+    if (prob) memcpy(prob, m->readback[slot] + 1, N * sizeof(float));
+    return 0;
 }
 
 void siamese_backward(Model *m, int N, int want_input_grad) {
@@ -345,21 +382,26 @@ void siamese_backward_part(Model *m, int N, int batch_pairs, int want_input_grad
     const Layer *d1 = &m->layers[m->n_backbone], *d2 = d1 + 1;
     float *G = m->grads, *P = m->params;
     const size_t F = m->feat_dim;
+    backend_label(be, "loss");
     be->ops->sigmoid_bce_backward(be, m->dlogit, m->prob, m->labels, N, batch_pairs);
+    backend_label(be, d2->name);
     be->ops->dense_backward(be, m->dhidden, G + d2->w_off, G + d2->b_off, m->dlogit, m->hidden,
                             P + d2->w_off, N, d2->C, d2->K);
+    backend_label(be, d1->name);
     be->ops->relu_backward(be, m->dhidden, m->dhidden, m->hidden, (size_t)N * d1->K);
     be->ops->dense_backward(be, m->ddiff, G + d1->w_off, G + d1->b_off, m->dhidden, m->diff,
                             P + d1->w_off, N, d1->C, d1->K);
     // d(features) of both twins, (2N,F), into the first ping-pong buffer.
     const float *f = features(m);
     float *d = m->dbuf[0], *dnext = m->dbuf[1];
+    backend_label(be, "head");
     be->ops->absdiff_backward(be, d, d + N * F, m->ddiff, f, f + N * F, N * F);
     const int B = 2 * N;
     for (int i = m->n_backbone - 1; i >= 0; i--) {
         const Layer *l = &m->layers[i];
         const float *in = i ? m->acts[i - 1] : m->input;
         float *din = i ? dnext : (want_input_grad ? m->dinput : NULL);
+        backend_label(be, l->name);
         if (l->kind == LAYER_CONV) {
             // d holds dL/d(output); mask by the ReLU in place, then the conv.
             be->ops->relu_backward(be, d, d, m->acts[i], (size_t)B * l->OH * l->OW * l->K);

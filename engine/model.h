@@ -23,6 +23,7 @@
 #define MODEL_MAX_LAYERS 24
 #define MODEL_MIN_INPUT 32    // five 2x2 pools need at least 32 pixels
 #define MODEL_MAX_INPUT 1024
+#define MODEL_READBACKS 2     // forward passes whose loss may be unread (siamese_forward_queued)
 
 // How an image becomes the network's input; recorded in the weights file so
 // that predict preprocesses exactly as training did.
@@ -76,6 +77,9 @@ typedef struct Model {
     float *hidden;                     // (N,hidden)
     float *logit, *prob, *labels, *loss;  // (N), (N), (N), (1)
     float *ddiff, *dhidden, *dlogit;   // (N,F), (N,hidden), (N)
+    // Host copies (backend host memory) of queued forward passes' results,
+    // (1 + cap_pairs) floats each: the loss, then the N probabilities.
+    float *readback[MODEL_READBACKS];
 } Model;
 
 // The original's two backbones.
@@ -116,6 +120,18 @@ int siamese_forward(Model *m, const float *pairs, const float *labels, int N, fl
 // batch crosses to the device as a quarter of the bytes.
 int siamese_forward_u8(Model *m, const uint8_t *pairs, const float *labels, int N, float *prob,
                        float *loss, Err *e);
+// A training or validation forward pass queued without waiting for the
+// device, so the backward pass and the optimizer step can be queued behind
+// it: siamese_forward_u8 with labels, whose loss and probabilities are
+// copied into readback slot `slot` (0 .. MODEL_READBACKS-1) as the device
+// gets there. A trainer reads them a step later (siamese_readback), while
+// the device works on the next step.
+int siamese_forward_queued(Model *m, const uint8_t *pairs, const float *labels, int N, int slot,
+                           Err *e);
+// Waits for slot's copy; puts its loss in *loss and, when prob is not NULL,
+// its N probabilities in prob (host). -1 when the backend failed (the
+// queued pass or the wait: backend.h, Failures), with the message in e.
+int siamese_readback(Model *m, int slot, int N, float *loss, float *prob, Err *e);
 // Backward of the last siamese_forward (which must have had labels):
 // fills m->grads; when want_input_grad, also m->dinput. Queued work: a
 // failure shows at the caller's next backend_check.

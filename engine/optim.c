@@ -56,6 +56,7 @@ void optim_free(Optim *o, Model *m) {
 void optim_step(Optim *o, Model *m, double lr) {
     Backend *be = m->be;
     o->t++;
+    backend_label(be, "optimizer");
     if (o->kind == OPTIM_SGD)
         be->ops->sgd_nesterov_step(be, m->params, m->grads, o->slot[0], m->n_params, (float)lr,
                                    (float)o->momentum, (float)o->weight_decay);

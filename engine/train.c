@@ -7,6 +7,15 @@
 // steps (batches from the loader threads), the validation pass, the loss
 // log and picture, the checkpoints, early stopping.
 //
+// The steps are pipelined: a step's forward pass, backward pass and
+// optimizer step are queued on the backend one after the other, and its
+// loss and accuracy are read one step later (siamese_forward_queued's
+// readback), while the device works on the next step; nothing waits for
+// the device before the backward pass is queued. The batch crosses as
+// bytes from the loader's ring (the backend's host memory), beside the
+// previous step's work. On the CPU everything runs as it is called, in the
+// same order, so the numbers are those of an unpipelined loop.
+//
 // Data-parallel training (dist.h, several processes): every rank runs this
 // same loop on its share of each batch; they exchange their losses and
 // stop requests (dist_vote) and sum their gradients (dist_sum_gradients)
@@ -307,6 +316,15 @@ int train_config_from_checkpoint(TrainConfig *c, const char *path, Err *e) {
 
 // ---- the run -------------------------------------------------------------------
 
+// The step whose results are not read yet (see the top).
+typedef struct Pipeline {
+    int unread;                        // 1: a step is queued and unread, in `slot`
+    int slot;                          // its readback slot; the next step takes the other
+    int n;                             // its pairs
+    float *labels[MODEL_READBACKS];    // each slot's labels, copied: the loader reuses its batch
+    float *prob;                       // the probabilities read
+} Pipeline;
+
 typedef struct Run {
     const TrainConfig *c;
     TrainCallback cb;
@@ -331,7 +349,7 @@ typedef struct Run {
     Dist *dist, solo;    // the ranks (c->dist, or solo: this process alone)
     int pairs;           // of a step: TRAIN_PAIRS_PER_SAMPLE * batch size, over all ranks
     double t_steps, t_vote, t_sum;  // seconds in training steps, of them in dist_vote, dist_sum_gradients
-    int device_failed;   // the last step_part failed in the backend
+    int device_failed;   // this rank's step failed in the backend (step_end_failed)
     long run_steps;      // steps taken by this invocation
     double t_start;      // when it started (monotonic seconds)
     Progress p;
@@ -341,6 +359,7 @@ typedef struct Run {
     const char *row_ptrs[40][2];
     int n_rows;
     WeightsState resume_state;
+    Pipeline pipe;
 } Run;
 
 static void emit(Run *r, TrainEvent *ev) {
@@ -675,11 +694,10 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-// The pairs predicted right (prob > 0.5 vs the label).
-static int batch_correct(const float *prob, const float *labels, int n) {
+static double batch_accuracy(const float *prob, const float *labels, int n) {
     int ok = 0;
     for (int i = 0; i < n; i++) ok += (prob[i] > 0.5f) == (labels[i] > 0.5f);
-    return ok;
+    return (double)ok / n;
 }
 
 // Waits while paused; returns 1 when the front asked for a stop. (The
@@ -689,33 +707,6 @@ static int user_stop(Run *r) {
     if (!r->ctl) return 0;
     while (r->ctl->pause && !r->ctl->stop && r->dist->size == 1) usleep(50 * 1000);
     return r->ctl->stop != 0;
-}
-
-// This rank's part of a step, or of a validation batch: the forward pass
-// on its share of the pairs (and the backward when training), its loss
-// and hits into v for dist_vote. Unless v->stop: then it skips the work.
-// A failure sets v->failed (and r->device_failed when the backend's).
-static void step_part(Run *r, Loader *l, int train, float *prob, DistVote *v) {
-    const LoaderBatch *lb;
-    float loss;
-    if (v->stop) return;
-    if (loader_next(l, &lb, r->e)) {
-        v->failed = 1;
-        return;
-    }
-    int failed = siamese_forward(r->m, lb->pairs, lb->labels, lb->n_pairs, prob, &loss, r->e);
-    if (!failed && train) {
-        siamese_backward_part(r->m, lb->n_pairs, r->pairs, 0);
-        failed = backend_check(r->be, r->e);
-    }
-    if (failed) {
-        v->failed = r->device_failed = 1;
-        return;
-    }
-    // Exact in double (a float times a small integer), so that one process
-    // gets its mean loss back from v->loss / pairs.
-    v->loss = (double)loss * lb->n_pairs;
-    v->correct = batch_correct(prob, lb->labels, lb->n_pairs);
 }
 
 // Before a training step: the front's stop, or --stop-after-steps /
@@ -739,17 +730,86 @@ static int stop_now(Run *r) {
     return 0;
 }
 
+// Queues the forward pass of the loader's batch lb into the readback slot
+// the unread step does not hold; returns the slot, -1 when the backend
+// failed (r->e says why).
+static int pipe_forward(Run *r, const LoaderBatch *lb) {
+    Pipeline *pp = &r->pipe;
+    const int slot = pp->unread ? !pp->slot : pp->slot;
+    if (siamese_forward_queued(r->m, lb->pixels, lb->labels, lb->n_pairs, slot, r->e)) return -1;
+    memcpy(pp->labels[slot], lb->labels, lb->n_pairs * sizeof(float));
+    return slot;
+}
+
+// Reads the unread step's loss and accuracy into *loss, *acc (waiting for
+// the device to get there): 1, or 0 when no step is unread, -1 when the
+// backend failed (the step stays unread).
+static int pipe_read(Run *r, double *loss, double *acc) {
+    Pipeline *pp = &r->pipe;
+    if (!pp->unread) return 0;
+    float l;
+    if (siamese_readback(r->m, pp->slot, pp->n, &l, pp->prob, r->e)) return -1;
+    *loss = l;
+    *acc = batch_accuracy(pp->prob, pp->labels[pp->slot], pp->n);
+    pp->unread = 0;
+    return 1;
+}
+
+// Makes the step queued in slot (pipe_forward) of n pairs the unread one.
+static void pipe_unread(Run *r, int slot, int n) {
+    r->pipe.unread = 1;
+    r->pipe.slot = slot;
+    r->pipe.n = n;
+}
+
+// The unread training step, if any, into the epoch's sums: 1 when one was
+// read, 0 when none was unread, -1 when the backend failed.
+static int take_step(Run *r) {
+    double l, a;
+    int rc = pipe_read(r, &l, &a);
+    if (rc > 0) {
+        r->p.loss_sum += l;
+        r->p.acc_sum += a;
+    }
+    return rc;
+}
+
+// The step's exchange between the ranks, in the pipeline: this rank reads
+// its unread step (unless its own next one failed already), and dist_vote
+// adds every rank's loss and hits (into v, to divide by the step's pairs)
+// and agrees on stops and failures. Returns 1 when a step was read (then
+// on every rank), 0 when none was unread, -1 when any rank failed.
+static int step_exchange(Run *r, DistVote *v) {
+    double l = 0, a = 0;
+    const int n = r->pipe.n;
+    int read = 0;
+    if (!v->failed && (read = pipe_read(r, &l, &a)) < 0) v->failed = r->device_failed = 1;
+    if (read > 0) {
+        // Exact in double (a float's value times a small count, and a count
+        // of hits), so that one process gets back l and a from v / n.
+        v->loss = l * n;
+        v->correct = (double)lround(a * n);
+    }
+    const double t = now_s();
+    const int rc = dist_vote(r->dist, v, r->e);
+    r->t_vote += now_s() - t;
+    return rc < 0 ? -1 : read;
+}
+
 // A training or validation step failed on the device (siamese_forward's
 // allocations, or any backend operation): its memory ran out, most likely.
 // A failed step changes neither the parameters nor the optimizer state (the
 // update is a step's last operation, and no operation runs after a
 // failure), so after an out-of-memory failure they are those of the last
-// completed step and are saved to resume from, with a smaller batch.
-// Returns -1 with the message in r->e.
+// completed step and are saved to resume from, with a smaller batch, with
+// that step's loss, still unread in the pipeline (the caller has dropped
+// the failed step's own). Returns -1 with the message in r->e.
 static int step_failed(Run *r) {
     const TrainConfig *c = r->c;
     Err why = *r->e;
-    if (backend_recover(r->be))
+    // (With several ranks the unread step's loss is not taken: this rank's
+    // own part is not the step's; the resumed epoch's mean loss misses it.)
+    if (backend_recover(r->be) || (r->dist->size == 1 && take_step(r) < 0))
         return err_set(r->e,
                        "%s\nthe device cannot continue, so nothing since the last checkpoint "
                        "could be saved (--resume %s/last_epoch_weights.h5 continues from it)",
@@ -780,24 +840,27 @@ static int step_end_failed(Run *r) {
 // They are batches 0..val_steps-1 of "epoch 0" of the validation stream
 // every time, so every epoch is measured on the same pairs and the best
 // checkpoint is chosen on a fair comparison (the original draws new random
-// validation pairs each epoch). Returns 1 when stopped by the user, -1 on error.
+// validation pairs each epoch). Pipelined as the training steps: batch b is
+// read after b+1 is queued. Returns 1 when stopped by the user, -1 on error.
 static int validate_pairs(Run *r, double *loss, double *acc) {
     loader_start(r->val_l, 0, r->val_steps, r->val_steps);
     double ls = 0, as = 0;
-    float *prob = malloc(r->pairs * sizeof(float));
-    if (!prob) return err_set(r->e, "out of memory");
-    for (long b = 0; b < r->val_steps; b++) {
-        DistVote v = {.stop = user_stop(r)};
-        step_part(r, r->val_l, 0, prob, &v);
-        int rc = dist_vote(r->dist, &v, r->e);
-        if (rc || v.stop) {
-            free(prob);
-            return rc ? step_end_failed(r) : 1;
+    for (long b = 0; b <= r->val_steps; b++) {
+        const LoaderBatch *lb = NULL;
+        int slot = -1;
+        DistVote v = {.stop = b < r->val_steps && user_stop(r)};
+        if (b < r->val_steps && !v.stop) {
+            if (loader_next(r->val_l, &lb, r->e)) v.failed = 1;
+            else if ((slot = pipe_forward(r, lb)) < 0) v.failed = r->device_failed = 1;
         }
-        ls += v.loss / r->pairs;
-        as += v.correct / r->pairs;
+        const int read = step_exchange(r, &v);
+        if (read < 0 || v.stop) {
+            r->pipe.unread = 0;  // validation's numbers are not the run's state
+            return read < 0 ? step_end_failed(r) : 1;
+        }
+        if (read) ls += v.loss / r->pairs, as += v.correct / r->pairs;
+        if (lb) pipe_unread(r, slot, lb->n_pairs);
     }
-    free(prob);
     *loss = ls / r->val_steps;
     *acc = as / r->val_steps;
     return 0;
@@ -866,48 +929,62 @@ static int run_epoch(Run *r) {
     Progress *p = &r->p;
     const double lr = r->lr_curve[p->epoch];
     const int P = r->pairs;
-    float *prob = malloc(P * sizeof(float));
-    if (!prob) return err_set(r->e, "out of memory");
     const double t0 = now_s();
     double last_event = 0;
     const long first = p->batch;
     int rc = 0;
-    for (; p->batch < r->steps; p->batch++) {
-        // This rank's part, then the ranks' votes: all stop, or all step.
+    // One pass more than there are steps: the last one queues nothing and
+    // reads the last step. In pass k (p->batch = k) step k's forward pass is
+    // queued, then step k-1 is read (its forward pass is long done: the
+    // device waits for nothing) and its numbers go to the ranks' exchange,
+    // which also agrees on a stop or a failure, then step k's backward pass,
+    // gradient sum and update are queued; so p->batch steps of the epoch are
+    // in its sums, and a failure leaves step k's update undone.
+    for (;; p->batch++) {
+        const int queue = p->batch < r->steps;
         const double t_step = now_s();
-        DistVote v = {.stop = should_stop(r)};
-        step_part(r, r->train_l, 1, prob, &v);
-        const double t_vote = now_s();
-        if (dist_vote(r->dist, &v, r->e)) {
+        DistVote v = {.stop = queue && should_stop(r)};
+        const LoaderBatch *lb = NULL;
+        int slot = -1;
+        if (queue && !v.stop) {
+            if (loader_next(r->train_l, &lb, r->e)) v.failed = 1;
+            else if ((slot = pipe_forward(r, lb)) < 0) v.failed = r->device_failed = 1;
+        }
+        // The step before into the sums; every rank stops, fails or steps.
+        const int read = step_exchange(r, &v);
+        if (read < 0) {
             rc = step_end_failed(r);
             break;
         }
+        if (read) p->loss_sum += v.loss / P, p->acc_sum += v.correct / P;
         if (v.stop) {
             rc = stop_now(r) ? -1 : 1;
             break;
         }
-        const double t_sum = now_s();
-        if (dist_sum_gradients(r->dist, r->m->grads, r->m->n_params, r->e)) {
-            rc = -1;
-            break;
+        if (queue) {
+            pipe_unread(r, slot, lb->n_pairs);
+            siamese_backward_part(r->m, lb->n_pairs, P, 0);
+            const double t_sum = now_s();
+            if (dist_sum_gradients(r->dist, r->m->grads, r->m->n_params, r->e)) {
+                rc = -1;
+                break;
+            }
+            const double t_opt = now_s();
+            optim_step(&r->opt, r->m, lr);
+            if (backend_check(r->be, r->e)) {
+                r->pipe.unread = 0;  // not kept
+                // (The other ranks took this step: this one alone cannot save it.)
+                rc = r->dist->size == 1 ? step_failed(r) : dist_fail_alone(r->dist, r->e);
+                break;
+            }
+            r->t_sum += t_opt - t_sum;
+            r->t_steps += now_s() - t_step;
+            p->step = r->opt.t;
+            r->run_steps++;
         }
-        const double t_opt = now_s();
-        optim_step(&r->opt, r->m, lr);
-        if (backend_check(r->be, r->e)) {
-            // (The other ranks took this step: this one alone cannot save it.)
-            rc = r->dist->size == 1 ? step_failed(r) : dist_fail_alone(r->dist, r->e);
-            break;
-        }
-        r->t_vote += t_sum - t_vote;
-        r->t_sum += t_opt - t_sum;
-        r->t_steps += now_s() - t_step;
-        p->step = r->opt.t;
-        r->run_steps++;
-        p->loss_sum += v.loss / P;
-        p->acc_sum += v.correct / P;
-        double t = now_s() - t0;
-        long done = p->batch + 1;
-        if (t - last_event >= 0.25 || done == r->steps) {
+        const long done = p->batch;
+        const double t = now_s() - t0;
+        if (read && (t - last_event >= 0.25 || done == r->steps)) {
             last_event = t;
             double per_step = t / (done - first);
             TrainEvent ev = {.kind = TRAIN_EV_BATCH, .epoch = p->epoch + 1, .batch = done,
@@ -917,8 +994,8 @@ static int run_epoch(Run *r) {
                              .eta_seconds = per_step * (r->steps - done)};
             emit(r, &ev);
         }
+        if (!queue) break;
     }
-    free(prob);
     if (rc) return rc;
     if (ranks_agree(r, "the weights after this epoch (their gradient sums differed)")) return -1;
     const double train_seconds = now_s() - t0;
@@ -1000,6 +1077,8 @@ static void run_free(Run *r) {
     dataset_free(&r->ds);
     free(r->train_idx);
     free(r->val_idx);
+    for (int i = 0; i < MODEL_READBACKS; i++) free(r->pipe.labels[i]);
+    free(r->pipe.prob);
     free(r->lr_curve);
     free(r->hist_loss);
     free(r->hist_val);
@@ -1043,7 +1122,12 @@ static int run_setup(Run *r) {
     r->lr_curve = malloc(c->epochs * sizeof(double));
     r->hist_loss = malloc(c->epochs * sizeof(double));
     r->hist_val = malloc(c->epochs * sizeof(double));
-    if (!r->lr_curve || !r->hist_loss || !r->hist_val) return err_set(r->e, "out of memory");
+    const size_t P = TRAIN_PAIRS_PER_SAMPLE * (size_t)c->batch_size;
+    int ok = (r->pipe.prob = malloc(P * sizeof(float))) != NULL;
+    for (int i = 0; i < MODEL_READBACKS; i++)
+        ok &= (r->pipe.labels[i] = malloc(P * sizeof(float))) != NULL;
+    if (!r->lr_curve || !r->hist_loss || !r->hist_val || !ok)
+        return err_set(r->e, "out of memory");
     for (int i = 0; i < c->epochs; i++)
         r->lr_curve[i] = optim_schedule(r->decay, r->lr_fit, r->min_lr_fit, c->epochs, i);
     config_rows(r);
@@ -1066,7 +1150,8 @@ static int run_setup(Run *r) {
     augment_preset(&r->aug, (AugmentKind)augment_kind_parse(c->augment));
     LoaderConfig lc = {.ds = &r->ds, .sampler = &r->train_s, .samples = c->batch_size,
                        .size = c->input_size, .pre = r->m->spec.pre, .aug = &r->aug,
-                       .seed = c->seed, .stream = 0, .workers = r->workers, .depth = 4};
+                       .seed = c->seed, .stream = 0, .workers = r->workers,
+                       .depth = LOADER_DEPTH(r->workers), .be = r->be};
     if (r->dist->size > 1) dist_share(r->dist, r->pairs, &lc.part_first, &lc.part_pairs);
     if (loader_open(&r->train_l, &lc, r->e)) return -1;
     lc.sampler = &r->val_s;

@@ -13,11 +13,12 @@
 
 #include "../engine/gemm.h"
 #include "../engine/rng.h"
+#include "bench_profile.h"
 #include "cli.h"
 #include "commands.h"
 
-enum { MODE_LATENCY, MODE_BATCH, MODE_TRAIN, MODE_LAYERS, MODE_SGEMM };
-static const char *const MODES[] = {"latency", "batch", "train", "layers", "sgemm"};
+enum { MODE_LATENCY, MODE_BATCH, MODE_TRAIN, MODE_LAYERS, MODE_PROFILE, MODE_SGEMM };
+static const char *const MODES[] = {"latency", "batch", "train", "layers", "profile", "sgemm"};
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -25,12 +26,15 @@ static void usage(FILE *f) {
             "Times one configuration and prints one line of key=value figures.\n\n"
             "  --mode M            latency (one pair), batch (inference), train (forward,\n"
             "                      backward, SGD update), layers (each conv layer's forward\n"
-            "                      at the batch size), sgemm (our 2048^3 product); default latency\n"
+            "                      at the batch size), profile (each operation of a training\n"
+            "                      step timed, a table by layer: CUDA events on a GPU, the clock\n"
+            "                      on the CPU), sgemm (our 2048^3 product); default latency\n"
             "  --weights PATH      the model to time (default: random weights)\n"
             "  --backbone vgg16|compact   without --weights (default vgg16)\n"
             "  --input-shape N     without --weights (default 105)\n"
             "  --batch N           pairs per batch for batch, train, layers (default 32)\n"
-            "  --repeat N          timed runs; the median is reported (default 20, train 5)\n"
+            "  --repeat N          timed runs; the median is reported (default 20, train and\n"
+            "                      profile 5)\n"
             "  --threads N         CPU threads (default all cores)\n"
             "  --device D          auto|cpu|cuda[:N] (default cpu)\n"
             "  --precision P       fp32, tf32 or bf16, as `train --precision` (default tf32:\n"
@@ -129,7 +133,8 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
             for (int i = 0; i < (int)(sizeof MODES / sizeof *MODES); i++)
                 if (!strcmp(optarg, MODES[i])) o->mode = i;
             if (o->mode < 0) {
-                cli_error("--mode: '%s' is not latency, batch, train, layers or sgemm", optarg);
+                cli_error("--mode: '%s' is not latency, batch, train, layers, profile or sgemm",
+                          optarg);
                 return EXIT_USAGE;
             }
             break;
@@ -174,7 +179,7 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
         cli_error("--backbone: '%s' is not vgg16 or compact", o->backbone);
         return EXIT_USAGE;
     }
-    if (o->repeat < 0) o->repeat = o->mode == MODE_TRAIN ? 5 : 20;
+    if (o->repeat < 0) o->repeat = o->mode == MODE_TRAIN || o->mode == MODE_PROFILE ? 5 : 20;
     return -1;
 }
 
@@ -296,9 +301,9 @@ int cmd_bench(int argc, char **argv) {
         t = malloc(sizeof(double) * (o.repeat + 1));
         if (!pairs || !t) rc = err_set(&e, "out of memory for a batch of %d pairs", N);
     }
-    if (!rc)
-        rc = o.mode == MODE_LAYERS ? bench_layers(m, pairs, N, (int)o.repeat, t, &e)
-                                   : bench_steps(&o, m, pairs, N, nthreads, t, &e);
+    if (!rc && o.mode == MODE_PROFILE) rc = bench_profile(m, N, (int)o.repeat, &e);
+    else if (!rc && o.mode == MODE_LAYERS) rc = bench_layers(m, pairs, N, (int)o.repeat, t, &e);
+    else if (!rc) rc = bench_steps(&o, m, pairs, N, nthreads, t, &e);
     if (rc) cli_error("%s", e.msg);
     free(pairs);
     free(t);

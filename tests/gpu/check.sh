@@ -4,7 +4,7 @@
 #   1. parity: every backend operation, then the whole model (compact, and
 #      the full-size VGG16 Siamese network) forward and backward on the CPU
 #      and CUDA backends with the same weights and inputs; outputs and every
-#      gradient compared, FP32 with TF32 off (tests/test_backend_parity.c);
+#      gradient compared, --precision fp32 (tests/test_backend_parity.c);
 #      then `siamese predict` on both devices;
 #   2. 200 training steps on Omniglot from the same initial weights on both
 #      backends in lockstep, both loss curves printed (train_compare.c);
@@ -24,6 +24,13 @@
 #       (train_compare --precision bf16);
 #   3.  training pairs/s at batch 32 with --precision bf16 against PyTorch
 #       eager (NCHW and channels_last) under torch.autocast(dtype=torch.bfloat16).
+# and the real trainer (3b): `siamese train` on the bundled alphabets, a
+# small model on the CPU and on the GPU from the same seed (epoch losses
+# within 1e-3), then compact and VGG16 for 2 epochs of fixed steps: the
+# second epoch's pairs/s beside bench_model's and the loader's alone;
+# and where a training step's time goes (3c): `siamese bench --mode
+# profile`, every operation of a VGG16 step timed with CUDA events, a table
+# by layer, in tf32 and bf16 (the PROFILE lines in $OUT/profile.txt).
 #
 # The GPU machine has the NVIDIA driver, nvcc and PyTorch with its CUDA
 # wheels, but not our Debian libraries; it receives a copy of the working
@@ -239,11 +246,16 @@ EOF
         echo "DRY RUN: '$GPU' replaced by the CPU, toy sizes"
     fi
 
-    section "1. parity: every operation and the whole model, CPU vs $GPU (FP32, TF32 off)"
-    limited 150 "$RUN" test_backend_parity --full 2>&1 | tee "$WORK/parity.log"
+    # The dry run's parity: the CPU against a second CPU backend (the
+    # harness itself; test_backend_parity --device cpu), compact only.
+    local parity_dev=(--device "$dev")
+    [ $DRY = 1 ] && parity_dev=(--device cpu)
+    section "1. parity: every operation and the whole model, CPU vs $dev (--precision fp32)"
+    limited 150 "$RUN" test_backend_parity "${parity_dev[@]}" $([ $DRY = 0 ] && echo --full) 2>&1 |
+        tee "$WORK/parity.log"
     case ${PIPESTATUS[0]} in
     0) status parity PASS ;;
-    77) status parity "$([ $DRY = 1 ] && echo "SKIP (dry run)" || echo "FAIL (the CUDA backend did not open)")" ;;
+    77) status parity "FAIL (the CUDA backend did not open)" ;;
     124) status parity "FAIL (timeout)" ;;
     *) status parity FAIL ;;
     esac
@@ -266,11 +278,16 @@ EOF
 
     local p
     for p in tf32 bf16; do
-        section "1c. parity in $p: conv3x3 and dense, $GPU --precision $p vs CPU FP32"
-        limited 60 "$RUN" test_backend_parity --precision $p 2>&1 | tee "$WORK/parity_$p.log"
+        section "1c. parity in $p: conv3x3 and dense, $dev --precision $p vs CPU FP32"
+        if [ $DRY = 1 ] && [ $p = bf16 ]; then
+            status "parity $p" "SKIP (dry run: the CPU has no bf16)"
+            continue
+        fi
+        limited 60 "$RUN" test_backend_parity "${parity_dev[@]}" --precision $p 2>&1 |
+            tee "$WORK/parity_$p.log"
         case ${PIPESTATUS[0]} in
         0) status "parity $p" PASS ;;
-        77) status "parity $p" "$([ $DRY = 1 ] && echo "SKIP (dry run)" || echo "FAIL (the CUDA backend did not open)")" ;;
+        77) status "parity $p" "FAIL (the CUDA backend did not open)" ;;
         124) status "parity $p" "FAIL (timeout)" ;;
         *) status "parity $p" FAIL ;;
         esac
@@ -319,7 +336,21 @@ EOF
             --seconds "$secs" || echo "(bench_model train --precision bf16 failed)"
     fi
 
-    section "3b. speed: PyTorch eager, training under autocast bf16"
+    trainer
+
+    # Where a training step's time goes: each operation of a step timed
+    # with CUDA events (the CPU's clock in the dry run), a table by layer.
+    for p in tf32 bf16; do
+        [ $DRY = 1 ] && [ $p = bf16 ] && continue
+        section "3c. where a training step's time goes: siamese bench --mode profile, $p"
+        limited 60 "$RUN" siamese bench --mode profile --device "$dev" --backbone "$backbone" \
+            --input-shape "$input" --batch "${tb%%,*}" --precision $p --repeat 5 \
+            >"$WORK/profile_$p.log" 2>&1 || echo "(bench --mode profile --precision $p failed)"
+        grep -v "^PROFILE" "$WORK/profile_$p.log"
+        sed -n "s/^PROFILE /PROFILE precision=$p /p" "$WORK/profile_$p.log" >>"$RES/profile.txt"
+    done
+
+    section "3e. speed: PyTorch eager, training under autocast bf16"
     if "$PY" -c "import torch" 2>/dev/null; then
         gpu_memory 120 "$WORK/bf16_torch.log" "$PY" bench/gpu_torch.py --precision bf16 \
             --infer-batches "" --train-batches "${tb%%,*}" --backbone "$backbone" --input "$input" \
@@ -328,7 +359,7 @@ EOF
         echo "$PY cannot import torch"
     fi
 
-    section "3c. speed: PyTorch on the same model"
+    section "3f. speed: PyTorch on the same model"
     if "$PY" -c "import torch" 2>/dev/null; then
         local deadline=$(($(left) - 60))
         gpu_memory 400 "$WORK/torch.log" "$PY" bench/gpu_torch.py --precision tf32 \
@@ -341,10 +372,86 @@ EOF
     fi
 
     summary "$ib" "$tb"
-    for k in parity predict training "parity tf32" "parity bf16" "training bf16"; do
+    for k in parity predict training "parity tf32" "parity bf16" "training bf16" trainer; do
         [[ ${STATUS[$k]} == PASS* || ${STATUS[$k]} == SKIP* ]] || return 1
     done
     return 0
+}
+
+# The real trainer, `siamese train`, on the bundled alphabets (main's
+# variables: RUN, WORK, DATA, dev, DRY):
+#   first its numbers: a small model trained 2 epochs of 8 steps on the CPU
+#   and on $dev in fp32 from the same seed, epoch losses (training and
+#   validation) within 1e-3 of each other: the pipelined loop (loss read a
+#   step late, batches as bytes from page-locked slots) trains as the CPU;
+#   then its speed: compact at 64 pairs a step and VGG16 at 32, 2 epochs
+#   each, the second epoch's pairs/s (the first includes cuDNN's algorithm
+#   searches) beside bench_model's figure for the same model and batch, and
+#   the loader alone (--loader-benchmark) with the same workers.
+trainer() {
+    section "3b. the real trainer: siamese train on $dev, against the CPU, then pairs/s"
+    if [ -z "$DATA" ] || [ ! -d "$DATA" ]; then
+        echo "no Omniglot images: the trainer is not run"
+        status trainer "SKIP (no images)"
+        return
+    fi
+    mkdir -p "$WORK/trainset"
+    ln -sfn "$(cd "$DATA" && pwd)" "$WORK/trainset/images_background"
+    local workers=$(($(nproc) - 1)) k d
+    [ "$workers" -lt 1 ] && workers=1
+    [ "$workers" -gt 64 ] && workers=64
+    local small=(--dataset "$WORK/trainset" --backbone compact --widths 8,8,16,16,16 --hidden 32
+        --input-shape 64 --batch-size 4 --steps-per-epoch 8 --val-steps 2 --epochs 2 --seed 5
+        --workers 4 --plain --precision fp32)
+    local ok=1
+    for k in a b; do
+        d=$([ $k = a ] && echo cpu || echo "$dev")
+        # The dry run's two sides are both the CPU: one thread against all.
+        limited 60 "$RUN" siamese train "${small[@]}" --device "$d" \
+            $([ $DRY = 1 ] && [ $k = a ] && echo --threads 1) --save-dir "$WORK/trainer_$k" \
+            >"$WORK/trainer_$k.log" 2>&1 || { tail -5 "$WORK/trainer_$k.log"; ok=0; }
+    done
+    if [ $ok = 1 ]; then
+        paste "$WORK"/trainer_a/loss_*/epoch_loss.txt "$WORK"/trainer_b/loss_*/epoch_loss.txt \
+            "$WORK"/trainer_a/loss_*/epoch_val_loss.txt "$WORK"/trainer_b/loss_*/epoch_val_loss.txt |
+            awk '{d = $1 - $2; d = d < 0 ? -d : d; v = $3 - $4; v = v < 0 ? -v : v
+                  if (v > d) d = v; if (d > m) m = d
+                  printf "epoch %d: loss cpu %.6f %s %.6f, val_loss cpu %.6f %s %.6f\n", NR, $1, dev, $2, $3, dev, $4}
+                  END {printf "trainer: max |cpu - %s| over the epoch losses = %.2e (limit 1e-03)\n", dev, m
+                       exit !(NR == 2 && m <= 1e-3)}' dev="$dev" >"$WORK/trainer.log"
+        [ "${PIPESTATUS[1]}" = 0 ] || ok=0
+        cat "$WORK/trainer.log"
+    fi
+    [ $ok = 1 ] && status trainer PASS || status trainer FAIL
+
+    # Speed: "backbone samples steps" (a step holds 2 x samples pairs).
+    local spec bb n st pairs line
+    local specs=("compact 32 300" "vgg16 16 80")
+    [ $DRY = 1 ] && specs=("compact 2 4")
+    for spec in "${specs[@]}"; do
+        read -r bb n st <<<"$spec"
+        pairs=$((2 * n))
+        local args=(--dataset "$WORK/trainset" --backbone "$bb" --batch-size "$n" --workers "$workers"
+            --device "$dev" --plain --precision tf32)
+        [ $DRY = 1 ] && args+=(--input-shape 32)
+        echo "-- $bb, $pairs pairs a step, $workers loader threads"
+        limited 120 "$RUN" siamese train "${args[@]}" --epochs 2 --steps-per-epoch "$st" --val-steps 2 \
+            --save-period 1000 --save-dir "$WORK/speed_$bb" >"$WORK/trainer_speed_$bb.log" 2>&1 ||
+            { tail -5 "$WORK/trainer_speed_$bb.log"; echo "(siamese train $bb failed)"; }
+        grep "^Epoch\|^|.* device \|^|.* precision " "$WORK/trainer_speed_$bb.log"
+        line=$(grep "^Epoch 2/2" "$WORK/trainer_speed_$bb.log" | sed -n 's/.*  \([0-9.]*\) pairs\/s$/\1/p')
+        echo "TRAINER backbone=$bb pairs_per_step=$pairs pairs_per_s=${line:-}" | tee -a "$WORK/trainer_speed.log"
+        limited 60 "$RUN" siamese train "${args[@]}" --loader-benchmark $([ $DRY = 1 ] && echo 4 || echo 100) \
+            2>&1 | grep "^loader alone" | sed "s/^/LOADER backbone=$bb /" | tee -a "$WORK/trainer_speed.log"
+        # bench_model on the same model and batch, unless 3a measured it.
+        if [ "$bb" != "$backbone" ] || ! grep -q "^RESULT mode=train batch=$pairs " "$WORK"/ours_train_*.log 2>/dev/null; then
+            limited 60 "$RUN" bench_model --device "$dev" --mode train --batch "$pairs" --backbone "$bb" \
+                $([ $DRY = 1 ] && echo --input 32) --seconds "$secs" --precision tf32 \
+                >"$WORK/bench_${bb}_train_$pairs.log" 2>&1 && grep "pairs/s" "$WORK/bench_${bb}_train_$pairs.log"
+        else
+            cp "$WORK/ours_train_$pairs.log" "$WORK/bench_${bb}_train_$pairs.log"
+        fi
+    done
 }
 
 # "infer:1 infer:64 train:32" from the batch lists "1,64" and "32"
@@ -419,6 +526,29 @@ summary() {
         echo "| run | siamese bf16 | PyTorch autocast bf16 | ratio | siamese tf32 | bf16 speed-up |"
         echo "|---|---|---|---|---|---|"
         echo "| train batch $b1 | ${amp_ours:--} | ${amp_torch:--} | $(ratio "$amp_ours" "$amp_torch") | ${fp32_ours:--} | $(ratio "$amp_ours" "$fp32_ours") |"
+        echo
+        echo "The real trainer (siamese train --precision tf32, 2 epochs, the second one's pairs/s; the loader alone with the same threads; bench_model on the same model and batch):"
+        echo
+        echo "| model | pairs a step | siamese train | bench_model | train / bench | loader alone |"
+        echo "|---|---|---|---|---|---|"
+        local bb pairs tr bm ld
+        while read -r bb pairs; do
+            tr=$(sed -n "s/^TRAINER backbone=$bb pairs_per_step=$pairs pairs_per_s=\([0-9.]*\).*/\1/p" "$WORK/trainer_speed.log" 2>/dev/null)
+            ld=$(sed -n "s/^LOADER backbone=$bb .*: \([0-9.]*\) pairs\/s$/\1/p" "$WORK/trainer_speed.log" 2>/dev/null)
+            bm=$(result train "$pairs" "$WORK/bench_${bb}_train_$pairs.log")
+            echo "| $bb | $pairs | ${tr:--} | ${bm:--} | $(ratio "$tr" "$bm") | ${ld:--} |"
+        done < <(sed -n 's/^TRAINER backbone=\([a-z0-9]*\) pairs_per_step=\([0-9]*\).*/\1 \2/p' "$WORK/trainer_speed.log" 2>/dev/null)
+        echo "- targets: compact >= 10,000 pairs/s; VGG16 within 10% of bench_model's figure"
+        grep -h "^trainer: " "$WORK/trainer.log" 2>/dev/null | sed 's/^trainer: /- trainer: /'
+        for p in tf32 bf16; do
+            [ -s "$WORK/profile_$p.log" ] || continue
+            echo
+            echo "Where a training step's time goes ($p, siamese bench --mode profile, ms; full table in gpu_check.log):"
+            echo
+            echo '```'
+            grep "^layer\|^total\|^step:" "$WORK/profile_$p.log"
+            echo '```'
+        done
     } | tee "$RES/RESULTS.md"
 }
 

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# siamese bench --mode profile on the CPU (the clock around each operation;
+# CUDA events on a GPU, tests/gpu/check.sh): a table of one training step
+# by layer and piece, every layer a row, each conv layer's backward pass
+# split into its bias, filter and data gradients (the first layer has no
+# data gradient), the optimizer and the input copy on rows of their own,
+# and PROFILE lines whose cells add up to the time inside operations.
+. tests/shlib.sh
+export OMP_WAIT_POLICY=passive
+out=$TMP/profile.txt
+"$SIAMESE" bench --mode profile --device cpu --threads 1 --backbone compact --input-shape 32 \
+    --batch 2 --repeat 3 >"$out" 2>"$TMP/err" || { cat "$TMP/err"; fail "bench --mode profile"; finish; }
+head -3 "$out"
+grep -q "^profile compact, input 32, 2 pairs a step, cpu, 1 thread, fp32: the median of 3 steps" "$out" ||
+    fail "no header line"
+grep -qE "^layer +copy +forward .* total$" "$out" || fail "no column header"
+for row in input block1_conv1 block1_conv2 block1_pool block3_conv3 block5_pool head dense_1 dense_2 \
+    loss optimizer total; do
+    grep -qE "^$row +[0-9]" "$out" || fail "no row for $row"
+done
+has() { grep -q "^PROFILE layer=$1 piece=$2 ms=[0-9.]*$" "$out"; }
+for l in block1_conv2 block2_conv1 block5_conv3; do
+    for p in forward "relu bwd" "bias grad" wgrad dgrad; do has "$l" "$p" || fail "$l has no '$p'"; done
+done
+has block1_conv1 wgrad || fail "block1_conv1 has no wgrad"
+has block1_conv1 dgrad && fail "block1_conv1 has a data gradient, which nothing needs"
+has block2_pool pool && has block2_pool "pool bwd" || fail "block2_pool's passes"
+has input copy || fail "the batch's upload is not a copy of 'input'"
+has optimizer optimizer || fail "no optimizer time"
+has dense_1 forward && has dense_1 dgrad || fail "dense_1's passes"
+grep -q "^step: .* ms from its first operation to its last" "$out" || fail "no step line"
+# The cells add up to the time inside operations, which the step's span holds.
+awk -F'ms=' '/^PROFILE layer=/ {s += $2}
+    /^PROFILE step_ms=/ {split($0, a, /[= ]/); step = a[3]; ops = a[5]}
+    END {d = s - ops; d = d < 0 ? -d : d; exit !(NR > 0 && d < 0.01 * ops + 0.01 && step >= ops)}' "$out" ||
+    fail "the PROFILE cells do not add up: $(grep '^PROFILE step' "$out")"
+expect 2 "--mode: 'profiles' is not latency, batch, train, layers, profile or sgemm" -- \
+    "$SIAMESE" bench --mode profiles
+finish
