@@ -161,14 +161,19 @@ typedef struct BackendOps {
     // the backend has none (the CPU: its memory is the host's, which MPI
     // sums). comm_id makes a new communicator's identity (id, len >=
     // BACKEND_COMM_ID_BYTES) on one process, which hands it to the others;
-    // each then joins as rank of size; comm_sum replaces p (n floats) by its
-    // sum over the ranks, the same on every rank. Every wait ends after
-    // timeout_s seconds with an error (a peer died or hangs); comm_leave
-    // then aborts (abort = 1) what is in flight instead of finishing it.
+    // each then joins as rank of size. comm_sum queues the sum over the
+    // ranks of p (n floats) in place, to start when the operations queued
+    // before it are done and to run beside those queued after it (which must
+    // not touch p: the backward pass goes on with the earlier layers);
+    // comm_wait waits for every queued sum, and operations queued after it
+    // see the sums (the same on every rank). Every wait ends after the
+    // timeout_s given to comm_join with an error (a peer died or hangs);
+    // comm_leave then aborts (abort = 1) what is in flight.
     int (*comm_id)(Backend *b, void *id, size_t len, Err *e);
     int (*comm_join)(Backend *b, const void *id, size_t len, int rank, int size, double timeout_s,
                      Err *e);
-    int (*comm_sum)(Backend *b, float *p, size_t n, double timeout_s, Err *e);
+    int (*comm_sum)(Backend *b, float *p, size_t n, Err *e);
+    int (*comm_wait)(Backend *b, Err *e);
     void (*comm_leave)(Backend *b, int abort);
 } BackendOps;
 

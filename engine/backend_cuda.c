@@ -1059,11 +1059,16 @@ static int cuda_comm_join(Backend *b, const void *id, size_t len, int rank, int 
     return c ? nccl_comm_join(&c->comm, id, len, rank, size, timeout_s, e) : -1;
 }
 
-static int cuda_comm_sum(Backend *b, float *p, size_t n, double timeout_s, Err *e) {
+static int cuda_comm_sum(Backend *b, float *p, size_t n, Err *e) {
     CudaImpl *c = comm_impl(b, e);
     if (!c) return -1;
     written(c, p, n * sizeof(float));
-    return nccl_comm_sum(c->comm, c->stream, p, n, timeout_s, e);
+    return nccl_comm_sum(c->comm, c->stream, p, n, e);
+}
+
+static int cuda_comm_wait(Backend *b, Err *e) {
+    CudaImpl *c = comm_impl(b, e);
+    return c ? nccl_comm_wait(c->comm, c->stream, e) : -1;
 }
 
 static void cuda_comm_leave(Backend *b, int abort) {
@@ -1109,6 +1114,7 @@ static const BackendOps cuda_ops = {
     .comm_id = cuda_comm_id,
     .comm_join = cuda_comm_join,
     .comm_sum = cuda_comm_sum,
+    .comm_wait = cuda_comm_wait,
     .comm_leave = cuda_comm_leave,
 #endif
 };

@@ -3,10 +3,12 @@
 // Communicators are nonblocking (config.blocking = 0): initialisation and
 // every all-reduce return at once and this file polls their state, so each
 // wait ends after its timeout (a peer died or hangs) with ncclCommAbort
-// instead of a hang. An all-reduce is queued on the backend's stream, so
-// it starts when the backward pass's last kernel ends and the optimizer
-// step queued after it sees the sum; the host waits for it (polling the
-// stream) so that a failure shows at its step.
+// instead of a hang. The all-reduces run on a stream of their own: each
+// waits (an event) for the backend's stream to reach the point where it was
+// queued, so a bucket of finished layers' gradients is summed while the
+// backward pass computes the earlier layers'; nccl_comm_wait then holds the
+// backend's stream (the optimizer step) until the sums are done, and the
+// host polls for that, so a failure shows at its step.
 #include "comm_nccl.h"
 
 #include <dlfcn.h>
@@ -31,6 +33,9 @@ static struct {
 
 struct NcclComm {
     ncclComm_t comm;
+    cudaStream_t stream;       // the sums
+    cudaEvent_t ready, done;   // the backend's stream reached a sum; the sums are done
+    double timeout;
 };
 
 static int load_nccl(Err *e) {
@@ -92,42 +97,66 @@ int nccl_comm_id(void *id, size_t len, Err *e) {
     return 0;
 }
 
+// Frees what join made (comm aborted or destroyed already, or NULL).
+static void comm_free(NcclComm *c) {
+    if (c->done) cudaEventDestroy(c->done);
+    if (c->ready) cudaEventDestroy(c->ready);
+    if (c->stream) cudaStreamDestroy(c->stream);
+    free(c);
+}
+
 int nccl_comm_join(NcclComm **out, const void *id, size_t len, int rank, int size, double timeout_s,
                    Err *e) {
     if (len < sizeof(ncclUniqueId))
         return err_set(e, "internal error: NCCL's id needs %zu bytes", sizeof(ncclUniqueId));
     if (load_nccl(e)) return -1;
+    NcclComm *c = calloc(1, sizeof *c);
+    if (!c) return err_set(e, "out of memory");
+    c->timeout = timeout_s;
+    cudaError_t s = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);
+    if (s == cudaSuccess) s = cudaEventCreateWithFlags(&c->ready, cudaEventDisableTiming);
+    if (s == cudaSuccess) s = cudaEventCreateWithFlags(&c->done, cudaEventDisableTiming);
+    if (s != cudaSuccess) {
+        comm_free(c);
+        return err_set(e, "NCCL's stream: %s", cudaGetErrorString(s));
+    }
     ncclUniqueId u;
     memcpy(&u, id, sizeof u);
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;
-    ncclComm_t comm = NULL;
-    ncclResult_t r = nccl.init_rank_config(&comm, size, u, rank, &config);
-    if (r == ncclInProgress) r = settle(comm, now_s() + timeout_s);
+    ncclResult_t r = nccl.init_rank_config(&c->comm, size, u, rank, &config);
+    if (r == ncclInProgress) r = settle(c->comm, now_s() + timeout_s);
     if (r != ncclSuccess) {
-        if (comm) nccl.abort(comm);
+        if (c->comm) nccl.abort(c->comm);
+        comm_free(c);
         if (r == ncclInProgress)
             return err_set(e, "NCCL: the ranks did not connect within %.0f s", timeout_s);
         return nccl_error(e, r, "ncclCommInitRankConfig");
     }
-    NcclComm *c = malloc(sizeof *c);
-    if (!c) {
-        nccl.abort(comm);
-        return err_set(e, "out of memory");
-    }
-    c->comm = comm;
     *out = c;
     return 0;
 }
 
-int nccl_comm_sum(NcclComm *c, cudaStream_t stream, float *p, size_t n, double timeout_s, Err *e) {
-    const double deadline = now_s() + timeout_s;
-    ncclResult_t r = nccl.all_reduce(p, p, n, ncclFloat, ncclSum, c->comm, stream);
-    if (r == ncclInProgress) r = settle(c->comm, deadline);
-    if (r != ncclSuccess && r != ncclInProgress) return nccl_error(e, r, "ncclAllReduce");
-    // Done when the stream has run it; the communicator reports a peer's failure.
+int nccl_comm_sum(NcclComm *c, cudaStream_t stream, float *p, size_t n, Err *e) {
+    cudaError_t s = cudaEventRecord(c->ready, stream);
+    if (s == cudaSuccess) s = cudaStreamWaitEvent(c->stream, c->ready, 0);
+    if (s != cudaSuccess) return err_set(e, "queueing the gradient sum: %s", cudaGetErrorString(s));
+    ncclResult_t r = nccl.all_reduce(p, p, n, ncclFloat, ncclSum, c->comm, c->stream);
+    // (A nonblocking communicator takes the next call once this one is queued.)
+    if (r == ncclInProgress) r = settle(c->comm, now_s() + c->timeout);
+    if (r == ncclInProgress)
+        return err_set(e, "NCCL did not take the gradient sum within %.0f s", c->timeout);
+    return r == ncclSuccess ? 0 : nccl_error(e, r, "ncclAllReduce");
+}
+
+int nccl_comm_wait(NcclComm *c, cudaStream_t stream, Err *e) {
+    const double deadline = now_s() + c->timeout;
+    cudaError_t s = cudaEventRecord(c->done, c->stream);
+    if (s == cudaSuccess) s = cudaStreamWaitEvent(stream, c->done, 0);
+    if (s != cudaSuccess) return err_set(e, "waiting for the gradient sum: %s", cudaGetErrorString(s));
+    // Done when the sums' stream has run them; the communicator reports a peer's failure.
     for (;;) {
-        cudaError_t s = cudaStreamQuery(stream);
+        s = cudaEventQuery(c->done);
         if (s == cudaSuccess) return 0;
         if (s != cudaErrorNotReady)
             return err_set(e, "the GPU failed during the gradient sum: %s", cudaGetErrorString(s));
@@ -139,7 +168,7 @@ int nccl_comm_sum(NcclComm *c, cudaStream_t stream, float *p, size_t n, double t
             return err_set(e,
                            "the gradient sum (NCCL) did not finish within %.0f s "
                            "(SIAMESE_DIST_TIMEOUT): another rank died or hangs; the job ends",
-                           timeout_s);
+                           c->timeout);
         pause_briefly();
     }
 }
@@ -155,5 +184,5 @@ void nccl_comm_leave(NcclComm *c, int abort) {
         if (r == ncclSuccess) nccl.destroy(c->comm);
         else nccl.abort(c->comm);
     }
-    free(c);
+    comm_free(c);
 }

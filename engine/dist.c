@@ -322,11 +322,34 @@ int dist_attach(Dist *d, Backend *be, size_t n_params, char *how, size_t how_len
     return 0;
 }
 
+void dist_sum_start(Dist *d, float *grads, size_t n) {
+    d->grads = grads;
+    d->unsent = n;
+    d->queue_failed = 0;
+}
+
+void dist_grads_ready(void *dist, size_t from) {
+    Dist *d = dist;
+    if (!d->device_comm || d->queue_failed || (d->unsent - from) * sizeof(float) < DIST_BUCKET_BYTES)
+        return;
+    if (d->be->ops->comm_sum(d->be, d->grads + from, d->unsent - from, &d->queue_err))
+        d->queue_failed = 1;
+    d->unsent = from;
+}
+
 int dist_sum_gradients(Dist *d, float *grads, size_t n, Err *e) {
     if (!d->ops) return 0;
     Backend *be = d->be;
     if (d->device_comm) {
-        if (be->ops->comm_sum(be, grads, n, d->timeout, e)) return transport_failed(d);
+        // What the backward pass did not queue (all, without dist_sum_start).
+        const size_t rest = d->grads == grads ? d->unsent : n;
+        d->grads = NULL;
+        if (d->queue_failed) {
+            *e = d->queue_err;
+            return transport_failed(d);
+        }
+        if ((rest && be->ops->comm_sum(be, grads, rest, e)) || be->ops->comm_wait(be, e))
+            return transport_failed(d);
         return 0;
     }
     if (be->is_cpu) return d->ops->sum(d, grads, n, e) ? transport_failed(d) : 0;

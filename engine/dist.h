@@ -62,6 +62,12 @@ struct Dist {
     int device_comm;             // by the backend's communicator (NCCL)
     float *host;                 // else: device gradients go through this host copy
     size_t host_n;
+    // A sum in step with a backward pass (dist_sum_start): grads[0, unsent)
+    // are not queued yet; the first failure to queue a bucket, for later.
+    float *grads;
+    size_t unsent;
+    int queue_failed;
+    Err queue_err;
 };
 
 // The entry point libsiamese_mpi.so exports: fills d's ranks and ops.
@@ -126,6 +132,16 @@ int dist_fail_alone(Dist *d, Err *e);
 int dist_attach(Dist *d, Backend *be, size_t n_params, char *how, size_t how_len, Err *e);
 // grads (n floats in the backend's memory) = their sum over the ranks.
 int dist_sum_gradients(Dist *d, float *grads, size_t n, Err *e);
+// The same in step with a backward pass (the overlap of DDP's gradient
+// buckets): dist_sum_start before the pass, dist_grads_ready as its
+// GradsReadyFn (model.h), dist_sum_gradients after it. Where the backend's
+// communicator sums (NCCL), the gradients of the layers done, in buckets of
+// DIST_BUCKET_BYTES or more, are summed while the pass computes the earlier
+// layers' (the last layers hold most of the parameters and the least of
+// the work); elsewhere all are summed at the end.
+#define DIST_BUCKET_BYTES (16u << 20)
+void dist_sum_start(Dist *d, float *grads, size_t n);
+void dist_grads_ready(void *dist, size_t from);
 // Before the backend closes: leaves its communicator (aborting it after a
 // failed exchange) and frees what dist_attach made.
 void dist_detach(Dist *d);

@@ -374,10 +374,11 @@ int siamese_readback(Model *m, int slot, int N, float *loss, float *prob, Err *e
 }
 
 void siamese_backward(Model *m, int N, int want_input_grad) {
-    siamese_backward_part(m, N, N, want_input_grad);
+    siamese_backward_part(m, N, N, want_input_grad, NULL, NULL);
 }
 
-void siamese_backward_part(Model *m, int N, int batch_pairs, int want_input_grad) {
+void siamese_backward_part(Model *m, int N, int batch_pairs, int want_input_grad,
+                           GradsReadyFn ready, void *ctx) {
     Backend *be = m->be;
     const Layer *d1 = &m->layers[m->n_backbone], *d2 = d1 + 1;
     float *G = m->grads, *P = m->params;
@@ -387,10 +388,12 @@ void siamese_backward_part(Model *m, int N, int batch_pairs, int want_input_grad
     backend_label(be, d2->name);
     be->ops->dense_backward(be, m->dhidden, G + d2->w_off, G + d2->b_off, m->dlogit, m->hidden,
                             P + d2->w_off, N, d2->C, d2->K);
+    if (ready) ready(ctx, d2->w_off);
     backend_label(be, d1->name);
     be->ops->relu_backward(be, m->dhidden, m->dhidden, m->hidden, (size_t)N * d1->K);
     be->ops->dense_backward(be, m->ddiff, G + d1->w_off, G + d1->b_off, m->dhidden, m->diff,
                             P + d1->w_off, N, d1->C, d1->K);
+    if (ready) ready(ctx, d1->w_off);
     // d(features) of both twins, (2N,F), into the first ping-pong buffer.
     const float *f = features(m);
     float *d = m->dbuf[0], *dnext = m->dbuf[1];
@@ -407,6 +410,7 @@ void siamese_backward_part(Model *m, int N, int batch_pairs, int want_input_grad
             be->ops->relu_backward(be, d, d, m->acts[i], (size_t)B * l->OH * l->OW * l->K);
             be->ops->conv3x3_backward(be, din, G + l->w_off, G + l->b_off, d, in, P + l->w_off, B,
                                       l->H, l->W, l->C, l->K);
+            if (ready) ready(ctx, l->w_off);
         } else if (din) {
             be->ops->maxpool2_backward(be, din, d, in, m->acts[i], B, l->H, l->W, l->C);
         }

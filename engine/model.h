@@ -136,11 +136,18 @@ int siamese_readback(Model *m, int slot, int N, float *loss, float *prob, Err *e
 // fills m->grads; when want_input_grad, also m->dinput. Queued work: a
 // failure shows at the caller's next backend_check.
 void siamese_backward(Model *m, int N, int want_input_grad);
+// Called by a backward pass as gradients become final: m->grads[from,
+// n_params) do not change again in this pass (the layers run backward, and
+// the parameters of each come after those of the layers before it), so
+// they may be sent on while the pass goes on (dist.h's buckets).
+typedef void (*GradsReadyFn)(void *ctx, size_t from);
 // The same when these N pairs are a part of a batch of batch_pairs
 // (data-parallel training, dist.h): m->grads is the gradient of the whole
 // batch's mean loss from these pairs, so the parts' gradients add up to
 // the batch's (the model has no batch statistics: pairs are independent).
-void siamese_backward_part(Model *m, int N, int batch_pairs, int want_input_grad);
+// ready (may be NULL) hears of each layer's gradients once they are done.
+void siamese_backward_part(Model *m, int N, int batch_pairs, int want_input_grad,
+                           GradsReadyFn ready, void *ctx);
 
 // Parameter and FLOP counts for the user.
 size_t model_param_count(const Model *m);

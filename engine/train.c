@@ -963,7 +963,10 @@ static int run_epoch(Run *r) {
         }
         if (queue) {
             pipe_unread(r, slot, lb->n_pairs);
-            siamese_backward_part(r->m, lb->n_pairs, P, 0);
+            // (The gradients of the last layers are summed while the backward
+            // pass computes the first ones', where the device can: dist.h.)
+            dist_sum_start(r->dist, r->m->grads, r->m->n_params);
+            siamese_backward_part(r->m, lb->n_pairs, P, 0, dist_grads_ready, r->dist);
             const double t_sum = now_s();
             if (dist_sum_gradients(r->dist, r->m->grads, r->m->n_params, r->e)) {
                 rc = -1;

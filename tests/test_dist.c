@@ -54,7 +54,7 @@ static void test_parts_add_up(void) {
     siamese_backward(m, N, 0);
     memcpy(whole, m->grads, n * sizeof(float));
     // One part that is the whole batch: exactly siamese_backward.
-    siamese_backward_part(m, N, N, 0);
+    siamese_backward_part(m, N, N, 0, NULL, NULL);
     CHECK(!memcmp(whole, m->grads, n * sizeof(float)), "a part of all pairs is the whole batch");
     // Three uneven parts: pairs 0..2, 3..4, 5..6 (first images, then second images).
     const int first[3] = {0, 3, 5}, count[3] = {3, 2, 2};
@@ -66,7 +66,7 @@ static void test_parts_add_up(void) {
         float part_loss;
         CHECK(siamese_forward(m, part_pairs, labels + first[k], c, NULL, &part_loss, &e) == 0, "%s",
               e.msg);
-        siamese_backward_part(m, c, N, 0);
+        siamese_backward_part(m, c, N, 0, NULL, NULL);
         for (size_t i = 0; i < n; i++) sum[i] += m->grads[i];
         loss_sum += (double)part_loss * c;
     }
@@ -75,11 +75,62 @@ static void test_parts_add_up(void) {
     CHECK(fabs(loss_sum / N - loss) < 1e-6, "the parts' losses: mean %.8f, batch %.8f",
           loss_sum / N, (double)loss);
     // Without the batch's count (each part its own mean) they would not.
-    siamese_backward_part(m, count[2], count[2], 0);
+    siamese_backward_part(m, count[2], count[2], 0, NULL, NULL);
     CHECK(check_rel_err(m->grads, whole, n, 1e-12) > 0.1, "a part's own mean is another gradient");
     free(pairs);
     free(whole);
     free(sum);
+    model_free(m);
+    backend_close(be);
+}
+
+// What a backward pass says is done is done: the gradients it reports
+// final (from an offset to the end) are the pass's final ones, the report
+// reaches the first parameter, and it comes layer by layer (buckets can go
+// out while the pass goes on).
+typedef struct Ready {
+    const Model *m;
+    float *seen;   // grads as each report found them, from its offset on
+    size_t last;   // the last report's offset
+    int calls, ordered;
+} Ready;
+
+// Keeps each gradient as the first report that calls it final finds it.
+static void on_ready(void *ctx, size_t from) {
+    Ready *r = ctx;
+    r->ordered &= from < r->last;
+    if (from < r->last) memcpy(r->seen + from, r->m->grads + from, (r->last - from) * sizeof(float));
+    r->last = from;
+    r->calls++;
+}
+
+static void test_ready_reports(void) {
+    Backend *be;
+    Err e;
+    CHECK(backend_cpu_open(&be, 1, &e) == 0, "%s", e.msg);
+    ModelSpec s = {.input_size = 32, .widths = {3, 4, 4, 5, 6}, .hidden = 7};
+    Model *m;
+    CHECK(model_create(&m, &s, be, &e) == 0 && model_enable_training(m, &e) == 0, "%s", e.msg);
+    CHECK(model_init_random(m, 6, &e) == 0, "%s", e.msg);
+    const int N = 3;
+    const size_t img = 32 * 32 * 3, n = m->n_params;
+    float *pairs = malloc(2 * N * img * sizeof(float)), labels[3] = {1, 0, 1}, loss;
+    Rng rng;
+    rng_seed(&rng, 4);
+    for (size_t i = 0; i < 2 * N * img; i++) pairs[i] = rng_uniform(&rng);
+    Ready r = {.m = m, .seen = calloc(n, sizeof(float)), .last = n, .ordered = 1};
+    // Earlier gradients in the buffer: a report must not rely on its zeroing.
+    for (size_t i = 0; i < n; i++) m->grads[i] = 1e30f;
+    CHECK(siamese_forward(m, pairs, labels, N, NULL, &loss, &e) == 0, "%s", e.msg);
+    siamese_backward_part(m, N, N, 0, on_ready, &r);
+    CHECK(r.calls == 15 && r.ordered && r.last == 0,
+          "one report per layer with weights, each from an earlier offset, down to 0 (%d calls, "
+          "last from %zu)",
+          r.calls, r.last);
+    CHECK(!memcmp(r.seen, m->grads, n * sizeof(float)),
+          "every gradient reported final has its final value then");
+    free(pairs);
+    free(r.seen);
     model_free(m);
     backend_close(be);
 }
@@ -102,6 +153,10 @@ static void test_solo(void) {
     CHECK(dist_attach(&d, NULL, 10, how, sizeof how, &e) == 0 && !how[0], "nothing to attach");
     float g[2] = {1, 2};
     CHECK(dist_sum_gradients(&d, g, 2, &e) == 0 && g[0] == 1 && g[1] == 2, "a sum of one");
+    dist_sum_start(&d, g, 2);
+    dist_grads_ready(&d, 1);
+    dist_grads_ready(&d, 0);
+    CHECK(dist_sum_gradients(&d, g, 2, &e) == 0 && g[0] == 1 && g[1] == 2, "a sum in buckets");
     uint64_t h = dist_hash(DIST_HASH_START, "ab", 2);
     CHECK(h != dist_hash(DIST_HASH_START, "ba", 2), "the hash sees the order");
 }
@@ -109,6 +164,7 @@ static void test_solo(void) {
 int main(void) {
     test_shares();
     test_parts_add_up();
+    test_ready_reports();
     test_solo();
     return check_summary("test_dist");
 }
