@@ -66,8 +66,8 @@ model: siamese
 	@test -f model_data/siamese_omniglot.h5 || test -f model_data/untrained_random.h5 || \
 	  ./siamese init --backbone compact --seed 1 --out model_data/untrained_random.h5
 
--include cuda.mk
 -include mpi.mk
+-include cuda.mk
 
 $(TUI_LIB): $(filter-out $(BUILD)/tui/main.o,$(TUI_OBJ))
 	rm -f $@ && $(AR) rcs $@ $^

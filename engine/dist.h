@@ -139,7 +139,7 @@ int dist_sum_gradients(Dist *d, float *grads, size_t n, Err *e);
 // DIST_BUCKET_BYTES or more, are summed while the pass computes the earlier
 // layers' (the last layers hold most of the parameters and the least of
 // the work); elsewhere all are summed at the end.
-#define DIST_BUCKET_BYTES (16u << 20)
+#define DIST_BUCKET_BYTES (8u << 20)
 void dist_sum_start(Dist *d, float *grads, size_t n);
 void dist_grads_ready(void *dist, size_t from);
 // Before the backend closes: leaves its communicator (aborting it after a
