@@ -34,10 +34,15 @@ mkdir -p "$T/data/images_background"
 for a in Latin Greek Korean; do ln -s "$(cd "$data/images_background/$a" && pwd)" "$T/data/images_background/$a"; done
 
 # The shipped model's convolutions, a new head (its Dense layers do not fit
-# 32 px), SGD at a rate where float rounding does not grow chaotically.
+# 32 px), SGD at a rate where float rounding does not grow over the 50
+# steps: the runs differ by 1e-7. (A ReLU or max-pool decision that the
+# rounding flips can make that grow tenfold every few steps, more likely
+# the larger the batch and the rate: at 16 pairs a step and twice the
+# rate some seeds reach 1e-4, as two thread counts of one process do.
+# Another shipped model may need another setting: this comparison says so.)
 args=(--dataset "$T/data" --backbone compact --input-shape 32 --invert --hidden 32
-      --model-path model_data/siamese_omniglot.h5 --optimizer sgd --lr 0.16 --lr-decay step
-      --batch-size 8 --steps-per-epoch 5 --val-steps 1 --epochs 10 --save-period 10
+      --model-path model_data/siamese_omniglot.h5 --optimizer sgd --lr 0.08 --lr-decay step
+      --batch-size 4 --steps-per-epoch 5 --val-steps 1 --epochs 10 --save-period 10
       --augment standard --same-alphabet-negatives 0.5 --seed 7 --threads 1 --workers 1)
 
 # curves_agree A B: both loss files, line by line, to a relative 1e-5
@@ -116,9 +121,11 @@ end_job 60
 [ $status = 143 ] || { tail -20 "$T/stop.log"; fail "SIGTERM to rank 1: mpirun exited $status, not 143"; }
 [ "$(grep -c '^stopped at epoch' "$T/stop.log")" = 1 ] || { cat "$T/stop.log"; fail "not one stop message"; }
 [ "$(grep -c 'saved .*last_epoch_weights.h5' "$T/stop.log")" -ge 1 ] || fail "no checkpoint"
-mpi 2 ./siamese train --resume "$T/stop/last_epoch_weights.h5" --epochs 3 >"$T/stop2.log" 2>&1 ||
+# (Resumed on 2 ranks for one epoch more than it reached.)
+e=$(($(sed -n 's/^stopped at epoch \([0-9]*\),.*/\1/p' "$T/stop.log") + 1))
+mpi 2 ./siamese train --resume "$T/stop/last_epoch_weights.h5" --epochs $e >"$T/stop2.log" 2>&1 ||
     { cat "$T/stop2.log"; fail "resume after SIGTERM"; }
-grep -q "^finished 3 epochs" "$T/stop2.log" || fail "the resumed run did not finish"
+grep -q "^finished $e epochs" "$T/stop2.log" || fail "the resumed run did not finish"
 
 start_job term 2 OMPI_MCA_odls_base_sigkill_timeout=5
 kill -TERM $job
