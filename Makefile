@@ -21,7 +21,8 @@ SANITIZE :=
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 BUILD   := build
 PROG    := siamese
-ENGINE_SRC := $(filter-out engine/backend_cuda.c,$(wildcard engine/*.c))
+# (backend_cuda.c and cudnn_graph.c are the CUDA library's: cuda.mk)
+ENGINE_SRC := $(filter-out engine/backend_cuda.c engine/cudnn_graph.c,$(wildcard engine/*.c))
 TUI_SRC    := $(wildcard tui/*.c)
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 TUI_OBJ    := $(TUI_SRC:%.c=$(BUILD)/%.o)

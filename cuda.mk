@@ -33,7 +33,8 @@ NVCCFLAGS     += -std=c++17 $(CUDA_ARCH) $(CUDA_INCLUDES) -MMD -MP \
                  -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra
 
 KERNEL_OBJ := $(patsubst %.cu,$(BUILD)/%.o,$(wildcard kernels/*.cu))
-CUDA_C_OBJ := $(BUILD)/cuda/engine/backend_cuda.o $(BUILD)/cuda/engine/backend_failure.o \
+CUDA_C_OBJ := $(BUILD)/cuda/engine/backend_cuda.o $(BUILD)/cuda/engine/cudnn_graph.o \
+              $(BUILD)/cuda/engine/backend_failure.o \
               $(BUILD)/cuda/engine/err.o $(BUILD)/cuda/engine/text.o \
               $(BUILD)/cuda/engine/profile.o
 

@@ -79,6 +79,7 @@
 #include "../kernels/check.h"
 #include "../kernels/kernels.h"
 #include "backend.h"
+#include "cudnn_graph.h"
 #include "profile.h"
 
 #define PLAN_MAX 64                 // conv shapes remembered (VGG16 has 13 per batch size)
@@ -145,6 +146,11 @@ typedef struct ConvPlan {
     int algo[3];             // the cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t chosen
     cudnnMathType_t math[3];
     int fused;  // cudnnConvolutionBiasActivationForward accepts the forward algorithm
+    // SIAMESE_CUDA_CONV=graph: each pass's plan from the graph API, made at
+    // its first aligned use; graph_none[pass]: the API had none (the legacy
+    // API runs the pass).
+    GraphConv *graph[3];
+    int graph_none[3];
 } ConvPlan;
 
 // A buffer of alloc_params whose conv kernels are in cuDNN's layout.
@@ -178,6 +184,7 @@ typedef struct CudaImpl {
     int keras_kernels;    // SIAMESE_CUDA_KERNELS=keras: no buffer keeps cuDNN's layout
     int fused_bias_grad;  // SIAMESE_CUDA_BIAS_GRAD=fused
     int pool_argmax;      // SIAMESE_CUDA_POOL=argmax
+    int conv_graph;       // SIAMESE_CUDA_CONV=graph
     void *ws;            // cuDNN workspace of ws_bytes, allocated at the first search
     size_t ws_bytes;     // SIAMESE_CUDA_WORKSPACE_MB
     Scratch dw_krsc;     // a filter gradient in cuDNN's layout (float32 or bfloat16)
@@ -580,6 +587,7 @@ static void cuda_destroy(Backend *b) {
             cudnnDestroyTensorDescriptor(p->bias);
             cudnnDestroyFilterDescriptor(p->w);
             cudnnDestroyConvolutionDescriptor(p->conv);
+            for (int k = 0; k < 3; k++) graph_conv_free(p->graph[k]);
         }
         (void)cudaFree(c->ws);
         Scratch *scratches[] = {&c->dw_krsc, &c->w_krsc, &c->partial, &c->xfer,
@@ -641,6 +649,11 @@ static ConvPlan *conv_plan(CudaImpl *c, int N, int H, int W, int C, int K, cudnn
     }
     p->N = N, p->H = H, p->W = W, p->C = C, p->K = K, p->type = type, p->tf32 = tf32;
     memset(p->found, 0, sizeof p->found);
+    for (int i = 0; i < 3; i++) {  // (a reused slot's plans were another shape's)
+        graph_conv_free(p->graph[i]);
+        p->graph[i] = NULL;
+        p->graph_none[i] = 0;
+    }
     p->fused = type == CUDNN_DATA_FLOAT;
     set_nhwc(p->x, type, N, H, W, C);
     set_nhwc(p->y, type, N, H, W, K);
@@ -767,8 +780,36 @@ static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *
 // Runs one pass of plan p on buffers in its data type, ordered as for
 // find_algorithm (which runs on the first call). Returns -1, having run
 // nothing, when a BFLOAT16 plan has no algorithm for the pass.
+// With SIAMESE_CUDA_CONV=graph the pass runs the graph API's plan (made,
+// autotuned, at the first use whose buffers are aligned for it) where it
+// has one, else as below.
+static int graph_pass(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *a, const void *b,
+                      void *out) {
+    const uintptr_t align = (uintptr_t)a | (uintptr_t)b | (uintptr_t)out;
+    if (!c->conv_graph || p->graph_none[pass] || align % GRAPH_ALIGNMENT) return -1;
+    if (!p->graph[pass]) {
+        char why[256];
+        workspace_ready(c);
+        p->graph[pass] = graph_conv_build(c->cudnn, c->stream, (int)pass, p->N, p->H, p->W, p->C,
+                                          p->K, p->type, p->tf32, c->ws, c->ws_bytes, a, b, out,
+                                          why, sizeof why);
+        if (!p->graph[pass]) {
+            // Said once per shape and pass: a GPU run compares the two APIs.
+            fprintf(stderr, "siamese: cuDNN graph API, %s N=%d H=%d W=%d C=%d K=%d%s: %s; the "
+                            "legacy API runs it\n",
+                    PASS_NAMES[pass], p->N, p->H, p->W, p->C, p->K,
+                    p->type == CUDNN_DATA_BFLOAT16 ? " bf16" : "", why);
+            p->graph_none[pass] = 1;
+            return -1;
+        }
+    }
+    CUDNN_CHECK(graph_conv_run(c->cudnn, p->graph[pass], a, b, out, c->ws));
+    return 0;
+}
+
 static int conv_pass(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *a, const void *b,
                      void *out) {
+    if (!graph_pass(c, p, pass, a, b, out)) return 0;
     if (!p->found[pass]) find_algorithm(c, p, pass, a, b, out);
     if (p->found[pass] < 0) return -1;
     CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->math[pass]));
@@ -843,8 +884,8 @@ static void conv_forward_fp32(CudaImpl *c, float *out, const float *in, const fl
     PIECE(c, "convert");
     const void *wk = kernel_krsc(c, w, C, K, 0);
     PIECE(c, "forward");
-    if (!p->found[PASS_FORWARD]) find_algorithm(c, p, PASS_FORWARD, in, wk, out);
-    if (relu && p->fused) {
+    if (relu && p->fused && !c->conv_graph) {  // (the graph API's plans are conv only)
+        if (!p->found[PASS_FORWARD]) find_algorithm(c, p, PASS_FORWARD, in, wk, out);
         // One call; z (= out, scaled by 0) is not used.
         CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->math[PASS_FORWARD]));
         cudnnStatus_t s = cudnnConvolutionBiasActivationForward(
@@ -1172,6 +1213,7 @@ static int read_env(CudaImpl *c, Err *e) {
         {"SIAMESE_CUDA_KERNELS", "krsc", "keras", &c->keras_kernels},
         {"SIAMESE_CUDA_BIAS_GRAD", "cudnn", "fused", &c->fused_bias_grad},
         {"SIAMESE_CUDA_POOL", "cudnn", "argmax", &c->pool_argmax},
+        {"SIAMESE_CUDA_CONV", "find", "graph", &c->conv_graph},
     };
     for (size_t i = 0; i < sizeof SWITCHES / sizeof *SWITCHES; i++) {
         s = getenv(SWITCHES[i].var);
@@ -1252,10 +1294,11 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     char ws[48] = "";
     if (c->ws_bytes != (size_t)DEFAULT_WORKSPACE_MB << 20)
         snprintf(ws, sizeof ws, ", workspace %zu MiB", c->ws_bytes >> 20);
-    snprintf(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu%s%s%s%s",
+    snprintf(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu%s%s%s%s%s",
              device_index, prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000,
-             ver / 100 % 100, ws, c->keras_kernels ? ", kernels keras" : "",
-             c->fused_bias_grad ? ", bias grad fused" : "", c->pool_argmax ? ", pool argmax" : "");
+             ver / 100 % 100, ws, c->conv_graph ? ", conv graph" : "",
+             c->keras_kernels ? ", kernels keras" : "", c->fused_bias_grad ? ", bias grad fused" : "",
+             c->pool_argmax ? ", pool argmax" : "");
     *out = b;
     return 0;
 fail:
