@@ -6,7 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CANDIDATES_MAX 24  // engine configurations timed, at most, per pass and shape
+// Engine configurations timed, at most, per pass and shape: the first of
+// mode A's ranking (its best guesses), then fallback engines. Each one's
+// plan is finalized (its kernels loaded) and run four times, so this bounds
+// the first step's tuning time.
+#define CANDIDATES_MAX 16
+#define MODE_A_MAX 12
 #define TIMED_RUNS 3       // each timed after one untimed run
 
 typedef cudnnBackendDescriptor_t Desc;
@@ -237,7 +242,7 @@ GraphConv *graph_conv_build(cudnnHandle_t h, cudaStream_t st, int pass, int N, i
     float best_ms = -1;
     cudnnStatus_t s = pass_graph(h, pass, N, H, W, C, K, type, &graph);
     if (!s) {
-        n = ranked(graph.graph, CUDNN_HEUR_MODE_A, cfgs, n, CANDIDATES_MAX);
+        n = ranked(graph.graph, CUDNN_HEUR_MODE_A, cfgs, n, MODE_A_MAX);
         n = ranked(graph.graph, CUDNN_HEUR_MODE_FALLBACK, cfgs, n, CANDIDATES_MAX);
     }
     for (int i = 0; i < n; i++) {
