@@ -41,7 +41,7 @@ TOOL_BIN   := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests
 
 # The Debian packages the project needs (make setup installs them).
 DEBIAN_PACKAGES := build-essential pkg-config time libhdf5-dev libstb-dev libjpeg62-turbo-dev \
-                   libncurses-dev libreadline-dev expect python3 python3-venv clang \
+                   libncurses-dev libreadline-dev expect tmux python3 python3-venv clang \
                    libomp-dev valgrind
 
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)

@@ -12,6 +12,7 @@
 #   CUDA_LDLIBS     how cuDNN and cuBLAS are linked
 #   make gpu-bundle what a GPU machine without our Debian libraries needs to
 #                   run tests/gpu/check.sh (see tests/gpu/README.md)
+#   make gpu-bundle-model  the same with all of Omniglot, for tests/gpu/train_model.sh
 
 # The programs of the GPU check; CPU-only code, always built by `make test`
 # (and smoke-tested there on the CPU) so they cannot rot.
@@ -59,7 +60,14 @@ endif
 # Omniglot for the training comparison: the project's dataset folder, or the shared copy.
 OMNIGLOT ?= $(firstword $(wildcard dataset/images_background ../shared/omniglot/images_background))
 
-.PHONY: gpu-bundle
+.PHONY: gpu-bundle gpu-bundle-model
 gpu-bundle: siamese $(CUDA_LIB) $(BUILD)/tests/test_backend_parity $(GPU_TOOLS)
 	@test -n "$(CUDA_LIB)" || { echo "gpu-bundle needs the CUDA backend: nvcc was not found (or NO_CUDA=1)"; exit 2; }
 	OMNIGLOT=$(OMNIGLOT) tests/gpu/bundle.sh gpu_carry siamese $(CUDA_LIB) $(BUILD)/tests/test_backend_parity $(GPU_TOOLS)
+
+# The same with the whole of Omniglot (background and evaluation sets), for
+# tests/gpu/train_model.sh: the shipped model retrained and evaluated.
+OMNIGLOT_FULL ?= $(patsubst %/images_background,%,$(OMNIGLOT))
+gpu-bundle-model: siamese $(CUDA_LIB) $(BUILD)/tests/test_backend_parity $(GPU_TOOLS)
+	@test -n "$(CUDA_LIB)" || { echo "gpu-bundle-model needs the CUDA backend: nvcc was not found (or NO_CUDA=1)"; exit 2; }
+	OMNIGLOT=$(OMNIGLOT) OMNIGLOT_FULL=$(OMNIGLOT_FULL) tests/gpu/bundle.sh gpu_carry siamese $(CUDA_LIB) $(BUILD)/tests/test_backend_parity $(GPU_TOOLS)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "image.h"
 #include "text.h"
@@ -306,15 +307,35 @@ static int raw_scan(Raw *r, Dataset *ds, const char *root, const Listing *top, E
 
 // Decodes every file once, in parallel; ok[i] = 1 when it decodes. The
 // first few failures are noted with their reasons.
-static void decode_all(Dataset *ds, const Raw *r, unsigned char *ok, int threads) {
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+#define PROGRESS_INTERVAL 0.2  // seconds between two progress calls
+
+static void decode_all(Dataset *ds, const Raw *r, unsigned char *ok, int threads,
+                       DatasetProgressFn progress, void *ctx) {
     if (threads <= 0) threads = omp_get_num_procs();
     char first[3][600];
-    int n_bad = 0;
+    int n_bad = 0, done = 0;
+    double last = seconds_now();  // thread 0's alone
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
     for (int i = 0; i < r->n; i++) {
         Image img;
         Err e;
         ok[i] = image_load(r->paths[i], &img, &e) == 0;
+#pragma omp atomic
+        done++;
+        // One thread reports, so the callback needs no lock of its own.
+        if (progress && omp_get_thread_num() == 0 && seconds_now() - last >= PROGRESS_INTERVAL) {
+            int d;
+#pragma omp atomic read
+            d = done;
+            progress(d, r->n, ctx);
+            last = seconds_now();
+        }
         if (ok[i]) {
             image_free(&img);
         } else {
@@ -325,6 +346,7 @@ static void decode_all(Dataset *ds, const Raw *r, unsigned char *ok, int threads
             }
         }
     }
+    if (progress) progress(r->n, r->n, ctx);
     ds->n_unreadable = n_bad;
     if (n_bad) {
         notef(ds, "%d file%s could not be decoded and %s left out:", n_bad, n_bad == 1 ? "" : "s",
@@ -414,6 +436,11 @@ static int build(Dataset *ds, Raw *r, const unsigned char *ok, Err *e) {
 
 int dataset_scan(Dataset *ds, const char *root, DatasetLayout want, int min_classes, int threads,
                  Err *e) {
+    return dataset_scan_progress(ds, root, want, min_classes, threads, NULL, NULL, e);
+}
+
+int dataset_scan_progress(Dataset *ds, const char *root, DatasetLayout want, int min_classes,
+                          int threads, DatasetProgressFn progress, void *ctx, Err *e) {
     memset(ds, 0, sizeof *ds);
     snprintf(ds->root, sizeof ds->root, "%s", root);
     struct stat st;
@@ -434,7 +461,7 @@ int dataset_scan(Dataset *ds, const char *root, DatasetLayout want, int min_clas
     if (!rc && r.n == 0) rc = err_set(e, "%s: no image files found; " LAYOUT_HELP, root);
     if (!rc && !(ok = malloc(r.n))) rc = err_set(e, "out of memory scanning %s", root);
     if (!rc) {
-        decode_all(ds, &r, ok, threads);
+        decode_all(ds, &r, ok, threads, progress, ctx);
         rc = build(ds, &r, ok, e);
     }
     free(ok);

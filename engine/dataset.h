@@ -65,6 +65,12 @@ typedef struct Dataset {
 // when fewer than min_classes usable classes remain.
 int dataset_scan(Dataset *ds, const char *root, DatasetLayout want, int min_classes, int threads,
                  Err *e);
+// The same, telling `progress` now and then (a few times a second, from one
+// of the decoding threads, and once at the end) how many of the files are
+// decoded: decoding a large dataset takes a while.
+typedef void (*DatasetProgressFn)(int done, int total, void *ctx);
+int dataset_scan_progress(Dataset *ds, const char *root, DatasetLayout want, int min_classes,
+                          int threads, DatasetProgressFn progress, void *ctx, Err *e);
 void dataset_free(Dataset *ds);
 const char *dataset_layout_name(DatasetLayout l);
 

@@ -406,6 +406,14 @@ static int mkdir_p(const char *path, Err *e) {
 }
 
 // The dataset root, with an explanation when DIR/images_background is missing.
+// The images decoded so far, for the front (the first minutes of a large
+// dataset would otherwise show nothing happening).
+static void decode_progress(int done, int total, void *ctx) {
+    TrainEvent ev = {.kind = TRAIN_EV_PREPARE, .message = "images decoded", .batch = done,
+                     .batches = total};
+    emit(ctx, &ev);
+}
+
 static int open_dataset(Run *r) {
     const TrainConfig *c = r->c;
     char root[4096];
@@ -434,7 +442,8 @@ static int open_dataset(Run *r) {
     }
     DatasetLayout want = c->own_data ? LAYOUT_CLASSES : LAYOUT_AUTO;
     say(r, "scanning %s (every image is decoded once, so broken files show now)", root);
-    if (dataset_scan(&r->ds, root, want, 2, c->threads, r->e)) return -1;
+    if (dataset_scan_progress(&r->ds, root, want, 2, c->threads, decode_progress, r, r->e))
+        return -1;
     const Dataset *d = &r->ds;
     if (d->layout == LAYOUT_OMNIGLOT)
         say(r, "dataset %s: Omniglot layout (alphabet/character/image): %d alphabets, %d "
@@ -1105,8 +1114,8 @@ int train_run(const TrainConfig *c, TrainCallback cb, void *ctx, TrainControl *c
         rc = state < 0 ? -1 : 0;
         if (state == 0) {
             char msg[256];
-            snprintf(msg, sizeof msg, "finished %d epochs; best validation loss %.4f", c->epochs,
-                     r.p.best_val);
+            snprintf(msg, sizeof msg, "finished %d epoch%s; best validation loss %.4f", c->epochs,
+                     c->epochs == 1 ? "" : "s", r.p.best_val);
             TrainEvent st = {.kind = TRAIN_EV_STOP, .epoch = c->epochs, .message = msg};
             emit(&r, &st);
         }

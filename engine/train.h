@@ -74,6 +74,8 @@ typedef enum TrainEventKind {
     TRAIN_EV_EPOCH_END,   // train loss, val loss, val acc, lr, duration
     TRAIN_EV_CHECKPOINT,  // a file was written (path)
     TRAIN_EV_STOP,        // the loop ended (reason in message)
+    TRAIN_EV_PREPARE,     // before the loop: `batch` of `batches` items of a stage named by
+                          // message ("images decoded"), a few times a second
 } TrainEventKind;
 
 typedef struct TrainEvent {

@@ -142,16 +142,23 @@ static void test_draw(void) {
         canvas_row(&c, y, row, sizeof row);
         CHECK(strlen(row) <= 3 * 60, "row %d within the width", y);
     }
-    // Too small: a message instead of a broken layout.
-    canvas_resize(&c, 40, 10);
+    // Small: the title, the latest epochs, the progress and the keys, no
+    // charts; the progress stays down to a few rows.
+    canvas_resize(&c, 40, 12);
     dashboard_draw(&s, &c);
-    CHECK(canvas_contains(&c, "Window too small") && !canvas_contains(&c, "Epochs"), "too small");
-    // Finished.
-    apply(&s, (TrainEvent){.kind = TRAIN_EV_STOP, .message = "finished 3 epochs"});
+    CHECK(canvas_contains(&c, "PAUSED  epoch 2/3") && canvas_contains(&c, "2/3          0.5000") &&
+              canvas_contains(&c, "Epoch 2/3") && canvas_contains(&c, "q stop") &&
+              !canvas_contains(&c, "Learning rate") && !canvas_contains(&c, "too small"),
+          "compact layout");
+    canvas_resize(&c, 30, 2);
+    dashboard_draw(&s, &c);
+    CHECK(canvas_contains(&c, "Epoch 2/3"), "the progress in 30x2");
+    // Finished: the reason as a sentence.
+    apply(&s, (TrainEvent){.kind = TRAIN_EV_STOP, .message = "finished 3 epochs; best 0.5"});
     canvas_resize(&c, 100, 30);
     dashboard_draw(&s, &c);
-    CHECK(canvas_contains(&c, "FINISHED") && canvas_contains(&c, "Finished: finished 3 epochs") &&
-              canvas_contains(&c, "q close"),
+    CHECK(canvas_contains(&c, "FINISHED") && canvas_contains(&c, "Finished 3 epochs; best 0.5") &&
+              !canvas_contains(&c, "Finished: finished") && canvas_contains(&c, "q close"),
           "finished");
     // The summary that outlives the screen.
     char *text = NULL;
@@ -161,16 +168,68 @@ static void test_draw(void) {
     dashboard_print_summary(&s, f);
     fclose(f);
     CHECK(strstr(text, "epoch 2/3  train loss 0.5000  val loss 0.5500  val acc 70.0%") &&
-              strstr(text, "checkpoint: logs/last.h5\n") && strstr(text, "finished 3 epochs\n"),
+              strstr(text, "checkpoint: logs/last.h5\n") && strstr(text, "finished 3 epochs; best 0.5\n"),
           "summary:\n%s", text);
     free(text);
     canvas_free(&c);
     dashboard_state_free(&s);
 }
 
+// Before the first step: what is under way (decoding, the first step), never
+// a progress line of zeros; a flat loss curve's axis labels differ.
+static void test_before_first_step(void) {
+    DashboardState s;
+    dashboard_state_init(&s);
+    Canvas c = {0};
+    canvas_resize(&c, 100, 30);
+    dashboard_draw(&s, &c);
+    CHECK(canvas_contains(&c, "PREPARING") && canvas_contains(&c, "Preparing the data"), "preparing");
+    apply(&s, (TrainEvent){.kind = TRAIN_EV_PREPARE, .message = "images decoded", .batch = 1200,
+                           .batches = 19280});
+    canvas_clear(&c);
+    dashboard_draw(&s, &c);
+    CHECK(canvas_contains(&c, "Preparing ") && canvas_contains(&c, "1200/19280 images decoded"),
+          "decoding progress");
+    double lr[2] = {0.01, 0.005};
+    apply(&s, (TrainEvent){.kind = TRAIN_EV_RUN_START, .epoch = 1, .epochs = 2, .batches = 30,
+                           .lr = 0.01, .lr_curve = lr});
+    canvas_clear(&c);
+    dashboard_draw(&s, &c);
+    CHECK(canvas_contains(&c, "Epoch 1/2 starting: the first of 30 steps") &&
+              !canvas_contains(&c, "loss 0.0000") && !canvas_contains(&c, "0.0 pairs/s"),
+          "starting, not zeros");
+    apply(&s, (TrainEvent){.kind = TRAIN_EV_BATCH, .epoch = 1, .epochs = 2, .batch = 1,
+                           .batches = 30, .loss = 0.69, .pairs_per_sec = 50, .eta_seconds = 9});
+    canvas_clear(&c);
+    dashboard_draw(&s, &c);
+    CHECK(canvas_contains(&c, "1/30  loss 0.6900  50.0 pairs/s"), "the first step's progress");
+    // An untrained model's loss stays at ln 2 to four digits.
+    apply(&s, (TrainEvent){.kind = TRAIN_EV_EPOCH_END, .epoch = 1, .loss = 0.693152,
+                           .val_loss = 0.693141, .val_acc = 0.5, .lr = 0.01, .seconds = 3});
+    apply(&s, (TrainEvent){.kind = TRAIN_EV_EPOCH_END, .epoch = 2, .loss = 0.693147,
+                           .val_loss = 0.693139, .val_acc = 0.5, .lr = 0.005, .seconds = 3});
+    canvas_clear(&c);
+    dashboard_draw(&s, &c);
+    char row[512], labels[3][32];
+    int n = 0;
+    for (int y = 0; y < c.h && n < 3; y++) {
+        canvas_row(&c, y, row, sizeof row);
+        char *tick = strstr(row, "\xe2\x94\xa4");  // a labelled tick of the loss chart
+        if (!tick || !strstr(row, "0.69")) continue;
+        char *start = tick;
+        while (start > row && start[-1] != ' ') start--;
+        snprintf(labels[n++], sizeof labels[0], "%.*s", (int)(tick - start), start);
+    }
+    CHECK(n == 3 && strcmp(labels[0], labels[1]) && strcmp(labels[1], labels[2]),
+          "three different loss labels: '%s' '%s' '%s'", n > 0 ? labels[0] : "",
+          n > 1 ? labels[1] : "", n > 2 ? labels[2] : "");
+    canvas_free(&c);
+    dashboard_state_free(&s);
+}
+
 // ---- --run: the screen around a scripted loop ----------------------------------
 
-static int run_epochs = 50, run_batches = 5, run_step_ms = 40, run_fail;
+static int run_epochs = 50, run_batches = 5, run_step_ms = 40, run_fail, run_prepare_ms;
 static const char *run_checkpoint = "dashboard_checkpoint.txt";
 
 static void sleep_ms(int ms) {
@@ -197,6 +256,13 @@ static int scripted_run(const TrainConfig *cfg, TrainCallback cb, void *ctx, Tra
     for (int i = 0; i < E; i++) lr[i] = 1e-4 + (1e-2 - 1e-4) * 0.5 * (1 + cos(M_PI * i / E));
     cb(&(TrainEvent){.kind = TRAIN_EV_CONFIG, .table = CONFIG, .n_rows = N_CONFIG}, ctx);
     cb(&(TrainEvent){.kind = TRAIN_EV_MESSAGE, .message = "scripted run"}, ctx);
+    // --prepare-ms: a decoding stage, then as long before the first step.
+    for (int i = 0; run_prepare_ms && i <= 10; i++) {
+        cb(&(TrainEvent){.kind = TRAIN_EV_PREPARE, .message = "images decoded", .batch = 100 * i,
+                         .batches = 1000},
+           ctx);
+        sleep_ms(run_prepare_ms / 10);
+    }
     cb(&(TrainEvent){.kind = TRAIN_EV_RUN_START,
                      .epoch = 1,
                      .epochs = E,
@@ -204,6 +270,7 @@ static int scripted_run(const TrainConfig *cfg, TrainCallback cb, void *ctx, Tra
                      .lr = lr[0],
                      .lr_curve = lr},
        ctx);
+    sleep_ms(run_prepare_ms);
     int rc = 0;
     for (int ep = 1; ep <= E; ep++) {
         for (long b = 1; b <= run_batches; b++) {
@@ -251,7 +318,8 @@ static int run_screen(int argc, char **argv) {
     static const struct option longs[] = {
         {"epochs", required_argument, 0, 'e'},     {"batches", required_argument, 0, 'b'},
         {"step-ms", required_argument, 0, 's'},    {"fail-after", required_argument, 0, 'f'},
-        {"checkpoint", required_argument, 0, 'c'}, {0, 0, 0, 0}};
+        {"checkpoint", required_argument, 0, 'c'}, {"prepare-ms", required_argument, 0, 'p'},
+        {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
         switch (c) {
@@ -260,6 +328,7 @@ static int run_screen(int argc, char **argv) {
         case 's': run_step_ms = atoi(optarg); break;
         case 'f': run_fail = atoi(optarg); break;
         case 'c': run_checkpoint = optarg; break;
+        case 'p': run_prepare_ms = atoi(optarg); break;
         default: return 2;
         }
     }
@@ -272,5 +341,6 @@ int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "--run")) return run_screen(argc - 1, argv + 1);
     test_state();
     test_draw();
+    test_before_first_step();
     return check_summary("test_dashboard");
 }

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../tui/args.h"
 #include "../tui/canvas.h"
@@ -139,6 +140,77 @@ static void test_args(void) {
     CHECK(args_split("   ", &argc, &argv) == 0 && argc == 0, "blank line: no words");
     args_free(argc, argv);
     CHECK(args_split("model 'unclosed", &argc, &argv) == -1, "an unclosed quote is an error");
+    // ~ is the home folder, at the start of a word and not in quotes.
+    setenv("HOME", "/home/someone", 1);
+    CHECK(args_split("model ~/m.h5 '~/q' a~b ~", &argc, &argv) == 0 && argc == 5, "tilde words");
+    if (argc == 5) {
+        CHECK(!strcmp(argv[1], "/home/someone/m.h5"), "~/m.h5 -> '%s'", argv[1]);
+        CHECK(!strcmp(argv[2], "~/q") && !strcmp(argv[3], "a~b"), "quoted or inner ~ stays");
+        CHECK(!strcmp(argv[4], "/home/someone"), "~ alone -> '%s'", argv[4]);
+    }
+    args_free(argc, argv);
+}
+
+// A path typed at an image prompt: one shell word, blanks kept.
+static void test_args_path(void) {
+    static const char *const cases[][2] = {
+        {"'/tmp/with space.png'", "/tmp/with space.png"},     // pasted by a file manager
+        {"/tmp/with\\ space.png", "/tmp/with space.png"},   // escaped
+        {"/tmp/with space.png", "/tmp/with space.png"},       // typed: blanks are the name's
+        {"\"/tmp/it's.png\"", "/tmp/it's.png"},
+        {"~/a.png", "/home/someone/a.png"},
+        {"file:///tmp/with%20space.png", "/tmp/with space.png"},
+        {"file://localhost/tmp/x%2fy.png", "/tmp/x/y.png"},
+        {"/tmp/it's.png", "/tmp/it's.png"},                   // an unclosed quote: as typed
+    };
+    setenv("HOME", "/home/someone", 1);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *p = args_path(cases[i][0]);
+        CHECK(p && !strcmp(p, cases[i][1]), "args_path(%s) = '%s', expected '%s'", cases[i][0],
+              p ? p : "(null)", cases[i][1]);
+        free(p);
+    }
+    // A name that exists as typed is taken as typed, quotes and all.
+    char dir[] = "/tmp/tui-args-XXXXXX", name[256];
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(name, sizeof name, "%s/'q'.png", dir);
+    FILE *f = fopen(name, "w");
+    if (f) fclose(f);
+    char *p = args_path(name);
+    CHECK(p && !strcmp(p, name), "an existing name with quotes: '%s'", p ? p : "(null)");
+    free(p);
+    remove(name);
+    rmdir(dir);
+}
+
+static void test_wrap_and_tail(void) {
+    Canvas c = {0};
+    canvas_resize(&c, 12, 4);
+    char row[256];
+    const char *text = "one two three fourfivesixseven";
+    CHECK(canvas_wrap(NULL, 0, 0, 10, 0, 0, 0, -1, text) == 4, "rows counted");
+    CHECK(canvas_wrap(&c, 0, 1, 10, 0, 4, 0, -1, text) == 4, "rows drawn");
+    const char *want[4] = {" one two", " three", " fourfivesi", " xseven"};
+    for (int y = 0; y < 4; y++) {
+        canvas_row(&c, y, row, sizeof row);
+        CHECK(!strcmp(row, want[y]), "wrapped row %d: '%s', expected '%s'", y, row, want[y]);
+    }
+    CHECK(!canvas_contains(&c, "~"), "no row cut with '~'");
+    // Rows from `skip` on, at most max_rows.
+    canvas_clear(&c);
+    canvas_wrap(&c, 0, 0, 10, 2, 1, 0, -1, text);
+    canvas_row(&c, 0, row, sizeof row);
+    CHECK(!strcmp(row, "fourfivesi") && !canvas_contains(&c, "xseven"), "skip 2, 1 row: '%s'", row);
+    CHECK(canvas_wrap(NULL, 0, 0, 10, 0, 0, 0, -1, "") == 1, "an empty message is one row");
+    canvas_free(&c);
+
+    char buf[64];
+    utf8_tail("images_background/Alphabet/character01/0683_01.png", 20, buf, sizeof buf);
+    CHECK(!strcmp(buf, "...ter01/0683_01.png"), "20 columns, the file name kept: '%s'", buf);
+    utf8_tail("short.png", 20, buf, sizeof buf);
+    CHECK(!strcmp(buf, "short.png"), "a short path stays: '%s'", buf);
+    utf8_tail("/d/\xc3\xa9t\xc3\xa9.png", 9, buf, sizeof buf);
+    CHECK(!strcmp(buf, "...t\xc3\xa9.png"), "UTF-8 counted in columns: '%s'", buf);
 }
 
 int main(void) {
@@ -146,5 +218,7 @@ int main(void) {
     test_preview();
     test_chart();
     test_args();
+    test_args_path();
+    test_wrap_and_tail();
     return check_summary("test_tui_render");
 }

@@ -83,7 +83,7 @@ int utf8_encode(uint32_t cp, char *out) {
     return 4;
 }
 
-static int utf8_columns(const char *s) {
+int utf8_columns(const char *s) {
     int n = 0, k;
     uint32_t cp;
     while ((k = utf8_decode(s, &cp)) > 0) {
@@ -107,6 +107,49 @@ int canvas_textc(Canvas *c, int y, int x, int maxw, uint8_t attr, int fg, const 
         col++;
     }
     return col;
+}
+
+void utf8_tail(const char *s, int cols, char *buf, size_t len) {
+    int total = utf8_columns(s), k;
+    uint32_t cp;
+    if (total > cols && cols > 3) {
+        // Skip the columns that do not fit, and three more for the dots.
+        for (int skip = total - (cols - 3); skip > 0 && (k = utf8_decode(s, &cp)) > 0; skip--)
+            s += k;
+        snprintf(buf, len, "...%s", s);
+    } else {
+        snprintf(buf, len, "%s", s);
+    }
+}
+
+int canvas_wrap(Canvas *c, int y, int x, int w, int skip, int max_rows, uint8_t attr, int fg,
+                const char *s) {
+    if (w < 1) return 0;
+    int rows = 0;
+    while (*s || rows == 0) {
+        // This row: up to w code points, back to the last blank when the
+        // text goes on and a blank is in the row.
+        const char *p = s, *cut = NULL;
+        int col = 0, k;
+        uint32_t cp;
+        while (col < w && (k = utf8_decode(p, &cp)) > 0) {
+            p += k;
+            col++;
+            if (cp == ' ' && *p) cut = p;
+        }
+        const char *end = *p && cut ? cut : p;
+        if (c && rows >= skip && rows - skip < max_rows) {
+            char row[1024];
+            size_t n = (size_t)(end - s) < sizeof row - 1 ? (size_t)(end - s) : sizeof row - 1;
+            memcpy(row, s, n);
+            row[n] = '\0';
+            canvas_textc(c, y + rows - skip, x, w, attr, fg, row);
+        }
+        rows++;
+        s = end;
+        while (*s == ' ') s++;  // a break's blanks do not start the next row
+    }
+    return rows;
 }
 
 int canvas_text(Canvas *c, int y, int x, int maxw, uint8_t attr, const char *s) {

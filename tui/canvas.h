@@ -68,6 +68,11 @@ int canvas_text(Canvas *c, int y, int x, int maxw, uint8_t attr, const char *utf
 int canvas_textc(Canvas *c, int y, int x, int maxw, uint8_t attr, int fg, const char *utf8);
 int canvas_printf(Canvas *c, int y, int x, int maxw, uint8_t attr, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+// Text wrapped into rows of at most w columns, broken at blanks where a
+// row has one (else at the width). Rows from `skip` on are drawn from row y,
+// at most max_rows of them; c == NULL only counts. Returns the text's rows.
+int canvas_wrap(Canvas *c, int y, int x, int w, int skip, int max_rows, uint8_t attr, int fg,
+                const char *utf8);
 // Fills a rectangle with ch.
 void canvas_fill(Canvas *c, int y, int x, int h, int w, uint32_t ch, uint8_t attr);
 // A frame with an optional title on its top edge.
@@ -84,5 +89,10 @@ int canvas_contains(const Canvas *c, const char *utf8);
 int utf8_decode(const char *s, uint32_t *cp);
 // Encodes cp into out (4 bytes at most); returns the byte count.
 int utf8_encode(uint32_t cp, char *out);
+// Columns of a UTF-8 string (one per code point).
+int utf8_columns(const char *s);
+// The end of s that fits in cols columns: s itself, or "..." and the last
+// cols - 3 columns (a path keeps its file name). Written to buf.
+void utf8_tail(const char *s, int cols, char *buf, size_t len);
 
 #endif

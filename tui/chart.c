@@ -26,21 +26,33 @@ void chart_draw(Canvas *c, int y, int x, int h, int w, int n_x, const ChartSerie
                 if (s[k].y[i] > hi) hi = s[k].y[i];
             }
     if (lo > hi) return;  // nothing to plot yet
-    if (hi - lo <= 1e-9 * fabs(hi) || hi == lo) {
-        // A flat series: centre it in a small band rather than divide by 0.
-        double pad = fabs(hi) > 0 ? fabs(hi) * 0.05 : 1e-3;
-        lo -= pad;
-        hi += pad;
+    // A flat or nearly flat series (an untrained model's loss stays at
+    // ln 2 = 0.6931 for epochs) is centred in a band of at least a
+    // thousandth of its value, so it reads as flat rather than as noise
+    // blown up to the full height, and its labels differ.
+    const double min_span = fmax(fabs(hi) * 1e-3, 1e-6);
+    if (hi - lo < min_span) {
+        const double mid = (hi + lo) / 2;
+        lo = mid - min_span / 2;
+        hi = mid + min_span / 2;
     }
-    // y axis with the top, middle and bottom values.
+    // y axis with the top, middle and bottom values, with as many digits as
+    // it takes for the top and bottom labels to differ.
     for (int r = 0; r < ph; r++) canvas_put(c, y + r, px - 1, CH_VLINE, CA_DIM, -1, -1);
+    int digits = 4;
+    char top[32], bottom[32];
+    for (;; digits++) {
+        snprintf(top, sizeof top, "%.*g", digits, hi);
+        snprintf(bottom, sizeof bottom, "%.*g", digits, lo);
+        if (strcmp(top, bottom) || digits == LABEL_W - 2) break;
+    }
     int label_rows[3] = {0, ph / 2, ph - 1};
     for (int i = 0; i < 3; i++) {
         if (i == 1 && ph < 5) continue;
         int r = label_rows[i];
         double v = hi - (hi - lo) * r / (ph - 1);
         char t[32];
-        snprintf(t, sizeof t, "%*.*g", LABEL_W, fabs(v) < 1e-3 ? 2 : 4, v);
+        snprintf(t, sizeof t, "%*.*g", LABEL_W, fabs(v) < 1e-3 ? 2 : digits, v);
         canvas_text(c, y + r, x, LABEL_W, CA_DIM, t);
         canvas_put(c, y + r, px - 1, CH_TICK, CA_DIM, -1, -1);
     }

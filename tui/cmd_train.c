@@ -327,6 +327,15 @@ static void plain_event(const TrainEvent *ev, void *ctx) {
         break;
     case TRAIN_EV_CHECKPOINT: printf("  saved %s\n", ev->message); break;
     case TRAIN_EV_STOP: printf("%s\n", ev->message); break;
+    case TRAIN_EV_PREPARE: {
+        // Every few seconds while a long stage runs (the end is said by the
+        // messages that follow).
+        double now = cli_now();
+        if (now - pc->last_batch_line < PLAIN_BATCH_INTERVAL || ev->batch == ev->batches) break;
+        pc->last_batch_line = now;
+        printf("  %ld/%ld %s\n", ev->batch, ev->batches, ev->message);
+        break;
+    }
     }
     fflush(stdout);
 }
@@ -363,7 +372,7 @@ static void on_signal(int sig) {
 
 // Runs the training with plain log lines; returns the exit status.
 static int train_plain(const TrainConfig *c) {
-    PlainCtx pc = {0};
+    PlainCtx pc = {cli_now()};  // the first progress line after an interval, as later ones
     Err e;
     if (train_run(c, plain_event, &pc, &control, &e)) {
         cli_error("%s", e.msg);

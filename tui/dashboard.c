@@ -46,8 +46,14 @@ int dashboard_state_apply(DashboardState *s, const TrainEvent *ev) {
         break;
     }
     case TRAIN_EV_MESSAGE: add_message(s, "%s", ev->message); break;
+    case TRAIN_EV_PREPARE:
+        snprintf(s->prepare, sizeof s->prepare, "%s", ev->message ? ev->message : "");
+        s->prepare_done = ev->batch;
+        s->prepare_total = ev->batches;
+        break;
     case TRAIN_EV_RUN_START:
         s->phase = DASH_RUNNING;
+        s->stepped = 0;
         s->epochs = ev->epochs;
         s->batches = ev->batches;
         s->epoch = ev->epoch;
@@ -60,6 +66,7 @@ int dashboard_state_apply(DashboardState *s, const TrainEvent *ev) {
         }
         break;
     case TRAIN_EV_BATCH:
+        s->stepped = 1;
         s->epoch = ev->epoch;
         s->epochs = ev->epochs;
         s->batch = ev->batch;
@@ -218,43 +225,100 @@ static void draw_lr_chart(const DashboardState *s, Canvas *c, int y, int x, int 
     }
 }
 
+// The message with its first letter in capitals: a sentence of its own.
+static void sentence(char *buf, size_t len, const char *msg) {
+    snprintf(buf, len, "%s", msg);
+    if (buf[0] >= 'a' && buf[0] <= 'z') buf[0] = (char)(buf[0] - 'a' + 'A');
+}
+
+// "Label [bar] text" on row y: the bar takes what the text leaves, up to
+// 40 cells.
+static void bar_line(Canvas *c, int y, const char *label, double frac, int fg, const char *text) {
+    int x = 1 + canvas_text(c, y, 1, -1, CA_BOLD, label);
+    int bar = c->w - x - (int)strlen(text) - 2;
+    if (bar > 40) bar = 40;
+    if (bar >= 5) {
+        canvas_bar(c, y, x, bar, frac, fg);
+        x += bar;
+    }
+    canvas_text(c, y, x, c->w - x - 1, 0, text);
+}
+
 static void draw_progress(const DashboardState *s, Canvas *c, int y) {
     char t[256], eta[32];
     if (s->error[0]) {
         canvas_textc(c, y, 1, c->w - 2, CA_BOLD, COL_RED, s->error);
-        return;
-    }
-    if (s->phase == DASH_FINISHED) {
-        snprintf(t, sizeof t, "Finished: %s", s->stop_reason[0] ? s->stop_reason : "done");
+    } else if (s->phase == DASH_FINISHED) {
+        // "Finished 3 epochs; best ...", "Stopped at epoch 2, step 5 of 30; continue with ..."
+        sentence(t, sizeof t, s->stop_reason[0] ? s->stop_reason : "done");
         canvas_text(c, y, 1, c->w - 2, CA_BOLD, t);
-        return;
-    }
-    if (s->phase == DASH_PREPARING) {
+    } else if (s->phase == DASH_PREPARING && s->prepare_done < s->prepare_total) {
+        // Before the first step: what is under way rather than zeros.
+        snprintf(t, sizeof t, " %ld/%ld %s", s->prepare_done, s->prepare_total, s->prepare);
+        bar_line(c, y, "Preparing ", (double)s->prepare_done / s->prepare_total, COL_CYAN, t);
+    } else if (s->phase == DASH_PREPARING) {
         canvas_text(c, y, 1, c->w - 2, CA_DIM, "Preparing the data and the model...");
+    } else if (!s->stepped) {
+        snprintf(t, sizeof t, "Epoch %d/%d starting: the first of %ld steps...", s->epoch,
+                 s->epochs, s->batches);
+        canvas_text(c, y, 1, c->w - 2, CA_DIM, t);
+    } else {
+        char label[64];
+        snprintf(label, sizeof label, "Epoch %d/%d ", s->epoch, s->epochs);
+        fmt_duration(s->eta, eta, sizeof eta);
+        snprintf(t, sizeof t, " %ld/%ld  loss %.4f  %.1f pairs/s  ETA %s", s->batch, s->batches,
+                 s->loss, s->pairs_per_sec, s->paused ? "(paused)" : eta);
+        bar_line(c, y, label, s->batches > 0 ? (double)s->batch / s->batches : 0, COL_GREEN, t);
+    }
+}
+
+// The latest messages, wrapped, in the rows y..y+h-1 (the newest at the
+// bottom; a long one takes the rows of older ones).
+static void draw_messages(const DashboardState *s, Canvas *c, int y, int h) {
+    const int w = c->w - 2;
+    int first = s->n_messages, rows = 0;
+    while (first > 0 && rows + canvas_wrap(NULL, 0, 0, w, 0, 0, 0, -1, s->messages[first - 1]) <= h)
+        rows += canvas_wrap(NULL, 0, 0, w, 0, 0, 0, -1, s->messages[--first]);
+    if (first == s->n_messages && first > 0) {  // the newest alone is too long: its start
+        canvas_wrap(c, y, 1, w, 0, h, CA_DIM, -1, s->messages[first - 1]);
         return;
     }
-    snprintf(t, sizeof t, "Epoch %d/%d ", s->epoch, s->epochs);
-    int x = 1 + canvas_text(c, y, 1, -1, CA_BOLD, t);
-    fmt_duration(s->eta, eta, sizeof eta);
-    snprintf(t, sizeof t, " %ld/%ld  loss %.4f  %.1f pairs/s  ETA %s", s->batch, s->batches,
-             s->loss, s->pairs_per_sec, s->paused ? "(paused)" : eta);
-    int bar = c->w - x - (int)strlen(t) - 2;
-    if (bar > 40) bar = 40;
-    if (bar >= 5) {
-        canvas_bar(c, y, x, bar, s->batches > 0 ? (double)s->batch / s->batches : 0, COL_GREEN);
-        x += bar;
+    for (int i = first, row = y + h - rows; i < s->n_messages; i++)
+        row += canvas_wrap(c, row, 1, w, 0, h, CA_DIM, -1, s->messages[i]);
+}
+
+static const char *keys_line(const DashboardState *s) {
+    return s->phase == DASH_FINISHED || s->error[0]
+               ? " q close   Ctrl-L redraw"
+               : " q stop after this step and save   p pause/resume   Ctrl-L redraw";
+}
+
+// A window too small for the charts: the title, the latest epochs, the
+// progress, the latest message and the keys, as many as fit.
+static void draw_compact(const DashboardState *s, Canvas *c) {
+    int bottom = c->h - 1;
+    if (c->h >= 3) canvas_text(c, bottom--, 0, c->w, CA_DIM, keys_line(s));
+    draw_progress(s, c, bottom);
+    if (c->h >= 2) draw_title(s, c);
+    int top = 1, room = bottom - top;
+    if (room >= 6) {
+        draw_messages(s, c, bottom - 1, 1);
+        room--;
     }
-    canvas_text(c, y, x, c->w - x - 1, 0, t);
+    if (room >= 4) draw_epochs(s, c, top, 0, room, c->w);
 }
 
 void dashboard_draw(const DashboardState *s, Canvas *c) {
-    if (screen_too_small(c, DASH_MIN_W, DASH_MIN_H)) return;
+    if (c->w < DASH_MIN_W || c->h < DASH_MIN_H) {
+        draw_compact(s, c);
+        return;
+    }
     draw_title(s, c);
     // The configuration takes what the rest leaves: the title, the bottom
     // four rows and 14 rows for the table and the charts.
     int y = 1, cfg_rows = c->h - 1 - 4 - 14 - 2;
     y += draw_config(s, c, y, cfg_rows < 3 ? 3 : cfg_rows);
-    // Bottom: progress, two message lines, the keys.
+    // Bottom: progress, two message rows, the keys.
     const int bottom = c->h - 4;
     int mid_h = bottom - y;
     if (c->w >= 100) {
@@ -271,14 +335,8 @@ void dashboard_draw(const DashboardState *s, Canvas *c) {
         draw_lr_chart(s, c, y + th, lw, mid_h - th, c->w - lw);
     }
     draw_progress(s, c, bottom);
-    for (int i = 0; i < 2 && i < s->n_messages; i++) {
-        int m = s->n_messages - (s->n_messages >= 2 ? 2 : 1) + i;
-        canvas_text(c, bottom + 1 + i, 1, c->w - 2, CA_DIM, s->messages[m]);
-    }
-    const char *keys = s->phase == DASH_FINISHED || s->error[0]
-                           ? " q close   Ctrl-L redraw"
-                           : " q stop after this step and save   p pause/resume   Ctrl-L redraw";
-    canvas_text(c, c->h - 1, 0, c->w, CA_DIM, keys);
+    draw_messages(s, c, bottom + 1, 2);
+    canvas_text(c, c->h - 1, 0, c->w, CA_DIM, keys_line(s));
 }
 
 void dashboard_print_summary(const DashboardState *s, FILE *f) {

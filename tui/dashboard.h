@@ -29,6 +29,9 @@ typedef enum DashPhase {
 
 typedef struct DashboardState {
     DashPhase phase;
+    char prepare[64];  // PREPARE: the stage under way before the loop, and its count
+    long prepare_done, prepare_total;
+    int stepped;       // a BATCH arrived since RUN_START (until then: "starting")
     char (*config)[2][96];  // CONFIG: {option, value} rows
     int n_config;
     char messages[DASH_MESSAGES][256];  // MESSAGE / CHECKPOINT lines, oldest first
@@ -55,7 +58,8 @@ void dashboard_state_free(DashboardState *s);
 // of memory (the state stays consistent, the event is dropped).
 int dashboard_state_apply(DashboardState *s, const TrainEvent *ev);
 
-// The whole dashboard, sized to the canvas.
+// The whole dashboard, sized to the canvas; below DASH_MIN_W x DASH_MIN_H
+// without the configuration and the charts.
 void dashboard_draw(const DashboardState *s, Canvas *c);
 #define DASH_MIN_W 60
 #define DASH_MIN_H 20

@@ -187,6 +187,12 @@ void lineedit_feed(int byte) {
 }
 
 void lineedit_set_prompt(const char *prompt) { rl_set_prompt(prompt); }
+void lineedit_clear_matches(void) { matches_clear(); }
+
+void lineedit_set_line(const char *text) {
+    rl_replace_line(text, 0);
+    rl_point = rl_end;
+}
 const char *lineedit_prompt(void) { return rl_display_prompt ? rl_display_prompt : ""; }
 const char *lineedit_text(void) { return rl_line_buffer ? rl_line_buffer : ""; }
 int lineedit_point(void) { return rl_point; }

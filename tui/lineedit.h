@@ -25,6 +25,8 @@ void lineedit_begin(const char *prompt, LineHandler handler, void *ctx);
 void lineedit_end(void);
 void lineedit_feed(int byte);
 void lineedit_set_prompt(const char *prompt);
+// Replaces the line being edited (the cursor at its end).
+void lineedit_set_line(const char *text);
 
 const char *lineedit_prompt(void);  // the prompt as shown (Ctrl-R shows its own)
 const char *lineedit_text(void);
@@ -34,5 +36,6 @@ int lineedit_point(void);  // the cursor, a byte offset into the text
 // folders with a '/'), until the next key that is not Tab. Returns how
 // many; *list is owned by lineedit.
 int lineedit_matches(const char *const **list);
+void lineedit_clear_matches(void);
 
 #endif

@@ -1,8 +1,5 @@
 #include "screen.h"
 
-#include <stdio.h>
-#include <string.h>
-
 #include "term.h"
 
 #define TICK_MS 100
@@ -42,13 +39,4 @@ int screen_run(const Screen *s, void *self) {
     }
     canvas_free(&c);
     return result;
-}
-
-int screen_too_small(Canvas *c, int min_w, int min_h) {
-    if (c->w >= min_w && c->h >= min_h) return 0;
-    char msg[128];
-    snprintf(msg, sizeof msg, "Window too small (%dx%d): need %dx%d", c->w, c->h, min_w, min_h);
-    int y = c->h / 2, x = (c->w - (int)strlen(msg)) / 2;
-    canvas_text(c, y, x < 0 ? 0 : x, -1, CA_BOLD, msg);
-    return 1;
 }

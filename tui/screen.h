@@ -33,8 +33,4 @@ typedef struct Screen {
 // when the screen has no signal handler.
 int screen_run(const Screen *s, void *self);
 
-// Draws "Window too small" centred; returns 1 when the canvas is smaller
-// than min_w x min_h (and the caller should draw nothing else).
-int screen_too_small(Canvas *c, int min_w, int min_h);
-
 #endif

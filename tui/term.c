@@ -234,6 +234,14 @@ void term_stop(void) {
     shown_rows = shown_cols = 0;
 }
 
+void term_mouse(int on) {
+    if (!active) return;
+    // Presses and the wheel; with keypad off curses passes the reports
+    // through as bytes (lineedit's readline must not see them: the screens
+    // take them apart).
+    mousemask(on ? BUTTON1_PRESSED | BUTTON4_PRESSED | BUTTON5_PRESSED : 0, NULL);
+}
+
 int term_active(void) { return active; }
 int term_utf8(void) { return utf8; }
 int term_colors(void) { return colors; }

@@ -28,6 +28,12 @@ int term_start(char *why, size_t len);
 void term_stop(void);
 int term_active(void);
 
+// Mouse clicks reported as escape sequences in the key input (xterm's
+// "\e[<b;x;yM", or "\e[M" and three bytes), where terminfo knows how to
+// ask for them; off again at term_stop (curses turns them off whenever it
+// leaves the screen).
+void term_mouse(int on);
+
 // What the terminal can show.
 int term_utf8(void);
 int term_colors(void);  // 0 without colours, else 8, 16, 256...

@@ -11,6 +11,9 @@
 #             glibc is older than the one these programs were linked against
 #   omniglot/ a few alphabets of Omniglot's background set, for the
 #             training comparison ($OMNIGLOT, when given)
+#   omniglot_full/  images_background and images_evaluation whole, for
+#             tests/gpu/train_model.sh ($OMNIGLOT_FULL, the folder holding
+#             both, when given: make gpu-bundle-model; about 6 MB compressed)
 # and DEST/STAMP says which commit it was built from. Compressed, because
 # the device tool carries at most 64 MB (OpenBLAS alone is 36 MB).
 set -euo pipefail
@@ -54,6 +57,15 @@ if [ -n "${OMNIGLOT:-}" ] && [ -d "$OMNIGLOT" ]; then
     data="$(find "$stage/omniglot" -mindepth 2 -maxdepth 2 -type d | wc -l) characters from $OMNIGLOT"
 else
     data="none (OMNIGLOT not set): the training comparison will use synthetic images"
+fi
+
+if [ -n "${OMNIGLOT_FULL:-}" ]; then
+    [ -d "$OMNIGLOT_FULL/images_background" ] && [ -d "$OMNIGLOT_FULL/images_evaluation" ] ||
+        { echo "bundle.sh: $OMNIGLOT_FULL lacks images_background or images_evaluation" >&2; exit 1; }
+    mkdir -p "$stage/omniglot_full"
+    cp -r "$OMNIGLOT_FULL/images_background" "$OMNIGLOT_FULL/images_evaluation" "$stage/omniglot_full/"
+    chmod -R u+w "$stage/omniglot_full"
+    data="$data; all of Omniglot from $OMNIGLOT_FULL"
 fi
 
 rm -rf "$dest"

@@ -60,6 +60,8 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/siamese_gpu.XXXXXX")
 RES=${OUT:-$WORK/out}
 mkdir -p "$RES"
 trap 'rm -rf "$WORK"' EXIT
+# setup_programs, rebuild_cuda_lib: the programs ready to run here.
+. tests/gpu/programs.sh
 
 left() { echo $((BUDGET - (SECONDS - T0))); }
 section() { printf '\n==== %s  [%ds elapsed, %ds left]\n' "$1" $((SECONDS - T0)) "$(left)"; }
@@ -112,36 +114,6 @@ gpu_memory() {
     return $rc
 }
 
-# rebuild_cuda_lib DIRS: compiles libsiamese_cuda.so on this machine against
-# the cuDNN and cuBLAS it has (in the colon-separated DIRS) and their
-# headers (the toolkit's, or the wheels' include/ beside their lib/), for
-# when the bundled library wants versions absent here (say cuBLAS 13 where
-# only cuBLAS 12 is installed). Needs nvcc, a C compiler and make.
-rebuild_cuda_lib() {
-    local dirs=$1 nvcc inc="" cudnn="" cublas="" d h f
-    nvcc=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null) || { echo "no nvcc to rebuild with"; return 1; }
-    local incdirs="$(dirname "$(dirname "$nvcc")")/include"
-    for d in ${dirs//:/ }; do incdirs="$incdirs $d/../include"; done
-    for h in cuda_runtime_api.h cudnn.h cublas_v2.h; do
-        for d in $incdirs; do
-            if [ -f "$d/$h" ]; then
-                [[ " $inc " == *" -I$d "* ]] || inc="$inc -I$d"
-                break
-            fi
-        done
-    done
-    for d in ${dirs//:/ }; do
-        [ -z "$cudnn" ] && [ -f "$d/libcudnn.so.9" ] && cudnn=$d/libcudnn.so.9
-        for f in "$d"/libcublas.so.13 "$d"/libcublas.so.12; do
-            [ -z "$cublas" ] && [ -f "$f" ] && cublas=$f
-        done
-    done
-    echo "rebuilding libsiamese_cuda.so with $nvcc:$inc, $cudnn $cublas"
-    [ -n "$cudnn" ] && [ -n "$cublas" ] || { echo "cuDNN 9 or cuBLAS not found: cannot rebuild"; return 1; }
-    make -s -j"$(nproc)" BUILD="$WORK/build" NVCC="$nvcc" CUDA_INCLUDES="$inc" \
-        CUDA_LDLIBS="-Xlinker $cudnn -Xlinker $cublas" libsiamese_cuda.so
-}
-
 main() {
     section "machine"
     date -u
@@ -154,88 +126,7 @@ main() {
     fi
     command -v nvcc >/dev/null && nvcc --version | tail -2
 
-    section "programs"
-    local BIN LIB="" GLIBC="" DATA=""
-    if [ -f gpu_carry/bundle.tar.xz ]; then
-        # (Python's tarfile where tar has no xz.)
-        tar -C "$WORK" -xJf gpu_carry/bundle.tar.xz 2>/dev/null ||
-            "$PY" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
-                gpu_carry/bundle.tar.xz "$WORK" || { echo "cannot unpack gpu_carry/bundle.tar.xz"; return 1; }
-        BIN=$WORK/bin LIB=$WORK/lib GLIBC=$WORK/glibc DATA=$WORK/omniglot
-        echo "from gpu_carry/ (make gpu-bundle):"
-        sed -n '1,4p' gpu_carry/STAMP
-    else
-        echo "no gpu_carry/: building this tree with make"
-        make -j"$(nproc)" all build/tests/test_backend_parity build/tests/gpu/train_compare \
-            build/tests/gpu/bench_model >"$WORK/make.log" 2>&1 || { tail -30 "$WORK/make.log"; return 1; }
-        BIN=$WORK/bin
-        mkdir -p "$BIN"
-        for f in siamese libsiamese_cuda.so build/tests/test_backend_parity build/tests/gpu/train_compare \
-            build/tests/gpu/bench_model; do
-            [ -e "$f" ] && ln -s "$ROOT/$f" "$BIN/"
-        done
-        DATA=${OMNIGLOT:-dataset/images_background}
-    fi
-
-    # The CUDA libraries: the toolkit's (where it has cuDNN or cuBLAS), then
-    # every lib/ of Python's NVIDIA wheels (PyTorch's), which also hold what
-    # cuDNN loads at run time (cuBLASLt, NVRTC) for its own CUDA version.
-    local dirs="" d
-    local cands="${CUDA_HOME:-/usr/local/cuda}/lib64 /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib"
-    for d in $cands; do
-        if compgen -G "$d/libcudnn.so.*" >/dev/null || compgen -G "$d/libcublas.so.*" >/dev/null; then
-            d=$(cd "$d" && pwd -P)
-            [[ ":$dirs:" == *":$d:"* ]] || dirs="$dirs:$d"
-        fi
-    done
-    for d in $("$PY" - 2>/dev/null <<'EOF'
-import importlib.util, os
-spec = importlib.util.find_spec("nvidia")
-for base in (spec.submodule_search_locations if spec else []):
-    for sub in sorted(os.listdir(base)):
-        if os.path.isdir(os.path.join(base, sub, "lib")):
-            print(os.path.join(base, sub, "lib"))
-EOF
-); do
-        dirs="$dirs:$d"
-    done
-    dirs=${dirs#:}
-    echo "CUDA library folders: ${dirs:-none found}"
-    local OURLD="$BIN${LIB:+:$LIB}${dirs:+:$dirs}${ORIG_LD:+:$ORIG_LD}"
-
-    # GPU_CHECK_REBUILD=1 forces the rebuild (to try it, or to replace a
-    # bundled library that misbehaves here).
-    local missing
-    missing=$(LD_LIBRARY_PATH="$OURLD" ldd "$BIN/libsiamese_cuda.so" | grep "not found")
-    if [ -n "$missing" ] || [ "${GPU_CHECK_REBUILD:-0}" = 1 ]; then
-        [ -n "$missing" ] && echo "libsiamese_cuda.so cannot find: $missing"
-        if rebuild_cuda_lib "$dirs"; then
-            rm -f "$BIN/libsiamese_cuda.so"
-            cp libsiamese_cuda.so "$BIN/libsiamese_cuda.so"
-        fi
-    fi
-
-    # Our programs need glibc 2.34 or newer; on an older system they run
-    # under the glibc they were built with (gpu_carry/glibc).
-    local loader=""
-    if ! LD_LIBRARY_PATH="$OURLD" "$BIN/bench_model" --help >/dev/null 2>"$WORK/probe.err"; then
-        cat "$WORK/probe.err"
-        loader=$(ls "$GLIBC"/ld-linux* 2>/dev/null | head -1)
-        [ -n "$loader" ] || { echo "the programs cannot run here"; return 1; }
-        echo "running the programs under their own glibc ($loader)"
-    fi
-    {
-        echo '#!/usr/bin/env bash'
-        echo 'p=$1; shift'
-        if [ -n "$loader" ]; then
-            echo "exec \"$loader\" --library-path \"$GLIBC:$OURLD\" \"$BIN/\$p\" \"\$@\""
-        else
-            echo "export LD_LIBRARY_PATH=\"$OURLD\""
-            echo "exec \"$BIN/\$p\" \"\$@\""
-        fi
-    } >"$WORK/run"
-    chmod +x "$WORK/run"
-    local RUN=$WORK/run
+    setup_programs || return 1
 
     local dev=$GPU backbone=vgg16 input=105 tsteps=200 tbatch=8 secs=3 ib="1,64" tb=32
     local torch_args=(--seconds 3)
