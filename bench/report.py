@@ -51,7 +51,7 @@ def spread(v):
 
 def main(raw, out):
     rows, loads = parse(raw)
-    ours, peer, layers = {}, {}, []
+    ours, ours_one, peer, layers = {}, {}, {}, []
     sgemm = {}
     for head, kv in rows:
         tag = head[0]
@@ -65,8 +65,10 @@ def main(raw, out):
             layers.append(kv)
         elif tag == "ours":
             ours.setdefault(head[1], []).append(kv)
+        elif tag == "ours1":
+            ours_one.setdefault(head[1], []).append(kv)
         elif tag == "torch":
-            peer.setdefault(head[1], {}).setdefault(kv["layout"], []).append(kv)
+            peer.setdefault(head[1], {}).setdefault(kv.get("layout", "nhwc"), []).append(kv)
     peak = max(sgemm.values()) if sgemm else float("nan")
 
     def med(runs, k):
@@ -76,19 +78,23 @@ def main(raw, out):
     for arch in ("vgg16", "compact"):
         for mode, label in (("latency", "one pair, latency (ms)"),
                             ("batch", "batch 32 inference (pairs/s)"),
-                            ("train", "training batch 32 (pairs/s)")):
+                            ("train", "training batch 32 (pairs/s)"),
+                            ("lines", "line protocol, a pair at a time (pairs/s)")):
             key = f"{arch}-{mode}"
             if key not in ours or key not in peer:
                 continue
-            layout = min(peer[key], key=lambda L: med(peer[key][L], "median_ms"))
-            p_runs, o_runs = peer[key][layout], ours[key]
             fig = "median_ms" if mode == "latency" else "pairs_per_s"
+            layout = (min(peer[key], key=lambda L: med(peer[key][L], "median_ms"))
+                      if mode != "lines" else next(iter(peer[key])))
+            p_runs, o_runs = peer[key][layout], ours[key]
             o, p = med(o_runs, fig), med(p_runs, fig)
             speedup = p / o if mode == "latency" else o / p
             table.append(dict(
                 name=f"{arch} {label}", ours=o, peer=p, ratio=o / p, speedup=speedup,
-                met=speedup >= TARGET - 1e-9, gflops=med(o_runs, "gflops"),
-                rss_o=med(o_runs, "peak_rss_mib"), rss_p=med(p_runs, "peak_rss_mib"),
+                met=speedup >= TARGET - 1e-9,
+                gflops=med(o_runs, "gflops") if "gflops" in o_runs[0] else None,
+                rss_o=med(o_runs, "peak_rss_mib") if "peak_rss_mib" in o_runs[0] else None,
+                rss_p=med(p_runs, "peak_rss_mib") if "peak_rss_mib" in p_runs[0] else None,
                 layout=layout, noise=max(spread([float(r[fig]) for r in o_runs]),
                                          spread([float(r[fig]) for r in p_runs])),
                 n=len(o_runs)))
@@ -99,10 +105,25 @@ def main(raw, out):
     w("| --- | ---: | ---: | ---: | ---: | :---: | ---: | ---: |")
     for t in table:
         lat = "latency" in t["name"]
+        gflops = f"{t['gflops']:.1f}" if t["gflops"] is not None else "-"
+        rss = f"{t['rss_o']:.0f} / {t['rss_p']:.0f}" if t["rss_o"] is not None else "-"
         w(f"| {t['name']} | {t['ours']:.2f} | {t['peer']:.2f} ({t['layout']}) | {t['ratio']:.3f} | "
-          f"{ratio_goal[lat]} | {'yes' if t['met'] else 'NO'} | {t['gflops']:.1f} | "
-          f"{t['rss_o']:.0f} / {t['rss_p']:.0f} |")
+          f"{ratio_goal[lat]} | {'yes' if t['met'] else 'NO'} | {gflops} | {rss} |")
     w("")
+    lines_rows = [(arch, med(ours[f"{arch}-lines"], "pairs_per_s"),
+                   med(ours_one[f"{arch}-lines"], "pairs_per_s"))
+                  for arch in ("vgg16", "compact")
+                  if f"{arch}-lines" in ours and f"{arch}-lines" in ours_one]
+    if lines_rows:
+        w("The line protocol (`siamese < pairs`, 40 pairs of the sample images, timed from the "
+          "first result to the last by bench/line_rate.py) with our default thread count "
+          "against `--threads 1`; the default must not be the slower:")
+        w("")
+        w("| model | default threads (pairs/s) | --threads 1 (pairs/s) | default / one thread |")
+        w("| --- | ---: | ---: | ---: |")
+        for arch, d, one in lines_rows:
+            w(f"| {arch} | {d:.2f} | {one:.2f} | {d / one:.2f} |")
+        w("")
     w("Matrix-multiply rate on this machine (2048^3, single precision, all cores):")
     w("")
     for k, v in sgemm.items():

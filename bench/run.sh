@@ -35,6 +35,10 @@ for arch in vgg16 compact; do
     [ -f "$OUT/$arch.h5" ] || ./siamese init --backbone "$arch" --seed 1 --out "$OUT/$arch.h5"
 done
 
+# The line protocol's input: 40 pairs of the repository's sample images.
+PAIRS="$OUT/pairs.txt"
+for i in $(seq 20); do printf '%s\n' img/a.png img/b.png img/c.png img/d.jpg; done >"$PAIRS"
+
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     REP_LAT=5 REP_BATCH=2 REP_TRAIN=1 ROUNDS=1
 else
@@ -86,6 +90,15 @@ for r in $(seq 1 "$ROUNDS"); do
                     --batch 32 --repeat "$(reps "$mode")" --threads "$THREADS" --layout "${LAYOUT[$key]}"
             fi
         done
+        # The line protocol, a pair at a time as a pipe feeds it: our default
+        # thread count, ours on one thread, and PyTorch serving the same loop
+        # (Pillow decoding, its latency layout) on every core.
+        log "ours $arch-lines" "$PY" bench/line_rate.py "$PAIRS" -- ./siamese --model "$OUT/$arch.h5"
+        log "ours1 $arch-lines" "$PY" bench/line_rate.py "$PAIRS" -- ./siamese --model "$OUT/$arch.h5" \
+            --threads 1
+        log "torch $arch-lines" "$PY" bench/line_rate.py "$PAIRS" -- "$PY" bench/torch_peer.py \
+            --weights "$OUT/$arch.h5" --mode lines --threads "$THREADS" \
+            --layout "${LAYOUT[$arch-latency]:-nhwc}"
     done
 done
 

@@ -2,8 +2,14 @@
 network, with the weights read from one of our Keras-layout HDF5 files,
 timed the same way, printing the same key=value line.
 
-    python torch_peer.py --weights W.h5 --mode latency|batch|train|sgemm
+    python torch_peer.py --weights W.h5 --mode latency|batch|train|sgemm|lines
         [--batch 32] [--repeat N] [--threads N] [--layout nhwc|nchw]
+
+--mode lines is the line protocol, as predict.py would serve it: image
+paths two lines at a time on standard input, each image opened with Pillow
+and preprocessed as ours (RGB, the shorter side to the input size with
+Pillow's bilinear filter, a centre crop, / 255), one pair through the
+network, the probability printed and flushed; bench/line_rate.py times it.
 
 Inputs are random (timings do not depend on the values). PyTorch gets every
 core (torch.set_num_threads: it would use one thread otherwise here) and
@@ -14,6 +20,7 @@ import argparse
 import os
 import resource
 import statistics
+import sys
 import time
 
 import h5py
@@ -83,10 +90,37 @@ def sgemm_rate(repeat):
     return out
 
 
+def load(path, size):
+    """An image as predict.py feeds it: (3,size,size) in [0,1]."""
+    from PIL import Image
+    img = Image.open(path).convert("RGB")
+    w, h = img.size
+    s = size / min(w, h)
+    img = img.resize((max(size, round(w * s)), max(size, round(h * s))), Image.BILINEAR)
+    w, h = img.size
+    left, top = (w - size) // 2, (h - size) // 2
+    img = img.crop((left, top, left + size, top + size))
+    x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)
+    return x.permute(2, 0, 1)
+
+
+def serve_lines(model, fmt):
+    """Pairs of paths on stdin, one probability a line on stdout."""
+    paths = (line.strip() for line in sys.stdin)
+    paths = (p for p in paths if p)
+    with torch.inference_mode():
+        for p1 in paths:
+            p2 = next(paths)
+            x = torch.stack([load(p1, model.size), load(p2, model.size)])
+            prob = torch.sigmoid(model(x.contiguous(memory_format=fmt)))
+            print(f"{float(prob[0]):.6f}", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--weights")
-    p.add_argument("--mode", default="latency", choices=["latency", "batch", "train", "sgemm"])
+    p.add_argument("--mode", default="latency",
+                   choices=["latency", "batch", "train", "sgemm", "lines"])
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--repeat", type=int, default=None)
     p.add_argument("--threads", type=int, default=os.cpu_count())
@@ -105,6 +139,9 @@ def main():
     model = Siamese(a.weights)
     fmt = torch.channels_last if a.layout == "nhwc" else torch.contiguous_format
     model = model.to(memory_format=fmt)
+    if a.mode == "lines":
+        serve_lines(model, fmt)
+        return
     n = 1 if a.mode == "latency" else a.batch
     x = torch.rand(2 * n, 3, model.size, model.size).contiguous(memory_format=fmt)
     y = (torch.arange(n) % 2).float()

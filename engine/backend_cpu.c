@@ -159,11 +159,31 @@ static void conv_rows(const void *ctx, int m0, int count, const float *(*ptr)[GE
     }
 }
 
+// Threads for a forward operation of `flops` work (counted as the direct
+// method's multiply-adds times two). A forward result does not depend on
+// how many threads compute it (each output element is one thread's sum, in
+// an order fixed by the sizes alone), so an operation takes one thread per
+// FORWARD_FLOPS_PER_THREAD, about two milliseconds of one core's work: a
+// thread woken for less costs more than it brings where other programs
+// share the cores (the wake-up, the barrier at the end, and above all a
+// partner thread the scheduler has put aside, which the whole loop then
+// waits for). One pair of the compact network, as the line protocol and the
+// compare loop run it, stays on one thread; VGG16's large layers and any
+// batch take every core. The backward operations split sums between
+// threads: they keep the configured count, which a checkpoint records, so
+// that a run repeats exactly.
+#define FORWARD_FLOPS_PER_THREAD 1e8
+static int forward_threads(Backend *b, double flops) {
+    const int most = impl_of(b)->threads, n = (int)(flops / FORWARD_FLOPS_PER_THREAD);
+    return n < 1 ? 1 : n < most ? n : most;
+}
+
 // Packs B (Kd,N), element (k,n) at src[k*rs + n*cs], into the workspace;
 // threads split the rows.
-static float *pack_b(Backend *b, const float *src, int Kd, int N, ptrdiff_t rs, ptrdiff_t cs) {
+static float *pack_b(Backend *b, const float *src, int Kd, int N, ptrdiff_t rs, ptrdiff_t cs,
+                     int threads) {
     float *bp = workspace(b, gemm_packed_b_floats(Kd, N));
-#pragma omp parallel for schedule(static) num_threads(impl_of(b)->threads)
+#pragma omp parallel for schedule(static) num_threads(threads)
     for (int k0 = 0; k0 < Kd; k0 += 64)
         gemm_pack_b(bp, Kd, N, k0, Kd - k0 < 64 ? Kd - k0 : 64, src + k0 * rs, rs, cs);
     return bp;
@@ -200,7 +220,7 @@ static void column_sums(Backend *b, float *dbias, const float *dout, size_t M, i
 static void cpu_conv3x3_forward(Backend *b, float *out, const float *in, const float *w,
                                 const float *bias, int N, int H, int W, int C, int K, int relu) {
     BACKEND_OP(b);
-    const int M = N * H * W, threads = impl_of(b)->threads;
+    const int M = N * H * W, threads = forward_threads(b, 18.0 * M * C * K);
     if (winograd_pays(N, H, W, C, K)) {
         winograd_conv(out, in, w, 0, bias, N, H, W, C, K, relu, zeros(b, C),
                       workspace(b, winograd_work_floats(C, K, threads)), threads);
@@ -211,8 +231,8 @@ static void cpu_conv3x3_forward(Backend *b, float *out, const float *in, const f
     if (gemm_b_in_place(M, K, threads))
         gemm_rows(out, K, M, K, 9, C, conv_rows, &rows, w, K, bias, relu, threads);
     else
-        gemm_rows(out, K, M, K, 9, C, conv_rows, &rows, pack_b(b, w, 9 * C, K, K, 1), 0, bias,
-                  relu, threads);
+        gemm_rows(out, K, M, K, 9, C, conv_rows, &rows, pack_b(b, w, 9 * C, K, K, 1, threads), 0,
+                  bias, relu, threads);
 }
 
 // dx = dy where y > 0, else 0; dx may alias dy.
@@ -272,7 +292,7 @@ static void cpu_maxpool2_forward(Backend *b, float *out, uint8_t *argmax, const 
                                  int H, int W, int C) {
     BACKEND_OP(b);
     const int OH = H / 2, OW = W / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(forward_threads(b, 4.0 * N * OH * OW * C))
     for (long p = 0; p < (long)N * OH * OW; p++) {
         int ox = (int)(p % OW), oy = (int)(p / OW % OH);
         long n = p / ((long)OW * OH);
@@ -322,13 +342,13 @@ static void cpu_dense_forward(Backend *b, float *out, const float *in, const flo
                               const float *bias, int N, int In, int Out, int relu) {
     BACKEND_OP(b);
     // out (N,Out) = in (N,In) @ w (In,Out), + bias, ReLU
-    const int threads = impl_of(b)->threads;
+    const int threads = forward_threads(b, 2.0 * N * In * Out);
     const GemmMatrix rows = {in, (size_t)In};
     if (gemm_b_in_place(N, Out, threads))
         gemm_rows(out, Out, N, Out, 1, In, gemm_matrix_rows, &rows, w, Out, bias, relu, threads);
     else
-        gemm_rows(out, Out, N, Out, 1, In, gemm_matrix_rows, &rows, pack_b(b, w, In, Out, Out, 1),
-                  0, bias, relu, threads);
+        gemm_rows(out, Out, N, Out, 1, In, gemm_matrix_rows, &rows,
+                  pack_b(b, w, In, Out, Out, 1, threads), 0, bias, relu, threads);
 }
 
 static void cpu_dense_backward(Backend *b, float *din, float *dw, float *dbias, const float *dout,
@@ -345,7 +365,7 @@ static void cpu_dense_backward(Backend *b, float *din, float *dw, float *dbias, 
     if (!din) return;
     profile_piece(b, "dgrad");
     // din (N,In) = dout (N,Out) @ w^T (Out,In)
-    const float *bp = pack_b(b, w, Out, In, 1, Out);
+    const float *bp = pack_b(b, w, Out, In, 1, Out, threads);
     const GemmMatrix dout_rows = {dout, (size_t)Out};
     gemm_rows(din, In, N, In, 1, Out, gemm_matrix_rows, &dout_rows, bp, 0, NULL, 0, threads);
 }

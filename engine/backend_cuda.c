@@ -81,6 +81,7 @@
 #include "backend.h"
 #include "cudnn_graph.h"
 #include "profile.h"
+#include "text.h"
 
 #define PLAN_MAX 64                 // conv shapes remembered (VGG16 has 13 per batch size)
 #define PARAM_BUFFERS_MAX 64        // parameter-shaped buffers (alloc_params) at a time
@@ -1294,11 +1295,10 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     char ws[48] = "";
     if (c->ws_bytes != (size_t)DEFAULT_WORKSPACE_MB << 20)
         snprintf(ws, sizeof ws, ", workspace %zu MiB", c->ws_bytes >> 20);
-    snprintf(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu%s%s%s%s%s",
-             device_index, prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000,
-             ver / 100 % 100, ws, c->conv_graph ? ", conv graph" : "",
-             c->keras_kernels ? ", kernels keras" : "", c->fused_bias_grad ? ", bias grad fused" : "",
-             c->pool_argmax ? ", pool argmax" : "");
+    text_fit(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu%s%s%s%s%s", device_index,
+             prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000, ver / 100 % 100, ws,
+             c->conv_graph ? ", conv graph" : "", c->keras_kernels ? ", kernels keras" : "",
+             c->fused_bias_grad ? ", bias grad fused" : "", c->pool_argmax ? ", pool argmax" : "");
     *out = b;
     return 0;
 fail:

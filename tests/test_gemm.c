@@ -193,6 +193,40 @@ static void check_dense(Backend *be, Rng *r, int N, int In, int Out) {
         free(dinr), free(dwr), free(dbr);
 }
 
+// A forward result is the same bit for bit whatever the thread count (the
+// CPU backend picks fewer threads for small forward work: see
+// forward_threads), for the direct and the Winograd convolution, the dense
+// layer and the pooling, from one pair's sizes to a batch's.
+static void check_forward_threads(Rng *r, int N, int H, int W, int C, int K) {
+    const size_t ni = (size_t)N * H * W * C, no = (size_t)N * H * W * K;
+    float *in = randv(r, ni), *w = randv(r, 9 * (size_t)C * K), *bias = randv(r, K);
+    float *out[3], *pool[3], *dense[3];
+    const int In = H * W * C, Out = 33;
+    float *dw = randv(r, (size_t)In * Out), *dbias = randv(r, Out);
+    for (int t = 0; t < 3; t++) {
+        Backend *be;
+        Err e;
+        CHECK(backend_cpu_open(&be, t + 1, &e) == 0, "%s", e.msg);
+        out[t] = malloc(no * 4);
+        pool[t] = malloc((size_t)N * (H / 2) * (W / 2) * C * 4);
+        dense[t] = malloc((size_t)N * Out * 4);
+        be->ops->conv3x3_forward(be, out[t], in, w, bias, N, H, W, C, K, 1);
+        be->ops->maxpool2_forward(be, pool[t], in, N, H, W, C);
+        be->ops->dense_forward(be, dense[t], in, dw, dbias, N, In, Out, 1);
+        backend_close(be);
+    }
+    for (int t = 1; t < 3; t++) {
+        CHECK(!memcmp(out[0], out[t], no * 4), "conv N=%d H=%d C=%d K=%d: 1 and %d threads differ",
+              N, H, C, K, t + 1);
+        CHECK(!memcmp(pool[0], pool[t], (size_t)N * (H / 2) * (W / 2) * C * 4),
+              "maxpool N=%d H=%d C=%d: 1 and %d threads differ", N, H, C, t + 1);
+        CHECK(!memcmp(dense[0], dense[t], (size_t)N * Out * 4),
+              "dense N=%d In=%d: 1 and %d threads differ", N, In, t + 1);
+    }
+    for (int t = 0; t < 3; t++) free(out[t]), free(pool[t]), free(dense[t]);
+    free(in), free(w), free(bias), free(dw), free(dbias);
+}
+
 int main(void) {
     Rng r;
     rng_seed(&r, 7);
@@ -232,5 +266,10 @@ int main(void) {
     check_dense(be, &r, 150, 130, 40);
     check_dense(be, &r, 3, 100, 48);  // weights read in place
     backend_close(be);
+    CHECK(winograd_pays(2, 13, 13, 64, 128) && !winograd_pays(2, 26, 26, 3, 16),
+          "the thread-count cases below take the Winograd and the direct path");
+    check_forward_threads(&r, 2, 13, 13, 64, 128);   // one pair's block 4 (Winograd)
+    check_forward_threads(&r, 2, 26, 26, 3, 16);     // a first layer (direct)
+    check_forward_threads(&r, 16, 24, 24, 32, 48);   // a batch, every thread busy
     return check_summary("test_gemm");
 }

@@ -98,7 +98,43 @@ static void compare_ref(const char *file, const Image *im, const KnownDifference
     image_free(&r);
 }
 
+// A progressive file whose DC scan is repeated: decoded with up to
+// JPEG_MAX_SCANS scans (a repeated scan is legal), refused beyond.
+static void check_scan_limit(void) {
+    size_t len;
+    unsigned char *d = read_all(DIR "dc_only_61x47.jpg", &len);
+    CHECK(d && len > 4, "cannot read dc_only_61x47.jpg");
+    if (!d) return;
+    size_t sos = 0;
+    for (size_t i = 0; i + 1 < len; i++)
+        if (d[i] == 0xff && d[i + 1] == 0xda) {
+            sos = i;
+            break;
+        }
+    const size_t scan = len - 2 - sos;  // SOS to EOI, EOI left out
+    for (int scans = 500; scans <= 501; scans++) {
+        size_t n = sos + scans * scan + 2;
+        unsigned char *b = malloc(n);
+        memcpy(b, d, sos);
+        for (int k = 0; k < scans; k++) memcpy(b + sos + k * scan, d + sos, scan);
+        b[n - 2] = 0xff, b[n - 1] = 0xd9;
+        Image im;
+        Err e = {{0}};
+        int rc = image_decode(b, n, "scans.jpg", &im, &e);
+        if (scans == 500) {
+            CHECK(rc == 0 && im.w == 61, "500 scans: %s", e.msg);
+            if (!rc) image_free(&im);
+        } else {
+            CHECK(rc != 0 && strstr(e.msg, "more than 500 scans"), "501 scans: %s",
+                  rc ? e.msg : "decoded");
+        }
+        free(b);
+    }
+    free(d);
+}
+
 int main(void) {
+    check_scan_limit();
     FILE *f = fopen(DIR "cases.txt", "r");
     CHECK(f != NULL, "cannot open " DIR "cases.txt");
     if (!f) return check_summary("test_jpeg");

@@ -46,7 +46,7 @@ void common_opts_init(CommonOpts *o);
 #define CLI_COMMON_HELP                                                            \
     "  --model PATH     weights file (default " DEFAULT_MODEL ")\n"                 \
     "  --device DEV     auto, cpu, cuda or cuda:N (default auto)\n"                 \
-    "  --threads N      CPU threads (default: all cores)\n"                         \
+    "  --threads N      CPU threads at most (default: all cores)\n"                 \
     "  --letterbox      keep the aspect ratio and pad with grey instead of centre-cropping\n" \
     "  --precision P    fp32, tf32 (TF32 convolutions on a GPU; the CPU computes fp32) or\n" \
     "                   bf16 (bfloat16 products; GPU only); default tf32\n" \

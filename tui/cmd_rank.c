@@ -9,6 +9,7 @@
 
 #include "../engine/dataset.h"
 #include "../engine/eval.h"
+#include "../engine/text.h"
 #include "cli.h"
 #include "commands.h"
 #include "progress.h"
@@ -44,8 +45,7 @@ static void leave_out_query(const char *query, char **paths, int *n) {
     if (stat(query, &q) != 0) return;  // the embedding says what is wrong with it
     for (int i = 0; i < *n; i++) {
         if (stat(paths[i], &g) != 0 || g.st_dev != q.st_dev || g.st_ino != q.st_ino) continue;
-        fprintf(stderr, "%s: the query is in the gallery (%s): left out of the ranking\n",
-                cli_prog, paths[i]);
+        cli_error("the query is in the gallery (%s): left out of the ranking", paths[i]);
         free(paths[i]);
         memmove(paths + i, paths + i + 1, (*n - i - 1) * sizeof *paths);
         (*n)--;
@@ -123,8 +123,11 @@ int cmd_rank(int argc, char **argv) {
         if (bad > 5) cli_error("warning: %d more unreadable images left out", bad - 5);
         qsort(order, k, sizeof *order, ranked_cmp);
         long shown = top > 0 && top < k ? top : k;
+        // File names found on disk: escaped (a newline in one would make two lines).
+        char name[3 * 4096];
         for (long i = 0; i < shown; i++)
-            printf("%3ld  %.6f  %s\n", i + 1, order[i].score, paths[order[i].index]);
+            printf("%3ld  %.6f  %s\n", i + 1, order[i].score,
+                   text_escape(paths[order[i].index], name, sizeof name));
         if (k == 0) {
             cli_error("%s: none of the %d images could be read", dir, n);
             rc = EXIT_RUNTIME;

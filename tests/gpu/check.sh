@@ -48,20 +48,10 @@
 # GPU_CHECK_DEVICE (cuda).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-ROOT=$PWD
-DRY=0
-[ "${1:-}" = "--dry-run" ] && DRY=1
-BUDGET=${GPU_CHECK_BUDGET:-560}
-PY=${PYTHON:-python3}
-GPU=${GPU_CHECK_DEVICE:-cuda}
-T0=$SECONDS
-ORIG_LD=${LD_LIBRARY_PATH:-}
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/siamese_gpu.XXXXXX")
-RES=${OUT:-$WORK/out}
-mkdir -p "$RES"
-trap 'rm -rf "$WORK"' EXIT
-# setup_programs, rebuild_cuda_lib: the programs ready to run here.
+# gpu_script_start, setup_programs: the scratch folder, the programs ready to run here.
 . tests/gpu/programs.sh
+gpu_script_start siamese_gpu "$@"
+BUDGET=${GPU_CHECK_BUDGET:-560}
 
 left() { echo $((BUDGET - (SECONDS - T0))); }
 section() { printf '\n==== %s  [%ds elapsed, %ds left]\n' "$1" $((SECONDS - T0)) "$(left)"; }

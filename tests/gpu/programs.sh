@@ -3,12 +3,31 @@
 # or built from the tree, with the CUDA libraries found (the toolkit's or
 # PyTorch's wheels'), libsiamese_cuda.so rebuilt against them when it
 # cannot load, and glibc carried along when the machine's is too old.
-# Needs ROOT, WORK, PY, ORIG_LD and section() from the script. Sets
+# gpu_script_start sets up what both scripts start with; setup_programs
+# needs it and section() from the script. It sets
 #   RUN    a wrapper: "$RUN PROGRAM ARGS..." runs one of the programs
 #   BIN    the programs' folder
 #   DATA   a few Omniglot background alphabets (the training comparison)
 #   FULL   Omniglot's images_background and images_evaluation, when the
 #          bundle carries them (make gpu-bundle-model) or the tree has them
+
+# gpu_script_start NAME ARGS...: run from the repository root; sets ROOT,
+# DRY (1 with --dry-run), PY ($PYTHON), GPU ($GPU_CHECK_DEVICE, cuda), T0,
+# ORIG_LD, a scratch folder WORK (NAME.XXXXXX, removed on exit) and RES
+# ($OUT, or a folder in WORK) for the results.
+gpu_script_start() {
+    ROOT=$PWD
+    DRY=0
+    [ "${2:-}" = "--dry-run" ] && DRY=1
+    PY=${PYTHON:-python3}
+    GPU=${GPU_CHECK_DEVICE:-cuda}
+    T0=$SECONDS
+    ORIG_LD=${LD_LIBRARY_PATH:-}
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    RES=${OUT:-$WORK/out}
+    mkdir -p "$RES"
+    trap 'rm -rf "$WORK"' EXIT
+}
 
 # rebuild_cuda_lib DIRS: compiles libsiamese_cuda.so on this machine against
 # the cuDNN and cuBLAS it has (in the colon-separated DIRS) and their

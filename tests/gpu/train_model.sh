@@ -16,23 +16,16 @@
 #   --dry-run   the same steps on the CPU at toy size (a tiny network, a few
 #               steps, 2-way trials): checks the script on a machine without
 #               a GPU (tests/sh/gpu_train_model.sh runs it).
-# Environment: GPU_CHECK_DEVICE (cuda), TRAIN_EPOCHS (50), PYTHON (python3).
+# Environment: GPU_CHECK_DEVICE (cuda), TRAIN_EPOCHS (50), TRAIN_MINUTES (6, the
+# training's --time-limit), TRAIN_ARGS (more options for siamese train, such
+# as "--widths 32,64,128,256,256": the next experiments), PYTHON (python3).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-ROOT=$PWD
-DRY=0
-[ "${1:-}" = "--dry-run" ] && DRY=1
-PY=${PYTHON:-python3}
-GPU=${GPU_CHECK_DEVICE:-cuda}
-T0=$SECONDS
-ORIG_LD=${LD_LIBRARY_PATH:-}
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/siamese_train.XXXXXX")
-RES=${OUT:-$WORK/out}
-mkdir -p "$RES"
-trap 'rm -rf "$WORK"' EXIT
-section() { printf '\n==== %s  [%ds elapsed]\n' "$1" $((SECONDS - T0)); }
-# setup_programs: the programs ready to run here (RUN, FULL).
+# gpu_script_start, setup_programs: the scratch folder, the programs ready to
+# run here (RUN, FULL).
 . tests/gpu/programs.sh
+gpu_script_start siamese_train "$@"
+section() { printf '\n==== %s  [%ds elapsed]\n' "$1" $((SECONDS - T0)); }
 
 main() {
     section "machine"
@@ -78,7 +71,7 @@ main() {
     "$RUN" siamese train --dataset "$FULL" "${size[@]}" --invert --optimizer adam --lr 4e-3 \
         --weight-decay 0 --lr-decay cos --same-alphabet-negatives 0.5 --augment koch --seed 1 \
         --device "$dev" --workers "$workers" --save-period 1000 --save-dir "$WORK/logs" \
-        --time-limit 6 --plain 2>&1 | tee "$RES/train.log"
+        --time-limit "${TRAIN_MINUTES:-6}" --plain ${TRAIN_ARGS:-} 2>&1 | tee "$RES/train.log"
     [ "${PIPESTATUS[0]}" = 0 ] || { echo "training failed"; return 1; }
     local train_s=$((SECONDS - t1))
     cp "$WORK/logs/best_epoch_weights.h5" "$RES/siamese_omniglot.h5" || return 1

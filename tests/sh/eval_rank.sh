@@ -56,4 +56,11 @@ expect_stderr "no image files found but the query"
 expect_status 1 ./siamese rank "${common[@]}" "$T/none.png" "$g"
 expect_stderr "the query: $T/none.png"
 expect_status 2 ./siamese rank "${common[@]}" "$q"
+# A file name holding a newline and an escape sequence is listed on one
+# line, escaped (text_escape), as every string from a file.
+mkdir "$T/odd" && cp "$g"/*.png "$T/odd/" && rm "$T/odd/broken.png"
+cp "$g/sub/"*_01.png "$T/odd/"$'new\nline\e[2J.png'
+./siamese rank "${common[@]}" --top 0 "$q" "$T/odd" >"$T/rank.log" 2>"$T/rank.err" || fail "rank with an odd name"
+grep -qF 'new\nline\x1b[2J.png' "$T/rank.log" || { cat -A "$T/rank.log"; fail "the odd name is not escaped"; }
+[ "$(wc -l <"$T/rank.log")" -eq 5 ] || { cat -A "$T/rank.log"; fail "5 lines for 5 images"; }
 finish
