@@ -211,7 +211,7 @@ static void check_forward_threads(Rng *r, int N, int H, int W, int C, int K) {
         pool[t] = malloc((size_t)N * (H / 2) * (W / 2) * C * 4);
         dense[t] = malloc((size_t)N * Out * 4);
         be->ops->conv3x3_forward(be, out[t], in, w, bias, N, H, W, C, K, 1);
-        be->ops->maxpool2_forward(be, pool[t], in, N, H, W, C);
+        be->ops->maxpool2_forward(be, pool[t], NULL, in, N, H, W, C);
         be->ops->dense_forward(be, dense[t], in, dw, dbias, N, In, Out, 1);
         backend_close(be);
     }
