@@ -18,6 +18,7 @@
 # (and smoke-tested there on the CPU) so they cannot rot.
 GPU_TOOLS := $(BUILD)/tests/gpu/train_compare $(BUILD)/tests/gpu/bench_model
 test: $(GPU_TOOLS)
+-include $(GPU_TOOLS:=.d)
 
 # Test programs open the CUDA backend by name: let dlopen find the library
 # in the repository root, where `make` puts it.

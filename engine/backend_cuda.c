@@ -70,6 +70,7 @@
 #include "../kernels/kernels.h"
 #include "backend.h"
 #include "profile.h"
+#include "text.h"
 
 #define PLAN_MAX 64                 // conv shapes remembered (VGG16 has 13 per batch size)
 #define KCACHE_MAX 32               // transposed kernels kept
@@ -1137,7 +1138,7 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     for (int i = 0; i < BACKEND_FENCES; i++)
         OPEN_CUDA(cudaEventCreateWithFlags(&c->fence[i], cudaEventDisableTiming));
     size_t ver = cudnnGetVersion();
-    snprintf(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu", device_index,
+    text_fit(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu", device_index,
              prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000, ver / 100 % 100);
     *out = b;
     return 0;

@@ -150,7 +150,7 @@ static const char *find_resume(int argc, char **argv) {
 static int plain_flag;
 static int precision_given;  // --precision or --amp on the command line, not from a checkpoint
 
-int train_parse_args(int argc, char **argv, TrainConfig *c) {
+static int parse_args(int argc, char **argv, TrainConfig *c) {
     train_config_defaults(c);
     plain_flag = 0;
     precision_given = 0;
@@ -273,6 +273,12 @@ int train_parse_args(int argc, char **argv, TrainConfig *c) {
     return 0;
 }
 
+int train_parse_args(int argc, char **argv, TrainConfig *c) {
+    int rc = parse_args(argc, argv, c);
+    if (rc) train_config_free(c);
+    return rc;
+}
+
 // ---- plain progress lines ----------------------------------------------------------
 
 typedef struct PlainCtx {
@@ -386,18 +392,26 @@ int cmd_train(int argc, char **argv) {
     int rc = train_parse_args(argc, argv, &c);
     if (rc > 0) return EXIT_OK;
     if (rc < 0) return EXIT_USAGE;
-    if (!precision_device_usable(&c)) return EXIT_USAGE;
+    if (!precision_device_usable(&c)) {
+        train_config_free(&c);
+        return EXIT_USAGE;
+    }
     // In a terminal, the dashboard (it handles the signals itself).
     char why[256];
-    if (!plain_flag && term_usable(why, sizeof why)) return dashboard_run(&c);
-    // The first signal asks for a clean stop (a checkpoint); a second one
-    // ends the program at once.
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    return train_plain(&c);
+    if (!plain_flag && term_usable(why, sizeof why)) {
+        rc = dashboard_run(&c);
+    } else {
+        // The first signal asks for a clean stop (a checkpoint); a second
+        // one ends the program at once.
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sa.sa_flags = SA_RESETHAND;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        rc = train_plain(&c);
+    }
+    train_config_free(&c);
+    return rc;
 }
