@@ -2,14 +2,15 @@
 #   make            the CPU program ./siamese (+ libsiamese_cuda.so when nvcc is found,
 #                   + libsiamese_mpi.so when mpicc is found: training on several processes)
 #   make setup      install the Debian packages, then build
-#   make test       every test CI runs (also under AddressSanitizer + UBSan, in build-asan/)
+#   make test       every test CI runs (also under AddressSanitizer + UBSan, in build-asan/,
+#                   and the threaded parts under ThreadSanitizer, in build-tsan/)
 #   make fuzz       the libFuzzer harnesses, FUZZ_SECONDS (300) each; fuzz-smoke: 60 s each
 #   make bench      CPU benchmark against PyTorch (see bench/)
 # NO_CUDA=1 leaves the CUDA backend out; NO_MPI=1 leaves MPI and NCCL out.
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -fopenmp -pthread -MMD -MP $(SANITIZE)
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fopenmp -pthread -MMD -MP $(SANITIZE)
 CPPFLAGS += $(shell pkg-config --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial) \
             -I/usr/include/stb -I/usr/include/x86_64-linux-gnu
 HDF5_LIBS := $(shell pkg-config --libs hdf5 2>/dev/null || echo -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5)
@@ -22,8 +23,10 @@ SANITIZE :=
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 BUILD   := build
 PROG    := siamese
-# (The plug-in libraries' own files are built by cuda.mk and mpi.mk.)
-ENGINE_SRC := $(filter-out engine/backend_cuda.c engine/comm_nccl.c engine/dist_mpi.c,$(wildcard engine/*.c))
+# (backend_cuda.c and cudnn_graph.c are the CUDA library's: cuda.mk; comm_nccl.c
+# and dist_mpi.c are the CUDA and MPI libraries': cuda.mk, mpi.mk)
+ENGINE_SRC := $(filter-out engine/backend_cuda.c engine/cudnn_graph.c engine/comm_nccl.c \
+                engine/dist_mpi.c,$(wildcard engine/*.c))
 TUI_SRC    := $(wildcard tui/*.c)
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 TUI_OBJ    := $(TUI_SRC:%.c=$(BUILD)/%.o)
@@ -51,7 +54,7 @@ ifeq ($(NO_CUDA),1)
 endif
 CUDA_LIB := $(if $(and $(NVCC),$(wildcard kernels/*.cu)),libsiamese_cuda.so)
 
-.PHONY: all setup test test-unit test-expect clean bench model fixtures sanitize fuzz fuzz-smoke
+.PHONY: all setup test test-unit test-expect clean bench model fixtures sanitize tsan fuzz fuzz-smoke
 all: $(PROG) $(CUDA_LIB) model
 
 $(PROG): $(ENGINE_OBJ) $(TUI_OBJ)
@@ -85,8 +88,8 @@ setup:
 	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $(DEBIAN_PACKAGES)
 	$(MAKE) all
 
-test: all $(TEST_BIN) $(TOOL_BIN) sanitize
-	@tests/run.sh $(TEST_BIN) $(ASAN_TEST_BIN)
+test: all $(TEST_BIN) $(TOOL_BIN) sanitize tsan
+	@tests/run.sh $(TEST_BIN) $(ASAN_TEST_BIN) $(TSAN_TEST_BIN)
 
 # The program and the C tests again, with AddressSanitizer and UBSan, in
 # build-asan/ (tests/run.sh runs those tests too, and tests/sh/asan_*.sh
@@ -94,6 +97,20 @@ test: all $(TEST_BIN) $(TOOL_BIN) sanitize
 sanitize:
 	@$(MAKE) --no-print-directory NO_CUDA=1 BUILD=build-asan PROG=build-asan/siamese \
 	  SANITIZE='$(ASAN_FLAGS)' build-asan/siamese $(ASAN_TEST_BIN)
+
+# The threaded code again under ThreadSanitizer, in build-tsan/: the program
+# (tests/sh/tsan.sh trains with it, plainly and in the dashboard) and the C
+# tests of the threaded modules. Built with clang, whose OpenMP runtime
+# (libomp) tells TSan about its barriers through LLVM's Archer tool
+# (tests/run.sh loads it), so the parallel loops are checked too; GCC's
+# libgomp is not instrumented, and every parallel loop would be a false
+# report there.
+TSAN_CC       ?= clang
+TSAN_FLAGS    := -fsanitize=thread -fno-omit-frame-pointer
+TSAN_TEST_BIN := $(patsubst %,build-tsan/tests/test_%,dashboard loader dataset eval)
+tsan:
+	@$(MAKE) --no-print-directory NO_CUDA=1 CC=$(TSAN_CC) BUILD=build-tsan PROG=build-tsan/siamese \
+	  SANITIZE='$(TSAN_FLAGS)' build-tsan/siamese $(TSAN_TEST_BIN)
 
 # ---- fuzzing (clang's libFuzzer) ----------------------------------------------
 # Each harness tests/fuzz/fuzz_NAME.c runs for FUZZ_SECONDS on a working
@@ -136,6 +153,8 @@ bench: siamese
 	@bench/run.sh
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz siamese libsiamese_cuda.so libsiamese_mpi.so
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz siamese libsiamese_cuda.so libsiamese_mpi.so
 
--include $(ENGINE_OBJ:.o=.d) $(TUI_OBJ:.o=.d)
+# What each object and test program was built from (-MMD): a changed header
+# (tests/synth.h, say) rebuilds what includes it.
+-include $(ENGINE_OBJ:.o=.d) $(TUI_OBJ:.o=.d) $(TEST_BIN:=.d) $(TOOL_BIN:=.d)

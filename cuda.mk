@@ -20,6 +20,7 @@
 # (and smoke-tested there on the CPU) so they cannot rot.
 GPU_TOOLS := $(BUILD)/tests/gpu/train_compare $(BUILD)/tests/gpu/bench_model
 test: $(GPU_TOOLS)
+-include $(GPU_TOOLS:=.d)
 
 # Test programs open the CUDA backend by name: let dlopen find the library
 # in the repository root, where `make` puts it.
@@ -36,7 +37,8 @@ NVCCFLAGS     += -std=c++17 $(CUDA_ARCH) $(CUDA_INCLUDES) -MMD -MP \
                  -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra
 
 KERNEL_OBJ := $(patsubst %.cu,$(BUILD)/%.o,$(wildcard kernels/*.cu))
-CUDA_C_OBJ := $(BUILD)/cuda/engine/backend_cuda.o $(BUILD)/cuda/engine/backend_failure.o \
+CUDA_C_OBJ := $(BUILD)/cuda/engine/backend_cuda.o $(BUILD)/cuda/engine/cudnn_graph.o \
+              $(BUILD)/cuda/engine/backend_failure.o \
               $(BUILD)/cuda/engine/err.o $(BUILD)/cuda/engine/text.o \
               $(BUILD)/cuda/engine/profile.o
 

@@ -61,11 +61,35 @@ typedef enum BackendPrecision { BACKEND_FP32, BACKEND_TF32, BACKEND_BF16 } Backe
 
 #define BACKEND_FENCES 4
 
+// Where a model's conv kernels lie in its parameter-shaped buffers (the
+// parameters, their gradients, the optimizer's slots): kernel i is
+// (3,3,C,K) floats from offset off. See alloc_params.
+#define BACKEND_KERNEL_VIEWS_MAX 32
+typedef struct BackendKernelView {
+    size_t off;
+    int C, K;
+} BackendKernelView;
+typedef struct BackendParamLayout {
+    size_t floats;  // the buffer's size
+    int n_views;
+    BackendKernelView views[BACKEND_KERNEL_VIEWS_MAX];
+} BackendParamLayout;
+
 typedef struct BackendOps {
     // ---- memory ----------------------------------------------------------
     // Zero-filled; NULL when the memory is not there (not a failure of the
     // backend: the caller says what it was for) or after a failure.
     void *(*alloc)(Backend *b, size_t bytes);
+    // A parameter-shaped buffer of layout->floats floats (zero-filled; NULL
+    // as alloc), freed by free. The backend may keep the conv kernels at
+    // the layout's views in a layout of its own (the GPU: cuDNN's
+    // (K,3,3,C)): uploads and downloads convert them, so to the caller the
+    // buffer is in Keras layout, as long as a transfer covers a kernel whole
+    // or not at all; element-wise operations (the optimizers) are
+    // indifferent to it; and conv3x3_forward and _backward given w or dw at
+    // one of these kernels use it as it is. Nothing else reads or writes
+    // such a buffer's kernels.
+    void *(*alloc_params)(Backend *b, const BackendParamLayout *layout);
     void (*free)(Backend *b, void *p);
     void (*zero)(Backend *b, void *p, size_t bytes);
     // Uploads return once host_src may be reused; the copy itself may still
@@ -106,19 +130,29 @@ typedef struct BackendOps {
     // out is (N,H,W,K), in is (N,H,W,C), w is (3,3,C,K), bias is (K)
     void (*conv3x3_forward)(Backend *b, float *out, const float *in, const float *w,
                             const float *bias, int N, int H, int W, int C, int K, int relu);
-    // dout is (N,H,W,K) and already multiplied by the ReLU mask.
+    // dout is (N,H,W,K), the gradient of the layer's output. With y (the
+    // layer's ReLU output, (N,H,W,K)) it is first masked by the ReLU in
+    // place, dout = 0 where y <= 0, as relu_backward would (one pass that
+    // also sums the bias gradient); with y NULL it is taken as it is.
     // din is (N,H,W,C) or NULL, dw is (3,3,C,K), dbias is (K)
-    void (*conv3x3_backward)(Backend *b, float *din, float *dw, float *dbias, const float *dout,
-                             const float *in, const float *w, int N, int H, int W, int C, int K);
+    void (*conv3x3_backward)(Backend *b, float *din, float *dw, float *dbias, float *dout,
+                             const float *y, const float *in, const float *w, int N, int H, int W,
+                             int C, int K);
     // dx = dy where y > 0, else 0 (y is the ReLU output); dx may alias dy. n elements.
     void (*relu_backward)(Backend *b, float *dx, const float *dy, const float *y, size_t n);
-    // 2x2 max-pool, stride 2, 'valid': out is (N,H/2,W/2,C), in is (N,H,W,C)
-    void (*maxpool2_forward)(Backend *b, float *out, const float *in, int N, int H, int W, int C);
+    // 2x2 max-pool, stride 2, 'valid': out is (N,H/2,W/2,C), in is (N,H,W,C).
+    // argmax, (N,H/2,W/2,C) bytes or NULL, is for the backward pass of the
+    // same pooling: the backend may keep there which element of each window
+    // is its first maximum, or leave it unwritten (it then finds them again).
+    void (*maxpool2_forward)(Backend *b, float *out, uint8_t *argmax, const float *in, int N,
+                             int H, int W, int C);
     // din is (N,H,W,C), fully written: each window's gradient goes to its
     // first maximum in row-major order (as PyTorch), the rest (and the odd
-    // last row/column that 'valid' pooling drops) get 0.
+    // last row/column that 'valid' pooling drops) get 0. in, out and argmax
+    // are those of the forward pass (argmax may be NULL).
     void (*maxpool2_backward)(Backend *b, float *din, const float *dout, const float *in,
-                              const float *out, int N, int H, int W, int C);
+                              const float *out, const uint8_t *argmax, int N, int H, int W,
+                              int C);
     // out = in @ w + bias, optional ReLU. out is (N,Out), in is (N,In), w is (In,Out)
     void (*dense_forward)(Backend *b, float *out, const float *in, const float *w,
                           const float *bias, int N, int In, int Out, int relu);

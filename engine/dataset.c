@@ -221,7 +221,12 @@ static int raw_add_class_dir(Raw *r, Dataset *ds, const char *dir, const char *c
     return 0;
 }
 
-static void join(char *buf, size_t len, const char *a, const char *b) { snprintf(buf, len, "%s/%s", a, b); }
+// a/b into buf (twice the longest path the system opens); -1 with the
+// message when it does not fit.
+static int join(char *buf, size_t len, const char *a, const char *b, Err *e) {
+    if (snprintf(buf, len, "%s/%s", a, b) < (int)len) return 0;
+    return err_set(e, "%s: a folder's path is too long (%zu characters or more)", a, len);
+}
 
 // Decides the layout from the first two levels under root.
 static int detect_layout(const char *root, const Listing *top, DatasetLayout want,
@@ -231,8 +236,7 @@ static int detect_layout(const char *root, const Listing *top, DatasetLayout wan
     for (int i = 0; i < top->n; i++) {
         if (!top->e[i].is_dir) continue;
         Listing l;
-        join(path, sizeof path, root, top->e[i].name);
-        if (list_dir(path, &l, e)) return -1;
+        if (join(path, sizeof path, root, top->e[i].name, e) || list_dir(path, &l, e)) return -1;
         if (count_images(&l) > 0) {
             if (!n_direct++) snprintf(direct_ex, sizeof direct_ex, "%s", top->e[i].name);
         } else if (count_dirs(&l) > 0) {
@@ -280,7 +284,7 @@ static int raw_scan(Raw *r, Dataset *ds, const char *root, const Listing *top, E
             ds->n_other_files++;
             continue;
         }
-        join(path, sizeof path, root, top->e[i].name);
+        if (join(path, sizeof path, root, top->e[i].name, e)) return -1;
         if (ds->layout == LAYOUT_CLASSES) {
             if (r->n_groups == 0 && raw_group(r, "") < 0) return err_set(e, "out of memory");
             if (raw_add_class_dir(r, ds, path, top->e[i].name, 0, e)) return -1;
@@ -295,9 +299,9 @@ static int raw_scan(Raw *r, Dataset *ds, const char *root, const Listing *top, E
                 continue;
             }
             char sub[8192];
-            join(sub, sizeof sub, path, l.e[j].name);
             snprintf(name, sizeof name, "%s/%s", top->e[i].name, l.e[j].name);
-            rc = raw_add_class_dir(r, ds, sub, name, g, e);
+            rc = join(sub, sizeof sub, path, l.e[j].name, e) ||
+                 raw_add_class_dir(r, ds, sub, name, g, e);
         }
         listing_free(&l);
         if (rc) return -1;
@@ -318,7 +322,7 @@ static double seconds_now(void) {
 static void decode_all(Dataset *ds, const Raw *r, unsigned char *ok, int threads,
                        DatasetProgressFn progress, void *ctx) {
     if (threads <= 0) threads = omp_get_num_procs();
-    char first[3][600];
+    Err first[3];
     int n_bad = 0, done = 0;
     double last = seconds_now();  // thread 0's alone
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
@@ -341,7 +345,7 @@ static void decode_all(Dataset *ds, const Raw *r, unsigned char *ok, int threads
         } else {
 #pragma omp critical
             {
-                if (n_bad < 3) snprintf(first[n_bad], sizeof first[0], "%s", e.msg);
+                if (n_bad < 3) first[n_bad] = e;
                 n_bad++;
             }
         }
@@ -351,7 +355,7 @@ static void decode_all(Dataset *ds, const Raw *r, unsigned char *ok, int threads
     if (n_bad) {
         notef(ds, "%d file%s could not be decoded and %s left out:", n_bad, n_bad == 1 ? "" : "s",
               n_bad == 1 ? "is" : "are");
-        for (int i = 0; i < n_bad && i < 3; i++) notef(ds, "  %s", first[i]);
+        for (int i = 0; i < n_bad && i < 3; i++) notef(ds, "  %s", first[i].msg);
         if (n_bad > 3) notef(ds, "  ... and %d more", n_bad - 3);
     }
 }

@@ -251,7 +251,7 @@ uint64_t dist_hash(uint64_t h, const void *p, size_t bytes) {
 // Whether two ranks of this job use the same device (same machine, same
 // GPU): NCCL needs a device per rank.
 static int devices_shared(Dist *d, Backend *be, int *shared, Err *e) {
-    char host[256] = "", dev[64];
+    char host[256] = "", dev[sizeof be->desc];
     gethostname(host, sizeof host - 1);
     snprintf(dev, sizeof dev, "%s", be->desc);
     dev[strcspn(dev, " ")] = '\0';  // "cuda:0"

@@ -8,13 +8,14 @@
 
 // Messages carry names read from files (layers, weights, images): each is
 // escaped as it is made (text_escape), so whoever prints an Err prints
-// text that cannot drive the terminal.
+// text that cannot drive the terminal. One longer than Err holds is cut,
+// visibly (text_fit).
 int err_set(Err *e, const char *fmt, ...) {
     if (!e) return -1;
     char raw[sizeof e->msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(raw, sizeof raw, fmt, ap);
+    text_vfit(raw, sizeof raw, fmt, ap);
     va_end(ap);
     text_escape(raw, e->msg, sizeof e->msg);
     return -1;
@@ -25,10 +26,10 @@ int err_prefix(Err *e, const char *fmt, ...) {
     char head[512], raw[sizeof e->msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(head, sizeof head, fmt, ap);
+    text_vfit(head, sizeof head, fmt, ap);
     va_end(ap);
     // The old message is escaped already; escaping it again changes nothing.
-    snprintf(raw, sizeof raw, "%s: %s", head, e->msg);
+    text_fit(raw, sizeof raw, "%s: %s", head, e->msg);
     text_escape(raw, e->msg, sizeof e->msg);
     return -1;
 }

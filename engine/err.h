@@ -2,6 +2,7 @@
 // Engine functions never print or exit: they return -1 and fill an Err with
 // a sentence that names the file (or option) and says what was expected and
 // what was found. Only tui/ decides how to show it and which exit status.
+// A message is at most 1023 bytes: a longer one is cut, visibly ("...").
 #ifndef SIAMESE_ERR_H
 #define SIAMESE_ERR_H
 
@@ -17,5 +18,6 @@ typedef struct Err {
 int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // Prefixes an existing message ("while loading X: ...") and returns -1.
 int err_prefix(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 
 #endif

@@ -59,13 +59,15 @@ typedef struct Model {
     int n_backbone;
     int feat_dim;        // F
     size_t n_params;
-    float *params;       // device, n_params
-    float *grads;        // device, n_params; NULL until model_enable_training
+    BackendParamLayout layout;  // its conv kernels, for alloc_params
+    float *params;       // device, n_params (alloc_params)
+    float *grads;        // device, n_params (alloc_params); NULL until model_enable_training
     int training;
     // The backbone's buffers, for up to cap_images images (N pairs are 2N).
     int cap_images;
     float *input;                      // (B,S,S,3)
     float *acts[MODEL_MAX_LAYERS];     // each backbone layer's output (B,OH,OW,K)
+    uint8_t *argmax[MODEL_MAX_LAYERS]; // a pool layer's window maxima (B,OH,OW,K), when training
     float *dbuf[2];                    // backward ping-pong, the largest activation
     float *dinput;                     // (B,S,S,3) when input gradients are asked for
     // The head's buffers, for up to cap_pairs pairs: sized apart from the

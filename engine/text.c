@@ -1,6 +1,7 @@
 #include "text.h"
 
 #include <stdio.h>
+#include <string.h>
 
 // Length of the valid UTF-8 sequence at s (1 to 4), or 0 when s does not
 // start one. The ranges are those of RFC 3629's grammar: no overlong
@@ -49,4 +50,16 @@ char *text_escape(const char *s, char *out, size_t cap) {
     }
     out[o] = '\0';
     return out;
+}
+
+void text_vfit(char *buf, size_t size, const char *fmt, va_list ap) {
+    int n = vsnprintf(buf, size, fmt, ap);
+    if (n >= 0 && (size_t)n >= size && size > 4) memcpy(buf + size - 4, "...", 4);
+}
+
+void text_fit(char *buf, size_t size, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    text_vfit(buf, size, fmt, ap);
+    va_end(ap);
 }

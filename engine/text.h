@@ -5,6 +5,7 @@
 #ifndef SIAMESE_TEXT_H
 #define SIAMESE_TEXT_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 // Copies s into out (cap bytes, always NUL-terminated) with control
@@ -17,5 +18,12 @@
 // they are made, and again where a message is wrapped in another). Never
 // cuts an escape or a character in half when out is too small. Returns out.
 char *text_escape(const char *s, char *out, size_t cap);
+
+// snprintf for text that only shows (a message, a report line, a screen's
+// row) in a buffer of a fixed size: what does not fit is cut, and the text
+// then ends in "..." so that the cut shows. Text that is data (paths, a
+// checkpoint's state) is sized to its content instead.
+void text_fit(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void text_vfit(char *buf, size_t size, const char *fmt, va_list ap);
 
 #endif

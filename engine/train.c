@@ -28,6 +28,11 @@
 // progress, the best validation loss and the early-stopping count; batches
 // are a pure function of (seed, epoch, step) (loader.h), so a resumed run
 // computes the same numbers as one that was never interrupted.
+//
+// Text (messages, paths, the checkpoint's state) is built with vasprintf,
+// as long as its content: a path of any length round-trips through a
+// checkpoint.
+#define _GNU_SOURCE  // vasprintf
 #include "train.h"
 
 #include <errno.h>
@@ -51,6 +56,25 @@
 #include "plot.h"
 #include "text.h"
 #include "weights.h"
+
+// printf's output in a new string (free it); NULL when memory runs out.
+static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *str_vprintf(const char *fmt, va_list ap) {
+    char *s;
+    return vasprintf(&s, fmt, ap) < 0 ? NULL : s;
+}
+static char *str_printf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = str_vprintf(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+void train_config_free(TrainConfig *c) {
+    free(c->store);
+    c->store = NULL;
+}
 
 void train_config_defaults(TrainConfig *c) {
     memset(c, 0, sizeof *c);
@@ -146,95 +170,92 @@ typedef struct Progress {
     long step;            // optimizer steps in all
     double best_val;      // INFINITY until the first validation
     int bad_epochs;       // epochs since the best one
-    char log_dir[2048];   // loss_<timestamp> folder
+    char *log_dir;        // loss_<timestamp> folder (malloc'ed; NULL before open_log)
     int log_first_epoch;  // the epoch its first line is for
 } Progress;
 
-// The options that shape the run's numbers, as key=value lines; a resumed
-// run compares them with the checkpoint's.
-static void config_text(const TrainConfig *c, char *buf, size_t len) {
+// The options that shape the run's numbers, as key=value lines (a new
+// string, NULL when out of memory); a resumed run compares them with the
+// checkpoint's.
+static char *config_text(const TrainConfig *c) {
     // The thread count is part of the numbers: the CPU backend splits some
     // reductions (weight gradients) between its threads, so another count
     // rounds them differently. Kept as asked: "all" cores, or a number.
     char threads[16] = "all";
     if (c->threads > 0) snprintf(threads, sizeof threads, "%d", c->threads);
-    // (A full buffer is caught by state_text.)
-    snprintf(buf, len,
-             "dataset=%s\nown_data=%d\nval_ratio=%.17g\nseed=%llu\nepochs=%d\nbatch_size=%d\n"
-             "optimizer=%s\nlr=%.17g\nmin_lr=%.17g\nmomentum=%.17g\nweight_decay=%.17g\n"
-             "lr_decay=%s\nsame_alphabet=%.17g\naugment=%s\nsteps_per_epoch=%ld\nval_steps=%ld\n"
-             "init_epoch=%d\nprecision=%s\nthreads=%s\n",
-             c->dataset, c->own_data, c->val_ratio, (unsigned long long)c->seed, c->epochs,
-             c->batch_size, c->optimizer, c->lr, c->min_lr, c->momentum, c->weight_decay,
-             c->lr_decay, c->same_alphabet, c->augment, c->steps_per_epoch, c->val_steps,
-             c->init_epoch, c->precision, threads);
+    return str_printf(
+        "dataset=%s\nown_data=%d\nval_ratio=%.17g\nseed=%llu\nepochs=%d\nbatch_size=%d\n"
+        "optimizer=%s\nlr=%.17g\nmin_lr=%.17g\nmomentum=%.17g\nweight_decay=%.17g\n"
+        "lr_decay=%s\nsame_alphabet=%.17g\naugment=%s\nsteps_per_epoch=%ld\nval_steps=%ld\n"
+        "init_epoch=%d\nprecision=%s\nthreads=%s\n",
+        c->dataset, c->own_data, c->val_ratio, (unsigned long long)c->seed, c->epochs,
+        c->batch_size, c->optimizer, c->lr, c->min_lr, c->momentum, c->weight_decay, c->lr_decay,
+        c->same_alphabet, c->augment, c->steps_per_epoch, c->val_steps, c->init_epoch,
+        c->precision, threads);
 }
 
-// Fails when the text does not fit (paths of thousands of characters).
-static int state_text(const TrainConfig *c, const Progress *p, char *buf, size_t len) {
-    int n = snprintf(buf, len,
-                     "siamese_train_state=1\nepoch=%d\nbatch=%ld\nloss_sum=%.17g\nacc_sum=%.17g\n"
-                     "step=%ld\nbest_val=%.17g\nbad_epochs=%d\nlog_dir=%s\nlog_first_epoch=%d\n"
-                     "save_dir=%s\nsave_period=%d\npatience=%d\n",
-                     p->epoch, p->batch, p->loss_sum, p->acc_sum, p->step, p->best_val,
-                     p->bad_epochs, p->log_dir, p->log_first_epoch, c->save_dir, c->save_period,
-                     c->patience);
-    if (n < 0 || (size_t)n >= len) return -1;
-    config_text(c, buf + n, len - n);
-    return strlen(buf) + 1 < len ? 0 : -1;
+// The whole training state, as key=value lines (a new string, NULL when out
+// of memory).
+static char *state_text(const TrainConfig *c, const Progress *p) {
+    char *config = config_text(c);
+    if (!config) return NULL;
+    char *s = str_printf("siamese_train_state=1\nepoch=%d\nbatch=%ld\nloss_sum=%.17g\n"
+                         "acc_sum=%.17g\nstep=%ld\nbest_val=%.17g\nbad_epochs=%d\nlog_dir=%s\n"
+                         "log_first_epoch=%d\nsave_dir=%s\nsave_period=%d\npatience=%d\n%s",
+                         p->epoch, p->batch, p->loss_sum, p->acc_sum, p->step, p->best_val,
+                         p->bad_epochs, p->log_dir ? p->log_dir : "", p->log_first_epoch,
+                         c->save_dir, c->save_period, c->patience, config);
+    free(config);
+    return s;
 }
 
-// The value of key in key=value lines (into val), or -1.
-static int text_get(const char *text, const char *key, char *val, size_t len) {
+// The value of key in key=value lines: where it starts in text, its length
+// in *len (up to the line's end); NULL when text has no such key.
+static const char *text_value(const char *text, const char *key, size_t *len) {
     size_t kl = strlen(key);
     for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
         if (strncmp(p, key, kl) || p[kl] != '=') continue;
         const char *v = p + kl + 1, *end = strchr(v, '\n');
-        size_t n = end ? (size_t)(end - v) : strlen(v);
-        if (n >= len) n = len - 1;
-        memcpy(val, v, n);
-        val[n] = '\0';
-        return 0;
+        *len = end ? (size_t)(end - v) : strlen(v);
+        return v;
     }
-    return -1;
+    return NULL;
 }
 
+// Reads a state text; the first missing or bad value is the error.
 typedef struct StateReader {
     const char *text, *path;
     Err *e;
     int failed;
-    char *store;
-    size_t store_left;
+    char *store;  // a copy of text for get_str, or NULL
 } StateReader;
 
+static const char *value_of(StateReader *r, const char *key, size_t *len) {
+    const char *v = text_value(r->text, key, len);
+    if (!v && !r->failed) {
+        err_set(r->e, "%s: the training state lacks '%s'", r->path, key);
+        r->failed = 1;
+    }
+    return v;
+}
+
+// The value as a string that lives as long as r->store: the copy's own
+// bytes, ended where the line ends.
 static const char *get_str(StateReader *r, const char *key) {
-    char v[2048];
-    if (text_get(r->text, key, v, sizeof v)) {
-        if (!r->failed) err_set(r->e, "%s: the training state lacks '%s'", r->path, key);
-        r->failed = 1;
-        return "";
-    }
-    size_t n = strlen(v) + 1;
-    if (!r->store) return "";
-    if (n > r->store_left) {
-        if (!r->failed) err_set(r->e, "%s: the training state's '%s' is too long", r->path, key);
-        r->failed = 1;
-        return "";
-    }
-    char *s = memcpy(r->store, v, n);
-    r->store += n;
-    r->store_left -= n;
+    size_t n;
+    const char *v = value_of(r, key, &n);
+    if (!v) return "";
+    char *s = r->store + (v - r->text);
+    s[n] = '\0';
     return s;
 }
 
 static double get_num(StateReader *r, const char *key) {
-    char v[128], *end;
-    if (text_get(r->text, key, v, sizeof v)) {
-        if (!r->failed) err_set(r->e, "%s: the training state lacks '%s'", r->path, key);
-        r->failed = 1;
-        return 0;
-    }
-    double d = strtod(v, &end);
+    size_t n;
+    const char *v = value_of(r, key, &n);
+    if (!v) return 0;
+    char *end;
+    double d = strtod(v, &end);  // (stops at the line's end)
     if (end == v) {
         if (!r->failed) err_set(r->e, "%s: the training state's '%s' is not a number", r->path, key);
         r->failed = 1;
@@ -244,7 +265,7 @@ static double get_num(StateReader *r, const char *key) {
 
 static int read_state(const char *path, WeightsState *st, Err *e) {
     if (weights_load_state(path, st, e)) return -1;
-    if (strncmp(st->text, "siamese_train_state=1\n", 22)) {
+    if (!st->text || strncmp(st->text, "siamese_train_state=1\n", 22)) {
         weights_state_free(st);
         return err_set(e,
                        "%s has no training state to resume from (last_epoch_weights.h5 and the "
@@ -259,7 +280,12 @@ int train_config_from_checkpoint(TrainConfig *c, const char *path, Err *e) {
     WeightsState st;
     WeightsInfo info;
     if (weights_inspect(path, &info, e) || read_state(path, &st, e)) return -1;
-    StateReader r = {st.text, path, e, 0, c->store, sizeof c->store};
+    train_config_free(c);
+    if (!(c->store = strdup(st.text))) {
+        weights_state_free(&st);
+        return err_set(e, "out of memory reading %s", path);
+    }
+    StateReader r = {st.text, path, e, 0, c->store};
     c->dataset = get_str(&r, "dataset");
     c->own_data = (int)get_num(&r, "own_data");
     c->val_ratio = get_num(&r, "val_ratio");
@@ -281,26 +307,24 @@ int train_config_from_checkpoint(TrainConfig *c, const char *path, Err *e) {
     c->patience = (int)get_num(&r, "patience");
     // Checkpoints written before --precision recorded --amp (off: fp32), and
     // before --amp they trained in fp32.
-    char val[16];
-    if (!text_get(st.text, "precision", val, sizeof val)) {
+    size_t n;
+    if (text_value(st.text, "precision", &n)) {
         c->precision = get_str(&r, "precision");
     } else {
-        int p = text_get(st.text, "amp", val, sizeof val) ? BACKEND_FP32 : backend_amp_parse(val);
+        int p = text_value(st.text, "amp", &n) ? backend_amp_parse(get_str(&r, "amp"))
+                                                : BACKEND_FP32;
         c->precision = backend_precision_name(p < 0 ? BACKEND_FP32 : (BackendPrecision)p);
     }
     // Older checkpoints did not record the threads: all cores, the default.
-    char threads[16];
-    c->threads = text_get(st.text, "threads", threads, sizeof threads) || !strcmp(threads, "all")
-                     ? 0
-                     : atoi(threads);
+    const char *threads = text_value(st.text, "threads", &n) ? get_str(&r, "threads") : "all";
+    c->threads = !strcmp(threads, "all") ? 0 : atoi(threads);
     // The seed is a 64-bit integer: a double would round it.
-    char seed[64];
-    if (text_get(st.text, "seed", seed, sizeof seed))
-        r.failed = err_set(e, "%s: the training state lacks 'seed'", path);
-    else
-        c->seed = strtoull(seed, NULL, 10);
+    c->seed = strtoull(get_str(&r, "seed"), NULL, 10);
     weights_state_free(&st);
-    if (r.failed) return -1;
+    if (r.failed) {
+        train_config_free(c);
+        return -1;
+    }
     // The model's shape is the file's.
     const ModelSpec *s = &info.spec;
     char name[64];
@@ -315,6 +339,8 @@ int train_config_from_checkpoint(TrainConfig *c, const char *path, Err *e) {
 }
 
 // ---- the run -------------------------------------------------------------------
+
+#define CONFIG_ROWS 40  // rows config_rows can add
 
 // The step whose results are not read yet (see the top).
 typedef struct Pipeline {
@@ -355,8 +381,7 @@ typedef struct Run {
     Progress p;
     double *hist_loss, *hist_val;   // per logged epoch
     int n_hist;
-    char rows[40][2][160];
-    const char *row_ptrs[40][2];
+    char *rows[CONFIG_ROWS][2];  // the configuration table (malloc'ed)
     int n_rows;
     WeightsState resume_state;
     Pipeline pipe;
@@ -368,56 +393,72 @@ static void emit(Run *r, TrainEvent *ev) {
 }
 
 static void say(Run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// A message for the user; dropped when memory runs out.
 static void say(Run *r, const char *fmt, ...) {
     // Messages name files and layers, and quote a checkpoint's settings:
-    // escaped (text_escape), as errors are.
-    char raw[4096], msg[4096];
+    // escaped (text_escape), as errors are. An escape takes at most 4 bytes
+    // a byte ("\xNN").
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(raw, sizeof raw, fmt, ap);
+    char *raw = str_vprintf(fmt, ap);
     va_end(ap);
-    text_escape(raw, msg, sizeof msg);
-    TrainEvent ev = {.kind = TRAIN_EV_MESSAGE, .message = msg, .epoch = r->p.epoch + 1};
-    emit(r, &ev);
+    const size_t cap = raw ? 4 * strlen(raw) + 1 : 0;
+    char *msg = raw ? malloc(cap) : NULL;
+    if (msg) {
+        text_escape(raw, msg, cap);
+        TrainEvent ev = {.kind = TRAIN_EV_MESSAGE, .message = msg, .epoch = r->p.epoch + 1};
+        emit(r, &ev);
+    }
+    free(raw);
+    free(msg);
 }
 
 // Each line of a multi-line text as its own message.
 static void say_lines(Run *r, const char *text) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", text);
-    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) say(r, "%s", line);
+    char *buf = strdup(text), *save = NULL;
+    if (!buf) return;
+    // (The dashboard's thread runs this loop: strtok_r, not strtok.)
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+        say(r, "%s", line);
+    free(buf);
 }
 
+// A row of the configuration table; dropped when memory runs out.
 static void row(Run *r, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void row(Run *r, const char *key, const char *fmt, ...) {
-    if (r->n_rows >= 40) return;
-    snprintf(r->rows[r->n_rows][0], sizeof r->rows[0][0], "%s", key);
+    if (r->n_rows >= CONFIG_ROWS) return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(r->rows[r->n_rows][1], sizeof r->rows[0][1], fmt, ap);
+    char *k = strdup(key), *v = str_vprintf(fmt, ap);
     va_end(ap);
-    r->row_ptrs[r->n_rows][0] = r->rows[r->n_rows][0];
-    r->row_ptrs[r->n_rows][1] = r->rows[r->n_rows][1];
+    if (!k || !v) {
+        free(k);
+        free(v);
+        return;
+    }
+    r->rows[r->n_rows][0] = k;
+    r->rows[r->n_rows][1] = v;
     r->n_rows++;
 }
 
 static int mkdir_p(const char *path, Err *e) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
+    char *buf = strdup(path);
+    if (!buf) return err_set(e, "out of memory");
+    int rc = 0;
+    for (char *p = buf + 1; !rc; p++) {
         if (*p == '/' || !*p) {
             char keep = *p;
             *p = '\0';
             if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return err_set(e, "%s: cannot create the folder: %s", buf, strerror(errno));
+                rc = err_set(e, "%s: cannot create the folder: %s", buf, strerror(errno));
             if (!keep) break;
             *p = keep;
         }
     }
-    return 0;
+    free(buf);
+    return rc;
 }
 
-// The dataset root, with an explanation when DIR/images_background is missing.
 // The images decoded so far, for the front (the first minutes of a large
 // dataset would otherwise show nothing happening).
 static void decode_progress(int done, int total, void *ctx) {
@@ -426,10 +467,10 @@ static void decode_progress(int done, int total, void *ctx) {
     emit(ctx, &ev);
 }
 
-static int open_dataset(Run *r) {
+// Scans root = DIR/images_background and splits it, with an explanation
+// when root is missing.
+static int scan_dataset(Run *r, const char *root) {
     const TrainConfig *c = r->c;
-    char root[4096];
-    snprintf(root, sizeof root, "%s/images_background", c->dataset);
     struct stat st;
     if (stat(c->dataset, &st) != 0 || !S_ISDIR(st.st_mode))
         return err_set(r->e,
@@ -482,6 +523,14 @@ static int open_dataset(Run *r) {
     return 0;
 }
 
+static int open_dataset(Run *r) {
+    char *root = str_printf("%s/images_background", r->c->dataset);
+    if (!root) return err_set(r->e, "out of memory");
+    int rc = scan_dataset(r, root);
+    free(root);
+    return rc;
+}
+
 static int build_model(Run *r) {
     const TrainConfig *c = r->c;
     ModelSpec want;
@@ -504,13 +553,15 @@ static int build_model(Run *r) {
             WeightsReport rep;
             if (weights_load(r->m, c->model_path, 0, &rep, r->e))
                 return err_prefix(r->e, "--model-path");
-            char buf[3000] = "";
-            for (int i = 0; i < rep.n_loaded; i++) {
-                size_t u = strlen(buf);
-                snprintf(buf + u, sizeof buf - u, "%s%s", i ? " " : "", rep.loaded[i]);
-            }
+            char *names = NULL;
+            size_t len = 0;
+            FILE *f = open_memstream(&names, &len);
+            if (!f) return err_set(r->e, "out of memory");
+            for (int i = 0; i < rep.n_loaded; i++) fprintf(f, "%s%s", i ? " " : "", rep.loaded[i]);
+            fclose(f);
             say(r, "--model-path %s: %d layers loaded: %s", c->model_path, rep.n_loaded,
-                rep.n_loaded ? buf : "(none)");
+                rep.n_loaded ? names : "(none)");
+            free(names);
             for (int i = 0; i < rep.n_skipped; i++) say(r, "  not loaded: %s", rep.skipped[i]);
         }
     }
@@ -520,24 +571,28 @@ static int build_model(Run *r) {
 
 // Warns about options given with --resume that differ from the checkpoint's.
 static void compare_resume_config(Run *r, const char *saved) {
-    char now[4096], *save_ptr = NULL;
-    config_text(r->c, now, sizeof now);
+    char *now = config_text(r->c), *save_ptr = NULL;
+    if (!now) return;
     for (char *line = strtok_r(now, "\n", &save_ptr); line; line = strtok_r(NULL, "\n", &save_ptr)) {
-        char *eq = strchr(line, '='), old[2048];
+        char *eq = strchr(line, '=');
         if (!eq) continue;
         *eq = '\0';
-        if (text_get(saved, line, old, sizeof old) || !strcmp(old, eq + 1)) continue;
-        say(r, "note: %s is %s here but %s in the checkpoint: the run continues with %s, so it "
+        const char *value = eq + 1;
+        size_t n;
+        const char *old = text_value(saved, line, &n);
+        if (!old || (strlen(value) == n && !strncmp(old, value, n))) continue;
+        say(r, "note: %s is %s here but %.*s in the checkpoint: the run continues with %s, so it "
                "will not repeat an uninterrupted run exactly",
-            line, eq + 1, old, eq + 1);
+            line, value, (int)n, old, value);
     }
+    free(now);
 }
 
 static int restore(Run *r) {
     const TrainConfig *c = r->c;
     WeightsState *st = &r->resume_state;
     if (read_state(c->resume, st, r->e)) return -1;
-    StateReader rd = {st->text, c->resume, r->e, 0, NULL, 0};
+    StateReader rd = {st->text, c->resume, r->e, 0, NULL};
     Progress *p = &r->p;
     p->epoch = (int)get_num(&rd, "epoch");
     p->batch = (long)get_num(&rd, "batch");
@@ -547,34 +602,41 @@ static int restore(Run *r) {
     p->best_val = get_num(&rd, "best_val");
     p->bad_epochs = (int)get_num(&rd, "bad_epochs");
     p->log_first_epoch = (int)get_num(&rd, "log_first_epoch");
-    if (!rd.failed && text_get(st->text, "log_dir", p->log_dir, sizeof p->log_dir))
-        p->log_dir[0] = '\0';
     if (rd.failed) return -1;
+    size_t n;
+    const char *log_dir = text_value(st->text, "log_dir", &n);
+    if (log_dir && n && !(p->log_dir = strndup(log_dir, n))) return err_set(r->e, "out of memory");
     if (p->batch < 0 || p->batch > r->steps)
         return err_set(r->e, "--resume %s: it stopped at step %ld of an epoch, but an epoch has %ld",
                        c->resume, p->batch, r->steps);
-    char saved_opt[16] = "";
-    text_get(st->text, "optimizer", saved_opt, sizeof saved_opt);
+    const char *saved_opt = text_value(st->text, "optimizer", &n);
+    if (!saved_opt) n = 0;
     // Another optimizer's slots mean something else: that one starts fresh.
-    int n = strcmp(saved_opt, c->optimizer) ? 0 : optim_slots(&r->opt);
-    if (!n) say(r, "note: the checkpoint's %s state does not carry over to %s", saved_opt, c->optimizer);
-    for (int k = 0; k < n; k++) {
+    int slots = strlen(c->optimizer) == n && !strncmp(saved_opt, c->optimizer, n)
+                    ? optim_slots(&r->opt)
+                    : 0;
+    if (!slots)
+        say(r, "note: the checkpoint's %.*s state does not carry over to %s", (int)n,
+            saved_opt ? saved_opt : "", c->optimizer);
+    for (int k = 0; k < slots; k++) {
         if (!st->slot[k] || st->n != r->m->n_params)
             return err_set(r->e, "--resume %s: its optimizer state does not fit (%s, %zu values)",
                            c->resume, c->optimizer, r->m->n_params);
         r->be->ops->upload(r->be, r->opt.slot[k], st->slot[k], st->n * sizeof(float));
     }
     if (backend_check(r->be, r->e)) return err_prefix(r->e, "--resume %s", c->resume);
-    r->opt.t = n ? p->step : 0;
+    r->opt.t = slots ? p->step : 0;
     compare_resume_config(r, st->text);
     say(r, "resuming %s at epoch %d, step %ld of %ld (optimizer step %ld)", c->resume,
         p->epoch + 1, p->batch, r->steps, p->step);
     return 0;
 }
 
-// Reads the first n values of a loss file into v.
-static int read_history(const char *path, double *v, int n) {
-    FILE *f = fopen(path, "r");
+// Reads the first n values of the loss file dir/name into v.
+static int read_history(const char *dir, const char *name, double *v, int n) {
+    char *path = str_printf("%s/%s", dir, name);
+    FILE *f = path ? fopen(path, "r") : NULL;
+    free(path);
     if (!f) return -1;
     int got = 0;
     while (got < n && fscanf(f, "%lf", &v[got]) == 1) got++;
@@ -588,13 +650,9 @@ static int open_log(Run *r) {
     if (r->dist->rank > 0) return 0;  // rank 0 writes the files
     int n_done = p->epoch - p->log_first_epoch;
     struct stat st;
-    if (p->log_dir[0] && stat(p->log_dir, &st) == 0 && n_done >= 0) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/epoch_loss.txt", p->log_dir);
-        int ok = read_history(path, r->hist_loss, n_done) == 0;
-        snprintf(path, sizeof path, "%s/epoch_val_loss.txt", p->log_dir);
-        ok = ok && read_history(path, r->hist_val, n_done) == 0;
-        if (ok) {
+    if (p->log_dir && stat(p->log_dir, &st) == 0 && n_done >= 0) {
+        if (!read_history(p->log_dir, "epoch_loss.txt", r->hist_loss, n_done) &&
+            !read_history(p->log_dir, "epoch_val_loss.txt", r->hist_val, n_done)) {
             r->n_hist = n_done;
             return 0;
         }
@@ -602,12 +660,15 @@ static int open_log(Run *r) {
     }
     char stamp[64];
     time_t now = time(NULL);
-    strftime(stamp, sizeof stamp, "%Y_%m_%d_%H_%M_%S", localtime(&now));
+    struct tm local;  // localtime_r: the loop may run beside the front's thread
+    strftime(stamp, sizeof stamp, "%Y_%m_%d_%H_%M_%S", localtime_r(&now, &local));
     if (mkdir_p(c->save_dir, r->e)) return -1;
     // Two runs started in the same second get distinct folders.
     for (int k = 1;; k++) {
-        if (k == 1) snprintf(p->log_dir, sizeof p->log_dir, "%s/loss_%s", c->save_dir, stamp);
-        else snprintf(p->log_dir, sizeof p->log_dir, "%s/loss_%s_%d", c->save_dir, stamp, k);
+        free(p->log_dir);
+        p->log_dir = k == 1 ? str_printf("%s/loss_%s", c->save_dir, stamp)
+                            : str_printf("%s/loss_%s_%d", c->save_dir, stamp, k);
+        if (!p->log_dir) return err_set(r->e, "out of memory");
         if (mkdir(p->log_dir, 0777) == 0) break;
         if (errno != EEXIST || k > 100)
             return err_set(r->e, "%s: cannot create the folder: %s", p->log_dir, strerror(errno));
@@ -629,55 +690,56 @@ static int write_values(const char *path, const double *v, int n, Err *e) {
 }
 
 static int write_log(Run *r) {
-    if (r->dist->rank > 0) return 0;
-    char path[4200];
+    if (r->dist->rank > 0) return 0;  // rank 0 writes the files
     const char *dir = r->p.log_dir;
-    snprintf(path, sizeof path, "%s/epoch_loss.txt", dir);
-    if (write_values(path, r->hist_loss, r->n_hist, r->e)) return -1;
-    snprintf(path, sizeof path, "%s/epoch_val_loss.txt", dir);
-    if (write_values(path, r->hist_val, r->n_hist, r->e)) return -1;
-    snprintf(path, sizeof path, "%s/epoch_loss.png", dir);
+    char *loss = str_printf("%s/epoch_loss.txt", dir);
+    char *val = str_printf("%s/epoch_val_loss.txt", dir);
+    char *png = str_printf("%s/epoch_loss.png", dir);
     PlotSeries s[2] = {{r->hist_loss, r->n_hist, "train loss", {220, 30, 30}},
                        {r->hist_val, r->n_hist, "val loss", {255, 127, 80}}};
-    return plot_write_png(path, 800, 500, "Loss", "Epoch", "Loss", r->p.log_first_epoch + 1, s, 2,
-                          r->e);
+    int rc = !loss || !val || !png ? err_set(r->e, "out of memory")
+             : write_values(loss, r->hist_loss, r->n_hist, r->e) ||
+                     write_values(val, r->hist_val, r->n_hist, r->e)
+                 ? -1
+                 : plot_write_png(png, 800, 500, "Loss", "Epoch", "Loss", r->p.log_first_epoch + 1,
+                                  s, 2, r->e);
+    free(loss);
+    free(val);
+    free(png);
+    return rc;
+}
+
+// What a checkpoint holds beside the weights: the state's text and the
+// optimizer's slots, read back from the device (for path's messages).
+static int training_state(Run *r, WeightsState *st, const char *path) {
+    if (!(st->text = state_text(r->c, &r->p)))
+        return err_set(r->e, "out of memory saving %s", path);
+    st->n = r->m->n_params;
+    for (int k = 0; k < optim_slots(&r->opt); k++) {
+        if (!(st->slot[k] = malloc(st->n * sizeof(float))))
+            return err_set(r->e, "out of memory saving %s", path);
+        r->be->ops->download(r->be, st->slot[k], r->opt.slot[k], st->n * sizeof(float));
+    }
+    if (backend_check(r->be, r->e))
+        return err_prefix(r->e, "%s: the optimizer state could not be read from the device", path);
+    return 0;
 }
 
 // Saves the weights (with the training state when with_state) to save_dir/name.
 static int checkpoint(Run *r, const char *name, int with_state) {
     if (r->dist->rank > 0) return 0;
-    char path[4300];
-    snprintf(path, sizeof path, "%s/%s", r->c->save_dir, name);
+    char *path = str_printf("%s/%s", r->c->save_dir, name);
+    if (!path) return err_set(r->e, "out of memory");
     WeightsState st = {0};
-    float *host[2] = {NULL, NULL};
-    if (with_state) {
-        if (state_text(r->c, &r->p, st.text, sizeof st.text))
-            return err_set(r->e, "%s: the training state is too long to save (shorter paths "
-                                 "for --dataset and --save-dir help)",
-                           path);
-        st.n = r->m->n_params;
-        for (int k = 0; k < optim_slots(&r->opt); k++) {
-            if (!(host[k] = malloc(st.n * sizeof(float)))) {
-                free(host[0]);
-                return err_set(r->e, "out of memory saving %s", path);
-            }
-            r->be->ops->download(r->be, host[k], r->opt.slot[k], st.n * sizeof(float));
-            st.slot[k] = host[k];
-        }
-        if (backend_check(r->be, r->e)) {
-            free(host[0]);
-            free(host[1]);
-            return err_prefix(r->e, "%s: the optimizer state could not be read from the device",
-                              path);
-        }
+    int rc = with_state ? training_state(r, &st, path) : 0;
+    if (!rc) rc = weights_save(r->m, path, with_state ? &st : NULL, r->e);
+    weights_state_free(&st);
+    if (!rc) {
+        TrainEvent ev = {.kind = TRAIN_EV_CHECKPOINT, .epoch = r->p.epoch + 1, .message = path};
+        emit(r, &ev);
     }
-    int rc = weights_save(r->m, path, with_state ? &st : NULL, r->e);
-    free(host[0]);
-    free(host[1]);
-    if (rc) return -1;
-    TrainEvent ev = {.kind = TRAIN_EV_CHECKPOINT, .epoch = r->p.epoch + 1, .message = path};
-    emit(r, &ev);
-    return 0;
+    free(path);
+    return rc;
 }
 
 // Data-parallel training: fails on every rank unless every rank has the
@@ -728,16 +790,29 @@ static int should_stop(Run *r) {
     return user_stop(r);
 }
 
+// The end of the loop for the front: ev as a STOP event with the message.
+static int stop_event(Run *r, TrainEvent *ev, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int stop_event(Run *r, TrainEvent *ev, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = str_vprintf(fmt, ap);
+    va_end(ap);
+    if (!msg) return err_set(r->e, "out of memory");
+    ev->kind = TRAIN_EV_STOP;
+    ev->message = msg;
+    emit(r, ev);
+    free(msg);
+    return 0;
+}
+
 // Stops mid-epoch: a checkpoint with the state, so --resume continues here.
 static int stop_now(Run *r) {
     if (checkpoint(r, "last_epoch_weights.h5", 1)) return -1;
-    char msg[4600];
-    snprintf(msg, sizeof msg,
-             "stopped at epoch %d, step %ld of %ld; continue with --resume %s/last_epoch_weights.h5",
-             r->p.epoch + 1, r->p.batch, r->steps, r->c->save_dir);
-    TrainEvent ev = {.kind = TRAIN_EV_STOP, .epoch = r->p.epoch + 1, .message = msg};
-    emit(r, &ev);
-    return 0;
+    return stop_event(
+        r, &(TrainEvent){.epoch = r->p.epoch + 1},
+        "stopped at epoch %d, step %ld of %ld; continue with --resume %s/last_epoch_weights.h5",
+        r->p.epoch + 1, r->p.batch, r->steps, r->c->save_dir);
 }
 
 // Queues the forward pass of the loader's batch lb into the readback slot
@@ -821,11 +896,11 @@ static int step_failed(Run *r) {
     // own part is not the step's; the resumed epoch's mean loss misses it.)
     if (backend_recover(r->be) || (r->dist->size == 1 && take_step(r) < 0))
         return err_set(r->e,
-                       "%s\nthe device cannot continue, so nothing since the last checkpoint "
+                       "%s; the device cannot continue, so nothing since the last checkpoint "
                        "could be saved (--resume %s/last_epoch_weights.h5 continues from it)",
                        why.msg, c->save_dir);
     if (checkpoint(r, "last_epoch_weights.h5", 1))
-        return err_prefix(r->e, "%s\nand saving the run failed too", why.msg);
+        return err_prefix(r->e, "%s; and saving the run failed too", why.msg);
     char advice[128];
     if (c->batch_size > 1)
         snprintf(advice, sizeof advice, "lower --batch-size (%d now; try %d)", c->batch_size,
@@ -834,7 +909,7 @@ static int step_failed(Run *r) {
         snprintf(advice, sizeof advice,
                  "one sample a step is too many already: a smaller --input-shape or backbone");
     return err_set(r->e,
-                   "%s\nthe run is saved at epoch %d, step %ld of %ld: %s and continue with "
+                   "%s; the run is saved at epoch %d, step %ld of %ld: %s and continue with "
                    "--resume %s/last_epoch_weights.h5",
                    why.msg, r->p.epoch + 1, r->p.batch, r->steps, advice, c->save_dir);
 }
@@ -915,21 +990,20 @@ static int end_epoch(Run *r, double loss, double acc, double val_loss, double va
     p->batch = 0;
     p->loss_sum = p->acc_sum = 0;
     if (done % c->save_period == 0 || done == c->epochs) {
-        char name[128];
-        snprintf(name, sizeof name, "ep%03d-loss%.3f-val_loss%.3f.h5", done, loss, val_loss);
-        if (checkpoint(r, name, 1)) return -1;
+        char *name = str_printf("ep%03d-loss%.3f-val_loss%.3f.h5", done, loss, val_loss);
+        int rc = name ? checkpoint(r, name, 1) : err_set(r->e, "out of memory");
+        free(name);
+        if (rc) return -1;
     }
     if (improved && checkpoint(r, "best_epoch_weights.h5", 0)) return -1;
     if (checkpoint(r, "last_epoch_weights.h5", 1)) return -1;
-    if (c->patience > 0 && p->bad_epochs >= c->patience && done < c->epochs) {
-        char msg[256];
-        snprintf(msg, sizeof msg,
-                 "early stopping: the validation loss has not improved for %d epochs (best %.4f)",
-                 p->bad_epochs, p->best_val);
-        TrainEvent st = {.kind = TRAIN_EV_STOP, .epoch = done, .message = msg};
-        emit(r, &st);
-        return 1;
-    }
+    if (c->patience > 0 && p->bad_epochs >= c->patience && done < c->epochs)
+        return stop_event(r, &(TrainEvent){.epoch = done},
+                          "early stopping: the validation loss has not improved for %d epochs "
+                          "(best %.4f)",
+                          p->bad_epochs, p->best_val)
+                   ? -1
+                   : 1;
     return 0;
 }
 
@@ -1095,6 +1169,11 @@ static void run_free(Run *r) {
     free(r->lr_curve);
     free(r->hist_loss);
     free(r->hist_val);
+    free(r->p.log_dir);
+    for (int i = 0; i < r->n_rows; i++) {
+        free(r->rows[i][0]);
+        free(r->rows[i][1]);
+    }
     weights_state_free(&r->resume_state);
 }
 
@@ -1144,7 +1223,7 @@ static int run_setup(Run *r) {
     for (int i = 0; i < c->epochs; i++)
         r->lr_curve[i] = optim_schedule(r->decay, r->lr_fit, r->min_lr_fit, c->epochs, i);
     config_rows(r);
-    TrainEvent ev = {.kind = TRAIN_EV_CONFIG, .table = (const char *const(*)[2])r->row_ptrs,
+    TrainEvent ev = {.kind = TRAIN_EV_CONFIG, .table = (const char *const(*)[2])r->rows,
                      .n_rows = r->n_rows};
     emit(r, &ev);
     const long total = r->steps * c->epochs, wanted = optim_wanted_steps(r->kind);
@@ -1184,13 +1263,10 @@ static int bench_loader(Run *r, long n) {
         if (loader_next(r->train_l, &lb, r->e)) return -1;
     }
     const double t = now_s() - t0;
-    char msg[256];
-    snprintf(msg, sizeof msg,
-             "loader alone: %ld batches of %d pairs in %.2f s with %d workers: %.1f pairs/s", n,
-             P, t, r->workers, n * (double)P / t);
-    TrainEvent ev = {.kind = TRAIN_EV_STOP, .message = msg, .pairs_per_sec = n * (double)P / t};
-    emit(r, &ev);
-    return 0;
+    return stop_event(r, &(TrainEvent){.pairs_per_sec = n * (double)P / t},
+                      "loader alone: %ld batches of %d pairs in %.2f s with %d workers: %.1f "
+                      "pairs/s",
+                      n, P, t, r->workers, n * (double)P / t);
 }
 
 // Data-parallel training: after each rank's setup, how the gradients are
@@ -1205,12 +1281,13 @@ static int join_ranks(Run *r) {
         h = dist_hash(h, r->ds.images[i].path, strlen(r->ds.images[i].path) + 1);
     h = dist_hash(h, r->train_idx, r->n_train * sizeof(int));
     if (dist_check_same(r->dist, "the dataset (its images or their split)", h, r->e)) return -1;
-    char text[8192];
-    config_text(r->c, text, sizeof text);
-    size_t len = strlen(text);
-    snprintf(text + len, sizeof text - len, "epoch=%d\nbatch=%ld\nstep=%ld\n", r->p.epoch,
-             r->p.batch, r->p.step);
-    h = dist_hash(DIST_HASH_START, text, strlen(text));
+    char *text = config_text(r->c);
+    if (!text) return err_set(r->e, "out of memory");
+    char where[96];
+    snprintf(where, sizeof where, "epoch=%d\nbatch=%ld\nstep=%ld\n", r->p.epoch, r->p.batch,
+             r->p.step);
+    h = dist_hash(dist_hash(DIST_HASH_START, text, strlen(text)), where, strlen(where));
+    free(text);
     if (dist_check_same(r->dist, "the options or the point to resume from", h, r->e)) return -1;
     return ranks_agree(r, "the starting weights or optimizer state");
 }
@@ -1241,13 +1318,10 @@ int train_run(const TrainConfig *c, TrainCallback cb, void *ctx, TrainControl *c
                 "rank 0's %.1f s of training steps: %.1f s (%.1f%%) summing gradients, %.1f s "
                 "(%.1f%%) waiting for the other ranks",
                 r.t_steps, r.t_sum, 100 * r.t_sum / r.t_steps, r.t_vote, 100 * r.t_vote / r.t_steps);
-        if (state == 0) {
-            char msg[256];
-            snprintf(msg, sizeof msg, "finished %d epoch%s; best validation loss %.4f", c->epochs,
-                     c->epochs == 1 ? "" : "s", r.p.best_val);
-            TrainEvent st = {.kind = TRAIN_EV_STOP, .epoch = c->epochs, .message = msg};
-            emit(&r, &st);
-        }
+        if (state == 0)
+            rc = stop_event(&r, &(TrainEvent){.epoch = c->epochs},
+                            "finished %d epoch%s; best validation loss %.4f", c->epochs,
+                            c->epochs == 1 ? "" : "s", r.p.best_val);
     }
     run_free(&r);
     return rc;

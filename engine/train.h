@@ -8,6 +8,7 @@
 #ifndef SIAMESE_TRAIN_H
 #define SIAMESE_TRAIN_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -55,7 +56,7 @@ typedef struct TrainConfig {
     long stop_after_steps;    // stop cleanly (checkpoint) after this many steps in this run, 0 = off
     double time_limit;        // stop cleanly after this many seconds, 0 = off
     long loader_benchmark;    // > 0: only time the loader over this many batches, no training
-    char store[2048];         // backing storage of strings read from a checkpoint
+    char *store;              // owned: the strings read from a checkpoint live here
     // The ranks of a data-parallel run (dist.h: each computes a share of
     // every step, rank 0 alone reports and writes); NULL: this process alone.
     struct Dist *dist;
@@ -66,6 +67,8 @@ void train_config_defaults(TrainConfig *c);
 // (the model's shape included), so that options given after this only
 // override what the user names. Fails if path has no training state.
 int train_config_from_checkpoint(TrainConfig *c, const char *path, Err *e);
+// Frees what train_config_from_checkpoint read (the strings it set).
+void train_config_free(TrainConfig *c);
 // Checks every value; the message names the option (e.g. "--batch-size: 0 ...").
 int train_config_check(const TrainConfig *c, Err *e);
 
@@ -100,10 +103,15 @@ typedef struct TrainEvent {
 
 typedef void (*TrainCallback)(const TrainEvent *ev, void *ctx);
 
+// Written by the front, read by the loop between steps. The dashboard writes
+// from its own thread, hence atomics; plain mode writes from a signal
+// handler on the loop's thread, which may touch only volatile sig_atomic_t
+// or lock-free atomic objects (C11 7.14.1.1), hence lock-free ones.
 typedef struct TrainControl {
-    volatile int stop;     // set to 1: finish the step, checkpoint, return
-    volatile int pause;    // while 1 the loop waits between steps
+    atomic_int stop;    // set to 1: finish the step, checkpoint, return
+    atomic_int pause;   // while 1 the loop waits between steps
 } TrainControl;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "a signal handler sets TrainControl.stop");
 
 // Each step holds 2 * batch_size pairs, as the original: every sample of
 // the batch gives one positive and one negative pair.

@@ -476,11 +476,12 @@ static int read_floats(hid_t grp, const char *dname, float *dst, Err *e, const c
     return rc;
 }
 
-// The report's lines hold names from the file: escaped, as the errors.
+// The report's lines hold names from the file, of any length: escaped, as
+// the errors, and cut visibly.
 static void report_skip(WeightsReport *rep, const char *fmt, const char *a, const char *b) {
     if (!rep || rep->n_skipped >= MODEL_MAX_LAYERS) return;
     char raw[sizeof rep->skipped[0]];
-    snprintf(raw, sizeof raw, fmt, a, b);
+    text_fit(raw, sizeof raw, fmt, a, b);
     text_escape(raw, rep->skipped[rep->n_skipped++], sizeof rep->skipped[0]);
 }
 
@@ -663,7 +664,7 @@ static int write_model(hid_t file, const Model *m, const float *host, const Weig
         }
         H5Gclose(g);
     }
-    if (!rc && st && st->text[0]) {
+    if (!rc && st && st->text && st->text[0]) {
         hid_t g = H5Gcreate2(file, "siamese_state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (g < 0) return -1;
         rc = write_scalar_string_attr(g, "text", st->text);
@@ -723,7 +724,7 @@ int weights_load_state(const char *path, WeightsState *st, Err *e) {
         if (g < 0 || read_string_list(g, "text", &t) || t.n != 1) {
             rc = err_set(e, "%s: the training state is unreadable", path);
         } else {
-            snprintf(st->text, sizeof st->text, "%s", t.s[0]);
+            if (!(st->text = strdup(t.s[0]))) rc = err_set(e, "out of memory reading %s", path);
             for (int k = 0; k < 2 && !rc; k++) {
                 const char *name = k ? "slot1" : "slot0";
                 if (H5Lexists(g, name, H5P_DEFAULT) <= 0) continue;
@@ -748,7 +749,9 @@ int weights_load_state(const char *path, WeightsState *st, Err *e) {
 }
 
 void weights_state_free(WeightsState *st) {
+    free(st->text);
     free(st->slot[0]);
     free(st->slot[1]);
+    st->text = NULL;
     st->slot[0] = st->slot[1] = NULL;
 }

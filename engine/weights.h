@@ -44,7 +44,7 @@ typedef struct WeightsReport {
 // A training state saved beside the weights: free text "key=value" lines
 // plus up to two optimizer slots of n_params floats each (host memory).
 typedef struct WeightsState {
-    char text[4096];
+    char *text;       // NUL-terminated, any length; NULL when absent
     float *slot[2];   // NULL when absent
     size_t n;         // floats per slot
 } WeightsState;
@@ -66,8 +66,8 @@ int weights_load(Model *m, const char *path, int strict, WeightsReport *rep, Err
 // it, flushed and fsync'ed, then renamed over path.
 int weights_save(const Model *m, const char *path, const WeightsState *st, Err *e);
 
-// Reads the training state if the file has one (returns 0 and st->text[0]=0
-// when it has none). Slots are malloc'ed; free with weights_state_free.
+// Reads the training state if the file has one (returns 0 and st->text NULL
+// when it has none). Text and slots are malloc'ed; free with weights_state_free.
 int weights_load_state(const char *path, WeightsState *st, Err *e);
 void weights_state_free(WeightsState *st);
 

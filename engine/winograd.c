@@ -18,8 +18,15 @@
 
 // The transforms are vector loops over channels; built for AVX2 too and
 // chosen at load time where the CPU has it (the default build targets any
-// x86-64).
-#if defined(__x86_64__) && defined(__GNUC__)
+// x86-64). Not under ThreadSanitizer (make tsan): the choice is made by a
+// resolver that runs while the program loads, before the sanitizer's
+// runtime is ready, and its instrumented code crashes there.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(UNDER_TSAN) && !defined(__SANITIZE_THREAD__)
 #define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define VECTOR_CLONES

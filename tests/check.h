@@ -6,6 +6,7 @@
 #define SIAMESE_CHECK_H
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -48,6 +49,21 @@ static inline double check_rel_err(const float *a, const float *b, size_t n, dou
 static inline int check_summary(const char *name) {
     printf("%s: %d checks, %d failed\n", name, check_count, check_failures);
     return check_failures ? 1 : 0;
+}
+
+// snprintf into a test's fixed buffer (a path): text that does not fit is a
+// broken test, which stops here.
+static inline void check_snprintf(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline void check_snprintf(char *buf, size_t size, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= size) {
+        fprintf(stderr, "test text longer than its %zu-byte buffer: %s...\n", size, buf);
+        exit(2);
+    }
 }
 
 #define CHECK_SKIP(...)              \

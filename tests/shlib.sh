@@ -11,6 +11,9 @@ SIAMESE=${SIAMESE:-./siamese}
 H5EDIT=${H5EDIT:-build/tests/tools/h5edit}
 
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+# A part of the test that cannot run here (tests/run.sh shows the reason
+# beside PASS); a test that cannot run at all prints "SKIP: why" and exits 77.
+skip_part() { echo "SKIP (part): $*"; }
 # expect_status WANT CMD... : runs CMD (stdout/stderr to $TMP/out, $TMP/err)
 expect_status() {
     local want=$1 got

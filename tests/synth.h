@@ -12,6 +12,8 @@
 
 #include <stb_image_write.h>
 
+#include "check.h"
+
 // A fresh temporary folder; removed by synth_cleanup.
 static inline char *synth_tmpdir(void) {
     static char dir[256];
@@ -74,10 +76,11 @@ static inline void synth_omniglot(const char *root, int n_alpha, int n_char, int
     unsigned id = 0;
     for (int a = 0; a < n_alpha; a++)
         for (int c = 0; c < n_char; c++, id++) {
-            snprintf(path, sizeof path, "%s/A%d/c%02d", root, a, c);
+            check_snprintf(path, sizeof path, "%s/A%d/c%02d", root, a, c);
             synth_mkdirs(path);
             for (int i = 0; i < n_img; i++) {
-                snprintf(path, sizeof path, "%s/A%d/c%02d/%04u_%02d.png", root, a, c, id, i + 1);
+                check_snprintf(path, sizeof path, "%s/A%d/c%02d/%04u_%02d.png", root, a, c, id,
+                               i + 1);
                 synth_png(path, size, id * 31 + i);
             }
         }
@@ -87,10 +90,10 @@ static inline void synth_omniglot(const char *root, int n_alpha, int n_char, int
 static inline void synth_classes(const char *root, int n_class, int n_img, int size) {
     char path[1024];
     for (int k = 0; k < n_class; k++) {
-        snprintf(path, sizeof path, "%s/k%d", root, k);
+        check_snprintf(path, sizeof path, "%s/k%d", root, k);
         synth_mkdirs(path);
         for (int i = 0; i < n_img; i++) {
-            snprintf(path, sizeof path, "%s/k%d/img%d.png", root, k, i);
+            check_snprintf(path, sizeof path, "%s/k%d/img%d.png", root, k, i);
             synth_png(path, size, k * 17 + i);
         }
     }

@@ -175,6 +175,29 @@ static void test_draw(void) {
     dashboard_state_free(&s);
 }
 
+// What the summary prints after the screen closes is whole, however long:
+// a checkpoint under a 3,000-character folder, and the stop line naming it
+// (they were cut at 511 and 255 characters).
+static void test_long_summary(void) {
+    DashboardState s;
+    dashboard_state_init(&s);
+    char path[3100], stop[3300];
+    memset(path, 'x', 3000);
+    check_snprintf(path + 3000, sizeof path - 3000, "/last_epoch_weights.h5");
+    check_snprintf(stop, sizeof stop, "stopped at epoch 2, step 3 of 9; continue with --resume %s",
+                   path);
+    apply(&s, (TrainEvent){.kind = TRAIN_EV_CHECKPOINT, .message = path});
+    apply(&s, (TrainEvent){.kind = TRAIN_EV_STOP, .message = stop});
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    dashboard_print_summary(&s, f);
+    fclose(f);
+    CHECK(strstr(text, path) && strstr(text, stop), "long summary lines cut: %zu bytes", len);
+    free(text);
+    dashboard_state_free(&s);
+}
+
 // Before the first step: what is under way (decoding, the first step), never
 // a progress line of zeros; a flat loss curve's axis labels differ.
 static void test_before_first_step(void) {
@@ -341,6 +364,7 @@ int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "--run")) return run_screen(argc - 1, argv + 1);
     test_state();
     test_draw();
+    test_long_summary();
     test_before_first_step();
     return check_summary("test_dashboard");
 }

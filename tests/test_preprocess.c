@@ -43,11 +43,11 @@ int main(void) {
     float *ours = malloc(S * S * 3 * sizeof(float));
     for (int i = 0; i < n; i++) {
         char path[256], ds[128];
-        snprintf(path, sizeof path, "tests/fixtures/images/%s", names[i]);
+        check_snprintf(path, sizeof path, "tests/fixtures/images/%s", names[i]);
         Image mine, pil;
         Err e;
         CHECK(image_load(path, &mine, &e) == 0, "%s", e.msg);
-        snprintf(ds, sizeof ds, "decoded/%s", names[i]);
+        check_snprintf(ds, sizeof ds, "decoded/%s", names[i]);
         size_t np = 0;
         float *px = h5_floats(REF, ds, &np);
         CHECK(px && np == (size_t)mine.w * mine.h * 3, "%s: %zu decoded values for %dx%d", names[i],
@@ -64,7 +64,7 @@ int main(void) {
         CHECK(worst_px == 0, "%s: decoded pixels differ from PIL's by up to %d levels", names[i],
               worst_px);
         for (int m = 0; m < 2; m++) {
-            snprintf(ds, sizeof ds, "%s/%s", mode_names[m], names[i]);
+            check_snprintf(ds, sizeof ds, "%s/%s", mode_names[m], names[i]);
             size_t nr;
             float *want = h5_floats(REF, ds, &nr);
             CHECK(want && nr == S * S * 3, "%s", ds);

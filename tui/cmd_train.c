@@ -153,7 +153,7 @@ static const char *find_resume(int argc, char **argv) {
 static int plain_flag;
 static int precision_given;  // --precision or --amp on the command line, not from a checkpoint
 
-int train_parse_args(int argc, char **argv, TrainConfig *c) {
+static int parse_args(int argc, char **argv, TrainConfig *c) {
     train_config_defaults(c);
     plain_flag = 0;
     precision_given = 0;
@@ -276,6 +276,12 @@ int train_parse_args(int argc, char **argv, TrainConfig *c) {
     return 0;
 }
 
+int train_parse_args(int argc, char **argv, TrainConfig *c) {
+    int rc = parse_args(argc, argv, c);
+    if (rc) train_config_free(c);
+    return rc;
+}
+
 // ---- plain progress lines ----------------------------------------------------------
 
 typedef struct PlainCtx {
@@ -390,20 +396,23 @@ int cmd_train(int argc, char **argv) {
     int rc = train_parse_args(argc, argv, &c);
     if (rc > 0) return EXIT_OK;
     if (rc < 0) return EXIT_USAGE;
-    if (!precision_device_usable(&c)) return EXIT_USAGE;
+    if (!precision_device_usable(&c)) {
+        train_config_free(&c);
+        return EXIT_USAGE;
+    }
     // The ranks of this training (one process unless mpirun started it).
     Dist *dist;
     Err e;
     if (dist_open(&dist, &e)) {
         cli_error("%s", e.msg);
+        train_config_free(&c);
         return EXIT_RUNTIME;
     }
     c.dist = dist;
-    int status;
     // In a terminal, the dashboard (it handles the signals itself).
     char why[256];
     if (!plain_flag && dist->rank == 0 && term_usable(why, sizeof why)) {
-        status = dashboard_run(&c);
+        rc = dashboard_run(&c);
     } else {
         // The first signal asks for a clean stop (a checkpoint); a second
         // one ends the program at once.
@@ -414,9 +423,10 @@ int cmd_train(int argc, char **argv) {
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
-        status = train_plain(&c);
+        rc = train_plain(&c);
     }
+    train_config_free(&c);
     // (After a failed exchange between ranks this ends the whole job.)
     dist_close(dist);
-    return status;
+    return rc;
 }

@@ -19,8 +19,9 @@ int cmd_bench(int argc, char **argv);
 int cmd_interactive(int argc, char **argv);
 
 // train's options into c (defaults first; with --resume the checkpoint's
-// settings, which the other options override). Returns 0 ok, 1 when
-// --help was printed, -1 after printing a usage error.
+// settings, which the other options override). Returns 0 ok (c then holds
+// what train_config_free frees after the run), 1 when --help was printed,
+// -1 after printing a usage error.
 int train_parse_args(int argc, char **argv, TrainConfig *c);
 
 // predict's options, shared with the interactive screens.

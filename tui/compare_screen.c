@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../engine/compare.h"
+#include "../engine/text.h"
 #include "../engine/weights.h"
 #include "args.h"
 #include "canvas.h"
@@ -156,7 +157,7 @@ static void draw_header(const CompareUI *u, Canvas *c, const Layout *l) {
     const char *slash = strrchr(u->model_path, '/');
     if (!l->full) {
         // One row: the model's file name and architecture.
-        snprintf(t, sizeof t, " siamese  %s  %s%s", slash ? slash + 1 : u->model_path, arch,
+        text_fit(t, sizeof t, " siamese  %s  %s%s", slash ? slash + 1 : u->model_path, arch,
                  u->untrained ? "  UNTRAINED" : "");
         canvas_text(c, 0, 0, c->w, CA_REVERSE | CA_BOLD, t);
         return;
@@ -168,7 +169,7 @@ static void draw_header(const CompareUI *u, Canvas *c, const Layout *l) {
     }
     // The path cut on the left when long: its file name is what names it.
     utf8_tail(u->model_path, c->w - 40 - utf8_columns(warn), name, sizeof name);
-    snprintf(t, sizeof t, " siamese   model %s", name);
+    text_fit(t, sizeof t, " siamese   model %s", name);
     int x = canvas_text(c, 0, 0, c->w, CA_REVERSE | CA_BOLD, t);
     canvas_text(c, 0, x, c->w - x, CA_REVERSE, warn);
     fmt_thousands(model_param_count(u->m), params, sizeof params);
@@ -195,7 +196,7 @@ static void draw_image_panel(const CompareUI *u, Canvas *c, int k, int y, int x,
         const char *slash = strrchr(u->path[k], '/');
         if (room - prefix >= 16 || !slash) {
             utf8_tail(u->path[k], room - prefix, tail, sizeof tail);
-            snprintf(title, sizeof title, "image_%d: %s", k + 1, tail);
+            text_fit(title, sizeof title, "image_%d: %s", k + 1, tail);
         } else {
             utf8_tail(slash + 1, room, title, sizeof title);
         }
@@ -355,7 +356,7 @@ static void cmp_draw(void *self, Canvas *c) {
         char t[512], a[256], b[256];
         utf8_tail(u->img[0].rgb ? u->path[0] : "-", c->w / 2 - 4, a, sizeof a);
         utf8_tail(u->img[1].rgb ? u->path[1] : "-", c->w - c->w / 2 - 4, b, sizeof b);
-        snprintf(t, sizeof t, "1: %-*s 2: %s", c->w / 2 - 4, a, b);
+        text_fit(t, sizeof t, "1: %-*s 2: %s", c->w / 2 - 4, a, b);
         canvas_text(c, l.panel_y, 0, c->w, 0, t);
     }
     if (l.score_y >= 0) draw_score(u, c, l.score_y);
@@ -467,6 +468,7 @@ static void colon_train(CompareUI *u, int argc, char **argv) {
     if (parsed) return;
     term_mouse(0);  // the dashboard reads plain keys
     int rc = dashboard_run(&cfg);
+    train_config_free(&cfg);
     term_mouse(1);
     // The dashboard's summary (the epochs, the checkpoint, why it stopped
     // and how to continue) arrives through the capture and shows in the

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../engine/text.h"
 #include "chart.h"
 #include "cli.h"
 #include "screen.h"
@@ -19,15 +20,35 @@ void dashboard_state_free(DashboardState *s) {
     free(s->config);
     free(s->lr_curve);
     free(s->rows);
+    for (int i = 0; i < s->n_messages; i++) free(s->messages[i]);
+    free(s->checkpoint);
+    free(s->stop_reason);
     memset(s, 0, sizeof *s);
 }
 
-static void add_message(DashboardState *s, const char *fmt, const char *arg) {
+// *dst = a copy of src ("" for NULL); -1 when out of memory (*dst unchanged).
+static int copy_text(char **dst, const char *src) {
+    char *s = strdup(src ? src : "");
+    if (!s) return -1;
+    free(*dst);
+    *dst = s;
+    return 0;
+}
+
+// prefix + text as the newest message, the oldest dropped when full.
+static int add_message(DashboardState *s, const char *prefix, const char *text) {
+    size_t np = strlen(prefix), nt = strlen(text ? text : "");
+    char *m = malloc(np + nt + 1);
+    if (!m) return -1;
+    memcpy(m, prefix, np);
+    memcpy(m + np, text ? text : "", nt + 1);
     if (s->n_messages == DASH_MESSAGES) {
-        memmove(s->messages[0], s->messages[1], sizeof s->messages[0] * (DASH_MESSAGES - 1));
+        free(s->messages[0]);
+        memmove(s->messages, s->messages + 1, sizeof s->messages[0] * (DASH_MESSAGES - 1));
         s->n_messages--;
     }
-    snprintf(s->messages[s->n_messages++], sizeof s->messages[0], fmt, arg ? arg : "");
+    s->messages[s->n_messages++] = m;
+    return 0;
 }
 
 int dashboard_state_apply(DashboardState *s, const TrainEvent *ev) {
@@ -45,7 +66,7 @@ int dashboard_state_apply(DashboardState *s, const TrainEvent *ev) {
         s->n_config = ev->n_rows;
         break;
     }
-    case TRAIN_EV_MESSAGE: add_message(s, "%s", ev->message); break;
+    case TRAIN_EV_MESSAGE: return add_message(s, "", ev->message);
     case TRAIN_EV_PREPARE:
         snprintf(s->prepare, sizeof s->prepare, "%s", ev->message ? ev->message : "");
         s->prepare_done = ev->batch;
@@ -92,13 +113,11 @@ int dashboard_state_apply(DashboardState *s, const TrainEvent *ev) {
         s->lr = ev->lr;
         break;
     case TRAIN_EV_CHECKPOINT:
-        snprintf(s->checkpoint, sizeof s->checkpoint, "%s", ev->message ? ev->message : "");
-        add_message(s, "checkpoint written: %s", ev->message);
-        break;
+        if (copy_text(&s->checkpoint, ev->message)) return -1;
+        return add_message(s, "checkpoint written: ", ev->message);
     case TRAIN_EV_STOP:
         s->phase = DASH_FINISHED;
-        snprintf(s->stop_reason, sizeof s->stop_reason, "%s", ev->message ? ev->message : "");
-        break;
+        return copy_text(&s->stop_reason, ev->message);
     }
     return 0;
 }
@@ -227,7 +246,7 @@ static void draw_lr_chart(const DashboardState *s, Canvas *c, int y, int x, int 
 
 // The message with its first letter in capitals: a sentence of its own.
 static void sentence(char *buf, size_t len, const char *msg) {
-    snprintf(buf, len, "%s", msg);
+    text_fit(buf, len, "%s", msg);  // (the row clips it anyway)
     if (buf[0] >= 'a' && buf[0] <= 'z') buf[0] = (char)(buf[0] - 'a' + 'A');
 }
 
@@ -250,7 +269,7 @@ static void draw_progress(const DashboardState *s, Canvas *c, int y) {
         canvas_textc(c, y, 1, c->w - 2, CA_BOLD, COL_RED, s->error);
     } else if (s->phase == DASH_FINISHED) {
         // "Finished 3 epochs; best ...", "Stopped at epoch 2, step 5 of 30; continue with ..."
-        sentence(t, sizeof t, s->stop_reason[0] ? s->stop_reason : "done");
+        sentence(t, sizeof t, s->stop_reason ? s->stop_reason : "done");
         canvas_text(c, y, 1, c->w - 2, CA_BOLD, t);
     } else if (s->phase == DASH_PREPARING && s->prepare_done < s->prepare_total) {
         // Before the first step: what is under way rather than zeros.
@@ -347,8 +366,8 @@ void dashboard_print_summary(const DashboardState *s, FILE *f) {
         fprintf(f, "epoch %d/%d  train loss %.4f  val loss %.4f  val acc %.1f%%  lr %.2e  %s\n",
                 r->epoch, s->epochs, r->loss, r->val_loss, 100 * r->val_acc, r->lr, dur);
     }
-    if (s->checkpoint[0]) fprintf(f, "checkpoint: %s\n", s->checkpoint);
-    if (s->stop_reason[0]) fprintf(f, "%s\n", s->stop_reason);
+    if (s->checkpoint) fprintf(f, "checkpoint: %s\n", s->checkpoint);
+    if (s->stop_reason) fprintf(f, "%s\n", s->stop_reason);
 }
 
 // ---- the run ----------------------------------------------------------------
@@ -433,7 +452,7 @@ static int dash_tick(void *self) {
     pthread_mutex_lock(&d->lock);
     // Lines something printed while the screen is up join the messages.
     while (term_captured(line, sizeof line)) {
-        add_message(&d->state, "%s", line);
+        add_message(&d->state, "", line);
         d->state.version++;
     }
     if (d->state.version != d->drawn) flags |= SCREEN_REDRAW;

@@ -34,7 +34,7 @@ typedef struct DashboardState {
     int stepped;       // a BATCH arrived since RUN_START (until then: "starting")
     char (*config)[2][96];  // CONFIG: {option, value} rows
     int n_config;
-    char messages[DASH_MESSAGES][256];  // MESSAGE / CHECKPOINT lines, oldest first
+    char *messages[DASH_MESSAGES];  // MESSAGE / CHECKPOINT lines, oldest first
     int n_messages;
     int epochs;  // RUN_START
     long batches;
@@ -44,8 +44,8 @@ typedef struct DashboardState {
     double loss, pairs_per_sec, seconds, eta, lr;
     DashEpoch *rows;  // EPOCH_END, in order
     int n_rows, cap_rows;
-    char checkpoint[512];  // the last file written
-    char stop_reason[256];
+    char *checkpoint;   // the last file written, or NULL
+    char *stop_reason;  // why the loop ended (STOP), or NULL
     // Set by the front, shown in the title bar.
     int paused, stopping;
     char error[1024];       // train_run failed

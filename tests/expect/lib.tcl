@@ -6,6 +6,8 @@ set timeout 30
 set env(TERM) xterm-256color
 set env(LC_ALL) C.UTF-8
 set tmpdir [exec mktemp -d]
+# The program under test: ./siamese, or another build of it (SIAMESE=...).
+set siamese [expr {[info exists env(SIAMESE)] ? $env(SIAMESE) : "./siamese"}]
 set env(SIAMESE_HISTORY) $tmpdir/history
 log_user 0
 
@@ -34,10 +36,16 @@ proc pass {} {
     exit 0
 }
 
-# Omniglot beside the repository (CI clones the repo next to shared/).
+# Omniglot: $OMNIGLOT, as the shell tests, else beside the repository (CI
+# clones the repo next to shared/).
+proc omniglot_root {} {
+    global env
+    if {[info exists env(OMNIGLOT)] && $env(OMNIGLOT) ne ""} { return $env(OMNIGLOT) }
+    return ../shared/omniglot
+}
 proc omniglot_dir {} {
-    set d ../shared/omniglot/images_background/Alphabet_of_the_Magi/character01
-    if {![file isdirectory $d]} { skip "no Omniglot images at $d" }
+    set d [omniglot_root]/images_background/Alphabet_of_the_Magi/character01
+    if {![file isdirectory $d]} { skip "no Omniglot images at $d (set OMNIGLOT)" }
     return $d
 }
 

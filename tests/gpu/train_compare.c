@@ -53,6 +53,14 @@ static int by_name(const struct dirent **a, const struct dirent **b) {
 static int visible(const struct dirent *d) { return d->d_name[0] != '.'; }
 
 // The sorted entries of dir (so the same files give the same run anywhere).
+// dir/name into buf; a path longer than buf (than any the system opens) ends the tool.
+static void join_path(char *buf, size_t size, const char *dir, const char *name) {
+    if (snprintf(buf, size, "%s/%s", dir, name) >= (int)size) {
+        fprintf(stderr, "%s/%s: the path is too long\n", dir, name);
+        exit(1);
+    }
+}
+
 static int list_dir(const char *dir, struct dirent ***out) {
     return scandir(dir, out, visible, by_name);
 }
@@ -67,12 +75,12 @@ static void data_scan(Data *d, const char *root) {
     }
     for (int a = 0; a < na; a++) {
         char adir[4096];
-        snprintf(adir, sizeof adir, "%s/%s", root, alpha[a]->d_name);
+        join_path(adir, sizeof adir, root, alpha[a]->d_name);
         struct dirent **chars;
         int nc = list_dir(adir, &chars);
         for (int c = 0; c < nc; c++) {
             char cdir[4096];
-            snprintf(cdir, sizeof cdir, "%s/%s", adir, chars[c]->d_name);
+            join_path(cdir, sizeof cdir, adir, chars[c]->d_name);
             struct dirent **imgs;
             int ni = list_dir(cdir, &imgs);
             if (ni >= 2) {

@@ -89,6 +89,6 @@ if [ -d "$OMNIGLOT/images_background/Latin" ] && [ -d "$OMNIGLOT/images_backgrou
     expect 0 -- "$SIAMESE" train --resume "$ckpt" --device cpu --plain --stop-after-steps 1
     grep -qE '^\| +precision \| +fp32\|$' "$TMP/out" || fail "amp=off did not resume as fp32"
 else
-    echo "note: $OMNIGLOT is absent: the configuration table and checkpoint checks are skipped"
+    skip_part "no Omniglot at $OMNIGLOT: the configuration table and checkpoint checks"
 fi
 finish

@@ -28,11 +28,13 @@ printf '%s\n' img/a.png img/b.png | ./siamese predict --model $KERAS > "$TMP/one
     fail "one good pair must exit 0"
 [ "$(cat "$TMP/one")" = "$(sed -n 1p "$TMP/out")" ] || fail "predict and plain mode disagree"
 
-# Omniglot pairs from ../shared, as a user pipes them.
+# Omniglot pairs ($OMNIGLOT), as a user pipes them.
 if [ -d "$OMNIGLOT/images_background" ]; then
     ls -d "$OMNIGLOT"/images_background/Latin/character0{1,2}/* | head -40 > "$TMP/omni"
     ./siamese --model $KERAS < "$TMP/omni" > "$TMP/out" 2> "$TMP/err" || fail "omniglot pairs: $(cat "$TMP/err")"
     [ "$(wc -l < "$TMP/out")" -eq 20 ] || fail "20 Omniglot pairs gave $(wc -l < "$TMP/out") lines"
+else
+    skip_part "no Omniglot at $OMNIGLOT: the Omniglot pairs"
 fi
 
 # Bad weights: a clear message naming the file, exit 1.
