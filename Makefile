@@ -1,12 +1,13 @@
 # siamese: image similarity with a Siamese VGG16 network, in C.
-#   make            the CPU program ./siamese (+ libsiamese_cuda.so when nvcc is found)
+#   make            the CPU program ./siamese (+ libsiamese_cuda.so when nvcc is found,
+#                   + libsiamese_mpi.so when mpicc is found: training on several processes)
 #   make setup      install the Debian packages, then build
 #   make test       every test CI runs (also under AddressSanitizer + UBSan, in build-asan/,
 #                   and the threaded parts under ThreadSanitizer, in build-tsan/)
 #   make fuzz       the libFuzzer harnesses, FUZZ_SECONDS (300) each; fuzz-smoke: 60 s each
 #   make bench      CPU benchmark against PyTorch (see bench/)
 #   make bench-gallery  the gallery index's search: agreement, a million entries (see bench/)
-# NO_CUDA=1 leaves the CUDA backend out.
+# NO_CUDA=1 leaves the CUDA backend out; NO_MPI=1 leaves MPI and NCCL out.
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -23,7 +24,10 @@ SANITIZE :=
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 BUILD   := build
 PROG    := siamese
-ENGINE_SRC := $(filter-out engine/backend_cuda.c,$(wildcard engine/*.c))
+# (backend_cuda.c and cudnn_graph.c are the CUDA library's: cuda.mk; comm_nccl.c
+# and dist_mpi.c are the CUDA and MPI libraries': cuda.mk, mpi.mk)
+ENGINE_SRC := $(filter-out engine/backend_cuda.c engine/cudnn_graph.c engine/comm_nccl.c \
+                engine/dist_mpi.c,$(wildcard engine/*.c))
 TUI_SRC    := $(wildcard tui/*.c)
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 TUI_OBJ    := $(TUI_SRC:%.c=$(BUILD)/%.o)
@@ -43,7 +47,7 @@ TOOL_BIN   := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests
 # The Debian packages the project needs (make setup installs them).
 DEBIAN_PACKAGES := build-essential pkg-config time libhdf5-dev libstb-dev libjpeg62-turbo-dev \
                    libncurses-dev libreadline-dev expect tmux python3 python3-venv clang \
-                   libomp-dev valgrind
+                   libomp-dev valgrind libopenmpi-dev openmpi-bin hdf5-tools
 
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 ifeq ($(NO_CUDA),1)
@@ -66,6 +70,7 @@ model: siamese
 	@test -f model_data/siamese_omniglot.h5 || test -f model_data/untrained_random.h5 || \
 	  ./siamese init --backbone compact --seed 1 --out model_data/untrained_random.h5
 
+-include mpi.mk
 -include cuda.mk
 
 $(TUI_LIB): $(filter-out $(BUILD)/tui/main.o,$(TUI_OBJ))
@@ -119,7 +124,7 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-r
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN   := $(FUZZ_NAMES:%=build-fuzz/fuzz_%)
 FUZZ_ENGINE_SRC := engine/image.c engine/imageformat.c engine/jpeg.c engine/err.c engine/text.c engine/weights.c engine/h5attr.c \
-                   engine/atomicfile.c \
+                   engine/atomicfile.c engine/plugin.c \
                    engine/gemm.c engine/winograd.c \
                    engine/model.c engine/backend.c engine/backend_cpu.c engine/backend_failure.c \
                    engine/profile.c \
@@ -152,7 +157,7 @@ bench-gallery: siamese
 	@bench/gallery.sh
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan build-fuzz siamese libsiamese_cuda.so
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz siamese libsiamese_cuda.so libsiamese_mpi.so
 
 # What each object and test program was built from (-MMD): a changed header
 # (tests/synth.h, say) rebuilds what includes it.
