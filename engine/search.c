@@ -167,7 +167,10 @@ static int proxy_scores(const Gallery *g, const Proxy *p, const uint8_t *qcode, 
         free(codes);
         free(readable);
     }
-    return failed ? -1 : 0;
+    if (failed) return -1;
+    // The last block may have been another thread's: the count completes here.
+    if (o->progress) o->progress("entries scored", g->n, g->n, o->ctx);
+    return 0;
 }
 
 // The shortlist: the k entries of highest proxy score, in entry order.

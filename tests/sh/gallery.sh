@@ -32,6 +32,8 @@ cmp -s "$T/folder" "$T/index" || { diff "$T/folder" "$T/index" | head; fail "ind
 [ "$(wc -l <"$T/index")" -eq 399 ] || fail "--top 0: $(wc -l <"$T/index") results, expected 399"
 grep -q "the query is in the index ($q): left out of the ranking" "$T/err" ||
     { cat "$T/err"; fail "query note"; }
+SIAMESE_PROGRESS=1 ./siamese rank "${common[@]}" "$q" "$idx" 2>"$T/err" >/dev/null
+grep -q "400/400 entries scored in" "$T/err" || { cat "$T/err"; fail "rank's progress on an index"; }
 
 # The two stages against the head on every entry: with a shortlist of 20
 # (5% of the entries) the same 10 results on 19 queries of 20 or more. (A
