@@ -105,8 +105,9 @@ fmt() { awk -v x="$1" -v d="$2" 'BEGIN {printf "%.*f", d, x}'; }
     echo "## Gallery index (bench/gallery.sh)"
     echo
     echo "- Date: $(date '+%Y-%m-%d %H:%M'); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores"
-    echo "- Load average during the timed runs: $loads (other engineers' jobs share the cores:"
-    echo "  wall times are medians over $ROUNDS rounds; CPU time, user + system, depends less on the load)"
+    echo "- Load average during the timed runs: $loads (the benchmark's own two threads count for 2;"
+    echo "  other engineers' jobs share the cores: wall times are medians over $ROUNDS rounds; CPU time,"
+    echo "  user + system, depends less on the load)"
     echo "- Model: $MODEL (compact, $feat_dim features); page cache warm (one run of each first)"
     echo
     echo "Two-stage search against \`--exact\` on images_evaluation ($n_eval images indexed, the query's own"
@@ -143,5 +144,6 @@ fmt() { awk -v x="$1" -v d="$2" 'BEGIN {printf "%.*f", d, x}'; }
 cat bench/GALLERY.md
 # RESULTS.md ends with this section (report.py appends it after the notes):
 # replace the previous one.
-awk '/^## Gallery index \(bench\/gallery.sh\)/ {exit} {print}' bench/RESULTS.md >"$OUT/results.md"
-{ cat "$OUT/results.md"; echo; cat bench/GALLERY.md; } | cat -s >bench/RESULTS.md
+awk '/^## Gallery index \(bench\/gallery.sh\)/ {exit} {print}' bench/RESULTS.md |
+    sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' >"$OUT/results.md"  # without its trailing blank lines
+{ cat "$OUT/results.md"; echo; cat bench/GALLERY.md; } >bench/RESULTS.md
