@@ -1,11 +1,13 @@
 # siamese: image similarity with a Siamese VGG16 network, in C.
-#   make            the CPU program ./siamese (+ libsiamese_cuda.so when nvcc is found)
+#   make            the CPU program ./siamese (+ libsiamese_cuda.so when nvcc is found,
+#                   + libsiamese_mpi.so when mpicc is found: training on several processes)
 #   make setup      install the Debian packages, then build
 #   make test       every test CI runs (also under AddressSanitizer + UBSan, in build-asan/,
 #                   and the threaded parts under ThreadSanitizer, in build-tsan/)
 #   make fuzz       the libFuzzer harnesses, FUZZ_SECONDS (300) each; fuzz-smoke: 60 s each
 #   make bench      CPU benchmark against PyTorch (see bench/)
-# NO_CUDA=1 leaves the CUDA backend out.
+#   make bench-gallery  the gallery index's search: agreement, a million entries (see bench/)
+# NO_CUDA=1 leaves the CUDA backend out; NO_MPI=1 leaves MPI and NCCL out.
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -22,7 +24,10 @@ SANITIZE :=
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 BUILD   := build
 PROG    := siamese
-ENGINE_SRC := $(filter-out engine/backend_cuda.c,$(wildcard engine/*.c))
+# (backend_cuda.c and cudnn_graph.c are the CUDA library's: cuda.mk; comm_nccl.c
+# and dist_mpi.c are the CUDA and MPI libraries': cuda.mk, mpi.mk)
+ENGINE_SRC := $(filter-out engine/backend_cuda.c engine/cudnn_graph.c engine/comm_nccl.c \
+                engine/dist_mpi.c,$(wildcard engine/*.c))
 TUI_SRC    := $(wildcard tui/*.c)
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 TUI_OBJ    := $(TUI_SRC:%.c=$(BUILD)/%.o)
@@ -42,7 +47,7 @@ TOOL_BIN   := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests
 # The Debian packages the project needs (make setup installs them).
 DEBIAN_PACKAGES := build-essential pkg-config time libhdf5-dev libstb-dev libjpeg62-turbo-dev \
                    libncurses-dev libreadline-dev expect tmux python3 python3-venv clang \
-                   libomp-dev valgrind
+                   libomp-dev valgrind libopenmpi-dev openmpi-bin hdf5-tools
 
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 ifeq ($(NO_CUDA),1)
@@ -50,7 +55,7 @@ ifeq ($(NO_CUDA),1)
 endif
 CUDA_LIB := $(if $(and $(NVCC),$(wildcard kernels/*.cu)),libsiamese_cuda.so)
 
-.PHONY: all setup test test-unit test-expect clean bench model fixtures sanitize tsan fuzz fuzz-smoke
+.PHONY: all setup test test-unit test-expect clean bench bench-gallery model fixtures sanitize tsan fuzz fuzz-smoke
 all: $(PROG) $(CUDA_LIB) model
 
 $(PROG): $(ENGINE_OBJ) $(TUI_OBJ)
@@ -65,6 +70,7 @@ model: siamese
 	@test -f model_data/siamese_omniglot.h5 || test -f model_data/untrained_random.h5 || \
 	  ./siamese init --backbone compact --seed 1 --out model_data/untrained_random.h5
 
+-include mpi.mk
 -include cuda.mk
 
 $(TUI_LIB): $(filter-out $(BUILD)/tui/main.o,$(TUI_OBJ))
@@ -117,7 +123,8 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-r
               -fopenmp -std=gnu11 -Wno-pass-failed $(CPPFLAGS)
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN   := $(FUZZ_NAMES:%=build-fuzz/fuzz_%)
-FUZZ_ENGINE_SRC := engine/image.c engine/imageformat.c engine/jpeg.c engine/err.c engine/text.c engine/weights.c engine/atomicfile.c \
+FUZZ_ENGINE_SRC := engine/image.c engine/imageformat.c engine/jpeg.c engine/err.c engine/text.c engine/weights.c engine/h5attr.c \
+                   engine/atomicfile.c engine/plugin.c \
                    engine/gemm.c engine/winograd.c \
                    engine/model.c engine/backend.c engine/backend_cpu.c engine/backend_failure.c \
                    engine/profile.c \
@@ -145,9 +152,12 @@ fuzz-smoke: $(FUZZ_BIN)
 # A tool, not a test: times our engine against PyTorch (bench/RESULTS.md).
 bench: siamese
 	@bench/run.sh
+# The gallery index: two-stage against exact search, a million-entry index (bench/RESULTS.md).
+bench-gallery: siamese
+	@bench/gallery.sh
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan build-fuzz siamese libsiamese_cuda.so
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz siamese libsiamese_cuda.so libsiamese_mpi.so
 
 # What each object and test program was built from (-MMD): a changed header
 # (tests/synth.h, say) rebuilds what includes it.

@@ -10,6 +10,8 @@
 #                   compute_90 PTX, which the driver compiles for newer GPUs
 #   CUDA_INCLUDES   where cuda_runtime_api.h, cudnn.h and cublas_v2.h are
 #   CUDA_LDLIBS     how cuDNN and cuBLAS are linked
+#   NCCL_H          nccl.h, found in CUDA_INCLUDES: the library then sums
+#                   gradients between GPUs with NCCL (see mpi.mk)
 #   make gpu-bundle what a GPU machine without our Debian libraries needs to
 #                   run tests/gpu/check.sh (see tests/gpu/README.md)
 #   make gpu-bundle-model  the same with all of Omniglot, for tests/gpu/train_model.sh
@@ -35,9 +37,19 @@ NVCCFLAGS     += -std=c++17 $(CUDA_ARCH) $(CUDA_INCLUDES) -MMD -MP \
                  -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra
 
 KERNEL_OBJ := $(patsubst %.cu,$(BUILD)/%.o,$(wildcard kernels/*.cu))
-CUDA_C_OBJ := $(BUILD)/cuda/engine/backend_cuda.o $(BUILD)/cuda/engine/backend_failure.o \
+CUDA_C_OBJ := $(BUILD)/cuda/engine/backend_cuda.o $(BUILD)/cuda/engine/cudnn_graph.o \
+              $(BUILD)/cuda/engine/backend_failure.o \
               $(BUILD)/cuda/engine/err.o $(BUILD)/cuda/engine/text.o \
               $(BUILD)/cuda/engine/profile.o
+
+# NCCL for data-parallel training (mpi.mk) when its header is beside the
+# toolkit's and MPI is wanted: comm_nccl.c loads libnccl.so.2 at run time,
+# so the library does not need NCCL to run in one process.
+NCCL_H := $(if $(filter 1,$(NO_MPI)),,$(firstword $(wildcard $(patsubst -I%,%/nccl.h,$(filter -I%,$(CUDA_INCLUDES))))))
+ifneq ($(NCCL_H),)
+CUDA_C_OBJ += $(BUILD)/cuda/engine/comm_nccl.o
+$(BUILD)/cuda/engine/backend_cuda.o: CPPFLAGS += -DSIAMESE_NCCL
+endif
 
 $(BUILD)/kernels/%.o: kernels/%.cu
 	@mkdir -p $(dir $@)

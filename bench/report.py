@@ -169,10 +169,12 @@ def main(raw, out):
     ]
     with open(out, "w") as f:
         f.write("\n".join(head) + "\n" + body + "\n")
-        try:
-            f.write("\n" + open(out.replace("RESULTS.md", "NOTES.md")).read())
-        except OSError:
-            pass
+        # The notes (by hand) and the gallery's figures (bench/gallery.sh).
+        for part in ("NOTES.md", "GALLERY.md"):
+            try:
+                f.write("\n" + open(out.replace("RESULTS.md", part)).read())
+            except OSError:
+                pass
 
 
 if __name__ == "__main__":

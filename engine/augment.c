@@ -78,6 +78,12 @@ void augment_draw(const AugmentParams *p, Rng *r, int w, int h, double m[6]) {
     m[5] = i10 * (-cx - tx) + i11 * (-cy - ty) + oy + cy;
 }
 
+void augment_skip(const AugmentParams *p, Rng *r) {
+    // The count of numbers drawn does not depend on the size.
+    double m[6];
+    augment_draw(p, r, 1, 1, m);
+}
+
 int augment_warp(const Image *src, const double m[6], Image *dst) {
     const int w = src->w, h = src->h;
     dst->w = w;

@@ -39,6 +39,10 @@ void augment_preset(AugmentParams *p, AugmentKind k);
 // source coordinates, src = (m[0] x + m[1] y + m[2], m[3] x + m[4] y + m[5]).
 // Always consumes the same count of random numbers.
 void augment_draw(const AugmentParams *p, Rng *r, int w, int h, double m[6]);
+// Advances r past one augment_draw, without an image: what a process does
+// for an image of the batch that another process builds (data-parallel
+// training), so that its own images get the numbers one process would draw.
+void augment_skip(const AugmentParams *p, Rng *r);
 
 // dst (same size as src, allocated here) = src resampled through m.
 int augment_warp(const Image *src, const double m[6], Image *dst);

@@ -6,47 +6,42 @@
 #include "backend.h"
 
 #include <dlfcn.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-// Looks for the library beside the executable first, then on the loader's path.
-static void *open_cuda_library(char *why, size_t why_len) {
-    char exe[PATH_MAX], path[PATH_MAX + 64];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    void *h = NULL;
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = '\0';
-        snprintf(path, sizeof path, "%s/%s", exe, BACKEND_CUDA_LIBRARY);
-        h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-        if (!h && access(path, F_OK) == 0) {
-            snprintf(why, why_len, "%s", dlerror());
-            return NULL;
-        }
-    }
-    if (!h) h = dlopen(BACKEND_CUDA_LIBRARY, RTLD_NOW | RTLD_LOCAL);
-    if (!h) snprintf(why, why_len, "%s", dlerror());
-    return h;
-}
+#include "plugin.h"
 
 // A GPU needs the NVIDIA driver's libcuda.so.1. Without it, say so before
 // loading the CUDA backend, whose cuDNN and cuBLAS cost some 200 MB of
 // memory just to load. (When present it stays loaded: CUDA uses it.)
 static int driver_present(void) { return dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL) != NULL; }
 
+// The CUDA backend library, or NULL with e filled. It stays loaded for the
+// life of the process.
+static void *cuda_library(char *why, size_t why_len, Err *e) {
+    if (!driver_present()) {
+        err_set(e, "the CUDA backend is not available: no NVIDIA driver (libcuda.so.1 not found)");
+        return NULL;
+    }
+    void *h = plugin_open(BACKEND_CUDA_LIBRARY, why, why_len);
+    if (!h) err_set(e, "the CUDA backend is not available: %s", why);
+    return h;
+}
+
+int backend_cuda_devices(void) {
+    char why[512];
+    Err e;
+    void *h = cuda_library(why, sizeof why, &e);
+    BackendCudaCountFn fn = h ? (BackendCudaCountFn)dlsym(h, BACKEND_CUDA_COUNT_SYMBOL) : NULL;
+    return fn ? fn() : 0;
+}
+
 static int open_cuda(Backend **out, int index, char *why, size_t why_len, Err *e) {
-    if (!driver_present())
-        return err_set(e, "the CUDA backend is not available: no NVIDIA driver (libcuda.so.1 "
-                          "not found)");
-    void *h = open_cuda_library(why, why_len);
-    if (!h) return err_set(e, "the CUDA backend is not available: %s", why);
+    void *h = cuda_library(why, why_len, e);
+    if (!h) return -1;
     BackendCudaOpenFn fn = (BackendCudaOpenFn)dlsym(h, BACKEND_CUDA_SYMBOL);
     if (!fn) return err_set(e, "%s has no %s", BACKEND_CUDA_LIBRARY, BACKEND_CUDA_SYMBOL);
-    // The library stays loaded for the life of the process.
     return fn(out, index, e);
 }
 

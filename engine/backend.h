@@ -61,11 +61,35 @@ typedef enum BackendPrecision { BACKEND_FP32, BACKEND_TF32, BACKEND_BF16 } Backe
 
 #define BACKEND_FENCES 4
 
+// Where a model's conv kernels lie in its parameter-shaped buffers (the
+// parameters, their gradients, the optimizer's slots): kernel i is
+// (3,3,C,K) floats from offset off. See alloc_params.
+#define BACKEND_KERNEL_VIEWS_MAX 32
+typedef struct BackendKernelView {
+    size_t off;
+    int C, K;
+} BackendKernelView;
+typedef struct BackendParamLayout {
+    size_t floats;  // the buffer's size
+    int n_views;
+    BackendKernelView views[BACKEND_KERNEL_VIEWS_MAX];
+} BackendParamLayout;
+
 typedef struct BackendOps {
     // ---- memory ----------------------------------------------------------
     // Zero-filled; NULL when the memory is not there (not a failure of the
     // backend: the caller says what it was for) or after a failure.
     void *(*alloc)(Backend *b, size_t bytes);
+    // A parameter-shaped buffer of layout->floats floats (zero-filled; NULL
+    // as alloc), freed by free. The backend may keep the conv kernels at
+    // the layout's views in a layout of its own (the GPU: cuDNN's
+    // (K,3,3,C)): uploads and downloads convert them, so to the caller the
+    // buffer is in Keras layout, as long as a transfer covers a kernel whole
+    // or not at all; element-wise operations (the optimizers) are
+    // indifferent to it; and conv3x3_forward and _backward given w or dw at
+    // one of these kernels use it as it is. Nothing else reads or writes
+    // such a buffer's kernels.
+    void *(*alloc_params)(Backend *b, const BackendParamLayout *layout);
     void (*free)(Backend *b, void *p);
     void (*zero)(Backend *b, void *p, size_t bytes);
     // Uploads return once host_src may be reused; the copy itself may still
@@ -106,19 +130,29 @@ typedef struct BackendOps {
     // out is (N,H,W,K), in is (N,H,W,C), w is (3,3,C,K), bias is (K)
     void (*conv3x3_forward)(Backend *b, float *out, const float *in, const float *w,
                             const float *bias, int N, int H, int W, int C, int K, int relu);
-    // dout is (N,H,W,K) and already multiplied by the ReLU mask.
+    // dout is (N,H,W,K), the gradient of the layer's output. With y (the
+    // layer's ReLU output, (N,H,W,K)) it is first masked by the ReLU in
+    // place, dout = 0 where y <= 0, as relu_backward would (one pass that
+    // also sums the bias gradient); with y NULL it is taken as it is.
     // din is (N,H,W,C) or NULL, dw is (3,3,C,K), dbias is (K)
-    void (*conv3x3_backward)(Backend *b, float *din, float *dw, float *dbias, const float *dout,
-                             const float *in, const float *w, int N, int H, int W, int C, int K);
+    void (*conv3x3_backward)(Backend *b, float *din, float *dw, float *dbias, float *dout,
+                             const float *y, const float *in, const float *w, int N, int H, int W,
+                             int C, int K);
     // dx = dy where y > 0, else 0 (y is the ReLU output); dx may alias dy. n elements.
     void (*relu_backward)(Backend *b, float *dx, const float *dy, const float *y, size_t n);
-    // 2x2 max-pool, stride 2, 'valid': out is (N,H/2,W/2,C), in is (N,H,W,C)
-    void (*maxpool2_forward)(Backend *b, float *out, const float *in, int N, int H, int W, int C);
+    // 2x2 max-pool, stride 2, 'valid': out is (N,H/2,W/2,C), in is (N,H,W,C).
+    // argmax, (N,H/2,W/2,C) bytes or NULL, is for the backward pass of the
+    // same pooling: the backend may keep there which element of each window
+    // is its first maximum, or leave it unwritten (it then finds them again).
+    void (*maxpool2_forward)(Backend *b, float *out, uint8_t *argmax, const float *in, int N,
+                             int H, int W, int C);
     // din is (N,H,W,C), fully written: each window's gradient goes to its
     // first maximum in row-major order (as PyTorch), the rest (and the odd
-    // last row/column that 'valid' pooling drops) get 0.
+    // last row/column that 'valid' pooling drops) get 0. in, out and argmax
+    // are those of the forward pass (argmax may be NULL).
     void (*maxpool2_backward)(Backend *b, float *din, const float *dout, const float *in,
-                              const float *out, int N, int H, int W, int C);
+                              const float *out, const uint8_t *argmax, int N, int H, int W,
+                              int C);
     // out = in @ w + bias, optional ReLU. out is (N,Out), in is (N,In), w is (In,Out)
     void (*dense_forward)(Backend *b, float *out, const float *in, const float *w,
                           const float *bias, int N, int In, int Out, int relu);
@@ -135,8 +169,11 @@ typedef struct BackendOps {
     // y may be NULL (inference): then loss is not written.
     void (*sigmoid_bce_forward)(Backend *b, float *prob, float *loss, const float *logit,
                                 const float *y, int N);
-    // dlogit = (prob - y) / N
-    void (*sigmoid_bce_backward)(Backend *b, float *dlogit, const float *prob, const float *y, int N);
+    // dlogit = (prob - y) / mean_over: the gradient of the mean loss over
+    // mean_over pairs, of which these are N (mean_over = N but in
+    // data-parallel training, where each process has a part of the batch).
+    void (*sigmoid_bce_backward)(Backend *b, float *dlogit, const float *prob, const float *y, int N,
+                                 int mean_over);
 
     // ---- optimizers (PyTorch semantics, L2 weight decay added to the gradient) ----
     // g += wd*p; buf = momentum*buf + g; p -= lr * (g + momentum*buf)
@@ -152,7 +189,29 @@ typedef struct BackendOps {
     // backend opens). NULL where the backend computes in FP32 only (the CPU);
     // call it through backend_set_precision, which checks that.
     void (*set_precision)(Backend *b, BackendPrecision p);
+
+    // Data-parallel training (dist.h): a communicator that sums gradients in
+    // device memory between processes with a device each (NCCL). NULL where
+    // the backend has none (the CPU: its memory is the host's, which MPI
+    // sums). comm_id makes a new communicator's identity (id, len >=
+    // BACKEND_COMM_ID_BYTES) on one process, which hands it to the others;
+    // each then joins as rank of size. comm_sum queues the sum over the
+    // ranks of p (n floats) in place, to start when the operations queued
+    // before it are done and to run beside those queued after it (which must
+    // not touch p: the backward pass goes on with the earlier layers);
+    // comm_wait waits for every queued sum, and operations queued after it
+    // see the sums (the same on every rank). Every wait ends after the
+    // timeout_s given to comm_join with an error (a peer died or hangs);
+    // comm_leave then aborts (abort = 1) what is in flight.
+    int (*comm_id)(Backend *b, void *id, size_t len, Err *e);
+    int (*comm_join)(Backend *b, const void *id, size_t len, int rank, int size, double timeout_s,
+                     Err *e);
+    int (*comm_sum)(Backend *b, float *p, size_t n, Err *e);
+    int (*comm_wait)(Backend *b, Err *e);
+    void (*comm_leave)(Backend *b, int abort);
 } BackendOps;
+
+#define BACKEND_COMM_ID_BYTES 128  // NCCL's ncclUniqueId
 
 // What the first failed operation left (see Failures at the top).
 typedef enum BackendFailure {
@@ -249,10 +308,15 @@ void backend_op_injected(void);
 // The CPU backend, always present.
 int backend_cpu_open(Backend **out, int threads, Err *e);
 
-// The entry point the CUDA backend library exports (see backend.c).
+// The GPUs the CUDA backend sees; 0 without it (or without a GPU).
+int backend_cuda_devices(void);
+
+// The entry points the CUDA backend library exports (see backend.c).
 typedef int (*BackendCudaOpenFn)(Backend **out, int device_index, Err *e);
+typedef int (*BackendCudaCountFn)(void);
 #define BACKEND_CUDA_LIBRARY "libsiamese_cuda.so"
 #define BACKEND_CUDA_SYMBOL "backend_cuda_open"
+#define BACKEND_CUDA_COUNT_SYMBOL "backend_cuda_device_count"
 
 #ifdef __cplusplus
 }

@@ -68,6 +68,10 @@ static void *cpu_alloc(Backend *b, size_t bytes) {
     BACKEND_OP(b, NULL);
     return calloc(1, bytes ? bytes : 1);
 }
+// The CPU's layout is Keras's.
+static void *cpu_alloc_params(Backend *b, const BackendParamLayout *layout) {
+    return cpu_alloc(b, layout->floats * sizeof(float));
+}
 static void cpu_free(Backend *b, void *p) { (void)b; free(p); }
 static void cpu_zero(Backend *b, void *p, size_t bytes) {
     BACKEND_OP(b);
@@ -231,11 +235,19 @@ static void cpu_conv3x3_forward(Backend *b, float *out, const float *in, const f
                   bias, relu, threads);
 }
 
-static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias, const float *dout,
-                                 const float *in, const float *w, int N, int H, int W, int C,
-                                 int K) {
+// dx = dy where y > 0, else 0; dx may alias dy.
+static void relu_mask(float *dx, const float *dy, const float *y, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias, float *dout,
+                                 const float *y, const float *in, const float *w, int N, int H,
+                                 int W, int C, int K) {
     BACKEND_OP(b);
     const int M = N * H * W, threads = impl_of(b)->threads;
+    profile_piece(b, "relu bwd");
+    if (y) relu_mask(dout, dout, y, (size_t)M * K);
     profile_piece(b, "bias grad");
     column_sums(b, dbias, dout, M, K);
     profile_piece(b, "wgrad");
@@ -268,13 +280,16 @@ static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias
 
 static void cpu_relu_backward(Backend *b, float *dx, const float *dy, const float *y, size_t n) {
     BACKEND_OP(b);
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    relu_mask(dx, dy, y, n);
 }
 
 // ---- pooling -----------------------------------------------------------------
 
-static void cpu_maxpool2_forward(Backend *b, float *out, const float *in, int N, int H, int W, int C) {
+// The CPU keeps the argmax (the backward pass then reads one byte per
+// window instead of four inputs): 0..3, the window's first maximum in
+// row-major order.
+static void cpu_maxpool2_forward(Backend *b, float *out, uint8_t *argmax, const float *in, int N,
+                                 int H, int W, int C) {
     BACKEND_OP(b);
     const int OH = H / 2, OW = W / 2;
 #pragma omp parallel for schedule(static) num_threads(forward_threads(b, 4.0 * N * OH * OW * C))
@@ -282,20 +297,22 @@ static void cpu_maxpool2_forward(Backend *b, float *out, const float *in, int N,
         int ox = (int)(p % OW), oy = (int)(p / OW % OH);
         long n = p / ((long)OW * OH);
         const float *i00 = in + ((n * H + 2 * oy) * W + 2 * ox) * C;
-        const float *i01 = i00 + C, *i10 = i00 + (size_t)W * C, *i11 = i10 + C;
+        const float *q[4] = {i00, i00 + C, i00 + (size_t)W * C, i00 + (size_t)W * C + C};
         float *o = out + p * C;
+        uint8_t *a = argmax ? argmax + p * C : NULL;
         for (int c = 0; c < C; c++) {
-            float m = i00[c];
-            if (i01[c] > m) m = i01[c];
-            if (i10[c] > m) m = i10[c];
-            if (i11[c] > m) m = i11[c];
-            o[c] = m;
+            int best = 0;
+            for (int k = 1; k < 4; k++)
+                if (q[k][c] > q[best][c]) best = k;  // strictly: the first maximum stays
+            o[c] = q[best][c];
+            if (a) a[c] = (uint8_t)best;
         }
     }
 }
 
 static void cpu_maxpool2_backward(Backend *b, float *din, const float *dout, const float *in,
-                                  const float *out, int N, int H, int W, int C) {
+                                  const float *out, const uint8_t *argmax, int N, int H, int W,
+                                  int C) {
     BACKEND_OP(b);
     const int OH = H / 2, OW = W / 2;
     memset(din, 0, (size_t)N * H * W * C * sizeof(float));
@@ -306,13 +323,15 @@ static void cpu_maxpool2_backward(Backend *b, float *din, const float *dout, con
         size_t base = ((n * H + 2 * oy) * W + 2 * ox) * C;
         size_t offs[4] = {base, base + C, base + (size_t)W * C, base + (size_t)W * C + C};
         for (int c = 0; c < C; c++) {
-            float m = out[p * C + c];
-            for (int q = 0; q < 4; q++) {
-                if (in[offs[q] + c] == m) {  // first maximum in row-major order
-                    din[offs[q] + c] = dout[p * C + c];
-                    break;
-                }
+            int first = 0;
+            if (argmax) {
+                first = argmax[p * C + c];
+            } else {  // the first element equal to the maximum, in row-major order
+                const float m = out[p * C + c];
+                while (first < 4 && in[offs[first] + c] != m) first++;
+                if (first == 4) continue;  // NaN: no element is the maximum
             }
+            din[offs[first] + c] = dout[p * C + c];
         }
     }
 }
@@ -355,6 +374,9 @@ static void cpu_dense_backward(Backend *b, float *din, float *dw, float *dbias, 
 
 static void cpu_absdiff_forward(Backend *b, float *out, const float *x1, const float *x2, size_t n) {
     BACKEND_OP(b);
+    // Memory-bound: every core's share of the bandwidth helps (a gallery
+    // search runs it on millions of features between two products).
+#pragma omp parallel for schedule(static) num_threads(impl_of(b)->threads) if (n >= 65536)
     for (size_t i = 0; i < n; i++) out[i] = fabsf(x1[i] - x2[i]);
 }
 
@@ -381,9 +403,9 @@ static void cpu_sigmoid_bce_forward(Backend *b, float *prob, float *loss, const 
 }
 
 static void cpu_sigmoid_bce_backward(Backend *b, float *dlogit, const float *prob, const float *y,
-                                     int N) {
+                                     int N, int mean_over) {
     BACKEND_OP(b);
-    for (int i = 0; i < N; i++) dlogit[i] = (prob[i] - y[i]) / (float)N;
+    for (int i = 0; i < N; i++) dlogit[i] = (prob[i] - y[i]) / (float)mean_over;
 }
 
 // ---- optimizers ----------------------------------------------------------------
@@ -415,6 +437,7 @@ static void cpu_adam_step(Backend *b, float *p, const float *g, float *m, float 
 
 static const BackendOps cpu_ops = {
     .alloc = cpu_alloc,
+    .alloc_params = cpu_alloc_params,
     .free = cpu_free,
     .zero = cpu_zero,
     .upload = cpu_copy,

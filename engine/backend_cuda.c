@@ -15,20 +15,30 @@
 //    download_async and the fences let the trainer read a step's loss while
 //    the next step runs.
 //  - Tensors are NHWC, as the model's buffers; cuDNN runs NHWC natively.
-//  - Kernel layout. The model keeps conv kernels in Keras layout (3,3,C,K)
-//    (backend.h: weights files map onto the parameter buffer with one copy);
-//    cuDNN's NHWC filters are (K,3,3,C). Both are the same (9C,K) matrix,
-//    once transposed, so this backend keeps a cache of transposed kernels,
-//    keyed by the Keras kernel's address, shape and type (float32, or
-//    bfloat16 under --amp bf16). Every operation that
-//    writes device memory (uploads, optimizer steps, any op's outputs,
-//    alloc, free) drops the cache entries its bytes overlap, so an entry is
-//    never stale: in inference each kernel is transposed once; in training
-//    once per step, after the optimizer changed it. The filter gradient is
-//    computed in cuDNN's layout into a scratch buffer and transposed back.
+//  - Kernel layout. Keras's conv kernels are (3,3,C,K), cuDNN's NHWC
+//    filters (K,3,3,C): the same (9C,K) matrix, transposed. The model's
+//    parameter-shaped buffers (alloc_params: parameters, gradients,
+//    optimizer slots) keep their conv kernels in cuDNN's layout, the only
+//    copy there is: uploads and downloads of those buffers transpose the
+//    kernels on the way (a table of such buffers and their kernels,
+//    looked up by address), the convolutions read w and write dw as they
+//    are, and the optimizers are element-wise. So no copy can go stale, and
+//    a step transposes nothing. A kernel in any other memory (the parity
+//    tests' buffers) is transposed into scratch at each use.
+//    SIAMESE_CUDA_KERNELS=keras keeps every buffer in Keras's layout (the
+//    kernels transposed at each use), to time the difference.
 //  - Convolution algorithms are chosen once per shape (N,H,W,C,K) by timing
 //    the candidates (cudnnFind...Ex) on the real buffers within a bounded
 //    workspace, SIAMESE_CUDA_WORKSPACE_MB (default 256).
+//  - Element-wise backward work. By default a conv's ReLU mask is a pass
+//    of its own (kernels/relu_backward.cu) and its bias gradient cuDNN's
+//    reduction, and the max-pool's forward pass is cuDNN's and its backward
+//    pass finds each window's maximum again (kernels/maxpool_backward.cu).
+//    SIAMESE_CUDA_BIAS_GRAD=fused masks and sums in one pass
+//    (kernels/relu_bias_grad.cu), SIAMESE_CUDA_POOL=argmax keeps each
+//    window's maximum in the forward pass and routes the gradient from it
+//    (kernels/maxpool.cu): tests/gpu/check.sh times both ways; the
+//    description names the switches that are not the default.
 //  - Precision (backend.h, set by --precision): FP32 is plain FMA
 //    arithmetic in cuDNN and cuBLAS, the numbers the CPU reference gives (a
 //    backend opens in it). TF32, PyTorch's default and the program's, lets
@@ -69,11 +79,15 @@
 #include "../kernels/check.h"
 #include "../kernels/kernels.h"
 #include "backend.h"
+#include "cudnn_graph.h"
+#ifdef SIAMESE_NCCL
+#include "comm_nccl.h"
+#endif
 #include "profile.h"
 #include "text.h"
 
 #define PLAN_MAX 64                 // conv shapes remembered (VGG16 has 13 per batch size)
-#define KCACHE_MAX 32               // transposed kernels kept
+#define PARAM_BUFFERS_MAX 64        // parameter-shaped buffers (alloc_params) at a time
 #define STAGE_BYTES (16u << 20)     // each of the two pinned upload buffers
 #define DEFAULT_WORKSPACE_MB 256
 
@@ -136,19 +150,18 @@ typedef struct ConvPlan {
     int algo[3];             // the cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t chosen
     cudnnMathType_t math[3];
     int fused;  // cudnnConvolutionBiasActivationForward accepts the forward algorithm
+    // SIAMESE_CUDA_CONV=graph: each pass's plan from the graph API, made at
+    // its first aligned use; graph_none[pass]: the API had none (the legacy
+    // API runs the pass).
+    GraphConv *graph[3];
+    int graph_none[3];
 } ConvPlan;
 
-// A conv kernel in cuDNN's layout: krsc (K,3,3,C) = transpose of src (3,3,C,K),
-// float32, or rounded to bfloat16 when bf16.
-typedef struct KrscEntry {
-    const float *src;
-    int C, K;
-    int bf16;
-    int valid;            // src's bytes unchanged since krsc was made
-    unsigned long used;   // for least-recently-used eviction
-    void *krsc;
-    size_t bytes;         // krsc's allocation
-} KrscEntry;
+// A buffer of alloc_params whose conv kernels are in cuDNN's layout.
+typedef struct ParamBuffer {
+    char *p;  // device; NULL: the slot is free
+    BackendParamLayout layout;
+} ParamBuffer;
 
 // A device buffer grown to the largest size asked of it, then kept: the
 // first training step sizes it, later ones allocate nothing.
@@ -170,11 +183,18 @@ typedef struct CudaImpl {
     ConvPlan plans[PLAN_MAX];
     int n_plans;
     int plan_reuse;      // the slot a new shape takes once all are used
-    KrscEntry kcache[KCACHE_MAX];
-    unsigned long kclock;
+    ParamBuffer params[PARAM_BUFFERS_MAX];  // alloc_params' buffers (kernels in cuDNN's layout)
+    // Switches (the environment, read at open; see the top): 1 = the new way.
+    int keras_kernels;    // SIAMESE_CUDA_KERNELS=keras: no buffer keeps cuDNN's layout
+    int fused_bias_grad;  // SIAMESE_CUDA_BIAS_GRAD=fused
+    int pool_argmax;      // SIAMESE_CUDA_POOL=argmax
+    int conv_graph;       // SIAMESE_CUDA_CONV=graph
     void *ws;            // cuDNN workspace of ws_bytes, allocated at the first search
     size_t ws_bytes;     // SIAMESE_CUDA_WORKSPACE_MB
     Scratch dw_krsc;     // a filter gradient in cuDNN's layout (float32 or bfloat16)
+    Scratch w_krsc;      // a kernel made into cuDNN's layout for one use (kernel_krsc)
+    Scratch partial;     // relu_bias_grad's partial sums
+    Scratch xfer;        // a download of a parameter buffer, its kernels made Keras's
     // BF16 precision: the bfloat16 copies of one operation's input, output
     // or output gradient, input gradient, and dense kernel.
     Scratch bf16_x, bf16_y, bf16_dx, bf16_w;
@@ -191,6 +211,9 @@ typedef struct CudaImpl {
     cudaEvent_t fence[BACKEND_FENCES];
     cudaEvent_t *marks;           // profiling timestamps (timer_mark), n_marks of cap_marks
     int n_marks, cap_marks;
+#ifdef SIAMESE_NCCL
+    NcclComm *comm;               // data-parallel training: the other ranks' GPUs
+#endif
 } CudaImpl;
 
 static const float ONE = 1.0f, ZERO = 0.0f;
@@ -269,18 +292,6 @@ static CudaImpl *impl_of(Backend *b) {
 // "wgrad", "bias grad", "bias+relu", "convert"), for profiles.
 #define PIECE(c, name) profile_piece((c)->be, name)
 
-// Bytes [p, p+bytes) were (or are about to be) written: drop the transposed
-// kernels made from them.
-static void written(CudaImpl *c, const void *p, size_t bytes) {
-    const char *lo = (const char *)p, *hi = lo + bytes;
-    for (int i = 0; i < KCACHE_MAX; i++) {
-        KrscEntry *k = &c->kcache[i];
-        if (!k->valid) continue;
-        const char *klo = (const char *)k->src, *khi = klo + 9 * sizeof(float) * k->C * k->K;
-        if (lo < khi && klo < hi) k->valid = 0;
-    }
-}
-
 // cuDNN's descriptors take int sizes; the model's tensors stay far below.
 static void require_int_sized(const char *op, size_t elements) {
     if (elements > INT_MAX)
@@ -323,8 +334,54 @@ static void *cuda_alloc(Backend *b, size_t bytes) {
         cudaGetLastError();  // out of memory is reported by returning NULL
         return NULL;
     }
-    written(c, p, bytes);
     CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, c->stream));
+    return p;
+}
+
+// The kernels of the alloc_params buffers that the bytes [p, p+bytes) cover
+// (a transfer must cover a kernel whole or not at all: cutting one is a
+// bug): kernel i starts at *at[i], (K,3,3,C) on the device. Returns their
+// number, at most n.
+typedef struct CoveredKernel {
+    char *at;
+    int C, K;
+} CoveredKernel;
+static int covered_kernels(CudaImpl *c, const void *p, size_t bytes, CoveredKernel *out, int n) {
+    const char *lo = (const char *)p, *hi = lo + bytes;
+    int found = 0;
+    for (int i = 0; i < PARAM_BUFFERS_MAX; i++) {
+        const ParamBuffer *pb = &c->params[i];
+        if (!pb->p || hi <= pb->p || lo >= pb->p + pb->layout.floats * sizeof(float)) continue;
+        for (int v = 0; v < pb->layout.n_views; v++) {
+            const BackendKernelView *kv = &pb->layout.views[v];
+            char *k = pb->p + kv->off * sizeof(float);
+            const char *kend = k + 9 * sizeof(float) * kv->C * kv->K;
+            if (kend <= lo || k >= hi) continue;
+            if (k < lo || kend > hi || found == n)
+                cuda_fail(__FILE__, __LINE__, 0, "a parameter transfer",
+                          "this is a bug in siamese",
+                          "bytes %zu to %zu of a parameter buffer cut its (3,3,%d,%d) kernel",
+                          (size_t)(lo - pb->p), (size_t)(hi - pb->p), kv->C, kv->K);
+            out[found++] = (CoveredKernel){k, kv->C, kv->K};
+        }
+    }
+    return found;
+}
+
+// A parameter-shaped buffer (backend.h) whose kernels this backend keeps in
+// cuDNN's layout: registered, so that every later use finds its layout by
+// address (kernel_home, covered_kernels).
+static void *cuda_alloc_params(Backend *b, const BackendParamLayout *layout) {
+    BACKEND_OP(b, NULL);
+    CudaImpl *c = impl_of(b);
+    ParamBuffer *slot = NULL;
+    for (int i = 0; i < PARAM_BUFFERS_MAX && !slot && !c->keras_kernels; i++)
+        if (!c->params[i].p) slot = &c->params[i];
+    if (!c->keras_kernels && !slot)
+        cuda_fail(__FILE__, __LINE__, 0, "alloc_params", "this is a bug in siamese",
+                  "more than %d parameter buffers at a time", PARAM_BUFFERS_MAX);
+    void *p = cuda_alloc(b, layout->floats * sizeof(float));
+    if (p && slot) *slot = (ParamBuffer){p, *layout};
     return p;
 }
 
@@ -333,16 +390,14 @@ static void *cuda_alloc(Backend *b, size_t bytes) {
 static void cuda_free(Backend *b, void *p) {
     CudaImpl *c = (CudaImpl *)b->impl;
     if (!p) return;
-    // The allocation's size is not known here, and frees are rare (a model
-    // or a batch size going away): forget every transposed kernel.
-    for (int i = 0; i < KCACHE_MAX; i++) c->kcache[i].valid = 0;
+    for (int i = 0; i < PARAM_BUFFERS_MAX; i++)
+        if (c->params[i].p == p) c->params[i].p = NULL;
     if (cudaSetDevice(c->device) != cudaSuccess || cudaFree(p) != cudaSuccess)
         (void)cudaGetLastError();  // not left for a later launch check to find
 }
 
 static void cuda_zero(Backend *b, void *p, size_t bytes) {
     CUDA_OP(b, c);
-    written(c, p, bytes);
     CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, c->stream));
 }
 
@@ -366,10 +421,37 @@ static void stage_to_device(CudaImpl *c, void *dst, const void *src, size_t byte
     }
 }
 
+#define KERNELS_MAX (BACKEND_KERNEL_VIEWS_MAX * 4)
+
+// Into an alloc_params buffer the bytes arrive in Keras's layout; each
+// kernel they cover is then transposed into cuDNN's, through scratch.
 static void cuda_upload(Backend *b, void *dst, const void *host_src, size_t bytes) {
     CUDA_OP(b, c);
-    written(c, dst, bytes);
     stage_to_device(c, dst, host_src, bytes);
+    CoveredKernel k[KERNELS_MAX];
+    const int n = covered_kernels(c, dst, bytes, k, KERNELS_MAX);
+    for (int i = 0; i < n; i++) {
+        const size_t floats = 9 * (size_t)k[i].C * k[i].K;
+        float *t = scratch(&c->w_krsc, floats * sizeof(float));
+        kernel_transpose(c->stream, t, (const float *)k[i].at, 9 * k[i].C, k[i].K);
+        CUDA_CHECK(cudaMemcpyAsync(k[i].at, t, floats * sizeof(float), cudaMemcpyDeviceToDevice,
+                                   c->stream));
+    }
+}
+
+// The device bytes [src, src+bytes) as the caller sees them: src itself, or
+// when they cover kernels of an alloc_params buffer a copy in scratch with
+// those kernels transposed back into Keras's layout.
+static const void *keras_view(CudaImpl *c, const void *src, size_t bytes) {
+    CoveredKernel k[KERNELS_MAX];
+    const int n = covered_kernels(c, src, bytes, k, KERNELS_MAX);
+    if (!n) return src;
+    char *t = scratch(&c->xfer, bytes);
+    CUDA_CHECK(cudaMemcpyAsync(t, src, bytes, cudaMemcpyDeviceToDevice, c->stream));
+    for (int i = 0; i < n; i++)
+        kernel_transpose(c->stream, (float *)(t + (k[i].at - (const char *)src)),
+                         (const float *)k[i].at, k[i].K, 9 * k[i].C);  // (K,9C) -> (9C,K)
+    return t;
 }
 
 // Memory from cudaMallocHost (host_alloc), which a copy engine reads directly.
@@ -388,7 +470,6 @@ static int page_locked(const void *p) {
 // the bytes have crossed (the caller may then reuse them).
 static void cuda_upload_u8(Backend *b, float *dst, const uint8_t *host_src, size_t n, int invert) {
     CUDA_OP(b, c);
-    written(c, dst, n * sizeof(float));
     const int direct = page_locked(host_src);
     int last = 0;
     for (size_t done = 0; done < n; done += STAGE_BYTES) {
@@ -415,6 +496,7 @@ static void cuda_upload_u8(Backend *b, float *dst, const uint8_t *host_src, size
 
 static void cuda_download(Backend *b, void *host_dst, const void *src, size_t bytes) {
     CUDA_OP(b, c);
+    src = keras_view(c, src, bytes);
     CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
 }
@@ -447,6 +529,7 @@ static void cuda_host_free(Backend *b, void *p) {
 // wait for the stream.
 static void cuda_download_async(Backend *b, void *host_dst, const void *src, size_t bytes) {
     CUDA_OP(b, c);
+    src = keras_view(c, src, bytes);
     CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
 }
 
@@ -503,6 +586,10 @@ static void cuda_destroy(Backend *b) {
     CudaImpl *c = (CudaImpl *)b->impl;
     if (c) {
         (void)cudaSetDevice(c->device);
+#ifdef SIAMESE_NCCL
+        // Still joined: a failure skipped leaving, and a sum may never end.
+        nccl_comm_leave(c->comm, 1);
+#endif
         if (c->stream) (void)cudaStreamSynchronize(c->stream);
         for (int i = 0; i < c->n_plans; i++) {
             ConvPlan *p = &c->plans[i];
@@ -511,10 +598,11 @@ static void cuda_destroy(Backend *b) {
             cudnnDestroyTensorDescriptor(p->bias);
             cudnnDestroyFilterDescriptor(p->w);
             cudnnDestroyConvolutionDescriptor(p->conv);
+            for (int k = 0; k < 3; k++) graph_conv_free(p->graph[k]);
         }
-        for (int i = 0; i < KCACHE_MAX; i++) (void)cudaFree(c->kcache[i].krsc);
         (void)cudaFree(c->ws);
-        Scratch *scratches[] = {&c->dw_krsc, &c->bf16_x, &c->bf16_y, &c->bf16_dx, &c->bf16_w};
+        Scratch *scratches[] = {&c->dw_krsc, &c->w_krsc, &c->partial, &c->xfer,
+                                &c->bf16_x,  &c->bf16_y, &c->bf16_dx, &c->bf16_w};
         for (size_t i = 0; i < sizeof scratches / sizeof *scratches; i++)
             (void)cudaFree(scratches[i]->p);
         for (int i = 0; i < 2; i++) {
@@ -572,6 +660,11 @@ static ConvPlan *conv_plan(CudaImpl *c, int N, int H, int W, int C, int K, cudnn
     }
     p->N = N, p->H = H, p->W = W, p->C = C, p->K = K, p->type = type, p->tf32 = tf32;
     memset(p->found, 0, sizeof p->found);
+    for (int i = 0; i < 3; i++) {  // (a reused slot's plans were another shape's)
+        graph_conv_free(p->graph[i]);
+        p->graph[i] = NULL;
+        p->graph_none[i] = 0;
+    }
     p->fused = type == CUDNN_DATA_FLOAT;
     set_nhwc(p->x, type, N, H, W, C);
     set_nhwc(p->y, type, N, H, W, K);
@@ -698,8 +791,36 @@ static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *
 // Runs one pass of plan p on buffers in its data type, ordered as for
 // find_algorithm (which runs on the first call). Returns -1, having run
 // nothing, when a BFLOAT16 plan has no algorithm for the pass.
+// With SIAMESE_CUDA_CONV=graph the pass runs the graph API's plan (made,
+// autotuned, at the first use whose buffers are aligned for it) where it
+// has one, else as below.
+static int graph_pass(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *a, const void *b,
+                      void *out) {
+    const uintptr_t align = (uintptr_t)a | (uintptr_t)b | (uintptr_t)out;
+    if (!c->conv_graph || p->graph_none[pass] || align % GRAPH_ALIGNMENT) return -1;
+    if (!p->graph[pass]) {
+        char why[256];
+        workspace_ready(c);
+        p->graph[pass] = graph_conv_build(c->cudnn, c->stream, (int)pass, p->N, p->H, p->W, p->C,
+                                          p->K, p->type, p->tf32, c->ws, c->ws_bytes, a, b, out,
+                                          why, sizeof why);
+        if (!p->graph[pass]) {
+            // Said once per shape and pass: a GPU run compares the two APIs.
+            fprintf(stderr, "siamese: cuDNN graph API, %s N=%d H=%d W=%d C=%d K=%d%s: %s; the "
+                            "legacy API runs it\n",
+                    PASS_NAMES[pass], p->N, p->H, p->W, p->C, p->K,
+                    p->type == CUDNN_DATA_BFLOAT16 ? " bf16" : "", why);
+            p->graph_none[pass] = 1;
+            return -1;
+        }
+    }
+    CUDNN_CHECK(graph_conv_run(c->cudnn, p->graph[pass], a, b, out, c->ws));
+    return 0;
+}
+
 static int conv_pass(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *a, const void *b,
                      void *out) {
+    if (!graph_pass(c, p, pass, a, b, out)) return 0;
     if (!p->found[pass]) find_algorithm(c, p, pass, a, b, out);
     if (p->found[pass] < 0) return -1;
     CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->math[pass]));
@@ -718,36 +839,52 @@ static int conv_pass(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *a, con
     return 0;
 }
 
-// The Keras kernel w (3,3,C,K) in cuDNN's layout (K,3,3,C), float32 or
-// (bf16) bfloat16, from the cache (see the top of this file) or made now.
+// The alloc_params buffer holding the conv kernel at w, of C inputs and K
+// outputs, or NULL when w is in other memory (then in Keras's layout). An
+// address inside such a buffer that is not one of its kernels is a bug.
+static const ParamBuffer *kernel_home(CudaImpl *c, const float *w, int C, int K) {
+    const char *a = (const char *)w;
+    for (int i = 0; i < PARAM_BUFFERS_MAX; i++) {
+        const ParamBuffer *pb = &c->params[i];
+        if (!pb->p || a < pb->p || a >= pb->p + pb->layout.floats * sizeof(float)) continue;
+        for (int v = 0; v < pb->layout.n_views; v++) {
+            const BackendKernelView *kv = &pb->layout.views[v];
+            if (a == pb->p + kv->off * sizeof(float) && kv->C == C && kv->K == K) return pb;
+        }
+        cuda_fail(__FILE__, __LINE__, 0, "a conv kernel", "this is a bug in siamese",
+                  "a (3,3,%d,%d) kernel at float %zu of a parameter buffer is none of its kernels",
+                  C, K, (size_t)(a - pb->p) / sizeof(float));
+    }
+    return NULL;
+}
+
+// The kernel w (3,3,C,K) in cuDNN's layout (K,3,3,C), float32 or (bf16)
+// bfloat16: w itself when it is kept so (float32), else made in scratch
+// now (transposed and/or rounded); valid until the next kernel_krsc.
 static const void *kernel_krsc(CudaImpl *c, const float *w, int C, int K, int bf16) {
-    const size_t bytes = 9 * (size_t)C * K * (bf16 ? sizeof(uint16_t) : sizeof(float));
-    KrscEntry *hit = NULL, *victim = &c->kcache[0];
-    for (int i = 0; i < KCACHE_MAX && !hit; i++) {
-        KrscEntry *k = &c->kcache[i];
-        if (k->krsc && k->src == w && k->C == C && k->K == K && k->bf16 == bf16) hit = k;
-        else if (k->used < victim->used) victim = k;  // unused slots have used == 0
-    }
-    if (!hit) {
-        hit = victim;
-        if (hit->krsc && hit->bytes != bytes) {
-            CUDA_CHECK(cudaFree(hit->krsc));
-            hit->krsc = NULL;
-        }
-        if (!hit->krsc) {
-            CUDA_CHECK(cudaMalloc(&hit->krsc, bytes));
-            hit->bytes = bytes;
-        }
-        hit->src = w, hit->C = C, hit->K = K, hit->bf16 = bf16;
-        hit->valid = 0;
-    }
-    if (!hit->valid) {  // (9C,K) -> (K,9C)
-        if (bf16) kernel_transpose_to_bf16(c->stream, hit->krsc, w, 9 * C, K);
-        else kernel_transpose(c->stream, hit->krsc, w, 9 * C, K);
-        hit->valid = 1;
-    }
-    hit->used = ++c->kclock;
-    return hit->krsc;
+    const size_t n = 9 * (size_t)C * K;
+    const int kept = kernel_home(c, w, C, K) != NULL;
+    if (kept && !bf16) return w;
+    void *k = scratch(&c->w_krsc, n * (bf16 ? sizeof(uint16_t) : sizeof(float)));
+    if (kept) kernel_float_to_bf16(c->stream, k, w, n);
+    else if (bf16) kernel_transpose_to_bf16(c->stream, k, w, 9 * C, K);  // (9C,K) -> (K,9C)
+    else kernel_transpose(c->stream, k, w, 9 * C, K);
+    return k;
+}
+
+// Where a filter gradient for dw (3,3,C,K) goes: dw itself when it is kept
+// in cuDNN's layout (float32), else scratch that dw_from_krsc then puts
+// into dw.
+static void *dw_krsc(CudaImpl *c, float *dw, int C, int K, int bf16) {
+    if (!bf16 && kernel_home(c, dw, C, K)) return dw;
+    return scratch(&c->dw_krsc, 9 * (size_t)C * K * (bf16 ? sizeof(uint16_t) : sizeof(float)));
+}
+static void dw_from_krsc(CudaImpl *c, float *dw, const void *krsc, int C, int K, int bf16) {
+    if (krsc == dw) return;
+    if (kernel_home(c, dw, C, K))  // bfloat16, kept: converted in place of layout
+        kernel_bf16_to_float(c->stream, dw, krsc, NULL, K, 9 * C, 0);
+    else if (bf16) kernel_transpose_from_bf16(c->stream, dw, krsc, K, 9 * C);  // -> (9C,K)
+    else kernel_transpose(c->stream, dw, krsc, K, 9 * C);
 }
 
 // The forward pass in float32: out = ReLU(conv(in) + bias), fused in one
@@ -758,8 +895,8 @@ static void conv_forward_fp32(CudaImpl *c, float *out, const float *in, const fl
     PIECE(c, "convert");
     const void *wk = kernel_krsc(c, w, C, K, 0);
     PIECE(c, "forward");
-    if (!p->found[PASS_FORWARD]) find_algorithm(c, p, PASS_FORWARD, in, wk, out);
-    if (relu && p->fused) {
+    if (relu && p->fused && !c->conv_graph) {  // (the graph API's plans are conv only)
+        if (!p->found[PASS_FORWARD]) find_algorithm(c, p, PASS_FORWARD, in, wk, out);
         // One call; z (= out, scaled by 0) is not used.
         CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->math[PASS_FORWARD]));
         cudnnStatus_t s = cudnnConvolutionBiasActivationForward(
@@ -768,15 +905,14 @@ static void conv_forward_fp32(CudaImpl *c, float *out, const float *in, const fl
             p->bias, bias, c->relu, p->y, out);
         if (s == CUDNN_STATUS_SUCCESS) return;
         // Not every algorithm runs fused (cuDNN documents few limits): take
-        // the three steps below from now on. A real fault would show again
+        // the two steps below from now on. A real fault would show again
         // in them, and be reported there.
         p->fused = 0;
     }
     conv_pass(c, p, PASS_FORWARD, in, wk, out);
     PIECE(c, "bias+relu");
-    CUDNN_CHECK(cudnnAddTensor(c->cudnn, &ONE, p->bias, bias, &ONE, p->y, out));
-    if (relu)
-        CUDNN_CHECK(cudnnActivationForward(c->cudnn, c->relu, &ONE, p->y, out, &ZERO, p->y, out));
+    // out (N*H*W rows, K columns) += bias, then the ReLU: one pass.
+    kernel_bias_relu(c->stream, out, bias, N * H * W, K, relu);
 }
 
 // The forward pass in bfloat16: in and w rounded, cuDNN's (N,H,W,K)
@@ -802,27 +938,25 @@ static void cuda_conv3x3_forward(Backend *b, float *out, const float *in, const 
                                  const float *bias, int N, int H, int W, int C, int K, int relu) {
     CUDA_OP(b, c);
     require_int_sized("conv3x3_forward", (size_t)N * H * W * (C > K ? C : K));
-    written(c, out, (size_t)N * H * W * K * sizeof(float));
     if (c->precision == BACKEND_BF16 && !conv_forward_bf16(c, out, in, w, bias, N, H, W, C, K, relu))
         return;
     conv_forward_fp32(c, out, in, w, bias, N, H, W, C, K, relu);
 }
 
 // The filter gradient from bfloat16 copies of in and of the output gradient
-// (dy): cuDNN's bfloat16 gradient in its layout, transposed into dw
-// (3,3,C,K) as float32. Returns -1, having written nothing, where cuDNN has
-// no bfloat16 algorithm for it.
+// (dy), into dw as float32. Returns -1, having written nothing, where cuDNN
+// has no bfloat16 algorithm for it.
 static int conv_filter_grad_bf16(CudaImpl *c, float *dw, const uint16_t *dy, const float *in,
                                  int N, int H, int W, int C, int K) {
     ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_BFLOAT16);
     if (p->found[PASS_BACKWARD_FILTER] < 0) return -1;
     PIECE(c, "convert");
     const uint16_t *x = to_bf16(c, &c->bf16_x, in, (size_t)N * H * W * C);
-    uint16_t *dwk = scratch(&c->dw_krsc, 9 * (size_t)C * K * sizeof(uint16_t));
+    void *dwk = dw_krsc(c, dw, C, K, 1);
     PIECE(c, "wgrad");
     if (conv_pass(c, p, PASS_BACKWARD_FILTER, x, dy, dwk)) return -1;
     PIECE(c, "convert");
-    kernel_transpose_from_bf16(c->stream, dw, dwk, K, 9 * C);  // (K,9C) -> (9C,K)
+    dw_from_krsc(c, dw, dwk, C, K, 1);
     return 0;
 }
 
@@ -844,31 +978,45 @@ static int conv_input_grad_bf16(CudaImpl *c, float *din, const uint16_t *dy, con
     return 0;
 }
 
-static void cuda_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias,
-                                  const float *dout, const float *in, const float *w, int N, int H,
-                                  int W, int C, int K) {
-    CUDA_OP(b, c);
-    const size_t pixels = (size_t)N * H * W, wfloats = 9 * (size_t)C * K;
-    require_int_sized("conv3x3_backward", pixels * (C > K ? C : K));
-    written(c, dw, wfloats * sizeof(float));
-    written(c, dbias, K * sizeof(float));
-    if (din) written(c, din, pixels * C * sizeof(float));
-    // The bias gradient sums the float32 output gradient, in any precision.
-    ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_FLOAT);
+// dout masked by the ReLU (y) in place and summed into dbias: one pass of
+// ours (fused_bias_grad), or a ReLU pass and cuDNN's bias reduction.
+static void relu_and_bias_grad(CudaImpl *c, float *dbias, float *dout, const float *y, int rows,
+                               int K, ConvPlan *p) {
+    if (c->fused_bias_grad) {
+        PIECE(c, "bias grad");  // with the ReLU mask
+        float *partial = scratch(&c->partial, (size_t)kernel_relu_bias_grad_parts(rows, K) * K *
+                                                  sizeof(float));
+        kernel_relu_bias_grad(c->stream, dbias, dout, y, rows, K, partial);
+        return;
+    }
+    if (y) {
+        PIECE(c, "relu bwd");
+        kernel_relu_backward(c->stream, dout, dout, y, (size_t)rows * K);
+    }
     PIECE(c, "bias grad");
     CUDNN_CHECK(cudnnConvolutionBackwardBias(c->cudnn, &ONE, p->y, dout, &ZERO, p->bias, dbias));
+}
+
+static void cuda_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias, float *dout,
+                                  const float *y, const float *in, const float *w, int N, int H,
+                                  int W, int C, int K) {
+    CUDA_OP(b, c);
+    const size_t pixels = (size_t)N * H * W;
+    require_int_sized("conv3x3_backward", pixels * (C > K ? C : K));
+    // The bias gradient sums the float32 output gradient, in any precision.
+    ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_FLOAT);
+    relu_and_bias_grad(c, dbias, dout, y, (int)pixels, K, p);
     // In bfloat16 the output gradient is rounded once, for both passes.
     PIECE(c, "convert");
     const uint16_t *dy = c->precision == BACKEND_BF16 ? to_bf16(c, &c->bf16_y, dout, pixels * K)
                                                       : NULL;
     if (!dy || conv_filter_grad_bf16(c, dw, dy, in, N, H, W, C, K)) {
-        // The filter gradient comes out in cuDNN's layout; transposed into dw.
-        float *dwk = scratch(&c->dw_krsc, wfloats * sizeof(float));
+        void *dwk = dw_krsc(c, dw, C, K, 0);
         p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_FLOAT);
         PIECE(c, "wgrad");
         conv_pass(c, p, PASS_BACKWARD_FILTER, in, dout, dwk);
         PIECE(c, "convert");
-        kernel_transpose(c->stream, dw, dwk, K, 9 * C);  // (K,9C) -> (9C,K)
+        dw_from_krsc(c, dw, dwk, C, K, 0);
     }
     if (!din || (dy && !conv_input_grad_bf16(c, din, dy, w, N, H, W, C, K))) return;
     PIECE(c, "convert");
@@ -880,18 +1028,26 @@ static void cuda_conv3x3_backward(Backend *b, float *din, float *dw, float *dbia
 
 static void cuda_relu_backward(Backend *b, float *dx, const float *dy, const float *y, size_t n) {
     CUDA_OP(b, c);
-    written(c, dx, n * sizeof(float));
     kernel_relu_backward(c->stream, dx, dy, y, n);
 }
 
 // ---- pooling ---------------------------------------------------------------------
+// cuDNN's forward pass and our backward pass that finds each window's first
+// maximum again (kernels/maxpool_backward.cu: cuDNN's backward pass does not
+// document which tied element gets the gradient), or with pool_argmax our
+// forward pass keeping the maxima in argmax and the backward pass routing
+// by it (kernels/maxpool.cu). Both passes decide alike from pool_argmax and
+// the argmax pointer the model gives both.
 
-static void cuda_maxpool2_forward(Backend *b, float *out, const float *in, int N, int H, int W,
-                                  int C) {
+static void cuda_maxpool2_forward(Backend *b, float *out, uint8_t *argmax, const float *in, int N,
+                                  int H, int W, int C) {
     CUDA_OP(b, c);
     if (H < 2 || W < 2) return;  // no window fits: the output is empty
     require_int_sized("maxpool2_forward", (size_t)N * H * W * C);
-    written(c, out, (size_t)N * (H / 2) * (W / 2) * C * sizeof(float));
+    if (c->pool_argmax && argmax) {
+        kernel_maxpool2_forward_argmax(c->stream, out, argmax, in, N, H, W, C);
+        return;
+    }
     // cuDNN's output side for a 2x2/2 'valid' window is (H-2)/2+1 = H/2 rounded down.
     set_nhwc(c->pool_in, CUDNN_DATA_FLOAT, N, H, W, C);
     set_nhwc(c->pool_out, CUDNN_DATA_FLOAT, N, H / 2, W / 2, C);
@@ -899,12 +1055,15 @@ static void cuda_maxpool2_forward(Backend *b, float *out, const float *in, int N
                                     out));
 }
 
-// Our kernel, not cuDNN's: see kernels/maxpool_backward.cu for why.
 static void cuda_maxpool2_backward(Backend *b, float *din, const float *dout, const float *in,
-                                   const float *out, int N, int H, int W, int C) {
+                                   const float *out, const uint8_t *argmax, int N, int H, int W,
+                                   int C) {
     CUDA_OP(b, c);
-    written(c, din, (size_t)N * H * W * C * sizeof(float));
-    kernel_maxpool2_backward(c->stream, din, dout, in, out, N, H, W, C);
+    require_int_sized("maxpool2_backward", (size_t)N * H * W * C);
+    if (c->pool_argmax && argmax && H >= 2 && W >= 2)
+        kernel_maxpool2_backward_argmax(c->stream, din, dout, argmax, N, H, W, C);
+    else
+        kernel_maxpool2_backward(c->stream, din, dout, in, out, N, H, W, C);
 }
 
 // ---- dense -----------------------------------------------------------------------
@@ -927,7 +1086,6 @@ static void gemm(CudaImpl *c, int bf16, cublasOperation_t ta, cublasOperation_t 
 static void cuda_dense_forward(Backend *b, float *out, const float *in, const float *w,
                                const float *bias, int N, int In, int Out, int relu) {
     CUDA_OP(b, c);
-    written(c, out, (size_t)N * Out * sizeof(float));
     const int bf16 = c->precision == BACKEND_BF16;
     const void *x = in, *wt = w;
     if (bf16) {
@@ -945,9 +1103,6 @@ static void cuda_dense_forward(Backend *b, float *out, const float *in, const fl
 static void cuda_dense_backward(Backend *b, float *din, float *dw, float *dbias, const float *dout,
                                 const float *in, const float *w, int N, int In, int Out) {
     CUDA_OP(b, c);
-    written(c, dw, (size_t)In * Out * sizeof(float));
-    written(c, dbias, Out * sizeof(float));
-    if (din) written(c, din, (size_t)N * In * sizeof(float));
     PIECE(c, "bias grad");
     kernel_column_sums(c->stream, dbias, dout, N, Out);  // float32 in any precision
     const int bf16 = c->precision == BACKEND_BF16;
@@ -971,31 +1126,25 @@ static void cuda_dense_backward(Backend *b, float *din, float *dw, float *dbias,
 static void cuda_absdiff_forward(Backend *b, float *out, const float *x1, const float *x2,
                                  size_t n) {
     CUDA_OP(b, c);
-    written(c, out, n * sizeof(float));
     kernel_absdiff_forward(c->stream, out, x1, x2, n);
 }
 
 static void cuda_absdiff_backward(Backend *b, float *dx1, float *dx2, const float *dout,
                                   const float *x1, const float *x2, size_t n) {
     CUDA_OP(b, c);
-    written(c, dx1, n * sizeof(float));
-    written(c, dx2, n * sizeof(float));
     kernel_absdiff_backward(c->stream, dx1, dx2, dout, x1, x2, n);
 }
 
 static void cuda_sigmoid_bce_forward(Backend *b, float *prob, float *loss, const float *logit,
                                      const float *y, int N) {
     CUDA_OP(b, c);
-    written(c, prob, N * sizeof(float));
-    if (y) written(c, loss, sizeof(float));
     kernel_sigmoid_bce_forward(c->stream, prob, loss, logit, y, N);
 }
 
 static void cuda_sigmoid_bce_backward(Backend *b, float *dlogit, const float *prob, const float *y,
-                                      int N) {
+                                      int N, int mean_over) {
     CUDA_OP(b, c);
-    written(c, dlogit, N * sizeof(float));
-    kernel_sigmoid_bce_backward(c->stream, dlogit, prob, y, N);
+    kernel_sigmoid_bce_backward(c->stream, dlogit, prob, y, N, mean_over);
 }
 
 // ---- precision -------------------------------------------------------------------
@@ -1010,22 +1159,64 @@ static void cuda_set_precision(Backend *b, BackendPrecision p) {
 static void cuda_sgd_nesterov_step(Backend *b, float *p, const float *g, float *buf, size_t n,
                                    float lr, float momentum, float wd) {
     CUDA_OP(b, c);
-    written(c, p, n * sizeof(float));
-    written(c, buf, n * sizeof(float));
     kernel_sgd_nesterov(c->stream, p, g, buf, n, lr, momentum, wd);
 }
 
 static void cuda_adam_step(Backend *b, float *p, const float *g, float *m, float *v, size_t n,
                            float lr, float beta1, float beta2, float eps, float wd, long t) {
     CUDA_OP(b, c);
-    written(c, p, n * sizeof(float));
-    written(c, m, n * sizeof(float));
-    written(c, v, n * sizeof(float));
     kernel_adam(c->stream, p, g, m, v, n, lr, beta1, beta2, eps, wd, t);
 }
 
+// ---- data-parallel training (comm_nccl.c) ---------------------------------------------
+
+#ifdef SIAMESE_NCCL
+// These return their failures (dist.c decides what follows), so they are
+// no BACKEND_OP: a failed backend, or device, is an error here.
+static CudaImpl *comm_impl(Backend *b, Err *e) {
+    if (backend_check(b, e)) return NULL;
+    CudaImpl *c = (CudaImpl *)b->impl;
+    cudaError_t s = cudaSetDevice(c->device);
+    if (s != cudaSuccess) {
+        err_set(e, "cudaSetDevice(%d): %s", c->device, cudaGetErrorString(s));
+        return NULL;
+    }
+    return c;
+}
+
+static int cuda_comm_id(Backend *b, void *id, size_t len, Err *e) {
+    return comm_impl(b, e) ? nccl_comm_id(id, len, e) : -1;
+}
+
+static int cuda_comm_join(Backend *b, const void *id, size_t len, int rank, int size,
+                          double timeout_s, Err *e) {
+    CudaImpl *c = comm_impl(b, e);
+    return c ? nccl_comm_join(&c->comm, id, len, rank, size, timeout_s, e) : -1;
+}
+
+static int cuda_comm_sum(Backend *b, float *p, size_t n, Err *e) {
+    // (Element-wise: the sum does not mind the conv kernels' layout in a
+    // parameter-shaped buffer, the same on every rank.)
+    CudaImpl *c = comm_impl(b, e);
+    return c ? nccl_comm_sum(c->comm, c->stream, p, n, e) : -1;
+}
+
+static int cuda_comm_wait(Backend *b, Err *e) {
+    CudaImpl *c = comm_impl(b, e);
+    return c ? nccl_comm_wait(c->comm, c->stream, e) : -1;
+}
+
+static void cuda_comm_leave(Backend *b, int abort) {
+    CudaImpl *c = (CudaImpl *)b->impl;
+    (void)cudaSetDevice(c->device);
+    nccl_comm_leave(c->comm, abort);
+    c->comm = NULL;
+}
+#endif
+
 static const BackendOps cuda_ops = {
     .alloc = cuda_alloc,
+    .alloc_params = cuda_alloc_params,
     .free = cuda_free,
     .zero = cuda_zero,
     .upload = cuda_upload,
@@ -1055,6 +1246,13 @@ static const BackendOps cuda_ops = {
     .sgd_nesterov_step = cuda_sgd_nesterov_step,
     .adam_step = cuda_adam_step,
     .set_precision = cuda_set_precision,
+#ifdef SIAMESE_NCCL
+    .comm_id = cuda_comm_id,
+    .comm_join = cuda_comm_join,
+    .comm_sum = cuda_comm_sum,
+    .comm_wait = cuda_comm_wait,
+    .comm_leave = cuda_comm_leave,
+#endif
 };
 
 // ---- opening ---------------------------------------------------------------------------
@@ -1071,7 +1269,30 @@ static int read_env(CudaImpl *c, Err *e) {
                               "to 65536", s);
     }
     c->ws_bytes = (size_t)mb << 20;
+    // The switches of the top's design points: the default way, or another.
+    const struct {
+        const char *var, *usual, *other;
+        int *set;
+    } SWITCHES[] = {
+        {"SIAMESE_CUDA_KERNELS", "krsc", "keras", &c->keras_kernels},
+        {"SIAMESE_CUDA_BIAS_GRAD", "cudnn", "fused", &c->fused_bias_grad},
+        {"SIAMESE_CUDA_POOL", "cudnn", "argmax", &c->pool_argmax},
+        {"SIAMESE_CUDA_CONV", "find", "graph", &c->conv_graph},
+    };
+    for (size_t i = 0; i < sizeof SWITCHES / sizeof *SWITCHES; i++) {
+        s = getenv(SWITCHES[i].var);
+        if (!s || !*s || !strcmp(s, SWITCHES[i].usual)) continue;
+        if (strcmp(s, SWITCHES[i].other))
+            return err_set(e, "%s=%s: expected %s (the default) or %s", SWITCHES[i].var, s,
+                           SWITCHES[i].usual, SWITCHES[i].other);
+        *SWITCHES[i].set = 1;
+    }
     return 0;
+}
+
+__attribute__((visibility("default"))) int backend_cuda_device_count(void) {
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
 }
 
 __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int device_index,
@@ -1138,8 +1359,14 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     for (int i = 0; i < BACKEND_FENCES; i++)
         OPEN_CUDA(cudaEventCreateWithFlags(&c->fence[i], cudaEventDisableTiming));
     size_t ver = cudnnGetVersion();
-    text_fit(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu", device_index,
-             prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000, ver / 100 % 100);
+    // The switches set otherwise than by default, for logs and comparisons.
+    char ws[48] = "";
+    if (c->ws_bytes != (size_t)DEFAULT_WORKSPACE_MB << 20)
+        snprintf(ws, sizeof ws, ", workspace %zu MiB", c->ws_bytes >> 20);
+    text_fit(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu%s%s%s%s%s", device_index,
+             prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000, ver / 100 % 100, ws,
+             c->conv_graph ? ", conv graph" : "", c->keras_kernels ? ", kernels keras" : "",
+             c->fused_bias_grad ? ", bias grad fused" : "", c->pool_argmax ? ", pool argmax" : "");
     *out = b;
     return 0;
 fail:

@@ -36,9 +36,12 @@ static int load_one(const LoaderConfig *c, const char *path, Rng *r, uint8_t *ou
     return 0;
 }
 
+int loader_pairs(const LoaderConfig *c) { return c->part_pairs > 0 ? c->part_pairs : 2 * c->samples; }
+
 int loader_build(const LoaderConfig *c, long epoch, long index, uint8_t *pixels, float *labels,
                  Err *e) {
-    const int B = c->samples, P = 2 * B;
+    const int B = c->samples, P = 2 * B, first = c->part_pairs > 0 ? c->part_first : 0;
+    const int n = loader_pairs(c);  // pairs [first, first + n) of the batch's P
     const size_t img_bytes = (size_t)c->size * c->size * 3;
     int *pick = malloc(sizeof(int) * 4 * B), *perm = malloc(sizeof(int) * P);
     if (!pick || !perm) {
@@ -57,13 +60,20 @@ int loader_build(const LoaderConfig *c, long epoch, long index, uint8_t *pixels,
         perm[i] = perm[j];
         perm[j] = t;
     }
+    // The pairs before this part draw their augmentations (one per image)
+    // all the same, so that this part's images get their own numbers.
+    for (int j = 0; j < first && c->aug; j++) {
+        augment_skip(c->aug, &r);
+        augment_skip(c->aug, &r);
+    }
     int rc = 0;
-    for (int j = 0; j < P && !rc; j++) {
+    for (int i = 0; i < n && !rc; i++) {
+        const int j = first + i;
         const int *q = pick + 2 * perm[j];  // the pair's two image indices
-        labels[j] = perm[j] % 2 == 0 ? 1.0f : 0.0f;
-        rc = load_one(c, c->ds->images[q[0]].path, &r, pixels + (size_t)j * img_bytes, e);
+        labels[i] = perm[j] % 2 == 0 ? 1.0f : 0.0f;
+        rc = load_one(c, c->ds->images[q[0]].path, &r, pixels + (size_t)i * img_bytes, e);
         if (!rc)
-            rc = load_one(c, c->ds->images[q[1]].path, &r, pixels + (size_t)(P + j) * img_bytes, e);
+            rc = load_one(c, c->ds->images[q[1]].path, &r, pixels + (size_t)(n + i) * img_bytes, e);
     }
     free(pick);
     free(perm);
@@ -169,7 +179,7 @@ int loader_open(Loader **out, const LoaderConfig *c, Err *e) {
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->work, NULL);
     pthread_cond_init(&l->done, NULL);
-    const int P = 2 * c->samples;
+    const int P = loader_pairs(c);
     const size_t img_bytes = (size_t)c->size * c->size * 3;
     l->slots = calloc(l->c.depth, sizeof *l->slots);
     l->threads = calloc(l->c.workers, sizeof *l->threads);

@@ -34,6 +34,10 @@ typedef struct LoaderConfig {
     int workers;               // threads, >= 1
     int depth;                 // slots of the ring, >= 2 (LOADER_DEPTH(workers) keeps all busy)
     Backend *be;               // whose host_alloc memory the ring is (NULL: plain memory)
+    // Data-parallel training (dist.h): this process builds pairs
+    // [part_first, part_first + part_pairs) of each batch's 2*samples, the
+    // same pixels one process would put there. part_pairs 0: all of them.
+    int part_first, part_pairs;
 } LoaderConfig;
 
 // Every worker has a slot to build into while the consumer holds one batch
@@ -43,13 +47,15 @@ typedef struct LoaderConfig {
 typedef struct LoaderBatch {
     uint8_t *pixels; // (2P,S,S,3): the P first images, then the P second images, as bytes
     float *labels;   // (P): 1 same class, 0 different
-    int n_pairs;     // P
+    int n_pairs;     // P: 2*samples, or part_pairs
     long epoch, index;
 } LoaderBatch;
 
 typedef struct Loader Loader;
 
 int loader_open(Loader **out, const LoaderConfig *c, Err *e);
+// The pairs of a batch that c builds: part_pairs, or all 2*samples.
+int loader_pairs(const LoaderConfig *c);
 // Drops whatever is queued and starts producing batches first .. end-1.
 void loader_start(Loader *l, long first, long end, long per_epoch);
 // The next batch in order, waiting for it if needed; valid until the next
@@ -57,8 +63,8 @@ void loader_start(Loader *l, long first, long end, long per_epoch);
 int loader_next(Loader *l, const LoaderBatch **b, Err *e);
 void loader_close(Loader *l);
 
-// Builds one batch in the calling thread (the loader's worker body).
-// pixels and labels must hold 2*samples pairs.
+// Builds one batch (its part, with part_pairs) in the calling thread (the
+// loader's worker body). pixels and labels must hold that many pairs.
 int loader_build(const LoaderConfig *c, long epoch, long index, uint8_t *pixels, float *labels,
                  Err *e);
 

@@ -100,6 +100,12 @@ static void build_layers(Model *m) {
     }
     m->n_layers = n;
     m->n_params = off;
+    // The conv kernels, which a backend may keep in its own layout.
+    m->layout.floats = off;
+    m->layout.n_views = 0;
+    for (int i = 0; i < n && m->layout.n_views < BACKEND_KERNEL_VIEWS_MAX; i++)
+        if (L[i].kind == LAYER_CONV)
+            m->layout.views[m->layout.n_views++] = (BackendKernelView){L[i].w_off, L[i].C, L[i].K};
 }
 
 static void free_buffers(Backend *be, float **bufs[], size_t n) {
@@ -114,7 +120,9 @@ static void free_backbone(Model *m) {
     free_buffers(m->be, bufs, sizeof bufs / sizeof *bufs);
     for (int i = 0; i < m->n_backbone; i++) {
         if (m->acts[i]) m->be->ops->free(m->be, m->acts[i]);
+        if (m->argmax[i]) m->be->ops->free(m->be, m->argmax[i]);
         m->acts[i] = NULL;
+        m->argmax[i] = NULL;
     }
     m->cap_images = 0;
 }
@@ -149,6 +157,9 @@ static int reserve_backbone(Model *m, int B, Err *e) {
         size_t n = (size_t)B * l->OH * l->OW * l->K;
         if (n > largest) largest = n;
         ALLOC(m->acts[i], n);
+        // Which element of each window was the maximum, for the backward pass.
+        if (m->training && l->kind == LAYER_POOL)
+            ok &= (m->argmax[i] = be->ops->alloc(be, n)) != NULL;
     }
     if (m->training) {
         ALLOC(m->dbuf[0], largest);
@@ -157,8 +168,8 @@ static int reserve_backbone(Model *m, int B, Err *e) {
     }
     if (!ok) {
         free_backbone(m);
-        return err_set(e, "out of %s memory for a batch of %d images", be->is_cpu ? "host" : "device",
-                       B);
+        return err_set(e, "out of memory for a batch of %d images (%s memory)", B,
+                       be->is_cpu ? "host" : "device");
     }
     m->cap_images = B;
     return 0;
@@ -171,7 +182,7 @@ static int reserve_head(Model *m, int N, Err *e) {
     Backend *be = m->be;
     const size_t F = m->feat_dim, H = m->spec.hidden;
     int ok = 1;
-    ALLOC(m->head_in, 2 * N * F);
+    if (!be->is_cpu) ALLOC(m->head_in, 2 * N * F);  // the CPU reads the host's features
     ALLOC(m->diff, N * F);
     ALLOC(m->hidden, N * H);
     ALLOC(m->logit, N);
@@ -185,8 +196,8 @@ static int reserve_head(Model *m, int N, Err *e) {
     }
     if (!ok) {
         free_head(m);
-        return err_set(e, "out of %s memory for the head on %d pairs",
-                       be->is_cpu ? "host" : "device", N);
+        return err_set(e, "out of memory for the head on %d pairs (%s memory)", N,
+                       be->is_cpu ? "host" : "device");
     }
     m->cap_pairs = N;
     return 0;
@@ -206,7 +217,7 @@ int model_create(Model **out, const ModelSpec *spec, Backend *be, Err *e) {
     m->spec = *spec;
     m->be = be;
     build_layers(m);
-    m->params = be->ops->alloc(be, m->n_params * sizeof(float));
+    m->params = be->ops->alloc_params(be, &m->layout);
     if (!m->params) {
         size_t n = m->n_params;
         free(m);
@@ -246,7 +257,7 @@ int model_init_random(Model *m, uint64_t seed, Err *e) {
 
 int model_enable_training(Model *m, Err *e) {
     if (m->training) return 0;
-    m->grads = m->be->ops->alloc(m->be, m->n_params * sizeof(float));
+    m->grads = m->be->ops->alloc_params(m->be, &m->layout);
     if (!m->grads) return err_set(e, "out of memory for the gradients");
     m->training = 1;
     // The next reserves add the backward buffers.
@@ -273,7 +284,7 @@ static void backbone_forward(Model *m, int B) {
             be->ops->conv3x3_forward(be, m->acts[i], x, m->params + l->w_off, m->params + l->b_off,
                                      B, l->H, l->W, l->C, l->K, l->relu);
         else
-            be->ops->maxpool2_forward(be, m->acts[i], x, B, l->H, l->W, l->C);
+            be->ops->maxpool2_forward(be, m->acts[i], m->argmax[i], x, B, l->H, l->W, l->C);
         x = m->acts[i];
     }
 }
@@ -305,11 +316,17 @@ int model_embed(Model *m, const float *images, int B, float *feats, Err *e) {
 int model_head(Model *m, const float *f1, const float *f2, int N, float *prob, Err *e) {
     if (reserve_head(m, N, e)) return -1;
     Backend *be = m->be;
-    float *dev = m->head_in;
-    size_t bytes = (size_t)N * m->feat_dim * sizeof(float);
-    be->ops->upload(be, dev, f1, bytes);
-    be->ops->upload(be, dev + (size_t)N * m->feat_dim, f2, bytes);
-    head_forward(m, dev, dev + (size_t)N * m->feat_dim, N);
+    const float *d1 = f1, *d2 = f2;
+    // On the CPU the device is the host: the features are read where they
+    // are (a gallery search streams millions of rows through here).
+    if (!be->is_cpu) {
+        const size_t bytes = (size_t)N * m->feat_dim * sizeof(float);
+        be->ops->upload(be, m->head_in, f1, bytes);
+        be->ops->upload(be, m->head_in + (size_t)N * m->feat_dim, f2, bytes);
+        d1 = m->head_in;
+        d2 = m->head_in + (size_t)N * m->feat_dim;
+    }
+    head_forward(m, d1, d2, N);
     be->ops->sigmoid_bce_forward(be, m->prob, NULL, m->logit, NULL, N);
     be->ops->download(be, prob, m->prob, N * sizeof(float));
     return backend_check(be, e);
@@ -374,19 +391,26 @@ int siamese_readback(Model *m, int slot, int N, float *loss, float *prob, Err *e
 }
 
 void siamese_backward(Model *m, int N, int want_input_grad) {
+    siamese_backward_part(m, N, N, want_input_grad, NULL, NULL);
+}
+
+void siamese_backward_part(Model *m, int N, int batch_pairs, int want_input_grad,
+                           GradsReadyFn ready, void *ctx) {
     Backend *be = m->be;
     const Layer *d1 = &m->layers[m->n_backbone], *d2 = d1 + 1;
     float *G = m->grads, *P = m->params;
     const size_t F = m->feat_dim;
     backend_label(be, "loss");
-    be->ops->sigmoid_bce_backward(be, m->dlogit, m->prob, m->labels, N);
+    be->ops->sigmoid_bce_backward(be, m->dlogit, m->prob, m->labels, N, batch_pairs);
     backend_label(be, d2->name);
     be->ops->dense_backward(be, m->dhidden, G + d2->w_off, G + d2->b_off, m->dlogit, m->hidden,
                             P + d2->w_off, N, d2->C, d2->K);
+    if (ready) ready(ctx, d2->w_off);
     backend_label(be, d1->name);
     be->ops->relu_backward(be, m->dhidden, m->dhidden, m->hidden, (size_t)N * d1->K);
     be->ops->dense_backward(be, m->ddiff, G + d1->w_off, G + d1->b_off, m->dhidden, m->diff,
                             P + d1->w_off, N, d1->C, d1->K);
+    if (ready) ready(ctx, d1->w_off);
     // d(features) of both twins, (2N,F), into the first ping-pong buffer.
     const float *f = features(m);
     float *d = m->dbuf[0], *dnext = m->dbuf[1];
@@ -399,12 +423,14 @@ void siamese_backward(Model *m, int N, int want_input_grad) {
         float *din = i ? dnext : (want_input_grad ? m->dinput : NULL);
         backend_label(be, l->name);
         if (l->kind == LAYER_CONV) {
-            // d holds dL/d(output); mask by the ReLU in place, then the conv.
-            be->ops->relu_backward(be, d, d, m->acts[i], (size_t)B * l->OH * l->OW * l->K);
-            be->ops->conv3x3_backward(be, din, G + l->w_off, G + l->b_off, d, in, P + l->w_off, B,
-                                      l->H, l->W, l->C, l->K);
+            // d holds dL/d(output): the conv masks it by its ReLU in place first.
+            be->ops->conv3x3_backward(be, din, G + l->w_off, G + l->b_off, d,
+                                      l->relu ? m->acts[i] : NULL, in, P + l->w_off, B, l->H,
+                                      l->W, l->C, l->K);
+            if (ready) ready(ctx, l->w_off);
         } else if (din) {
-            be->ops->maxpool2_backward(be, din, d, in, m->acts[i], B, l->H, l->W, l->C);
+            be->ops->maxpool2_backward(be, din, d, in, m->acts[i], m->argmax[i], B, l->H, l->W,
+                                       l->C);
         }
         float *t = d;
         d = dnext;

@@ -59,20 +59,22 @@ typedef struct Model {
     int n_backbone;
     int feat_dim;        // F
     size_t n_params;
-    float *params;       // device, n_params
-    float *grads;        // device, n_params; NULL until model_enable_training
+    BackendParamLayout layout;  // its conv kernels, for alloc_params
+    float *params;       // device, n_params (alloc_params)
+    float *grads;        // device, n_params (alloc_params); NULL until model_enable_training
     int training;
     // The backbone's buffers, for up to cap_images images (N pairs are 2N).
     int cap_images;
     float *input;                      // (B,S,S,3)
     float *acts[MODEL_MAX_LAYERS];     // each backbone layer's output (B,OH,OW,K)
+    uint8_t *argmax[MODEL_MAX_LAYERS]; // a pool layer's window maxima (B,OH,OW,K), when training
     float *dbuf[2];                    // backward ping-pong, the largest activation
     float *dinput;                     // (B,S,S,3) when input gradients are asked for
     // The head's buffers, for up to cap_pairs pairs: sized apart from the
     // backbone's, since the head runs on many more pairs at a time
     // (model_head on stored features) than the backbone on images.
     int cap_pairs;
-    float *head_in;                    // (2N,F): model_head's first features, then second
+    float *head_in;                    // (2N,F): model_head's f1 then f2 (not on the CPU)
     float *diff;                       // (N,F)
     float *hidden;                     // (N,hidden)
     float *logit, *prob, *labels, *loss;  // (N), (N), (N), (1)
@@ -136,6 +138,18 @@ int siamese_readback(Model *m, int slot, int N, float *loss, float *prob, Err *e
 // fills m->grads; when want_input_grad, also m->dinput. Queued work: a
 // failure shows at the caller's next backend_check.
 void siamese_backward(Model *m, int N, int want_input_grad);
+// Called by a backward pass as gradients become final: m->grads[from,
+// n_params) do not change again in this pass (the layers run backward, and
+// the parameters of each come after those of the layers before it), so
+// they may be sent on while the pass goes on (dist.h's buckets).
+typedef void (*GradsReadyFn)(void *ctx, size_t from);
+// The same when these N pairs are a part of a batch of batch_pairs
+// (data-parallel training, dist.h): m->grads is the gradient of the whole
+// batch's mean loss from these pairs, so the parts' gradients add up to
+// the batch's (the model has no batch statistics: pairs are independent).
+// ready (may be NULL) hears of each layer's gradients once they are done.
+void siamese_backward_part(Model *m, int N, int batch_pairs, int want_input_grad,
+                           GradsReadyFn ready, void *ctx);
 
 // Parameter and FLOP counts for the user.
 size_t model_param_count(const Model *m);

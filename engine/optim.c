@@ -36,8 +36,10 @@ int optim_slots(const Optim *o) { return o->kind == OPTIM_ADAM ? 2 : 1; }
 int optim_create(Optim *o, OptimKind k, double momentum, double weight_decay, Model *m, Err *e) {
     *o = (Optim){.kind = k, .momentum = momentum, .weight_decay = weight_decay, .n = m->n_params};
     for (int i = 0; i < optim_slots(o); i++) {
-        // alloc zero-fills: the state of a fresh optimizer.
-        o->slot[i] = m->be->ops->alloc(m->be, m->n_params * sizeof(float));
+        // Zero-filled: the state of a fresh optimizer. In the parameters'
+        // layout, as the element-wise steps pair each slot with its
+        // parameter and a checkpoint reads and writes them in Keras's.
+        o->slot[i] = m->be->ops->alloc_params(m->be, &m->layout);
         if (!o->slot[i]) {
             optim_free(o, m);
             return err_set(e, "out of memory for the optimizer state (%zu parameters)",

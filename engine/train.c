@@ -16,6 +16,13 @@
 // previous step's work. On the CPU everything runs as it is called, in the
 // same order, so the numbers are those of an unpipelined loop.
 //
+// Data-parallel training (dist.h, several processes): every rank runs this
+// same loop on its share of each batch; they exchange their losses and
+// stop requests (dist_vote) and sum their gradients (dist_sum_gradients)
+// before the optimizer step, and check that they agree (the data, the
+// weights at the start and after every epoch). Rank 0 alone reports and
+// writes files; a checkpoint does not depend on the rank count.
+//
 // Resuming is exact: the checkpoint stores the optimizer's slots and step
 // count, the epoch and step reached, the partial sums of the epoch in
 // progress, the best validation loss and the early-stopping count; batches
@@ -42,6 +49,7 @@
 #include "augment.h"
 #include "backend.h"
 #include "dataset.h"
+#include "dist.h"
 #include "loader.h"
 #include "model.h"
 #include "optim.h"
@@ -364,6 +372,10 @@ typedef struct Run {
     double *lr_curve;
     long steps, val_steps;
     int workers;
+    Dist *dist, solo;    // the ranks (c->dist, or solo: this process alone)
+    int pairs;           // of a step: TRAIN_PAIRS_PER_SAMPLE * batch size, over all ranks
+    double t_steps, t_vote, t_sum;  // seconds in training steps, of them in dist_vote, dist_sum_gradients
+    int device_failed;   // this rank's step failed in the backend (step_end_failed)
     long run_steps;      // steps taken by this invocation
     double t_start;      // when it started (monotonic seconds)
     Progress p;
@@ -377,7 +389,7 @@ typedef struct Run {
 
 static void emit(Run *r, TrainEvent *ev) {
     ev->epochs = r->c->epochs;
-    if (r->cb) r->cb(ev, r->ctx);
+    if (r->cb && r->dist->rank == 0) r->cb(ev, r->ctx);
 }
 
 static void say(Run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -483,7 +495,8 @@ static int scan_dataset(Run *r, const char *root) {
     }
     DatasetLayout want = c->own_data ? LAYOUT_CLASSES : LAYOUT_AUTO;
     say(r, "scanning %s (every image is decoded once, so broken files show now)", root);
-    if (dataset_scan_progress(&r->ds, root, want, 2, c->threads, decode_progress, r, r->e))
+    if (dataset_scan_progress(&r->ds, root, want, 2, dist_threads(r->dist, c->threads),
+                              decode_progress, r, r->e))
         return -1;
     const Dataset *d = &r->ds;
     if (d->layout == LAYOUT_OMNIGLOT)
@@ -634,6 +647,7 @@ static int read_history(const char *dir, const char *name, double *v, int n) {
 static int open_log(Run *r) {
     const TrainConfig *c = r->c;
     Progress *p = &r->p;
+    if (r->dist->rank > 0) return 0;  // rank 0 writes the files
     int n_done = p->epoch - p->log_first_epoch;
     struct stat st;
     if (p->log_dir && stat(p->log_dir, &st) == 0 && n_done >= 0) {
@@ -676,6 +690,7 @@ static int write_values(const char *path, const double *v, int n, Err *e) {
 }
 
 static int write_log(Run *r) {
+    if (r->dist->rank > 0) return 0;  // rank 0 writes the files
     const char *dir = r->p.log_dir;
     char *loss = str_printf("%s/epoch_loss.txt", dir);
     char *val = str_printf("%s/epoch_val_loss.txt", dir);
@@ -712,6 +727,7 @@ static int training_state(Run *r, WeightsState *st, const char *path) {
 
 // Saves the weights (with the training state when with_state) to save_dir/name.
 static int checkpoint(Run *r, const char *name, int with_state) {
+    if (r->dist->rank > 0) return 0;
     char *path = str_printf("%s/%s", r->c->save_dir, name);
     if (!path) return err_set(r->e, "out of memory");
     WeightsState st = {0};
@@ -726,6 +742,24 @@ static int checkpoint(Run *r, const char *name, int with_state) {
     return rc;
 }
 
+// Data-parallel training: fails on every rank unless every rank has the
+// same weights and optimizer state (what names the moment, for the message).
+static int ranks_agree(Run *r, const char *what) {
+    if (r->dist->size == 1) return 0;
+    const size_t n = r->m->n_params;
+    float *host = malloc(n * sizeof(float));
+    if (!host) return err_set(r->e, "out of memory");
+    uint64_t h = DIST_HASH_START;
+    r->be->ops->download(r->be, host, r->m->params, n * sizeof(float));
+    h = dist_hash(h, host, n * sizeof(float));
+    for (int k = 0; k < optim_slots(&r->opt); k++) {
+        r->be->ops->download(r->be, host, r->opt.slot[k], n * sizeof(float));
+        h = dist_hash(h, host, n * sizeof(float));
+    }
+    free(host);
+    return dist_check_same(r->dist, what, h, r->e);
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -738,10 +772,12 @@ static double batch_accuracy(const float *prob, const float *labels, int n) {
     return (double)ok / n;
 }
 
-// Waits while paused; returns 1 when the front asked for a stop.
+// Waits while paused; returns 1 when the front asked for a stop. (The
+// ranks of a data-parallel run do not pause: the others would wait for
+// this one until they time out. Their front is plain lines anyway.)
 static int user_stop(Run *r) {
     if (!r->ctl) return 0;
-    while (r->ctl->pause && !r->ctl->stop) usleep(50 * 1000);
+    while (r->ctl->pause && !r->ctl->stop && r->dist->size == 1) usleep(50 * 1000);
     return r->ctl->stop != 0;
 }
 
@@ -823,6 +859,28 @@ static int take_step(Run *r) {
     return rc;
 }
 
+// The step's exchange between the ranks, in the pipeline: this rank reads
+// its unread step (unless its own next one failed already), and dist_vote
+// adds every rank's loss and hits (into v, to divide by the step's pairs)
+// and agrees on stops and failures. Returns 1 when a step was read (then
+// on every rank), 0 when none was unread, -1 when any rank failed.
+static int step_exchange(Run *r, DistVote *v) {
+    double l = 0, a = 0;
+    const int n = r->pipe.n;
+    int read = 0;
+    if (!v->failed && (read = pipe_read(r, &l, &a)) < 0) v->failed = r->device_failed = 1;
+    if (read > 0) {
+        // Exact in double (a float's value times a small count, and a count
+        // of hits), so that one process gets back l and a from v / n.
+        v->loss = l * n;
+        v->correct = (double)lround(a * n);
+    }
+    const double t = now_s();
+    const int rc = dist_vote(r->dist, v, r->e);
+    r->t_vote += now_s() - t;
+    return rc < 0 ? -1 : read;
+}
+
 // A training or validation step failed on the device (siamese_forward's
 // allocations, or any backend operation): its memory ran out, most likely.
 // A failed step changes neither the parameters nor the optimizer state (the
@@ -834,7 +892,9 @@ static int take_step(Run *r) {
 static int step_failed(Run *r) {
     const TrainConfig *c = r->c;
     Err why = *r->e;
-    if (backend_recover(r->be) || take_step(r) < 0)
+    // (With several ranks the unread step's loss is not taken: this rank's
+    // own part is not the step's; the resumed epoch's mean loss misses it.)
+    if (backend_recover(r->be) || (r->dist->size == 1 && take_step(r) < 0))
         return err_set(r->e,
                        "%s; the device cannot continue, so nothing since the last checkpoint "
                        "could be saved (--resume %s/last_epoch_weights.h5 continues from it)",
@@ -854,6 +914,13 @@ static int step_failed(Run *r) {
                    why.msg, r->p.epoch + 1, r->p.batch, r->steps, advice, c->save_dir);
 }
 
+// After a step that failed on some rank (dist_vote): a failure of the
+// device of the process that saves (rank 0, or the only one) saves the
+// run (step_failed); any other has been told as it is (a file, another rank).
+static int step_end_failed(Run *r) {
+    return r->device_failed && r->dist->rank == 0 ? step_failed(r) : -1;
+}
+
 // The validation pass: mean loss and accuracy over the validation batches.
 // They are batches 0..val_steps-1 of "epoch 0" of the validation stream
 // every time, so every epoch is measured on the same pairs and the best
@@ -862,25 +929,21 @@ static int step_failed(Run *r) {
 // read after b+1 is queued. Returns 1 when stopped by the user, -1 on error.
 static int validate_pairs(Run *r, double *loss, double *acc) {
     loader_start(r->val_l, 0, r->val_steps, r->val_steps);
-    double ls = 0, as = 0, l, a;
+    double ls = 0, as = 0;
     for (long b = 0; b <= r->val_steps; b++) {
         const LoaderBatch *lb = NULL;
-        int slot = -1, read;
-        if (b < r->val_steps) {
-            if (user_stop(r)) {
-                r->pipe.unread = 0;  // nothing of the pass is kept
-                return 1;
-            }
-            if (loader_next(r->val_l, &lb, r->e)) return -1;
-            slot = pipe_forward(r, lb);
+        int slot = -1;
+        DistVote v = {.stop = b < r->val_steps && user_stop(r)};
+        if (b < r->val_steps && !v.stop) {
+            if (loader_next(r->val_l, &lb, r->e)) v.failed = 1;
+            else if ((slot = pipe_forward(r, lb)) < 0) v.failed = r->device_failed = 1;
         }
-        if (slot < 0 && lb) read = -1;
-        else read = pipe_read(r, &l, &a);
-        if (read < 0) {
+        const int read = step_exchange(r, &v);
+        if (read < 0 || v.stop) {
             r->pipe.unread = 0;  // validation's numbers are not the run's state
-            return step_failed(r);
+            return read < 0 ? step_end_failed(r) : 1;
         }
-        if (read) ls += l, as += a;
+        if (read) ls += v.loss / r->pairs, as += v.correct / r->pairs;
         if (lb) pipe_unread(r, slot, lb->n_pairs);
     }
     *loss = ls / r->val_steps;
@@ -947,10 +1010,9 @@ static int end_epoch(Run *r, double loss, double acc, double val_loss, double va
 // One epoch from step p.batch. Returns 0 done, 1 stopped (by the user or
 // early stopping), -1 error.
 static int run_epoch(Run *r) {
-    const TrainConfig *c = r->c;
     Progress *p = &r->p;
     const double lr = r->lr_curve[p->epoch];
-    const int P = TRAIN_PAIRS_PER_SAMPLE * c->batch_size;
+    const int P = r->pairs;
     const double t0 = now_s();
     double last_event = 0;
     const long first = p->batch;
@@ -958,38 +1020,52 @@ static int run_epoch(Run *r) {
     // One pass more than there are steps: the last one queues nothing and
     // reads the last step. In pass k (p->batch = k) step k's forward pass is
     // queued, then step k-1 is read (its forward pass is long done: the
-    // device waits for nothing), then step k's backward pass and update are
-    // queued; so p->batch steps of the epoch are in its sums, and a failure
-    // leaves step k's update undone.
+    // device waits for nothing) and its numbers go to the ranks' exchange,
+    // which also agrees on a stop or a failure, then step k's backward pass,
+    // gradient sum and update are queued; so p->batch steps of the epoch are
+    // in its sums, and a failure leaves step k's update undone.
     for (;; p->batch++) {
         const int queue = p->batch < r->steps;
-        if (queue && should_stop(r)) {
-            rc = take_step(r) < 0 ? step_failed(r) : stop_now(r) ? -1 : 1;
+        const double t_step = now_s();
+        DistVote v = {.stop = queue && should_stop(r)};
+        const LoaderBatch *lb = NULL;
+        int slot = -1;
+        if (queue && !v.stop) {
+            if (loader_next(r->train_l, &lb, r->e)) v.failed = 1;
+            else if ((slot = pipe_forward(r, lb)) < 0) v.failed = r->device_failed = 1;
+        }
+        // The step before into the sums; every rank stops, fails or steps.
+        const int read = step_exchange(r, &v);
+        if (read < 0) {
+            rc = step_end_failed(r);
             break;
         }
-        int read = 0, failed;
+        if (read) p->loss_sum += v.loss / P, p->acc_sum += v.correct / P;
+        if (v.stop) {
+            rc = stop_now(r) ? -1 : 1;
+            break;
+        }
         if (queue) {
-            const LoaderBatch *lb;
-            if (loader_next(r->train_l, &lb, r->e)) {
+            pipe_unread(r, slot, lb->n_pairs);
+            // (The gradients of the last layers are summed while the backward
+            // pass computes the first ones', where the device can: dist.h.)
+            dist_sum_start(r->dist, r->m->grads, r->m->n_params);
+            siamese_backward_part(r->m, lb->n_pairs, P, 0, dist_grads_ready, r->dist);
+            const double t_sum = now_s();
+            if (dist_sum_gradients(r->dist, r->m->grads, r->m->n_params, r->e)) {
                 rc = -1;
                 break;
             }
-            const int slot = pipe_forward(r, lb);
-            failed = slot < 0 || (read = take_step(r)) < 0;
-            if (!failed) {
-                pipe_unread(r, slot, lb->n_pairs);
-                siamese_backward(r->m, lb->n_pairs, 0);
-                optim_step(&r->opt, r->m, lr);
-                if ((failed = backend_check(r->be, r->e) != 0)) r->pipe.unread = 0;  // not kept
+            const double t_opt = now_s();
+            optim_step(&r->opt, r->m, lr);
+            if (backend_check(r->be, r->e)) {
+                r->pipe.unread = 0;  // not kept
+                // (The other ranks took this step: this one alone cannot save it.)
+                rc = r->dist->size == 1 ? step_failed(r) : dist_fail_alone(r->dist, r->e);
+                break;
             }
-        } else {
-            failed = (read = take_step(r)) < 0;
-        }
-        if (failed) {
-            rc = step_failed(r);
-            break;
-        }
-        if (queue) {
+            r->t_sum += t_opt - t_sum;
+            r->t_steps += now_s() - t_step;
             p->step = r->opt.t;
             r->run_steps++;
         }
@@ -1008,6 +1084,7 @@ static int run_epoch(Run *r) {
         if (!queue) break;
     }
     if (rc) return rc;
+    if (ranks_agree(r, "the weights after this epoch (their gradient sums differed)")) return -1;
     const double train_seconds = now_s() - t0;
     const double pairs_per_sec =
         train_seconds > 0 ? (double)(r->steps - first) * P / train_seconds : 0;
@@ -1015,8 +1092,11 @@ static int run_epoch(Run *r) {
     int v = validate(r, &val_loss, &val_acc);
     if (v < 0) return -1;
     if (v > 0) return stop_now(r) ? -1 : 1;
-    return end_epoch(r, p->loss_sum / r->steps, p->acc_sum / r->steps, val_loss, val_acc, lr,
-                     pairs_per_sec, now_s() - t0);
+    // (Rank 0 writes the files: the others must not go on if it failed.)
+    return dist_agree(r->dist,
+                      end_epoch(r, p->loss_sum / r->steps, p->acc_sum / r->steps, val_loss, val_acc,
+                                lr, pairs_per_sec, now_s() - t0),
+                      r->e);
 }
 
 static void config_rows(Run *r) {
@@ -1048,6 +1128,12 @@ static void config_rows(Run *r) {
     if (c->patience) row(r, "patience", "%d", c->patience);
     else row(r, "patience", "off");
     row(r, "device", "%s", r->be->desc);
+    if (r->dist->size > 1) {
+        int first, n;
+        dist_share(r->dist, r->pairs, &first, &n);
+        row(r, "ranks", "%d (data-parallel, %d%s pairs of a step each)", r->dist->size, n,
+            r->pairs % r->dist->size ? " or fewer" : "");
+    }
     const int asked = backend_precision_parse(c->precision);
     row(r, "precision", "%s%s", backend_precision_describe(r->precision),
         asked != (int)r->precision ? " (this device has no TF32)" : "");
@@ -1058,8 +1144,9 @@ static void config_rows(Run *r) {
     row(r, "val_steps", "%ld", r->val_steps);
 }
 
-static int auto_workers(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
+// Loader threads: one per core (of this rank's share of the machine), up to 8.
+static int auto_workers(const Dist *d) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN) / d->local_size;
     return n < 1 ? 1 : n > 8 ? 8 : (int)n;
 }
 
@@ -1070,6 +1157,7 @@ static void run_free(Run *r) {
         optim_free(&r->opt, r->m);
         model_free(r->m);
     }
+    dist_detach(r->dist);
     if (r->be) backend_close(r->be);
     sampler_free(&r->train_s);
     sampler_free(&r->val_s);
@@ -1091,8 +1179,11 @@ static void run_free(Run *r) {
 
 static int run_setup(Run *r) {
     const TrainConfig *c = r->c;
-    char notice[600];
-    if (backend_open(&r->be, c->device, c->threads, notice, sizeof notice, r->e)) return -1;
+    char notice[600], device[64];
+    dist_device(r->dist, c->device, device, sizeof device);
+    if (backend_open(&r->be, device, dist_threads(r->dist, c->threads), notice, sizeof notice,
+                     r->e))
+        return -1;
     if (notice[0]) say(r, "%s", notice);
     if (backend_set_precision(r->be, (BackendPrecision)backend_precision_parse(c->precision),
                               r->e))
@@ -1109,8 +1200,15 @@ static int run_setup(Run *r) {
                        "validation images give %ld and %ld batches an epoch; lower --batch-size "
                        "or add images",
                        c->batch_size, r->n_train, r->n_val, r->steps, r->val_steps);
+    r->pairs = TRAIN_PAIRS_PER_SAMPLE * c->batch_size;
+    if (r->pairs < r->dist->size)
+        return err_set(r->e,
+                       "--batch-size %d gives %d pairs a step, fewer than the %d ranks: each rank "
+                       "needs a pair; raise --batch-size to %d or more",
+                       c->batch_size, r->pairs, r->dist->size,
+                       (r->dist->size + TRAIN_PAIRS_PER_SAMPLE - 1) / TRAIN_PAIRS_PER_SAMPLE);
     if (build_model(r)) return -1;
-    r->workers = c->workers > 0 ? c->workers : auto_workers();
+    r->workers = c->workers > 0 ? c->workers : auto_workers(r->dist);
     optim_fit_lr(r->kind, c->batch_size, c->lr, c->min_lr > 0 ? c->min_lr : c->lr * 0.01,
                  &r->lr_fit, &r->min_lr_fit);
     r->lr_curve = malloc(c->epochs * sizeof(double));
@@ -1140,12 +1238,13 @@ static int run_setup(Run *r) {
         return err_set(r->e, "--resume %s: the run already finished its %d epochs; raise --epochs",
                        c->resume, c->epochs);
     if (!c->loader_benchmark && open_log(r)) return -1;
-    // The loaders.
+    // The loaders, of this rank's share of each batch.
     augment_preset(&r->aug, (AugmentKind)augment_kind_parse(c->augment));
     LoaderConfig lc = {.ds = &r->ds, .sampler = &r->train_s, .samples = c->batch_size,
                        .size = c->input_size, .pre = r->m->spec.pre, .aug = &r->aug,
                        .seed = c->seed, .stream = 0, .workers = r->workers,
                        .depth = LOADER_DEPTH(r->workers), .be = r->be};
+    if (r->dist->size > 1) dist_share(r->dist, r->pairs, &lc.part_first, &lc.part_pairs);
     if (loader_open(&r->train_l, &lc, r->e)) return -1;
     lc.sampler = &r->val_s;
     lc.aug = NULL;
@@ -1170,10 +1269,36 @@ static int bench_loader(Run *r, long n) {
                       n, P, t, r->workers, n * (double)P / t);
 }
 
+// Data-parallel training: after each rank's setup, how the gradients are
+// summed, and proof that every rank has the same data and starting point.
+static int join_ranks(Run *r) {
+    if (!r->dist->ops) return 0;  // one process, not started by mpirun
+    char how[1600];
+    if (dist_attach(r->dist, r->be, r->m->n_params, how, sizeof how, r->e)) return -1;
+    say(r, "%s", how);
+    uint64_t h = DIST_HASH_START;
+    for (int i = 0; i < r->ds.n_images; i++)
+        h = dist_hash(h, r->ds.images[i].path, strlen(r->ds.images[i].path) + 1);
+    h = dist_hash(h, r->train_idx, r->n_train * sizeof(int));
+    if (dist_check_same(r->dist, "the dataset (its images or their split)", h, r->e)) return -1;
+    char *text = config_text(r->c);
+    if (!text) return err_set(r->e, "out of memory");
+    char where[96];
+    snprintf(where, sizeof where, "epoch=%d\nbatch=%ld\nstep=%ld\n", r->p.epoch, r->p.batch,
+             r->p.step);
+    h = dist_hash(dist_hash(DIST_HASH_START, text, strlen(text)), where, strlen(where));
+    free(text);
+    if (dist_check_same(r->dist, "the options or the point to resume from", h, r->e)) return -1;
+    return ranks_agree(r, "the starting weights or optimizer state");
+}
+
 int train_run(const TrainConfig *c, TrainCallback cb, void *ctx, TrainControl *ctl, Err *e) {
     if (train_config_check(c, e)) return -1;
     Run r = {.c = c, .cb = cb, .ctx = ctx, .ctl = ctl, .e = e, .t_start = now_s()};
-    int rc = run_setup(&r);
+    r.dist = c->dist;
+    if (!r.dist) dist_solo(r.dist = &r.solo);
+    int rc = dist_agree(r.dist, run_setup(&r), e);
+    if (!rc) rc = join_ranks(&r);
     if (!rc && c->loader_benchmark > 0) {
         rc = bench_loader(&r, c->loader_benchmark);
     } else if (!rc) {
@@ -1188,6 +1313,11 @@ int train_run(const TrainConfig *c, TrainCallback cb, void *ctx, TrainControl *c
         int state = 0;
         while (!state && r.p.epoch < c->epochs) state = run_epoch(&r);
         rc = state < 0 ? -1 : 0;
+        if (r.dist->ops && r.t_steps > 0)
+            say(&r,
+                "rank 0's %.1f s of training steps: %.1f s (%.1f%%) summing gradients, %.1f s "
+                "(%.1f%%) waiting for the other ranks",
+                r.t_steps, r.t_sum, 100 * r.t_sum / r.t_steps, r.t_vote, 100 * r.t_vote / r.t_steps);
         if (state == 0)
             rc = stop_event(&r, &(TrainEvent){.epoch = c->epochs},
                             "finished %d epoch%s; best validation loss %.4f", c->epochs,

@@ -57,6 +57,9 @@ typedef struct TrainConfig {
     double time_limit;        // stop cleanly after this many seconds, 0 = off
     long loader_benchmark;    // > 0: only time the loader over this many batches, no training
     char *store;              // owned: the strings read from a checkpoint live here
+    // The ranks of a data-parallel run (dist.h: each computes a share of
+    // every step, rank 0 alone reports and writes); NULL: this process alone.
+    struct Dist *dist;
 } TrainConfig;
 
 void train_config_defaults(TrainConfig *c);
@@ -117,7 +120,9 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "a signal handler sets TrainControl.st
 // Runs the whole training. Returns 0 when it finished or was stopped
 // cleanly (ctl->stop), -1 with e filled on an error (bad dataset, bad
 // weights, I/O); a failed checkpoint write stops the run and leaves the
-// previous checkpoint intact.
+// previous checkpoint intact. In a data-parallel run every rank returns
+// the same way (a stop or failure on one rank stops all at the same step),
+// and e's message is empty on the ranks that leave the report to another.
 int train_run(const TrainConfig *c, TrainCallback cb, void *ctx, TrainControl *ctl, Err *e);
 
 #endif

@@ -26,9 +26,9 @@ void kernel_absdiff_backward(cudaStream_t s, float *dx1, float *dx2, const float
 // = mean binary cross-entropy from the logits, summed in double.
 void kernel_sigmoid_bce_forward(cudaStream_t s, float *prob, float *loss, const float *logit,
                                 const float *y, int N);
-// dlogit (N) = (prob - y) / N
+// dlogit (N) = (prob - y) / mean_over
 void kernel_sigmoid_bce_backward(cudaStream_t s, float *dlogit, const float *prob, const float *y,
-                                 int N);
+                                 int N, int mean_over);
 
 // sgd_nesterov.cu: PyTorch's SGD with Nesterov momentum and L2 decay, n elements.
 void kernel_sgd_nesterov(cudaStream_t s, float *p, const float *g, float *buf, size_t n, float lr,
@@ -55,6 +55,21 @@ void kernel_relu_backward(cudaStream_t s, float *dx, const float *dy, const floa
 // dout and out are (N,H/2,W/2,C), in is (N,H,W,C).
 void kernel_maxpool2_backward(cudaStream_t s, float *din, const float *dout, const float *in,
                               const float *out, int N, int H, int W, int C);
+
+// maxpool.cu: the 2x2/2 max-pool keeping its window maxima: out and argmax
+// (N,H/2,W/2,C), argmax the element of each window (0..3, row-major) that
+// is its first maximum; then din (N,H,W,C), fully written, from argmax.
+void kernel_maxpool2_forward_argmax(cudaStream_t s, float *out, unsigned char *argmax,
+                                    const float *in, int N, int H, int W, int C);
+void kernel_maxpool2_backward_argmax(cudaStream_t s, float *din, const float *dout,
+                                     const unsigned char *argmax, int N, int H, int W, int C);
+
+// relu_bias_grad.cu: dout (rows,cols) masked in place by the ReLU (0 where
+// y <= 0; y NULL: unmasked) and its column sums into dbias (cols), in one
+// pass. partial holds kernel_relu_bias_grad_parts(rows, cols) * cols floats.
+int kernel_relu_bias_grad_parts(int rows, int cols);
+void kernel_relu_bias_grad(cudaStream_t s, float *dbias, float *dout, const float *y, int rows,
+                           int cols, float *partial);
 
 // transpose.cu: out (cols,rows) = in (rows,cols)^T, both row-major; must not alias.
 void kernel_transpose(cudaStream_t s, float *out, const float *in, int rows, int cols);

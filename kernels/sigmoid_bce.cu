@@ -28,9 +28,9 @@ __global__ static void sigmoid_bce_forward(float *prob, float *loss, const float
 }
 
 __global__ static void sigmoid_bce_backward(float *dlogit, const float *prob, const float *y,
-                                            int N) {
+                                            int N, int mean_over) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < N) dlogit[i] = (prob[i] - y[i]) / (float)N;
+    if (i < N) dlogit[i] = (prob[i] - y[i]) / (float)mean_over;
 }
 
 extern "C" void kernel_sigmoid_bce_forward(cudaStream_t s, float *prob, float *loss,
@@ -41,8 +41,9 @@ extern "C" void kernel_sigmoid_bce_forward(cudaStream_t s, float *prob, float *l
 }
 
 extern "C" void kernel_sigmoid_bce_backward(cudaStream_t s, float *dlogit, const float *prob,
-                                            const float *y, int N) {
-    KERNEL_REQUIRE(N > 0 && dlogit && prob && y, "sigmoid_bce_backward", "N=%d", N);
-    sigmoid_bce_backward<<<(N + 255) / 256, 256, 0, s>>>(dlogit, prob, y, N);
+                                            const float *y, int N, int mean_over) {
+    KERNEL_REQUIRE(N > 0 && mean_over >= N && dlogit && prob && y, "sigmoid_bce_backward",
+                   "N=%d mean_over=%d", N, mean_over);
+    sigmoid_bce_backward<<<(N + 255) / 256, 256, 0, s>>>(dlogit, prob, y, N, mean_over);
     KERNEL_LAUNCHED("sigmoid_bce_backward");
 }

@@ -208,15 +208,23 @@ static void test_conv(int N, int H, int W, int C, int K, double tol) {
     }
     Buf dout = buf_random(nout, -1, 1, 0), din = buf_new(nin), dw = buf_new(w.n), db = buf_new(K);
     for (int with_din = 1; with_din >= 0; with_din--) {
-        cpu->ops->conv3x3_backward(cpu, with_din ? din.c : NULL, dw.c, db.c, dout.c, in.c, w.c, N,
-                                   H, W, C, K);
-        gpu->ops->conv3x3_backward(gpu, with_din ? din.g : NULL, dw.g, db.g, dout.g, in.g, w.g, N,
-                                   H, W, C, K);
+        cpu->ops->conv3x3_backward(cpu, with_din ? din.c : NULL, dw.c, db.c, dout.c, NULL, in.c,
+                                   w.c, N, H, W, C, K);
+        gpu->ops->conv3x3_backward(gpu, with_din ? din.g : NULL, dw.g, db.g, dout.g, NULL, in.g,
+                                   w.g, N, H, W, C, K);
         snprintf(what, sizeof what, "backward dW%s", with_din ? "" : " (no dX)");
         expect_close(what, dw, tol);
         expect_close("backward dbias", db, TOL_OP);  // FP32 in any precision
         if (with_din) expect_close("backward dX", din, tol);
     }
+    // With the ReLU's output (out: the last forward pass had the ReLU),
+    // dout is masked in place first (the model's path).
+    cpu->ops->conv3x3_backward(cpu, din.c, dw.c, db.c, dout.c, out.c, in.c, w.c, N, H, W, C, K);
+    gpu->ops->conv3x3_backward(gpu, din.g, dw.g, db.g, dout.g, out.g, in.g, w.g, N, H, W, C, K);
+    expect_close("backward, ReLU mask: dout in place", dout, TOL_EXACT);
+    expect_close("backward, ReLU mask: dW", dw, tol);
+    expect_close("backward, ReLU mask: dbias", db, TOL_OP);
+    expect_close("backward, ReLU mask: dX", din, tol);
     // The GPU keeps transposed kernels; new weights must be seen, whether
     // uploaded or changed by an optimizer step.
     float *h = malloc(w.n * sizeof(float));
@@ -236,6 +244,58 @@ static void test_conv(int N, int H, int W, int C, int K, double tol) {
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) buf_free(bufs[i]);
 }
 
+// Parameter-shaped buffers (alloc_params), whose conv kernels the GPU keeps
+// in cuDNN's layout: to the caller they read and write as Keras's layout,
+// whole or a kernel at a time, and the convolutions take their kernels (w)
+// and write their gradients (dw) where they are. tol: the convolutions'.
+static void test_param_layout(double tol) {
+    printf("parameter buffers (alloc_params)\n");
+    const int N = 2, H = 9, W = 7, C = 16, K = 24;
+    BackendParamLayout lay = {.n_views = 2};
+    lay.views[0] = (BackendKernelView){5, 3, 4};                  // 108 floats
+    lay.views[1] = (BackendKernelView){5 + 108 + 7, C, K};        // then K biases
+    lay.floats = lay.views[1].off + 9 * (size_t)C * K + K + 3;
+    const size_t n = lay.floats, k1 = lay.views[1].off, nk = 9 * (size_t)C * K;
+    Buf par = {cpu->ops->alloc_params(cpu, &lay), gpu->ops->alloc_params(gpu, &lay), n};
+    Buf grad = {cpu->ops->alloc_params(cpu, &lay), gpu->ops->alloc_params(gpu, &lay), n};
+    CHECK(par.c && par.g && grad.c && grad.g, "alloc_params of %zu floats", n);
+    if (!par.c || !par.g || !grad.c || !grad.g) return;
+    float *h = malloc(n * sizeof(float)), *back = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) h[i] = rng_uniform(&rng) - 0.5f;
+    buf_set(par, h);
+    gpu->ops->download(gpu, back, par.g, n * sizeof(float));
+    CHECK(!memcmp(back, h, n * sizeof(float)), "a whole parameter buffer reads back as written");
+    gpu->ops->download(gpu, back, par.g + k1, nk * sizeof(float));
+    CHECK(!memcmp(back, h + k1, nk * sizeof(float)), "one kernel reads back as written");
+    for (size_t i = 0; i < nk; i++) h[k1 + i] = 0.4f * rng_uniform(&rng) - 0.2f;
+    cpu->ops->upload(cpu, par.c + k1, h + k1, nk * sizeof(float));
+    gpu->ops->upload(gpu, par.g + k1, h + k1, nk * sizeof(float));
+    gpu->ops->download(gpu, back, par.g, n * sizeof(float));
+    CHECK(!memcmp(back, h, n * sizeof(float)), "one kernel written, the whole buffer reads back");
+    printf("  %-44s %s\n", "upload and download, whole and by kernel", "exact");
+    // A convolution with its kernel and bias in the buffer, and its
+    // gradients into the other: forward, backward, an SGD step on both.
+    Buf in = buf_random((size_t)N * H * W * C, -1, 1, 0), out = buf_new((size_t)N * H * W * K);
+    Buf dout = buf_random(out.n, -1, 1, 0), din = buf_new(in.n), mom = buf_new(n);
+    const size_t bias = k1 + nk;
+    cpu->ops->conv3x3_forward(cpu, out.c, in.c, par.c + k1, par.c + bias, N, H, W, C, K, 1);
+    gpu->ops->conv3x3_forward(gpu, out.g, in.g, par.g + k1, par.g + bias, N, H, W, C, K, 1);
+    expect_close("forward, kernel in a parameter buffer", out, tol);
+    cpu->ops->conv3x3_backward(cpu, din.c, grad.c + k1, grad.c + bias, dout.c, out.c, in.c,
+                               par.c + k1, N, H, W, C, K);
+    gpu->ops->conv3x3_backward(gpu, din.g, grad.g + k1, grad.g + bias, dout.g, out.g, in.g,
+                               par.g + k1, N, H, W, C, K);
+    expect_close("backward dX, kernel in a parameter buffer", din, tol);
+    expect_close("backward dW and dbias into one (whole buffer)", grad, tol);
+    cpu->ops->sgd_nesterov_step(cpu, par.c, grad.c, mom.c, n, 0.01f, 0.9f, 5e-4f);
+    gpu->ops->sgd_nesterov_step(gpu, par.g, grad.g, mom.g, n, 0.01f, 0.9f, 5e-4f);
+    expect_close("an SGD step over both buffers", par, tol);
+    free(h);
+    free(back);
+    Buf bufs[] = {par, grad, in, out, dout, din, mom};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) buf_free(bufs[i]);
+}
+
 static void test_relu_backward(void) {
     printf("relu_backward\n");
     const size_t n = 100003;
@@ -252,14 +312,29 @@ static void test_pool(int N, int H, int W, int C, int levels) {
     printf("maxpool2 N=%d H=%d W=%d C=%d%s\n", N, H, W, C, levels ? " (many ties)" : "");
     const size_t nin = (size_t)N * H * W * C, nout = (size_t)N * (H / 2) * (W / 2) * C;
     Buf in = buf_random(nin, -1, 1, levels), out = buf_new(nout), dout = buf_random(nout, -1, 1, 0);
-    Buf din = buf_random(nin, 5, 6, 0);  // garbage: backward must write every element
-    cpu->ops->maxpool2_forward(cpu, out.c, in.c, N, H, W, C);
-    gpu->ops->maxpool2_forward(gpu, out.g, in.g, N, H, W, C);
-    expect_close("forward", out, TOL_EXACT);
-    cpu->ops->maxpool2_backward(cpu, din.c, dout.c, in.c, out.c, N, H, W, C);
-    gpu->ops->maxpool2_backward(gpu, din.g, dout.g, in.g, out.g, N, H, W, C);
-    snprintf(what, sizeof what, "backward (first maximum gets the gradient)");
-    expect_close(what, din, TOL_EXACT);
+    Buf din = buf_new(nin);  // set to junk below: the backward pass must write every element
+    // The window maxima kept by the forward pass (the model's training
+    // path), then without them (the backward pass finds them again).
+    uint8_t *arg[2] = {cpu->ops->alloc(cpu, nout), gpu->ops->alloc(gpu, nout)};
+    float *junk = malloc(nin * sizeof(float));
+    for (size_t i = 0; i < nin; i++) junk[i] = 5.5f;
+    CHECK(arg[0] && arg[1], "alloc of %zu bytes", nout);
+    for (int kept = 1; kept >= 0 && arg[0] && arg[1]; kept--) {
+        buf_set(din, junk);
+        cpu->ops->maxpool2_forward(cpu, out.c, kept ? arg[0] : NULL, in.c, N, H, W, C);
+        gpu->ops->maxpool2_forward(gpu, out.g, kept ? arg[1] : NULL, in.g, N, H, W, C);
+        expect_close(kept ? "forward, argmax kept" : "forward", out, TOL_EXACT);
+        cpu->ops->maxpool2_backward(cpu, din.c, dout.c, in.c, out.c, kept ? arg[0] : NULL, N, H,
+                                    W, C);
+        gpu->ops->maxpool2_backward(gpu, din.g, dout.g, in.g, out.g, kept ? arg[1] : NULL, N, H,
+                                    W, C);
+        snprintf(what, sizeof what, "backward%s (first maximum gets the gradient)",
+                 kept ? ", argmax kept" : "");
+        expect_close(what, din, TOL_EXACT);
+    }
+    cpu->ops->free(cpu, arg[0]);
+    gpu->ops->free(gpu, arg[1]);
+    free(junk);
     buf_free(in);
     buf_free(out);
     buf_free(dout);
@@ -309,9 +384,13 @@ static void test_head(void) {
     gpu->ops->sigmoid_bce_forward(gpu, prob.g, loss.g, z.g, y.g, N);
     expect_close("sigmoid", prob, TOL_ELEMENTWISE);
     expect_close("mean BCE", loss, TOL_ELEMENTWISE);
-    cpu->ops->sigmoid_bce_backward(cpu, dz.c, prob.c, y.c, N);
-    gpu->ops->sigmoid_bce_backward(gpu, dz.g, prob.g, y.g, N);
+    cpu->ops->sigmoid_bce_backward(cpu, dz.c, prob.c, y.c, N, N);
+    gpu->ops->sigmoid_bce_backward(gpu, dz.g, prob.g, y.g, N, N);
     expect_close("BCE backward", dz, TOL_ELEMENTWISE);
+    // A part of a larger batch (data-parallel training).
+    cpu->ops->sigmoid_bce_backward(cpu, dz.c, prob.c, y.c, N, 3 * N);
+    gpu->ops->sigmoid_bce_backward(gpu, dz.g, prob.g, y.g, N, 3 * N);
+    expect_close("BCE backward of a part", dz, TOL_ELEMENTWISE);
     cpu->ops->sigmoid_bce_forward(cpu, prob.c, NULL, z.c, NULL, N);
     gpu->ops->sigmoid_bce_forward(gpu, prob.g, NULL, z.g, NULL, N);
     expect_close("sigmoid without labels", prob, TOL_ELEMENTWISE);
@@ -636,6 +715,7 @@ static void test_reduced(BackendPrecision p) {
     test_conv(2, 26, 26, 128, 96, conv_tol);
     test_conv(2, 3, 3, 512, 512, conv_tol);
     test_conv(2, 105, 105, 3, 64, conv_tol);  // VGG16's first layer: 3 channels
+    test_param_layout(conv_tol);
     test_dense(1, 37, 19, dense_tol);
     test_dense(5, 4608, 512, dense_tol);
     test_dense(7, 512, 1, dense_tol);
@@ -709,6 +789,7 @@ int main(int argc, char **argv) {
         test_conv(3, 8, 8, 64, 64, TOL_OP);
         test_conv(2, 26, 26, 128, 96, TOL_OP);
         test_conv(2, 3, 3, 512, 512, TOL_OP);
+        test_param_layout(TOL_OP);
         test_relu_backward();
         test_pool(2, 7, 9, 5, 0);
         test_pool(3, 26, 26, 64, 3);

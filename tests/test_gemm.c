@@ -149,7 +149,7 @@ static void check_conv(Backend *be, Rng *r, int N, int H, int W, int C, int K) {
                 }
     memset(din, 0xff, ni * 4);  // NaN: every element must be written
     memset(dw, 0xff, nw * 4);
-    be->ops->conv3x3_backward(be, din, dw, db, dout, in, w, N, H, W, C, K);
+    be->ops->conv3x3_backward(be, din, dw, db, dout, NULL, in, w, N, H, W, C, K);
     CHECK(rel_err_d(din, dinr, ni) < 1e-5, "conv din C=%d K=%d: rel err %g", C, K,
           rel_err_d(din, dinr, ni));
     CHECK(rel_err_d(dw, dwr, nw) < 1e-5, "conv dw C=%d K=%d: rel err %g", C, K,
@@ -158,7 +158,7 @@ static void check_conv(Backend *be, Rng *r, int N, int H, int W, int C, int K) {
           rel_err_d(db, dbr, K));
     // The first layer passes din = NULL: the weight gradients must not change.
     float *dw2 = malloc(nw * 4);
-    be->ops->conv3x3_backward(be, NULL, dw2, db, dout, in, w, N, H, W, C, K);
+    be->ops->conv3x3_backward(be, NULL, dw2, db, dout, NULL, in, w, N, H, W, C, K);
     CHECK(!memcmp(dw, dw2, nw * 4), "conv dw with din=NULL differs (or is not reproducible)");
     free(in), free(w), free(bias), free(out), free(ref), free(dout), free(din), free(dw), free(db),
         free(dinr), free(dwr), free(dbr), free(dw2);
@@ -211,7 +211,7 @@ static void check_forward_threads(Rng *r, int N, int H, int W, int C, int K) {
         pool[t] = malloc((size_t)N * (H / 2) * (W / 2) * C * 4);
         dense[t] = malloc((size_t)N * Out * 4);
         be->ops->conv3x3_forward(be, out[t], in, w, bias, N, H, W, C, K, 1);
-        be->ops->maxpool2_forward(be, pool[t], in, N, H, W, C);
+        be->ops->maxpool2_forward(be, pool[t], NULL, in, N, H, W, C);
         be->ops->dense_forward(be, dense[t], in, dw, dbias, N, In, Out, 1);
         backend_close(be);
     }

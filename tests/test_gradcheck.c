@@ -84,7 +84,7 @@ static void test_conv(int N, int H, int W, int C, int K) {
     size_t nx = (size_t)N * H * W * C, ny = (size_t)N * H * W * K, nw = 9 * (size_t)C * K;
     float *r = randv(ny, -1, 1);
     float *dx = calloc(nx, 4), *dw = calloc(nw, 4), *db = calloc(K, 4);
-    be->ops->conv3x3_backward(be, dx, dw, db, r, c.x, c.w, N, H, W, C, K);
+    be->ops->conv3x3_backward(be, dx, dw, db, r, NULL, c.x, c.w, N, H, W, C, K);
     float *g = malloc((nx > nw ? nx : nw) * 4);
     char what[64];
     numeric_grad(conv_fn, &c, c.x, nx, r, ny, g, 1e-2f);
@@ -118,6 +118,19 @@ static void test_conv(int N, int H, int W, int C, int K) {
                     if (d > worst) worst = d;
                 }
     CHECK(worst < 1e-4, "conv forward vs direct convolution: max diff %.3g", worst);
+    // With the ReLU's output y, the backward pass masks dout in place first:
+    // the same as relu_backward and then the backward pass without y.
+    float *m1 = malloc(ny * 4), *m2 = malloc(ny * 4), *dx2 = calloc(nx, 4), *dw2 = calloc(nw, 4),
+          *db2 = calloc(K, 4);
+    memcpy(m1, r, ny * 4);
+    memcpy(m2, r, ny * 4);
+    be->ops->relu_backward(be, m1, m1, y, ny);
+    be->ops->conv3x3_backward(be, dx, dw, db, m1, NULL, c.x, c.w, N, H, W, C, K);
+    be->ops->conv3x3_backward(be, dx2, dw2, db2, m2, y, c.x, c.w, N, H, W, C, K);
+    CHECK(!memcmp(m1, m2, ny * 4), "conv backward with y: dout masked in place");
+    CHECK(!memcmp(dx, dx2, nx * 4) && !memcmp(dw, dw2, nw * 4) && !memcmp(db, db2, K * 4),
+          "conv backward with y equals relu_backward then the backward pass");
+    free(m1), free(m2), free(dx2), free(dw2), free(db2);
     free(y);
     free(g);
     free(r);
@@ -138,7 +151,7 @@ typedef struct PoolCase {
 
 static void pool_fn(void *p, float *y) {
     PoolCase *c = p;
-    be->ops->maxpool2_forward(be, y, c->x, c->N, c->H, c->W, c->C);
+    be->ops->maxpool2_forward(be, y, NULL, c->x, c->N, c->H, c->W, c->C);
 }
 
 static void test_pool(int N, int H, int W, int C) {
@@ -154,18 +167,27 @@ static void test_pool(int N, int H, int W, int C) {
         c.x[j] = t;
     }
     float *y = malloc(ny * 4), *r = randv(ny, -1, 1), *dx = malloc(nx * 4), *g = malloc(nx * 4);
-    be->ops->maxpool2_forward(be, y, c.x, N, H, W, C);
-    be->ops->maxpool2_backward(be, dx, r, c.x, y, N, H, W, C);
+    uint8_t *argmax = malloc(ny);
     numeric_grad(pool_fn, &c, c.x, nx, r, ny, g, 1e-2f);
     char what[64];
-    snprintf(what, sizeof what, "maxpool %dx%dx%dx%d", N, H, W, C);
-    expect_close(what, dx, g, nx);
-    // Ties go to the first maximum in row-major order (as PyTorch).
-    float tie_in[4] = {1, 1, 1, 1}, tie_out, tie_d = 1, tie_dx[4];
-    be->ops->maxpool2_forward(be, &tie_out, tie_in, 1, 2, 2, 1);
-    be->ops->maxpool2_backward(be, tie_dx, &tie_d, tie_in, &tie_out, 1, 2, 2, 1);
-    CHECK(tie_dx[0] == 1 && tie_dx[1] == 0 && tie_dx[2] == 0 && tie_dx[3] == 0,
-          "tie routed to %g %g %g %g", tie_dx[0], tie_dx[1], tie_dx[2], tie_dx[3]);
+    // The backward pass from the window maxima the forward pass kept, and
+    // from its input and output alone.
+    for (int kept = 1; kept >= 0; kept--) {
+        be->ops->maxpool2_forward(be, y, kept ? argmax : NULL, c.x, N, H, W, C);
+        be->ops->maxpool2_backward(be, dx, r, c.x, y, kept ? argmax : NULL, N, H, W, C);
+        snprintf(what, sizeof what, "maxpool %dx%dx%dx%d%s", N, H, W, C,
+                 kept ? ", argmax kept" : "");
+        expect_close(what, dx, g, nx);
+        // Ties go to the first maximum in row-major order (as PyTorch).
+        float tie_in[4] = {1, 1, 1, 1}, tie_out, tie_d = 1, tie_dx[4];
+        uint8_t tie_arg;
+        be->ops->maxpool2_forward(be, &tie_out, kept ? &tie_arg : NULL, tie_in, 1, 2, 2, 1);
+        be->ops->maxpool2_backward(be, tie_dx, &tie_d, tie_in, &tie_out, kept ? &tie_arg : NULL,
+                                   1, 2, 2, 1);
+        CHECK(tie_dx[0] == 1 && tie_dx[1] == 0 && tie_dx[2] == 0 && tie_dx[3] == 0,
+              "tie routed to %g %g %g %g", tie_dx[0], tie_dx[1], tie_dx[2], tie_dx[3]);
+    }
+    free(argmax);
     free(c.x);
     free(y);
     free(r);
@@ -260,10 +282,14 @@ static void test_relu_absdiff_bce(void) {
     }
     want /= N;
     CHECK(fabs(loss - want) < 1e-5 * fabs(want) + 1e-6, "BCE loss %.8g, want %.8g", loss, want);
-    be->ops->sigmoid_bce_backward(be, dz, p, yl, N);
+    be->ops->sigmoid_bce_backward(be, dz, p, yl, N, N);
     ok = 1;
     for (int i = 0; i < N; i++) ok &= fabs(dz[i] - (p[i] - yl[i]) / N) < 1e-7;
     CHECK(ok, "BCE gradient (p - y) / N");
+    be->ops->sigmoid_bce_backward(be, dz, p, yl, N, 5 * N);
+    ok = 1;
+    for (int i = 0; i < N; i++) ok &= fabs(dz[i] - (p[i] - yl[i]) / (5 * N)) < 1e-7;
+    CHECK(ok, "BCE gradient of a part of a batch: (p - y) / the batch's pairs");
 }
 
 // ---- the whole model ---------------------------------------------------------------

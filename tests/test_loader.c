@@ -85,7 +85,38 @@ int main(void) {
         }
         loader_close(l);
     }
+    // Data-parallel training: the parts of a batch, built apart (even and
+    // uneven shares, by a loader too), are the whole batch's pairs in order:
+    // the same pixels and labels one process builds.
+    const int shares[2][3] = {{2, 2, 2}, {3, 2, 1}};
+    const size_t img = (size_t)S * S * 3;
     c.be = NULL;
+    for (int k = 0; k < 2; k++) {
+        for (int part = 0, first = 0; part < 3; first += shares[k][part++]) {
+            LoaderConfig pc = c;
+            pc.part_first = first;
+            pc.part_pairs = shares[k][part];
+            const int n = pc.part_pairs;
+            CHECK(loader_pairs(&pc) == n, "a part's pair count");
+            uint8_t *got = malloc(2 * n * img);
+            float lab[6];
+            Loader *l;
+            const LoaderBatch *b;
+            CHECK(loader_open(&l, &pc, &e) == 0, "%s", e.msg);
+            loader_start(l, 4, 5, 3);
+            CHECK(loader_next(l, &b, &e) == 0 && b->n_pairs == n, "%s", e.msg);
+            CHECK(loader_build(&pc, 1, 1, got, lab, &e) == 0, "%s", e.msg);
+            CHECK(!memcmp(b->pixels, got, 2 * n * img), "loader = loader_build");
+            loader_close(l);
+            // First images of pairs first..first+n, then their second images.
+            CHECK(!memcmp(got, ref[4] + first * img, n * img) &&
+                      !memcmp(got + n * img, ref[4] + (P + first) * img, n * img) &&
+                      !memcmp(lab, ref_labels[4] + first, n * sizeof(float)),
+                  "share %d of %d,%d,%d: pairs %d..%d of the whole batch", part, shares[k][0],
+                  shares[k][1], shares[k][2], first, first + n - 1);
+            free(got);
+        }
+    }
     backend_close(ring_be);
     // Another seed, other batches.
     c.seed = 12;

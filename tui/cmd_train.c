@@ -1,7 +1,9 @@
 // siamese train: the options of the Python train.py with the same
 // defaults, the configuration table, then one plain line per epoch (and a
 // step counter every few seconds). SIGINT / SIGTERM finish the step, write
-// a checkpoint to resume from, and exit 130 / 143.
+// a checkpoint to resume from, and exit 130 / 143. Started by mpirun, one
+// data-parallel training over its processes (engine/dist.h): rank 0 shows
+// the progress, every rank shows its own errors.
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../engine/dist.h"
 #include "../engine/train.h"
 #include "cli.h"
 #include "commands.h"
@@ -381,7 +384,8 @@ static int train_plain(const TrainConfig *c) {
     PlainCtx pc = {cli_now()};  // the first progress line after an interval, as later ones
     Err e;
     if (train_run(c, plain_event, &pc, &control, &e)) {
-        cli_error("%s", e.msg);
+        // (Empty on the ranks that leave the report to another.)
+        if (e.msg[0]) cli_error("%s", e.msg);
         return EXIT_RUNTIME;
     }
     return got_signal == SIGINT ? EXIT_SIGINT : got_signal == SIGTERM ? EXIT_SIGTERM : EXIT_OK;
@@ -396,22 +400,27 @@ int cmd_train(int argc, char **argv) {
         train_config_free(&c);
         return EXIT_USAGE;
     }
+    // The ranks of this training (one process unless mpirun started it).
+    Dist *dist;
+    Err e;
+    if (dist_open(&dist, &e)) {
+        cli_error("%s", e.msg);
+        train_config_free(&c);
+        return EXIT_RUNTIME;
+    }
+    c.dist = dist;
     // In a terminal, the dashboard (it handles the signals itself).
     char why[256];
-    if (!plain_flag && term_usable(why, sizeof why)) {
+    if (!plain_flag && dist->rank == 0 && term_usable(why, sizeof why)) {
         rc = dashboard_run(&c);
     } else {
         // The first signal asks for a clean stop (a checkpoint); a second
         // one ends the program at once.
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
-        sa.sa_flags = SA_RESETHAND;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
+        cli_catch_stop_signals(on_signal);
         rc = train_plain(&c);
     }
     train_config_free(&c);
+    // (After a failed exchange between ranks this ends the whole job.)
+    dist_close(dist);
     return rc;
 }

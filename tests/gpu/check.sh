@@ -252,6 +252,8 @@ main() {
         status "speed (PyTorch)" "SKIP (no PyTorch)"
     fi
 
+    switches
+
     summary "$ib" "$tb"
     for k in parity predict training "parity tf32" "parity bf16" "training bf16" trainer; do
         [[ ${STATUS[$k]} == PASS* || ${STATUS[$k]} == SKIP* ]] || return 1
@@ -333,6 +335,67 @@ trainer() {
             cp "$WORK/ours_train_$pairs.log" "$WORK/bench_${bb}_train_$pairs.log"
         fi
     done
+}
+
+# The CUDA backend's switches (engine/backend_cuda.c, the top): each new
+# way, and all of them together, against the defaults, so that the run
+# shows which to keep: the parity test with the switch (every operation and
+# the compact model), then bench_model's VGG16 training at batch 32 in tf32
+# (bf16 for all together too), and for all together the profile and the
+# inference figures. One line per switch in RESULTS.md.
+SWITCHES=(
+    "SIAMESE_CUDA_BIAS_GRAD=fused"
+    "SIAMESE_CUDA_POOL=argmax"
+    "SIAMESE_CUDA_CONV=graph"
+    "SIAMESE_CUDA_WORKSPACE_MB=2048"
+    "SIAMESE_CUDA_KERNELS=keras"
+    "SIAMESE_CUDA_BIAS_GRAD=fused SIAMESE_CUDA_POOL=argmax SIAMESE_CUDA_CONV=graph SIAMESE_CUDA_WORKSPACE_MB=2048"
+)
+switches() {
+    section "4. the CUDA backend's switches: parity and VGG16 training speed each"
+    if [ $DRY = 1 ]; then
+        echo "(dry run: the switches are the CUDA backend's; nothing to compare on the CPU)"
+        return
+    fi
+    local i sw verdict pps
+    for i in "${!SWITCHES[@]}"; do
+        sw=${SWITCHES[$i]}
+        echo "-- $sw"
+        # shellcheck disable=SC2086
+        limited 60 env $sw "$RUN" test_backend_parity --device "$dev" >"$WORK/switch_$i.parity" 2>&1
+        case $? in 0) verdict=PASS ;; 124) verdict="FAIL (timeout)" ;; *) verdict=FAIL ;; esac
+        grep "^GPU:\|^FAIL\|checks," "$WORK/switch_$i.parity" | head -8
+        # shellcheck disable=SC2086
+        limited 60 env $sw "$RUN" bench_model --device "$dev" --mode train --batch "${tb%%,*}" \
+            --backbone "$backbone" --input "$input" --seconds "$secs" --precision tf32 \
+            >"$WORK/switch_$i.train" 2>&1
+        grep "pairs/s\|siamese:" "$WORK/switch_$i.train" | head -5
+        pps=$(result train "${tb%%,*}" "$WORK/switch_$i.train")
+        echo "SWITCH $i parity=$verdict train_tf32=${pps:--}" >>"$WORK/switches.log"
+    done
+    # All together: bf16 training, inference, and where the time goes.
+    sw=${SWITCHES[$((${#SWITCHES[@]} - 1))]}
+    echo "-- all together: $sw"
+    local run mode b
+    # shellcheck disable=SC2086
+    limited 60 env $sw "$RUN" bench_model --device "$dev" --mode train --batch "${tb%%,*}" \
+        --backbone "$backbone" --input "$input" --seconds "$secs" --precision bf16 \
+        >"$WORK/switch_all.bf16" 2>&1
+    grep "pairs/s" "$WORK/switch_all.bf16"
+    for run in $(runs "$ib" ""); do
+        mode=${run%%:*} b=${run##*:}
+        # shellcheck disable=SC2086
+        limited 60 env $sw "$RUN" bench_model --device "$dev" --mode "$mode" --batch "$b" \
+            --backbone "$backbone" --input "$input" --seconds "$secs" --precision tf32 \
+            >"$WORK/switch_all_${mode}_$b.log" 2>&1
+        grep "pairs/s" "$WORK/switch_all_${mode}_$b.log"
+    done
+    # shellcheck disable=SC2086
+    limited 60 env $sw "$RUN" siamese bench --mode profile --device "$dev" --backbone "$backbone" \
+        --input-shape "$input" --batch "${tb%%,*}" --precision tf32 --repeat 5 \
+        >"$WORK/profile_all.log" 2>&1 || echo "(bench --mode profile with all switches failed)"
+    grep -v "^PROFILE" "$WORK/profile_all.log"
+    sed -n "s/^PROFILE /PROFILE precision=tf32 switches=all /p" "$WORK/profile_all.log" >>"$RES/profile.txt"
 }
 
 # "infer:1 infer:64 train:32" from the batch lists "1,64" and "32"
@@ -421,6 +484,33 @@ summary() {
         done < <(sed -n 's/^TRAINER backbone=\([a-z0-9]*\) pairs_per_step=\([0-9]*\).*/\1 \2/p' "$WORK/trainer_speed.log" 2>/dev/null)
         echo "- targets: compact >= 10,000 pairs/s; VGG16 within 10% of bench_model's figure"
         grep -h "^trainer: " "$WORK/trainer.log" 2>/dev/null | sed 's/^trainer: /- trainer: /'
+        if [ -s "$WORK/switches.log" ]; then
+            echo
+            echo "The CUDA backend's switches (engine/backend_cuda.c): parity with each (every operation, the compact model) and VGG16 training at batch ${tb%%,*}, tf32, against the defaults (${fp32_ours:--} pairs/s):"
+            echo
+            echo "| switches | parity | training pairs/s | against the defaults |"
+            echo "|---|---|---|---|"
+            local i v t
+            for i in "${!SWITCHES[@]}"; do
+                v=$(sed -n "s/^SWITCH $i parity=\(.*\) train_tf32=.*/\1/p" "$WORK/switches.log")
+                t=$(sed -n "s/^SWITCH $i .* train_tf32=\(.*\)/\1/p" "$WORK/switches.log")
+                echo "| ${SWITCHES[$i]} | ${v:--} | ${t:--} | $(ratio "$t" "$fp32_ours") |"
+            done
+            local all_bf16 all_i1 all_i64
+            all_bf16=$(result train "${tb%%,*}" "$WORK/switch_all.bf16")
+            all_i1=$(result infer 1 "$WORK"/switch_all_infer_1.log)
+            all_i64=$(result infer 64 "$WORK"/switch_all_infer_64.log)
+            echo
+            echo "- all switches together: training bf16 ${all_bf16:--} pairs/s (defaults ${amp_ours:--}: $(ratio "$all_bf16" "$amp_ours")); inference batch 1 ${all_i1:--}, batch 64 ${all_i64:--} pairs/s (defaults $(result infer 1 "$WORK/ours_infer_1.log"), $(result infer 64 "$WORK/ours_infer_64.log"))"
+        fi
+        if [ -s "$WORK/profile_all.log" ]; then
+            echo
+            echo "Where a training step's time goes with all switches (tf32):"
+            echo
+            echo '```'
+            grep "^layer\|^total\|^step:" "$WORK/profile_all.log"
+            echo '```'
+        fi
         for p in tf32 bf16; do
             [ -s "$WORK/profile_$p.log" ] || continue
             echo

@@ -27,11 +27,11 @@ expect 0 -- "$SIAMESE" train "${tiny[@]}" --save-dir "$TMP/a"
 predictions "$TMP/a/last_epoch_weights.h5" >"$TMP/a.pred"
 
 # ---- train: an out-of-memory step saves the run, which resumes exactly ----------
-# (A step of this model is about 60 operations: operation 310 falls in the
-# second step of epoch 2, 360 in its validation pass. With the pipelined
+# (A step of this model is about 50 operations: operation 280 falls in the
+# second step of epoch 2, 320 in its validation pass. With the pipelined
 # loop, step 1 is queued before step 0 is read: the checkpoint must hold
 # step 0's loss and not step 1's.)
-for at in "310 epoch 2, step 1 of 2" "360 epoch 2, step 2 of 2"; do
+for at in "280 epoch 2, step 1 of 2" "320 epoch 2, step 2 of 2"; do
     n=${at%% *} where=${at#* } dir=$TMP/b$n
     SIAMESE_INJECT_OOM=$n expect 1 "out of memory (injected" "the run is saved at $where" \
         "lower --batch-size (2 now; try 1)" "continue with --resume $dir/last_epoch_weights.h5" \

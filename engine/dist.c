@@ -1,0 +1,373 @@
+// dist: the one-process stub, loading the MPI transport, and what training
+// needs on top of a transport (see dist.h).
+#include "dist.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "plugin.h"
+
+#define DEFAULT_TIMEOUT 300.0
+
+void dist_solo(Dist *d) {
+    memset(d, 0, sizeof *d);
+    d->size = d->local_size = 1;
+    d->timeout = DEFAULT_TIMEOUT;
+}
+
+// The variable by which an MPI launcher tells its processes their count:
+// Open MPI, MPICH's and Intel's Hydra, MVAPICH; PMIx launchers (srun
+// --mpi=pmix, prterun) set PMIX_RANK.
+static const char *launcher_variable(const char **value) {
+    static const char *const names[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE",
+                                        "PMIX_RANK"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if ((*value = getenv(names[i]))) return names[i];
+    return NULL;
+}
+
+static int read_timeout(Dist *d, Err *e) {
+    const char *s = getenv("SIAMESE_DIST_TIMEOUT");
+    if (!s || !*s) return 0;
+    char *end;
+    double t = strtod(s, &end);
+    if (*end || !(t >= 1 && t <= 1e6))
+        return err_set(e, "SIAMESE_DIST_TIMEOUT=%s: expected seconds, 1 to 1000000", s);
+    d->timeout = t;
+    return 0;
+}
+
+int dist_open(Dist **out, Err *e) {
+    Dist *d = malloc(sizeof *d);
+    if (!d) return err_set(e, "out of memory");
+    dist_solo(d);
+    if (read_timeout(d, e)) {
+        free(d);
+        return -1;
+    }
+    const char *value, *var = launcher_variable(&value);
+    char why[512];
+    void *h = var ? plugin_open(DIST_MPI_LIBRARY, why, sizeof why) : NULL;
+    DistMpiOpenFn fn = h ? (DistMpiOpenFn)dlsym(h, DIST_MPI_SYMBOL) : NULL;
+    // Not launched by MPI, or as its only process by a build without MPI.
+    if (!var || (!fn && strcmp(var, "PMIX_RANK") && !strcmp(value, "1"))) {
+        *out = d;
+        return 0;
+    }
+    if (!fn) {
+        free(d);
+        return err_set(e,
+                       "started by an MPI launcher (%s=%s), but this siamese cannot load %s "
+                       "(%s): it was built without MPI. Install Open MPI (apt-get install "
+                       "libopenmpi-dev openmpi-bin) and run make, or run siamese without mpirun",
+                       var, value, DIST_MPI_LIBRARY, h ? "no entry point" : why);
+    }
+    d->library = h;
+    if (fn(d, e)) {
+        free(d);
+        return err_prefix(e, "MPI");
+    }
+    *out = d;
+    return 0;
+}
+
+void dist_close(Dist *d) {
+    if (!d) return;
+    if (d->ops) d->ops->close(d, d->broken);
+    free(d);
+}
+
+void dist_share(const Dist *d, int n, int *first, int *count) {
+    long f, c;
+    dist_part(n, d->rank, d->size, &f, &c);
+    *first = (int)f;
+    *count = (int)c;
+}
+
+void dist_device(const Dist *d, const char *device, char *out, size_t len) {
+    int gpus = 0;
+    // One process keeps --device as given (auto: the first GPU, or the CPU).
+    if (d->ops && (!strcmp(device, "auto") || !strcmp(device, "cuda")))
+        gpus = backend_cuda_devices();
+    if (gpus > 0) snprintf(out, len, "cuda:%d", d->local_rank % gpus);
+    else snprintf(out, len, "%s", device);
+}
+
+int dist_threads(const Dist *d, int threads) {
+    if (threads > 0 || !d->ops) return threads;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long share = cores / d->local_size;
+    return share < 1 ? 1 : (int)share;
+}
+
+// ---- exchanges -------------------------------------------------------------------
+
+static int transport_failed(Dist *d) {
+    d->broken = 1;
+    return -1;
+}
+
+int dist_fail_alone(Dist *d, Err *e) {
+    d->broken = 1;
+    return d->size > 1 ? err_prefix(e, "rank %d", d->rank) : -1;
+}
+
+static int gather(Dist *d, const double *mine, int n, double *all, Err *e) {
+    return d->ops->gather(d, mine, n, all, e) ? transport_failed(d) : 0;
+}
+
+// The failure report of dist_agree (failed[r]: rank r failed).
+static int report_failure(Dist *d, const int *failed, Err *e) {
+    if (failed[d->rank]) {
+        if (d->rank > 0 && !failed[0]) return err_prefix(e, "rank %d", d->rank);
+        if (d->rank > 0) e->msg[0] = '\0';  // rank 0 failed too: it reports
+        return -1;
+    }
+    if (d->rank > 0) {
+        e->msg[0] = '\0';
+        return -1;
+    }
+    char list[256] = "";
+    int n = 0;
+    for (int r = 0; r < d->size; r++) {
+        if (!failed[r]) continue;
+        size_t u = strlen(list);
+        snprintf(list + u, sizeof list - u, "%s%d", n++ ? ", " : "", r);
+    }
+    return err_set(e, "rank%s %s failed (%s message says why): every rank stopped",
+                   n > 1 ? "s" : "", list, n > 1 ? "their" : "its");
+}
+
+int dist_agree(Dist *d, int rc, Err *e) {
+    if (!d->ops) return rc;
+    double mine = rc, *all = malloc(d->size * sizeof(double));
+    int *failed = calloc(d->size, sizeof(int));
+    int out = -1;
+    if (!all || !failed) {
+        free(all);
+        free(failed);
+        return err_set(e, "out of memory");
+    }
+    Err te;
+    if (gather(d, &mine, 1, all, &te)) {
+        *e = te;
+    } else {
+        int any = 0;
+        out = rc;
+        for (int r = 0; r < d->size; r++) {
+            failed[r] = all[r] < 0;
+            any |= failed[r];
+            if (all[r] > out) out = (int)all[r];
+        }
+        if (any) out = report_failure(d, failed, e);
+    }
+    free(all);
+    free(failed);
+    return out;
+}
+
+int dist_vote(Dist *d, DistVote *v, Err *e) {
+    if (!d->ops) return v->failed ? -1 : 0;
+    enum { LOSS, CORRECT, STOP, FAILED, FIELDS };
+    double mine[FIELDS] = {v->loss, v->correct, v->stop, v->failed};
+    double *all = malloc(d->size * sizeof mine);
+    int *failed = calloc(d->size, sizeof(int));
+    int rc = -1;
+    if (!all || !failed) {
+        err_set(e, "out of memory");
+    } else if (gather(d, mine, FIELDS, all, v->failed ? &(Err){{0}} : e) == 0) {
+        // In rank order, so every rank adds the same numbers the same way.
+        DistVote sum = {0};
+        int any = 0;
+        for (int r = 0; r < d->size; r++) {
+            const double *a = all + r * FIELDS;
+            sum.loss += a[LOSS];
+            sum.correct += a[CORRECT];
+            sum.stop |= a[STOP] != 0;
+            failed[r] = a[FAILED] != 0;
+            any |= failed[r];
+        }
+        *v = sum;
+        rc = any ? report_failure(d, failed, e) : 0;
+    }
+    free(all);
+    free(failed);
+    return rc;
+}
+
+// Every rank's hash (malloc'ed, size of them), or NULL with e filled.
+static uint64_t *gather_hashes(Dist *d, uint64_t hash, Err *e) {
+    // Two exact halves: a double holds 53 bits.
+    double mine[2] = {(double)(hash >> 32), (double)(hash & 0xffffffffu)};
+    double *all = malloc(d->size * sizeof mine);
+    uint64_t *h = malloc(d->size * sizeof *h);
+    if (!all || !h) {
+        err_set(e, "out of memory");
+    } else if (gather(d, mine, 2, all, e) == 0) {
+        for (int r = 0; r < d->size; r++)
+            h[r] = (uint64_t)all[2 * r] << 32 | (uint64_t)all[2 * r + 1];
+        free(all);
+        return h;
+    }
+    free(all);
+    free(h);
+    return NULL;
+}
+
+int dist_check_same(Dist *d, const char *what, uint64_t hash, Err *e) {
+    if (!d->ops) return 0;
+    uint64_t *all = gather_hashes(d, hash, e);
+    if (!all) return -1;
+    char list[256] = "";
+    int n = 0;
+    for (int r = 1; r < d->size; r++) {
+        if (all[r] == all[0]) continue;
+        size_t u = strlen(list);
+        snprintf(list + u, sizeof list - u, "%s%d", n++ ? ", " : "", r);
+    }
+    free(all);
+    if (!n) return 0;
+    if (d->rank > 0) {
+        e->msg[0] = '\0';  // rank 0 reports
+        return -1;
+    }
+    return err_set(e,
+                   "rank%s %s differ%s from rank 0 in %s: every rank must read the same files "
+                   "(a shared folder, or identical copies at the same paths) with the same options",
+                   n > 1 ? "s" : "", list, n > 1 ? "" : "s", what);
+}
+
+uint64_t dist_hash(uint64_t h, const void *p, size_t bytes) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < bytes; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+// ---- gradients ---------------------------------------------------------------------
+
+// Whether two ranks of this job use the same device (same machine, same
+// GPU): NCCL needs a device per rank.
+static int devices_shared(Dist *d, Backend *be, int *shared, Err *e) {
+    char host[256] = "", dev[sizeof be->desc];
+    gethostname(host, sizeof host - 1);
+    snprintf(dev, sizeof dev, "%s", be->desc);
+    dev[strcspn(dev, " ")] = '\0';  // "cuda:0"
+    uint64_t h = dist_hash(dist_hash(DIST_HASH_START, host, strlen(host)), dev, strlen(dev));
+    uint64_t *all = gather_hashes(d, h, e);
+    if (!all) return -1;
+    *shared = 0;
+    for (int r = 0; r < d->size; r++)
+        for (int q = 0; q < r; q++) *shared |= all[r] == all[q];
+    free(all);
+    return 0;
+}
+
+// The backend's communicator (NCCL) between the ranks' devices: rank 0
+// makes its identity, MPI hands it to the others, all join. Returns 0 when
+// every rank joined, 1 when it is not to be (why in why), -1 on a failed exchange.
+static int join_device_comm(Dist *d, Backend *be, char *why, size_t why_len, Err *e) {
+    unsigned char id[BACKEND_COMM_ID_BYTES] = {0};
+    Err ce = {{0}}, ae;
+    int rc = d->rank == 0 ? be->ops->comm_id(be, id, sizeof id, &ce) : 0;
+    int all = dist_agree(d, rc, &ae);
+    if (all == 0) {
+        if (d->ops->broadcast(d, id, sizeof id, &ae)) transport_failed(d);
+        rc = d->broken ? -1
+                       : be->ops->comm_join(be, id, sizeof id, d->rank, d->size, d->timeout, &ce);
+        all = d->broken ? -1 : dist_agree(d, rc, &ae);
+        // A rank that joined leaves again: the others did not.
+        if (all < 0 && rc == 0) be->ops->comm_leave(be, 1);
+    }
+    if (d->broken) {
+        *e = ae;
+        return -1;
+    }
+    if (all == 0) return 0;
+    snprintf(why, why_len, "NCCL could not connect the ranks (%s)",
+             ce.msg[0] ? ce.msg : "on another rank");
+    return 1;
+}
+
+int dist_attach(Dist *d, Backend *be, size_t n_params, char *how, size_t how_len, Err *e) {
+    how[0] = '\0';
+    if (!d->ops) return 0;
+    d->be = be;
+    const char *plural = d->size > 1 ? "s" : "";
+    if (be->is_cpu) {
+        snprintf(how, how_len, "%d rank%s; gradients summed by MPI", d->size, plural);
+        return 0;
+    }
+    char why[1200] = "";
+    int shared = 0;
+    if (devices_shared(d, be, &shared, e)) return -1;
+    if (shared) snprintf(why, sizeof why, "ranks share a GPU, which NCCL refuses");
+    else if (!be->ops->comm_join) snprintf(why, sizeof why, "this backend has no NCCL");
+    else {
+        int rc = join_device_comm(d, be, why, sizeof why, e);
+        if (rc < 0) return -1;
+        if (rc == 0) {
+            d->device_comm = 1;
+            snprintf(how, how_len, "%d rank%s; gradients summed by NCCL between the GPUs", d->size,
+                     plural);
+            return 0;
+        }
+    }
+    if (!(d->host = malloc(n_params * sizeof(float)))) return err_set(e, "out of memory");
+    d->host_n = n_params;
+    snprintf(how, how_len, "%d rank%s; gradients summed by MPI through host memory: %s", d->size,
+             plural, why);
+    return 0;
+}
+
+void dist_sum_start(Dist *d, float *grads, size_t n) {
+    d->grads = grads;
+    d->unsent = n;
+    d->queue_failed = 0;
+}
+
+void dist_grads_ready(void *dist, size_t from) {
+    Dist *d = dist;
+    if (!d->device_comm || d->queue_failed || (d->unsent - from) * sizeof(float) < DIST_BUCKET_BYTES)
+        return;
+    if (d->be->ops->comm_sum(d->be, d->grads + from, d->unsent - from, &d->queue_err))
+        d->queue_failed = 1;
+    d->unsent = from;
+}
+
+int dist_sum_gradients(Dist *d, float *grads, size_t n, Err *e) {
+    if (!d->ops) return 0;
+    Backend *be = d->be;
+    if (d->device_comm) {
+        // What the backward pass did not queue (all, without dist_sum_start).
+        const size_t rest = d->grads == grads ? d->unsent : n;
+        d->grads = NULL;
+        if (d->queue_failed) {
+            *e = d->queue_err;
+            return transport_failed(d);
+        }
+        if ((rest && be->ops->comm_sum(be, grads, rest, e)) || be->ops->comm_wait(be, e))
+            return transport_failed(d);
+        return 0;
+    }
+    if (be->is_cpu) return d->ops->sum(d, grads, n, e) ? transport_failed(d) : 0;
+    if (n > d->host_n)
+        return err_set(e, "internal error: %zu gradients, room for %zu", n, d->host_n);
+    // (A failure here, after the step's vote, is this rank's alone.)
+    be->ops->download(be, d->host, grads, n * sizeof(float));
+    if (backend_check(be, e)) return dist_fail_alone(d, e);
+    if (d->ops->sum(d, d->host, n, e)) return transport_failed(d);
+    be->ops->upload(be, grads, d->host, n * sizeof(float));
+    return backend_check(be, e) ? dist_fail_alone(d, e) : 0;
+}
+
+void dist_detach(Dist *d) {
+    if (d->device_comm) d->be->ops->comm_leave(d->be, d->broken);
+    d->device_comm = 0;
+    d->be = NULL;
+    free(d->host);
+    d->host = NULL;
+    d->host_n = 0;
+}
