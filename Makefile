@@ -6,6 +6,7 @@
 #                   and the threaded parts under ThreadSanitizer, in build-tsan/)
 #   make fuzz       the libFuzzer harnesses, FUZZ_SECONDS (300) each; fuzz-smoke: 60 s each
 #   make bench      CPU benchmark against PyTorch (see bench/)
+#   make bench-gallery  the gallery index's search: agreement, a million entries (see bench/)
 # NO_CUDA=1 leaves the CUDA backend out; NO_MPI=1 leaves MPI and NCCL out.
 
 CC      ?= cc
@@ -54,7 +55,7 @@ ifeq ($(NO_CUDA),1)
 endif
 CUDA_LIB := $(if $(and $(NVCC),$(wildcard kernels/*.cu)),libsiamese_cuda.so)
 
-.PHONY: all setup test test-unit test-expect clean bench model fixtures sanitize tsan fuzz fuzz-smoke
+.PHONY: all setup test test-unit test-expect clean bench bench-gallery model fixtures sanitize tsan fuzz fuzz-smoke
 all: $(PROG) $(CUDA_LIB) model
 
 $(PROG): $(ENGINE_OBJ) $(TUI_OBJ)
@@ -122,8 +123,8 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-r
               -fopenmp -std=gnu11 -Wno-pass-failed $(CPPFLAGS)
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN   := $(FUZZ_NAMES:%=build-fuzz/fuzz_%)
-FUZZ_ENGINE_SRC := engine/image.c engine/imageformat.c engine/jpeg.c engine/err.c engine/text.c engine/weights.c engine/atomicfile.c \
-                   engine/plugin.c \
+FUZZ_ENGINE_SRC := engine/image.c engine/imageformat.c engine/jpeg.c engine/err.c engine/text.c engine/weights.c engine/h5attr.c \
+                   engine/atomicfile.c engine/plugin.c \
                    engine/gemm.c engine/winograd.c \
                    engine/model.c engine/backend.c engine/backend_cpu.c engine/backend_failure.c \
                    engine/profile.c \
@@ -151,6 +152,9 @@ fuzz-smoke: $(FUZZ_BIN)
 # A tool, not a test: times our engine against PyTorch (bench/RESULTS.md).
 bench: siamese
 	@bench/run.sh
+# The gallery index: two-stage against exact search, a million-entry index (bench/RESULTS.md).
+bench-gallery: siamese
+	@bench/gallery.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz siamese libsiamese_cuda.so libsiamese_mpi.so

@@ -8,7 +8,9 @@
 #ifndef SIAMESE_ATOMICFILE_H
 #define SIAMESE_ATOMICFILE_H
 
+#include <signal.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "err.h"
 
@@ -16,5 +18,22 @@
 // missing directory, a file-size limit) the temporary file is removed, path
 // is untouched, and the message names path and says what went wrong.
 int atomicfile_write(const char *path, const void *data, size_t n, Err *e);
+
+// The same for a file too large to build in memory (a gallery index),
+// written in pieces: begin creates the temporary file (tmp, empty, open
+// for reading and writing as fd); pwrite writes a piece at an offset (< 0:
+// at the end); commit flushes it and renames it over path. Any failure
+// removes the temporary file, leaves path untouched and names path in the
+// message; abort does the same on the caller's own failure.
+typedef struct AtomicFile {
+    char path[4096], tmp[4096 + 32];
+    int fd;                     // -1 once committed or aborted
+    struct sigaction old_xfsz;  // SIGXFSZ's disposition before begin
+} AtomicFile;
+
+int atomicfile_begin(AtomicFile *f, const char *path, Err *e);
+int atomicfile_pwrite(AtomicFile *f, const void *data, size_t n, off_t offset, Err *e);
+int atomicfile_commit(AtomicFile *f, Err *e);
+void atomicfile_abort(AtomicFile *f);
 
 #endif

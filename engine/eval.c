@@ -52,7 +52,9 @@ int eval_embed_files(Model *m, const char *const *paths, int n, const EvalOpts *
         }
         for (int i = 0; i < nb; i++)
             if (!ok[b0 + i]) memset(feats + (size_t)(b0 + i) * F, 0, F * sizeof(float));
-        if (o && o->progress) o->progress("images embedded", b0 + nb, n, o->ctx);
+        if (o && o->progress)
+            o->progress("images embedded", o->progress_base + b0 + nb,
+                        o->progress_total ? o->progress_total : n, o->ctx);
     }
     free(x);
     return 0;
@@ -612,18 +614,6 @@ int eval_verification(Model *m, const Dataset *ds, int n_samples, double same_gr
 
 // ---- rank ---------------------------------------------------------------------------
 
-// A stage of n items reported as part of a larger one: items
-// [base, base+n) of total.
-typedef struct PartProgress {
-    const EvalOpts *outer;
-    long base, total;
-} PartProgress;
-
-static void part_progress(const char *stage, long done, long total, void *ctx) {
-    const PartProgress *p = ctx;
-    p->outer->progress(stage, p->base + done, p->total, p->outer->ctx);
-}
-
 int eval_rank(Model *m, const char *query, const char *const *gallery, int n, const EvalOpts *o,
               float *scores, unsigned char *ok, Err *e) {
     // The gallery goes by chunks, so memory stays bounded for any size.
@@ -633,19 +623,15 @@ int eval_rank(Model *m, const char *query, const char *const *gallery, int n, co
     unsigned char qok;
     char first[1024];
     EvalOpts quiet = o ? *o : (EvalOpts){0}, part = quiet;
-    PartProgress pp = {o, 0, n};
     quiet.progress = NULL;
-    if (o && o->progress) {
-        part.progress = part_progress;
-        part.ctx = &pp;
-    }
+    part.progress_total = n;
     int rc = q && feats && rep ? 0 : err_set(e, "out of memory for the gallery's features");
     if (!rc) rc = eval_embed_files(m, &query, 1, &quiet, q, &qok, first, sizeof first, e);
     if (!rc && !qok) rc = err_set(e, "the query: %s", first);
     for (int i = 0; !rc && i < chunk; i++) memcpy(rep + (size_t)i * F, q, F * sizeof(float));
     for (int c0 = 0; !rc && c0 < n; c0 += chunk) {
         int k = n - c0 < chunk ? n - c0 : chunk;
-        pp.base = c0;
+        part.progress_base = c0;
         rc = eval_embed_files(m, gallery + c0, k, &part, feats, ok + c0, first, sizeof first, e);
         if (!rc) rc = eval_head(m, rep, feats, k, scores + c0, e);
     }

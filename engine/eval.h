@@ -34,6 +34,9 @@ typedef struct EvalOpts {
     int batch;              // images per model_embed call (<= 0: 64)
     EvalProgress progress;  // may be NULL
     void *ctx;
+    // When a call embeds part of a larger set: its first image is number
+    // progress_base of progress_total (0, 0: the call is the whole set).
+    long progress_base, progress_total;
 } EvalOpts;
 
 // Features of n image files, (n,F) into feats. An image that does not

@@ -168,8 +168,8 @@ static int reserve_backbone(Model *m, int B, Err *e) {
     }
     if (!ok) {
         free_backbone(m);
-        return err_set(e, "out of %s memory for a batch of %d images", be->is_cpu ? "host" : "device",
-                       B);
+        return err_set(e, "out of memory for a batch of %d images (%s memory)", B,
+                       be->is_cpu ? "host" : "device");
     }
     m->cap_images = B;
     return 0;
@@ -182,7 +182,7 @@ static int reserve_head(Model *m, int N, Err *e) {
     Backend *be = m->be;
     const size_t F = m->feat_dim, H = m->spec.hidden;
     int ok = 1;
-    ALLOC(m->head_in, 2 * N * F);
+    if (!be->is_cpu) ALLOC(m->head_in, 2 * N * F);  // the CPU reads the host's features
     ALLOC(m->diff, N * F);
     ALLOC(m->hidden, N * H);
     ALLOC(m->logit, N);
@@ -196,8 +196,8 @@ static int reserve_head(Model *m, int N, Err *e) {
     }
     if (!ok) {
         free_head(m);
-        return err_set(e, "out of %s memory for the head on %d pairs",
-                       be->is_cpu ? "host" : "device", N);
+        return err_set(e, "out of memory for the head on %d pairs (%s memory)", N,
+                       be->is_cpu ? "host" : "device");
     }
     m->cap_pairs = N;
     return 0;
@@ -316,11 +316,17 @@ int model_embed(Model *m, const float *images, int B, float *feats, Err *e) {
 int model_head(Model *m, const float *f1, const float *f2, int N, float *prob, Err *e) {
     if (reserve_head(m, N, e)) return -1;
     Backend *be = m->be;
-    float *dev = m->head_in;
-    size_t bytes = (size_t)N * m->feat_dim * sizeof(float);
-    be->ops->upload(be, dev, f1, bytes);
-    be->ops->upload(be, dev + (size_t)N * m->feat_dim, f2, bytes);
-    head_forward(m, dev, dev + (size_t)N * m->feat_dim, N);
+    const float *d1 = f1, *d2 = f2;
+    // On the CPU the device is the host: the features are read where they
+    // are (a gallery search streams millions of rows through here).
+    if (!be->is_cpu) {
+        const size_t bytes = (size_t)N * m->feat_dim * sizeof(float);
+        be->ops->upload(be, m->head_in, f1, bytes);
+        be->ops->upload(be, m->head_in + (size_t)N * m->feat_dim, f2, bytes);
+        d1 = m->head_in;
+        d2 = m->head_in + (size_t)N * m->feat_dim;
+    }
+    head_forward(m, d1, d2, N);
     be->ops->sigmoid_bce_forward(be, m->prob, NULL, m->logit, NULL, N);
     be->ops->download(be, prob, m->prob, N * sizeof(float));
     return backend_check(be, e);

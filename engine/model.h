@@ -74,7 +74,7 @@ typedef struct Model {
     // backbone's, since the head runs on many more pairs at a time
     // (model_head on stored features) than the backbone on images.
     int cap_pairs;
-    float *head_in;                    // (2N,F): model_head's first features, then second
+    float *head_in;                    // (2N,F): model_head's f1 then f2 (not on the CPU)
     float *diff;                       // (N,F)
     float *hidden;                     // (N,hidden)
     float *logit, *prob, *labels, *loss;  // (N), (N), (N), (1)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "h5attr.h"
 #include "text.h"
 
 // ---- reading helpers -------------------------------------------------------
@@ -97,14 +98,6 @@ static int read_string_list(hid_t loc, const char *name, StrList *out) {
     return k ? 0 : -1;
 }
 
-static int read_int_attr(hid_t loc, const char *name, int *v) {
-    if (H5Aexists(loc, name) <= 0) return -1;
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    int rc = H5Aread(a, H5T_NATIVE_INT, v) < 0 ? -1 : 0;
-    H5Aclose(a);
-    return rc;
-}
-
 // ---- the file as a list of layers -----------------------------------------
 
 typedef struct FileLayer {
@@ -156,7 +149,6 @@ static const char *fmt_dims(char *buf, size_t len, int rank, const hsize_t *dims
 }
 
 // HDF5 prints its error stack to stderr by default; we report our own.
-static void hdf5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 // The file size an HDF5 file's superblock records (absolute: its base
 // address plus its end-of-file address), or -1 when no superblock is found
@@ -195,7 +187,7 @@ static long long hdf5_recorded_size(FILE *fp, long long file_size) {
 }
 
 static int wfile_open(WFile *f, const char *path, Err *e) {
-    hdf5_quiet();
+    h5attr_quiet();
     memset(f, 0, sizeof *f);
     f->file = f->root = -1;
     f->path = path;
@@ -350,7 +342,7 @@ int weights_inspect(const char *path, WeightsInfo *info, Err *e) {
     if (hid) s->hidden = (int)hid->dims0[1];
     hid_t r = f.root;
     int v;
-    if (!read_int_attr(r, "siamese_input_size", &v) || !read_int_attr(f.file, "siamese_input_size", &v)) {
+    if (!h5attr_read_int(r, "siamese_input_size", &v) || !h5attr_read_int(f.file, "siamese_input_size", &v)) {
         s->input_size = v;
         info->input_size_known = 1;
     } else if (hid) {
@@ -361,8 +353,8 @@ int weights_inspect(const char *path, WeightsInfo *info, Err *e) {
         int side = (int)lround(sqrt((double)F / C5));
         if (side >= 1 && (long)side * side * C5 == F) s->input_size = side == 3 ? 105 : side * 32;
     }
-    if (!read_int_attr(f.file, "siamese_letterbox", &v)) s->pre.letterbox = v;
-    if (!read_int_attr(f.file, "siamese_invert", &v)) s->pre.invert = v;
+    if (!h5attr_read_int(f.file, "siamese_letterbox", &v)) s->pre.letterbox = v;
+    if (!h5attr_read_int(f.file, "siamese_invert", &v)) s->pre.invert = v;
     StrList kv = {0};
     if (!read_string_list(f.file, "keras_version", &kv) && kv.n)
         text_escape(kv.s[0], info->keras_version, sizeof info->keras_version);
@@ -592,29 +584,6 @@ static int write_string_attr(hid_t loc, const char *name, const char *const *s, 
     return rc;
 }
 
-// A scalar string attribute (Keras's backend / keras_version).
-static int write_scalar_string_attr(hid_t loc, const char *name, const char *s) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, strlen(s) ? strlen(s) : 1);
-    H5Tset_strpad(t, H5T_STR_NULLPAD);
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = a < 0 || H5Awrite(a, t, s) < 0 ? -1 : 0;
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
-    H5Tclose(t);
-    return rc;
-}
-
-static int write_int_attr(hid_t loc, const char *name, int v) {
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(loc, name, H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = a < 0 || H5Awrite(a, H5T_NATIVE_INT, &v) < 0 ? -1 : 0;
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
-    return rc;
-}
-
 static int write_floats(hid_t loc, const char *name, const float *data, int rank,
                         const hsize_t *dims) {
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
@@ -639,11 +608,11 @@ static int write_model(hid_t file, const Model *m, const float *host, const Weig
     names[n++] = "lambda_1";
     for (int i = m->n_backbone; i < m->n_layers; i++) names[n++] = m->layers[i].name;
     int rc = write_string_attr(file, "layer_names", names, n);
-    rc |= write_scalar_string_attr(file, "backend", "tensorflow");
-    rc |= write_scalar_string_attr(file, "keras_version", "2.1.5");
-    rc |= write_int_attr(file, "siamese_input_size", m->spec.input_size);
-    rc |= write_int_attr(file, "siamese_letterbox", m->spec.pre.letterbox);
-    rc |= write_int_attr(file, "siamese_invert", m->spec.pre.invert);
+    rc |= h5attr_write_string(file, "backend", "tensorflow");
+    rc |= h5attr_write_string(file, "keras_version", "2.1.5");
+    rc |= h5attr_write_int(file, "siamese_input_size", m->spec.input_size);
+    rc |= h5attr_write_int(file, "siamese_letterbox", m->spec.pre.letterbox);
+    rc |= h5attr_write_int(file, "siamese_invert", m->spec.pre.invert);
     for (int i = 0; i < n && !rc; i++) {
         hid_t g = H5Gcreate2(file, names[i], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (g < 0) return -1;
@@ -667,7 +636,7 @@ static int write_model(hid_t file, const Model *m, const float *host, const Weig
     if (!rc && st && st->text && st->text[0]) {
         hid_t g = H5Gcreate2(file, "siamese_state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (g < 0) return -1;
-        rc = write_scalar_string_attr(g, "text", st->text);
+        rc = h5attr_write_string(g, "text", st->text);
         hsize_t dim = st->n;
         for (int k = 0; k < 2 && !rc; k++)
             if (st->slot[k]) rc = write_floats(g, k ? "slot1" : "slot0", st->slot[k], 1, &dim);
@@ -677,7 +646,7 @@ static int write_model(hid_t file, const Model *m, const float *host, const Weig
 }
 
 int weights_save(const Model *m, const char *path, const WeightsState *st, Err *e) {
-    hdf5_quiet();
+    h5attr_quiet();
     float *host = malloc(m->n_params * sizeof(float));
     if (!host) return err_set(e, "out of memory saving %s", path);
     m->be->ops->download(m->be, host, m->params, m->n_params * sizeof(float));

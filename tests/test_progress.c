@@ -15,9 +15,12 @@ static char *drain(FILE *f, char **buf, size_t *len) {
     static char out[4096];
     size_t o = 0;
     for (size_t i = 0; i < *len && o + 1 < sizeof out; i++) {
-        if ((*buf)[i] == '\r') out[o++] = '|';
-        else if (!strncmp(*buf + i, "\033[K", 3)) i += 2;
-        else out[o++] = (*buf)[i];
+        if ((*buf)[i] == '\r')
+            out[o++] = '|';
+        else if (!strncmp(*buf + i, "\033[K", 3))
+            i += 2;
+        else
+            out[o++] = (*buf)[i];
     }
     out[o] = '\0';
     rewind(f);

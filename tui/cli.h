@@ -86,6 +86,10 @@ double cli_now(void);
 // EXIT_USAGE. (main adds the pointer to the command's --help.)
 int cli_option_error(int c, char **argv);
 
+// SIGINT and SIGTERM call handler the first time (a clean stop); a second
+// one ends the program at once.
+void cli_catch_stop_signals(void (*handler)(int));
+
 // The line that follows every usage error: "'siamese train --help' lists
 // the options." (command: the subcommand's name).
 void cli_usage_hint(const char *command);

@@ -1,7 +1,9 @@
-// siamese rank: the images under a folder most similar to a query image,
-// best first (1:N search). The gallery's features are computed once, in
-// batches; only the head runs per pair.
+// siamese rank: the images under a folder, or in a gallery index (siamese
+// index), most similar to a query image, best first (1:N search). A
+// folder's features are computed once, in batches, and only the head runs
+// per pair; an index holds them already (engine/search.h).
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,7 @@
 
 #include "../engine/dataset.h"
 #include "../engine/eval.h"
+#include "../engine/search.h"
 #include "../engine/text.h"
 #include "cli.h"
 #include "commands.h"
@@ -16,14 +19,20 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: %s rank [options] QUERY DIR\n"
-            "Prints the images under DIR (searched recursively) most similar to the image\n"
-            "QUERY, best first: rank, similarity (0 to 1), path. The query's own file\n"
-            "is left out when it is in DIR.\n\n"
-            "  --top N          how many (default 10; 0: all)\n" CLI_COMMON_HELP
+            "usage: %s rank [options] QUERY DIR|INDEX\n"
+            "Prints the images under DIR (searched recursively), or those of a gallery\n"
+            "index written by '%s index', most similar to the image QUERY, best first:\n"
+            "rank, similarity (0 to 1), path. The query's own file is left out.\n"
+            "On an index, a cheap score of every entry picks a shortlist that the\n"
+            "network's head then scores exactly (the results carry exact scores).\n\n"
+            "  --top N          how many (default 10; 0: all, scored exactly)\n"
+            "  --exact          an index: the head on every entry, no shortlist\n"
+            "  --shortlist N    an index: entries the head re-scores (default 1%% of the\n"
+            "                   entries, at least 256)\n" CLI_COMMON_HELP
             "  -h, --help       this text\n"
-            "Exit status: 0 done, 1 the query or every gallery image failed, 2 usage error.\n",
-            cli_prog);
+            "Exit status: 0 done, 1 the query, the index or every gallery image failed,\n"
+            "2 usage error.\n",
+            cli_prog, cli_prog);
 }
 
 typedef struct Ranked {
@@ -53,34 +62,7 @@ static void leave_out_query(const char *query, char **paths, int *n) {
     }
 }
 
-int cmd_rank(int argc, char **argv) {
-    static const struct option longs[] = {CLI_COMMON_LONGS,
-                                          {"top", required_argument, 0, 'n'},
-                                          {"help", no_argument, 0, 'h'},
-                                          {0, 0, 0, 0}};
-    CommonOpts co;
-    common_opts_init(&co);
-    long top = 10;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h" CLI_COMMON_SHORT, longs, NULL)) != -1) {
-        int common = cli_common_opt(c, optarg, &co);
-        if (common < 0) return EXIT_USAGE;
-        if (common) continue;
-        switch (c) {
-        case 'n':
-            if (cli_parse_int("--top", optarg, 0, 100000000, &top)) return EXIT_USAGE;
-            break;
-        case 'h': usage(stdout); return EXIT_OK;
-        default: return cli_option_error(c, argv);
-        }
-    }
-    if (argc - optind != 2) {
-        cli_error("rank needs a query image and a folder");
-        return EXIT_USAGE;
-    }
-    const char *query = argv[optind], *dir = argv[optind + 1];
+static int rank_folder(const CommonOpts *co, const char *query, const char *dir, long top) {
     Err e;
     char **paths;
     int n, n_other;
@@ -98,7 +80,7 @@ int cmd_rank(int argc, char **argv) {
     Backend *be = NULL;
     Model *m = NULL;
     char mpath[4096];
-    int rc = cli_open_model(&co, &be, &m, NULL, mpath, sizeof mpath);
+    int rc = cli_open_model(co, &be, &m, NULL, mpath, sizeof mpath);
     float *scores = malloc(n * sizeof *scores);
     unsigned char *ok = malloc(n);
     Ranked *order = malloc(n * sizeof *order);
@@ -108,7 +90,7 @@ int cmd_rank(int argc, char **argv) {
     }
     Progress pr;
     progress_init(&pr);
-    EvalOpts o = {.threads = co.threads, .progress = progress_update, .ctx = &pr};
+    EvalOpts o = {.threads = co->threads, .progress = progress_update, .ctx = &pr};
     if (!rc && eval_rank(m, query, (const char *const *)paths, n, &o, scores, ok, &e)) {
         progress_end(&pr);
         cli_error("%s", e.msg);
@@ -141,4 +123,124 @@ int cmd_rank(int argc, char **argv) {
     free(ok);
     free(order);
     return rc;
+}
+
+// The query's entry in the index, if its file is one (by its real path),
+// saying so; -1 otherwise.
+static long query_entry(const Gallery *g, const char *query, Err *e) {
+    char real[PATH_MAX], path[PATH_MAX];
+    long at = -1;
+    if (!realpath(query, real)) return -1;  // the embedding says what is wrong with it
+    if (gallery_find_path(g, real, &at, e)) return -2;
+    if (at >= 0 && !gallery_entry_path(g, at, path, sizeof path, e))
+        cli_error("the query is in the index (%s): left out of the ranking", path);
+    return at;
+}
+
+static int rank_index(const CommonOpts *co, const char *query, const char *index,
+                      const SearchOpts *so_in) {
+    Gallery g;
+    Err e;
+    if (gallery_open(&g, index, &e)) {
+        cli_error("%s", e.msg);
+        return EXIT_RUNTIME;
+    }
+    Backend *be = NULL;
+    Model *m = NULL;
+    char mpath[4096];
+    int rc = cli_open_model(co, &be, &m, NULL, mpath, sizeof mpath);
+    SearchOpts so = *so_in;
+    const long room = so.top > 0 && so.top < g.n ? so.top : g.n;
+    float *q = NULL;
+    SearchHit *hits = NULL;
+    long n_hits = 0;
+    if (!rc && gallery_check_model(&g, m, mpath, &e)) rc = EXIT_RUNTIME;
+    if (!rc) {
+        q = malloc(m->feat_dim * sizeof *q);
+        hits = malloc(room * sizeof *hits);
+        if (!q || !hits) {
+            snprintf(e.msg, sizeof e.msg, "out of memory for %ld results", room);
+            rc = EXIT_RUNTIME;
+        }
+    }
+    unsigned char qok = 0;
+    char first[1024];
+    EvalOpts eo = {.threads = co->threads};
+    if (!rc && eval_embed_files(m, &query, 1, &eo, q, &qok, first, sizeof first, &e))
+        rc = EXIT_RUNTIME;
+    if (!rc && !qok) {
+        snprintf(e.msg, sizeof e.msg, "the query: %.1000s", first);
+        rc = EXIT_RUNTIME;
+    }
+    if (!rc && (so.skip = query_entry(&g, query, &e)) == -2) rc = EXIT_RUNTIME;
+    Progress pr;
+    progress_init(&pr);
+    so.progress = progress_update;
+    so.ctx = &pr;
+    if (!rc && search_gallery(m, &g, q, &so, hits, &n_hits, &e)) rc = EXIT_RUNTIME;
+    progress_end(&pr);
+    if (rc && m) cli_error("%s", e.msg);
+    for (long i = 0; !rc && i < n_hits; i++) {
+        char path[PATH_MAX];
+        if (gallery_entry_path(&g, hits[i].index, path, sizeof path, &e)) {
+            cli_error("%s", e.msg);
+            rc = EXIT_RUNTIME;
+        } else {
+            char name[3 * PATH_MAX];  // escaped, as rank_folder's
+            printf("%3ld  %.6f  %s\n", i + 1, hits[i].score, text_escape(path, name, sizeof name));
+        }
+    }
+    if (!rc && n_hits == 0) {
+        cli_error("%s: none of its %ld entries could be ranked (none decoded)", index, g.n);
+        rc = EXIT_RUNTIME;
+    }
+    if (m) model_free(m);
+    if (be) backend_close(be);
+    gallery_close(&g);
+    free(q);
+    free(hits);
+    return rc;
+}
+
+int cmd_rank(int argc, char **argv) {
+    enum { O_EXACT = 256, O_SHORTLIST };
+    static const struct option longs[] = {CLI_COMMON_LONGS,
+                                          {"top", required_argument, 0, 'n'},
+                                          {"exact", no_argument, 0, O_EXACT},
+                                          {"shortlist", required_argument, 0, O_SHORTLIST},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
+    CommonOpts co;
+    common_opts_init(&co);
+    SearchOpts so = {.top = 10, .skip = -1};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h" CLI_COMMON_SHORT, longs, NULL)) != -1) {
+        int common = cli_common_opt(c, optarg, &co);
+        if (common < 0) return EXIT_USAGE;
+        if (common) continue;
+        switch (c) {
+        case 'n':
+            if (cli_parse_int("--top", optarg, 0, 100000000, &so.top)) return EXIT_USAGE;
+            break;
+        case O_EXACT: so.exact = 1; break;
+        case O_SHORTLIST:
+            if (cli_parse_int("--shortlist", optarg, 1, 1000000000, &so.shortlist))
+                return EXIT_USAGE;
+            break;
+        case 'h': usage(stdout); return EXIT_OK;
+        default: return cli_option_error(c, argv);
+        }
+    }
+    if (argc - optind != 2) {
+        cli_error("rank needs a query image and a folder or an index");
+        return EXIT_USAGE;
+    }
+    so.threads = co.threads;
+    const char *query = argv[optind], *gallery = argv[optind + 1];
+    struct stat st;
+    if (stat(gallery, &st) == 0 && !S_ISDIR(st.st_mode))
+        return rank_index(&co, query, gallery, &so);
+    return rank_folder(&co, query, gallery, so.top);
 }

@@ -416,13 +416,7 @@ int cmd_train(int argc, char **argv) {
     } else {
         // The first signal asks for a clean stop (a checkpoint); a second
         // one ends the program at once.
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
-        sa.sa_flags = SA_RESETHAND;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
+        cli_catch_stop_signals(on_signal);
         rc = train_plain(&c);
     }
     train_config_free(&c);

@@ -18,7 +18,8 @@ static const Command COMMANDS[] = {
     {"init", cmd_init, "write a model with random (untrained) weights"},
     {"train", cmd_train, "train the network on Omniglot or your own classes"},
     {"eval", cmd_eval, "one-shot accuracy (N-way K-shot, or the official runs format)"},
-    {"rank", cmd_rank, "the images of a folder most similar to a query image"},
+    {"index", cmd_index, "compute a folder's features once, into a gallery index for rank"},
+    {"rank", cmd_rank, "the images of a folder or an index most similar to a query image"},
     {"bench", cmd_bench, "time the engine (one configuration; see bench/run.sh)"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof *COMMANDS)

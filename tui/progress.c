@@ -17,9 +17,12 @@ void progress_init(Progress *p) {
 // "4m02s", "1h05m", "12s": seconds as a person reads them.
 static void format_duration(double s, char *buf, size_t len) {
     long t = (long)(s + 0.5);
-    if (t >= 3600) snprintf(buf, len, "%ldh%02ldm", t / 3600, t / 60 % 60);
-    else if (t >= 60) snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
-    else snprintf(buf, len, "%lds", t);
+    if (t >= 3600)
+        snprintf(buf, len, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else if (t >= 60)
+        snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
+    else
+        snprintf(buf, len, "%lds", t);
 }
 
 void progress_update(const char *stage, long done, long total, void *ctx) {

@@ -12,12 +12,12 @@
 #include <stdio.h>
 
 typedef struct Progress {
-    FILE *out;           // stderr
+    FILE *out;  // stderr
     int on;
     double start, last;  // when the stage began, when the line was last drawn
     long last_done;
     char stage[64];
-    int open;            // a line is showing without its newline
+    int open;  // a line is showing without its newline
 } Progress;
 
 void progress_init(Progress *p);

@@ -32,6 +32,12 @@ expect 1 "without the Siamese Dense head" -- "$A" predict --device cpu \
 mkdir -p "$TMP/gallery"
 cp img/*.png "$TMP/gallery/"
 expect 0 -- "$A" rank --device cpu --threads 2 --model "$TMP/wide.h5" img/a.png "$TMP/gallery"
+# A gallery index of it (written, updated, searched in two stages and exactly).
+expect 0 -- "$A" index --device cpu --threads 2 --model "$TMP/wide.h5" "$TMP/gallery" --out "$TMP/g.h5"
+rm "$TMP/gallery/c.png"
+expect 0 -- "$A" index --device cpu --threads 2 --model "$TMP/wide.h5" "$TMP/gallery" --out "$TMP/g.h5"
+expect 0 -- "$A" rank --device cpu --threads 2 --model "$TMP/wide.h5" img/a.png "$TMP/g.h5"
+expect 0 -- "$A" rank --device cpu --threads 2 --model "$TMP/wide.h5" --exact img/c.png "$TMP/g.h5"
 CASES=$((CASES + 1))
 printf '%s\n' img/a.png img/b.png img/c.png tests/fixtures/images/tall_150x200_RGB.bmp |
     "$A" predict --device cpu --model "$model" >"$TMP/out" 2>"$TMP/err"

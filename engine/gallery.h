@@ -1,0 +1,100 @@
+// gallery: an index of the images under folders, their features computed
+// once, for 1:N search (search.h) without decoding a gallery again.
+//
+// The index is an HDF5 file (n entries, F features each):
+//   /  attrs        siamese_index (the format's version, 1), model_id (16 hex
+//                   digits, gallery_model_id), model (what it was, for
+//                   messages), feat_dim F, count n, code_dim C
+//   /features       float32 (n,F)  the backbone's features: the exact head's input
+//   /codes          uint8   (n,C)  the same in the cheap stage's 8-bit code (proxy.h)
+//   /code_step      float32 (1)    the codes' step
+//   /readable       uint8   (n)    0: the file did not decode (its features are
+//                                  zeros); kept, so re-indexing retries it only
+//                                  once it changes
+//   /file_size      int64   (n)    bytes, and
+//   /file_mtime_ns  int64   (n)    modification time: a file whose size or time
+//                                  differs from these is embedded again
+//   /path_offsets   int64   (n+1)  entry i's path is paths[path_offsets[i] ..]
+//   /paths          uint8          absolute paths, each ending in a NUL
+// Every dataset is contiguous: the entries are read and written with
+// pread/pwrite at their offsets (HDF5 itself writes only the few KB of
+// metadata), and h5py or h5dump read the file as any other.
+#ifndef SIAMESE_GALLERY_H
+#define SIAMESE_GALLERY_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "eval.h"
+#include "model.h"
+
+#define GALLERY_FORMAT 1
+
+// An open index: the attributes, and where each dataset's bytes lie.
+typedef struct Gallery {
+    char path[4096];
+    int fd;
+    long n;        // entries
+    int feat_dim;  // F
+    int code_dim;  // C
+    char model_id[17];
+    char model[512];  // "model_data/x.h5 (compact, 105 px, inverted input)"
+    float code_step;
+    off_t at_features, at_codes, at_code_step, at_readable, at_size, at_mtime, at_path_offsets,
+        at_paths;
+    long paths_bytes;
+} Gallery;
+
+int gallery_open(Gallery *g, const char *path, Err *e);
+void gallery_close(Gallery *g);
+
+// Rows [i0, i0+count) of the features (count,F), the codes (count,C) and
+// the readable flags (count).
+int gallery_read_features(const Gallery *g, long i0, long count, float *out, Err *e);
+int gallery_read_codes(const Gallery *g, long i0, long count, uint8_t *out, Err *e);
+int gallery_read_readable(const Gallery *g, long i0, long count, uint8_t *out, Err *e);
+// Entry i's path.
+int gallery_entry_path(const Gallery *g, long i, char *buf, size_t len, Err *e);
+// The entry whose path is path (absolute, as stored), or -1 in *index.
+int gallery_find_path(const Gallery *g, const char *path, long *index, Err *e);
+
+// The model's identity: FNV-1a over its architecture, its preprocessing
+// and every weight, as 16 hex digits. Features of two models agree only
+// when their identities do.
+int gallery_model_id(const Model *m, char out[17], Err *e);
+// "compact, 105 px, inverted input" into buf.
+void gallery_model_describe(const Model *m, char *buf, size_t len);
+// Fails, naming both models, unless g was indexed with m; model_path is
+// m's file, for the message.
+int gallery_check_model(const Gallery *g, const Model *m, const char *model_path, Err *e);
+
+typedef struct GalleryUpdate {
+    long entries;                 // in the index written
+    long kept;                    // entries carried over without embedding
+    long added;                   // files new to the index
+    long changed;                 // files embedded again (size or time changed)
+    long removed;                 // entries under the folder whose file is gone
+    long unreadable;              // files just embedded that did not decode
+    char first_unreadable[1024];  // the first one's message
+} GalleryUpdate;
+
+// Indexes the images under dir (recursively) into out: a new index, or an
+// update of an existing one made with the same model (entries of other
+// folders stay; under dir, new and changed files are embedded and removed
+// ones dropped). out is replaced atomically (atomicfile.h): a failure or a
+// kill at any moment leaves the previous index as it was. model_path names
+// the model in the index, for messages. o's progress gets
+// "images embedded". When *stop becomes non-zero (a signal) the update
+// ends between two batches, as a failure that changed nothing.
+int gallery_index(Model *m, const char *model_path, const char *dir, const char *out,
+                  const EvalOpts *o, const volatile sig_atomic_t *stop, GalleryUpdate *st, Err *e);
+
+// For benchmarks: a new index of n made-up entries (paths synthetic/NNN;
+// features drawn in clusters, shaped as a trained backbone's ReLU outputs,
+// deterministic in seed) for model m. o's progress gets "entries made".
+int gallery_index_synthetic(Model *m, const char *model_path, long n, uint64_t seed,
+                            const char *out, const EvalOpts *o, GalleryUpdate *st, Err *e);
+
+#endif

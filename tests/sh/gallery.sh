@@ -1,0 +1,119 @@
+# siamese index and rank on an index: the index ranks as the folder does;
+# the two-stage search agrees with --exact; updates embed only what
+# changed; the query's own file is left out; a model mismatch, a damaged
+# index and a failed or interrupted update are clear errors that leave the
+# previous index as it was.
+. tests/shlib.sh
+data=$OMNIGLOT
+[ -d "$data/images_evaluation" ] || { echo "SKIP: $data is absent"; exit 77; }
+# A trained model: the proxy stands in for a trained head (no scores of
+# it are written here, only its two searches compared).
+model=model_data/siamese_omniglot.h5
+[ -f "$model" ] || { echo "SKIP: $model is absent"; exit 77; }
+common=(--model "$model" --device cpu --threads 2)
+T=$TMP
+g=$T/gallery
+mkdir -p "$g"
+cp -r "$data/images_evaluation/Angelic/." "$g/"  # 400 images in 20 folders
+g=$(realpath "$g")
+idx=$T/g.h5
+
+SIAMESE_PROGRESS=1 ./siamese index "${common[@]}" "$g" --out "$idx" >"$T/out" 2>"$T/err" ||
+    { cat "$T/err"; fail "index"; }
+grep -qx "$idx: 400 entries: 400 embedded (400 new, 0 changed), 0 kept, 0 removed" "$T/out" ||
+    { cat "$T/out"; fail "index summary"; }
+grep -q "400/400 images embedded in" "$T/err" || { cat "$T/err"; fail "index progress"; }
+
+# The index ranks as the folder does: the same images, the same scores.
+q=$g/character01/0965_01.png
+./siamese rank "${common[@]}" --top 0 "$q" "$g" >"$T/folder" 2>/dev/null || fail "rank the folder"
+./siamese rank "${common[@]}" --top 0 "$q" "$idx" >"$T/index" 2>"$T/err" || fail "rank the index"
+cmp -s "$T/folder" "$T/index" || { diff "$T/folder" "$T/index" | head; fail "index and folder differ"; }
+[ "$(wc -l <"$T/index")" -eq 399 ] || fail "--top 0: $(wc -l <"$T/index") results, expected 399"
+grep -q "the query is in the index ($q): left out of the ranking" "$T/err" ||
+    { cat "$T/err"; fail "query note"; }
+
+# The two stages against the head on every entry: with a shortlist of 20
+# (5% of the entries) the same 10 results on 19 queries of 20 or more. (A
+# shortlist of 10 agrees on about two thirds: the check can fail.)
+agree=0
+for q in $(find "$g" -name '*.png' | sort | awk 'NR % 20 == 1'); do
+    a=$(./siamese rank "${common[@]}" --shortlist 20 "$q" "$idx" 2>/dev/null)
+    b=$(./siamese rank "${common[@]}" --exact "$q" "$idx" 2>/dev/null)
+    [ -n "$a" ] && [ "$a" = "$b" ] && agree=$((agree + 1))
+done
+echo "two-stage search (shortlist 20 of 400) = exact on $agree of 20 queries"
+[ "$agree" -ge 19 ] || fail "the two stages agree with --exact on $agree of 20 queries"
+
+# Updates: new, changed, removed and undecodable files; other folders kept.
+cp "$data/images_evaluation/Tengwar/character01/"*_01.png "$g/new.png"
+touch -d '2001-01-01' "$g/character02/"*_02.png
+rm "$g/character03/"*_03.png
+printf 'junk' >"$g/broken.png"
+./siamese index "${common[@]}" "$g" --out "$idx" >"$T/out" 2>"$T/err" || { cat "$T/err"; fail "update"; }
+grep -qx "$idx: 401 entries: 3 embedded (2 new, 1 changed), 398 kept, 1 removed" "$T/out" ||
+    { cat "$T/out"; fail "update summary"; }
+grep -q "warning: 1 file did not decode .*broken.png" "$T/err" || { cat "$T/err"; fail "broken file warning"; }
+./siamese rank "${common[@]}" --top 0 "$q" "$idx" >"$T/index" 2>/dev/null || fail "rank after the update"
+grep -q broken.png "$T/index" && fail "an undecodable file ranked"
+grep -q "$g/new.png" "$T/index" || fail "the new file is not ranked"
+[ "$(wc -l <"$T/index")" -eq 399 ] || fail "$(wc -l <"$T/index") results after the update, expected 399"
+./siamese index "${common[@]}" "$g" --out "$idx" >"$T/out" 2>&1 || fail "a second update"
+grep -qx "$idx: 401 entries: 0 embedded (0 new, 0 changed), 401 kept, 0 removed" "$T/out" ||
+    { cat "$T/out"; fail "nothing to embed the second time"; }
+other=$T/other
+mkdir -p "$other"
+cp "$data/images_evaluation/Tengwar/character02/"*_0[1-5].png "$other/"
+./siamese index "${common[@]}" "$other" --out "$idx" >"$T/out" 2>&1 || fail "index another folder"
+grep -qx "$idx: 406 entries: 5 embedded (5 new, 0 changed), 401 kept, 0 removed" "$T/out" ||
+    { cat "$T/out"; fail "another folder's entries added"; }
+./siamese index "${common[@]}" "$g" --out "$idx" >"$T/out" 2>&1 || fail "update the first folder"
+grep -qx "$idx: 406 entries: 0 embedded (0 new, 0 changed), 406 kept, 0 removed" "$T/out" ||
+    { cat "$T/out"; fail "the other folder's entries kept"; }
+
+# Another model: refused, naming both; the index unchanged.
+tiny_model "$T/tiny.h5"
+cp "$idx" "$T/before.h5"
+expect 1 "$idx was indexed with $model" "not with $T/tiny.h5" -- \
+    ./siamese rank --model "$T/tiny.h5" --device cpu "$q" "$idx"
+expect 1 "$idx was indexed with $model" -- ./siamese index --model "$T/tiny.h5" "$g" --out "$idx"
+cmp -s "$idx" "$T/before.h5" || fail "the index changed after a refused update"
+
+# A failed update (a file-size limit) leaves the previous index and no
+# temporary file.
+touch "$g/character01/"*_01.png
+(
+    ulimit -f 1000
+    exec ./siamese index "${common[@]}" "$g" --out "$idx"
+) >"$T/out" 2>"$T/err"
+[ $? -eq 1 ] || fail "an update over the file-size limit did not fail with 1"
+grep -q "file-size limit" "$T/err" || { cat "$T/err"; fail "file-size limit message"; }
+cmp -s "$idx" "$T/before.h5" || fail "the index changed after a failed update"
+ls "$T"/*.tmp* >/dev/null 2>&1 && fail "a temporary file was left: $(ls "$T"/*.tmp*)"
+expect 1 "cannot create a file in /nonexistent" -- ./siamese index "${common[@]}" "$g" --out /nonexistent/g.h5
+
+# Interrupted: SIGINT during the embedding exits 130, index unchanged.
+big=$T/big
+mkdir -p "$big"
+for i in 1 2 3; do cp -r "$data/images_evaluation/Tengwar" "$big/t$i"; done  # 1500 images
+SIAMESE_PROGRESS=1 ./siamese index "${common[@]}" "$big" --out "$idx" >"$T/out" 2>"$T/err" &
+pid=$!
+for _ in $(seq 600); do grep -q "images embedded" "$T/err" && break; sleep 0.1; done
+kill -INT $pid
+wait $pid
+rc=$?
+[ $rc -eq 130 ] || fail "SIGINT during an update: exit $rc, expected 130"
+grep -q "interrupted; the previous file is unchanged" "$T/err" || { cat "$T/err"; fail "interrupt message"; }
+cmp -s "$idx" "$T/before.h5" || fail "the index changed after an interrupted update"
+ls "$T"/*.tmp* >/dev/null 2>&1 && fail "a temporary file was left after SIGINT"
+
+# Damaged or foreign files named as the index.
+head -c 300000 "$idx" >"$T/cut.h5"
+expect 1 "$T/cut.h5" -- ./siamese rank "${common[@]}" "$q" "$T/cut.h5"
+expect 1 "$model: not a gallery index" -- ./siamese rank "${common[@]}" "$q" "$model"
+printf 'junk' >"$T/junk.h5"
+expect 1 "$T/junk.h5: not an HDF5 file" -- ./siamese rank "${common[@]}" "$q" "$T/junk.h5"
+expect 1 "$T/junk.h5: not an HDF5 file" -- ./siamese index "${common[@]}" "$g" --out "$T/junk.h5"
+expect 2 "index needs --out FILE" -- ./siamese index "${common[@]}" "$g"
+expect 2 "--synthetic N takes no folder" -- ./siamese index --synthetic 5 "$g" --out "$T/s.h5"
+finish

@@ -1,0 +1,108 @@
+// siamese index: the features of every image under a folder, computed once
+// and kept in a gallery index (engine/gallery.h) that `rank` searches
+// without decoding the images again. Run again, it updates the index.
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../engine/gallery.h"
+#include "cli.h"
+#include "commands.h"
+#include "progress.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: %s index [options] DIR --out FILE\n"
+            "Computes the features of every image under DIR (searched recursively) and\n"
+            "writes them, with the files' paths, sizes and times and the model's identity,\n"
+            "to FILE, a gallery index: '%s rank QUERY FILE' then ranks its images without\n"
+            "decoding them. When FILE is an index made with the same model it is updated:\n"
+            "new and changed files under DIR are embedded, removed ones dropped, and the\n"
+            "entries of other folders kept. FILE is replaced atomically.\n\n"
+            "  --out FILE       the index to write or update (required)\n"
+            "  --synthetic N    (benchmarks) instead of DIR, a new index of N made-up entries\n"
+            "                   with the model's identity, features drawn in clusters\n"
+            "  --seed N         --synthetic's seed (default 1)\n" CLI_COMMON_HELP
+            "  -h, --help       this text\n"
+            "Exit status: 0 done, 1 runtime failure (the previous FILE is unchanged),\n"
+            "2 usage error, 130/143 interrupted (the previous FILE is unchanged).\n",
+            cli_prog, cli_prog);
+}
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig) { got_signal = sig; }
+
+int cmd_index(int argc, char **argv) {
+    enum { O_OUT = 256, O_SYNTHETIC, O_SEED };
+    static const struct option longs[] = {CLI_COMMON_LONGS,
+                                          {"out", required_argument, 0, O_OUT},
+                                          {"synthetic", required_argument, 0, O_SYNTHETIC},
+                                          {"seed", required_argument, 0, O_SEED},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
+    CommonOpts co;
+    common_opts_init(&co);
+    const char *out = NULL;
+    long synthetic = 0, seed = 1;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h" CLI_COMMON_SHORT, longs, NULL)) != -1) {
+        int common = cli_common_opt(c, optarg, &co);
+        if (common < 0) return EXIT_USAGE;
+        if (common) continue;
+        switch (c) {
+        case O_OUT: out = optarg; break;
+        case O_SYNTHETIC:
+            if (cli_parse_int("--synthetic", optarg, 1, 100000000, &synthetic)) return EXIT_USAGE;
+            break;
+        case O_SEED:
+            if (cli_parse_int("--seed", optarg, 0, 0x7fffffffffffffffL, &seed)) return EXIT_USAGE;
+            break;
+        case 'h': usage(stdout); return EXIT_OK;
+        default: return cli_option_error(c, argv);
+        }
+    }
+    if (argc - optind != !synthetic || !out) {
+        cli_error(!out        ? "index needs --out FILE"
+                  : synthetic ? "--synthetic N takes no folder"
+                              : "index needs one folder (DIR)");
+        return EXIT_USAGE;
+    }
+    const char *dir = synthetic ? NULL : argv[optind];
+    Backend *be;
+    Model *m;
+    char mpath[4096];
+    int rc = cli_open_model(&co, &be, &m, NULL, mpath, sizeof mpath);
+    if (rc) return rc;
+    // The first signal stops the update between two batches (the previous
+    // index stays); a second one ends the program at once.
+    cli_catch_stop_signals(on_signal);
+    Progress pr;
+    progress_init(&pr);
+    EvalOpts o = {.threads = co.threads, .progress = progress_update, .ctx = &pr};
+    GalleryUpdate st;
+    Err e;
+    rc = synthetic ? gallery_index_synthetic(m, mpath, synthetic, (uint64_t)seed, out, &o, &st, &e)
+                   : gallery_index(m, mpath, dir, out, &o, &got_signal, &st, &e);
+    if (rc) {
+        progress_end(&pr);
+        cli_error("%s", e.msg);
+        rc = got_signal == SIGINT    ? EXIT_SIGINT
+             : got_signal == SIGTERM ? EXIT_SIGTERM
+                                     : EXIT_RUNTIME;
+    } else {
+        printf("%s: %ld entries: %ld embedded (%ld new, %ld changed), %ld kept, %ld removed\n", out,
+               st.entries, st.added + st.changed, st.added, st.changed, st.kept, st.removed);
+        if (st.unreadable)
+            cli_error(
+                "warning: %ld file%s did not decode and will not be ranked (the first: %s); "
+                "they are tried again once they change",
+                st.unreadable, st.unreadable == 1 ? "" : "s", st.first_unreadable);
+    }
+    model_free(m);
+    backend_close(be);
+    return rc;
+}
