@@ -73,9 +73,9 @@ endif
 OMNIGLOT ?= $(firstword $(wildcard dataset/images_background ../shared/omniglot/images_background))
 
 .PHONY: gpu-bundle gpu-bundle-model
-gpu-bundle: siamese $(CUDA_LIB) $(BUILD)/tests/test_backend_parity $(GPU_TOOLS)
+gpu-bundle: siamese $(CUDA_LIB) $(MPI_LIB) $(BUILD)/tests/test_backend_parity $(GPU_TOOLS)
 	@test -n "$(CUDA_LIB)" || { echo "gpu-bundle needs the CUDA backend: nvcc was not found (or NO_CUDA=1)"; exit 2; }
-	OMNIGLOT=$(OMNIGLOT) tests/gpu/bundle.sh gpu_carry siamese $(CUDA_LIB) $(BUILD)/tests/test_backend_parity $(GPU_TOOLS)
+	OMNIGLOT=$(OMNIGLOT) tests/gpu/bundle.sh gpu_carry siamese $(CUDA_LIB) $(MPI_LIB) $(BUILD)/tests/test_backend_parity $(GPU_TOOLS)
 
 # The same with the whole of Omniglot (background and evaluation sets), for
 # tests/gpu/train_model.sh: the shipped model retrained and evaluated.

@@ -4,9 +4,14 @@
 # wheels, but none of our Debian libraries (run by `make gpu-bundle`).
 #
 # DEST/bundle.tar.xz holds
-#   bin/      the programs and libsiamese_cuda.so
+#   bin/      the programs, libsiamese_cuda.so and libsiamese_mpi.so
 #   lib/      every shared library they need (ldd) but glibc's own and
-#             CUDA's: HDF5, OpenBLAS, readline, ncurses, stb, libgomp, ...
+#             CUDA's: HDF5, OpenBLAS, readline, ncurses, stb, libgomp,
+#             Open MPI's, ...
+#   mpi/      Open MPI's launcher, the plug-ins it loads that need nothing
+#             else (shared memory and TCP; no InfiniBand, UCX or libfabric)
+#             and its messages, when libsiamese_mpi.so is bundled: the
+#             data-parallel check (programs.sh tells it where it is)
 #   glibc/    glibc's libraries and loader, used only when the GPU machine's
 #             glibc is older than the one these programs were linked against
 #   omniglot/ a few alphabets of Omniglot's background set, for the
@@ -33,6 +38,31 @@ if grep -q "not found" <<<"$deps"; then
     grep "not found" <<<"$deps" | sort -u >&2
     exit 1
 fi
+# Open MPI's run-time parts (Debian's layout: `ompi_info --path`), the
+# plug-ins those of their libraries allow, whose own libraries join deps.
+if [ -f "$stage/bin/libsiamese_mpi.so" ]; then
+    ompi_path() { ompi_info --path "$1" --parsable | cut -d: -f3; }
+    # PMIx's folder (its plug-ins in pmix/, its messages in ../share/pmix).
+    pmix=$(dirname "$(readlink -f "$(ldconfig -p | awk '/libpmix\.so\.2 / {print $NF; exit}')")")
+    mkdir -p "$stage/mpi/bin" "$stage/mpi/components" "$stage/mpi/pmix" "$stage/mpi/help" "$stage/mpi/etc"
+    cp -L "$(command -v orterun || command -v mpirun)" "$stage/mpi/bin/mpirun"
+    cp -r "$(ompi_path pkgdatadir)"/. "$stage/mpi/help/"
+    [ -d "$pmix/../share/pmix" ] && cp -r "$pmix/../share/pmix"/. "$stage/mpi/help/"
+    # Libraries a plug-in may need: Open MPI's and PMIx's own, and what
+    # those need; a plug-in that wants another (libfabric, UCX, verbs,
+    # PSM, munge, NUMA) is left out.
+    ok_libs='^(libmpi|libopen-rte|libopen-pal|libmca_common_(sm|monitoring|ompio)|libpmix|libmunge|libnl-3|libhwloc|libevent_core-[0-9.]*|libevent_pthreads-[0-9.]*|libz|libudev|libc|libm|libdl|libpthread|librt|libgcc_s|libstdc\+\+|ld-linux-x86-64|linux-vdso)\.so'
+    for comp in "$(ompi_path pkglibdir)"/mca_*.so "$pmix"/pmix/*.so; do
+        cdeps=$(ldd "$comp" 2>/dev/null) || continue
+        grep -q "not found" <<<"$cdeps" && continue
+        awk '$2 == "=>" {print $1}' <<<"$cdeps" | grep -Eqv "$ok_libs" && continue
+        case $comp in */pmix/*) cp "$comp" "$stage/mpi/pmix/" ;; *) cp "$comp" "$stage/mpi/components/" ;; esac
+        deps="$deps"$'\n'"$cdeps"
+    done
+    deps="$deps"$'\n'"$(ldd "$stage/mpi/bin/mpirun")"
+    echo "bundle.sh: Open MPI: $(ls "$stage/mpi/components" | wc -l) plug-ins, $(ls "$stage/mpi/pmix" | wc -l) of PMIx"
+fi
+
 # name path, for every library any program loads
 awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' <<<"$deps" | sort -u | while read -r name path; do
     case "$name" in

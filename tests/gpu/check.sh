@@ -30,7 +30,11 @@
 # second epoch's pairs/s beside bench_model's and the loader's alone;
 # and where a training step's time goes (3c): `siamese bench --mode
 # profile`, every operation of a VGG16 step timed with CUDA events, a table
-# by layer, in tf32 and bf16 (the PROFILE lines in $OUT/profile.txt).
+# by layer, in tf32 and bf16 (the PROFILE lines in $OUT/profile.txt);
+# and data-parallel training (5): 20 steps of VGG16 in one process, under
+# mpirun with one rank (NCCL, gradient buckets) and two ranks sharing the
+# GPU (MPI), loss curves against the one process's (Open MPI from the
+# bundle, or the machine's).
 #
 # The GPU machine has the NVIDIA driver, nvcc and PyTorch with its CUDA
 # wheels, but not our Debian libraries; it receives a copy of the working
@@ -253,9 +257,10 @@ main() {
     fi
 
     switches
+    data_parallel
 
     summary "$ib" "$tb"
-    for k in parity predict training "parity tf32" "parity bf16" "training bf16" trainer; do
+    for k in parity predict training "parity tf32" "parity bf16" "training bf16" trainer data-parallel; do
         [[ ${STATUS[$k]} == PASS* || ${STATUS[$k]} == SKIP* ]] || return 1
     done
     return 0
@@ -398,6 +403,58 @@ switches() {
     sed -n "s/^PROFILE /PROFILE precision=tf32 switches=all /p" "$WORK/profile_all.log" >>"$RES/profile.txt"
 }
 
+# Data-parallel training (engine/dist.h; main's variables, and the trainer's
+# data set): the same 20 steps of VGG16 (32 pairs a step, fp32) in one
+# process, under mpirun with one rank (the NCCL path: gradient buckets
+# summed while the backward pass goes on), and with two ranks on the one
+# GPU (NCCL refuses a GPU shared by two ranks: the MPI path through host
+# memory, each rank with 16 of the 32 pairs). Their loss curves must agree
+# with the one process's to a relative 1e-4 (cuDNN may choose other
+# algorithms in another process: their sums round differently; the CPU
+# test, tests/sh/train_mpi.sh, holds 1e-5). In the dry run, on the CPU
+# with a small model, both mpirun runs take the MPI path.
+data_parallel() {
+    section "5. data-parallel training: 1 process, mpirun -np 1 (NCCL), mpirun -np 2 on one GPU (MPI)"
+    if [ -z "$MPIRUN" ]; then
+        status data-parallel "SKIP (no mpirun: neither the bundle nor this machine has Open MPI)"
+        return
+    fi
+    if [ ! -d "$WORK/trainset" ]; then
+        status data-parallel "SKIP (no images)"
+        return
+    fi
+    local args=(--dataset "$WORK/trainset" --backbone "$backbone" --input-shape "$input" --batch-size 16
+        --steps-per-epoch 10 --val-steps 2 --epochs 2 --optimizer sgd --lr 0.16 --lr-decay step
+        --seed 3 --workers 4 --plain --precision fp32 --device "$dev" --save-period 100)
+    local tol=1e-4 want1="gradients summed by NCCL" want2="ranks share a GPU"
+    if [ $DRY = 1 ]; then
+        args+=(--widths 8,8,16,16,16 --hidden 32 --threads 1)
+        tol=1e-5 want1="gradients summed by MPI" want2="gradients summed by MPI"
+    fi
+    local ok=1 n
+    limited 120 "$RUN" siamese train "${args[@]}" --save-dir "$WORK/dp_one" >"$WORK/dp_one.log" 2>&1 ||
+        { tail -5 "$WORK/dp_one.log"; ok=0; }
+    for n in 1 2; do
+        limited 150 $MPIRUN --oversubscribe --bind-to none -np $n "$RUN" siamese train "${args[@]}" \
+            --save-dir "$WORK/dp_$n" >"$WORK/dp_$n.log" 2>&1 || { tail -20 "$WORK/dp_$n.log"; ok=0; }
+        grep "gradients summed\|^rank 0's" "$WORK/dp_$n.log"
+    done
+    grep -q "$want1" "$WORK/dp_1.log" || { echo "1 rank: expected '$want1'"; ok=0; }
+    grep -q "$want2" "$WORK/dp_2.log" || { echo "2 ranks: expected '$want2'"; ok=0; }
+    for n in 1 2; do
+        [ $ok = 1 ] || break
+        paste "$WORK"/dp_one/loss_*/epoch_loss.txt "$WORK"/dp_$n/loss_*/epoch_loss.txt \
+            "$WORK"/dp_one/loss_*/epoch_val_loss.txt "$WORK"/dp_$n/loss_*/epoch_val_loss.txt |
+            awk -v n=$n -v tol=$tol '{d = ($2 - $1) / $1; d = d < 0 ? -d : d; v = ($4 - $3) / $3
+                  v = v < 0 ? -v : v; if (v > d) d = v; if (d > m) m = d
+                  printf "epoch %d: loss %.6f, %d rank%s %.6f; val_loss %.6f, %.6f\n", NR, $1, n, (n > 1 ? "s" : ""), $2, $3, $4}
+                  END {printf "data-parallel: %d rank%s against one process: max relative difference %.2e (limit %s)\n", n, (n > 1 ? "s" : ""), m, tol
+                       exit !(NR == 2 && m <= tol)}' | tee -a "$WORK/data_parallel.log"
+        [ "${PIPESTATUS[1]}" = 0 ] || ok=0
+    done
+    [ $ok = 1 ] && status data-parallel PASS || status data-parallel FAIL
+}
+
 # "infer:1 infer:64 train:32" from the batch lists "1,64" and "32"
 runs() {
     local b
@@ -484,6 +541,8 @@ summary() {
         done < <(sed -n 's/^TRAINER backbone=\([a-z0-9]*\) pairs_per_step=\([0-9]*\).*/\1 \2/p' "$WORK/trainer_speed.log" 2>/dev/null)
         echo "- targets: compact >= 10,000 pairs/s; VGG16 within 10% of bench_model's figure"
         grep -h "^trainer: " "$WORK/trainer.log" 2>/dev/null | sed 's/^trainer: /- trainer: /'
+        grep -h "^data-parallel: " "$WORK/data_parallel.log" 2>/dev/null | sed 's/^/- /'
+        grep -h "gradients summed\|^rank 0's" "$WORK"/dp_[12].log 2>/dev/null | sed 's/^/- data-parallel: /'
         if [ -s "$WORK/switches.log" ]; then
             echo
             echo "The CUDA backend's switches (engine/backend_cuda.c): parity with each (every operation, the compact model) and VGG16 training at batch ${tb%%,*}, tf32, against the defaults (${fp32_ours:--} pairs/s):"

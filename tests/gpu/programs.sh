@@ -6,6 +6,8 @@
 # gpu_script_start sets up what both scripts start with; setup_programs
 # needs it and section() from the script. It sets
 #   RUN    a wrapper: "$RUN PROGRAM ARGS..." runs one of the programs
+#   MPIRUN Open MPI's mpirun (the bundle's, relocated, or the machine's), or
+#          empty: "$MPIRUN -np N $RUN siamese train ..." runs N ranks
 #   BIN    the programs' folder
 #   DATA   a few Omniglot background alphabets (the training comparison)
 #   FULL   Omniglot's images_background and images_evaluation, when the
@@ -78,8 +80,8 @@ setup_programs() {
             build/tests/gpu/bench_model >"$WORK/make.log" 2>&1 || { tail -30 "$WORK/make.log"; return 1; }
         BIN=$WORK/bin
         mkdir -p "$BIN"
-        for f in siamese libsiamese_cuda.so build/tests/test_backend_parity build/tests/gpu/train_compare \
-            build/tests/gpu/bench_model; do
+        for f in siamese libsiamese_cuda.so libsiamese_mpi.so build/tests/test_backend_parity \
+            build/tests/gpu/train_compare build/tests/gpu/bench_model; do
             [ -e "$f" ] && ln -s "$ROOT/$f" "$BIN/"
         done
         DATA=${OMNIGLOT:-dataset/images_background}
@@ -145,4 +147,33 @@ EOF
     } >"$WORK/run"
     chmod +x "$WORK/run"
     RUN=$WORK/run
+
+    # Open MPI: the bundle's (bundle.sh), whose files say they live in /usr,
+    # told where they are (OPAL_* and PMIx's component path), or the
+    # machine's own. Root is allowed: the GPU machine runs us as root.
+    MPIRUN=""
+    if [ -x "$WORK/mpi/bin/mpirun" ]; then
+        local M=$WORK/mpi
+        {
+            echo '#!/usr/bin/env bash'
+            echo "export OPAL_PREFIX=\"$M\" OPAL_EXEC_PREFIX=\"$M\" OPAL_BINDIR=\"$M/bin\" OPAL_LIBDIR=\"$LIB\""
+            echo "export OPAL_PKGLIBDIR=\"$M/components\" OPAL_DATADIR=\"$M/help\" OPAL_PKGDATADIR=\"$M/help\""
+            echo "export OPAL_SYSCONFDIR=\"$M/etc\" PMIX_MCA_mca_base_component_path=\"$M/pmix\""
+            echo "export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
+            if [ -n "$loader" ]; then
+                echo "exec \"$loader\" --library-path \"$GLIBC:$OURLD\" \"$M/bin/mpirun\" \"\$@\""
+            else
+                echo "export LD_LIBRARY_PATH=\"$OURLD\""
+                echo "exec \"$M/bin/mpirun\" \"\$@\""
+            fi
+        } >"$WORK/mpirun"
+        chmod +x "$WORK/mpirun"
+        MPIRUN=$WORK/mpirun
+        echo "Open MPI: the bundle's ($M)"
+    elif command -v mpirun >/dev/null; then
+        MPIRUN="env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 $(command -v mpirun)"
+        echo "Open MPI: this machine's ($(command -v mpirun))"
+    else
+        echo "Open MPI: none (the data-parallel check will be skipped)"
+    fi
 }
