@@ -134,9 +134,13 @@ FUZZ_OBJ   := $(FUZZ_ENGINE_SRC:%.c=build-fuzz/%.o) build-fuzz/stb_image_impl.o
 build-fuzz/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -c -o $@ $<
+# In stb's own code UBSan's pointer-overflow and nonnull checks are off: a PNG
+# whose first IDAT chunk is empty makes stb add 0 to its still-NULL data
+# pointer and memcpy 0 bytes to it, undefined in C but touching no memory;
+# ASan still checks every access stb makes (tests/fuzz/README.md).
 build-fuzz/stb_image_impl.o: tests/fuzz/stb_image_impl.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -w -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fno-sanitize=pointer-overflow,nonnull-attribute -w -c -o $@ $<
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(HDF5_LIBS) -ljpeg -ldl -lm
 
