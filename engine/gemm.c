@@ -1,28 +1,43 @@
 // gemm: see gemm.h. The layout of the work, from the inside out:
 //
-//  - the micro-kernel keeps a 6x16 tile of the result in 12 AVX registers
-//    and, per reduction step, loads 16 floats of packed B (two registers)
-//    and broadcasts one float from each of the 6 rows of A: 12 FMAs per 8
-//    loads, which keeps both FMA pipes of a core busy;
+//  - a micro-kernel keeps an MR x NR tile of the result in registers and,
+//    per reduction step, loads NR floats of packed B and broadcasts one
+//    float from each of the MR rows of A. Three kernels, the best the CPU
+//    runs chosen once (gemm_kernel):
+//      AVX-512  14x32: 28 of the 32 zmm registers accumulate, two hold B;
+//               28 FMAs per 2 vector loads and 14 broadcasts keep both
+//               512-bit FMA pipes of a core busy (measured in the level-1
+//               cache: 164 GFLOP/s on one core of a 2.1 GHz Xeon, about its
+//               peak);
+//      AVX2     6x16: 12 of the 16 ymm registers, 12 FMAs per 8 loads;
+//      portable 6x16 in plain C.
+//    A 32-column tile reads two 16-column panels of B side by side, so B's
+//    packed layout is the same for every kernel; an odd last panel takes a
+//    14x16 kernel;
 //  - a kernel call runs a CHUNK of the reduction for every tap (at most
-//    KSTEPS steps in all) so the part of B it reads (KSTEPS x 16 floats =
-//    32 KiB) stays close (level 1-2 cache) while the call is repeated down
-//    a block of rows;
-//  - a block of MC rows shares one table of row pointers (built once) and
+//    KSTEPS steps in all); B is cut into column blocks of NC_PANELS panels
+//    (1 MiB a chunk: the level-2 cache), walked so that what is reused
+//    stays in the level-1 cache (gemm_rows says which);
+//  - a block of rows (mc) shares one table of row pointers (built once) and
 //    its result tiles stay in the level-2 cache across chunks;
 //  - threads take whole row blocks (dynamic schedule: the machine may be
 //    shared, so equal shares need not finish together).
+//
+// Every kernel sums an output element in the same order (taps, then steps,
+// one rounding each: FMA where the CPU has it), chunk by chunk as KSTEPS and
+// TN_KC cut the reduction, whatever its tile's shape: the AVX2 and AVX-512
+// paths give the same results bit for bit, so a run resumed on the other
+// kind of CPU repeats exactly (test_gemm checks it).
 #include "gemm.h"
 
 #include <omp.h>
 #include <string.h>
 
-// Sizes measured best on a 2-core AMD EPYC (Zen 3) among 48..288 rows and
-// 128..1024 steps; the differences were within 15%.
-#define MC 144         // rows per block (a multiple of GEMM_MR)
 #define KSTEPS 512     // reduction steps per kernel call, all taps together
 #define TN_KC 128      // gemm_rows_tn: reduction rows (pixels) per packed block
-#define TN_MC 96       // gemm_rows_tn: output rows (channels) per packed A block
+#define MR_MAX 14      // the tallest tile of any kernel
+#define NC_PANELS 32   // panels of B per column block: 512 steps x 512 columns = 1 MiB
+#define MC_MAX 224     // the most rows per block of any kernel
 
 static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
@@ -30,48 +45,71 @@ static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 typedef struct Tile {
     float *c;
     ptrdiff_t ldc;
-    int mr, nr;          // valid rows (<= 6) and columns (<= 16)
+    int mr, nr;          // valid rows (<= the kernel's) and columns (<= 16 x its panels)
     int accumulate;      // add to C's current values (later chunks)
     const float *bias;   // else start from bias (NULL: from zero)
     int relu;            // clamp at zero after adding (last chunk)
 } Tile;
 
-// Result of a kernel call, in tmp (6x16), to the tile: the one place the
-// bias, the accumulation and the ReLU happen, shared by both kernels.
-static void tile_store(const Tile *t, float tmp[GEMM_MR][GEMM_NR]) {
+// The kernel's contract, for a tile of MR rows and 16 x NP columns (NP = 1
+// or 2 panels): for i < MR, j < 16, panel v < NP,
+//   tile[i][16v+j] = sum_{t < ntaps} sum_{k < kc}
+//                    a[t*MR+i][aoff + k*as] * b[v*b2 + t*bts + k*bs + j]
+// a holds MR row pointers per tap. The "rows" kernels read rows in place
+// (as is 1); the "packed" ones read an A packed by gemm_rows_tn, row i of a
+// tile at a[0] + i and steps as floats apart (one tap). bs is 16 for a
+// packed B; b2 is where the second panel starts (16 for a B read in
+// place).
+typedef void (*KernelFn)(int ntaps, int kc, const float *const *a, ptrdiff_t aoff, ptrdiff_t as,
+                         const float *b, ptrdiff_t bts, ptrdiff_t bs, ptrdiff_t b2, const Tile *t);
+
+// One set of kernels and the blocking sized for them.
+typedef struct GemmPath {
+    int mr;               // rows of a tile
+    int np;               // 16-column panels of a full tile (1 or 2)
+    int mc;               // rows per block (a multiple of mr, at most MC_MAX)
+    int tn_mc;            // gemm_rows_tn: output rows per packed A block (a multiple of mr)
+    int group_outer;      // gemm_rows with B packed: row groups in the outer loop
+    KernelFn rows, rows1;      // rows read in place: np panels, one panel (an odd last)
+    KernelFn packed, packed1;  // A packed mr rows at a time
+} GemmPath;
+
+// Result of a kernel call, in tmp (rows of ld floats), to the tile: bias,
+// accumulation and ReLU for the kernels that do not do them in registers.
+static void tile_store(const Tile *t, const float *tmp, int ld) {
     for (int i = 0; i < t->mr; i++) {
         float *c = t->c + i * t->ldc;
         for (int j = 0; j < t->nr; j++) {
-            float v = tmp[i][j] + (t->accumulate ? c[j] : t->bias ? t->bias[j] : 0.0f);
+            float v = tmp[i * ld + j] + (t->accumulate ? c[j] : t->bias ? t->bias[j] : 0.0f);
             c[j] = t->relu && v < 0.0f ? 0.0f : v;
         }
     }
 }
 
-// The kernel's contract: for i < 6, j < 16,
-//   tile[i][j] = sum_{t < ntaps} sum_{k < kc} a[t*6+i][aoff + k*as] * b[t*bts + k*bs + j]
-// a holds 6 row pointers per tap; as is 1 for rows read in place and 6 for
-// an A packed 6 rows at a time (gemm_rows_tn); bs is 16 for a packed B.
-typedef void (*KernelFn)(int ntaps, int kc, const float *const *a, ptrdiff_t aoff, ptrdiff_t as,
-                         const float *b, ptrdiff_t bts, ptrdiff_t bs, const Tile *t);
-
+#define PORTABLE_MR 6
 static void kernel_portable(int ntaps, int kc, const float *const *a, ptrdiff_t aoff, ptrdiff_t as,
-                            const float *b, ptrdiff_t bts, ptrdiff_t bs, const Tile *t) {
-    float acc[GEMM_MR][GEMM_NR] = {{0}};
+                            const float *b, ptrdiff_t bts, ptrdiff_t bs, ptrdiff_t b2,
+                            const Tile *t) {
+    float acc[PORTABLE_MR][GEMM_NR] = {{0}};
     for (int tap = 0; tap < ntaps; tap++) {
-        const float *const *ar = a + tap * GEMM_MR;
+        const float *const *ar = a + tap * PORTABLE_MR;
         const float *bp = b + tap * bts;
         for (int k = 0; k < kc; k++, bp += bs)
-            for (int i = 0; i < GEMM_MR; i++) {
+            for (int i = 0; i < PORTABLE_MR; i++) {
                 const float x = ar[i][aoff + k * as];
                 for (int j = 0; j < GEMM_NR; j++) acc[i][j] += x * bp[j];
             }
     }
-    tile_store(t, acc);
+    tile_store(t, &acc[0][0], GEMM_NR);
 }
+
+static const GemmPath PATH_PORTABLE = {PORTABLE_MR, 1, 144, 96, 0, kernel_portable,
+                                       kernel_portable, kernel_portable, kernel_portable};
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+
+// ---- AVX2 + FMA: 6x16 ----------------------------------------------------------
 
 #define AVX2 __attribute__((target("avx2,fma")))
 
@@ -90,12 +128,12 @@ AVX2 static inline __m256 epilogue(__m256 acc, const float *c, const Tile *t, in
 #define KERNEL_AVX2(NAME, AS)                                                                  \
     AVX2 static void NAME(int ntaps, int kc, const float *const *a, ptrdiff_t aoff,             \
                           ptrdiff_t as, const float *b, ptrdiff_t bts, ptrdiff_t bs,            \
-                          const Tile *t) {                                                      \
-        (void)as;                                                                               \
+                          ptrdiff_t b2, const Tile *t) {                                        \
+        (void)as, (void)b2;  /* as: read where AS names it */                                   \
         __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,           \
                c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;     \
         for (int tap = 0; tap < ntaps; tap++) {                                                 \
-            const float *const *ar = a + tap * GEMM_MR;                                         \
+            const float *const *ar = a + tap * 6;                                               \
             const float *a0 = ar[0] + aoff, *a1 = ar[1] + aoff, *a2 = ar[2] + aoff,             \
                         *a3 = ar[3] + aoff, *a4 = ar[4] + aoff, *a5 = ar[5] + aoff;             \
             const float *bp = b + tap * bts;                                                    \
@@ -116,47 +154,156 @@ AVX2 static inline __m256 epilogue(__m256 acc, const float *c, const Tile *t, in
                 c50 = _mm256_fmadd_ps(x, b0, c50), c51 = _mm256_fmadd_ps(x, b1, c51);           \
             }                                                                                   \
         }                                                                                       \
-        __m256 r[GEMM_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21},                             \
-                                {c30, c31}, {c40, c41}, {c50, c51}};                            \
-        if (t->mr == GEMM_MR && t->nr == GEMM_NR) {                                             \
-            for (int i = 0; i < GEMM_MR; i++) {                                                 \
+        __m256 r[6][2] = {{c00, c01}, {c10, c11}, {c20, c21},                                   \
+                          {c30, c31}, {c40, c41}, {c50, c51}};                                  \
+        if (t->mr == 6 && t->nr == GEMM_NR) {                                                   \
+            for (int i = 0; i < 6; i++) {                                                       \
                 float *c = t->c + i * t->ldc;                                                   \
                 _mm256_storeu_ps(c, epilogue(r[i][0], c, t, 0));                                \
                 _mm256_storeu_ps(c + 8, epilogue(r[i][1], c, t, 8));                            \
             }                                                                                   \
         } else {                                                                                \
-            float tmp[GEMM_MR][GEMM_NR];                                                        \
-            for (int i = 0; i < GEMM_MR; i++) {                                                 \
+            float tmp[6][GEMM_NR];                                                              \
+            for (int i = 0; i < 6; i++) {                                                       \
                 _mm256_storeu_ps(tmp[i], r[i][0]);                                              \
                 _mm256_storeu_ps(tmp[i] + 8, r[i][1]);                                          \
             }                                                                                   \
-            tile_store(t, tmp);                                                                 \
+            tile_store(t, &tmp[0][0], GEMM_NR);                                                 \
         }                                                                                       \
     }
 
 KERNEL_AVX2(kernel_avx2_rows, 1)
-KERNEL_AVX2(kernel_avx2_packed, GEMM_MR)
+KERNEL_AVX2(kernel_avx2_packed, as)
 
-static int have_avx2(void) {
+static const GemmPath PATH_AVX2 = {6, 1, 144, 96, 0, kernel_avx2_rows, kernel_avx2_rows,
+                                   kernel_avx2_packed, kernel_avx2_packed};
+
+// ---- AVX-512: 14x32 ------------------------------------------------------------
+
+#define AVX512 __attribute__((target("avx512f")))
+#define AVX512_MR 14
+
+// The kernel for MR rows and NP panels; PACKED: A's rows are interleaved
+// (row i at a[0] + i, reduction steps as floats apart), else each row is
+// read in place through its pointer. The loops over rows and panels have
+// constant bounds and unroll fully, so acc lives in registers. Partial
+// tiles store through masks: rows past t->mr are computed (they repeat a
+// valid row) but not stored.
+AVX512 static inline __attribute__((always_inline)) void kernel_avx512(
+    const int MR, const int NP, const int PACKED, int ntaps, int kc, const float *const *a,
+    ptrdiff_t aoff, ptrdiff_t as, const float *b, ptrdiff_t bts, ptrdiff_t bs, ptrdiff_t b2,
+    const Tile *t) {
+    __m512 acc[AVX512_MR][2];
+#pragma GCC unroll 14
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NP; v++) acc[i][v] = _mm512_setzero_ps();
+    for (int tap = 0; tap < ntaps; tap++) {
+        const float *bp = b + tap * bts;
+        if (PACKED) {
+            const float *ap = a[tap * MR] + aoff;
+            for (int k = 0; k < kc; k++, bp += bs, ap += as) {
+                const __m512 b0 = _mm512_loadu_ps(bp), b1 = NP > 1 ? _mm512_loadu_ps(bp + b2) : b0;
+#pragma GCC unroll 14
+                for (int i = 0; i < MR; i++) {
+                    const __m512 x = _mm512_set1_ps(ap[i]);
+                    acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);
+                    if (NP > 1) acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
+                }
+            }
+        } else {
+            const float *ap[AVX512_MR];
+#pragma GCC unroll 14
+            for (int i = 0; i < MR; i++) ap[i] = a[tap * MR + i] + aoff;
+            for (int k = 0; k < kc; k++, bp += bs) {
+                const __m512 b0 = _mm512_loadu_ps(bp), b1 = NP > 1 ? _mm512_loadu_ps(bp + b2) : b0;
+#pragma GCC unroll 14
+                for (int i = 0; i < MR; i++) {
+                    const __m512 x = _mm512_set1_ps(ap[i][k]);
+                    acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);
+                    if (NP > 1) acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
+                }
+            }
+        }
+    }
+    // The epilogue: + C's values (later chunks) or the bias or nothing, then
+    // ReLU, as tile_store does.
+    __mmask16 m[2];
+    for (int v = 0; v < NP; v++) {
+        const int cols = t->nr - 16 * v;
+        m[v] = cols >= 16 ? 0xffff : cols > 0 ? (__mmask16)((1u << cols) - 1) : 0;
+    }
+#pragma GCC unroll 14
+    for (int i = 0; i < MR; i++) {
+        if (i >= t->mr) break;
+        float *c = t->c + i * t->ldc;
+#pragma GCC unroll 2
+        for (int v = 0; v < NP; v++) {
+            const __m512 base = t->accumulate ? _mm512_maskz_loadu_ps(m[v], c + 16 * v)
+                                : t->bias     ? _mm512_maskz_loadu_ps(m[v], t->bias + 16 * v)
+                                              : _mm512_setzero_ps();
+            __m512 r = _mm512_add_ps(acc[i][v], base);
+            if (t->relu) r = _mm512_max_ps(r, _mm512_setzero_ps());
+            _mm512_mask_storeu_ps(c + 16 * v, m[v], r);
+        }
+    }
+}
+
+#define KERNEL_AVX512(NAME, NP, PACKED)                                                        \
+    AVX512 static void NAME(int ntaps, int kc, const float *const *a, ptrdiff_t aoff,           \
+                            ptrdiff_t as, const float *b, ptrdiff_t bts, ptrdiff_t bs,          \
+                            ptrdiff_t b2, const Tile *t) {                                      \
+        kernel_avx512(AVX512_MR, NP, PACKED, ntaps, kc, a, aoff, as, b, bts, bs, b2, t);        \
+    }
+KERNEL_AVX512(kernel_avx512_rows, 2, 0)
+KERNEL_AVX512(kernel_avx512_rows1, 1, 0)
+KERNEL_AVX512(kernel_avx512_packed, 2, 1)
+KERNEL_AVX512(kernel_avx512_packed1, 1, 1)
+
+static const GemmPath PATH_AVX512 = {AVX512_MR, 2, 16 * AVX512_MR, 7 * AVX512_MR, 1,
+                                     kernel_avx512_rows, kernel_avx512_rows1,
+                                     kernel_avx512_packed, kernel_avx512_packed1};
+
+static int cpu_has(GemmKernel k) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    switch (k) {
+    case GEMM_KERNEL_AVX512: return __builtin_cpu_supports("avx512f");
+    case GEMM_KERNEL_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    default: return 1;
+    }
+}
+static const GemmPath *path_of(GemmKernel k) {
+    return k == GEMM_KERNEL_AVX512 ? &PATH_AVX512 : k == GEMM_KERNEL_AVX2 ? &PATH_AVX2
+                                                                            : &PATH_PORTABLE;
 }
 #else
-static int have_avx2(void) { return 0; }
-#define kernel_avx2_rows kernel_portable
-#define kernel_avx2_packed kernel_portable
+static int cpu_has(GemmKernel k) { return k == GEMM_KERNEL_PORTABLE; }
+static const GemmPath *path_of(GemmKernel k) { (void)k; return &PATH_PORTABLE; }
 #endif
 
-static int force_portable;
-void gemm_force_portable(int on) { force_portable = on; }
+// The kernel in use: the best the CPU runs, unless a test forced one.
+static GemmKernel chosen = GEMM_KERNEL_AUTO;
 
-// The kernel for rows read in place (as == 1) or packed A (as == 6).
-static KernelFn kernel_for(int packed) {
-    static int avx2 = -1;  // probed once; every thread would find the same
-    if (avx2 < 0) avx2 = have_avx2();
-    if (force_portable || !avx2) return kernel_portable;
-    return packed ? kernel_avx2_packed : kernel_avx2_rows;
+static GemmKernel best_kernel(void) {
+    static GemmKernel best = GEMM_KERNEL_AUTO;  // probed once; every thread finds the same
+    if (best == GEMM_KERNEL_AUTO)
+        best = cpu_has(GEMM_KERNEL_AVX512) ? GEMM_KERNEL_AVX512
+               : cpu_has(GEMM_KERNEL_AVX2) ? GEMM_KERNEL_AVX2
+                                           : GEMM_KERNEL_PORTABLE;
+    return best;
 }
+
+int gemm_force_kernel(GemmKernel k) {
+    if (k != GEMM_KERNEL_AUTO && !cpu_has(k)) return 0;
+    chosen = k;
+    return 1;
+}
+
+GemmKernel gemm_kernel(void) { return chosen == GEMM_KERNEL_AUTO ? best_kernel() : chosen; }
+
+static const GemmPath *gemm_path(void) { return path_of(gemm_kernel()); }
+
+int gemm_tile_rows(void) { return gemm_path()->mr; }
 
 void gemm_matrix_rows(const void *ctx, int m0, int count, const float *(*ptr)[GEMM_MAX_TAPS]) {
     const GemmMatrix *a = ctx;
@@ -172,7 +319,7 @@ int gemm_block_rows(int M, int max, int threads) {
 int gemm_b_in_place(int M, int N, int threads) {
     // Each block of rows reads B once: with two blocks per thread or fewer,
     // packing (a read and a write of B) costs about what it saves.
-    return N % GEMM_NR == 0 && M <= 2 * threads * MC;
+    return N % GEMM_NR == 0 && M <= 2 * threads * gemm_path()->mc;
 }
 
 size_t gemm_packed_b_floats(int Kd, int N) { return (size_t)Kd * round_up((size_t)N, GEMM_NR); }
@@ -197,48 +344,72 @@ void gemm_pack_b(float *dst, int Kd, int N, int k0, int kn, const float *src, pt
 // Splits n reduction steps into equal chunks of at most max steps.
 static int chunk_count(int n, int max) { return (n + max - 1) / max; }
 
+// Panels of the column tile that starts at panel p: the path's width, or
+// one for an odd last panel.
+static int tile_panels(const GemmPath *P, int p, int panels) {
+    return panels - p >= P->np ? P->np : 1;
+}
+
 void gemm_rows(float *c, ptrdiff_t ldc, int M, int N, int ntaps, int Kc, GemmRowsFn rows,
                const void *ctx, const float *b, ptrdiff_t ldb, const float *bias, int relu,
                int threads) {
-    const KernelFn kernel = kernel_for(0);
+    const GemmPath *P = gemm_path();
+    const int MR = P->mr;
     const int kmax = KSTEPS / ntaps > 0 ? KSTEPS / ntaps : 1;
     const int nchunks = chunk_count(Kc, kmax), kcc = (Kc + nchunks - 1) / nchunks;
     const int panels = (N + GEMM_NR - 1) / GEMM_NR;
     const ptrdiff_t Kd = (ptrdiff_t)ntaps * Kc;
-    // As many blocks of at most MC rows as a multiple of the threads, of
+    // Packed: panel p, row k0; the next panel Kd rows on. In place: row k0,
+    // column 16p; the next panel 16 columns on.
+    const ptrdiff_t bs = ldb ? ldb : GEMM_NR, b2 = ldb ? GEMM_NR : Kd * GEMM_NR;
+    // As many blocks of at most mc rows as a multiple of the threads, of
     // equal size: one pair's deep layers have only a few hundred rows, and an
     // odd small block left to one thread would keep the other waiting.
-    const int mc = (int)round_up(gemm_block_rows(M, MC, threads), GEMM_MR);
+    const int mc = (int)round_up(gemm_block_rows(M, P->mc, threads), MR);
     const int blocks = (M + mc - 1) / mc;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (int blk = 0; blk < blocks; blk++) {
         const int m0 = blk * mc, mb = M - m0 < mc ? M - m0 : mc;
-        const int groups = (mb + GEMM_MR - 1) / GEMM_MR;
-        // ind[g][t][i]: row pointer of row m0+6g+i for tap t; rows past M
-        // repeat the group's first row (computed, never stored).
-        const float *ind[MC / GEMM_MR][GEMM_MAX_TAPS][GEMM_MR];
-        const float *ptr[MC][GEMM_MAX_TAPS];
+        const int groups = (mb + MR - 1) / MR;
+        // ind[(g*GEMM_MAX_TAPS + t)*MR + i]: row pointer of row m0+MR*g+i for
+        // tap t; rows past M repeat the group's first row (computed, never
+        // stored).
+        const float *ind[MC_MAX * GEMM_MAX_TAPS];
+        const float *ptr[MC_MAX][GEMM_MAX_TAPS];
         rows(ctx, m0, mb, ptr);
-        for (int r = 0; r < groups * GEMM_MR; r++)
+        for (int r = 0; r < groups * MR; r++)
             for (int t = 0; t < ntaps; t++)
-                ind[r / GEMM_MR][t][r % GEMM_MR] = ptr[r < mb ? r : r - r % GEMM_MR][t];
+                ind[(r / MR * GEMM_MAX_TAPS + t) * MR + r % MR] = ptr[r < mb ? r : r - r % MR][t];
         for (int ch = 0; ch < nchunks; ch++) {
             const int k0 = ch * kcc, kn = Kc - k0 < kcc ? Kc - k0 : kcc;
-            for (int p = 0; p < panels; p++) {
-                // Packed: panel p, row k0. In place: row k0, column 16p.
-                const float *bp = ldb ? b + k0 * ldb + p * GEMM_NR : b + (p * Kd + k0) * GEMM_NR;
-                const ptrdiff_t bs = ldb ? ldb : GEMM_NR;
-                for (int g = 0; g < groups; g++) {
-                    const int r0 = g * GEMM_MR;
-                    Tile tile = {.c = c + (m0 + r0) * ldc + p * GEMM_NR,
-                                 .ldc = ldc,
-                                 .mr = mb - r0 < GEMM_MR ? mb - r0 : GEMM_MR,
-                                 .nr = N - p * GEMM_NR < GEMM_NR ? N - p * GEMM_NR : GEMM_NR,
-                                 .accumulate = ch > 0,
-                                 .bias = bias ? bias + p * GEMM_NR : NULL,
-                                 .relu = relu && ch == nchunks - 1};
-                    kernel(ntaps, kn, &ind[g][0][0], k0, 1, bp, Kc * bs, bs, &tile);
-                }
+            // Column blocks of B small enough for the level-2 cache, each
+            // walked column tile by column tile (the tile of B stays close
+            // across the row groups) or, on the AVX-512 path with B packed,
+            // row group by row group (the group's rows of A stay in the
+            // level-1 cache across the column tiles, which a 512-step tile
+            // of B, 64 KiB, would not).
+            const int by_group = P->group_outer && !ldb;
+            for (int pb = 0; pb < panels; pb += NC_PANELS) {
+                const int pe = panels - pb < NC_PANELS ? panels : pb + NC_PANELS;
+                const int tiles = (pe - pb + P->np - 1) / P->np;
+                const int outer = by_group ? groups : tiles, inner = by_group ? tiles : groups;
+                for (int o = 0; o < outer; o++)
+                    for (int in = 0; in < inner; in++) {
+                        const int g = by_group ? o : in, p = pb + P->np * (by_group ? in : o);
+                        const int np = tile_panels(P, p, pe), r0 = g * MR;
+                        const float *bp =
+                            ldb ? b + k0 * ldb + p * GEMM_NR : b + (p * Kd + k0) * GEMM_NR;
+                        Tile tile = {.c = c + (m0 + r0) * ldc + p * GEMM_NR,
+                                     .ldc = ldc,
+                                     .mr = mb - r0 < MR ? mb - r0 : MR,
+                                     .nr = N - p * GEMM_NR < np * GEMM_NR ? N - p * GEMM_NR
+                                                                          : np * GEMM_NR,
+                                     .accumulate = ch > 0,
+                                     .bias = bias ? bias + p * GEMM_NR : NULL,
+                                     .relu = relu && ch == nchunks - 1};
+                        (np == P->np ? P->rows : P->rows1)(ntaps, kn, &ind[g * GEMM_MAX_TAPS * MR],
+                                                           k0, 1, bp, Kc * bs, bs, b2, &tile);
+                    }
             }
         }
     }
@@ -250,46 +421,58 @@ static int tn_threads(int M, int threads) {
     return t < threads ? (t > 0 ? t : 1) : threads;
 }
 
+// Rows of A^T packed at a time: all of them when they are few (a small
+// layer's 9 taps x 16 channels: one pass over the row pointers), else
+// tn_mc, so that the packed block stays in the level-2 cache.
+#define TN_ALL_ROWS 640
+static int tn_block_rows(const GemmPath *P, int Kd) {
+    return Kd <= TN_ALL_ROWS ? (int)round_up(Kd, P->mr) : P->tn_mc;
+}
+
+// A thread's packed D (TN_KC x N) and packed A (TN_KC x its block rows).
+static size_t tn_per_thread(int Kd, int N) {
+    return (size_t)TN_KC * (round_up((size_t)N, GEMM_NR) + tn_block_rows(gemm_path(), Kd));
+}
+
 size_t gemm_rows_tn_work_floats(int ntaps, int Kc, int N, int threads) {
-    const size_t per_thread = round_up(TN_KC, 1) * round_up((size_t)N, GEMM_NR)  // packed D
-                              + (size_t)TN_KC * TN_MC;                           // packed A
     const size_t g = (size_t)ntaps * Kc * N;
-    return (size_t)threads * per_thread + (size_t)(threads - 1) * g;
+    return (size_t)threads * tn_per_thread(ntaps * Kc, N) + (size_t)(threads - 1) * g;
 }
 
 // Packs rows [r0, r0+mcb) of the stacked A^T (row t*Kc + c is channel c of
-// tap t) over reduction rows [0, kb), from the row pointers ind[p][t],
-// into panels of 6 rows: dst[g][p][i], zero-padded. Taking all taps as one
-// range keeps the 6-row groups full when Kc is small (3 for RGB input).
-static void pack_a_tn(float *dst, const float *const (*ind)[GEMM_MAX_TAPS], int Kc, int kb, int r0,
-                      int mcb) {
-    const int groups = (mcb + GEMM_MR - 1) / GEMM_MR;
-    for (int g = 0; g < groups; g++) {
-        int tap[GEMM_MR], ch[GEMM_MR];
-        for (int i = 0; i < GEMM_MR; i++) {
-            const int r = r0 + g * GEMM_MR + i, valid = r < r0 + mcb;
-            tap[i] = valid ? r / Kc : 0;
-            ch[i] = valid ? r % Kc : -1;  // -1: a padding row
+// tap t) over reduction rows [0, kb), from the row pointers ind[p][t]:
+// dst[p*ld + i] holds row r0+i at reduction row p, zeros for mcb <= i < ld.
+// Taking all taps as one range keeps the kernel's tiles full when Kc is
+// small (3 for RGB input); each reduction row is copied as runs of
+// consecutive channels of one tap.
+static void pack_a_tn(float *dst, int ld, const float *const (*ind)[GEMM_MAX_TAPS], int Kc, int kb,
+                      int r0, int mcb) {
+    int at[GEMM_MAX_TAPS * 2 + 2], tap[GEMM_MAX_TAPS * 2 + 1], ch[GEMM_MAX_TAPS * 2 + 1], runs = 0;
+    for (int i = 0; i < mcb;) {  // rows [at[s], at[s+1]) are channels ch[s].. of tap tap[s]
+        const int r = r0 + i, left = Kc - r % Kc;
+        at[runs] = i, tap[runs] = r / Kc, ch[runs] = r % Kc, runs++;
+        i += left < mcb - i ? left : mcb - i;
+    }
+    at[runs] = mcb;
+    for (int p = 0; p < kb; p++, dst += ld) {
+        for (int s = 0; s < runs; s++) {
+            const float *restrict src = ind[p][tap[s]] + ch[s];
+            float *restrict d = dst + at[s];
+            const int n = at[s + 1] - at[s];
+#pragma omp simd
+            for (int i = 0; i < n; i++) d[i] = src[i];
         }
-        float *d = dst + (size_t)g * kb * GEMM_MR;
-        if (tap[0] == tap[GEMM_MR - 1] && ch[GEMM_MR - 1] == ch[0] + GEMM_MR - 1) {
-            // The usual case: 6 consecutive channels of one tap.
-            for (int p = 0; p < kb; p++, d += GEMM_MR)
-                memcpy(d, ind[p][tap[0]] + ch[0], GEMM_MR * sizeof(float));
-        } else {
-            for (int p = 0; p < kb; p++, d += GEMM_MR)
-                for (int i = 0; i < GEMM_MR; i++) d[i] = ch[i] < 0 ? 0.0f : ind[p][tap[i]][ch[i]];
-        }
+        for (int i = mcb; i < ld; i++) dst[i] = 0.0f;
     }
 }
 
 void gemm_rows_tn(float *g, int M, int N, int ntaps, int Kc, GemmRowsFn rows, const void *ctx,
                   const float *d, ptrdiff_t ldd, int accumulate, float *work, int threads) {
-    const KernelFn kernel = kernel_for(1);
+    const GemmPath *P = gemm_path();
+    const int MR = P->mr, Kd = ntaps * Kc, mc = tn_block_rows(P, Kd);
     const int nth = tn_threads(M, threads);
     const int panels = (N + GEMM_NR - 1) / GEMM_NR;
-    const size_t gsize = (size_t)ntaps * Kc * N;
-    const size_t per_thread = (size_t)TN_KC * round_up((size_t)N, GEMM_NR) + (size_t)TN_KC * TN_MC;
+    const size_t gsize = (size_t)Kd * N, per_thread = tn_per_thread(Kd, N);
     float *privates = work + (size_t)threads * per_thread;
 #pragma omp parallel num_threads(nth)
     {
@@ -302,22 +485,24 @@ void gemm_rows_tn(float *g, int M, int N, int ntaps, int Kc, GemmRowsFn rows, co
             const int kb = p1 - pb < TN_KC ? p1 - pb : TN_KC;
             gemm_pack_b(dpack, kb, N, 0, kb, d + pb * ldd, ldd, 1);
             rows(ctx, pb, kb, ind);
-            for (int r0 = 0; r0 < ntaps * Kc; r0 += TN_MC) {
-                const int mcb = ntaps * Kc - r0 < TN_MC ? ntaps * Kc - r0 : TN_MC;
-                const int groups = (mcb + GEMM_MR - 1) / GEMM_MR;
-                pack_a_tn(apack, (const float *const(*)[GEMM_MAX_TAPS])ind, Kc, kb, r0, mcb);
-                for (int p = 0; p < panels; p++) {
-                    for (int q = 0; q < groups; q++) {
-                        const float *ap = apack + (size_t)q * kb * GEMM_MR;
-                        const float *a6[GEMM_MR] = {ap, ap + 1, ap + 2, ap + 3, ap + 4, ap + 5};
-                        const int row = r0 + q * GEMM_MR;
+            for (int r0 = 0; r0 < Kd; r0 += mc) {
+                const int mcb = Kd - r0 < mc ? Kd - r0 : mc, ld = (int)round_up(mcb, MR);
+                pack_a_tn(apack, ld, (const float *const(*)[GEMM_MAX_TAPS])ind, Kc, kb, r0, mcb);
+                for (int p = 0, np; p < panels; p += np) {
+                    np = tile_panels(P, p, panels);
+                    const KernelFn kernel = np == P->np ? P->packed : P->packed1;
+                    for (int q = 0; q < ld / MR; q++) {
+                        const float *am[MR_MAX];  // row i of the tile at am[0] + i
+                        for (int i = 0; i < MR; i++) am[i] = apack + q * MR + i;
+                        const int row = r0 + q * MR;
                         Tile tile = {.c = gt + (size_t)row * N + p * GEMM_NR,
                                      .ldc = N,
-                                     .mr = mcb - q * GEMM_MR < GEMM_MR ? mcb - q * GEMM_MR : GEMM_MR,
-                                     .nr = N - p * GEMM_NR < GEMM_NR ? N - p * GEMM_NR : GEMM_NR,
+                                     .mr = mcb - q * MR < MR ? mcb - q * MR : MR,
+                                     .nr = N - p * GEMM_NR < np * GEMM_NR ? N - p * GEMM_NR
+                                                                          : np * GEMM_NR,
                                      .accumulate = pb > p0 || (accumulate && th == 0)};
-                        kernel(1, kb, a6, 0, GEMM_MR, dpack + (size_t)p * kb * GEMM_NR, 0, GEMM_NR,
-                               &tile);
+                        kernel(1, kb, am, 0, ld, dpack + (size_t)p * kb * GEMM_NR, 0, GEMM_NR,
+                               (ptrdiff_t)kb * GEMM_NR, &tile);
                     }
                 }
             }

@@ -1,12 +1,11 @@
 // gemm: the CPU backend's single-precision matrix products.
 //
-// One register-blocked micro-kernel (6 rows x 16 columns: 12 AVX2
-// accumulators, FMA) serves every product of the network. The left operand
-// is never unrolled into memory: its rows are given by POINTERS, one per
-// (row, tap), so a 3x3 convolution reads its input image in place
-// ("indirect convolution": the tap pointer of an output pixel is the input
-// pixel it sees through that tap, or a row of zeros outside the image).
-// A dense layer is the same with one tap and the rows of its input.
+// A register-blocked micro-kernel serves every product of the network. The
+// left operand is never unrolled into memory: its rows are given by
+// POINTERS, one per (row, tap), so a 3x3 convolution reads its input image
+// in place ("indirect convolution": the tap pointer of an output pixel is
+// the input pixel it sees through that tap, or a row of zeros outside the
+// image). A dense layer is the same with one tap and the rows of its input.
 //
 //   gemm_rows:     C (M,N) = sum_t A_t (M,Kc) @ B_t (Kc,N) [+ bias] [ReLU]
 //                  (forward convolution, backward-data convolution, dense)
@@ -14,16 +13,17 @@
 //                  (weight gradients: reduction over pixels)
 //
 // B is "packed" first (gemm_pack_b): panels of 16 columns, k-major, so the
-// kernel reads 16 consecutive floats per reduction step from one cache line
-// pair. The kernel is AVX2+FMA where the CPU has it (checked at run time)
-// and plain C otherwise; both give the same results up to float rounding.
+// kernel reads 16 consecutive floats per reduction step from one cache
+// line. The kernel is chosen at run time from the CPU's features: AVX-512
+// (14 rows x 32 columns, two panels side by side), AVX2+FMA (6x16) or plain
+// C (6x16). The AVX-512 and AVX2 kernels give the same results bit for bit;
+// plain C the same up to float rounding.
 #ifndef SIAMESE_GEMM_H
 #define SIAMESE_GEMM_H
 
 #include <stddef.h>
 
-#define GEMM_MR 6   // rows of the micro-kernel's output tile
-#define GEMM_NR 16  // columns: two 8-float AVX registers
+#define GEMM_NR 16  // columns of a packed panel of B
 
 #define GEMM_MAX_TAPS 9  // a 3x3 convolution
 
@@ -75,7 +75,21 @@ size_t gemm_rows_tn_work_floats(int ntaps, int Kc, int N, int threads);
 void gemm_rows_tn(float *g, int M, int N, int ntaps, int Kc, GemmRowsFn rows, const void *ctx,
                   const float *d, ptrdiff_t ldd, int accumulate, float *work, int threads);
 
-// For tests: 1 forces the portable kernel, 0 restores the automatic choice.
-void gemm_force_portable(int on);
+// The kernels, best last. gemm_force_kernel (for tests and benchmarks)
+// makes every product use kernel k, or the best the CPU runs again for
+// GEMM_KERNEL_AUTO; it returns 0, and changes nothing, when the CPU cannot
+// run k. Not thread-safe: call it between products.
+typedef enum GemmKernel {
+    GEMM_KERNEL_AUTO,
+    GEMM_KERNEL_PORTABLE,
+    GEMM_KERNEL_AVX2,
+    GEMM_KERNEL_AVX512,
+} GemmKernel;
+int gemm_force_kernel(GemmKernel k);
+// The kernel in use.
+GemmKernel gemm_kernel(void);
+// Rows of the kernel's output tile: blocks of rows that are a multiple of it
+// leave no partial tiles.
+int gemm_tile_rows(void);
 
 #endif

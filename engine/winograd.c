@@ -16,23 +16,23 @@
 
 #include "gemm.h"
 
-// The transforms are vector loops over channels; built for AVX2 too and
-// chosen at load time where the CPU has it (the default build targets any
-// x86-64). Not under ThreadSanitizer (make tsan): the choice is made by a
-// resolver that runs while the program loads, before the sanitizer's
-// runtime is ready, and its instrumented code crashes there.
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(UNDER_TSAN) && !defined(__SANITIZE_THREAD__)
-#define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+// The transforms are vector loops over channels, written once (TRANSFORM:
+// inlined into each instantiation) and built three times: for AVX-512, for
+// AVX2 and for any x86-64 (the default build's target); the one that
+// matches the matrix products' kernel runs (gemm_kernel), so a test that
+// forces a kernel tests its transforms too. They only add, subtract and
+// halve, and the build contracts no multiply-add (-ffp-contract=off), so all
+// three round alike.
+#define TRANSFORM static inline __attribute__((always_inline))
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TARGET_AVX512 __attribute__((target("avx512f")))
+#define TARGET_AVX2 __attribute__((target("avx2")))
 #else
-#define VECTOR_CLONES
+#define TARGET_AVX512
+#define TARGET_AVX2
 #endif
 
-#define TILES 96  // tiles per block: a multiple of GEMM_MR, enough rows for the kernel
+#define TILES 96  // tiles per block: enough rows for the kernel
 #define XI 16     // positions in the transformed domain
 
 int winograd_pays(int N, int H, int W, int C, int K) {
@@ -61,7 +61,7 @@ size_t winograd_work_floats(int C, int K, int threads) {
 
 // U (16 packed (C,K) matrices) = G g G^T for every channel pair; w is
 // (3,3,C,K). Vector loops over 16 output channels: one row of a panel.
-VECTOR_CLONES static void transform_kernel_channel(float *U, size_t stride, const float *w, int C,
+TRANSFORM void transform_kernel_channel(float *U, size_t stride, const float *w, int C,
                                                    int K, int c) {
     for (int k0 = 0; k0 < K; k0 += GEMM_NR) {
         const int kn = K - k0 < GEMM_NR ? K - k0 : GEMM_NR;
@@ -113,17 +113,10 @@ static void rotate_kernel(float *dst, const float *orig, int C, int K, int threa
         }
 }
 
-static void transform_kernel(float *U, const float *w, int C, int K, int threads) {
-    const size_t stride = gemm_packed_b_floats(C, K);
-    if (K % GEMM_NR) memset(U, 0, XI * stride * sizeof(float));  // padding columns
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int c = 0; c < C; c++) transform_kernel_channel(U, stride, w, C, K, c);
-}
-
 // V[xi] row r (C floats) = (B^T d B)[xi] for tile t0+r, r < nt; each V[xi]
 // holds cap rows. The loop over channels is written with named scalars (no
 // local arrays) so that it compiles to vector code.
-VECTOR_CLONES static void transform_input(float *V, int cap, const float *in, const float *zeros,
+TRANSFORM void transform_input(float *V, int cap, const float *in, const float *zeros,
                                           int t0, int nt, int H, int W, int C) {
     const int TH = (H + 1) / 2, TW = (W + 1) / 2;
     const size_t xs = (size_t)cap * C;  // from one xi's matrix to the next
@@ -168,7 +161,7 @@ VECTOR_CLONES static void transform_input(float *V, int cap, const float *in, co
 // cap rows each): A^T m A, + bias, ReLU. Pixels past the image's last
 // row/column go to discard (K floats) instead, which keeps the loop free of
 // branches.
-VECTOR_CLONES static void transform_output(float *out, const float *Mx, int cap, const float *bias,
+TRANSFORM void transform_output(float *out, const float *Mx, int cap, const float *bias,
                                            int relu, float *discard, int t0, int nt, int H, int W,
                                            int K) {
     const int TH = (H + 1) / 2, TW = (W + 1) / 2;
@@ -216,7 +209,7 @@ VECTOR_CLONES static void transform_output(float *out, const float *Mx, int cap,
 
 // The adjoint of transform_output: dM[xi] row r (K floats) = (A dy A^T)[xi]
 // for the 2x2 output gradient dy of tile t0+r (zeros outside the image).
-VECTOR_CLONES static void transform_dout(float *dM, int cap, const float *dout, const float *zeros,
+TRANSFORM void transform_dout(float *dM, int cap, const float *dout, const float *zeros,
                                          int t0, int nt, int H, int W, int K) {
     const int TH = (H + 1) / 2, TW = (W + 1) / 2;
     const size_t xs = (size_t)cap * K;
@@ -255,7 +248,7 @@ VECTOR_CLONES static void transform_dout(float *dM, int cap, const float *dout, 
 // The adjoint of the kernel transform: dw (3,3,C,K) row c = G^T du G from
 // du (16 matrices (C,K)). G^T has rows (1,1/2,1/2,0), (0,1/2,-1/2,0),
 // (0,1/2,1/2,1).
-VECTOR_CLONES static void transform_dw_channel(float *dw, const float *dU, int C, int K, int c) {
+TRANSFORM void transform_dw_channel(float *dw, const float *dU, int C, int K, int c) {
     const size_t xs = (size_t)C * K;
     const float *u = dU + (size_t)c * K;
     float *g = dw + (size_t)c * K;  // tap (ky,kx) at g[(3ky+kx)*C*K + k]
@@ -281,6 +274,61 @@ VECTOR_CLONES static void transform_dw_channel(float *dw, const float *dU, int C
 #undef GT_COL
 #undef G_ROW
     }
+}
+
+// The transforms built for one target.
+typedef struct Transforms {
+    void (*kernel_channel)(float *U, size_t stride, const float *w, int C, int K, int c);
+    void (*input)(float *V, int cap, const float *in, const float *zeros, int t0, int nt, int H,
+                  int W, int C);
+    void (*output)(float *out, const float *Mx, int cap, const float *bias, int relu,
+                   float *discard, int t0, int nt, int H, int W, int K);
+    void (*dout)(float *dM, int cap, const float *dout, const float *zeros, int t0, int nt, int H,
+                 int W, int K);
+    void (*dw_channel)(float *dw, const float *dU, int C, int K, int c);
+} Transforms;
+
+#define TRANSFORMS(NAME, TARGET)                                                                \
+    TARGET static void NAME##_kernel_channel(float *U, size_t stride, const float *w, int C,     \
+                                             int K, int c) {                                     \
+        transform_kernel_channel(U, stride, w, C, K, c);                                         \
+    }                                                                                            \
+    TARGET static void NAME##_input(float *V, int cap, const float *in, const float *zeros,      \
+                                    int t0, int nt, int H, int W, int C) {                       \
+        transform_input(V, cap, in, zeros, t0, nt, H, W, C);                                     \
+    }                                                                                            \
+    TARGET static void NAME##_output(float *out, const float *Mx, int cap, const float *bias,    \
+                                     int relu, float *discard, int t0, int nt, int H, int W,     \
+                                     int K) {                                                    \
+        transform_output(out, Mx, cap, bias, relu, discard, t0, nt, H, W, K);                    \
+    }                                                                                            \
+    TARGET static void NAME##_dout(float *dM, int cap, const float *dout, const float *zeros,    \
+                                   int t0, int nt, int H, int W, int K) {                        \
+        transform_dout(dM, cap, dout, zeros, t0, nt, H, W, K);                                   \
+    }                                                                                            \
+    TARGET static void NAME##_dw_channel(float *dw, const float *dU, int C, int K, int c) {     \
+        transform_dw_channel(dw, dU, C, K, c);                                                   \
+    }                                                                                            \
+    static const Transforms NAME = {NAME##_kernel_channel, NAME##_input, NAME##_output,          \
+                                    NAME##_dout, NAME##_dw_channel};
+TRANSFORMS(transforms_avx512, TARGET_AVX512)
+TRANSFORMS(transforms_avx2, TARGET_AVX2)
+TRANSFORMS(transforms_portable, )
+
+static const Transforms *transforms(void) {
+    switch (gemm_kernel()) {
+    case GEMM_KERNEL_AVX512: return &transforms_avx512;
+    case GEMM_KERNEL_AVX2: return &transforms_avx2;
+    default: return &transforms_portable;
+    }
+}
+
+static void transform_kernel(float *U, const float *w, int C, int K, int threads) {
+    const size_t stride = gemm_packed_b_floats(C, K);
+    if (K % GEMM_NR) memset(U, 0, XI * stride * sizeof(float));  // padding columns
+    const Transforms *T = transforms();
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int c = 0; c < C; c++) T->kernel_channel(U, stride, w, C, K, c);
 }
 
 // dW, in blocks of DW_TILES tiles (each block costs one pass over dU, so
@@ -321,6 +369,7 @@ void winograd_backward_filter(float *dw, const float *in, const float *dout, int
     // with private sums, as many for each thread.
     const int bsize = gemm_block_rows(ntiles, DW_TILES, priv ? threads : 1);
     const int nblocks = (ntiles + bsize - 1) / bsize;
+    const Transforms *T = transforms();
 #pragma omp parallel num_threads(threads)
     {
         const int nth = omp_get_num_threads(), th = omp_get_thread_num();
@@ -333,8 +382,8 @@ void winograd_backward_filter(float *dw, const float *in, const float *dout, int
 #pragma omp for schedule(static) nowait
             for (int blk = 0; blk < nblocks; blk++) {
                 const int t0 = blk * bsize, nt = ntiles - t0 < bsize ? ntiles - t0 : bsize;
-                transform_input(V, DW_TILES, in, zeros, t0, nt, H, W, C);
-                transform_dout(dM, DW_TILES, dout, zeros, t0, nt, H, W, K);
+                T->input(V, DW_TILES, in, zeros, t0, nt, H, W, C);
+                T->dout(dM, DW_TILES, dout, zeros, t0, nt, H, W, K);
                 for (int xi = 0; xi < XI; xi++)
                     products(dU, V, dM, DW_TILES, nt, C, K, !first, xi, my_tn);
                 first = 0;
@@ -353,15 +402,15 @@ void winograd_backward_filter(float *dw, const float *in, const float *dout, int
                 // This thread's share of the block's tiles; the barriers keep V
                 // and dM whole while the products read them.
                 const int r0 = nt * th / nth, r1 = nt * (th + 1) / nth;
-                transform_input(V + (size_t)r0 * C, DW_TILES, in, zeros, t0 + r0, r1 - r0, H, W, C);
-                transform_dout(dM + (size_t)r0 * K, DW_TILES, dout, zeros, t0 + r0, r1 - r0, H, W, K);
+                T->input(V + (size_t)r0 * C, DW_TILES, in, zeros, t0 + r0, r1 - r0, H, W, C);
+                T->dout(dM + (size_t)r0 * K, DW_TILES, dout, zeros, t0 + r0, r1 - r0, H, W, K);
 #pragma omp barrier
 #pragma omp for schedule(dynamic, 1)
                 for (int xi = 0; xi < XI; xi++) products(dU, V, dM, DW_TILES, nt, C, K, t0 > 0, xi, my_tn);
             }
         }
 #pragma omp for schedule(static)
-        for (int c = 0; c < C; c++) transform_dw_channel(dw, work, C, K, c);
+        for (int c = 0; c < C; c++) T->dw_channel(dw, work, C, K, c);
     }
 }
 
@@ -375,6 +424,7 @@ void winograd_conv(float *out, const float *in, const float *w, int rotated, con
         w = scratch;
     }
     transform_kernel(U, w, C, K, threads);
+    const Transforms *T = transforms();
     const int ntiles = N * ((H + 1) / 2) * ((W + 1) / 2);
     const int bsize = gemm_block_rows(ntiles, TILES, threads);
     const int blocks = (ntiles + bsize - 1) / bsize;
@@ -385,13 +435,13 @@ void winograd_conv(float *out, const float *in, const float *w, int rotated, con
 #pragma omp for schedule(dynamic, 1)
         for (int blk = 0; blk < blocks; blk++) {
             const int t0 = blk * bsize, nt = ntiles - t0 < bsize ? ntiles - t0 : bsize;
-            transform_input(V, TILES, in, zeros, t0, nt, H, W, C);
+            T->input(V, TILES, in, zeros, t0, nt, H, W, C);
             for (int xi = 0; xi < XI; xi++) {
                 const GemmMatrix a = {V + (size_t)xi * TILES * C, (size_t)C};
                 gemm_rows(Mx + (size_t)xi * TILES * K, K, nt, K, 1, C, gemm_matrix_rows, &a,
                           U + xi * ustride, 0, NULL, 0, 1);
             }
-            transform_output(out, Mx, TILES, bias, relu, discard, t0, nt, H, W, K);
+            T->output(out, Mx, TILES, bias, relu, discard, t0, nt, H, W, K);
         }
     }
 }

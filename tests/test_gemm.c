@@ -1,8 +1,10 @@
-// The CPU products against naive double-precision references: gemm_rows and
-// gemm_rows_tn on odd sizes (partial tiles, several chunks, several
-// threads) with both the AVX2 and the portable kernel, then the CPU
+// The CPU products against naive double-precision references, with every
+// kernel the CPU runs (portable, AVX2, AVX-512): gemm_rows and gemm_rows_tn
+// on odd sizes (partial tiles, several chunks, several threads), the CPU
 // backend's conv3x3 forward/backward (direct and Winograd) and dense
-// forward/backward against a direct convolution and plain loops.
+// forward/backward against a direct convolution and plain loops, forward
+// results bit for bit across thread counts; then the AVX2 and AVX-512
+// kernels against each other, bit for bit.
 #include <string.h>
 
 #include "../engine/backend.h"
@@ -227,13 +229,72 @@ static void check_forward_threads(Rng *r, int N, int H, int W, int C, int K) {
     free(in), free(w), free(bias), free(dw), free(dbias);
 }
 
+// The AVX-512 and AVX2 kernels sum every output element in the same order
+// with the same roundings: the same results bit for bit, so a run resumed
+// on the other kind of CPU repeats exactly. Products, a direct and a
+// Winograd convolution forward and backward, and a dense layer.
+static void check_kernels_agree(Rng *r) {
+    enum { RUNS = 2 };
+    const GemmKernel kernels[RUNS] = {GEMM_KERNEL_AVX2, GEMM_KERNEL_AVX512};
+    const int N = 4, H = 15, W = 13, C = 70, K = 67, M = 300, Kd = 600, Nc = 80;
+    CHECK(winograd_pays(N, H, W, C, K), "the case below would not test Winograd");
+    const size_t ni = (size_t)N * H * W * C, no = (size_t)N * H * W * K, nw = 9 * (size_t)C * K;
+    float *in = randv(r, ni), *w = randv(r, nw), *bias = randv(r, K), *dout0 = randv(r, no);
+    float *a = randv(r, (size_t)M * Kd), *bm = randv(r, (size_t)Kd * Nc);
+    float *bp = malloc(sizeof(float) * gemm_packed_b_floats(Kd, Nc));
+    gemm_pack_b(bp, Kd, Nc, 0, Kd, bm, Nc, 1);
+    float *res[RUNS][9];
+    const size_t sizes[9] = {no, no, ni, nw, no, no, ni, nw, (size_t)M * Nc};
+    for (int k = 0; k < RUNS; k++) {
+        CHECK(gemm_force_kernel(kernels[k]), "kernel %d", (int)kernels[k]);
+        for (int i = 0; i < 9; i++) res[k][i] = malloc(sizes[i] * sizeof(float));
+        Backend *be;
+        Err e;
+        CHECK(backend_cpu_open(&be, 2, &e) == 0, "%s", e.msg);
+        float db[80];
+        // Winograd (C, K >= 64), then direct (K < 64: 20 output channels).
+        for (int d = 0; d < 2; d++) {
+            const int k_out = d ? 20 : K;
+            float *const *o = &res[k][4 * d];
+            be->ops->conv3x3_forward(be, o[0], in, w, bias, N, H, W, C, k_out, 1);
+            memcpy(o[1], dout0, no * sizeof(float));
+            be->ops->conv3x3_backward(be, o[2], o[3], db, o[1], o[0], in, w, N, H, W, C, k_out);
+        }
+        const GemmMatrix rows = {a, (size_t)Kd};
+        gemm_rows(res[k][8], Nc, M, Nc, 1, Kd, gemm_matrix_rows, &rows, bp, 0, bias, 1, 2);
+        backend_close(be);
+    }
+    static const char *const what[9] = {"Winograd forward", "Winograd relu mask", "Winograd din",
+                                        "Winograd dw", "direct forward", "direct relu mask",
+                                        "direct din", "direct dw", "gemm_rows"};
+    for (int i = 0; i < 9; i++) {
+        const size_t n = i >= 4 && i < 6 ? (size_t)N * H * W * 20 : i == 7 ? 9 * (size_t)C * 20
+                                                                            : sizes[i];
+        CHECK(!memcmp(res[0][i], res[1][i], n * sizeof(float)),
+              "%s: the AVX2 and AVX-512 kernels differ", what[i]);
+    }
+    for (int k = 0; k < RUNS; k++)
+        for (int i = 0; i < 9; i++) free(res[k][i]);
+    free(in), free(w), free(bias), free(dout0), free(a), free(bm), free(bp);
+    gemm_force_kernel(GEMM_KERNEL_AUTO);
+}
+
+static const char *const KERNEL_NAMES[] = {"auto", "portable", "AVX2", "AVX-512"};
+
 int main(void) {
     Rng r;
     rng_seed(&r, 7);
-    for (int portable = 0; portable < 2; portable++) {
-        gemm_force_portable(portable);
-        // Sizes around the tile (6x16), the chunk (256 steps) and the
-        // blocks (96 rows, 128-row reduction blocks).
+    // Every kernel this CPU runs, each with its blocking and (Winograd) its
+    // transforms.
+    for (GemmKernel k = GEMM_KERNEL_PORTABLE; k <= GEMM_KERNEL_AVX512; k++) {
+        if (!gemm_force_kernel(k)) {
+            printf("test_gemm: this CPU cannot run the %s kernel: not tested here\n",
+                   KERNEL_NAMES[k]);
+            continue;
+        }
+        printf("test_gemm: the %s kernel\n", KERNEL_NAMES[k]);
+        // Sizes around the tiles (6x16, 14x32), the chunk (512 steps) and
+        // the blocks (144 and 224 rows, 128-row reduction blocks).
         check_gemm(&r, 1, 1, 1, 1, 1, 0);
         check_gemm(&r, 7, 17, 1, 5, 2, 1);
         check_gemm(&r, 13, 33, 9, 3, 2, 0);
@@ -241,35 +302,43 @@ int main(void) {
         check_gemm(&r, 200, 47, 1, 600, 2, 0);
         check_gemm(&r, 300, 5, 3, 70, 3, 1);
         check_gemm(&r, 2, 64, 9, 64, 2, 0);
+        check_gemm(&r, 15, 48, 9, 20, 1, 1);     // a 14-row tile and one row; 3 panels
+        check_gemm(&r, 470, 80, 1, 1100, 2, 1);  // blocks of 224 rows, 3 chunks, 5 panels
+        check_gemm(&r, 29, 96, 9, 80, 2, 0);     // A^T blocks of all rows (720 > 640: not)
+        Backend *be;
+        Err e;
+        CHECK(backend_cpu_open(&be, 2, &e) == 0, "%s", e.msg);
+        check_conv(be, &r, 2, 5, 7, 3, 5);
+        check_conv(be, &r, 1, 1, 1, 4, 3);
+        check_conv(be, &r, 3, 6, 4, 17, 33);
+        check_conv(be, &r, 2, 13, 11, 64, 20);
+        check_conv(be, &r, 2, 9, 7, 20, 32);  // few rows, K a multiple of 16: weights in place
+        // Large enough for Winograd F(2x2,3x3) (odd sizes: partial tiles, and
+        // channel counts that leave partial panels), forward and backward data.
+        CHECK(winograd_pays(4, 15, 15, 65, 67) && winograd_pays(8, 16, 16, 64, 80) &&
+                  winograd_pays(8, 14, 14, 129, 130),
+              "the Winograd cases below would test the direct path");
+        check_conv(be, &r, 4, 15, 15, 65, 67);
+        // Several blocks of tiles for the weight gradient, with thread-private
+        // sums (small C*K) and with the 16 products shared out (large C*K).
+        check_conv(be, &r, 8, 16, 16, 64, 80);
+        check_conv(be, &r, 8, 14, 14, 129, 130);
+        check_dense(be, &r, 1, 37, 1);
+        check_dense(be, &r, 9, 300, 21);
+        check_dense(be, &r, 150, 130, 40);
+        check_dense(be, &r, 3, 100, 48);  // weights read in place
+        backend_close(be);
+        CHECK(winograd_pays(2, 13, 13, 64, 128) && !winograd_pays(2, 26, 26, 3, 16),
+              "the thread-count cases below take the Winograd and the direct path");
+        check_forward_threads(&r, 2, 13, 13, 64, 128);  // one pair's block 4 (Winograd)
+        check_forward_threads(&r, 2, 26, 26, 3, 16);    // a first layer (direct)
+        check_forward_threads(&r, 16, 24, 24, 32, 48);  // a batch, every thread busy
     }
-    gemm_force_portable(0);
-    Backend *be;
-    Err e;
-    CHECK(backend_cpu_open(&be, 2, &e) == 0, "%s", e.msg);
-    check_conv(be, &r, 2, 5, 7, 3, 5);
-    check_conv(be, &r, 1, 1, 1, 4, 3);
-    check_conv(be, &r, 3, 6, 4, 17, 33);
-    check_conv(be, &r, 2, 13, 11, 64, 20);
-    check_conv(be, &r, 2, 9, 7, 20, 32);  // few rows, K a multiple of 16: weights in place
-    // Large enough for Winograd F(2x2,3x3) (odd sizes: partial tiles, and
-    // channel counts that leave partial panels), forward and backward data.
-    CHECK(winograd_pays(4, 15, 15, 65, 67) && winograd_pays(8, 16, 16, 64, 80) &&
-              winograd_pays(8, 14, 14, 129, 130),
-          "the Winograd cases below would test the direct path");
-    check_conv(be, &r, 4, 15, 15, 65, 67);
-    // Several blocks of tiles for the weight gradient, with thread-private
-    // sums (small C*K) and with the 16 products shared out (large C*K).
-    check_conv(be, &r, 8, 16, 16, 64, 80);
-    check_conv(be, &r, 8, 14, 14, 129, 130);
-    check_dense(be, &r, 1, 37, 1);
-    check_dense(be, &r, 9, 300, 21);
-    check_dense(be, &r, 150, 130, 40);
-    check_dense(be, &r, 3, 100, 48);  // weights read in place
-    backend_close(be);
-    CHECK(winograd_pays(2, 13, 13, 64, 128) && !winograd_pays(2, 26, 26, 3, 16),
-          "the thread-count cases below take the Winograd and the direct path");
-    check_forward_threads(&r, 2, 13, 13, 64, 128);   // one pair's block 4 (Winograd)
-    check_forward_threads(&r, 2, 26, 26, 3, 16);     // a first layer (direct)
-    check_forward_threads(&r, 16, 24, 24, 32, 48);   // a batch, every thread busy
+    gemm_force_kernel(GEMM_KERNEL_AUTO);
+    if (gemm_force_kernel(GEMM_KERNEL_AVX2) && gemm_force_kernel(GEMM_KERNEL_AVX512))
+        check_kernels_agree(&r);
+    else
+        printf("test_gemm: this CPU lacks AVX2 or AVX-512: their agreement is not tested here\n");
+    gemm_force_kernel(GEMM_KERNEL_AUTO);
     return check_summary("test_gemm");
 }
