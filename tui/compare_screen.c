@@ -33,24 +33,28 @@ static const char *const COMMAND_WORDS[] = {":model", ":train", ":eval", ":thres
 #define N_LOG 200  // messages kept (the log panel shows them)
 #define ESC 27
 
+// Each line fits a standard 80x24 terminal: 76 columns inside the panel's
+// box (tests/sh/screens.sh).
 static const char *const HELP[] = {
-    "Type an image path at each prompt; the score appears once both images are read.",
-    "Paths are read as a shell would: ~ is your home, quotes and \\ escapes are taken off.",
+    "Type an image path at each prompt; the score shows once both are read.",
+    "Paths are read as a shell reads them: ~ is your home folder, and quotes",
+    "and \\ escapes are taken off.",
     "",
     "Keys",
     "  Tab            complete a file name (twice: list the candidates)",
     "  Up / Down      previous / next line from the history (kept between runs)",
-    "  Ctrl-R         search the history           Ctrl-A / Ctrl-E  start / end of line",
+    "  Ctrl-R         search the history    Ctrl-A / Ctrl-E  start / end of line",
     "  Ctrl-W / Ctrl-U  delete a word / the line   Ctrl-L  redraw the screen",
     "  PgUp / F2      the messages; PgUp / PgDn scroll them (and this text)",
-    "  Esc, q, Enter  close this panel or the messages (q and Enter on an empty line)",
+    "  Esc, q, Enter  close this panel or the messages",
+    "                 (q and Enter on an empty line)",
     "  mouse          click an image to change it, the score to see the messages",
     "  Ctrl-D         quit (on an empty line)      Ctrl-C  quit",
     "",
     "Commands",
     "  :model PATH          load other weights",
-    "  :train OPTIONS       train with the dashboard ('siamese train --help' lists the options)",
-    "  :eval OPTIONS        run 'siamese eval' (with this model unless --model is given)",
+    "  :train OPTIONS       train with the dashboard ('siamese train --help')",
+    "  :eval OPTIONS        run 'siamese eval' (with this model unless --model)",
     "  :threshold X         scores from X up mean 'same'",
     "  :view ascii|blocks   previews as ASCII art or as coloured half blocks",
     "  :log                 the messages",
