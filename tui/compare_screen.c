@@ -304,7 +304,12 @@ static void draw_score(const CompareUI *u, Canvas *c, int y) {
     int same = u->score >= u->threshold;
     snprintf(t, sizeof t, "Similarity: %.6f ", u->score);
     int x = 1 + canvas_text(c, y, 1, -1, CA_BOLD, t);
-    snprintf(t, sizeof t, " %s (threshold %.2f)", same ? "SAME" : "DIFFERENT", u->threshold);
+    // Two decimals, or as many as the threshold has: 0.9999 shown as 1.00
+    // would contradict a DIFFERENT beside a score of 0.998.
+    char th[32];
+    snprintf(th, sizeof th, "%.2f", u->threshold);
+    if (strtod(th, NULL) != u->threshold) snprintf(th, sizeof th, "%g", u->threshold);
+    snprintf(t, sizeof t, " %s (threshold %s)", same ? "SAME" : "DIFFERENT", th);
     if (x + (int)strlen(t) + 1 > c->w) t[strcspn(t, "(") - 1] = '\0';  // the verdict alone
     int bar = c->w - x - (int)strlen(t) - 2;
     if (bar > 40) bar = 40;

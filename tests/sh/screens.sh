@@ -31,6 +31,11 @@ tmux_lacks "Open Error" "an error of an earlier line stays under the new score"
 line=$(tmux_screen | grep "Similarity: $ref")
 echo "$line" | grep -q "█│█\|░│░\|█│░" || fail "no threshold mark in the score bar: $line"
 echo "$line" | grep -q "$verdict (threshold 0.50)" || fail "no verdict: $line"
+# A threshold with more decimals is shown with them (0.9999 is not 1.00).
+tmux_keys ":threshold 0.9999" Enter
+tmux_wait "Similarity: $ref .*\(threshold 0\.9999\)" "the threshold 0.9999 shown as it is"
+tmux_keys ":threshold 0.5" Enter
+tmux_wait "Similarity: $ref .*\(threshold 0\.50\)" "the threshold 0.5 back"
 # The header names the model and how it wants its input.
 tmux_wait "model .*siamese_omniglot\.h5|model .*untrained_random\.h5" "the model in the header"
 tmux_wait "input 105, (inverted \(1 - x\)|not inverted)" "the input's inversion in the header"
