@@ -35,11 +35,13 @@ static void usage(FILE *f) {
             "  --batch N           pairs per batch for batch, train, layers (default 32)\n"
             "  --repeat N          timed runs; the median is reported (default 20, train and\n"
             "                      profile 5)\n"
-            "  --threads N         CPU threads (default all cores)\n"
-            "  --device D          auto|cpu|cuda[:N] (default cpu)\n"
-            "  --precision P       fp32, tf32 or bf16, as `train --precision` (default tf32:\n"
+            "  --threads N         CPU threads (default: all cores)\n"
+            "  --device DEV        auto, cpu, cuda or cuda:N (default cpu)\n"
+            "  --precision P       fp32, tf32 or bf16, as train --precision (default tf32:\n"
             "                      TF32 convolutions on a GPU, fp32 on the CPU)\n"
-            "  --amp bf16|off      the older spelling of --precision bf16|fp32\n",
+            "  --amp bf16|off      the older spelling of --precision bf16|fp32\n"
+            "  -h, --help          this text\n"
+            "Exit status: 0 done, 1 runtime failure, 2 usage error.\n",
             cli_prog);
 }
 
