@@ -53,7 +53,7 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static double median(double *v, int n) {
+double bench_median(double *v, int n) {
     qsort(v, n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
@@ -65,7 +65,7 @@ static double cell(StepSums *runs, int n_runs, const char *label, int piece, dou
         for (int i = 0; i < runs[r].n; i++)
             if (!strcmp(runs[r].labels[i], label)) scratch[r] = runs[r].ms[i][piece];
     }
-    return median(scratch, n_runs);
+    return bench_median(scratch, n_runs);
 }
 
 static void print_table(StepSums *runs, int n_runs, double *scratch) {
@@ -98,7 +98,7 @@ static void print_table(StepSums *runs, int n_runs, double *scratch) {
         if (show[j]) printf(" %9.3f", col[j]);
     printf(" %9.3f\n", busy);
     for (int r = 0; r < n_runs; r++) scratch[r] = runs[r].wall_ms;
-    const double wall = median(scratch, n_runs);
+    const double wall = bench_median(scratch, n_runs);
     printf("step: %.3f ms from its first operation to its last, %.3f ms inside operations "
            "(%.3f ms between them)\n",
            wall, busy, wall - busy);
