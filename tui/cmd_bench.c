@@ -278,7 +278,7 @@ int cmd_bench(int argc, char **argv) {
     double *t = NULL;
     rc = open_model(&o, be, &m, &e);
     const int N = o.mode == MODE_LATENCY ? 1 : (int)o.batch;
-    if (!rc) {
+    if (!rc && o.mode != MODE_PROFILE) {  // (the profile builds its own batch, as bytes)
         const int S = m->spec.input_size;
         pairs = random_floats(2 * (size_t)N * S * S * 3, 3);
         t = malloc(sizeof(double) * (o.repeat + 1));
