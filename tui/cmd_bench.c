@@ -127,16 +127,9 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
         case 'p':
             if (cli_parse_precision(optarg, &o->precision)) return EXIT_USAGE;
             break;
-        case 'a': {
-            int p = backend_amp_parse(optarg);
-            if (p < 0) {
-                cli_error("--amp: '%s' is not bf16 or off (--precision is the newer option)",
-                          optarg);
-                return EXIT_USAGE;
-            }
-            o->precision = (BackendPrecision)p;
+        case 'a':
+            if (cli_parse_amp(optarg, &o->precision)) return EXIT_USAGE;
             break;
-        }
         case 's':
             if (cli_parse_int("--input-shape", optarg, MODEL_MIN_INPUT, MODEL_MAX_INPUT, &o->size))
                 return EXIT_USAGE;
