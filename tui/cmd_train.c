@@ -234,21 +234,11 @@ static int parse_args(int argc, char **argv, TrainConfig *c) {
             c->device = optarg;
             break;
         case O_PRECISION:
-            if (backend_precision_parse(optarg) < 0) {
-                cli_error("--precision: '%s' is not fp32, tf32 or bf16", optarg);
-                return -1;
-            }
-            c->precision = optarg;
-            precision_given = 1;
-            break;
         case O_AMP: {
-            int p = backend_amp_parse(optarg);
-            if (p < 0) {
-                cli_error("--amp: '%s' is not bf16 or off (--precision is the newer option)",
-                          optarg);
+            BackendPrecision p;
+            if (opt == O_AMP ? cli_parse_amp(optarg, &p) : cli_parse_precision(optarg, &p))
                 return -1;
-            }
-            c->precision = backend_precision_name((BackendPrecision)p);
+            c->precision = backend_precision_name(p);
             precision_given = 1;
             break;
         }
