@@ -33,8 +33,6 @@ static void graph_free(Graph *g) {
 struct GraphConv {
     Graph graph;
     Desc cfg, plan;
-    int64_t workspace;
-    long engine;
 };
 
 // Each step of a descriptor's set-up continues only while the status is
@@ -160,11 +158,10 @@ static int ranked(Desc graph, cudnnBackendHeurMode_t mode, Desc *cfgs, int n, in
 
 // Whether cfg's arithmetic is allowed: never inputs converted down (to
 // FP16); tensor cores on FLOAT data only with tf32 (they round to TF32);
-// no kernel compiled at run time (seconds, the first time). *engine gets
-// the engine's global index.
-static int allowed(Desc cfg, cudnnDataType_t type, int tf32, long *engine) {
+// no kernel compiled at run time (seconds, the first time).
+static int allowed(Desc cfg, cudnnDataType_t type, int tf32) {
     Desc e = NULL;
-    int64_t n = 0, idx = -1;
+    int64_t n = 0;
     cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
     cudnnBackendBehaviorNote_t behavior[CUDNN_BEHAVIOR_NOTE_TYPE_COUNT];
     int64_t n_notes = 0, n_behavior = 0;
@@ -176,8 +173,6 @@ static int allowed(Desc cfg, cudnnDataType_t type, int tf32, long *engine) {
                                      &n_notes, notes));
     STEP(s, cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
                                      CUDNN_BEHAVIOR_NOTE_TYPE_COUNT, &n_behavior, behavior));
-    STEP(s, cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n,
-                                     &idx));
     if (e) cudnnBackendDestroyDescriptor(e);
     if (s) return 0;
     for (int64_t i = 0; i < n_notes && i < CUDNN_NUMERICAL_NOTE_TYPE_COUNT; i++) {
@@ -187,7 +182,6 @@ static int allowed(Desc cfg, cudnnDataType_t type, int tf32, long *engine) {
     }
     for (int64_t i = 0; i < n_behavior && i < CUDNN_BEHAVIOR_NOTE_TYPE_COUNT; i++)
         if (behavior[i] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) return 0;
-    *engine = (long)idx;
     return 1;
 }
 
@@ -237,8 +231,6 @@ GraphConv *graph_conv_build(cudnnHandle_t h, cudaStream_t st, int pass, int N, i
     Graph graph;
     Desc cfgs[CANDIDATES_MAX], best = NULL;
     int n = 0, tried = 0, fitting = 0, best_cfg = -1;
-    long best_engine = -1;
-    int64_t best_ws = 0;
     float best_ms = -1;
     cudnnStatus_t s = pass_graph(h, pass, N, H, W, C, K, type, &graph);
     if (!s) {
@@ -246,10 +238,9 @@ GraphConv *graph_conv_build(cudnnHandle_t h, cudaStream_t st, int pass, int N, i
         n = ranked(graph.graph, CUDNN_HEUR_MODE_FALLBACK, cfgs, n, CANDIDATES_MAX);
     }
     for (int i = 0; i < n; i++) {
-        long engine = -1;
         Desc plan = NULL;
         int64_t count = 0, need = 0;
-        if (!allowed(cfgs[i], type, tf32, &engine)) continue;
+        if (!allowed(cfgs[i], type, tf32)) continue;
         tried++;
         cudnnStatus_t ps = cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR,
                                                         &plan);
@@ -266,7 +257,7 @@ GraphConv *graph_conv_build(cudnnHandle_t h, cudaStream_t st, int pass, int N, i
         }
         if (ms >= 0 && (best_ms < 0 || ms < best_ms)) {
             if (best) cudnnBackendDestroyDescriptor(best);
-            best = plan, best_ms = ms, best_engine = engine, best_ws = need, best_cfg = i;
+            best = plan, best_ms = ms, best_cfg = i;
         } else if (plan) {
             cudnnBackendDestroyDescriptor(plan);
         }
@@ -287,8 +278,6 @@ GraphConv *graph_conv_build(cudnnHandle_t h, cudaStream_t st, int pass, int N, i
     g->graph = graph;
     g->cfg = cfgs[best_cfg];
     g->plan = best;
-    g->workspace = best_ws;
-    g->engine = best_engine;
     return g;
 }
 
@@ -296,9 +285,6 @@ cudnnStatus_t graph_conv_run(cudnnHandle_t h, const GraphConv *g, const void *a,
                              void *out, void *ws) {
     return execute(h, g->plan, a, b, out, ws);
 }
-
-size_t graph_conv_workspace(const GraphConv *g) { return (size_t)g->workspace; }
-long graph_conv_engine(const GraphConv *g) { return g->engine; }
 
 void graph_conv_free(GraphConv *g) {
     if (!g) return;

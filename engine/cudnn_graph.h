@@ -41,9 +41,6 @@ GraphConv *graph_conv_build(cudnnHandle_t h, cudaStream_t s, int pass, int N, in
 // GRAPH_ALIGNMENT) with the workspace ws; cuDNN's status.
 cudnnStatus_t graph_conv_run(cudnnHandle_t h, const GraphConv *g, const void *a, const void *b,
                              void *out, void *ws);
-// The workspace the plan needs, and its cuDNN engine's global index (for logs).
-size_t graph_conv_workspace(const GraphConv *g);
-long graph_conv_engine(const GraphConv *g);
 void graph_conv_free(GraphConv *g);
 
 #endif

@@ -309,8 +309,6 @@ static int raw_scan(Raw *r, Dataset *ds, const char *root, const Listing *top, E
     return 0;
 }
 
-// Decodes every file once, in parallel; ok[i] = 1 when it decodes. The
-// first few failures are noted with their reasons.
 static double seconds_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -319,6 +317,8 @@ static double seconds_now(void) {
 
 #define PROGRESS_INTERVAL 0.2  // seconds between two progress calls
 
+// Decodes every file once, in parallel; ok[i] = 1 when it decodes. The
+// first few failures are noted with their reasons.
 static void decode_all(Dataset *ds, const Raw *r, unsigned char *ok, int threads,
                        DatasetProgressFn progress, void *ctx) {
     if (threads <= 0) threads = omp_get_num_procs();

@@ -19,5 +19,4 @@ int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // Prefixes an existing message ("while loading X: ...") and returns -1.
 int err_prefix(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-
 #endif

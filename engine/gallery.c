@@ -652,7 +652,7 @@ static int write_entries(Writer *w, const OldIndex *o, const Listed *l, const Pl
     int64_t *size = malloc(n * 8), *mtime = malloc(n * 8), *off = malloc((n + 1) * 8);
     char *paths = malloc(w->g.paths_bytes);
     int rc = size && mtime && off && paths ? 0 : err_set(e, "out of memory");
-    off[0] = 0;
+    if (!rc) off[0] = 0;
     for (long i = 0; !rc && i < n; i++) {
         const char *path;
         if (i < p->n_keep) {

@@ -335,7 +335,7 @@ int model_head(Model *m, const float *f1, const float *f2, int N, float *prob, E
 // The forward pass of N pairs whose images are already in m->input.
 static void forward_input(Model *m, const float *labels, int N, float *prob, float *loss) {
     Backend *be = m->be;
-    backend_label(be, "input");
+    // (Still under the callers' label, "input".)
     if (labels) be->ops->upload(be, m->labels, labels, N * sizeof(float));
     backbone_forward(m, 2 * N);
     const float *f = features(m);

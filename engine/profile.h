@@ -25,7 +25,7 @@ typedef struct ProfileEntry {
     const char *label;  // backend_label's at the time ("block1_conv1"), or "-"
     const char *piece;  // "forward", "dgrad", ... (see profile.c)
     int from, to;       // the backend's timer marks around it
-    double ms;          // from - to, once profile_stop has resolved it
+    double ms;          // milliseconds from mark `from` to mark `to` (profile_stop)
 } ProfileEntry;
 
 typedef struct Profile {

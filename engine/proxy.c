@@ -13,50 +13,41 @@ int proxy_init(Proxy *p, const Model *m, Err *e) {
     const int F = d1->C, H = d1->K;
     float *w1 = malloc((size_t)F * H * sizeof(float)), *w2 = malloc(H * sizeof(float));
     double *v = malloc(F * sizeof(double));
-    if (!w1 || !w2 || !v) {
-        free(w1);
-        free(w2);
-        free(v);
-        return err_set(e, "out of memory for the head's weights");
-    }
-    m->be->ops->download(m->be, w1, m->params + d1->w_off, (size_t)F * H * sizeof(float));
-    m->be->ops->download(m->be, w2, m->params + d2->w_off, H * sizeof(float));
-    if (backend_check(m->be, e)) {
-        free(w1);
-        free(w2);
-        free(v);
-        return -1;
+    int rc = w1 && w2 && v ? 0 : err_set(e, "out of memory for the head's weights");
+    if (!rc) {
+        m->be->ops->download(m->be, w1, m->params + d1->w_off, (size_t)F * H * sizeof(float));
+        m->be->ops->download(m->be, w2, m->params + d2->w_off, H * sizeof(float));
+        rc = backend_check(m->be, e);
     }
     int n_pos = 0;
-    for (int j = 0; j < F; j++) {  // v = W1 w2; W1 is (F,H), row j the weights of input j
+    for (int j = 0; !rc && j < F; j++) {  // v = W1 w2; W1 is (F,H), row j the weights of input j
         double s = 0;
         for (int k = 0; k < H; k++) s += (double)w1[(size_t)j * H + k] * w2[k];
         v[j] = s;
         n_pos += s > 0;
     }
-    p->feat_dim = F;
-    p->pos_bytes = round_up(n_pos);
-    p->code_dim = p->pos_bytes + round_up(F - n_pos);
-    p->src = malloc(p->code_dim * sizeof *p->src);
-    p->weight = calloc(p->code_dim, sizeof *p->weight);
-    if (!p->src || !p->weight) {
-        free(w1);
-        free(w2);
-        free(v);
-        proxy_free(p);
-        return err_set(e, "out of memory for the head's weights");
+    if (!rc) {
+        p->feat_dim = F;
+        p->pos_bytes = round_up(n_pos);
+        p->code_dim = p->pos_bytes + round_up(F - n_pos);
+        p->src = malloc(p->code_dim * sizeof *p->src);
+        p->weight = calloc(p->code_dim, sizeof *p->weight);
+        if (!p->src || !p->weight) rc = err_set(e, "out of memory for the head's weights");
     }
-    for (int i = 0; i < p->code_dim; i++) p->src[i] = -1;
-    int pos = 0, neg = p->pos_bytes;
-    for (int j = 0; j < F; j++) {
-        int at = v[j] > 0 ? pos++ : neg++;
-        p->src[at] = j;
-        p->weight[at] = (float)fabs(v[j]);
+    if (!rc) {
+        for (int i = 0; i < p->code_dim; i++) p->src[i] = -1;
+        int pos = 0, neg = p->pos_bytes;
+        for (int j = 0; j < F; j++) {
+            int at = v[j] > 0 ? pos++ : neg++;
+            p->src[at] = j;
+            p->weight[at] = (float)fabs(v[j]);
+        }
     }
     free(w1);
     free(w2);
     free(v);
-    return 0;
+    if (rc) proxy_free(p);
+    return rc;
 }
 
 void proxy_free(Proxy *p) {

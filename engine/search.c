@@ -82,8 +82,9 @@ static int read_rows(const Gallery *g, const long *rows, long k, float *feats, E
     return 0;
 }
 
-// The head on the entries rows[0..n_rows) (ascending; NULL: every entry),
-// offering the score of each readable one but o->skip to best.
+// The head on the entries rows[0..n_rows) (ascending, readable ones only:
+// the proxy's shortlist; NULL: every entry), offering the score of each
+// readable one but o->skip to best.
 static int head_rows(Model *m, const Gallery *g, const float *query, const long *rows, long n_rows,
                      const SearchOpts *o, Best *best, Err *e) {
     const int F = g->feat_dim;
@@ -101,8 +102,7 @@ static int head_rows(Model *m, const Gallery *g, const float *query, const long 
         for (long i = 0; i < k; i++) at[i] = rows ? rows[b0 + i] : b0 + i;
         if (rows) {
             rc = read_rows(g, at, k, feats, e);
-            for (long i = 0; !rc && i < k; i++)
-                rc = gallery_read_readable(g, at[i], 1, readable + i, e);
+            memset(readable, 1, k);  // the proxy stage read the flags already
         } else {
             rc = gallery_read_features(g, b0, k, feats, e);
             if (!rc) rc = gallery_read_readable(g, b0, k, readable, e);
@@ -173,7 +173,8 @@ static int proxy_scores(const Gallery *g, const Proxy *p, const uint8_t *qcode, 
     return 0;
 }
 
-// The shortlist: the k entries of highest proxy score, in entry order.
+// The shortlist: the k entries of highest proxy score, in entry order
+// (entries scored INT32_MIN, unreadable or skipped, never).
 static int shortlist_of(const int32_t *score, long n, long k, long *rows, long *n_rows, Err *e) {
     Best b = {malloc(k * sizeof *b.h), 0, k};
     if (!b.h) return err_set(e, "out of memory for a shortlist of %ld", k);

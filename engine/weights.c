@@ -148,8 +148,6 @@ static const char *fmt_dims(char *buf, size_t len, int rank, const hsize_t *dims
     return buf;
 }
 
-// HDF5 prints its error stack to stderr by default; we report our own.
-
 // The file size an HDF5 file's superblock records (absolute: its base
 // address plus its end-of-file address), or -1 when no superblock is found
 // or it has a layout this does not know. HDF5 refuses a file shorter than

@@ -3,7 +3,7 @@
 // checks the launch (see check.h). Only backend_cuda.c calls them; every
 // pointer is device memory, every layout the one backend.h states, and each
 // computes exactly what the CPU reference (backend_cpu.c) does, but for the
-// bfloat16 conversions of --amp bf16 (the CPU has no bfloat16 mode).
+// bfloat16 conversions of --precision bf16 (the CPU has no bfloat16 mode).
 // bfloat16 values travel as their 16 bits (uint16_t), a type C knows.
 #ifndef SIAMESE_KERNELS_H
 #define SIAMESE_KERNELS_H

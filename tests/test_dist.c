@@ -32,23 +32,39 @@ static void test_shares(void) {
     }
 }
 
+#define IMG (32 * 32 * 3)  // the floats of one of the tiny model's images
+
+// A tiny model for training on a CPU backend of one thread (*be), its
+// weights drawn from seed.
+static Model *tiny_model(Backend **be, uint64_t seed) {
+    Err e;
+    CHECK(backend_cpu_open(be, 1, &e) == 0, "%s", e.msg);
+    ModelSpec s = {.input_size = 32, .widths = {3, 4, 4, 5, 6}, .hidden = 7};
+    Model *m;
+    CHECK(model_create(&m, &s, *be, &e) == 0 && model_enable_training(m, &e) == 0, "%s", e.msg);
+    CHECK(model_init_random(m, seed, &e) == 0, "%s", e.msg);
+    return m;
+}
+
+// N pairs of random images (2N, 32, 32, 3), drawn from seed (malloc'ed).
+static float *random_pairs(int N, uint64_t seed) {
+    float *pairs = malloc(2 * N * IMG * sizeof(float));
+    Rng r;
+    rng_seed(&r, seed);
+    for (size_t i = 0; i < 2 * (size_t)N * IMG; i++) pairs[i] = rng_uniform(&r);
+    return pairs;
+}
+
 // The gradient of a batch's mean loss is the sum of its parts' gradients
 // (each part's mean taken over the whole batch), up to float rounding.
 static void test_parts_add_up(void) {
     Backend *be;
     Err e;
-    CHECK(backend_cpu_open(&be, 1, &e) == 0, "%s", e.msg);
-    ModelSpec s = {.input_size = 32, .widths = {3, 4, 4, 5, 6}, .hidden = 7};
-    Model *m;
-    CHECK(model_create(&m, &s, be, &e) == 0 && model_enable_training(m, &e) == 0, "%s", e.msg);
-    CHECK(model_init_random(m, 5, &e) == 0, "%s", e.msg);
+    Model *m = tiny_model(&be, 5);
     const int N = 7;
-    const size_t img = 32 * 32 * 3, n = m->n_params;
-    float *pairs = malloc(2 * N * img * sizeof(float)), labels[7], part_pairs[2 * 7 * 32 * 32 * 3];
+    const size_t img = IMG, n = m->n_params;
+    float *pairs = random_pairs(N, 9), labels[7], part_pairs[2 * 7 * IMG];
     float *whole = malloc(n * sizeof(float)), *sum = calloc(n, sizeof(float)), loss;
-    Rng r;
-    rng_seed(&r, 9);
-    for (size_t i = 0; i < 2 * N * img; i++) pairs[i] = rng_uniform(&r);
     for (int i = 0; i < N; i++) labels[i] = (float)(i % 2);
     CHECK(siamese_forward(m, pairs, labels, N, NULL, &loss, &e) == 0, "%s", e.msg);
     siamese_backward(m, N, 0);
@@ -107,17 +123,10 @@ static void on_ready(void *ctx, size_t from) {
 static void test_ready_reports(void) {
     Backend *be;
     Err e;
-    CHECK(backend_cpu_open(&be, 1, &e) == 0, "%s", e.msg);
-    ModelSpec s = {.input_size = 32, .widths = {3, 4, 4, 5, 6}, .hidden = 7};
-    Model *m;
-    CHECK(model_create(&m, &s, be, &e) == 0 && model_enable_training(m, &e) == 0, "%s", e.msg);
-    CHECK(model_init_random(m, 6, &e) == 0, "%s", e.msg);
+    Model *m = tiny_model(&be, 6);
     const int N = 3;
-    const size_t img = 32 * 32 * 3, n = m->n_params;
-    float *pairs = malloc(2 * N * img * sizeof(float)), labels[3] = {1, 0, 1}, loss;
-    Rng rng;
-    rng_seed(&rng, 4);
-    for (size_t i = 0; i < 2 * N * img; i++) pairs[i] = rng_uniform(&rng);
+    const size_t n = m->n_params;
+    float *pairs = random_pairs(N, 4), labels[3] = {1, 0, 1}, loss;
     Ready r = {.m = m, .seen = calloc(n, sizeof(float)), .last = n, .ordered = 1};
     // Earlier gradients in the buffer: a report must not rely on its zeroing.
     for (size_t i = 0; i < n; i++) m->grads[i] = 1e30f;

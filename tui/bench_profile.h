@@ -13,4 +13,7 @@
 // -1 with e filled when the backend fails.
 int bench_profile(Model *m, int N, int repeat, Err *e);
 
+// The median of v[0..n) (sorts v): what every mode of bench reports.
+double bench_median(double *v, int n);
+
 #endif

@@ -145,6 +145,16 @@ int cli_parse_precision(const char *s, BackendPrecision *out) {
     return 0;
 }
 
+int cli_parse_amp(const char *s, BackendPrecision *out) {
+    int p = backend_amp_parse(s);
+    if (p < 0) {
+        cli_error("--amp: '%s' is not bf16 or off (--precision is the newer option)", s);
+        return -1;
+    }
+    *out = (BackendPrecision)p;
+    return 0;
+}
+
 int cli_set_precision(Backend *be, BackendPrecision p, const char *notice) {
     Err e;
     if (!backend_set_precision(be, p, &e)) return EXIT_OK;

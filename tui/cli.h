@@ -62,6 +62,9 @@ int cli_parse_device(const char *s);
 // A --precision value (fp32, tf32, bf16) into *out; on error prints a
 // message and returns -1.
 int cli_parse_precision(const char *s, BackendPrecision *out);
+// An --amp value (bf16, off: the older spelling of --precision bf16|fp32)
+// into *out; on error prints a message and returns -1.
+int cli_parse_amp(const char *s, BackendPrecision *out);
 // Sets be's precision, printing the refusal (bf16 on the CPU, naming why
 // --device auto chose it: notice) and returning EXIT_USAGE; else EXIT_OK.
 int cli_set_precision(Backend *be, BackendPrecision p, const char *notice);

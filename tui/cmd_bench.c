@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "../engine/gemm.h"
 #include "../engine/rng.h"
@@ -35,28 +34,14 @@ static void usage(FILE *f) {
             "  --batch N           pairs per batch for batch, train, layers (default 32)\n"
             "  --repeat N          timed runs; the median is reported (default 20, train and\n"
             "                      profile 5)\n"
-            "  --threads N         CPU threads (default all cores)\n"
-            "  --device D          auto|cpu|cuda[:N] (default cpu)\n"
-            "  --precision P       fp32, tf32 or bf16, as `train --precision` (default tf32:\n"
+            "  --threads N         CPU threads (default: all cores)\n"
+            "  --device DEV        auto, cpu, cuda or cuda:N (default cpu)\n"
+            "  --precision P       fp32, tf32 or bf16, as train --precision (default tf32:\n"
             "                      TF32 convolutions on a GPU, fp32 on the CPU)\n"
-            "  --amp bf16|off      the older spelling of --precision bf16|fp32\n",
+            "  --amp bf16|off      the older spelling of --precision bf16|fp32\n"
+            "  -h, --help          this text\n"
+            "Exit status: 0 done, 1 runtime failure, 2 usage error.\n",
             cli_prog);
-}
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static long peak_rss_kib(void) {
@@ -86,12 +71,12 @@ static int bench_sgemm(int threads, int repeat) {
     const GemmMatrix rows = {a, n};
     double *t = malloc(sizeof(double) * (repeat + 1));
     for (int i = 0; i <= repeat; i++) {  // the first run warms up
-        double t0 = now_s();
+        double t0 = cli_now();
         gemm_pack_b(bp, n, n, 0, n, b, n, 1);
         gemm_rows(c, n, n, n, 1, n, gemm_matrix_rows, &rows, bp, 0, NULL, 0, threads);
-        t[i] = now_s() - t0;
+        t[i] = cli_now() - t0;
     }
-    double med = median(t + 1, repeat);
+    double med = bench_median(t + 1, repeat);
     printf("mode=sgemm n=%d threads=%d median_ms=%.2f gflops=%.1f\n", n, threads, med * 1e3,
            2.0 * n * n * n / med * 1e-9);
     free(a), free(b), free(c), free(bp), free(t);
@@ -144,16 +129,9 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
         case 'p':
             if (cli_parse_precision(optarg, &o->precision)) return EXIT_USAGE;
             break;
-        case 'a': {
-            int p = backend_amp_parse(optarg);
-            if (p < 0) {
-                cli_error("--amp: '%s' is not bf16 or off (--precision is the newer option)",
-                          optarg);
-                return EXIT_USAGE;
-            }
-            o->precision = (BackendPrecision)p;
+        case 'a':
+            if (cli_parse_amp(optarg, &o->precision)) return EXIT_USAGE;
             break;
-        }
         case 's':
             if (cli_parse_int("--input-shape", optarg, MODEL_MIN_INPUT, MODEL_MAX_INPUT, &o->size))
                 return EXIT_USAGE;
@@ -205,14 +183,14 @@ static int bench_layers(Model *m, const float *pairs, int N, int repeat, double 
         if (l->kind != LAYER_CONV) continue;
         const float *in = i ? m->acts[i - 1] : m->input;
         for (int r = 0; r <= repeat; r++) {  // run 0 warms up
-            double t0 = now_s();
+            double t0 = cli_now();
             be->ops->conv3x3_forward(be, m->acts[i], in, m->params + l->w_off, m->params + l->b_off,
                                      2 * N, l->H, l->W, l->C, l->K, 1);
             be->ops->synchronize(be);
-            t[r] = now_s() - t0;
+            t[r] = cli_now() - t0;
         }
         if (backend_check(be, e)) return -1;
-        double med = median(t + 1, repeat);
+        double med = bench_median(t + 1, repeat);
         double fl = 2.0 * 2 * N * l->OH * l->OW * 9.0 * l->C * l->K;
         printf("mode=layers arch=%s layer=%s batch=%d median_ms=%.3f gflops=%.1f\n", arch, l->name,
                N, med * 1e3, fl / med * 1e-9);
@@ -235,7 +213,7 @@ static int bench_steps(const BenchOpts *o, Model *m, const float *pairs, int N, 
     }
     for (int i = 0; !rc && i < N; i++) labels[i] = (float)(i % 2);
     for (int r = 0; !rc && r <= repeat; r++) {  // run 0 warms up (allocations, caches)
-        double t0 = now_s();
+        double t0 = cli_now();
         float loss;
         rc = siamese_forward(m, pairs, train ? labels : NULL, N, prob, train ? &loss : NULL, e);
         if (!rc && train) {
@@ -244,11 +222,11 @@ static int bench_steps(const BenchOpts *o, Model *m, const float *pairs, int N, 
                                        0.0f);
         }
         be->ops->synchronize(be);
-        t[r] = now_s() - t0;
+        t[r] = cli_now() - t0;
         if (!rc) rc = backend_check(be, e);
     }
     if (!rc) {
-        double med = median(t + 1, repeat), lo = t[1], hi = t[1];
+        double med = bench_median(t + 1, repeat), lo = t[1], hi = t[1];
         for (int r = 1; r <= repeat; r++) lo = fmin(lo, t[r]), hi = fmax(hi, t[r]);
         // A training step costs about three forwards (forward, backward
         // data, backward filter); the first layer's backward data is skipped.
@@ -295,7 +273,7 @@ int cmd_bench(int argc, char **argv) {
     double *t = NULL;
     rc = open_model(&o, be, &m, &e);
     const int N = o.mode == MODE_LATENCY ? 1 : (int)o.batch;
-    if (!rc) {
+    if (!rc && o.mode != MODE_PROFILE) {  // (the profile builds its own batch, as bytes)
         const int S = m->spec.input_size;
         pairs = random_floats(2 * (size_t)N * S * S * 3, 3);
         t = malloc(sizeof(double) * (o.repeat + 1));

@@ -36,7 +36,10 @@ static void usage(FILE *f) {
             "  --hidden N                 units of the hidden Dense layer, 1 to 65536 (default 512)\n"
             "  --input-shape N            input side in pixels, 32 to 1024 (default 105)\n"
             "  --seed N                   random seed (default 0)\n"
-            "  --out PATH                 the weights file to write\n",
+            "  --out PATH                 the weights file to write\n"
+            "  -h, --help                 this text\n"
+            "Exit status: 0 written, 1 runtime failure (a previous PATH is unchanged),\n"
+            "2 usage error.\n",
             cli_prog);
 }
 

@@ -33,7 +33,8 @@ static void usage(FILE *f) {
             "  --augment KIND           standard (crop, flip, Koch's affine), koch (affine only)\n"
             "                           or none (default standard)\n"
             "  --seed N                 seed of the initial weights and the pairs (default 0)\n"
-            "  --workers N              loader threads (default: one per core, up to 8)\n"
+            "  --workers N              loader threads (default: one per core, up to 8;\n"
+            "                           shared among the ranks under mpirun)\n"
             "model\n"
             "  --backbone vgg16|compact conv widths 64..512 or 16..128 (default vgg16)\n"
             "  --widths A,B,C,D,E       custom conv widths of the five blocks\n"
@@ -65,7 +66,8 @@ static void usage(FILE *f) {
             "                           products, fp32 weights and optimizer; GPU only);\n"
             "                           default tf32\n"
             "  --amp bf16|off           the older spelling of --precision bf16|fp32\n"
-            "  --threads N              CPU threads (default: all cores)\n"
+            "  --threads N              CPU threads (default: all cores, shared among the\n"
+            "                           ranks on a machine under mpirun)\n"
             "  --plain                  plain log lines even in a terminal\n"
             "  --loader-benchmark N     only time the data loader over N batches, then exit\n"
             "  -h, --help               this text\n"
@@ -232,21 +234,11 @@ static int parse_args(int argc, char **argv, TrainConfig *c) {
             c->device = optarg;
             break;
         case O_PRECISION:
-            if (backend_precision_parse(optarg) < 0) {
-                cli_error("--precision: '%s' is not fp32, tf32 or bf16", optarg);
-                return -1;
-            }
-            c->precision = optarg;
-            precision_given = 1;
-            break;
         case O_AMP: {
-            int p = backend_amp_parse(optarg);
-            if (p < 0) {
-                cli_error("--amp: '%s' is not bf16 or off (--precision is the newer option)",
-                          optarg);
+            BackendPrecision p;
+            if (opt == O_AMP ? cli_parse_amp(optarg, &p) : cli_parse_precision(optarg, &p))
                 return -1;
-            }
-            c->precision = backend_precision_name((BackendPrecision)p);
+            c->precision = backend_precision_name(p);
             precision_given = 1;
             break;
         }

@@ -33,24 +33,28 @@ static const char *const COMMAND_WORDS[] = {":model", ":train", ":eval", ":thres
 #define N_LOG 200  // messages kept (the log panel shows them)
 #define ESC 27
 
+// Each line fits a standard 80x24 terminal: 76 columns inside the panel's
+// box (tests/sh/screens.sh).
 static const char *const HELP[] = {
-    "Type an image path at each prompt; the score appears once both images are read.",
-    "Paths are read as a shell would: ~ is your home, quotes and \\ escapes are taken off.",
+    "Type an image path at each prompt; the score shows once both are read.",
+    "Paths are read as a shell reads them: ~ is your home folder, and quotes",
+    "and \\ escapes are taken off.",
     "",
     "Keys",
     "  Tab            complete a file name (twice: list the candidates)",
     "  Up / Down      previous / next line from the history (kept between runs)",
-    "  Ctrl-R         search the history           Ctrl-A / Ctrl-E  start / end of line",
+    "  Ctrl-R         search the history    Ctrl-A / Ctrl-E  start / end of line",
     "  Ctrl-W / Ctrl-U  delete a word / the line   Ctrl-L  redraw the screen",
     "  PgUp / F2      the messages; PgUp / PgDn scroll them (and this text)",
-    "  Esc, q, Enter  close this panel or the messages (q and Enter on an empty line)",
+    "  Esc, q, Enter  close this panel or the messages",
+    "                 (q and Enter on an empty line)",
     "  mouse          click an image to change it, the score to see the messages",
     "  Ctrl-D         quit (on an empty line)      Ctrl-C  quit",
     "",
     "Commands",
     "  :model PATH          load other weights",
-    "  :train OPTIONS       train with the dashboard ('siamese train --help' lists the options)",
-    "  :eval OPTIONS        run 'siamese eval' (with this model unless --model is given)",
+    "  :train OPTIONS       train with the dashboard ('siamese train --help')",
+    "  :eval OPTIONS        run 'siamese eval' (with this model unless --model)",
     "  :threshold X         scores from X up mean 'same'",
     "  :view ascii|blocks   previews as ASCII art or as coloured half blocks",
     "  :log                 the messages",
@@ -300,7 +304,12 @@ static void draw_score(const CompareUI *u, Canvas *c, int y) {
     int same = u->score >= u->threshold;
     snprintf(t, sizeof t, "Similarity: %.6f ", u->score);
     int x = 1 + canvas_text(c, y, 1, -1, CA_BOLD, t);
-    snprintf(t, sizeof t, " %s (threshold %.2f)", same ? "SAME" : "DIFFERENT", u->threshold);
+    // Two decimals, or as many as the threshold has: 0.9999 shown as 1.00
+    // would contradict a DIFFERENT beside a score of 0.998.
+    char th[32];
+    snprintf(th, sizeof th, "%.2f", u->threshold);
+    if (strtod(th, NULL) != u->threshold) snprintf(th, sizeof th, "%g", u->threshold);
+    snprintf(t, sizeof t, " %s (threshold %s)", same ? "SAME" : "DIFFERENT", th);
     if (x + (int)strlen(t) + 1 > c->w) t[strcspn(t, "(") - 1] = '\0';  // the verdict alone
     int bar = c->w - x - (int)strlen(t) - 2;
     if (bar > 40) bar = 40;

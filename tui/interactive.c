@@ -30,6 +30,7 @@ int cmd_interactive(int argc, char **argv) {
     rc = -1;
     if (screen) rc = compare_screen_run(be, &m, path, &o, why, sizeof why);
     if (rc < 0) {
+        term_stop();  // a screen started above that could not run (out of memory) goes first
         if (!o.plain)
             fprintf(stderr, "%s: no full-screen interface (%s): plain prompts\n", cli_prog, why);
         rc = plain_compare_loop(m, &o);

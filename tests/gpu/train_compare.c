@@ -52,7 +52,6 @@ static int by_name(const struct dirent **a, const struct dirent **b) {
 }
 static int visible(const struct dirent *d) { return d->d_name[0] != '.'; }
 
-// The sorted entries of dir (so the same files give the same run anywhere).
 // dir/name into buf; a path longer than buf (than any the system opens) ends the tool.
 static void join_path(char *buf, size_t size, const char *dir, const char *name) {
     if (snprintf(buf, size, "%s/%s", dir, name) >= (int)size) {
@@ -61,6 +60,7 @@ static void join_path(char *buf, size_t size, const char *dir, const char *name)
     }
 }
 
+// The sorted entries of dir (so the same files give the same run anywhere).
 static int list_dir(const char *dir, struct dirent ***out) {
     return scandir(dir, out, visible, by_name);
 }

@@ -24,6 +24,22 @@ expect 2 "unknown command 'bogus'" "'siamese --help' lists the commands." -- "$S
 [ "$(wc -l <"$TMP/err")" -eq 2 ] || fail "an unknown command prints more than two lines"
 expect 0 -- "$SIAMESE" --help
 grep -q '^usage:' "$TMP/out" || fail "--help does not print the usage on standard output"
+# Every command's --help has the same parts: the usage, '-h, --help', the
+# exit statuses; and the shared options are worded alike.
+for cmd in predict init train eval index rank bench; do
+    expect 0 -- "$SIAMESE" "$cmd" --help
+    grep -q "^usage: siamese $cmd " "$TMP/out" || fail "$cmd --help: no usage line"
+    grep -q '^  -h, --help  *this text$' "$TMP/out" || fail "$cmd --help lacks '-h, --help'"
+    grep -q '^Exit status: 0 ' "$TMP/out" || fail "$cmd --help lacks the exit statuses"
+    if grep -q -- '--device' "$TMP/out"; then
+        grep -qE -- '^  --device DEV +auto, cpu, cuda or cuda:N \(default (auto|cpu)\)$' "$TMP/out" ||
+            fail "$cmd --help words --device otherwise: $(grep -- '--device' "$TMP/out")"
+    fi
+    if grep -q -- '--threads' "$TMP/out"; then
+        grep -qE -- '^  --threads N +CPU threads( at most)? \(default: all cores' "$TMP/out" ||
+            fail "$cmd --help words --threads otherwise: $(grep -- '--threads' "$TMP/out")"
+    fi
+done
 # An image where the command goes: predict's operands.
 expect 0 -- "$SIAMESE" img/a.png img/b.png --device cpu --model "$M"
 grep -qE '^[01]\.[0-9]{6}$' "$TMP/out" || fail "'siamese A B' did not print a score"

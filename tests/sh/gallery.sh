@@ -60,6 +60,11 @@ grep -q "warning: 1 file did not decode .*broken.png" "$T/err" || { cat "$T/err"
 grep -q broken.png "$T/index" && fail "an undecodable file ranked"
 grep -q "$g/new.png" "$T/index" || fail "the new file is not ranked"
 [ "$(wc -l <"$T/index")" -eq 399 ] || fail "$(wc -l <"$T/index") results after the update, expected 399"
+# The two stages with every entry on the shortlist: the same list (the
+# shortlist holds neither the undecodable file nor the query's own entry).
+./siamese rank "${common[@]}" --top 1000 --shortlist 1000 "$q" "$idx" >"$T/two" 2>/dev/null ||
+    fail "rank in two stages after the update"
+cmp -s "$T/index" "$T/two" || { diff "$T/index" "$T/two" | head; fail "two stages of every entry differ from --top 0"; }
 ./siamese index "${common[@]}" "$g" --out "$idx" >"$T/out" 2>&1 || fail "a second update"
 grep -qx "$idx: 401 entries: 0 embedded (0 new, 0 changed), 401 kept, 0 removed" "$T/out" ||
     { cat "$T/out"; fail "nothing to embed the second time"; }

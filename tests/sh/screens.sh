@@ -2,9 +2,9 @@
 # The compare screen as a person sees it (tmux): old errors go when a new
 # pair is entered; panel titles keep the file name of a long path; :help
 # closes with Esc, q, an empty Enter or Ctrl-L and the key after Esc is not
-# lost; a long message is readable whole; a small window still shows the
-# score and the prompt; the score bar marks the threshold; the header says
-# whether the model wants inverted input.
+# lost, and its lines fit 80 columns; a long message is readable whole; a
+# small window still shows the score and the prompt; the score bar marks the
+# threshold; the header says whether the model wants inverted input.
 . tests/shlib.sh
 . tests/tmuxlib.sh
 d=$OMNIGLOT/images_background/Alphabet_of_the_Magi/character01
@@ -31,6 +31,11 @@ tmux_lacks "Open Error" "an error of an earlier line stays under the new score"
 line=$(tmux_screen | grep "Similarity: $ref")
 echo "$line" | grep -q "█│█\|░│░\|█│░" || fail "no threshold mark in the score bar: $line"
 echo "$line" | grep -q "$verdict (threshold 0.50)" || fail "no verdict: $line"
+# A threshold with more decimals is shown with them (0.9999 is not 1.00).
+tmux_keys ":threshold 0.9999" Enter
+tmux_wait "Similarity: $ref .*\(threshold 0\.9999\)" "the threshold 0.9999 shown as it is"
+tmux_keys ":threshold 0.5" Enter
+tmux_wait "Similarity: $ref .*\(threshold 0\.50\)" "the threshold 0.5 back"
 # The header names the model and how it wants its input.
 tmux_wait "model .*siamese_omniglot\.h5|model .*untrained_random\.h5" "the model in the header"
 tmux_wait "input 105, (inverted \(1 - x\)|not inverted)" "the input's inversion in the header"
@@ -78,6 +83,17 @@ for words in "$TMP/nonexist" "Training reads" "(your own classes)"; do
     [[ $text == *"$words"* ]] || fail "the message lacks '$words': $text"
 done
 tmux_screen | grep -q '~ *│*$' && fail "a message row is cut with '~'"
+
+# ---- the help fits a standard 80x24 terminal: no line of it is cut -------------------
+tmux_start 80 24 "$SIAMESE"
+tmux_wait "Input image_1 filename:"
+tmux_keys :help Enter
+tmux_wait "Help .*closes" "the help panel"
+help_rows() { tmux_screen | sed -n 's/^│ \(.*\)│$/\1/p'; }
+seen=$(help_rows)
+for _ in 1 2 3; do tmux_keys NPage; sleep 0.2; seen+=$'\n'$(help_rows); done
+echo "$seen" | grep -q ':quit' || fail "the help's last line never showed at 80x24"
+cut=$(echo "$seen" | grep '~ *$') && fail "help lines cut at 80 columns: $cut"
 
 # ---- a small window: the score and the prompt stay ------------------------------------
 for size in "40 12" "30 6" "24 3"; do
