@@ -11,8 +11,9 @@
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-# -ffp-contract=off: no multiply-add is fused behind the code's back, so the
-# CPU backend's vector paths (AVX-512, AVX2) round alike (engine/gemm.c).
+# -ffp-contract=off: no multiply-add is fused behind the code's back, so code
+# built for AVX-512 (which has FMA) rounds as its AVX2 and plain builds do
+# (engine/winograd.c's transforms; gemm.c's kernels use FMA explicitly).
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -ffp-contract=off -fopenmp -pthread -MMD -MP $(SANITIZE)
 CPPFLAGS += $(shell pkg-config --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial) \
             -I/usr/include/stb -I/usr/include/x86_64-linux-gnu

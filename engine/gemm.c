@@ -27,7 +27,8 @@
 // one rounding each: FMA where the CPU has it), chunk by chunk as KSTEPS and
 // TN_KC cut the reduction, whatever its tile's shape: the AVX2 and AVX-512
 // paths give the same results bit for bit, so a run resumed on the other
-// kind of CPU repeats exactly (test_gemm checks it).
+// kind of CPU (with as many threads: gemm_rows_tn's sum over pixels is split
+// between them) repeats exactly (test_gemm checks it).
 #include "gemm.h"
 
 #include <omp.h>
@@ -303,8 +304,6 @@ GemmKernel gemm_kernel(void) { return chosen == GEMM_KERNEL_AUTO ? best_kernel()
 
 static const GemmPath *gemm_path(void) { return path_of(gemm_kernel()); }
 
-int gemm_tile_rows(void) { return gemm_path()->mr; }
-
 void gemm_matrix_rows(const void *ctx, int m0, int count, const float *(*ptr)[GEMM_MAX_TAPS]) {
     const GemmMatrix *a = ctx;
     for (int i = 0; i < count; i++) ptr[i][0] = a->base + (size_t)(m0 + i) * a->ld;
@@ -447,7 +446,8 @@ size_t gemm_rows_tn_work_floats(int ntaps, int Kc, int N, int threads) {
 // consecutive channels of one tap.
 static void pack_a_tn(float *dst, int ld, const float *const (*ind)[GEMM_MAX_TAPS], int Kc, int kb,
                       int r0, int mcb) {
-    int at[GEMM_MAX_TAPS * 2 + 2], tap[GEMM_MAX_TAPS * 2 + 1], ch[GEMM_MAX_TAPS * 2 + 1], runs = 0;
+    // A run ends only where a tap does, so there are at most ntaps runs.
+    int at[GEMM_MAX_TAPS + 1], tap[GEMM_MAX_TAPS], ch[GEMM_MAX_TAPS], runs = 0;
     for (int i = 0; i < mcb;) {  // rows [at[s], at[s+1]) are channels ch[s].. of tap tap[s]
         const int r = r0 + i, left = Kc - r % Kc;
         at[runs] = i, tap[runs] = r / Kc, ch[runs] = r % Kc, runs++;

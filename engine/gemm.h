@@ -13,10 +13,9 @@
 //                  (weight gradients: reduction over pixels)
 //
 // B is "packed" first (gemm_pack_b): panels of 16 columns, k-major, so the
-// kernel reads 16 consecutive floats per reduction step from one cache
-// line. The kernel is chosen at run time from the CPU's features: AVX-512
-// (14 rows x 32 columns, two panels side by side), AVX2+FMA (6x16) or plain
-// C (6x16). The AVX-512 and AVX2 kernels give the same results bit for bit;
+// kernel reads 16 consecutive floats (64 bytes) per reduction step. The
+// kernel is chosen at run time from the CPU's features: AVX-512 (14 rows x
+// 32 columns, two panels side by side), AVX2+FMA (6x16) or plain C (6x16). The AVX-512 and AVX2 kernels give the same results bit for bit;
 // plain C the same up to float rounding.
 #ifndef SIAMESE_GEMM_H
 #define SIAMESE_GEMM_H
@@ -88,8 +87,5 @@ typedef enum GemmKernel {
 int gemm_force_kernel(GemmKernel k);
 // The kernel in use.
 GemmKernel gemm_kernel(void);
-// Rows of the kernel's output tile: blocks of rows that are a multiple of it
-// leave no partial tiles.
-int gemm_tile_rows(void);
 
 #endif

@@ -239,7 +239,9 @@ static void check_kernels_agree(Rng *r) {
     const int N = 4, H = 15, W = 13, C = 70, K = 67, M = 300, Kd = 600, Nc = 80;
     CHECK(winograd_pays(N, H, W, C, K), "the case below would not test Winograd");
     const size_t ni = (size_t)N * H * W * C, no = (size_t)N * H * W * K, nw = 9 * (size_t)C * K;
-    float *in = randv(r, ni), *w = randv(r, nw), *bias = randv(r, K), *dout0 = randv(r, no);
+    // One bias for the convolutions (K) and the product (Nc columns).
+    float *in = randv(r, ni), *w = randv(r, nw), *bias = randv(r, K > Nc ? K : Nc),
+          *dout0 = randv(r, no);
     float *a = randv(r, (size_t)M * Kd), *bm = randv(r, (size_t)Kd * Nc);
     float *bp = malloc(sizeof(float) * gemm_packed_b_floats(Kd, Nc));
     gemm_pack_b(bp, Kd, Nc, 0, Kd, bm, Nc, 1);
@@ -293,8 +295,9 @@ int main(void) {
             continue;
         }
         printf("test_gemm: the %s kernel\n", KERNEL_NAMES[k]);
-        // Sizes around the tiles (6x16, 14x32), the chunk (512 steps) and
-        // the blocks (144 and 224 rows, 128-row reduction blocks).
+        // Sizes around the tiles (6x16, 14x32), the chunk (512 steps), the
+        // column blocks (32 panels) and the row blocks (144 and 224 rows,
+        // 128-row reduction blocks).
         check_gemm(&r, 1, 1, 1, 1, 1, 0);
         check_gemm(&r, 7, 17, 1, 5, 2, 1);
         check_gemm(&r, 13, 33, 9, 3, 2, 0);
@@ -305,6 +308,10 @@ int main(void) {
         check_gemm(&r, 15, 48, 9, 20, 1, 1);     // a 14-row tile and one row; 3 panels
         check_gemm(&r, 470, 80, 1, 1100, 2, 1);  // blocks of 224 rows, 3 chunks, 5 panels
         check_gemm(&r, 29, 96, 9, 80, 2, 0);     // A^T blocks of all rows (720 > 640: not)
+        // Column blocks of B (32 panels each): the second one ends in an odd
+        // panel, full (B in place too) or partial.
+        check_gemm(&r, 30, 560, 1, 40, 2, 1);
+        check_gemm(&r, 17, 585, 2, 20, 2, 0);
         Backend *be;
         Err e;
         CHECK(backend_cpu_open(&be, 2, &e) == 0, "%s", e.msg);
