@@ -30,15 +30,20 @@
 //  - Convolution algorithms are chosen once per shape (N,H,W,C,K) by timing
 //    the candidates (cudnnFind...Ex) on the real buffers within a bounded
 //    workspace, SIAMESE_CUDA_WORKSPACE_MB (default 256).
-//  - Element-wise backward work. By default a conv's ReLU mask is a pass
-//    of its own (kernels/relu_backward.cu) and its bias gradient cuDNN's
-//    reduction, and the max-pool's forward pass is cuDNN's and its backward
-//    pass finds each window's maximum again (kernels/maxpool_backward.cu).
-//    SIAMESE_CUDA_BIAS_GRAD=fused masks and sums in one pass
-//    (kernels/relu_bias_grad.cu), SIAMESE_CUDA_POOL=argmax keeps each
-//    window's maximum in the forward pass and routes the gradient from it
-//    (kernels/maxpool.cu): tests/gpu/check.sh times both ways; the
-//    description names the switches that are not the default.
+//  - Element-wise backward work, ours. A conv's ReLU mask and bias
+//    gradient are one pass (kernels/relu_bias_grad.cu): cuDNN's bias
+//    reduction over NHWC took 7.9 of a VGG16 step's 16.4 ms on an H200
+//    (tests/gpu/check.sh, 2026-11-30), the fused pass 0.8 ms, and training
+//    ran 1.96x as fast. A training max-pool keeps each window's maximum in
+//    its forward pass and routes the gradient from it (kernels/maxpool.cu;
+//    1.03x, and the same first-maximum rule as the CPU's, which the
+//    backward pass then follows without looking at the values again).
+//    SIAMESE_CUDA_BIAS_GRAD=cudnn (a ReLU pass, kernels/relu_backward.cu,
+//    then cuDNN's reduction) and SIAMESE_CUDA_POOL=cudnn (cuDNN's forward
+//    pass, and a backward pass that finds each window's first maximum
+//    again, kernels/maxpool_backward.cu) bring the old ways back, for
+//    tests/gpu/check.sh to time; the description names the switches that
+//    are not the default.
 //  - Precision (backend.h, set by --precision): FP32 is plain FMA
 //    arithmetic in cuDNN and cuBLAS, the numbers the CPU reference gives (a
 //    backend opens in it). TF32, PyTorch's default and the program's, lets
@@ -186,8 +191,8 @@ typedef struct CudaImpl {
     ParamBuffer params[PARAM_BUFFERS_MAX];  // alloc_params' buffers (kernels in cuDNN's layout)
     // Switches (the environment, read at open; see the top): 1 = the new way.
     int keras_kernels;    // SIAMESE_CUDA_KERNELS=keras: no buffer keeps cuDNN's layout
-    int fused_bias_grad;  // SIAMESE_CUDA_BIAS_GRAD=fused
-    int pool_argmax;      // SIAMESE_CUDA_POOL=argmax
+    int cudnn_bias_grad;  // SIAMESE_CUDA_BIAS_GRAD=cudnn
+    int cudnn_pool;       // SIAMESE_CUDA_POOL=cudnn
     int conv_graph;       // SIAMESE_CUDA_CONV=graph
     void *ws;            // cuDNN workspace of ws_bytes, allocated at the first search
     size_t ws_bytes;     // SIAMESE_CUDA_WORKSPACE_MB
@@ -979,10 +984,10 @@ static int conv_input_grad_bf16(CudaImpl *c, float *din, const uint16_t *dy, con
 }
 
 // dout masked by the ReLU (y) in place and summed into dbias: one pass of
-// ours (fused_bias_grad), or a ReLU pass and cuDNN's bias reduction.
+// ours, or (cudnn_bias_grad) a ReLU pass and cuDNN's bias reduction.
 static void relu_and_bias_grad(CudaImpl *c, float *dbias, float *dout, const float *y, int rows,
                                int K, ConvPlan *p) {
-    if (c->fused_bias_grad) {
+    if (!c->cudnn_bias_grad) {
         PIECE(c, "bias grad");  // with the ReLU mask
         float *partial = scratch(&c->partial, (size_t)kernel_relu_bias_grad_parts(rows, K) * K *
                                                   sizeof(float));
@@ -1032,19 +1037,20 @@ static void cuda_relu_backward(Backend *b, float *dx, const float *dy, const flo
 }
 
 // ---- pooling ---------------------------------------------------------------------
-// cuDNN's forward pass and our backward pass that finds each window's first
-// maximum again (kernels/maxpool_backward.cu: cuDNN's backward pass does not
-// document which tied element gets the gradient), or with pool_argmax our
-// forward pass keeping the maxima in argmax and the backward pass routing
-// by it (kernels/maxpool.cu). Both passes decide alike from pool_argmax and
-// the argmax pointer the model gives both.
+// Our forward pass keeping each window's first maximum in argmax and the
+// backward pass routing by it (kernels/maxpool.cu), when the model keeps an
+// argmax (training). Without one (inference), or with cudnn_pool, cuDNN's
+// forward pass and our backward pass that finds each window's first maximum
+// again (kernels/maxpool_backward.cu: cuDNN's backward pass does not
+// document which tied element gets the gradient). Both passes decide alike
+// from cudnn_pool and the argmax pointer the model gives both.
 
 static void cuda_maxpool2_forward(Backend *b, float *out, uint8_t *argmax, const float *in, int N,
                                   int H, int W, int C) {
     CUDA_OP(b, c);
     if (H < 2 || W < 2) return;  // no window fits: the output is empty
     require_int_sized("maxpool2_forward", (size_t)N * H * W * C);
-    if (c->pool_argmax && argmax) {
+    if (!c->cudnn_pool && argmax) {
         kernel_maxpool2_forward_argmax(c->stream, out, argmax, in, N, H, W, C);
         return;
     }
@@ -1060,7 +1066,7 @@ static void cuda_maxpool2_backward(Backend *b, float *din, const float *dout, co
                                    int C) {
     CUDA_OP(b, c);
     require_int_sized("maxpool2_backward", (size_t)N * H * W * C);
-    if (c->pool_argmax && argmax && H >= 2 && W >= 2)
+    if (!c->cudnn_pool && argmax && H >= 2 && W >= 2)
         kernel_maxpool2_backward_argmax(c->stream, din, dout, argmax, N, H, W, C);
     else
         kernel_maxpool2_backward(c->stream, din, dout, in, out, N, H, W, C);
@@ -1275,8 +1281,8 @@ static int read_env(CudaImpl *c, Err *e) {
         int *set;
     } SWITCHES[] = {
         {"SIAMESE_CUDA_KERNELS", "krsc", "keras", &c->keras_kernels},
-        {"SIAMESE_CUDA_BIAS_GRAD", "cudnn", "fused", &c->fused_bias_grad},
-        {"SIAMESE_CUDA_POOL", "cudnn", "argmax", &c->pool_argmax},
+        {"SIAMESE_CUDA_BIAS_GRAD", "fused", "cudnn", &c->cudnn_bias_grad},
+        {"SIAMESE_CUDA_POOL", "argmax", "cudnn", &c->cudnn_pool},
         {"SIAMESE_CUDA_CONV", "find", "graph", &c->conv_graph},
     };
     for (size_t i = 0; i < sizeof SWITCHES / sizeof *SWITCHES; i++) {
@@ -1366,7 +1372,7 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     text_fit(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu%s%s%s%s%s", device_index,
              prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000, ver / 100 % 100, ws,
              c->conv_graph ? ", conv graph" : "", c->keras_kernels ? ", kernels keras" : "",
-             c->fused_bias_grad ? ", bias grad fused" : "", c->pool_argmax ? ", pool argmax" : "");
+             c->cudnn_bias_grad ? ", bias grad cudnn" : "", c->cudnn_pool ? ", pool cudnn" : "");
     *out = b;
     return 0;
 fail:
