@@ -29,7 +29,9 @@
 //    kernels transposed at each use), to time the difference.
 //  - Convolution algorithms are chosen once per shape (N,H,W,C,K) by timing
 //    the candidates (cudnnFind...Ex) on the real buffers within a bounded
-//    workspace, SIAMESE_CUDA_WORKSPACE_MB (default 256).
+//    workspace, SIAMESE_CUDA_WORKSPACE_MB (default 256); the forward pass of
+//    one pair by timing the graph API's engine configurations instead
+//    (ConvApi below, engine/cudnn_graph.c).
 //  - Element-wise backward work, ours. A conv's ReLU mask and bias
 //    gradient are one pass (kernels/relu_bias_grad.cu): cuDNN's bias
 //    reduction over NHWC took 7.9 of a VGG16 step's 16.4 ms on an H200
@@ -141,6 +143,17 @@
 // The three passes of a convolution, each with its own algorithm.
 typedef enum ConvPass { PASS_FORWARD, PASS_BACKWARD_DATA, PASS_BACKWARD_FILTER } ConvPass;
 
+// Which cuDNN API runs a convolution pass (SIAMESE_CUDA_CONV): by default
+// (auto) the graph API's autotuned plan for the float forward pass of at
+// most GRAPH_FORWARD_MAX_N images, the legacy API for everything else. On
+// an H200 (tests/gpu/check.sh, 2026-11-30) the graph API ran VGG16's
+// forward pass for one pair (2 images) 2.2x as fast as the legacy API's
+// fused convolution+bias+ReLU (2853 against 1279 pairs/s), and batches of
+// 64 pairs at 0.83x (its plans are convolution only: the bias and ReLU take
+// a pass of their own), training at 0.96x.
+typedef enum ConvApi { CONV_AUTO, CONV_FIND, CONV_GRAPH } ConvApi;
+#define GRAPH_FORWARD_MAX_N 2
+
 // One convolution shape and data type: its descriptors and the algorithms
 // found for it (each pass searched on first use: inference never searches
 // backward).
@@ -155,7 +168,7 @@ typedef struct ConvPlan {
     int algo[3];             // the cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t chosen
     cudnnMathType_t math[3];
     int fused;  // cudnnConvolutionBiasActivationForward accepts the forward algorithm
-    // SIAMESE_CUDA_CONV=graph: each pass's plan from the graph API, made at
+    // graph_wanted (ConvApi): each pass's plan from the graph API, made at
     // its first aligned use; graph_none[pass]: the API had none (the legacy
     // API runs the pass).
     GraphConv *graph[3];
@@ -193,7 +206,7 @@ typedef struct CudaImpl {
     int keras_kernels;    // SIAMESE_CUDA_KERNELS=keras: no buffer keeps cuDNN's layout
     int cudnn_bias_grad;  // SIAMESE_CUDA_BIAS_GRAD=cudnn
     int cudnn_pool;       // SIAMESE_CUDA_POOL=cudnn
-    int conv_graph;       // SIAMESE_CUDA_CONV=graph
+    ConvApi conv_api;     // SIAMESE_CUDA_CONV=auto|find|graph
     void *ws;            // cuDNN workspace of ws_bytes, allocated at the first search
     size_t ws_bytes;     // SIAMESE_CUDA_WORKSPACE_MB
     Scratch dw_krsc;     // a filter gradient in cuDNN's layout (float32 or bfloat16)
@@ -793,16 +806,22 @@ static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *
               s == CUDNN_STATUS_SUCCESS ? "" : cudnnGetErrorString(s));
 }
 
+// Whether the graph API runs this pass of plan p (ConvApi).
+static int graph_wanted(const CudaImpl *c, const ConvPlan *p, ConvPass pass) {
+    if (c->conv_api != CONV_AUTO) return c->conv_api == CONV_GRAPH;
+    return pass == PASS_FORWARD && p->type == CUDNN_DATA_FLOAT && p->N <= GRAPH_FORWARD_MAX_N;
+}
+
 // Runs one pass of plan p on buffers in its data type, ordered as for
 // find_algorithm (which runs on the first call). Returns -1, having run
 // nothing, when a BFLOAT16 plan has no algorithm for the pass.
-// With SIAMESE_CUDA_CONV=graph the pass runs the graph API's plan (made,
+// Where ConvApi wants it, the pass runs the graph API's plan (made,
 // autotuned, at the first use whose buffers are aligned for it) where it
 // has one, else as below.
 static int graph_pass(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *a, const void *b,
                       void *out) {
     const uintptr_t align = (uintptr_t)a | (uintptr_t)b | (uintptr_t)out;
-    if (!c->conv_graph || p->graph_none[pass] || align % GRAPH_ALIGNMENT) return -1;
+    if (!graph_wanted(c, p, pass) || p->graph_none[pass] || align % GRAPH_ALIGNMENT) return -1;
     if (!p->graph[pass]) {
         char why[256];
         workspace_ready(c);
@@ -810,11 +829,15 @@ static int graph_pass(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *a, co
                                           p->K, p->type, p->tf32, c->ws, c->ws_bytes, a, b, out,
                                           why, sizeof why);
         if (!p->graph[pass]) {
-            // Said once per shape and pass: a GPU run compares the two APIs.
-            fprintf(stderr, "siamese: cuDNN graph API, %s N=%d H=%d W=%d C=%d K=%d%s: %s; the "
-                            "legacy API runs it\n",
-                    PASS_NAMES[pass], p->N, p->H, p->W, p->C, p->K,
-                    p->type == CUDNN_DATA_BFLOAT16 ? " bf16" : "", why);
+            // Said once per shape and pass where the graph API was asked
+            // for (a GPU run compares the two APIs); by default the legacy
+            // API runs the pass without a word.
+            if (c->conv_api == CONV_GRAPH)
+                fprintf(stderr,
+                        "siamese: cuDNN graph API, %s N=%d H=%d W=%d C=%d K=%d%s: %s; the "
+                        "legacy API runs it\n",
+                        PASS_NAMES[pass], p->N, p->H, p->W, p->C, p->K,
+                        p->type == CUDNN_DATA_BFLOAT16 ? " bf16" : "", why);
             p->graph_none[pass] = 1;
             return -1;
         }
@@ -900,7 +923,8 @@ static void conv_forward_fp32(CudaImpl *c, float *out, const float *in, const fl
     PIECE(c, "convert");
     const void *wk = kernel_krsc(c, w, C, K, 0);
     PIECE(c, "forward");
-    if (relu && p->fused && !c->conv_graph) {  // (the graph API's plans are conv only)
+    // (the graph API's plans are convolution only)
+    if (relu && p->fused && !graph_wanted(c, p, PASS_FORWARD)) {
         if (!p->found[PASS_FORWARD]) find_algorithm(c, p, PASS_FORWARD, in, wk, out);
         // One call; z (= out, scaled by 0) is not used.
         CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->math[PASS_FORWARD]));
@@ -1283,7 +1307,6 @@ static int read_env(CudaImpl *c, Err *e) {
         {"SIAMESE_CUDA_KERNELS", "krsc", "keras", &c->keras_kernels},
         {"SIAMESE_CUDA_BIAS_GRAD", "fused", "cudnn", &c->cudnn_bias_grad},
         {"SIAMESE_CUDA_POOL", "argmax", "cudnn", &c->cudnn_pool},
-        {"SIAMESE_CUDA_CONV", "find", "graph", &c->conv_graph},
     };
     for (size_t i = 0; i < sizeof SWITCHES / sizeof *SWITCHES; i++) {
         s = getenv(SWITCHES[i].var);
@@ -1292,6 +1315,16 @@ static int read_env(CudaImpl *c, Err *e) {
             return err_set(e, "%s=%s: expected %s (the default) or %s", SWITCHES[i].var, s,
                            SWITCHES[i].usual, SWITCHES[i].other);
         *SWITCHES[i].set = 1;
+    }
+    s = getenv("SIAMESE_CUDA_CONV");
+    if (s && *s) {
+        const char *const API[] = {"auto", "find", "graph"};  // by ConvApi
+        int i = 0;
+        while (i < 3 && strcmp(s, API[i])) i++;
+        if (i == 3)
+            return err_set(e, "SIAMESE_CUDA_CONV=%s: expected auto (the default), find or graph",
+                           s);
+        c->conv_api = (ConvApi)i;
     }
     return 0;
 }
@@ -1371,7 +1404,7 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
         snprintf(ws, sizeof ws, ", workspace %zu MiB", c->ws_bytes >> 20);
     text_fit(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu%s%s%s%s%s", device_index,
              prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000, ver / 100 % 100, ws,
-             c->conv_graph ? ", conv graph" : "", c->keras_kernels ? ", kernels keras" : "",
+             c->conv_api == CONV_GRAPH ? ", conv graph" : c->conv_api == CONV_FIND ? ", conv find" : "", c->keras_kernels ? ", kernels keras" : "",
              c->cudnn_bias_grad ? ", bias grad cudnn" : "", c->cudnn_pool ? ", pool cudnn" : "");
     *out = b;
     return 0;
