@@ -156,7 +156,7 @@ int cmd_predict(int argc, char **argv) {
     // Prompts only where a person reads them: with either side piped, the
     // line protocol keeps standard output to one line per pair.
     if (operands == 0 && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
-        return cmd_interactive(argc, argv);
+        return cmd_interactive(&po);
     Backend *be;
     Model *m;
     char path[4096];
