@@ -169,8 +169,9 @@ def main(raw, out):
     ]
     with open(out, "w") as f:
         f.write("\n".join(head) + "\n" + body + "\n")
-        # The notes (by hand) and the gallery's figures (bench/gallery.sh).
-        for part in ("NOTES.md", "GALLERY.md"):
+        # The notes (by hand), the gallery's figures (bench/gallery.sh) and the
+        # GPU check's (tests/gpu/check.sh, by hand).
+        for part in ("NOTES.md", "GALLERY.md", "GPU.md"):
             try:
                 f.write("\n" + open(out.replace("RESULTS.md", part)).read())
             except OSError:

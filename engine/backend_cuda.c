@@ -29,16 +29,23 @@
 //    kernels transposed at each use), to time the difference.
 //  - Convolution algorithms are chosen once per shape (N,H,W,C,K) by timing
 //    the candidates (cudnnFind...Ex) on the real buffers within a bounded
-//    workspace, SIAMESE_CUDA_WORKSPACE_MB (default 256).
-//  - Element-wise backward work. By default a conv's ReLU mask is a pass
-//    of its own (kernels/relu_backward.cu) and its bias gradient cuDNN's
-//    reduction, and the max-pool's forward pass is cuDNN's and its backward
-//    pass finds each window's maximum again (kernels/maxpool_backward.cu).
-//    SIAMESE_CUDA_BIAS_GRAD=fused masks and sums in one pass
-//    (kernels/relu_bias_grad.cu), SIAMESE_CUDA_POOL=argmax keeps each
-//    window's maximum in the forward pass and routes the gradient from it
-//    (kernels/maxpool.cu): tests/gpu/check.sh times both ways; the
-//    description names the switches that are not the default.
+//    workspace, SIAMESE_CUDA_WORKSPACE_MB (default 256); the forward pass of
+//    one pair by timing the graph API's engine configurations instead
+//    (ConvApi below, engine/cudnn_graph.c).
+//  - Element-wise backward work, ours. A conv's ReLU mask and bias
+//    gradient are one pass (kernels/relu_bias_grad.cu): cuDNN's bias
+//    reduction over NHWC took 7.9 of a VGG16 step's 16.4 ms on an H200
+//    (tests/gpu/check.sh, 2026-11-30), the fused pass 0.8 ms, and training
+//    ran 1.96x as fast. A training max-pool keeps each window's maximum in
+//    its forward pass and routes the gradient from it (kernels/maxpool.cu;
+//    1.03x, and the same first-maximum rule as the CPU's, which the
+//    backward pass then follows without looking at the values again).
+//    SIAMESE_CUDA_BIAS_GRAD=cudnn (a ReLU pass, kernels/relu_backward.cu,
+//    then cuDNN's reduction) and SIAMESE_CUDA_POOL=cudnn (cuDNN's forward
+//    pass, and a backward pass that finds each window's first maximum
+//    again, kernels/maxpool_backward.cu) bring the old ways back, for
+//    tests/gpu/check.sh to time; the description names the switches that
+//    are not the default.
 //  - Precision (backend.h, set by --precision): FP32 is plain FMA
 //    arithmetic in cuDNN and cuBLAS, the numbers the CPU reference gives (a
 //    backend opens in it). TF32, PyTorch's default and the program's, lets
@@ -136,6 +143,17 @@
 // The three passes of a convolution, each with its own algorithm.
 typedef enum ConvPass { PASS_FORWARD, PASS_BACKWARD_DATA, PASS_BACKWARD_FILTER } ConvPass;
 
+// Which cuDNN API runs a convolution pass (SIAMESE_CUDA_CONV): by default
+// (auto) the graph API's autotuned plan for the float forward pass of at
+// most GRAPH_FORWARD_MAX_N images, the legacy API for everything else. On
+// an H200 (tests/gpu/check.sh, 2026-11-30) the graph API ran VGG16's
+// forward pass for one pair (2 images) 2.2x as fast as the legacy API's
+// fused convolution+bias+ReLU (2853 against 1279 pairs/s), and batches of
+// 64 pairs at 0.83x (its plans are convolution only: the bias and ReLU take
+// a pass of their own), training at 0.96x.
+typedef enum ConvApi { CONV_AUTO, CONV_FIND, CONV_GRAPH } ConvApi;
+#define GRAPH_FORWARD_MAX_N 2
+
 // One convolution shape and data type: its descriptors and the algorithms
 // found for it (each pass searched on first use: inference never searches
 // backward).
@@ -150,7 +168,7 @@ typedef struct ConvPlan {
     int algo[3];             // the cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t chosen
     cudnnMathType_t math[3];
     int fused;  // cudnnConvolutionBiasActivationForward accepts the forward algorithm
-    // SIAMESE_CUDA_CONV=graph: each pass's plan from the graph API, made at
+    // graph_wanted (ConvApi): each pass's plan from the graph API, made at
     // its first aligned use; graph_none[pass]: the API had none (the legacy
     // API runs the pass).
     GraphConv *graph[3];
@@ -186,9 +204,9 @@ typedef struct CudaImpl {
     ParamBuffer params[PARAM_BUFFERS_MAX];  // alloc_params' buffers (kernels in cuDNN's layout)
     // Switches (the environment, read at open; see the top): 1 = the new way.
     int keras_kernels;    // SIAMESE_CUDA_KERNELS=keras: no buffer keeps cuDNN's layout
-    int fused_bias_grad;  // SIAMESE_CUDA_BIAS_GRAD=fused
-    int pool_argmax;      // SIAMESE_CUDA_POOL=argmax
-    int conv_graph;       // SIAMESE_CUDA_CONV=graph
+    int cudnn_bias_grad;  // SIAMESE_CUDA_BIAS_GRAD=cudnn
+    int cudnn_pool;       // SIAMESE_CUDA_POOL=cudnn
+    ConvApi conv_api;     // SIAMESE_CUDA_CONV=auto|find|graph
     void *ws;            // cuDNN workspace of ws_bytes, allocated at the first search
     size_t ws_bytes;     // SIAMESE_CUDA_WORKSPACE_MB
     Scratch dw_krsc;     // a filter gradient in cuDNN's layout (float32 or bfloat16)
@@ -788,16 +806,22 @@ static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *
               s == CUDNN_STATUS_SUCCESS ? "" : cudnnGetErrorString(s));
 }
 
+// Whether the graph API runs this pass of plan p (ConvApi).
+static int graph_wanted(const CudaImpl *c, const ConvPlan *p, ConvPass pass) {
+    if (c->conv_api != CONV_AUTO) return c->conv_api == CONV_GRAPH;
+    return pass == PASS_FORWARD && p->type == CUDNN_DATA_FLOAT && p->N <= GRAPH_FORWARD_MAX_N;
+}
+
 // Runs one pass of plan p on buffers in its data type, ordered as for
 // find_algorithm (which runs on the first call). Returns -1, having run
 // nothing, when a BFLOAT16 plan has no algorithm for the pass.
-// With SIAMESE_CUDA_CONV=graph the pass runs the graph API's plan (made,
+// Where ConvApi wants it, the pass runs the graph API's plan (made,
 // autotuned, at the first use whose buffers are aligned for it) where it
 // has one, else as below.
 static int graph_pass(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *a, const void *b,
                       void *out) {
     const uintptr_t align = (uintptr_t)a | (uintptr_t)b | (uintptr_t)out;
-    if (!c->conv_graph || p->graph_none[pass] || align % GRAPH_ALIGNMENT) return -1;
+    if (!graph_wanted(c, p, pass) || p->graph_none[pass] || align % GRAPH_ALIGNMENT) return -1;
     if (!p->graph[pass]) {
         char why[256];
         workspace_ready(c);
@@ -805,11 +829,15 @@ static int graph_pass(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *a, co
                                           p->K, p->type, p->tf32, c->ws, c->ws_bytes, a, b, out,
                                           why, sizeof why);
         if (!p->graph[pass]) {
-            // Said once per shape and pass: a GPU run compares the two APIs.
-            fprintf(stderr, "siamese: cuDNN graph API, %s N=%d H=%d W=%d C=%d K=%d%s: %s; the "
-                            "legacy API runs it\n",
-                    PASS_NAMES[pass], p->N, p->H, p->W, p->C, p->K,
-                    p->type == CUDNN_DATA_BFLOAT16 ? " bf16" : "", why);
+            // Said once per shape and pass where the graph API was asked
+            // for (a GPU run compares the two APIs); by default the legacy
+            // API runs the pass without a word.
+            if (c->conv_api == CONV_GRAPH)
+                fprintf(stderr,
+                        "siamese: cuDNN graph API, %s N=%d H=%d W=%d C=%d K=%d%s: %s; the "
+                        "legacy API runs it\n",
+                        PASS_NAMES[pass], p->N, p->H, p->W, p->C, p->K,
+                        p->type == CUDNN_DATA_BFLOAT16 ? " bf16" : "", why);
             p->graph_none[pass] = 1;
             return -1;
         }
@@ -895,7 +923,8 @@ static void conv_forward_fp32(CudaImpl *c, float *out, const float *in, const fl
     PIECE(c, "convert");
     const void *wk = kernel_krsc(c, w, C, K, 0);
     PIECE(c, "forward");
-    if (relu && p->fused && !c->conv_graph) {  // (the graph API's plans are conv only)
+    // (the graph API's plans are convolution only)
+    if (relu && p->fused && !graph_wanted(c, p, PASS_FORWARD)) {
         if (!p->found[PASS_FORWARD]) find_algorithm(c, p, PASS_FORWARD, in, wk, out);
         // One call; z (= out, scaled by 0) is not used.
         CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->math[PASS_FORWARD]));
@@ -979,10 +1008,10 @@ static int conv_input_grad_bf16(CudaImpl *c, float *din, const uint16_t *dy, con
 }
 
 // dout masked by the ReLU (y) in place and summed into dbias: one pass of
-// ours (fused_bias_grad), or a ReLU pass and cuDNN's bias reduction.
+// ours, or (cudnn_bias_grad) a ReLU pass and cuDNN's bias reduction.
 static void relu_and_bias_grad(CudaImpl *c, float *dbias, float *dout, const float *y, int rows,
                                int K, ConvPlan *p) {
-    if (c->fused_bias_grad) {
+    if (!c->cudnn_bias_grad) {
         PIECE(c, "bias grad");  // with the ReLU mask
         float *partial = scratch(&c->partial, (size_t)kernel_relu_bias_grad_parts(rows, K) * K *
                                                   sizeof(float));
@@ -1032,19 +1061,20 @@ static void cuda_relu_backward(Backend *b, float *dx, const float *dy, const flo
 }
 
 // ---- pooling ---------------------------------------------------------------------
-// cuDNN's forward pass and our backward pass that finds each window's first
-// maximum again (kernels/maxpool_backward.cu: cuDNN's backward pass does not
-// document which tied element gets the gradient), or with pool_argmax our
-// forward pass keeping the maxima in argmax and the backward pass routing
-// by it (kernels/maxpool.cu). Both passes decide alike from pool_argmax and
-// the argmax pointer the model gives both.
+// Our forward pass keeping each window's first maximum in argmax and the
+// backward pass routing by it (kernels/maxpool.cu), when the model keeps an
+// argmax (training). Without one (inference), or with cudnn_pool, cuDNN's
+// forward pass and our backward pass that finds each window's first maximum
+// again (kernels/maxpool_backward.cu: cuDNN's backward pass does not
+// document which tied element gets the gradient). Both passes decide alike
+// from cudnn_pool and the argmax pointer the model gives both.
 
 static void cuda_maxpool2_forward(Backend *b, float *out, uint8_t *argmax, const float *in, int N,
                                   int H, int W, int C) {
     CUDA_OP(b, c);
     if (H < 2 || W < 2) return;  // no window fits: the output is empty
     require_int_sized("maxpool2_forward", (size_t)N * H * W * C);
-    if (c->pool_argmax && argmax) {
+    if (!c->cudnn_pool && argmax) {
         kernel_maxpool2_forward_argmax(c->stream, out, argmax, in, N, H, W, C);
         return;
     }
@@ -1060,7 +1090,7 @@ static void cuda_maxpool2_backward(Backend *b, float *din, const float *dout, co
                                    int C) {
     CUDA_OP(b, c);
     require_int_sized("maxpool2_backward", (size_t)N * H * W * C);
-    if (c->pool_argmax && argmax && H >= 2 && W >= 2)
+    if (!c->cudnn_pool && argmax && H >= 2 && W >= 2)
         kernel_maxpool2_backward_argmax(c->stream, din, dout, argmax, N, H, W, C);
     else
         kernel_maxpool2_backward(c->stream, din, dout, in, out, N, H, W, C);
@@ -1275,9 +1305,8 @@ static int read_env(CudaImpl *c, Err *e) {
         int *set;
     } SWITCHES[] = {
         {"SIAMESE_CUDA_KERNELS", "krsc", "keras", &c->keras_kernels},
-        {"SIAMESE_CUDA_BIAS_GRAD", "cudnn", "fused", &c->fused_bias_grad},
-        {"SIAMESE_CUDA_POOL", "cudnn", "argmax", &c->pool_argmax},
-        {"SIAMESE_CUDA_CONV", "find", "graph", &c->conv_graph},
+        {"SIAMESE_CUDA_BIAS_GRAD", "fused", "cudnn", &c->cudnn_bias_grad},
+        {"SIAMESE_CUDA_POOL", "argmax", "cudnn", &c->cudnn_pool},
     };
     for (size_t i = 0; i < sizeof SWITCHES / sizeof *SWITCHES; i++) {
         s = getenv(SWITCHES[i].var);
@@ -1286,6 +1315,16 @@ static int read_env(CudaImpl *c, Err *e) {
             return err_set(e, "%s=%s: expected %s (the default) or %s", SWITCHES[i].var, s,
                            SWITCHES[i].usual, SWITCHES[i].other);
         *SWITCHES[i].set = 1;
+    }
+    s = getenv("SIAMESE_CUDA_CONV");
+    if (s && *s) {
+        const char *const API[] = {"auto", "find", "graph"};  // by ConvApi
+        int i = 0;
+        while (i < 3 && strcmp(s, API[i])) i++;
+        if (i == 3)
+            return err_set(e, "SIAMESE_CUDA_CONV=%s: expected auto (the default), find or graph",
+                           s);
+        c->conv_api = (ConvApi)i;
     }
     return 0;
 }
@@ -1365,8 +1404,8 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
         snprintf(ws, sizeof ws, ", workspace %zu MiB", c->ws_bytes >> 20);
     text_fit(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu%s%s%s%s%s", device_index,
              prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000, ver / 100 % 100, ws,
-             c->conv_graph ? ", conv graph" : "", c->keras_kernels ? ", kernels keras" : "",
-             c->fused_bias_grad ? ", bias grad fused" : "", c->pool_argmax ? ", pool argmax" : "");
+             c->conv_api == CONV_GRAPH ? ", conv graph" : c->conv_api == CONV_FIND ? ", conv find" : "", c->keras_kernels ? ", kernels keras" : "",
+             c->cudnn_bias_grad ? ", bias grad cudnn" : "", c->cudnn_pool ? ", pool cudnn" : "");
     *out = b;
     return 0;
 fail:

@@ -1,6 +1,7 @@
 // cudnn_graph: one pass of a 3x3 'same' convolution through cuDNN's graph
-// (backend) API, for backend_cuda.c (SIAMESE_CUDA_CONV=graph; built into
-// libsiamese_cuda.so only).
+// (backend) API, for backend_cuda.c (ConvApi: one pair's forward pass, or
+// every pass with SIAMESE_CUDA_CONV=graph; built into libsiamese_cuda.so
+// only).
 //
 // The legacy API's cudnnFind searches a fixed list of algorithms; the graph
 // API's heuristics offer every engine and configuration (tile sizes,

@@ -61,12 +61,19 @@ void gallery_model_describe(const Model *m, char *buf, size_t len) {
 int gallery_check_model(const Gallery *g, const Model *m, const char *model_path, Err *e) {
     char id[17], desc[160];
     if (gallery_model_id(m, id, e)) return -1;
-    if (!strcmp(id, g->model_id)) return 0;
-    gallery_model_describe(m, desc, sizeof desc);
-    return err_set(e,
-                   "%s was indexed with %s [%s], not with %s (%s) [%s]: give that --model, or "
-                   "index again with this one into another file",
-                   g->path, g->model, g->model_id, model_path, desc, id);
+    if (strcmp(id, g->model_id)) {
+        gallery_model_describe(m, desc, sizeof desc);
+        return err_set(e,
+                       "%s was indexed with %s [%s], not with %s (%s) [%s]: give that --model, or "
+                       "index again with this one into another file",
+                       g->path, g->model, g->model_id, model_path, desc, id);
+    }
+    // The identity is what the file says: its rows must also be the size
+    // every reader's buffers take from the model.
+    if (g->feat_dim != m->feat_dim)
+        return err_set(e, "%s: entries of %d features under the identity of %s, which makes %d "
+                       "(a damaged index)", g->path, g->feat_dim, model_path, m->feat_dim);
+    return 0;
 }
 
 // ---- HDF5 helpers -----------------------------------------------------------------

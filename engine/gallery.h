@@ -66,8 +66,9 @@ int gallery_find_path(const Gallery *g, const char *path, long *index, Err *e);
 int gallery_model_id(const Model *m, char out[17], Err *e);
 // "compact, 105 px, inverted input" into buf.
 void gallery_model_describe(const Model *m, char *buf, size_t len);
-// Fails, naming both models, unless g was indexed with m; model_path is
-// m's file, for the message.
+// Fails, naming both models, unless g was indexed with m, and unless its
+// rows have m's feature count (every reader sizes its buffers by m);
+// model_path is m's file, for the message.
 int gallery_check_model(const Gallery *g, const Model *m, const char *model_path, Err *e);
 
 typedef struct GalleryUpdate {

@@ -88,17 +88,19 @@ static int read_rows(const Gallery *g, const long *rows, long k, float *feats, E
 static int head_rows(Model *m, const Gallery *g, const float *query, const long *rows, long n_rows,
                      const SearchOpts *o, Best *best, Err *e) {
     const int F = g->feat_dim;
-    float *rep = malloc((size_t)HEAD_BLOCK * F * sizeof(float));
-    float *feats = malloc((size_t)HEAD_BLOCK * F * sizeof(float));
-    float *prob = malloc(HEAD_BLOCK * sizeof(float));
-    long *at = malloc(HEAD_BLOCK * sizeof *at);
-    uint8_t *readable = malloc(HEAD_BLOCK);
+    // (A shortlist smaller than a block takes buffers of its size.)
+    const long block = n_rows < 1 ? 1 : n_rows < HEAD_BLOCK ? n_rows : HEAD_BLOCK;
+    float *rep = malloc((size_t)block * F * sizeof(float));
+    float *feats = malloc((size_t)block * F * sizeof(float));
+    float *prob = malloc(block * sizeof(float));
+    long *at = malloc(block * sizeof *at);
+    uint8_t *readable = malloc(block);
     int rc = rep && feats && prob && at && readable ? 0 : err_set(e, "out of memory");
     // The query against a block of entries: model_head takes pairs.
-    for (int i = 0; !rc && i < HEAD_BLOCK; i++)
+    for (long i = 0; !rc && i < block; i++)
         memcpy(rep + (size_t)i * F, query, F * sizeof(float));
-    for (long b0 = 0; !rc && b0 < n_rows; b0 += HEAD_BLOCK) {
-        const long k = n_rows - b0 < HEAD_BLOCK ? n_rows - b0 : HEAD_BLOCK;
+    for (long b0 = 0; !rc && b0 < n_rows; b0 += block) {
+        const long k = n_rows - b0 < block ? n_rows - b0 : block;
         for (long i = 0; i < k; i++) at[i] = rows ? rows[b0 + i] : b0 + i;
         if (rows) {
             rc = read_rows(g, at, k, feats, e);

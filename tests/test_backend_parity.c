@@ -23,7 +23,8 @@
 // for two flipped windows in VGG16's blocks 2 and 4). So the model check
 // compares like with like: it counts the flips in the forward activations
 // (which are held to 1e-3 each), then gives the CPU model the GPU's forward
-// state (input, every activation, the head's values) and runs both
+// state (input, every activation, the head's values; its max-pools choose
+// their windows again from those activations) and runs both
 // backward passes from the same activations, hence the same decisions:
 // every gradient is then held to 1e-3 element by element. After three
 // training steps from there the two runs' weights may differ by what a
@@ -119,6 +120,12 @@ static float *download(Backend *be, const float *p, size_t n) {
     float *h = malloc(n * sizeof(float));
     be->ops->download(be, h, p, n * sizeof(float));
     return h;
+}
+
+static void copy_tensor(Backend *bt, float *to, Backend *bf, const float *from, size_t n) {
+    float *h = download(bf, from, n);
+    bt->ops->upload(bt, to, h, n * sizeof(float));
+    free(h);
 }
 
 // Compares the two sides of b; prints and checks the error.
@@ -218,7 +225,12 @@ static void test_conv(int N, int H, int W, int C, int K, double tol) {
         if (with_din) expect_close("backward dX", din, tol);
     }
     // With the ReLU's output (out: the last forward pass had the ReLU),
-    // dout is masked in place first (the model's path).
+    // dout is masked in place first (the model's path). Both sides mask by
+    // the CPU's output: in tf32 or bf16 a pre-activation within the GPU's
+    // rounding of zero lands on the other side of the ReLU, which is no
+    // error of the backward pass (a masked element moves dW by a whole
+    // product).
+    copy_tensor(gpu, out.g, cpu, out.c, nout);
     cpu->ops->conv3x3_backward(cpu, din.c, dw.c, db.c, dout.c, out.c, in.c, w.c, N, H, W, C, K);
     gpu->ops->conv3x3_backward(gpu, din.g, dw.g, db.g, dout.g, out.g, in.g, w.g, N, H, W, C, K);
     expect_close("backward, ReLU mask: dout in place", dout, TOL_EXACT);
@@ -482,10 +494,19 @@ static double model_tensor(const char *what, const float *pc, const float *pg, s
 
 // A device tensor of n floats copied from model `from` (on backend bf) into
 // model `to` (on bt).
-static void copy_tensor(Backend *bt, float *to, Backend *bf, const float *from, size_t n) {
-    float *h = download(bf, from, n);
-    bt->ops->upload(bt, to, h, n * sizeof(float));
-    free(h);
+
+// Each max-pool's output and window choices (m->argmax) made again from
+// the activations m holds now, as a forward pass over them makes them: a
+// backward pass routes by the argmax its own forward pass kept, so after
+// activations are replaced (taken from the other side, or planted), the
+// choices must follow them.
+static void pool_decide_again(Backend *be, Model *m, int N) {
+    for (int i = 1; i < m->n_backbone; i++) {
+        const Layer *l = &m->layers[i];
+        if (l->kind == LAYER_POOL)
+            be->ops->maxpool2_forward(be, m->acts[i], m->argmax[i], m->acts[i - 1], 2 * N, l->H,
+                                      l->W, l->C);
+    }
 }
 
 // Everything of the GPU's last forward pass that a backward pass reads, into
@@ -502,6 +523,7 @@ static void take_forward_state(Model *mc, Model *mg, int N) {
     copy_tensor(cpu, mc->hidden, gpu, mg->hidden, (size_t)N * mc->spec.hidden);
     copy_tensor(cpu, mc->logit, gpu, mg->logit, N);
     copy_tensor(cpu, mc->prob, gpu, mg->prob, N);
+    pool_decide_again(cpu, mc, N);
 }
 
 // PLANT_FLIPS: in up to `windows` near-tied 2x2 windows of the first
@@ -534,6 +556,7 @@ static void plant_flips(Model *m, int N, int windows) {
     }
     gpu->ops->upload(gpu, m->acts[p - 1], in, nin * sizeof(float));
     gpu->ops->upload(gpu, m->acts[p], out, nout * sizeof(float));
+    pool_decide_again(gpu, m, N);  // as the GPU's forward pass would have chosen
     printf("  (planted: %d argmax flips in %s's input)\n", done, l->name);
     CHECK(done > 0, "no near-tied window to plant a flip in");
     free(in);

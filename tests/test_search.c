@@ -7,10 +7,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../engine/backend.h"
 #include "../engine/gallery.h"
+#include "../engine/h5attr.h"
 #include "../engine/proxy.h"
 #include "../engine/rng.h"
 #include "../engine/search.h"
@@ -174,6 +176,49 @@ static void test_index(Model *m, const char *dir) {
     unlink(path);
 }
 
+// An index whose rows are another model's (more features a row) under m's
+// identity (a damaged or forged model_id): refused by its feature count
+// before anything reads its rows into buffers sized for m's. (An update
+// read its kept rows into them: 300 rows of 512 floats overran a block of
+// 1024 rows of 128.)
+static void test_other_rows(Model *m, const char *dir) {
+    char path[4096], folder[4096], file[4200];
+    snprintf(path, sizeof path, "%s/other.h5", dir);
+    snprintf(folder, sizeof folder, "%s/images", dir);
+    snprintf(file, sizeof file, "%s/x.png", folder);
+    ModelSpec spec;
+    model_spec_compact(&spec, 64);  // features: 2x2x128
+    Model *big;
+    GalleryUpdate st;
+    Err e;
+    CHECK(model_create(&big, &spec, m->be, &e) == 0 && model_init_random(big, 4, &e) == 0, "%s",
+          e.msg);
+    CHECK(gallery_index_synthetic(big, "big.h5", 300, 1, path, NULL, &st, &e) == 0, "%s", e.msg);
+    model_free(big);
+    char id[17];
+    CHECK(gallery_model_id(m, id, &e) == 0, "%s", e.msg);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    CHECK(f >= 0 && H5Adelete(f, "model_id") >= 0 && h5attr_write_string(f, "model_id", id) == 0,
+          "rewriting the model_id of %s", path);
+    if (f >= 0) H5Fclose(f);
+    Gallery g;
+    CHECK(gallery_open(&g, path, &e) == 0, "%s", e.msg);
+    CHECK(gallery_check_model(&g, m, "random.h5", &e) < 0 && strstr(e.msg, path) &&
+              strstr(e.msg, "512 features"),
+          "ranking: %s", e.msg);
+    gallery_close(&g);
+    // An update from a folder of one file (which does not decode).
+    mkdir(folder, 0755);
+    FILE *x = fopen(file, "w");
+    if (x) fclose(x);
+    CHECK(gallery_index(m, "random.h5", folder, path, NULL, NULL, &st, &e) < 0 &&
+              strstr(e.msg, "512 features"),
+          "updating: %s", e.msg);
+    unlink(file);
+    rmdir(folder);
+    unlink(path);
+}
+
 int main(void) {
     Backend *be;
     Model *m;
@@ -192,6 +237,7 @@ int main(void) {
     char dir[] = "/tmp/test_search.XXXXXX";
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");
     test_index(m, dir);
+    test_other_rows(m, dir);
     rmdir(dir);
     model_free(m);
     backend_close(be);

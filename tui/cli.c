@@ -29,7 +29,9 @@ double cli_now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-int cli_common_opt(int code, const char *arg, CommonOpts *o) {
+// 1 when code was a common option (taken into o), 0 when not, -1 after
+// printing what is wrong with its value.
+static int common_opt(int code, const char *arg, CommonOpts *o) {
     long v;
     switch (code) {
     case 'm': o->model = arg; return 1;
@@ -46,6 +48,16 @@ int cli_common_opt(int code, const char *arg, CommonOpts *o) {
     case 'v': o->verbose = 1; return 1;
     default: return 0;
     }
+}
+
+int cli_getopt(int argc, char **argv, const struct option *longs, CommonOpts *co) {
+    opterr = 0;
+    int c, common;
+    // (":" first: a missing value is told from an unknown option; -h and
+    // -v are the short forms of --help and --verbose.)
+    while ((c = getopt_long(argc, argv, ":hv", longs, NULL)) != -1)
+        if ((common = common_opt(c, optarg, co)) <= 0) return common < 0 ? CLI_OPT_FAILED : c;
+    return -1;
 }
 
 void cli_catch_stop_signals(void (*handler)(int)) {

@@ -3,6 +3,7 @@
 #ifndef SIAMESE_CLI_H
 #define SIAMESE_CLI_H
 
+#include <getopt.h>
 #include <stdio.h>
 
 #include "../engine/backend.h"
@@ -35,14 +36,12 @@ typedef struct CommonOpts {
 void common_opts_init(CommonOpts *o);
 
 // The common options as getopt_long entries (codes 'm', 'd', 't', 'l',
-// 'v', 'P'; CLI_COMMON_SHORT for the optstring), for commands that take them
-// (predict, eval, rank), and their handling: returns 1 when code was a
-// common option, 0 when not, -1 after printing an error.
+// 'v', 'P'), for the commands that take them (predict, eval, rank, index),
+// which read their options with cli_getopt.
 #define CLI_COMMON_LONGS                                                           \
     {"model", required_argument, 0, 'm'}, {"device", required_argument, 0, 'd'}, \
         {"threads", required_argument, 0, 't'}, {"letterbox", no_argument, 0, 'l'}, \
         {"verbose", no_argument, 0, 'v'}, {"precision", required_argument, 0, 'P'}
-#define CLI_COMMON_SHORT "v"
 #define CLI_COMMON_HELP                                                            \
     "  --model PATH     weights file (default " DEFAULT_MODEL ")\n"                 \
     "  --device DEV     auto, cpu, cuda or cuda:N (default auto)\n"                 \
@@ -51,7 +50,14 @@ void common_opts_init(CommonOpts *o);
     "  --precision P    fp32, tf32 (TF32 convolutions on a GPU; the CPU computes fp32) or\n" \
     "                   bf16 (bfloat16 products; GPU only); default tf32\n" \
     "  -v, --verbose    say which device runs, and why not the GPU when auto finds none\n"
-int cli_common_opt(int code, const char *arg, CommonOpts *o);
+// getopt_long over argv with longs (CLI_COMMON_LONGS, the command's own
+// options and "help" as 'h'; GNU order, errors not printed): the common
+// options go into co and are not returned. Returns the next other
+// option's code (':' or '?' for cli_option_error), -1 at the end, or
+// CLI_OPT_FAILED after printing why a common option's value is wrong.
+// A command's parse starts with optind = 1.
+#define CLI_OPT_FAILED (-2)
+int cli_getopt(int argc, char **argv, const struct option *longs, CommonOpts *co);
 
 // Parse a number for option `name`; on error print a message and return -1.
 int cli_parse_int(const char *name, const char *s, long lo, long hi, long *out);

@@ -137,12 +137,9 @@ int cmd_eval(int argc, char **argv) {
     int own = 0, c;
     const char *runs = NULL;
     optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h" CLI_COMMON_SHORT, longs, NULL)) != -1) {
-        int common = cli_common_opt(c, optarg, &co);
-        if (common < 0) return EXIT_USAGE;
-        if (common) continue;
+    while ((c = cli_getopt(argc, argv, longs, &co)) != -1) {
         switch (c) {
+        case CLI_OPT_FAILED: return EXIT_USAGE;
         case O_WAYS:
             if (cli_parse_int("--ways", optarg, 2, 1000, &v)) return EXIT_USAGE;
             ec.ways = (int)v;

@@ -48,12 +48,9 @@ int cmd_index(int argc, char **argv) {
     long synthetic = 0, seed = 1;
     int c;
     optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h" CLI_COMMON_SHORT, longs, NULL)) != -1) {
-        int common = cli_common_opt(c, optarg, &co);
-        if (common < 0) return EXIT_USAGE;
-        if (common) continue;
+    while ((c = cli_getopt(argc, argv, longs, &co)) != -1) {
         switch (c) {
+        case CLI_OPT_FAILED: return EXIT_USAGE;
         case O_OUT: out = optarg; break;
         case O_SYNTHETIC:
             if (cli_parse_int("--synthetic", optarg, 1, 100000000, &synthetic)) return EXIT_USAGE;

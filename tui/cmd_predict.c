@@ -46,14 +46,11 @@ int predict_parse(int argc, char **argv, PredictOpts *po) {
         {0, 0, 0, 0}};
     int c;
     optind = 1;
-    opterr = 0;
     // GNU getopt's order: options anywhere, operands in their order; a
     // path that starts with '-' comes after "--".
-    while ((c = getopt_long(argc, argv, ":h" CLI_COMMON_SHORT, longs, NULL)) != -1) {
-        int common = cli_common_opt(c, optarg, &po->common);
-        if (common < 0) return -1;
-        if (common) continue;
+    while ((c = cli_getopt(argc, argv, longs, &po->common)) != -1) {
         switch (c) {
+        case CLI_OPT_FAILED: return -1;
         case 'p': po->plain = 1; break;
         case 'T':
             if (cli_parse_float("--threshold", optarg, 0, 1, &po->threshold)) return -1;
@@ -159,7 +156,7 @@ int cmd_predict(int argc, char **argv) {
     // Prompts only where a person reads them: with either side piped, the
     // line protocol keeps standard output to one line per pair.
     if (operands == 0 && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
-        return cmd_interactive(argc, argv);
+        return cmd_interactive(&po);
     Backend *be;
     Model *m;
     char path[4096];

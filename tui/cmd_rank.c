@@ -215,12 +215,9 @@ int cmd_rank(int argc, char **argv) {
     SearchOpts so = {.top = 10, .skip = -1};
     int c;
     optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h" CLI_COMMON_SHORT, longs, NULL)) != -1) {
-        int common = cli_common_opt(c, optarg, &co);
-        if (common < 0) return EXIT_USAGE;
-        if (common) continue;
+    while ((c = cli_getopt(argc, argv, longs, &co)) != -1) {
         switch (c) {
+        case CLI_OPT_FAILED: return EXIT_USAGE;
         case 'n':
             if (cli_parse_int("--top", optarg, 0, 100000000, &so.top)) return EXIT_USAGE;
             break;

@@ -16,8 +16,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_index(int argc, char **argv);
 int cmd_rank(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
-// The compare loop in a terminal (curses, or readline prompts with --plain).
-int cmd_interactive(int argc, char **argv);
 
 // train's options into c (defaults first; with --resume the checkpoint's
 // settings, which the other options override). Returns 0 ok (c then holds
@@ -43,5 +41,8 @@ int predict_pair(Model *m, const char *p1, const char *p2, float *prob);
 // " SAME" or " DIFFERENT" at the threshold; then the newline.
 void predict_print_score(FILE *f, float prob, const PredictOpts *o);
 int predict_lines(Model *m, const PredictOpts *o, FILE *in, FILE *out);
+// The compare loop in a terminal (curses, or readline prompts with --plain),
+// with predict's options as parsed; returns the exit status.
+int cmd_interactive(const PredictOpts *o);
 
 #endif

@@ -9,10 +9,7 @@
 #include "plain.h"
 #include "term.h"
 
-int cmd_interactive(int argc, char **argv) {
-    PredictOpts o;
-    predict_opts_init(&o);
-    if (predict_parse(argc, argv, &o) < 0) return EXIT_USAGE;
+int cmd_interactive(const PredictOpts *o) {
     setlocale(LC_CTYPE, "");  // readline and curses edit and show UTF-8 names
     Backend *be;
     Model *m;
@@ -21,19 +18,19 @@ int cmd_interactive(int argc, char **argv) {
     // untrained model's warning) then shows in it, rather than on the
     // terminal behind it, where it would reappear after quitting. (An error
     // is written out when the screen stops.)
-    int screen = !o.plain && term_start(why, sizeof why) == 0;
-    int rc = cli_open_model(&o.common, &be, &m, NULL, path, sizeof path);
+    int screen = !o->plain && term_start(why, sizeof why) == 0;
+    int rc = cli_open_model(&o->common, &be, &m, NULL, path, sizeof path);
     if (rc) {
         term_stop();
         return rc;
     }
     rc = -1;
-    if (screen) rc = compare_screen_run(be, &m, path, &o, why, sizeof why);
+    if (screen) rc = compare_screen_run(be, &m, path, o, why, sizeof why);
     if (rc < 0) {
         term_stop();  // a screen started above that could not run (out of memory) goes first
-        if (!o.plain)
+        if (!o->plain)
             fprintf(stderr, "%s: no full-screen interface (%s): plain prompts\n", cli_prog, why);
-        rc = plain_compare_loop(m, &o);
+        rc = plain_compare_loop(m, o);
     }
     model_free(m);
     backend_close(be);

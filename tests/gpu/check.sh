@@ -49,7 +49,8 @@
 #   --dry-run   the same steps on the CPU at toy sizes: checks the script
 #               itself on a machine without a GPU.
 # Environment: GPU_CHECK_BUDGET (seconds, default 560), PYTHON (python3),
-# GPU_CHECK_DEVICE (cuda).
+# GPU_CHECK_DEVICE (cuda), GPU_CHECK_SKIP (a comma-separated list of steps
+# to leave out of a short rerun: training, data-parallel, torch-compile).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 # gpu_script_start, setup_programs: the scratch folder, the programs ready to run here.
@@ -62,6 +63,8 @@ section() { printf '\n==== %s  [%ds elapsed, %ds left]\n' "$1" $((SECONDS - T0))
 declare -A STATUS
 ORDER=()
 status() { STATUS[$1]=$2; ORDER+=("$1"); echo "---- $1: $2"; }
+# skip STEP: whether GPU_CHECK_SKIP names the step.
+skip() { [[ ",${GPU_CHECK_SKIP:-}," == *",$1,"* ]]; }
 
 # limited CAP CMD...: runs CMD for at most CAP seconds, and never past the
 # budget (keeping 15 s for the summary). Exit 124 on a timeout.
@@ -181,15 +184,19 @@ main() {
     section "2. training: $tsteps steps from the same weights, CPU (A) vs $dev (B), FP32"
     local data_arg=synthetic
     if [ -n "$DATA" ] && [ -d "$DATA" ]; then data_arg=$DATA; else echo "no Omniglot images: synthetic pairs"; fi
-    limited 170 "$RUN" train_compare --a cpu --b "$dev" --data "$data_arg" --backbone "$backbone" \
-        --input "$input" --batch "$tbatch" --steps "$tsteps" --every 10 \
-        --time-limit $(($(left) - 30 < 150 ? $(left) - 30 : 150)) --csv "$RES/train_curves.csv" \
-        2>&1 | tee "$WORK/train.log"
-    case ${PIPESTATUS[0]} in
-    0) status training "PASS" ;;
-    124) status training "FAIL (timeout)" ;;
-    *) status training FAIL ;;
-    esac
+    if skip training; then
+        status training "SKIP (GPU_CHECK_SKIP)"
+    else
+        limited 170 "$RUN" train_compare --a cpu --b "$dev" --data "$data_arg" --backbone "$backbone" \
+            --input "$input" --batch "$tbatch" --steps "$tsteps" --every 10 \
+            --time-limit $(($(left) - 30 < 150 ? $(left) - 30 : 150)) --csv "$RES/train_curves.csv" \
+            2>&1 | tee "$WORK/train.log"
+        case ${PIPESTATUS[0]} in
+        0) status training "PASS" ;;
+        124) status training "FAIL (timeout)" ;;
+        *) status training FAIL ;;
+        esac
+    fi
 
     section "2b. training: $tsteps steps from the same weights, $dev FP32 (A) vs $dev --precision bf16 (B)"
     if [ $DRY = 1 ]; then
@@ -246,10 +253,11 @@ main() {
 
     section "3f. speed: PyTorch on the same model"
     if "$PY" -c "import torch" 2>/dev/null; then
-        local deadline=$(($(left) - 60))
+        local deadline=$(($(left) - 60)) impls=()
+        skip torch-compile && impls=(--impls eager-nchw,eager-nhwc)
         gpu_memory 400 "$WORK/torch.log" "$PY" bench/gpu_torch.py --precision tf32 \
             --infer-batches "$ib" --train-batches "$tb" --backbone "$backbone" --input "$input" \
-            --deadline "$deadline" "${torch_args[@]}"
+            --deadline "$deadline" "${torch_args[@]}" "${impls[@]}"
         grep -q "^RESULT" "$WORK/torch.log" && status "speed (PyTorch)" done || status "speed (PyTorch)" FAIL
     else
         echo "$PY cannot import torch"
@@ -342,27 +350,28 @@ trainer() {
     done
 }
 
-# The CUDA backend's switches (engine/backend_cuda.c, the top): each new
-# way, and all of them together, against the defaults, so that the run
-# shows which to keep: the parity test with the switch (every operation and
-# the compact model), then bench_model's VGG16 training at batch 32 in tf32
-# (bf16 for all together too), and for all together the profile and the
-# inference figures. One line per switch in RESULTS.md.
+# The CUDA backend's switches (engine/backend_cuda.c, the top): each way
+# that is not the default, and the non-default ways together, against the
+# defaults, so that the run shows which to keep: the parity test with the
+# switch (every operation and the compact model), then bench_model's VGG16
+# training at batch 32 in tf32 and inference at batch 1 and 64, and for
+# the last entry (all together) bf16 training and the profile. One line
+# per switch in RESULTS.md.
 SWITCHES=(
-    "SIAMESE_CUDA_BIAS_GRAD=fused"
-    "SIAMESE_CUDA_POOL=argmax"
+    "SIAMESE_CUDA_BIAS_GRAD=cudnn"
+    "SIAMESE_CUDA_POOL=cudnn"
+    "SIAMESE_CUDA_CONV=find"
     "SIAMESE_CUDA_CONV=graph"
     "SIAMESE_CUDA_WORKSPACE_MB=2048"
-    "SIAMESE_CUDA_KERNELS=keras"
-    "SIAMESE_CUDA_BIAS_GRAD=fused SIAMESE_CUDA_POOL=argmax SIAMESE_CUDA_CONV=graph SIAMESE_CUDA_WORKSPACE_MB=2048"
+    "SIAMESE_CUDA_CONV=graph SIAMESE_CUDA_WORKSPACE_MB=2048"
 )
 switches() {
-    section "4. the CUDA backend's switches: parity and VGG16 training speed each"
+    section "4. the CUDA backend's switches: parity, VGG16 training and inference speed each"
     if [ $DRY = 1 ]; then
         echo "(dry run: the switches are the CUDA backend's; nothing to compare on the CPU)"
         return
     fi
-    local i sw verdict pps
+    local i sw verdict run mode b line
     for i in "${!SWITCHES[@]}"; do
         sw=${SWITCHES[$i]}
         echo "-- $sw"
@@ -370,31 +379,26 @@ switches() {
         limited 60 env $sw "$RUN" test_backend_parity --device "$dev" >"$WORK/switch_$i.parity" 2>&1
         case $? in 0) verdict=PASS ;; 124) verdict="FAIL (timeout)" ;; *) verdict=FAIL ;; esac
         grep "^GPU:\|^FAIL\|checks," "$WORK/switch_$i.parity" | head -8
-        # shellcheck disable=SC2086
-        limited 60 env $sw "$RUN" bench_model --device "$dev" --mode train --batch "${tb%%,*}" \
-            --backbone "$backbone" --input "$input" --seconds "$secs" --precision tf32 \
-            >"$WORK/switch_$i.train" 2>&1
-        grep "pairs/s\|siamese:" "$WORK/switch_$i.train" | head -5
-        pps=$(result train "${tb%%,*}" "$WORK/switch_$i.train")
-        echo "SWITCH $i parity=$verdict train_tf32=${pps:--}" >>"$WORK/switches.log"
+        line="SWITCH $i parity=$verdict;"
+        for run in $(runs "$ib" "$tb"); do
+            mode=${run%%:*} b=${run##*:}
+            # shellcheck disable=SC2086
+            limited 60 env $sw "$RUN" bench_model --device "$dev" --mode "$mode" --batch "$b" \
+                --backbone "$backbone" --input "$input" --seconds "$secs" --precision tf32 \
+                >"$WORK/switch_${i}_${mode}_$b.log" 2>&1
+            grep "pairs/s" "$WORK/switch_${i}_${mode}_$b.log" | head -2
+            line+=" ${mode}_$b=$(result "$mode" "$b" "$WORK/switch_${i}_${mode}_$b.log")"
+        done
+        echo "$line" >>"$WORK/switches.log"
     done
-    # All together: bf16 training, inference, and where the time goes.
+    # All together: bf16 training and where the time goes.
     sw=${SWITCHES[$((${#SWITCHES[@]} - 1))]}
     echo "-- all together: $sw"
-    local run mode b
     # shellcheck disable=SC2086
     limited 60 env $sw "$RUN" bench_model --device "$dev" --mode train --batch "${tb%%,*}" \
         --backbone "$backbone" --input "$input" --seconds "$secs" --precision bf16 \
         >"$WORK/switch_all.bf16" 2>&1
     grep "pairs/s" "$WORK/switch_all.bf16"
-    for run in $(runs "$ib" ""); do
-        mode=${run%%:*} b=${run##*:}
-        # shellcheck disable=SC2086
-        limited 60 env $sw "$RUN" bench_model --device "$dev" --mode "$mode" --batch "$b" \
-            --backbone "$backbone" --input "$input" --seconds "$secs" --precision tf32 \
-            >"$WORK/switch_all_${mode}_$b.log" 2>&1
-        grep "pairs/s" "$WORK/switch_all_${mode}_$b.log"
-    done
     # shellcheck disable=SC2086
     limited 60 env $sw "$RUN" siamese bench --mode profile --device "$dev" --backbone "$backbone" \
         --input-shape "$input" --batch "${tb%%,*}" --precision tf32 --repeat 5 \
@@ -415,6 +419,10 @@ switches() {
 # with a small model, both mpirun runs take the MPI path.
 data_parallel() {
     section "5. data-parallel training: 1 process, mpirun -np 1 (NCCL), mpirun -np 2 on one GPU (MPI)"
+    if skip data-parallel; then
+        status data-parallel "SKIP (GPU_CHECK_SKIP)"
+        return
+    fi
     if [ -z "$MPIRUN" ]; then
         status data-parallel "SKIP (no mpirun: neither the bundle nor this machine has Open MPI)"
         return
@@ -545,22 +553,26 @@ summary() {
         grep -h "gradients summed\|^rank 0's" "$WORK"/dp_[12].log 2>/dev/null | sed 's/^/- data-parallel: /'
         if [ -s "$WORK/switches.log" ]; then
             echo
-            echo "The CUDA backend's switches (engine/backend_cuda.c): parity with each (every operation, the compact model) and VGG16 training at batch ${tb%%,*}, tf32, against the defaults (${fp32_ours:--} pairs/s):"
+            echo "The CUDA backend's switches (engine/backend_cuda.c): parity with each (every operation, the compact model), VGG16 pairs/s in tf32 and each against the defaults' figure of step 3a:"
             echo
-            echo "| switches | parity | training pairs/s | against the defaults |"
-            echo "|---|---|---|---|"
-            local i v t
+            local i v cells head=() row
+            for run in $(runs "$ib" "$tb"); do head+=("${run/:/ batch }" "against the defaults"); done
+            printf '| switches | parity |'; printf ' %s |' "${head[@]}"; echo
+            printf '|---|---|'; printf -- '---|%.0s' "${head[@]}"; echo
             for i in "${!SWITCHES[@]}"; do
-                v=$(sed -n "s/^SWITCH $i parity=\(.*\) train_tf32=.*/\1/p" "$WORK/switches.log")
-                t=$(sed -n "s/^SWITCH $i .* train_tf32=\(.*\)/\1/p" "$WORK/switches.log")
-                echo "| ${SWITCHES[$i]} | ${v:--} | ${t:--} | $(ratio "$t" "$fp32_ours") |"
+                v=$(sed -n "s/^SWITCH $i parity=\([^;]*\);.*/\1/p" "$WORK/switches.log")
+                row="| ${SWITCHES[$i]} | ${v:--} |"
+                for run in $(runs "$ib" "$tb"); do
+                    mode=${run%%:*} b=${run##*:}
+                    cells=$(sed -n "s/^SWITCH $i .* ${mode}_$b=\([0-9.]*\).*/\1/p" "$WORK/switches.log")
+                    row+=" ${cells:--} | $(ratio "$cells" "$(result "$mode" "$b" "$WORK/ours_${mode}_$b.log")") |"
+                done
+                echo "$row"
             done
-            local all_bf16 all_i1 all_i64
+            local all_bf16
             all_bf16=$(result train "${tb%%,*}" "$WORK/switch_all.bf16")
-            all_i1=$(result infer 1 "$WORK"/switch_all_infer_1.log)
-            all_i64=$(result infer 64 "$WORK"/switch_all_infer_64.log)
             echo
-            echo "- all switches together: training bf16 ${all_bf16:--} pairs/s (defaults ${amp_ours:--}: $(ratio "$all_bf16" "$amp_ours")); inference batch 1 ${all_i1:--}, batch 64 ${all_i64:--} pairs/s (defaults $(result infer 1 "$WORK/ours_infer_1.log"), $(result infer 64 "$WORK/ours_infer_64.log"))"
+            echo "- the last row's switches: training bf16 ${all_bf16:--} pairs/s (defaults ${amp_ours:--}: $(ratio "$all_bf16" "$amp_ours"))"
         fi
         if [ -s "$WORK/profile_all.log" ]; then
             echo
