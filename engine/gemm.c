@@ -64,6 +64,51 @@ typedef struct Tile {
 typedef void (*KernelFn)(int ntaps, int kc, const float *const *a, ptrdiff_t aoff, ptrdiff_t as,
                          const float *b, ptrdiff_t bts, ptrdiff_t bs, ptrdiff_t b2, const Tile *t);
 
+// Packs rows [r0, r0+mcb) of the stacked A^T (row t*Kc + c is channel c of
+// tap t) over reduction rows [0, kb), from the row pointers ind[p][t]:
+// dst[p*ld + i] holds row r0+i at reduction row p, zeros for mcb <= i < ld.
+// Taking all taps as one range keeps the kernel's tiles full when Kc is
+// small (3 for RGB input); each reduction row is copied as runs of
+// consecutive channels of one tap, and runs whose sources follow on in
+// memory (a pixel's three taps along x inside the image, when the block
+// holds all their channels) as one: 3 copies of 3C floats instead of 9 of
+// C. Each path compiles it for its vector width (pack_a_tn_*), not one
+// build with target_clones (an ifunc, which crashed the ThreadSanitizer
+// build at load time): the copies are much of a narrow layer's packing,
+// which took 11% of a compact training step on one thread in 16-byte moves
+// and 7.6% in AVX-512's 64-byte ones.
+static inline __attribute__((always_inline)) void pack_a_tn(float *dst, int ld,
+                                                            const float *const (*ind)[GEMM_MAX_TAPS],
+                                                            int Kc, int kb, int r0, int mcb) {
+    // A run ends only where a tap does, so there are at most ntaps runs.
+    int at[GEMM_MAX_TAPS + 1], tap[GEMM_MAX_TAPS], ch[GEMM_MAX_TAPS], runs = 0;
+    for (int i = 0; i < mcb;) {  // rows [at[s], at[s+1]) are channels ch[s].. of tap tap[s]
+        const int r = r0 + i, left = Kc - r % Kc;
+        at[runs] = i, tap[runs] = r / Kc, ch[runs] = r % Kc, runs++;
+        i += left < mcb - i ? left : mcb - i;
+    }
+    at[runs] = mcb;
+    for (int p = 0; p < kb; p++, dst += ld) {
+        for (int s = 0, e; s < runs; s = e) {
+            const float *restrict src = ind[p][tap[s]] + ch[s];
+            for (e = s + 1; e < runs && ind[p][tap[e]] + ch[e] == src + (at[e] - at[s]); e++) {}
+            float *restrict d = dst + at[s];
+            const int n = at[e] - at[s];
+#pragma omp simd
+            for (int i = 0; i < n; i++) d[i] = src[i];
+        }
+        for (int i = mcb; i < ld; i++) dst[i] = 0.0f;
+    }
+}
+
+typedef void (*PackAFn)(float *dst, int ld, const float *const (*ind)[GEMM_MAX_TAPS], int Kc,
+                        int kb, int r0, int mcb);
+#define PACK_A_TN(NAME, TARGET)                                                                 \
+    TARGET static void NAME(float *dst, int ld, const float *const (*ind)[GEMM_MAX_TAPS], int Kc, \
+                            int kb, int r0, int mcb) {                                           \
+        pack_a_tn(dst, ld, ind, Kc, kb, r0, mcb);                                                \
+    }
+
 // One set of kernels and the blocking sized for them.
 typedef struct GemmPath {
     int mr;               // rows of a tile
@@ -73,6 +118,7 @@ typedef struct GemmPath {
     int group_outer;      // gemm_rows with B packed: row groups in the outer loop
     KernelFn rows, rows1;      // rows read in place: np panels, one panel (an odd last)
     KernelFn packed, packed1;  // A packed mr rows at a time
+    PackAFn pack_a;            // gemm_rows_tn's packing of A, for this path's vector width
 } GemmPath;
 
 // Result of a kernel call, in tmp (rows of ld floats), to the tile: bias,
@@ -104,8 +150,13 @@ static void kernel_portable(int ntaps, int kc, const float *const *a, ptrdiff_t 
     tile_store(t, &acc[0][0], GEMM_NR);
 }
 
-static const GemmPath PATH_PORTABLE = {PORTABLE_MR, 1, 144, 96, 0, kernel_portable,
-                                       kernel_portable, kernel_portable, kernel_portable};
+PACK_A_TN(pack_a_tn_portable, )
+
+static const GemmPath PATH_PORTABLE = {PORTABLE_MR,     1,
+                                       144,             96,
+                                       0,               kernel_portable,
+                                       kernel_portable, kernel_portable,
+                                       kernel_portable, pack_a_tn_portable};
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -176,8 +227,10 @@ AVX2 static inline __m256 epilogue(__m256 acc, const float *c, const Tile *t, in
 KERNEL_AVX2(kernel_avx2_rows, 1)
 KERNEL_AVX2(kernel_avx2_packed, as)
 
+PACK_A_TN(pack_a_tn_avx2, AVX2)
+
 static const GemmPath PATH_AVX2 = {6, 1, 144, 96, 0, kernel_avx2_rows, kernel_avx2_rows,
-                                   kernel_avx2_packed, kernel_avx2_packed};
+                                   kernel_avx2_packed, kernel_avx2_packed, pack_a_tn_avx2};
 
 // ---- AVX-512: 14x32 ------------------------------------------------------------
 
@@ -261,9 +314,11 @@ KERNEL_AVX512(kernel_avx512_rows1, 1, 0)
 KERNEL_AVX512(kernel_avx512_packed, 2, 1)
 KERNEL_AVX512(kernel_avx512_packed1, 1, 1)
 
+PACK_A_TN(pack_a_tn_avx512, AVX512)
+
 static const GemmPath PATH_AVX512 = {AVX512_MR, 2, 16 * AVX512_MR, 7 * AVX512_MR, 1,
                                      kernel_avx512_rows, kernel_avx512_rows1,
-                                     kernel_avx512_packed, kernel_avx512_packed1};
+                                     kernel_avx512_packed, kernel_avx512_packed1, pack_a_tn_avx512};
 
 static int cpu_has(GemmKernel k) {
     __builtin_cpu_init();
@@ -438,34 +493,6 @@ size_t gemm_rows_tn_work_floats(int ntaps, int Kc, int N, int threads) {
     return (size_t)threads * tn_per_thread(ntaps * Kc, N) + (size_t)(threads - 1) * g;
 }
 
-// Packs rows [r0, r0+mcb) of the stacked A^T (row t*Kc + c is channel c of
-// tap t) over reduction rows [0, kb), from the row pointers ind[p][t]:
-// dst[p*ld + i] holds row r0+i at reduction row p, zeros for mcb <= i < ld.
-// Taking all taps as one range keeps the kernel's tiles full when Kc is
-// small (3 for RGB input); each reduction row is copied as runs of
-// consecutive channels of one tap.
-static void pack_a_tn(float *dst, int ld, const float *const (*ind)[GEMM_MAX_TAPS], int Kc, int kb,
-                      int r0, int mcb) {
-    // A run ends only where a tap does, so there are at most ntaps runs.
-    int at[GEMM_MAX_TAPS + 1], tap[GEMM_MAX_TAPS], ch[GEMM_MAX_TAPS], runs = 0;
-    for (int i = 0; i < mcb;) {  // rows [at[s], at[s+1]) are channels ch[s].. of tap tap[s]
-        const int r = r0 + i, left = Kc - r % Kc;
-        at[runs] = i, tap[runs] = r / Kc, ch[runs] = r % Kc, runs++;
-        i += left < mcb - i ? left : mcb - i;
-    }
-    at[runs] = mcb;
-    for (int p = 0; p < kb; p++, dst += ld) {
-        for (int s = 0; s < runs; s++) {
-            const float *restrict src = ind[p][tap[s]] + ch[s];
-            float *restrict d = dst + at[s];
-            const int n = at[s + 1] - at[s];
-#pragma omp simd
-            for (int i = 0; i < n; i++) d[i] = src[i];
-        }
-        for (int i = mcb; i < ld; i++) dst[i] = 0.0f;
-    }
-}
-
 void gemm_rows_tn(float *g, int M, int N, int ntaps, int Kc, GemmRowsFn rows, const void *ctx,
                   const float *d, ptrdiff_t ldd, int accumulate, float *work, int threads) {
     const GemmPath *P = gemm_path();
@@ -487,7 +514,7 @@ void gemm_rows_tn(float *g, int M, int N, int ntaps, int Kc, GemmRowsFn rows, co
             rows(ctx, pb, kb, ind);
             for (int r0 = 0; r0 < Kd; r0 += mc) {
                 const int mcb = Kd - r0 < mc ? Kd - r0 : mc, ld = (int)round_up(mcb, MR);
-                pack_a_tn(apack, ld, (const float *const(*)[GEMM_MAX_TAPS])ind, Kc, kb, r0, mcb);
+                P->pack_a(apack, ld, (const float *const(*)[GEMM_MAX_TAPS])ind, Kc, kb, r0, mcb);
                 for (int p = 0, np; p < panels; p += np) {
                     np = tile_panels(P, p, panels);
                     const KernelFn kernel = np == P->np ? P->packed : P->packed1;
