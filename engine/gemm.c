@@ -55,12 +55,14 @@ typedef struct Tile {
 // The kernel's contract, for a tile of MR rows and 16 x NP columns (NP = 1
 // or 2 panels): for i < MR, j < 16, panel v < NP,
 //   tile[i][16v+j] = sum_{t < ntaps} sum_{k < kc}
-//                    a[t*MR+i][aoff + k*as] * b[v*b2 + t*bts + k*bs + j]
-// a holds MR row pointers per tap. The "rows" kernels read rows in place
-// (as is 1); the "packed" ones read an A packed by gemm_rows_tn, row i of a
-// tile at a[0] + i and steps as floats apart (one tap). bs is 16 for a
-// packed B; b2 is where the second panel starts (16 for a B read in
-// place).
+//                    a[i*GEMM_MAX_TAPS+t][aoff + k*as] * b[v*b2 + t*bts + k*bs + j]
+// a[i*GEMM_MAX_TAPS + t] points at row i of tap t: the layout a GemmRowsFn
+// fills, so gemm_rows hands its table over as it is (re-sorting it by tap
+// took 6% of a compact pair's forward pass). The "rows" kernels read rows
+// in place (as is 1); the "packed" ones read an A packed by gemm_rows_tn,
+// row i of a tile at a[0] + i and steps as floats apart (one tap). bs is
+// 16 for a packed B; b2 is where the second panel starts (16 for a B read
+// in place).
 typedef void (*KernelFn)(int ntaps, int kc, const float *const *a, ptrdiff_t aoff, ptrdiff_t as,
                          const float *b, ptrdiff_t bts, ptrdiff_t bs, ptrdiff_t b2, const Tile *t);
 
@@ -139,11 +141,11 @@ static void kernel_portable(int ntaps, int kc, const float *const *a, ptrdiff_t 
                             const Tile *t) {
     float acc[PORTABLE_MR][GEMM_NR] = {{0}};
     for (int tap = 0; tap < ntaps; tap++) {
-        const float *const *ar = a + tap * PORTABLE_MR;
+        const float *const *ar = a + tap;  // row i at ar[i * GEMM_MAX_TAPS]
         const float *bp = b + tap * bts;
         for (int k = 0; k < kc; k++, bp += bs)
             for (int i = 0; i < PORTABLE_MR; i++) {
-                const float x = ar[i][aoff + k * as];
+                const float x = ar[i * GEMM_MAX_TAPS][aoff + k * as];
                 for (int j = 0; j < GEMM_NR; j++) acc[i][j] += x * bp[j];
             }
     }
@@ -185,9 +187,10 @@ AVX2 static inline __m256 epilogue(__m256 acc, const float *c, const Tile *t, in
         __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,           \
                c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;     \
         for (int tap = 0; tap < ntaps; tap++) {                                                 \
-            const float *const *ar = a + tap * 6;                                               \
-            const float *a0 = ar[0] + aoff, *a1 = ar[1] + aoff, *a2 = ar[2] + aoff,             \
-                        *a3 = ar[3] + aoff, *a4 = ar[4] + aoff, *a5 = ar[5] + aoff;             \
+            const float *const *ar = a + tap; /* row i at ar[i * GEMM_MAX_TAPS] */              \
+            const float *a0 = ar[0] + aoff, *a1 = ar[GEMM_MAX_TAPS] + aoff,                     \
+                        *a2 = ar[2 * GEMM_MAX_TAPS] + aoff, *a3 = ar[3 * GEMM_MAX_TAPS] + aoff, \
+                        *a4 = ar[4 * GEMM_MAX_TAPS] + aoff, *a5 = ar[5 * GEMM_MAX_TAPS] + aoff; \
             const float *bp = b + tap * bts;                                                    \
             _Pragma("GCC unroll 4") for (int k = 0; k < kc; k++, bp += bs) {                    \
                 const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);            \
@@ -255,7 +258,7 @@ AVX512 static inline __attribute__((always_inline)) void kernel_avx512(
     for (int tap = 0; tap < ntaps; tap++) {
         const float *bp = b + tap * bts;
         if (PACKED) {
-            const float *ap = a[tap * MR] + aoff;
+            const float *ap = a[tap] + aoff;
             for (int k = 0; k < kc; k++, bp += bs, ap += as) {
                 const __m512 b0 = _mm512_loadu_ps(bp), b1 = NP > 1 ? _mm512_loadu_ps(bp + b2) : b0;
 #pragma GCC unroll 14
@@ -268,7 +271,7 @@ AVX512 static inline __attribute__((always_inline)) void kernel_avx512(
         } else {
             const float *ap[AVX512_MR];
 #pragma GCC unroll 14
-            for (int i = 0; i < MR; i++) ap[i] = a[tap * MR + i] + aoff;
+            for (int i = 0; i < MR; i++) ap[i] = a[i * GEMM_MAX_TAPS + tap] + aoff;
             for (int k = 0; k < kc; k++, bp += bs) {
                 const __m512 b0 = _mm512_loadu_ps(bp), b1 = NP > 1 ? _mm512_loadu_ps(bp + b2) : b0;
 #pragma GCC unroll 14
@@ -425,15 +428,11 @@ void gemm_rows(float *c, ptrdiff_t ldc, int M, int N, int ntaps, int Kc, GemmRow
     for (int blk = 0; blk < blocks; blk++) {
         const int m0 = blk * mc, mb = M - m0 < mc ? M - m0 : mc;
         const int groups = (mb + MR - 1) / MR;
-        // ind[(g*GEMM_MAX_TAPS + t)*MR + i]: row pointer of row m0+MR*g+i for
-        // tap t; rows past M repeat the group's first row (computed, never
-        // stored).
-        const float *ind[MC_MAX * GEMM_MAX_TAPS];
+        // ptr[r][t]: row pointer of row m0+r for tap t; rows past M repeat
+        // their group's first row (computed, never stored).
         const float *ptr[MC_MAX][GEMM_MAX_TAPS];
         rows(ctx, m0, mb, ptr);
-        for (int r = 0; r < groups * MR; r++)
-            for (int t = 0; t < ntaps; t++)
-                ind[(r / MR * GEMM_MAX_TAPS + t) * MR + r % MR] = ptr[r < mb ? r : r - r % MR][t];
+        for (int r = mb; r < groups * MR; r++) memcpy(ptr[r], ptr[r - r % MR], sizeof ptr[r]);
         for (int ch = 0; ch < nchunks; ch++) {
             const int k0 = ch * kcc, kn = Kc - k0 < kcc ? Kc - k0 : kcc;
             // Column blocks of B small enough for the level-2 cache, each
@@ -461,8 +460,8 @@ void gemm_rows(float *c, ptrdiff_t ldc, int M, int N, int ntaps, int Kc, GemmRow
                                      .accumulate = ch > 0,
                                      .bias = bias ? bias + p * GEMM_NR : NULL,
                                      .relu = relu && ch == nchunks - 1};
-                        (np == P->np ? P->rows : P->rows1)(ntaps, kn, &ind[g * GEMM_MAX_TAPS * MR],
-                                                           k0, 1, bp, Kc * bs, bs, b2, &tile);
+                        (np == P->np ? P->rows : P->rows1)(ntaps, kn, ptr[r0], k0, 1, bp, Kc * bs,
+                                                           bs, b2, &tile);
                     }
             }
         }
@@ -519,8 +518,9 @@ void gemm_rows_tn(float *g, int M, int N, int ntaps, int Kc, GemmRowsFn rows, co
                     np = tile_panels(P, p, panels);
                     const KernelFn kernel = np == P->np ? P->packed : P->packed1;
                     for (int q = 0; q < ld / MR; q++) {
-                        const float *am[MR_MAX];  // row i of the tile at am[0] + i
-                        for (int i = 0; i < MR; i++) am[i] = apack + q * MR + i;
+                        // row i of the tile at am[i * GEMM_MAX_TAPS] = am[0] + i
+                        const float *am[MR_MAX * GEMM_MAX_TAPS];
+                        for (int i = 0; i < MR; i++) am[i * GEMM_MAX_TAPS] = apack + q * MR + i;
                         const int row = r0 + q * MR;
                         Tile tile = {.c = gt + (size_t)row * N + p * GEMM_NR,
                                      .ldc = N,
