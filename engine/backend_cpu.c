@@ -328,29 +328,54 @@ static void cpu_maxpool2_forward(Backend *b, float *out, uint8_t *argmax, const 
     }
 }
 
+// Each input gets dout where it was its window's maximum (the argmax the
+// forward pass kept, else the first input equal to the output: none for a
+// NaN) and zero elsewhere, written once: selects in SIMD lanes over the
+// channels, not a zeroing pass and a scattered store per element. Threads
+// take input rows; inputs no window covers (the last row and column of an
+// odd size) are zeroed.
 static void cpu_maxpool2_backward(Backend *b, float *din, const float *dout, const float *in,
                                   const float *out, const uint8_t *argmax, int N, int H, int W,
                                   int C) {
     BACKEND_OP(b);
     const int OH = H / 2, OW = W / 2;
-    memset(din, 0, (size_t)N * H * W * C * sizeof(float));
+    const size_t row = (size_t)W * C;
 #pragma omp parallel for schedule(static)
-    for (long p = 0; p < (long)N * OH * OW; p++) {
-        int ox = (int)(p % OW), oy = (int)(p / OW % OH);
-        long n = p / ((long)OW * OH);
-        size_t base = ((n * H + 2 * oy) * W + 2 * ox) * C;
-        size_t offs[4] = {base, base + C, base + (size_t)W * C, base + (size_t)W * C + C};
-        for (int c = 0; c < C; c++) {
-            int first = 0;
-            if (argmax) {
-                first = argmax[p * C + c];
-            } else {  // the first element equal to the maximum, in row-major order
-                const float m = out[p * C + c];
-                while (first < 4 && in[offs[first] + c] != m) first++;
-                if (first == 4) continue;  // NaN: no element is the maximum
-            }
-            din[offs[first] + c] = dout[p * C + c];
+    for (long r = 0; r < (long)N * H; r++) {  // input row r = n*H + y
+        const long n = r / H, y = r % H;
+        float *d = din + r * row;
+        if (y >= 2 * OH) {
+            memset(d, 0, row * sizeof(float));
+            continue;
         }
+        const uint8_t k0 = (uint8_t)(y % 2 * 2);  // window element of this row's left input
+        const float *top = in + (n * H + y - y % 2) * row, *bottom = top + row;
+        uint8_t found[C];  // the window maxima when the forward pass kept none
+        for (int ox = 0; ox < OW; ox++) {
+            const size_t p = ((size_t)n * OH + y / 2) * OW + ox;
+            const float *restrict g = dout + p * C;
+            const uint8_t *restrict a = argmax ? argmax + p * C : found;
+            if (!argmax) {
+                const float *q0 = top + 2 * ox * C, *q1 = q0 + C, *q2 = bottom + 2 * ox * C,
+                            *q3 = q2 + C, *m = out + p * C;
+#pragma omp simd
+                for (int c = 0; c < C; c++) {  // from the last: the first equal stays
+                    uint8_t f = 4;
+                    f = q3[c] == m[c] ? 3 : f;
+                    f = q2[c] == m[c] ? 2 : f;
+                    f = q1[c] == m[c] ? 1 : f;
+                    found[c] = q0[c] == m[c] ? 0 : f;
+                }
+            }
+            float *restrict left = d + 2 * ox * C, *restrict right = left + C;
+#pragma omp simd
+            for (int c = 0; c < C; c++) {
+                const float gc = g[c];
+                left[c] = a[c] == k0 ? gc : 0.0f;
+                right[c] = a[c] == k0 + 1 ? gc : 0.0f;
+            }
+        }
+        if (W % 2) memset(d + 2 * OW * C, 0, C * sizeof(float));
     }
 }
 
