@@ -55,14 +55,61 @@ typedef struct Tile {
 // The kernel's contract, for a tile of MR rows and 16 x NP columns (NP = 1
 // or 2 panels): for i < MR, j < 16, panel v < NP,
 //   tile[i][16v+j] = sum_{t < ntaps} sum_{k < kc}
-//                    a[t*MR+i][aoff + k*as] * b[v*b2 + t*bts + k*bs + j]
-// a holds MR row pointers per tap. The "rows" kernels read rows in place
-// (as is 1); the "packed" ones read an A packed by gemm_rows_tn, row i of a
-// tile at a[0] + i and steps as floats apart (one tap). bs is 16 for a
-// packed B; b2 is where the second panel starts (16 for a B read in
-// place).
+//                    a[i*GEMM_MAX_TAPS+t][aoff + k*as] * b[v*b2 + t*bts + k*bs + j]
+// a[i*GEMM_MAX_TAPS + t] points at row i of tap t: the layout a GemmRowsFn
+// fills, so gemm_rows hands its table over as it is (re-sorting it by tap
+// took 6% of a compact pair's forward pass). The "rows" kernels read rows
+// in place (as is 1); the "packed" ones read an A packed by gemm_rows_tn,
+// row i of a tile at a[0] + i and steps as floats apart (one tap). bs is
+// 16 for a packed B; b2 is where the second panel starts (16 for a B read
+// in place).
 typedef void (*KernelFn)(int ntaps, int kc, const float *const *a, ptrdiff_t aoff, ptrdiff_t as,
                          const float *b, ptrdiff_t bts, ptrdiff_t bs, ptrdiff_t b2, const Tile *t);
+
+// Packs rows [r0, r0+mcb) of the stacked A^T (row t*Kc + c is channel c of
+// tap t) over reduction rows [0, kb), from the row pointers ind[p][t]:
+// dst[p*ld + i] holds row r0+i at reduction row p, zeros for mcb <= i < ld.
+// Taking all taps as one range keeps the kernel's tiles full when Kc is
+// small (3 for RGB input); each reduction row is copied as runs of
+// consecutive channels of one tap, and runs whose sources follow on in
+// memory (a pixel's three taps along x inside the image, when the block
+// holds all their channels) as one: 3 copies of 3C floats instead of 9 of
+// C. Each path compiles it for its vector width (pack_a_tn_*), not one
+// build with target_clones (an ifunc, which crashed the ThreadSanitizer
+// build at load time): the copies are much of a narrow layer's packing,
+// which took 11% of a compact training step on one thread in 16-byte moves
+// and 7.6% in AVX-512's 64-byte ones.
+static inline __attribute__((always_inline)) void pack_a_tn(float *dst, int ld,
+                                                            const float *const (*ind)[GEMM_MAX_TAPS],
+                                                            int Kc, int kb, int r0, int mcb) {
+    // A run ends only where a tap does, so there are at most ntaps runs.
+    int at[GEMM_MAX_TAPS + 1], tap[GEMM_MAX_TAPS], ch[GEMM_MAX_TAPS], runs = 0;
+    for (int i = 0; i < mcb;) {  // rows [at[s], at[s+1]) are channels ch[s].. of tap tap[s]
+        const int r = r0 + i, left = Kc - r % Kc;
+        at[runs] = i, tap[runs] = r / Kc, ch[runs] = r % Kc, runs++;
+        i += left < mcb - i ? left : mcb - i;
+    }
+    at[runs] = mcb;
+    for (int p = 0; p < kb; p++, dst += ld) {
+        for (int s = 0, e; s < runs; s = e) {
+            const float *restrict src = ind[p][tap[s]] + ch[s];
+            for (e = s + 1; e < runs && ind[p][tap[e]] + ch[e] == src + (at[e] - at[s]); e++) {}
+            float *restrict d = dst + at[s];
+            const int n = at[e] - at[s];
+#pragma omp simd
+            for (int i = 0; i < n; i++) d[i] = src[i];
+        }
+        for (int i = mcb; i < ld; i++) dst[i] = 0.0f;
+    }
+}
+
+typedef void (*PackAFn)(float *dst, int ld, const float *const (*ind)[GEMM_MAX_TAPS], int Kc,
+                        int kb, int r0, int mcb);
+#define PACK_A_TN(NAME, TARGET)                                                                 \
+    TARGET static void NAME(float *dst, int ld, const float *const (*ind)[GEMM_MAX_TAPS], int Kc, \
+                            int kb, int r0, int mcb) {                                           \
+        pack_a_tn(dst, ld, ind, Kc, kb, r0, mcb);                                                \
+    }
 
 // One set of kernels and the blocking sized for them.
 typedef struct GemmPath {
@@ -73,6 +120,7 @@ typedef struct GemmPath {
     int group_outer;      // gemm_rows with B packed: row groups in the outer loop
     KernelFn rows, rows1;      // rows read in place: np panels, one panel (an odd last)
     KernelFn packed, packed1;  // A packed mr rows at a time
+    PackAFn pack_a;            // gemm_rows_tn's packing of A, for this path's vector width
 } GemmPath;
 
 // Result of a kernel call, in tmp (rows of ld floats), to the tile: bias,
@@ -93,19 +141,24 @@ static void kernel_portable(int ntaps, int kc, const float *const *a, ptrdiff_t 
                             const Tile *t) {
     float acc[PORTABLE_MR][GEMM_NR] = {{0}};
     for (int tap = 0; tap < ntaps; tap++) {
-        const float *const *ar = a + tap * PORTABLE_MR;
+        const float *const *ar = a + tap;  // row i at ar[i * GEMM_MAX_TAPS]
         const float *bp = b + tap * bts;
         for (int k = 0; k < kc; k++, bp += bs)
             for (int i = 0; i < PORTABLE_MR; i++) {
-                const float x = ar[i][aoff + k * as];
+                const float x = ar[i * GEMM_MAX_TAPS][aoff + k * as];
                 for (int j = 0; j < GEMM_NR; j++) acc[i][j] += x * bp[j];
             }
     }
     tile_store(t, &acc[0][0], GEMM_NR);
 }
 
-static const GemmPath PATH_PORTABLE = {PORTABLE_MR, 1, 144, 96, 0, kernel_portable,
-                                       kernel_portable, kernel_portable, kernel_portable};
+PACK_A_TN(pack_a_tn_portable, )
+
+static const GemmPath PATH_PORTABLE = {PORTABLE_MR,     1,
+                                       144,             96,
+                                       0,               kernel_portable,
+                                       kernel_portable, kernel_portable,
+                                       kernel_portable, pack_a_tn_portable};
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -134,9 +187,10 @@ AVX2 static inline __m256 epilogue(__m256 acc, const float *c, const Tile *t, in
         __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,           \
                c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;     \
         for (int tap = 0; tap < ntaps; tap++) {                                                 \
-            const float *const *ar = a + tap * 6;                                               \
-            const float *a0 = ar[0] + aoff, *a1 = ar[1] + aoff, *a2 = ar[2] + aoff,             \
-                        *a3 = ar[3] + aoff, *a4 = ar[4] + aoff, *a5 = ar[5] + aoff;             \
+            const float *const *ar = a + tap; /* row i at ar[i * GEMM_MAX_TAPS] */              \
+            const float *a0 = ar[0] + aoff, *a1 = ar[GEMM_MAX_TAPS] + aoff,                     \
+                        *a2 = ar[2 * GEMM_MAX_TAPS] + aoff, *a3 = ar[3 * GEMM_MAX_TAPS] + aoff, \
+                        *a4 = ar[4 * GEMM_MAX_TAPS] + aoff, *a5 = ar[5 * GEMM_MAX_TAPS] + aoff; \
             const float *bp = b + tap * bts;                                                    \
             _Pragma("GCC unroll 4") for (int k = 0; k < kc; k++, bp += bs) {                    \
                 const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);            \
@@ -176,8 +230,10 @@ AVX2 static inline __m256 epilogue(__m256 acc, const float *c, const Tile *t, in
 KERNEL_AVX2(kernel_avx2_rows, 1)
 KERNEL_AVX2(kernel_avx2_packed, as)
 
+PACK_A_TN(pack_a_tn_avx2, AVX2)
+
 static const GemmPath PATH_AVX2 = {6, 1, 144, 96, 0, kernel_avx2_rows, kernel_avx2_rows,
-                                   kernel_avx2_packed, kernel_avx2_packed};
+                                   kernel_avx2_packed, kernel_avx2_packed, pack_a_tn_avx2};
 
 // ---- AVX-512: 14x32 ------------------------------------------------------------
 
@@ -202,7 +258,7 @@ AVX512 static inline __attribute__((always_inline)) void kernel_avx512(
     for (int tap = 0; tap < ntaps; tap++) {
         const float *bp = b + tap * bts;
         if (PACKED) {
-            const float *ap = a[tap * MR] + aoff;
+            const float *ap = a[tap] + aoff;
             for (int k = 0; k < kc; k++, bp += bs, ap += as) {
                 const __m512 b0 = _mm512_loadu_ps(bp), b1 = NP > 1 ? _mm512_loadu_ps(bp + b2) : b0;
 #pragma GCC unroll 14
@@ -215,7 +271,7 @@ AVX512 static inline __attribute__((always_inline)) void kernel_avx512(
         } else {
             const float *ap[AVX512_MR];
 #pragma GCC unroll 14
-            for (int i = 0; i < MR; i++) ap[i] = a[tap * MR + i] + aoff;
+            for (int i = 0; i < MR; i++) ap[i] = a[i * GEMM_MAX_TAPS + tap] + aoff;
             for (int k = 0; k < kc; k++, bp += bs) {
                 const __m512 b0 = _mm512_loadu_ps(bp), b1 = NP > 1 ? _mm512_loadu_ps(bp + b2) : b0;
 #pragma GCC unroll 14
@@ -261,9 +317,11 @@ KERNEL_AVX512(kernel_avx512_rows1, 1, 0)
 KERNEL_AVX512(kernel_avx512_packed, 2, 1)
 KERNEL_AVX512(kernel_avx512_packed1, 1, 1)
 
+PACK_A_TN(pack_a_tn_avx512, AVX512)
+
 static const GemmPath PATH_AVX512 = {AVX512_MR, 2, 16 * AVX512_MR, 7 * AVX512_MR, 1,
                                      kernel_avx512_rows, kernel_avx512_rows1,
-                                     kernel_avx512_packed, kernel_avx512_packed1};
+                                     kernel_avx512_packed, kernel_avx512_packed1, pack_a_tn_avx512};
 
 static int cpu_has(GemmKernel k) {
     __builtin_cpu_init();
@@ -370,15 +428,11 @@ void gemm_rows(float *c, ptrdiff_t ldc, int M, int N, int ntaps, int Kc, GemmRow
     for (int blk = 0; blk < blocks; blk++) {
         const int m0 = blk * mc, mb = M - m0 < mc ? M - m0 : mc;
         const int groups = (mb + MR - 1) / MR;
-        // ind[(g*GEMM_MAX_TAPS + t)*MR + i]: row pointer of row m0+MR*g+i for
-        // tap t; rows past M repeat the group's first row (computed, never
-        // stored).
-        const float *ind[MC_MAX * GEMM_MAX_TAPS];
+        // ptr[r][t]: row pointer of row m0+r for tap t; rows past M repeat
+        // their group's first row (computed, never stored).
         const float *ptr[MC_MAX][GEMM_MAX_TAPS];
         rows(ctx, m0, mb, ptr);
-        for (int r = 0; r < groups * MR; r++)
-            for (int t = 0; t < ntaps; t++)
-                ind[(r / MR * GEMM_MAX_TAPS + t) * MR + r % MR] = ptr[r < mb ? r : r - r % MR][t];
+        for (int r = mb; r < groups * MR; r++) memcpy(ptr[r], ptr[r - r % MR], sizeof ptr[r]);
         for (int ch = 0; ch < nchunks; ch++) {
             const int k0 = ch * kcc, kn = Kc - k0 < kcc ? Kc - k0 : kcc;
             // Column blocks of B small enough for the level-2 cache, each
@@ -406,8 +460,8 @@ void gemm_rows(float *c, ptrdiff_t ldc, int M, int N, int ntaps, int Kc, GemmRow
                                      .accumulate = ch > 0,
                                      .bias = bias ? bias + p * GEMM_NR : NULL,
                                      .relu = relu && ch == nchunks - 1};
-                        (np == P->np ? P->rows : P->rows1)(ntaps, kn, &ind[g * GEMM_MAX_TAPS * MR],
-                                                           k0, 1, bp, Kc * bs, bs, b2, &tile);
+                        (np == P->np ? P->rows : P->rows1)(ntaps, kn, ptr[r0], k0, 1, bp, Kc * bs,
+                                                           bs, b2, &tile);
                     }
             }
         }
@@ -438,34 +492,6 @@ size_t gemm_rows_tn_work_floats(int ntaps, int Kc, int N, int threads) {
     return (size_t)threads * tn_per_thread(ntaps * Kc, N) + (size_t)(threads - 1) * g;
 }
 
-// Packs rows [r0, r0+mcb) of the stacked A^T (row t*Kc + c is channel c of
-// tap t) over reduction rows [0, kb), from the row pointers ind[p][t]:
-// dst[p*ld + i] holds row r0+i at reduction row p, zeros for mcb <= i < ld.
-// Taking all taps as one range keeps the kernel's tiles full when Kc is
-// small (3 for RGB input); each reduction row is copied as runs of
-// consecutive channels of one tap.
-static void pack_a_tn(float *dst, int ld, const float *const (*ind)[GEMM_MAX_TAPS], int Kc, int kb,
-                      int r0, int mcb) {
-    // A run ends only where a tap does, so there are at most ntaps runs.
-    int at[GEMM_MAX_TAPS + 1], tap[GEMM_MAX_TAPS], ch[GEMM_MAX_TAPS], runs = 0;
-    for (int i = 0; i < mcb;) {  // rows [at[s], at[s+1]) are channels ch[s].. of tap tap[s]
-        const int r = r0 + i, left = Kc - r % Kc;
-        at[runs] = i, tap[runs] = r / Kc, ch[runs] = r % Kc, runs++;
-        i += left < mcb - i ? left : mcb - i;
-    }
-    at[runs] = mcb;
-    for (int p = 0; p < kb; p++, dst += ld) {
-        for (int s = 0; s < runs; s++) {
-            const float *restrict src = ind[p][tap[s]] + ch[s];
-            float *restrict d = dst + at[s];
-            const int n = at[s + 1] - at[s];
-#pragma omp simd
-            for (int i = 0; i < n; i++) d[i] = src[i];
-        }
-        for (int i = mcb; i < ld; i++) dst[i] = 0.0f;
-    }
-}
-
 void gemm_rows_tn(float *g, int M, int N, int ntaps, int Kc, GemmRowsFn rows, const void *ctx,
                   const float *d, ptrdiff_t ldd, int accumulate, float *work, int threads) {
     const GemmPath *P = gemm_path();
@@ -487,13 +513,14 @@ void gemm_rows_tn(float *g, int M, int N, int ntaps, int Kc, GemmRowsFn rows, co
             rows(ctx, pb, kb, ind);
             for (int r0 = 0; r0 < Kd; r0 += mc) {
                 const int mcb = Kd - r0 < mc ? Kd - r0 : mc, ld = (int)round_up(mcb, MR);
-                pack_a_tn(apack, ld, (const float *const(*)[GEMM_MAX_TAPS])ind, Kc, kb, r0, mcb);
+                P->pack_a(apack, ld, (const float *const(*)[GEMM_MAX_TAPS])ind, Kc, kb, r0, mcb);
                 for (int p = 0, np; p < panels; p += np) {
                     np = tile_panels(P, p, panels);
                     const KernelFn kernel = np == P->np ? P->packed : P->packed1;
                     for (int q = 0; q < ld / MR; q++) {
-                        const float *am[MR_MAX];  // row i of the tile at am[0] + i
-                        for (int i = 0; i < MR; i++) am[i] = apack + q * MR + i;
+                        // row i of the tile at am[i * GEMM_MAX_TAPS] = am[0] + i
+                        const float *am[MR_MAX * GEMM_MAX_TAPS];
+                        for (int i = 0; i < MR; i++) am[i * GEMM_MAX_TAPS] = apack + q * MR + i;
                         const int row = r0 + q * MR;
                         Tile tile = {.c = gt + (size_t)row * N + p * GEMM_NR,
                                      .ldc = N,

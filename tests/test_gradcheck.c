@@ -195,6 +195,67 @@ static void test_pool(int N, int H, int W, int C) {
     free(g);
 }
 
+// Both passes against the definition, element by element: values from
+// three levels (ties in most windows) and some NaNs, C wide enough for SIMD
+// lanes and a remainder, odd H and W (inputs no window covers). The
+// window's first maximum in row-major order wins a tie; a later element
+// replaces it only when strictly greater (so a NaN first stays, a NaN later
+// is never taken). The gradient goes to the kept argmax, or without it to
+// the first input equal to the output (none when that is a NaN).
+static void test_pool_ties(int N, int H, int W, int C) {
+    const int OH = H / 2, OW = W / 2;
+    size_t nx = (size_t)N * H * W * C, ny = (size_t)N * OH * OW * C;
+    float *x = malloc(nx * 4), *y = malloc(ny * 4), *ref = malloc(ny * 4), *dy = randv(ny, -1, 1);
+    float *dx = malloc(nx * 4), *dx_ref = malloc(nx * 4);
+    uint8_t *arg = malloc(ny), *ref_arg = malloc(ny);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = rng_below(&rng, 16) ? (float)rng_below(&rng, 3) : NAN;
+    for (int n = 0; n < N; n++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++)
+                for (int c = 0; c < C; c++) {
+                    const size_t o = (((size_t)n * OH + oy) * OW + ox) * C + c;
+                    int best = 0;
+                    float win[4];
+                    for (int k = 0; k < 4; k++)
+                        win[k] = x[(((size_t)n * H + 2 * oy + k / 2) * W + 2 * ox + k % 2) * C + c];
+                    for (int k = 1; k < 4; k++)
+                        if (win[k] > win[best]) best = k;
+                    ref[o] = win[best];
+                    ref_arg[o] = (uint8_t)best;
+                }
+    for (int kept = 1; kept >= 0; kept--) {
+        be->ops->maxpool2_forward(be, y, kept ? arg : NULL, x, N, H, W, C);
+        CHECK(!memcmp(y, ref, ny * 4), "maxpool %dx%dx%dx%d%s: a window's maximum differs", N, H,
+              W, C, kept ? ", argmax kept" : "");
+        if (kept)
+            CHECK(!memcmp(arg, ref_arg, ny), "maxpool %dx%dx%dx%d: an argmax differs", N, H, W, C);
+        memset(dx_ref, 0, nx * 4);
+        for (int n = 0; n < N; n++)
+            for (int oy = 0; oy < OH; oy++)
+                for (int ox = 0; ox < OW; ox++)
+                    for (int c = 0; c < C; c++) {
+                        const size_t o = (((size_t)n * OH + oy) * OW + ox) * C + c;
+                        const int k = ref_arg[o];
+                        if (kept || ref[o] == ref[o])
+                            dx_ref[(((size_t)n * H + 2 * oy + k / 2) * W + 2 * ox + k % 2) * C + c] =
+                                dy[o];
+                    }
+        memset(dx, 0xff, nx * 4);  // NaNs: every element must be written
+        be->ops->maxpool2_backward(be, dx, dy, x, y, kept ? arg : NULL, N, H, W, C);
+        CHECK(!memcmp(dx, dx_ref, nx * 4), "maxpool backward %dx%dx%dx%d%s: a gradient differs", N,
+              H, W, C, kept ? ", argmax kept" : "");
+    }
+    free(x);
+    free(y);
+    free(ref);
+    free(dy);
+    free(dx);
+    free(dx_ref);
+    free(arg);
+    free(ref_arg);
+}
+
 // ---- dense, relu, absdiff, sigmoid+BCE ------------------------------------------
 
 typedef struct DenseCase {
@@ -387,6 +448,8 @@ int main(void) {
     test_dense(3, 7, 5);
     test_relu_absdiff_bce();
     test_model();
+    test_pool_ties(2, 7, 9, 19);
+    test_pool_ties(1, 4, 6, 3);  // last: its draws leave the others' random inputs as they were
     backend_close(be);
     return check_summary("gradcheck");
 }
