@@ -147,24 +147,25 @@ int cli_parse_device(const char *s) {
     return -1;
 }
 
-int cli_parse_precision(const char *s, BackendPrecision *out) {
-    int p = backend_precision_parse(s);
+// p, a parse of option's value s, into out; -1 with a message naming what
+// the option takes when the parse found none.
+static int take_precision(int p, const char *option, const char *s, const char *takes,
+                          BackendPrecision *out) {
     if (p < 0) {
-        cli_error("--precision: '%s' is not fp32, tf32 or bf16", s);
+        cli_error("%s: '%s' is not %s", option, s, takes);
         return -1;
     }
     *out = (BackendPrecision)p;
     return 0;
 }
 
+int cli_parse_precision(const char *s, BackendPrecision *out) {
+    return take_precision(backend_precision_parse(s), "--precision", s, "fp32, tf32 or bf16", out);
+}
+
 int cli_parse_amp(const char *s, BackendPrecision *out) {
-    int p = backend_amp_parse(s);
-    if (p < 0) {
-        cli_error("--amp: '%s' is not bf16 or off (--precision is the newer option)", s);
-        return -1;
-    }
-    *out = (BackendPrecision)p;
-    return 0;
+    return take_precision(backend_amp_parse(s), "--amp", s,
+                          "bf16 or off (--precision is the newer option)", out);
 }
 
 int cli_set_precision(Backend *be, BackendPrecision p, const char *notice) {
