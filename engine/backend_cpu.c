@@ -27,6 +27,31 @@
 #include "profile.h"
 #include "winograd.h"
 
+// A buffer of alloc_params and how often it has been written (see "kept
+// forms" below).
+typedef struct ParamBuffer {
+    const float *base;
+    size_t floats;
+    unsigned long version;  // a new one (CpuImpl.clock) at each operation that writes it
+} ParamBuffer;
+
+// What a forward pass makes of a kernel before its products read it.
+typedef enum KeptKind {
+    KEPT_PACKED,    // the (rows, cols) matrix packed (gemm_pack_b)
+    KEPT_WINOGRAD,  // a (3,3,rows,cols) kernel transformed (winograd_transform_kernel)
+} KeptKind;
+
+// A form of the kernel at w, made from it at the buffer's version `version`.
+typedef struct KeptForm {
+    const float *w;
+    KeptKind kind;
+    int rows, cols;
+    unsigned long version;  // of w's buffer when last asked for
+    int made;               // data holds the form at that version
+    float *data;            // NULL until the form is asked for twice at one version
+    size_t floats;          // data's size
+} KeptForm;
+
 typedef struct CpuImpl {
     int threads;
     float *work;        // packed weights and gemm scratch, work_cap floats
@@ -35,6 +60,11 @@ typedef struct CpuImpl {
     size_t zeros_cap;
     double *marks;      // timer_mark's clock readings (seconds), n_marks of cap_marks
     int n_marks, cap_marks;
+    ParamBuffer *buffers;  // alloc_params' buffers, n_buffers
+    int n_buffers;
+    unsigned long clock;   // the last version given to a buffer: none is given twice
+    KeptForm *kept;        // n_kept forms of their kernels
+    int n_kept;
 } CpuImpl;
 
 static CpuImpl *impl_of(Backend *b) { return (CpuImpl *)b->impl; }
@@ -62,27 +92,129 @@ static const float *zeros(Backend *b, size_t floats) {
     return grow(&impl_of(b)->zeros, &impl_of(b)->zeros_cap, floats, 1);
 }
 
+// ---- kept forms of the kernels ------------------------------------------------
+//
+// A forward pass makes its kernels into the forms its products read: packed
+// panels (gemm_pack_b) and Winograd's transformed kernels (16/9 of a
+// kernel's size; making them was 11% of a VGG16 pair on 2 cores). Within
+// one set of weights these are the same every pass, so the backend keeps
+// them. The weights are alloc_params buffers, which change only through
+// this backend's operations (backend.h: nothing else writes their kernels):
+// each buffer has a version, a new one at every operation that writes into
+// it (the copies, zero, the optimizer steps, the weight gradients), and a
+// form serves while its buffer's version is the one it was made at. A form gets
+// memory of its own only when its kernel is asked for a second time at one
+// version: training, whose weights change every step, keeps none (and
+// makes its forms in the workspace, as before); inference keeps them from
+// its second pass. Kept or not, a form is the same floats, so results do
+// not depend on it.
+
+static ParamBuffer *buffer_of(CpuImpl *c, const void *p) {
+    for (int i = 0; i < c->n_buffers; i++)
+        if ((const float *)p >= c->buffers[i].base &&
+            (const float *)p < c->buffers[i].base + c->buffers[i].floats)
+            return &c->buffers[i];
+    return NULL;
+}
+
+// An operation writes [p, p + bytes): the forms made from there are stale.
+static void written(Backend *b, const void *p, size_t bytes) {
+    CpuImpl *c = impl_of(b);
+    const char *lo = p, *hi = lo + bytes;
+    for (int i = 0; i < c->n_buffers; i++) {
+        const char *base = (const char *)c->buffers[i].base;
+        if (lo < base + c->buffers[i].floats * sizeof(float) && hi > base)
+            c->buffers[i].version = ++c->clock;
+    }
+}
+
+// The form `kind` of the (rows, cols) kernel at w, `floats` floats, as
+// kept: NULL when none is (the caller makes the form for this call alone);
+// else its floats, and *fill = 1 when the caller must make it there now
+// (nothing that can fail may come between: it counts as made).
+static float *kept_form(Backend *b, const float *w, KeptKind kind, int rows, int cols,
+                        size_t floats, int *fill) {
+    CpuImpl *c = impl_of(b);
+    const ParamBuffer *buf = buffer_of(c, w);
+    *fill = 0;
+    if (!buf) return NULL;
+    KeptForm *f = NULL;
+    for (int i = 0; i < c->n_kept && !f; i++)
+        if (c->kept[i].w == w && c->kept[i].kind == kind && c->kept[i].rows == rows &&
+            c->kept[i].cols == cols)
+            f = &c->kept[i];
+    if (!f) {  // the first time: remembered, not kept
+        KeptForm *k = realloc(c->kept, (c->n_kept + 1) * sizeof *k);
+        if (!k) return NULL;
+        c->kept = k;
+        c->kept[c->n_kept++] = (KeptForm){w, kind, rows, cols, buf->version, 0, NULL, 0};
+        return NULL;
+    }
+    if (f->version != buf->version) {  // the weights changed since
+        f->version = buf->version;
+        f->made = 0;
+        return NULL;
+    }
+    if (f->made) return f->data;
+    // Asked for again at the same version: worth keeping.
+    if (f->floats < floats) {
+        float *d = realloc(f->data, floats * sizeof(float));
+        if (!d) return NULL;
+        f->data = d;
+        f->floats = floats;
+    }
+    f->made = 1;
+    *fill = 1;
+    return f->data;
+}
+
 // ---- memory ------------------------------------------------------------------
 
 static void *cpu_alloc(Backend *b, size_t bytes) {
     BACKEND_OP(b, NULL);
     return calloc(1, bytes ? bytes : 1);
 }
-// The CPU's layout is Keras's.
+// The CPU's layout is Keras's. The buffer is registered: its kernels' forms
+// are kept while it does not change.
 static void *cpu_alloc_params(Backend *b, const BackendParamLayout *layout) {
-    return cpu_alloc(b, layout->floats * sizeof(float));
+    CpuImpl *c = impl_of(b);
+    ParamBuffer *bufs = realloc(c->buffers, (c->n_buffers + 1) * sizeof *bufs);
+    if (!bufs) return NULL;
+    c->buffers = bufs;
+    float *p = cpu_alloc(b, layout->floats * sizeof(float));
+    if (p) c->buffers[c->n_buffers++] = (ParamBuffer){p, layout->floats, ++c->clock};
+    return p;
 }
-static void cpu_free(Backend *b, void *p) { (void)b; free(p); }
+// A parameter buffer's kept forms go with it (its address may come back
+// with other weights).
+static void cpu_free(Backend *b, void *p) {
+    CpuImpl *c = impl_of(b);
+    ParamBuffer *buf = p ? buffer_of(c, p) : NULL;
+    if (buf && buf->base == p) {
+        for (int i = 0; i < c->n_kept;)
+            if (c->kept[i].w >= buf->base && c->kept[i].w < buf->base + buf->floats) {
+                free(c->kept[i].data);
+                c->kept[i] = c->kept[--c->n_kept];
+            } else {
+                i++;
+            }
+        *buf = c->buffers[--c->n_buffers];
+    }
+    free(p);
+}
 static void cpu_zero(Backend *b, void *p, size_t bytes) {
     BACKEND_OP(b);
+    written(b, p, bytes);
     memset(p, 0, bytes);
 }
 static void cpu_copy(Backend *b, void *dst, const void *src, size_t bytes) {
     BACKEND_OP(b);
+    written(b, dst, bytes);
     if (dst != src) memcpy(dst, src, bytes);
 }
 static void cpu_upload_u8(Backend *b, float *dst, const uint8_t *src, size_t n, int invert) {
     BACKEND_OP(b);
+    written(b, dst, n * sizeof(float));
     for (size_t i = 0; i < n; i++) {
         float x = src[i] / 255.0f;
         dst[i] = invert ? 1.0f - x : x;
@@ -117,6 +249,9 @@ static double cpu_timer_ms(Backend *b, int from, int to) {
 static void cpu_timer_reset(Backend *b) { impl_of(b)->n_marks = 0; }
 
 static void cpu_destroy(Backend *b) {
+    for (int i = 0; i < impl_of(b)->n_kept; i++) free(impl_of(b)->kept[i].data);
+    free(impl_of(b)->kept);
+    free(impl_of(b)->buffers);
     free(impl_of(b)->work);
     free(impl_of(b)->zeros);
     free(impl_of(b)->marks);
@@ -178,15 +313,39 @@ static int forward_threads(Backend *b, double flops) {
     return n < 1 ? 1 : n < most ? n : most;
 }
 
-// Packs B (Kd,N), element (k,n) at src[k*rs + n*cs], into the workspace;
-// threads split the rows.
-static float *pack_b(Backend *b, const float *src, int Kd, int N, ptrdiff_t rs, ptrdiff_t cs,
-                     int threads) {
-    float *bp = workspace(b, gemm_packed_b_floats(Kd, N));
+// Packs B (Kd,N), element (k,n) at src[k*rs + n*cs], into bp
+// (gemm_packed_b_floats); threads split the rows.
+static void pack_b_into(float *bp, const float *src, int Kd, int N, ptrdiff_t rs, ptrdiff_t cs,
+                        int threads) {
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int k0 = 0; k0 < Kd; k0 += 64)
         gemm_pack_b(bp, Kd, N, k0, Kd - k0 < 64 ? Kd - k0 : 64, src + k0 * rs, rs, cs);
+}
+// The same into the workspace.
+static float *pack_b(Backend *b, const float *src, int Kd, int N, ptrdiff_t rs, ptrdiff_t cs,
+                     int threads) {
+    float *bp = workspace(b, gemm_packed_b_floats(Kd, N));
+    pack_b_into(bp, src, Kd, N, rs, cs, threads);
     return bp;
+}
+
+// B (Kd,N), row-major at w, as a forward product over M rows reads it
+// (gemm_rows' b and *ldb): packed as kept; else, for few rows, in place
+// (packing costs about what it saves); else packed into the workspace.
+static const float *forward_b(Backend *b, const float *w, int Kd, int N, int M, int threads,
+                              ptrdiff_t *ldb) {
+    int fill;
+    float *kept = kept_form(b, w, KEPT_PACKED, Kd, N, gemm_packed_b_floats(Kd, N), &fill);
+    *ldb = 0;
+    if (kept) {
+        if (fill) pack_b_into(kept, w, Kd, N, N, 1, threads);
+        return kept;
+    }
+    if (gemm_b_in_place(M, N, threads)) {
+        *ldb = N;
+        return w;
+    }
+    return pack_b(b, w, Kd, N, N, 1, threads);
 }
 
 // dbias (K) = column sums of dout (M,K). The rows are cut into blocks of a
@@ -221,18 +380,21 @@ static void cpu_conv3x3_forward(Backend *b, float *out, const float *in, const f
                                 const float *bias, int N, int H, int W, int C, int K, int relu) {
     BACKEND_OP(b);
     const int M = N * H * W, threads = forward_threads(b, 18.0 * M * C * K);
+    const float *zc = zeros(b, C);
     if (winograd_pays(N, H, W, C, K)) {
-        winograd_conv(out, in, w, 0, bias, N, H, W, C, K, relu, zeros(b, C),
-                      workspace(b, winograd_work_floats(C, K, threads)), threads);
+        const size_t nu = winograd_kernel_floats(C, K);
+        float *work = workspace(b, nu + winograd_work_floats(C, K, threads));
+        int fill;
+        float *U = kept_form(b, w, KEPT_WINOGRAD, C, K, nu, &fill);
+        if (!U || fill) winograd_transform_kernel(U ? U : work, w, 0, C, K, work + nu, threads);
+        winograd_conv(out, in, U ? U : work, bias, N, H, W, C, K, relu, zc, work + nu, threads);
         return;
     }
     // out (M,K) = unrolled in (M,9C) @ w (9C,K), + bias, ReLU
-    const ConvRows rows = {in, zeros(b, C), H, W, C};
-    if (gemm_b_in_place(M, K, threads))
-        gemm_rows(out, K, M, K, 9, C, conv_rows, &rows, w, K, bias, relu, threads);
-    else
-        gemm_rows(out, K, M, K, 9, C, conv_rows, &rows, pack_b(b, w, 9 * C, K, K, 1, threads), 0,
-                  bias, relu, threads);
+    const ConvRows rows = {in, zc, H, W, C};
+    ptrdiff_t ldb;
+    const float *bw = forward_b(b, w, 9 * C, K, M, threads, &ldb);
+    gemm_rows(out, K, M, K, 9, C, conv_rows, &rows, bw, ldb, bias, relu, threads);
 }
 
 // dx = dy where y > 0, else 0; dx may alias dy. A select in SIMD lanes, not
@@ -252,6 +414,8 @@ static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias
                                  int W, int C, int K) {
     BACKEND_OP(b);
     const int M = N * H * W, threads = impl_of(b)->threads;
+    written(b, dw, 9 * sizeof(float) * C * K);
+    written(b, dbias, K * sizeof(float));
     profile_piece(b, "relu bwd");
     if (y) relu_mask(dout, dout, y, (size_t)M * K);
     profile_piece(b, "bias grad");
@@ -270,8 +434,10 @@ static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias
     if (!din) return;
     profile_piece(b, "dgrad");
     if (winograd_pays(N, H, W, K, C)) {
-        winograd_conv(din, dout, w, 1, NULL, N, H, W, K, C, 0, in_rows.zeros,
-                      workspace(b, winograd_work_floats(K, C, threads)), threads);
+        const size_t nu = winograd_kernel_floats(K, C);
+        float *U = workspace(b, nu + winograd_work_floats(K, C, threads));
+        winograd_transform_kernel(U, w, 1, K, C, U + nu, threads);
+        winograd_conv(din, dout, U, NULL, N, H, W, K, C, 0, in_rows.zeros, U + nu, threads);
         return;
     }
     // din (M,C) = unrolled dout (M,9K) @ B (9K,C) where row t*K+k of B is
@@ -387,17 +553,17 @@ static void cpu_dense_forward(Backend *b, float *out, const float *in, const flo
     // out (N,Out) = in (N,In) @ w (In,Out), + bias, ReLU
     const int threads = forward_threads(b, 2.0 * N * In * Out);
     const GemmMatrix rows = {in, (size_t)In};
-    if (gemm_b_in_place(N, Out, threads))
-        gemm_rows(out, Out, N, Out, 1, In, gemm_matrix_rows, &rows, w, Out, bias, relu, threads);
-    else
-        gemm_rows(out, Out, N, Out, 1, In, gemm_matrix_rows, &rows,
-                  pack_b(b, w, In, Out, Out, 1, threads), 0, bias, relu, threads);
+    ptrdiff_t ldb;
+    const float *bw = forward_b(b, w, In, Out, N, threads, &ldb);
+    gemm_rows(out, Out, N, Out, 1, In, gemm_matrix_rows, &rows, bw, ldb, bias, relu, threads);
 }
 
 static void cpu_dense_backward(Backend *b, float *din, float *dw, float *dbias, const float *dout,
                                const float *in, const float *w, int N, int In, int Out) {
     BACKEND_OP(b);
     const int threads = impl_of(b)->threads;
+    written(b, dw, sizeof(float) * In * Out);
+    written(b, dbias, Out * sizeof(float));
     profile_piece(b, "bias grad");
     column_sums(b, dbias, dout, (size_t)N, Out);
     profile_piece(b, "wgrad");
@@ -456,6 +622,8 @@ static void cpu_sigmoid_bce_backward(Backend *b, float *dlogit, const float *pro
 static void cpu_sgd_nesterov_step(Backend *b, float *p, const float *g, float *buf, size_t n,
                                   float lr, float momentum, float wd) {
     BACKEND_OP(b);
+    written(b, p, n * sizeof(float));
+    written(b, buf, n * sizeof(float));
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] + wd * p[i];
@@ -467,6 +635,9 @@ static void cpu_sgd_nesterov_step(Backend *b, float *p, const float *g, float *b
 static void cpu_adam_step(Backend *b, float *p, const float *g, float *m, float *v, size_t n,
                           float lr, float beta1, float beta2, float eps, float wd, long t) {
     BACKEND_OP(b);
+    written(b, p, n * sizeof(float));
+    written(b, m, n * sizeof(float));
+    written(b, v, n * sizeof(float));
     const double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(beta2, (double)t);
     const float step = (float)(lr / bc1), rbc2 = (float)(1.0 / sqrt(bc2));
 #pragma omp parallel for schedule(static)

@@ -5,8 +5,9 @@
 //         [0 -1  1  0]        [1/2 -1/2  1/2]
 //         [0  1  0 -1]        [ 0    0    1 ]
 // Work is split into blocks of TILES tiles. A thread transforms a block's
-// input into V (16 matrices (TILES,C)), multiplies each by its U (packed for
-// gemm.c once per call) into M (16 matrices (TILES,K)), and transforms M
+// input into V (16 matrices (TILES,C)), multiplies each by its U (made by
+// winograd_transform_kernel, packed for gemm.c, and kept by the caller while
+// the weights stay the same) into M (16 matrices (TILES,K)), and transforms M
 // into the block's output pixels, so the block's data stays in the caches
 // and memory use does not grow with the batch.
 #include "winograd.h"
@@ -48,15 +49,14 @@ int winograd_pays(int N, int H, int W, int C, int K) {
 
 // A thread's V (16 x TILES x C), M (16 x TILES x K) and discard row (K).
 static size_t per_thread(int C, int K) { return XI * TILES * ((size_t)C + K) + K; }
-// U, then the threads' scratch; the rotated kernel (9CK) shares the
-// scratch, which is free while U is made.
-static size_t scratch_floats(int C, int K, int threads) {
+
+size_t winograd_kernel_floats(int C, int K) { return XI * gemm_packed_b_floats(C, K); }
+
+// The threads' scratch; the rotated kernel (9CK) shares it, as it is free
+// while U is made.
+size_t winograd_work_floats(int C, int K, int threads) {
     const size_t s = (size_t)threads * per_thread(C, K);
     return s > 9 * (size_t)C * K ? s : 9 * (size_t)C * K;
-}
-
-size_t winograd_work_floats(int C, int K, int threads) {
-    return XI * gemm_packed_b_floats(C, K) + scratch_floats(C, K, threads);
 }
 
 // U (16 packed (C,K) matrices) = G g G^T for every channel pair; w is
@@ -414,23 +414,25 @@ void winograd_backward_filter(float *dw, const float *in, const float *dout, int
     }
 }
 
-void winograd_conv(float *out, const float *in, const float *w, int rotated, const float *bias,
-                   int N, int H, int W, int C, int K, int relu, const float *zeros, float *work,
-                   int threads) {
-    const size_t ustride = gemm_packed_b_floats(C, K);
-    float *U = work, *scratch = work + XI * ustride;
+void winograd_transform_kernel(float *U, const float *w, int rotated, int C, int K, float *work,
+                               int threads) {
     if (rotated) {
-        rotate_kernel(scratch, w, C, K, threads);
-        w = scratch;
+        rotate_kernel(work, w, C, K, threads);
+        w = work;
     }
     transform_kernel(U, w, C, K, threads);
+}
+
+void winograd_conv(float *out, const float *in, const float *U, const float *bias, int N, int H,
+                   int W, int C, int K, int relu, const float *zeros, float *work, int threads) {
+    const size_t ustride = gemm_packed_b_floats(C, K);
     const Transforms *T = transforms();
     const int ntiles = N * ((H + 1) / 2) * ((W + 1) / 2);
     const int bsize = gemm_block_rows(ntiles, TILES, threads);
     const int blocks = (ntiles + bsize - 1) / bsize;
 #pragma omp parallel num_threads(threads)
     {
-        float *V = scratch + (size_t)omp_get_thread_num() * per_thread(C, K);
+        float *V = work + (size_t)omp_get_thread_num() * per_thread(C, K);
         float *Mx = V + (size_t)XI * TILES * C, *discard = Mx + (size_t)XI * TILES * K;
 #pragma omp for schedule(dynamic, 1)
         for (int blk = 0; blk < blocks; blk++) {

@@ -19,18 +19,27 @@
 // transforms to be cheap beside the products it saves).
 int winograd_pays(int N, int H, int W, int C, int K);
 
-// Scratch floats winograd_conv needs.
+// Floats of a transformed kernel U (16 packed (C,K) matrices).
+size_t winograd_kernel_floats(int C, int K);
+
+// Scratch floats winograd_conv and winograd_transform_kernel need.
 size_t winograd_work_floats(int C, int K, int threads);
 
+// U = the kernel w transformed (G g G^T for every channel pair), what
+// winograd_conv multiplies by. rotated = 0: w is (3,3,C,K) (forward).
+// rotated = 1: w is a (3,3,K,C) kernel used rotated by 180 degrees with its
+// channel axes swapped, which is the backward-data convolution of that
+// kernel (din from dout). work holds winograd_work_floats(C, K, threads)
+// floats. A function of w alone: a caller may keep U while w stays the same.
+void winograd_transform_kernel(float *U, const float *w, int rotated, int C, int K, float *work,
+                               int threads);
+
 // out (N,H,W,K) = 3x3 'same' convolution of in (N,H,W,C) with the kernel
-// w, + bias (K) unless NULL, then ReLU when relu. rotated = 0: w is
-// (3,3,C,K) (forward). rotated = 1: w is a (3,3,K,C) kernel used rotated by
-// 180 degrees with its channel axes swapped, which is the backward-data
-// convolution of that kernel: din from dout. zeros holds C zeros (the
-// padding); work holds winograd_work_floats(C, K, threads) floats.
-void winograd_conv(float *out, const float *in, const float *w, int rotated, const float *bias,
-                   int N, int H, int W, int C, int K, int relu, const float *zeros, float *work,
-                   int threads);
+// that U is the transform of, + bias (K) unless NULL, then ReLU when relu.
+// zeros holds C zeros (the padding); work holds winograd_work_floats(C, K,
+// threads) floats.
+void winograd_conv(float *out, const float *in, const float *U, const float *bias, int N, int H,
+                   int W, int C, int K, int relu, const float *zeros, float *work, int threads);
 
 // Scratch floats winograd_backward_filter needs.
 size_t winograd_backward_filter_work_floats(int C, int K, int threads);

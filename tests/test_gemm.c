@@ -3,7 +3,8 @@
 // on odd sizes (partial tiles, several chunks, several threads), the CPU
 // backend's conv3x3 forward/backward (direct and Winograd) and dense
 // forward/backward against a direct convolution and plain loops, forward
-// results bit for bit across thread counts; then the AVX2 and AVX-512
+// results bit for bit across thread counts and with the forms of the
+// weights the backend keeps between passes; then the AVX2 and AVX-512
 // kernels against each other, bit for bit.
 #include <string.h>
 
@@ -229,6 +230,99 @@ static void check_forward_threads(Rng *r, int N, int H, int W, int C, int K) {
     free(in), free(w), free(bias), free(dw), free(dbias);
 }
 
+// The CPU backend keeps what its forward products read of the weights in a
+// parameter buffer (packed panels, Winograd's transformed kernels) from one
+// pass to the next, until an operation writes into the buffer. Every
+// forward result must equal that of the same weights in plain memory
+// (where nothing is kept), bit for bit, at each pass after each kind of
+// write: a whole upload, one float of a kernel, an optimizer step, zero,
+// and a buffer freed and another allocated (likely at the same address).
+typedef struct KeptCase {
+    int N, H, W, C, K;  // a convolution, or a dense layer (H = 0): N rows, C in, K out
+} KeptCase;
+static const KeptCase KEPT_CASES[] = {
+    {2, 13, 13, 64, 128},  // Winograd (one pair's block 4)
+    {2, 6, 6, 128, 128},   // direct, few rows: the weights read in place unless kept
+    {2, 26, 26, 16, 32},   // direct, many rows: packed for each call unless kept
+    {1, 0, 0, 300, 48},    // dense, one row
+};
+enum { KEPT_N = sizeof KEPT_CASES / sizeof KEPT_CASES[0] };
+
+static size_t kept_weights(const KeptCase *k) { return (k->H ? 9 : 1) * (size_t)k->C * k->K; }
+
+// Each case's forward pass with the weights at w (offsets as in the buffer)
+// into out[i].
+static void kept_forward(Backend *be, float *const *out, const float *in, const float *w,
+                         const float *bias) {
+    size_t off = 0;
+    for (int i = 0; i < KEPT_N; i++) {
+        const KeptCase *k = &KEPT_CASES[i];
+        if (k->H)
+            be->ops->conv3x3_forward(be, out[i], in, w + off, bias, k->N, k->H, k->W, k->C, k->K,
+                                     1);
+        else
+            be->ops->dense_forward(be, out[i], in, w + off, bias, k->N, k->C, k->K, 1);
+        off += kept_weights(k);
+    }
+}
+
+static void check_kept_forms(Rng *r) {
+    Backend *be;
+    Err e;
+    CHECK(backend_cpu_open(&be, 2, &e) == 0, "%s", e.msg);
+    CHECK(winograd_pays(2, 13, 13, 64, 128) && !winograd_pays(2, 6, 6, 128, 128) &&
+              gemm_b_in_place(72, 128, 2) && !gemm_b_in_place(2 * 26 * 26, 32, 2),
+          "the cases below do not take the paths they are for");
+    BackendParamLayout lay = {0};
+    size_t outs[KEPT_N], most_in = 0;
+    for (int i = 0; i < KEPT_N; i++) {
+        const KeptCase *k = &KEPT_CASES[i];
+        if (k->H) lay.views[lay.n_views++] = (BackendKernelView){lay.floats, k->C, k->K};
+        lay.floats += kept_weights(k);
+        const size_t pixels = (size_t)k->N * (k->H ? k->H * k->W : 1);
+        outs[i] = pixels * k->K;
+        if (pixels * k->C > most_in) most_in = pixels * k->C;
+    }
+    const size_t n = lay.floats;
+    float *in = randv(r, most_in), *bias = randv(r, 128), *host = randv(r, n), *grad = randv(r, n);
+    float *plain = malloc(n * sizeof(float)), *got[KEPT_N], *want[KEPT_N];
+    for (int i = 0; i < KEPT_N; i++) got[i] = malloc(outs[i] * 4), want[i] = malloc(outs[i] * 4);
+    float *p = be->ops->alloc_params(be, &lay), *g = be->ops->alloc_params(be, &lay),
+          *mom = be->ops->alloc_params(be, &lay);
+    be->ops->upload(be, p, host, n * sizeof(float));
+    be->ops->upload(be, g, grad, n * sizeof(float));
+    static const char *const after[] = {"an upload", "one float uploaded", "an SGD step",
+                                        "zero", "a buffer freed and another allocated"};
+    for (int stage = 0; stage < 5; stage++) {
+        if (stage == 1) {  // one weight of the Winograd kernel
+            const float x = 0.5f;
+            be->ops->upload(be, p + 1000, &x, sizeof x);
+        } else if (stage == 2) {
+            be->ops->sgd_nesterov_step(be, p, g, mom, n, 0.1f, 0.9f, 0.0f);
+        } else if (stage == 3) {
+            be->ops->zero(be, p + kept_weights(&KEPT_CASES[0]), kept_weights(&KEPT_CASES[1]) * 4);
+        } else if (stage == 4) {  // zeros, as allocated
+            be->ops->free(be, p);
+            p = be->ops->alloc_params(be, &lay);
+        }
+        be->ops->download(be, plain, p, n * sizeof(float));
+        kept_forward(be, want, in, plain, bias);
+        // Three passes: the kernel remembered, its forms kept, then served.
+        for (int pass = 0; pass < 3; pass++) {
+            kept_forward(be, got, in, p, bias);
+            for (int i = 0; i < KEPT_N; i++)
+                CHECK(!memcmp(got[i], want[i], outs[i] * 4),
+                      "case %d, pass %d after %s: the kept forms give another result", i, pass,
+                      after[stage]);
+        }
+    }
+    CHECK(backend_check(be, &e) == 0, "%s", e.msg);
+    be->ops->free(be, p), be->ops->free(be, g), be->ops->free(be, mom);
+    backend_close(be);
+    for (int i = 0; i < KEPT_N; i++) free(got[i]), free(want[i]);
+    free(in), free(bias), free(host), free(grad), free(plain);
+}
+
 // The AVX-512 and AVX2 kernels sum every output element in the same order
 // with the same roundings: the same results bit for bit, so a run resumed
 // on the other kind of CPU repeats exactly. Products, a direct and a
@@ -339,6 +433,7 @@ int main(void) {
         check_forward_threads(&r, 2, 13, 13, 64, 128);  // one pair's block 4 (Winograd)
         check_forward_threads(&r, 2, 26, 26, 3, 16);    // a first layer (direct)
         check_forward_threads(&r, 16, 24, 24, 32, 48);  // a batch, every thread busy
+        check_kept_forms(&r);
     }
     gemm_force_kernel(GEMM_KERNEL_AUTO);
     if (gemm_force_kernel(GEMM_KERNEL_AVX2) && gemm_force_kernel(GEMM_KERNEL_AVX512))
