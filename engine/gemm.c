@@ -421,11 +421,25 @@ void gemm_rows(float *c, ptrdiff_t ldc, int M, int N, int ntaps, int Kc, GemmRow
     const ptrdiff_t bs = ldb ? ldb : GEMM_NR, b2 = ldb ? GEMM_NR : Kd * GEMM_NR;
     // As many blocks of at most mc rows as a multiple of the threads, of
     // equal size: one pair's deep layers have only a few hundred rows, and an
-    // odd small block left to one thread would keep the other waiting.
-    const int mc = (int)round_up(gemm_block_rows(M, P->mc, threads), MR);
+    // odd small block left to one thread would keep the other waiting. With
+    // fewer rows than a block for each thread, the threads share the columns
+    // instead (as many parts as threads, of whole tiles): each reads its part
+    // of B rather than all of it for a few rows (one pair's block 5 and dense
+    // layers), and no block is cut short. Each output element is still one
+    // kernel's sum in the same order, so the results do not change.
+    const int tiles = (panels + P->np - 1) / P->np;
+    const int natural = (M + P->mc - 1) / P->mc;
+    const int parts = natural < threads && tiles >= threads ? threads : 1;
+    const int mc = parts > 1 ? (int)round_up((M + natural - 1) / natural, MR)
+                             : (int)round_up(gemm_block_rows(M, P->mc, threads), MR);
     const int blocks = (M + mc - 1) / mc;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (int blk = 0; blk < blocks; blk++) {
+    for (int item = 0; item < blocks * parts; item++) {
+        const int blk = item / parts, part = item % parts;
+        // This part's panels: [p_first, p_end), whole tiles.
+        const int p_first = P->np * (int)((long)tiles * part / parts);
+        const int p_last = P->np * (int)((long)tiles * (part + 1) / parts);
+        const int p_end = p_last < panels ? p_last : panels;
         const int m0 = blk * mc, mb = M - m0 < mc ? M - m0 : mc;
         const int groups = (mb + MR - 1) / MR;
         // ptr[r][t]: row pointer of row m0+r for tap t; rows past M repeat
@@ -442,10 +456,10 @@ void gemm_rows(float *c, ptrdiff_t ldc, int M, int N, int ntaps, int Kc, GemmRow
             // level-1 cache across the column tiles, which a 512-step tile
             // of B, 64 KiB, would not).
             const int by_group = P->group_outer && !ldb;
-            for (int pb = 0; pb < panels; pb += NC_PANELS) {
-                const int pe = panels - pb < NC_PANELS ? panels : pb + NC_PANELS;
-                const int tiles = (pe - pb + P->np - 1) / P->np;
-                const int outer = by_group ? groups : tiles, inner = by_group ? tiles : groups;
+            for (int pb = p_first; pb < p_end; pb += NC_PANELS) {
+                const int pe = p_end - pb < NC_PANELS ? p_end : pb + NC_PANELS;
+                const int ntiles = (pe - pb + P->np - 1) / P->np;
+                const int outer = by_group ? groups : ntiles, inner = by_group ? ntiles : groups;
                 for (int o = 0; o < outer; o++)
                     for (int in = 0; in < inner; in++) {
                         const int g = by_group ? o : in, p = pb + P->np * (by_group ? in : o);

@@ -423,11 +423,48 @@ void winograd_transform_kernel(float *U, const float *w, int rotated, int C, int
     transform_kernel(U, w, C, K, threads);
 }
 
+// Few tiles (one pair's deep layers): the threads share each block (of up
+// to threads x TILES tiles) rather than take blocks of their own, as
+// winograd_backward_filter's large case does: each transforms its share of
+// the block's tiles, then they share out the 16 products, so each reads its
+// part of U (16 MB at 512 channels) instead of all of it for a few rows,
+// and the rows are not cut into blocks too short for the kernel's tiles.
+#define SHARED_TILES (2 * TILES)  // tiles per thread up to which blocks are shared
+
 void winograd_conv(float *out, const float *in, const float *U, const float *bias, int N, int H,
                    int W, int C, int K, int relu, const float *zeros, float *work, int threads) {
     const size_t ustride = gemm_packed_b_floats(C, K);
     const Transforms *T = transforms();
     const int ntiles = N * ((H + 1) / 2) * ((W + 1) / 2);
+    if (threads > 1 && ntiles <= threads * SHARED_TILES) {
+        // V (16 x cap x C), M (16 x cap x K), a discard row a thread: what
+        // the threads' own blocks would take.
+        const int cap = threads * TILES, nblocks = (ntiles + cap - 1) / cap;
+        const int bsize = (ntiles + nblocks - 1) / nblocks;
+        float *V = work, *Mx = V + (size_t)XI * cap * C;
+#pragma omp parallel num_threads(threads)
+        {
+            const int th = omp_get_thread_num(), nth = omp_get_num_threads();
+            float *discard = Mx + (size_t)XI * cap * K + (size_t)th * K;
+            for (int t0 = 0; t0 < ntiles; t0 += bsize) {
+                const int nt = ntiles - t0 < bsize ? ntiles - t0 : bsize;
+                const int r0 = nt * th / nth, r1 = nt * (th + 1) / nth;
+                T->input(V + (size_t)r0 * C, cap, in, zeros, t0 + r0, r1 - r0, H, W, C);
+                // (V whole before the products; M's rows of the last block
+                // read by their owners before these products overwrite them)
+#pragma omp barrier
+#pragma omp for schedule(dynamic, 1)
+                for (int xi = 0; xi < XI; xi++) {
+                    const GemmMatrix a = {V + (size_t)xi * cap * C, (size_t)C};
+                    gemm_rows(Mx + (size_t)xi * cap * K, K, nt, K, 1, C, gemm_matrix_rows, &a,
+                              U + xi * ustride, 0, NULL, 0, 1);
+                }
+                T->output(out, Mx + (size_t)r0 * K, cap, bias, relu, discard, t0 + r0, r1 - r0,
+                          H, W, K);
+            }
+        }
+        return;
+    }
     const int bsize = gemm_block_rows(ntiles, TILES, threads);
     const int blocks = (ntiles + bsize - 1) / bsize;
 #pragma omp parallel num_threads(threads)

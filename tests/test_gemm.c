@@ -405,6 +405,7 @@ int main(void) {
         // panel, full (B in place too) or partial.
         check_gemm(&r, 30, 560, 1, 40, 2, 1);
         check_gemm(&r, 17, 585, 2, 20, 2, 0);
+        check_gemm(&r, 20, 100, 9, 10, 3, 1);  // few rows: 3 threads share the columns
         Backend *be;
         Err e;
         CHECK(backend_cpu_open(&be, 2, &e) == 0, "%s", e.msg);
