@@ -329,6 +329,17 @@ static float *pack_b(Backend *b, const float *src, int Kd, int N, ptrdiff_t rs, 
     return bp;
 }
 
+// B (Kd,N), row-major at w, packed: as kept, else into scratch
+// (gemm_packed_b_floats).
+static const float *packed_b(Backend *b, const float *w, int Kd, int N, float *scratch,
+                             int threads) {
+    int fill;
+    float *kept = kept_form(b, w, KEPT_PACKED, Kd, N, gemm_packed_b_floats(Kd, N), &fill);
+    if (kept && !fill) return kept;
+    pack_b_into(kept ? kept : scratch, w, Kd, N, N, 1, threads);
+    return kept ? kept : scratch;
+}
+
 // B (Kd,N), row-major at w, as a forward product over M rows reads it
 // (gemm_rows' b and *ldb): packed as kept; else, for few rows, in place
 // (packing costs about what it saves); else packed into the workspace.
@@ -376,6 +387,25 @@ static void column_sums(Backend *b, float *dbias, const float *dout, size_t M, i
 
 // ---- convolution -------------------------------------------------------------
 
+// in (N,H,W,C) into pad (N,H+2,W+2,C) inside a border of zeros, and
+// GEMM_PADDED_SLACK(C) zeros after it.
+static void pad_input(float *pad, const float *in, int N, int H, int W, int C, int threads) {
+    const size_t row = (size_t)W * C, prow = row + 2 * (size_t)C;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (long r = 0; r < (long)N * (H + 2); r++) {  // padded row r = n*(H+2) + y+1
+        float *d = pad + r * prow;
+        const long n = r / (H + 2), y = r % (H + 2) - 1;
+        if (y < 0 || y >= H) {
+            memset(d, 0, prow * sizeof(float));
+            continue;
+        }
+        memset(d, 0, C * sizeof(float));
+        memcpy(d + C, in + (n * H + y) * row, row * sizeof(float));
+        memset(d + C + row, 0, C * sizeof(float));
+    }
+    memset(pad + (size_t)N * (H + 2) * prow, 0, GEMM_PADDED_SLACK(C) * sizeof(float));
+}
+
 static void cpu_conv3x3_forward(Backend *b, float *out, const float *in, const float *w,
                                 const float *bias, int N, int H, int W, int C, int K, int relu) {
     BACKEND_OP(b);
@@ -388,6 +418,16 @@ static void cpu_conv3x3_forward(Backend *b, float *out, const float *in, const f
         float *U = kept_form(b, w, KEPT_WINOGRAD, C, K, nu, &fill);
         if (!U || fill) winograd_transform_kernel(U ? U : work, w, 0, C, K, work + nu, threads);
         winograd_conv(out, in, U ? U : work, bias, N, H, W, C, K, relu, zc, work + nu, threads);
+        return;
+    }
+    if (gemm_conv_padded_ok(C)) {
+        // The input inside a border of zeros, then (unless kept) the packed
+        // kernel, in the workspace.
+        const size_t npad = (size_t)N * (H + 2) * (W + 2) * C + GEMM_PADDED_SLACK(C);
+        float *pad = workspace(b, npad + gemm_packed_b_floats(9 * C, K));
+        const float *bw = packed_b(b, w, 9 * C, K, pad + npad, threads);
+        pad_input(pad, in, N, H, W, C, threads);
+        gemm_conv_padded(out, pad, N, H, W, C, K, bw, bias, relu, threads);
         return;
     }
     // out (M,K) = unrolled in (M,9C) @ w (9C,K), + bias, ReLU
@@ -468,8 +508,8 @@ static void cpu_relu_backward(Backend *b, float *dx, const float *dy, const floa
 static void cpu_maxpool2_forward(Backend *b, float *out, uint8_t *argmax, const float *in, int N,
                                  int H, int W, int C) {
     BACKEND_OP(b);
-    const int OH = H / 2, OW = W / 2;
-#pragma omp parallel for schedule(static) num_threads(forward_threads(b, 4.0 * N * OH * OW * C))
+    const int OH = H / 2, OW = W / 2, threads = forward_threads(b, 4.0 * N * OH * OW * C);
+#pragma omp parallel for schedule(static) num_threads(threads)
     for (long r = 0; r < (long)N * OH; r++) {  // output row r = n*OH + oy
         const long n = r / OH, oy = r % OH;
         const float *top = in + ((n * H + 2 * oy) * W) * C, *bottom = top + (size_t)W * C;

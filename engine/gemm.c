@@ -240,30 +240,38 @@ static const GemmPath PATH_AVX2 = {6, 1, 144, 96, 0, kernel_avx2_rows, kernel_av
 #define AVX512 __attribute__((target("avx512f")))
 #define AVX512_MR 14
 
-// The kernel for MR rows and NP panels; PACKED: A's rows are interleaved
-// (row i at a[0] + i, reduction steps as floats apart), else each row is
+#define AVX512_MR_TALL 28  // rows of the one-panel tile with rows at a constant stride
+// Rows at a stride shorter than the reduction (3 floats for RGB input) read
+// the same floats several steps apart; GCC's predictive commoning then
+// carries them from step to step through the stack (1.4x slower).
+#define NO_PCOM __attribute__((optimize("no-predictive-commoning")))
+
+// The kernel for MR rows and NP panels. A's rows: PACKED, interleaved (row
+// i at a[tap] + i, reduction steps as floats apart); else, RS > 0, at a
+// constant stride (row i at a[tap] + i*RS, steps consecutive: the output
+// pixels of an image row of a padded input, gemm_conv_padded); else each
 // read in place through its pointer. The loops over rows and panels have
 // constant bounds and unroll fully, so acc lives in registers. Partial
 // tiles store through masks: rows past t->mr are computed (they repeat a
-// valid row) but not stored.
+// valid row, or read past it) but not stored.
 AVX512 static inline __attribute__((always_inline)) void kernel_avx512(
-    const int MR, const int NP, const int PACKED, int ntaps, int kc, const float *const *a,
-    ptrdiff_t aoff, ptrdiff_t as, const float *b, ptrdiff_t bts, ptrdiff_t bs, ptrdiff_t b2,
-    const Tile *t) {
-    __m512 acc[AVX512_MR][2];
-#pragma GCC unroll 14
+    const int MR, const int NP, const int PACKED, const int RS, int ntaps, int kc,
+    const float *const *a, ptrdiff_t aoff, ptrdiff_t as, const float *b, ptrdiff_t bts,
+    ptrdiff_t bs, ptrdiff_t b2, const Tile *t) {
+    __m512 acc[AVX512_MR_TALL][2];
+#pragma GCC unroll 28
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 2
         for (int v = 0; v < NP; v++) acc[i][v] = _mm512_setzero_ps();
     for (int tap = 0; tap < ntaps; tap++) {
         const float *bp = b + tap * bts;
-        if (PACKED) {
+        if (PACKED || RS) {
             const float *ap = a[tap] + aoff;
-            for (int k = 0; k < kc; k++, bp += bs, ap += as) {
+            for (int k = 0; k < kc; k++, bp += bs, ap += RS ? 1 : as) {
                 const __m512 b0 = _mm512_loadu_ps(bp), b1 = NP > 1 ? _mm512_loadu_ps(bp + b2) : b0;
-#pragma GCC unroll 14
+#pragma GCC unroll 28
                 for (int i = 0; i < MR; i++) {
-                    const __m512 x = _mm512_set1_ps(ap[i]);
+                    const __m512 x = _mm512_set1_ps(ap[RS ? i * RS : i]);
                     acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);
                     if (NP > 1) acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
                 }
@@ -290,7 +298,7 @@ AVX512 static inline __attribute__((always_inline)) void kernel_avx512(
         const int cols = t->nr - 16 * v;
         m[v] = cols >= 16 ? 0xffff : cols > 0 ? (__mmask16)((1u << cols) - 1) : 0;
     }
-#pragma GCC unroll 14
+#pragma GCC unroll 28
     for (int i = 0; i < MR; i++) {
         if (i >= t->mr) break;
         float *c = t->c + i * t->ldc;
@@ -306,16 +314,33 @@ AVX512 static inline __attribute__((always_inline)) void kernel_avx512(
     }
 }
 
-#define KERNEL_AVX512(NAME, NP, PACKED)                                                        \
-    AVX512 static void NAME(int ntaps, int kc, const float *const *a, ptrdiff_t aoff,           \
+#define KERNEL_AVX512(NAME, MR, NP, PACKED, RS)                                                \
+    AVX512 NO_PCOM static void NAME(int ntaps, int kc, const float *const *a, ptrdiff_t aoff,           \
                             ptrdiff_t as, const float *b, ptrdiff_t bts, ptrdiff_t bs,          \
                             ptrdiff_t b2, const Tile *t) {                                      \
-        kernel_avx512(AVX512_MR, NP, PACKED, ntaps, kc, a, aoff, as, b, bts, bs, b2, t);        \
+        kernel_avx512(MR, NP, PACKED, RS, ntaps, kc, a, aoff, as, b, bts, bs, b2, t);           \
     }
-KERNEL_AVX512(kernel_avx512_rows, 2, 0)
-KERNEL_AVX512(kernel_avx512_rows1, 1, 0)
-KERNEL_AVX512(kernel_avx512_packed, 2, 1)
-KERNEL_AVX512(kernel_avx512_packed1, 1, 1)
+KERNEL_AVX512(kernel_avx512_rows, AVX512_MR, 2, 0, 0)
+KERNEL_AVX512(kernel_avx512_rows1, AVX512_MR, 1, 0, 0)
+KERNEL_AVX512(kernel_avx512_packed, AVX512_MR, 2, 1, 0)
+KERNEL_AVX512(kernel_avx512_packed1, AVX512_MR, 1, 1, 0)
+
+// gemm_conv_padded's kernels for C input channels (the rows' stride): 14
+// rows x 32 columns (two panels), 14 x 16 (an odd last panel), 28 x 16 (one
+// panel: 16 output channels).
+#define KERNELS_STRIDED(C)                                                  \
+    KERNEL_AVX512(kernel_avx512_c##C##_wide, AVX512_MR, 2, 0, C)            \
+    KERNEL_AVX512(kernel_avx512_c##C##_narrow, AVX512_MR, 1, 0, C)          \
+    KERNEL_AVX512(kernel_avx512_c##C##_tall, AVX512_MR_TALL, 1, 0, C)
+KERNELS_STRIDED(3)
+KERNELS_STRIDED(16)
+KERNELS_STRIDED(32)
+typedef struct StridedKernels {
+    int C;
+    KernelFn wide, narrow, tall;
+} StridedKernels;
+#define STRIDED(C) {C, kernel_avx512_c##C##_wide, kernel_avx512_c##C##_narrow, kernel_avx512_c##C##_tall}
+static const StridedKernels STRIDED_AVX512[] = {STRIDED(3), STRIDED(16), STRIDED(32)};
 
 PACK_A_TN(pack_a_tn_avx512, AVX512)
 
@@ -335,9 +360,17 @@ static const GemmPath *path_of(GemmKernel k) {
     return k == GEMM_KERNEL_AVX512 ? &PATH_AVX512 : k == GEMM_KERNEL_AVX2 ? &PATH_AVX2
                                                                             : &PATH_PORTABLE;
 }
+static const StridedKernels *strided_of(GemmKernel k, int C) {
+    if (k != GEMM_KERNEL_AVX512) return NULL;
+    for (size_t i = 0; i < sizeof STRIDED_AVX512 / sizeof STRIDED_AVX512[0]; i++)
+        if (STRIDED_AVX512[i].C == C) return &STRIDED_AVX512[i];
+    return NULL;
+}
 #else
 static int cpu_has(GemmKernel k) { return k == GEMM_KERNEL_PORTABLE; }
 static const GemmPath *path_of(GemmKernel k) { (void)k; return &PATH_PORTABLE; }
+typedef struct StridedKernels StridedKernels;
+static const StridedKernels *strided_of(GemmKernel k, int C) { (void)k, (void)C; return NULL; }
 #endif
 
 // The kernel in use: the best the CPU runs, unless a test forced one.
@@ -477,6 +510,43 @@ void gemm_rows(float *c, ptrdiff_t ldc, int M, int N, int ntaps, int Kc, GemmRow
                         (np == P->np ? P->rows : P->rows1)(ntaps, kn, ptr[r0], k0, 1, bp, Kc * bs,
                                                            bs, b2, &tile);
                     }
+            }
+        }
+    }
+}
+
+int gemm_conv_padded_ok(int C) { return strided_of(gemm_kernel(), C) != NULL; }
+
+void gemm_conv_padded(float *out, const float *in, int N, int H, int W, int C, int K,
+                      const float *b, const float *bias, int relu, int threads) {
+    const StridedKernels *S = strided_of(gemm_kernel(), C);
+    const int panels = (K + GEMM_NR - 1) / GEMM_NR, Wp = W + 2;
+    const ptrdiff_t Kd = 9 * (ptrdiff_t)C;
+    // One panel: 28 rows a tile; else 14, by two panels and an odd last one.
+    const int mr = panels == 1 ? AVX512_MR_TALL : AVX512_MR;
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
+    for (int r = 0; r < N * H; r++) {  // output row r = n*H + y
+        const int n = r / H, y = r % H;
+        // Tap ky: the padded input's row y+ky, from the tile's first pixel;
+        // its three pixels x..x+2 (kx) are 3C consecutive floats, the rows
+        // (ky,kx,c) of B, in the direct method's order.
+        const float *row = in + ((size_t)(n * (H + 2) + y) * Wp) * C;
+        for (int x0 = 0; x0 < W; x0 += mr) {
+            const float *a[3] = {row + (size_t)x0 * C, row + ((size_t)Wp + x0) * C,
+                                 row + ((size_t)2 * Wp + x0) * C};
+            for (int p = 0, np; p < panels; p += np) {
+                np = panels - p >= 2 && mr == AVX512_MR ? 2 : 1;
+                const KernelFn kernel = mr == AVX512_MR_TALL ? S->tall : np == 2 ? S->wide
+                                                                                   : S->narrow;
+                Tile tile = {.c = out + ((size_t)r * W + x0) * K + p * GEMM_NR,
+                             .ldc = K,
+                             .mr = W - x0 < mr ? W - x0 : mr,
+                             .nr = K - p * GEMM_NR < np * GEMM_NR ? K - p * GEMM_NR : np * GEMM_NR,
+                             .accumulate = 0,
+                             .bias = bias ? bias + p * GEMM_NR : NULL,
+                             .relu = relu};
+                kernel(3, 3 * C, a, 0, 1, b + p * Kd * GEMM_NR, 3 * C * GEMM_NR, GEMM_NR,
+                       Kd * GEMM_NR, &tile);
             }
         }
     }

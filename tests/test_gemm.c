@@ -375,6 +375,44 @@ static void check_kernels_agree(Rng *r) {
     gemm_force_kernel(GEMM_KERNEL_AUTO);
 }
 
+// A convolution over a padded input (gemm_conv_padded: AVX-512, 3, 16 or 32
+// input channels) sums as the direct method through row pointers does (the
+// AVX2 kernel's path): the same results bit for bit. Widths that leave
+// partial tiles of 28 and 14 pixels, 16 to 80 output channels (one panel,
+// two, an odd last one, a partial one), with and without bias and ReLU.
+static void check_padded_agrees(Rng *r) {
+    static const int cases[][5] = {{2, 13, 31, 3, 64}, {1, 9, 57, 16, 16}, {2, 7, 29, 16, 32},
+                                   {1, 5, 15, 32, 48}, {2, 6, 30, 32, 20}, {1, 3, 1, 3, 80}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const int N = cases[c][0], H = cases[c][1], W = cases[c][2], C = cases[c][3],
+                  K = cases[c][4];
+        const size_t ni = (size_t)N * H * W * C, no = (size_t)N * H * W * K;
+        float *in = randv(r, ni), *w = randv(r, 9 * (size_t)C * K), *bias = randv(r, K);
+        float *out[2][2];
+        for (int k = 0; k < 2; k++) {
+            CHECK(gemm_force_kernel(k ? GEMM_KERNEL_AVX512 : GEMM_KERNEL_AVX2), "kernel");
+            CHECK(gemm_conv_padded_ok(C) == k, "C=%d: the padded path is AVX-512's", C);
+            Backend *be;
+            Err e;
+            CHECK(backend_cpu_open(&be, 2, &e) == 0, "%s", e.msg);
+            for (int relu = 0; relu < 2; relu++) {
+                out[k][relu] = malloc(no * sizeof(float));
+                be->ops->conv3x3_forward(be, out[k][relu], in, w, relu ? bias : NULL, N, H, W, C,
+                                         K, relu);
+            }
+            backend_close(be);
+        }
+        for (int relu = 0; relu < 2; relu++) {
+            CHECK(!memcmp(out[0][relu], out[1][relu], no * sizeof(float)),
+                  "conv N=%d H=%d W=%d C=%d K=%d relu=%d: the padded path differs", N, H, W, C, K,
+                  relu);
+            free(out[0][relu]), free(out[1][relu]);
+        }
+        free(in), free(w), free(bias);
+    }
+    gemm_force_kernel(GEMM_KERNEL_AUTO);
+}
+
 static const char *const KERNEL_NAMES[] = {"auto", "portable", "AVX2", "AVX-512"};
 
 int main(void) {
@@ -414,6 +452,8 @@ int main(void) {
         check_conv(be, &r, 3, 6, 4, 17, 33);
         check_conv(be, &r, 2, 13, 11, 64, 20);
         check_conv(be, &r, 2, 9, 7, 20, 32);  // few rows, K a multiple of 16: weights in place
+        check_conv(be, &r, 2, 9, 31, 16, 16);  // AVX-512: over a padded input, 28-pixel tiles
+        check_conv(be, &r, 1, 7, 29, 32, 48);  // and 14-pixel tiles, 3 panels
         // Large enough for Winograd F(2x2,3x3) (odd sizes: partial tiles, and
         // channel counts that leave partial panels), forward and backward data.
         CHECK(winograd_pays(4, 15, 15, 65, 67) && winograd_pays(8, 16, 16, 64, 80) &&
@@ -437,9 +477,10 @@ int main(void) {
         check_kept_forms(&r);
     }
     gemm_force_kernel(GEMM_KERNEL_AUTO);
-    if (gemm_force_kernel(GEMM_KERNEL_AVX2) && gemm_force_kernel(GEMM_KERNEL_AVX512))
+    if (gemm_force_kernel(GEMM_KERNEL_AVX2) && gemm_force_kernel(GEMM_KERNEL_AVX512)) {
         check_kernels_agree(&r);
-    else
+        check_padded_agrees(&r);
+    } else
         printf("SKIP (part): AVX2 = AVX-512 bit for bit: this CPU lacks one of them\n");
     gemm_force_kernel(GEMM_KERNEL_AUTO);
     return check_summary("test_gemm");
