@@ -130,6 +130,7 @@ FUZZ_ENGINE_SRC := engine/image.c engine/imageformat.c engine/jpeg.c engine/err.
                    engine/atomicfile.c engine/plugin.c \
                    engine/gemm.c engine/winograd.c \
                    engine/model.c engine/backend.c engine/backend_cpu.c engine/backend_failure.c \
+                   engine/cpuwait.c \
                    engine/profile.c \
                    engine/rng.c
 FUZZ_OBJ   := $(FUZZ_ENGINE_SRC:%.c=build-fuzz/%.o) build-fuzz/stb_image_impl.o

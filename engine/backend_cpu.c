@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cpuwait.h"
 #include "gemm.h"
 #include "profile.h"
 #include "winograd.h"
@@ -65,6 +66,7 @@ typedef struct CpuImpl {
     unsigned long clock;   // the last version given to a buffer: none is given twice
     KeptForm *kept;        // n_kept forms of their kernels
     int n_kept;
+    CpuWait wait;          // whether other programs keep our threads waiting (forward_threads)
 } CpuImpl;
 
 static CpuImpl *impl_of(Backend *b) { return (CpuImpl *)b->impl; }
@@ -298,18 +300,29 @@ static void conv_rows(const void *ctx, int m0, int count, const float *(*ptr)[GE
 // method's multiply-adds times two). A forward result does not depend on
 // how many threads compute it (each output element is one thread's sum, in
 // an order fixed by the sizes alone), so an operation takes one thread per
-// FORWARD_FLOPS_PER_THREAD, about two milliseconds of one core's work: a
-// thread woken for less costs more than it brings where other programs
-// share the cores (the wake-up, the barrier at the end, and above all a
-// partner thread the scheduler has put aside, which the whole loop then
-// waits for). One pair of the compact network, as the line protocol and the
-// compare loop run it, stays on one thread; VGG16's large layers and any
-// batch take every core. The backward operations split sums between
-// threads: they keep the configured count, which a checkpoint records, so
-// that a run repeats exactly.
-#define FORWARD_FLOPS_PER_THREAD 1e8
+// FORWARD_FLOPS_PER_THREAD (about a tenth of a millisecond of one core's
+// work): on a quiet machine one pair of the compact network then takes
+// both cores for all but its dense layers, 5.3 ms against 6.4 on one
+// thread (2026-12-01 02:01, medians of interleaved runs; 5.6 against 9.1
+// at 01:51). Where other programs compete for the cores, a thread woken
+// for so little costs more than it brings: OpenMP's idle threads spin, and
+// a partner the scheduler has put aside holds up the whole loop (with two
+// busy loops on the two cores, 180 ms a pair against 6.5 on one thread).
+// So while this process's threads wait for a CPU (cpuwait.h), an operation
+// takes one thread per FORWARD_FLOPS_PER_THREAD_BUSY, about two
+// milliseconds of a core: one compact pair stays on one thread, VGG16's
+// large layers and any batch take every core. The backward operations split sums between threads:
+// they keep the configured count, which a checkpoint records, so that a
+// run repeats exactly.
+#define FORWARD_FLOPS_PER_THREAD 1e7
+#define FORWARD_FLOPS_PER_THREAD_BUSY 1e8
 static int forward_threads(Backend *b, double flops) {
-    const int most = impl_of(b)->threads, n = (int)(flops / FORWARD_FLOPS_PER_THREAD);
+    CpuImpl *c = impl_of(b);
+    const int most = c->threads;
+    if (most == 1) return 1;
+    const double per = cpuwait_busy(&c->wait, most) ? FORWARD_FLOPS_PER_THREAD_BUSY
+                                                    : FORWARD_FLOPS_PER_THREAD;
+    const int n = (int)(flops / per);
     return n < 1 ? 1 : n < most ? n : most;
 }
 
