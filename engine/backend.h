@@ -59,6 +59,21 @@ struct Profile;
 //        without bfloat16 (the CPU) refuse it.
 typedef enum BackendPrecision { BACKEND_FP32, BACKEND_TF32, BACKEND_BF16 } BackendPrecision;
 
+// What the backbone's activations (the tensors between its layers) and
+// their gradients are stored as. F32 by default and on every backend; BF16
+// where a backend under BF16 precision keeps them in bfloat16 end to end, as
+// PyTorch's autocast does (the CUDA backend with SIAMESE_CUDA_ACTS=bf16):
+// each element-wise pass then moves half the bytes, and no convolution
+// converts its operands and results. set_precision sets b->act. Under BF16
+// activations these arguments are bfloat16 (uint16_t values through the
+// same pointers; a buffer sized in floats is large enough):
+//   conv3x3_forward  in, out          maxpool2_forward   in, out
+//   conv3x3_backward din, dout, y, in maxpool2_backward  din, dout, in, out
+// and the model converts at the backbone's two ends (its input image, its
+// features and their gradients) with act_from_float and act_to_float.
+// Weights, biases, their gradients and every other operation stay float32.
+typedef enum BackendActType { BACKEND_ACT_F32, BACKEND_ACT_BF16 } BackendActType;
+
 #define BACKEND_FENCES 4
 
 // Where a model's conv kernels lie in its parameter-shaped buffers (the
@@ -189,6 +204,11 @@ typedef struct BackendOps {
     // backend opens). NULL where the backend computes in FP32 only (the CPU);
     // call it through backend_set_precision, which checks that.
     void (*set_precision)(Backend *b, BackendPrecision p);
+    // Activations in b->act's storage from float32 (rounded to nearest
+    // even) and back, n values; dst and src do not overlap. NULL where the
+    // activations are always float32.
+    void (*act_from_float)(Backend *b, void *dst, const float *src, size_t n);
+    void (*act_to_float)(Backend *b, float *dst, const void *src, size_t n);
 
     // Data-parallel training (dist.h): a communicator that sums gradients in
     // device memory between processes with a device each (NCCL). NULL where
@@ -226,6 +246,7 @@ struct Backend {
     char desc[128];      // for the user: "cpu, 2 threads" / "cuda:0 NVIDIA H200"
     int is_cpu;          // device pointers are host pointers
     BackendPrecision precision;  // what the products compute in (backend_set_precision)
+    BackendActType act;          // what the backbone's activations are (set_precision)
     BackendFailure failure;      // of the first failed operation since backend_recover
     char failure_msg[768];       // what failed, where, and a hint
     struct Profile *profile;     // times the operations when set (profile.h)
@@ -244,7 +265,8 @@ int backend_open(Backend **out, const char *device, int threads, char *notice, s
                  Err *e);
 void backend_close(Backend *b);
 
-// Sets b's precision for the conv3x3 and dense operations. FP32 always
+// Sets b's precision for the conv3x3 and dense operations (and b->act,
+// the activations' storage that the backend keeps in it). FP32 always
 // works; TF32 on a backend without it computes in FP32 (b->precision then
 // says FP32); BF16 fails, with a message naming --precision, on a backend
 // without it.
