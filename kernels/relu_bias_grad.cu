@@ -9,8 +9,11 @@
 // one partial sum per column; a second kernel adds each column's partials
 // in slice order. Partial sums of fixed slices in a fixed order: the same
 // result on every run. 32-bit indices: the backend keeps every tensor under
-// 2^31 elements.
+// 2^31 elements. dout and y are float32 or bfloat16 activations
+// (element.cuh); the sums are float32 either way. A masked bfloat16 value
+// is written back unchanged or as 0: no rounding.
 #include "check.h"
+#include "element.cuh"
 #include "kernels.h"
 
 #define COLS_PER_BLOCK 32
@@ -18,8 +21,9 @@
 #define ROWS_PER_PART_MIN 256  // below this a slice is not worth a block
 #define BLOCKS_WANTED 1024     // enough blocks to fill a large GPU a few times
 
-__global__ static void masked_partial_sums(float *partial, float *dout, const float *y, int rows,
-                                           int cols, int rows_per_part) {
+template <typename T>
+__global__ static void masked_partial_sums(float *partial, T *dout, const T *y, int rows, int cols,
+                                           int rows_per_part) {
     __shared__ float part[ROW_THREADS][COLS_PER_BLOCK + 1];
     const int c = blockIdx.x * COLS_PER_BLOCK + threadIdx.x;
     const int r0 = blockIdx.y * rows_per_part;
@@ -28,10 +32,10 @@ __global__ static void masked_partial_sums(float *partial, float *dout, const fl
     if (c < cols)
         for (int r = r0 + threadIdx.y; r < r1; r += ROW_THREADS) {
             const int i = r * cols + c;
-            float d = dout[i];
+            float d = to_float(dout[i]);
             if (y) {
-                d = y[i] > 0.0f ? d : 0.0f;
-                dout[i] = d;
+                d = to_float(y[i]) > 0.0f ? d : 0.0f;
+                dout[i] = from_float<T>(d);
             }
             acc += d;
         }
@@ -59,15 +63,16 @@ extern "C" int kernel_relu_bias_grad_parts(int rows, int cols) {
     return parts < cap ? parts : cap;
 }
 
-extern "C" void kernel_relu_bias_grad(cudaStream_t s, float *dbias, float *dout, const float *y,
-                                      int rows, int cols, float *partial) {
+extern "C" void kernel_relu_bias_grad(cudaStream_t s, float *dbias, void *dout, const void *y,
+                                      int rows, int cols, float *partial, KernelType t) {
     KERNEL_REQUIRE(dbias && dout && partial && rows > 0 && cols > 0 &&
                        (long long)rows * cols <= 0x7fffffffLL,
                    "relu_bias_grad", "rows=%d cols=%d", rows, cols);
     const int parts = kernel_relu_bias_grad_parts(rows, cols);
     const int rows_per_part = (rows + parts - 1) / parts;
     dim3 grid((cols + COLS_PER_BLOCK - 1) / COLS_PER_BLOCK, parts), block(COLS_PER_BLOCK, ROW_THREADS);
-    masked_partial_sums<<<grid, block, 0, s>>>(partial, dout, y, rows, cols, rows_per_part);
+    ELEMENT_LAUNCH(t, masked_partial_sums, grid, block, s, partial, (T *)dout, (const T *)y, rows,
+                   cols, rows_per_part);
     KERNEL_LAUNCHED("relu_bias_grad (partial sums)");
     add_partials<<<(cols + 255) / 256, 256, 0, s>>>(dbias, partial, parts, cols);
     KERNEL_LAUNCHED("relu_bias_grad (adding the partials)");

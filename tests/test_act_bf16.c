@@ -5,10 +5,8 @@
 // what the model does around them, the conversions at the backbone's two
 // ends, the float32 features for the head and the store, the input
 // gradient through a ping-pong buffer, buffers made again when the storage
-// changes, is the model's own, so it is checked here on any machine. The
-// backend is the CPU reference whose conv and pool operations take their
-// activation arguments in a storage of the test's: each widens them to
-// float32, runs the reference and stores its results back. Two storages:
+// changes, is the model's own, so it is checked here on any machine, on
+// the CPU reference with emulated activations (act_emu.h) in two storages:
 //  - scrambled: float32 with its bits flipped by a key. The model's path
 //    must then give exactly the float32 model's numbers, bit for bit; a
 //    buffer handed over unconverted (or converted twice, or never written)
@@ -29,142 +27,18 @@
 #include "../engine/backend.h"
 #include "../engine/model.h"
 #include "../engine/rng.h"
+#include "act_emu.h"
 #include "check.h"
 
 // bfloat16: probabilities, losses and features, relative to the largest
 // value: a dozen layers' roundings of 2^-9 each.
 #define TOL_BF16 2e-2
 
-typedef enum Storage { SCRAMBLED, BFLOAT16 } Storage;
-static Storage storage;
-#define SCRAMBLE_KEY 0x5a3c96e1u
-
-static const BackendOps *ref;  // the CPU's own operations
-static BackendOps emu_ops;
-
-// float32 -> bfloat16, to nearest even (NaN stays a quiet NaN).
-static uint16_t bf16_round(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(u >> 16 | 0x40);
-    u += 0x7fffu + (u >> 16 & 1);
-    return (uint16_t)(u >> 16);
-}
-
-static float bf16_widen(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static void emu_act_from_float(Backend *b, void *dst, const float *src, size_t n) {
-    (void)b;
-    if (storage == BFLOAT16) {
-        for (size_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = bf16_round(src[i]);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, src + i, sizeof u);
-        ((uint32_t *)dst)[i] = u ^ SCRAMBLE_KEY;
-    }
-}
-
-static void emu_act_to_float(Backend *b, float *dst, const void *src, size_t n) {
-    (void)b;
-    if (storage == BFLOAT16) {
-        for (size_t i = 0; i < n; i++) dst[i] = bf16_widen(((const uint16_t *)src)[i]);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u = ((const uint32_t *)src)[i] ^ SCRAMBLE_KEY;
-        memcpy(dst + i, &u, sizeof u);
-    }
-}
-
-// A float32 copy of n bfloat16 activations (NULL stays NULL).
-static float *widened(const void *act, size_t n) {
-    if (!act) return NULL;
-    float *f = malloc(n * sizeof *f);
-    emu_act_to_float(NULL, f, act, n);
-    return f;
-}
-
-static void narrow_into(void *act, float *f, size_t n) {
-    if (act) emu_act_from_float(NULL, act, f, n);
-    free(f);
-}
-
-// out is (N,H,W,K), in (N,H,W,C): bfloat16 activations.
-static void emu_conv3x3_forward(Backend *b, float *out, const float *in, const float *w,
-                                const float *bias, int N, int H, int W, int C, int K, int relu) {
-    const size_t px = (size_t)N * H * W;
-    float *x = widened(in, px * C), *y = malloc(px * K * sizeof *y);
-    ref->conv3x3_forward(b, y, x, w, bias, N, H, W, C, K, relu);
-    narrow_into(out, y, px * K);
-    free(x);
-}
-
-// din, dout, y, in: bfloat16 activations; dout is masked in place.
-static void emu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias, float *dout,
-                                 const float *y, const float *in, const float *w, int N, int H,
-                                 int W, int C, int K) {
-    const size_t px = (size_t)N * H * W;
-    float *dy = widened(dout, px * K), *yf = widened(y, px * K), *x = widened(in, px * C);
-    float *dx = din ? malloc(px * C * sizeof *dx) : NULL;
-    ref->conv3x3_backward(b, dx, dw, dbias, dy, yf, x, w, N, H, W, C, K);
-    narrow_into(dout, dy, px * K);
-    narrow_into(din, dx, px * C);
-    free(yf);
-    free(x);
-}
-
-static void emu_maxpool2_forward(Backend *b, float *out, uint8_t *argmax, const float *in, int N,
-                                 int H, int W, int C) {
-    const size_t nin = (size_t)N * H * W * C, nout = (size_t)N * (H / 2) * (W / 2) * C;
-    float *x = widened(in, nin), *y = malloc(nout * sizeof *y);
-    ref->maxpool2_forward(b, y, argmax, x, N, H, W, C);
-    narrow_into(out, y, nout);
-    free(x);
-}
-
-static void emu_maxpool2_backward(Backend *b, float *din, const float *dout, const float *in,
-                                  const float *out, const uint8_t *argmax, int N, int H, int W,
-                                  int C) {
-    const size_t nin = (size_t)N * H * W * C, nout = (size_t)N * (H / 2) * (W / 2) * C;
-    float *dy = widened(dout, nout), *x = widened(in, nin), *y = widened(out, nout);
-    float *dx = malloc(nin * sizeof *dx);
-    ref->maxpool2_backward(b, dx, dy, x, y, argmax, N, H, W, C);
-    narrow_into(din, dx, nin);
-    free(dy);
-    free(x);
-    free(y);
-}
-
-// A second handle on the CPU backend's state whose activations are bfloat16.
-static Backend *emu_open(Backend *cpu) {
-    ref = cpu->ops;
-    emu_ops = *cpu->ops;
-    emu_ops.conv3x3_forward = emu_conv3x3_forward;
-    emu_ops.conv3x3_backward = emu_conv3x3_backward;
-    emu_ops.maxpool2_forward = emu_maxpool2_forward;
-    emu_ops.maxpool2_backward = emu_maxpool2_backward;
-    emu_ops.act_from_float = emu_act_from_float;
-    emu_ops.act_to_float = emu_act_to_float;
-    emu_ops.destroy = NULL;  // cpu's to close
-    Backend *b = malloc(sizeof *b);
-    *b = *cpu;
-    b->ops = &emu_ops;
-    b->act = BACKEND_ACT_BF16;
-    return b;
-}
-
 // The model on the emulated storage against the float32 model: inference
 // (features, probabilities), then three SGD steps with input gradients.
 static void compare_models(Backend *cpu, Backend *emu) {
     Err e;
-    const int exact = storage == SCRAMBLED;
+    const int exact = act_emu_storage == ACT_EMU_SCRAMBLED;
     printf("activations stored %s\n", exact ? "scrambled (exact)" : "as bfloat16");
     ModelSpec spec;
     model_spec_compact(&spec, 64);
@@ -225,9 +99,8 @@ static void compare_models(Backend *cpu, Backend *emu) {
     if (exact) printf("  parameter and input gradients: exact at every step\n");
     // The backend's storage back to float32 (a bf16 run validates in
     // tf32): the same model object on the float32 path, exactly.
-    const BackendOps *ops = emu->ops;
-    emu->act = BACKEND_ACT_F32;
-    emu->ops = cpu->ops;
+    CHECK(backend_set_precision(emu, BACKEND_FP32, &e) == 0 && emu->act == BACKEND_ACT_F32,
+          "float32 activations in FP32");
     Model *mc;
     CHECK(model_create(&mc, &spec, cpu, &e) == 0, "%s", e.msg);
     cpu->ops->upload(cpu, mc->params, me->params, P * sizeof(float));
@@ -235,8 +108,6 @@ static void compare_models(Backend *cpu, Backend *emu) {
     CHECK(model_embed(mc, pairs, 2 * N, ff, &e) == 0, "%s", e.msg);
     CHECK(!memcmp(fe, ff, 2 * N * F * sizeof *ff), "float32 again after the emulated storage");
     printf("  float32 activations again on the same model: features exact\n");
-    emu->act = BACKEND_ACT_BF16;
-    emu->ops = ops;
     model_free(mc);
     model_free(mf);
     model_free(me);
@@ -249,17 +120,20 @@ static void compare_models(Backend *cpu, Backend *emu) {
 
 int main(void) {
     Err e;
-    Backend *cpu;
-    if (backend_open(&cpu, "cpu", 1, NULL, 0, &e)) {
+    Backend *cpu, *inner;
+    if (backend_open(&cpu, "cpu", 1, NULL, 0, &e) || backend_open(&inner, "cpu", 1, NULL, 0, &e)) {
         fprintf(stderr, "%s\n", e.msg);
         return 1;
     }
-    Backend *emu = emu_open(cpu);
-    storage = SCRAMBLED;
-    compare_models(cpu, emu);
-    storage = BFLOAT16;
-    compare_models(cpu, emu);
-    free(emu);
+    Backend *emu = act_emu_open(inner);
+    const ActEmuStorage storages[] = {ACT_EMU_SCRAMBLED, ACT_EMU_BF16};
+    for (int i = 0; i < 2; i++) {
+        act_emu_storage = storages[i];
+        CHECK(backend_set_precision(emu, BACKEND_BF16, &e) == 0 && emu->act == BACKEND_ACT_BF16,
+              "emulated activations under bf16");
+        compare_models(cpu, emu);
+    }
+    backend_close(emu);
     backend_close(cpu);
     return check_summary("test_act_bf16");
 }
