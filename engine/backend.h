@@ -67,8 +67,9 @@ typedef enum BackendPrecision { BACKEND_FP32, BACKEND_TF32, BACKEND_BF16 } Backe
 // converts its operands and results. set_precision sets b->act. Under BF16
 // activations these arguments are bfloat16 (uint16_t values through the
 // same pointers; a buffer sized in floats is large enough):
-//   conv3x3_forward  in, out          maxpool2_forward   in, out
-//   conv3x3_backward din, dout, y, in maxpool2_backward  din, dout, in, out
+//   conv3x3_forward  in, out          maxpool2_forward       in, out
+//   conv3x3_backward din, dout, y, in maxpool2_backward      din, dout, in, out
+//                                     maxpool2_relu_backward din, dout, out
 // and the model converts at the backbone's two ends (its input image, its
 // features and their gradients) with act_from_float and act_to_float.
 // Weights, biases, their gradients and every other operation stay float32.
@@ -149,7 +150,8 @@ typedef struct BackendOps {
     // layer's ReLU output, (N,H,W,K)) it is first masked by the ReLU in
     // place, dout = 0 where y <= 0, as relu_backward would (one pass that
     // also sums the bias gradient); with y NULL it is taken as it is.
-    // din is (N,H,W,C) or NULL, dw is (3,3,C,K), dbias is (K)
+    // din is (N,H,W,C) or NULL, dw is (3,3,C,K), dbias is (K) or NULL (the
+    // bias gradient is made already: maxpool2_relu_backward)
     void (*conv3x3_backward)(Backend *b, float *din, float *dw, float *dbias, float *dout,
                              const float *y, const float *in, const float *w, int N, int H, int W,
                              int C, int K);
@@ -168,6 +170,20 @@ typedef struct BackendOps {
     void (*maxpool2_backward)(Backend *b, float *din, const float *dout, const float *in,
                               const float *out, const uint8_t *argmax, int N, int H, int W,
                               int C);
+    // Optional (NULL: the model runs maxpool2_backward, and the conv layer
+    // masks and sums): the max-pool's backward pass fused with the ReLU mask
+    // and the bias gradient of the conv layer whose ReLU output it pooled.
+    // din (N,H,W,C) is what maxpool2_backward writes, masked by that ReLU;
+    // dbias (C) is din's column sums, that conv's bias gradient. Every
+    // window routes its gradient to its first maximum, whose value is the
+    // window's output, so the mask is out > 0 and the sums run over the
+    // windows: the full-size ReLU output is never read, and the conv's
+    // backward pass then takes din with y and dbias NULL. dout
+    // (N,H/2,W/2,C) is masked in place (0 where out <= 0); argmax, kept by
+    // the forward pass, is required.
+    void (*maxpool2_relu_backward)(Backend *b, float *din, float *dbias, float *dout,
+                                   const float *out, const uint8_t *argmax, int N, int H, int W,
+                                   int C);
     // out = in @ w + bias, optional ReLU. out is (N,Out), in is (N,In), w is (In,Out)
     void (*dense_forward)(Backend *b, float *out, const float *in, const float *w,
                           const float *bias, int N, int In, int Out, int relu);

@@ -413,6 +413,15 @@ int siamese_readback(Model *m, int slot, int N, float *loss, float *prob, Err *e
     return 0;
 }
 
+// Whether pool layer i's backward pass also masks by the ReLU of the conv
+// layer before it and makes that layer's bias gradient: where the backend
+// has the fused operation and the forward pass kept the window maxima.
+static int pool_masks(const Model *m, int i) {
+    if (i == 0 || !m->be->ops->maxpool2_relu_backward || !m->argmax[i]) return 0;
+    const Layer *prev = &m->layers[i - 1];
+    return prev->kind == LAYER_CONV && prev->relu;
+}
+
 void siamese_backward(Model *m, int N, int want_input_grad) {
     siamese_backward_part(m, N, N, want_input_grad, NULL, NULL);
 }
@@ -444,6 +453,7 @@ void siamese_backward_part(Model *m, int N, int batch_pairs, int want_input_grad
     be->ops->absdiff_backward(be, df, df + N * F, m->ddiff, f, f + N * F, N * F);
     if (df != d) be->ops->act_from_float(be, d, df, B * F);
     float *dinput = NULL;  // where the first layer's input gradient went
+    int bias_done = 0;     // the pool after this conv layer made its bias gradient
     for (int i = m->n_backbone - 1; i >= 0; i--) {
         const Layer *l = &m->layers[i];
         const float *in = i ? m->acts[i - 1] : model_backbone_input(m);
@@ -453,11 +463,19 @@ void siamese_backward_part(Model *m, int N, int batch_pairs, int want_input_grad
         if (!i) dinput = din;
         backend_label(be, l->name);
         if (l->kind == LAYER_CONV) {
-            // d holds dL/d(output): the conv masks it by its ReLU in place first.
-            be->ops->conv3x3_backward(be, din, G + l->w_off, G + l->b_off, d,
-                                      l->relu ? m->acts[i] : NULL, in, P + l->w_off, B, l->H,
-                                      l->W, l->C, l->K);
+            // d holds dL/d(output): the conv masks it by its ReLU in place
+            // first, unless the pool after it did (with the bias gradient).
+            be->ops->conv3x3_backward(be, din, G + l->w_off, bias_done ? NULL : G + l->b_off, d,
+                                      l->relu && !bias_done ? m->acts[i] : NULL, in,
+                                      P + l->w_off, B, l->H, l->W, l->C, l->K);
+            bias_done = 0;
             if (ready) ready(ctx, l->w_off);
+        } else if (din && pool_masks(m, i)) {
+            // The pool's gradient, the ReLU's mask and the bias gradient of
+            // the conv layer before it, in one operation (backend.h).
+            be->ops->maxpool2_relu_backward(be, din, G + l[-1].b_off, d, m->acts[i], m->argmax[i],
+                                            B, l->H, l->W, l->C);
+            bias_done = 1;
         } else if (din) {
             be->ops->maxpool2_backward(be, din, d, in, m->acts[i], m->argmax[i], B, l->H, l->W,
                                        l->C);

@@ -80,6 +80,15 @@ void kernel_maxpool2_backward_argmax(cudaStream_t s, void *din, const void *dout
 int kernel_relu_bias_grad_parts(int rows, int cols);
 void kernel_relu_bias_grad(cudaStream_t s, float *dbias, void *dout, const void *y, int rows,
                            int cols, float *partial, KernelType t);
+// The max-pool's backward pass fused with the ReLU mask and the bias
+// gradient of the conv layer before it (backend.h: maxpool2_relu_backward):
+// dout (N,H/2,W/2,C) masked in place where out (the same shape) <= 0, din
+// (N,H,W,C) fully written from argmax, dbias (C) the sums of the masked
+// dout. H, W >= 2; din, dout and out of type t. partial holds
+// kernel_relu_bias_grad_parts(N*(H/2)*(W/2), C) * C floats.
+void kernel_maxpool2_relu_bias_grad(cudaStream_t s, float *dbias, void *din, void *dout,
+                                    const void *out, const unsigned char *argmax, int N, int H,
+                                    int W, int C, float *partial, KernelType t);
 
 // transpose.cu: out (cols,rows) = in (rows,cols)^T, both row-major; must not alias.
 void kernel_transpose(cudaStream_t s, float *out, const float *in, int rows, int cols);

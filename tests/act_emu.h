@@ -117,6 +117,19 @@ static void act_emu_maxpool2_backward(Backend *b, float *din, const float *dout,
     free(y);
 }
 
+// dout is masked in place, as the contract says.
+static void act_emu_maxpool2_relu_backward(Backend *b, float *din, float *dbias, float *dout,
+                                           const float *out, const uint8_t *argmax, int N, int H,
+                                           int W, int C) {
+    const size_t nin = (size_t)N * H * W * C, nout = (size_t)N * (H / 2) * (W / 2) * C;
+    float *dy = act_emu_widened(b, dout, nout), *y = act_emu_widened(b, out, nout);
+    float *dx = malloc(nin * sizeof *dx);
+    act_emu_ref->maxpool2_relu_backward(b, dx, dbias, dy, y, argmax, N, H, W, C);
+    act_emu_store(b, din, dx, nin);
+    act_emu_store(b, dout, dy, nout);
+    free(y);
+}
+
 static void act_emu_set_precision(Backend *b, BackendPrecision p) {
     b->act = p == BACKEND_BF16 ? BACKEND_ACT_BF16 : BACKEND_ACT_F32;
 }
@@ -130,6 +143,8 @@ static Backend *act_emu_open(Backend *cpu) {
     act_emu_ops.conv3x3_backward = act_emu_conv3x3_backward;
     act_emu_ops.maxpool2_forward = act_emu_maxpool2_forward;
     act_emu_ops.maxpool2_backward = act_emu_maxpool2_backward;
+    act_emu_ops.maxpool2_relu_backward =
+        cpu->ops->maxpool2_relu_backward ? act_emu_maxpool2_relu_backward : NULL;
     act_emu_ops.act_from_float = act_emu_from_float;
     act_emu_ops.act_to_float = act_emu_to_float;
     act_emu_ops.set_precision = act_emu_set_precision;

@@ -234,6 +234,20 @@ static void gpu_maxpool2_backward(float *din, const float *dout, const float *in
     gpu_act_back(NULL, y, nout);
 }
 
+static void gpu_maxpool2_relu_backward(float *din, float *dbias, float *dout, const float *out,
+                                       const uint8_t *argmax, int N, int H, int W, int C) {
+    if (gpu->act == BACKEND_ACT_F32) {
+        gpu->ops->maxpool2_relu_backward(gpu, din, dbias, dout, out, argmax, N, H, W, C);
+        return;
+    }
+    const size_t nin = (size_t)N * H * W * C, nout = (size_t)N * (H / 2) * (W / 2) * C;
+    void *dx = gpu_act(din, nin), *dy = gpu_act(dout, nout), *y = gpu_act(out, nout);
+    gpu->ops->maxpool2_relu_backward(gpu, dx, dbias, dy, y, argmax, N, H, W, C);
+    gpu_act_back(din, dx, nin);
+    gpu_act_back(dout, dy, nout);
+    gpu_act_back(NULL, y, nout);
+}
+
 // ---- operations --------------------------------------------------------------------
 
 static void test_memory(void) {
@@ -438,6 +452,33 @@ static void test_pool(int N, int H, int W, int C, int levels) {
         snprintf(what, sizeof what, "backward%s (first maximum gets the gradient)",
                  kept ? ", argmax kept" : "");
         expect_close(what, din, TOL_EXACT);
+    }
+    // The backward pass fused with the ReLU mask and the bias gradient of
+    // the conv layer before it (backend.h), where the second backend has
+    // it, against the CPU's separate passes: the route, the mask by the
+    // pool's input (that conv's ReLU output) and the column sums.
+    if (gpu->ops->maxpool2_relu_backward && arg[0] && arg[1]) {
+        Buf db = buf_new(C), dmask = buf_new(nout);
+        float *g = download(cpu, dout.c, nout), *dx, *sums = calloc(C, sizeof *sums);
+        buf_set(dmask, g);
+        buf_set(din, junk);
+        cpu->ops->maxpool2_forward(cpu, out.c, arg[0], in.c, N, H, W, C);
+        gpu_maxpool2_forward(out.g, arg[1], in.g, N, H, W, C);
+        cpu->ops->maxpool2_backward(cpu, din.c, dout.c, in.c, out.c, arg[0], N, H, W, C);
+        cpu->ops->relu_backward(cpu, din.c, din.c, in.c, nin);
+        dx = download(cpu, din.c, nin);
+        for (size_t i = 0; i < nin; i++) sums[i % C] += dx[i];
+        cpu->ops->upload(cpu, db.c, sums, C * sizeof(float));
+        cpu->ops->relu_backward(cpu, dmask.c, dmask.c, out.c, nout);
+        gpu_maxpool2_relu_backward(din.g, db.g, dmask.g, out.g, arg[1], N, H, W, C);
+        expect_close("backward with the ReLU mask: din", din, TOL_EXACT);
+        expect_close("backward with the ReLU mask: dbias", db, TOL_OP);
+        expect_close("backward with the ReLU mask: dout in place", dmask, TOL_EXACT);
+        free(g);
+        free(dx);
+        free(sums);
+        buf_free(db);
+        buf_free(dmask);
     }
     cpu->ops->free(cpu, arg[0]);
     gpu->ops->free(gpu, arg[1]);

@@ -416,10 +416,10 @@ bf16_activations() {
 SWITCHES=(
     "SIAMESE_CUDA_BIAS_GRAD=cudnn"
     "SIAMESE_CUDA_POOL=cudnn"
+    "SIAMESE_CUDA_POOL=fused"
     "SIAMESE_CUDA_CONV=find"
     "SIAMESE_CUDA_CONV=graph"
-    "SIAMESE_CUDA_WORKSPACE_MB=2048"
-    "SIAMESE_CUDA_CONV=graph SIAMESE_CUDA_WORKSPACE_MB=2048"
+    "SIAMESE_CUDA_POOL=fused SIAMESE_CUDA_ACTS=bf16"
 )
 switches() {
     section "4. the CUDA backend's switches: parity, VGG16 training and inference speed each"
