@@ -252,10 +252,14 @@ static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias
                                  int W, int C, int K) {
     BACKEND_OP(b);
     const int M = N * H * W, threads = impl_of(b)->threads;
-    profile_piece(b, "relu bwd");
-    if (y) relu_mask(dout, dout, y, (size_t)M * K);
-    profile_piece(b, "bias grad");
-    if (dbias) column_sums(b, dbias, dout, M, K);
+    if (y) {
+        profile_piece(b, "relu bwd");
+        relu_mask(dout, dout, y, (size_t)M * K);
+    }
+    if (dbias) {  // (else made by the pool after this layer: maxpool2_relu_backward)
+        profile_piece(b, "bias grad");
+        column_sums(b, dbias, dout, M, K);
+    }
     profile_piece(b, "wgrad");
     // dw (9C,K): row t*C+c = sum over pixels of the tap-t-shifted input
     // (channel c) times dout.

@@ -292,6 +292,22 @@ static void test_memory(void) {
         cpu->ops->upload_u8(cpu, u.c, ref, n, round == 1);
         expect_close("upload_u8 from host_alloc memory", u, TOL_EXACT);
     }
+    // upload from page-locked memory: no staging (on a GPU), and the host
+    // bytes may change as soon as the call returns.
+    const size_t nf = ((size_t)5 << 20) + 3;
+    float *pf = gpu->ops->host_alloc(gpu, nf * sizeof(float)), *reff = malloc(nf * sizeof(float));
+    CHECK(pf != NULL, "host_alloc of %zu floats", nf);
+    if (pf) {
+        Buf f = buf_new(nf);
+        for (size_t i = 0; i < nf; i++) reff[i] = pf[i] = rng_uniform(&rng);
+        gpu->ops->upload(gpu, f.g, pf, nf * sizeof(float));
+        memset(pf, 0, nf * sizeof(float));
+        cpu->ops->upload(cpu, f.c, reff, nf * sizeof(float));
+        expect_close("upload from host_alloc memory", f, TOL_EXACT);
+        buf_free(f);
+        gpu->ops->host_free(gpu, pf);
+    }
+    free(reff);
     // download_async into page-locked memory, read after a fence.
     float *back = gpu->ops->host_alloc(gpu, n / 4 * sizeof(float));
     CHECK(back != NULL, "host_alloc of %zu floats", n / 4);
