@@ -31,6 +31,9 @@
 # and where a training step's time goes (3c): `siamese bench --mode
 # profile`, every operation of a VGG16 step timed with CUDA events, a table
 # by layer, in tf32 and bf16 (the PROFILE lines in $OUT/profile.txt);
+# and bfloat16 activations (3d, SIAMESE_CUDA_ACTS=bf16, not yet the
+# default): their parity, 2b's training against FP32, pairs/s and profile;
+# and the CUDA backend's switches (4), each way that is not the default;
 # and data-parallel training (5): 20 steps of VGG16 in one process, under
 # mpirun with one rank (NCCL, gradient buckets) and two ranks sharing the
 # GPU (MPI), loss curves against the one process's (Open MPI from the
