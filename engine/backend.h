@@ -109,9 +109,9 @@ typedef struct BackendOps {
     void (*free)(Backend *b, void *p);
     void (*zero)(Backend *b, void *p, size_t bytes);
     // Uploads return once host_src may be reused; the copy itself may still
-    // be queued. From host_alloc memory the bytes cross without a staging
-    // copy (on a GPU the call then returns once the work queued before it
-    // and the copy are done).
+    // be queued. From host_alloc memory to an idle device the bytes cross
+    // without a staging copy (the call waits for that copy); with work
+    // queued they are staged, as from any memory, so the host goes on.
     void (*upload)(Backend *b, void *dst, const void *host_src, size_t bytes);
     // A batch of 8-bit pixels (a quarter of the bytes of floats) made into
     // network input on the device: dst[i] = src[i] / 255.0f, then 1 - that

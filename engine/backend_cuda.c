@@ -495,15 +495,29 @@ static int page_locked(const void *p) {
 
 #define KERNELS_MAX (BACKEND_KERNEL_VIEWS_MAX * 4)
 
+// Whether the compute stream has nothing queued.
+static int stream_idle(CudaImpl *c) {
+    cudaError_t s = cudaStreamQuery(c->stream);
+    if (s == cudaErrorNotReady) {
+        (void)cudaGetLastError();  // not an error: work is queued
+        return 0;
+    }
+    CUDA_CHECK(s);
+    return 1;
+}
+
 // Into an alloc_params buffer the bytes arrive in Keras's layout; each
 // kernel they cover is then transposed into cuDNN's, through scratch. From
-// page-locked memory (host_alloc) the copy engine reads the bytes where
-// they are, without the staging buffers' host copy (for a batch of 64
-// VGG16 pairs, 17 MB of floats, that copy took longer than the DMA), and
-// the call waits for it: the caller may reuse the memory on return.
+// page-locked memory (host_alloc) on an idle device (inference: a batch
+// starts once the last one's answers are read) the copy engine reads the
+// bytes where they are, without the staging buffers' host copy (for a
+// batch of 64 VGG16 pairs, 17 MB of floats, that copy took longer than the
+// DMA), and the call waits for that copy alone. With work queued (a
+// training pipeline) waiting would stall the host behind the device: the
+// bytes are staged as from any memory.
 static void cuda_upload(Backend *b, void *dst, const void *host_src, size_t bytes) {
     CUDA_OP(b, c);
-    if (bytes && page_locked(host_src)) {
+    if (bytes && page_locked(host_src) && stream_idle(c)) {
         CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, c->stream));
         CUDA_CHECK(cudaStreamSynchronize(c->stream));
     } else {
