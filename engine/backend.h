@@ -59,6 +59,22 @@ struct Profile;
 //        without bfloat16 (the CPU) refuse it.
 typedef enum BackendPrecision { BACKEND_FP32, BACKEND_TF32, BACKEND_BF16 } BackendPrecision;
 
+// What the backbone's activations (the tensors between its layers) and
+// their gradients are stored as. F32 by default and on every backend; BF16
+// where a backend under BF16 precision keeps them in bfloat16 end to end, as
+// PyTorch's autocast does (the CUDA backend with SIAMESE_CUDA_ACTS=bf16):
+// each element-wise pass then moves half the bytes, and no convolution
+// converts its operands and results. set_precision sets b->act. Under BF16
+// activations these arguments are bfloat16 (uint16_t values through the
+// same pointers; a buffer sized in floats is large enough):
+//   conv3x3_forward  in, out          maxpool2_forward       in, out
+//   conv3x3_backward din, dout, y, in maxpool2_backward      din, dout, in, out
+//                                     maxpool2_relu_backward din, dout, out
+// and the model converts at the backbone's two ends (its input image, its
+// features and their gradients) with act_from_float and act_to_float.
+// Weights, biases, their gradients and every other operation stay float32.
+typedef enum BackendActType { BACKEND_ACT_F32, BACKEND_ACT_BF16 } BackendActType;
+
 #define BACKEND_FENCES 4
 
 // Where a model's conv kernels lie in its parameter-shaped buffers (the
@@ -93,7 +109,9 @@ typedef struct BackendOps {
     void (*free)(Backend *b, void *p);
     void (*zero)(Backend *b, void *p, size_t bytes);
     // Uploads return once host_src may be reused; the copy itself may still
-    // be queued.
+    // be queued. From host_alloc memory to an idle device the bytes cross
+    // without a staging copy (the call waits for that copy); with work
+    // queued they are staged, as from any memory, so the host goes on.
     void (*upload)(Backend *b, void *dst, const void *host_src, size_t bytes);
     // A batch of 8-bit pixels (a quarter of the bytes of floats) made into
     // network input on the device: dst[i] = src[i] / 255.0f, then 1 - that
@@ -134,7 +152,8 @@ typedef struct BackendOps {
     // layer's ReLU output, (N,H,W,K)) it is first masked by the ReLU in
     // place, dout = 0 where y <= 0, as relu_backward would (one pass that
     // also sums the bias gradient); with y NULL it is taken as it is.
-    // din is (N,H,W,C) or NULL, dw is (3,3,C,K), dbias is (K)
+    // din is (N,H,W,C) or NULL, dw is (3,3,C,K), dbias is (K) or NULL (the
+    // bias gradient is made already: maxpool2_relu_backward)
     void (*conv3x3_backward)(Backend *b, float *din, float *dw, float *dbias, float *dout,
                              const float *y, const float *in, const float *w, int N, int H, int W,
                              int C, int K);
@@ -153,6 +172,20 @@ typedef struct BackendOps {
     void (*maxpool2_backward)(Backend *b, float *din, const float *dout, const float *in,
                               const float *out, const uint8_t *argmax, int N, int H, int W,
                               int C);
+    // Optional (NULL: the model runs maxpool2_backward, and the conv layer
+    // masks and sums): the max-pool's backward pass fused with the ReLU mask
+    // and the bias gradient of the conv layer whose ReLU output it pooled.
+    // din (N,H,W,C) is what maxpool2_backward writes, masked by that ReLU;
+    // dbias (C) is din's column sums, that conv's bias gradient. Every
+    // window routes its gradient to its first maximum, whose value is the
+    // window's output, so the mask is out > 0 and the sums run over the
+    // windows: the full-size ReLU output is never read, and the conv's
+    // backward pass then takes din with y and dbias NULL. dout
+    // (N,H/2,W/2,C) is masked in place (0 where out <= 0); argmax, kept by
+    // the forward pass, is required.
+    void (*maxpool2_relu_backward)(Backend *b, float *din, float *dbias, float *dout,
+                                   const float *out, const uint8_t *argmax, int N, int H, int W,
+                                   int C);
     // out = in @ w + bias, optional ReLU. out is (N,Out), in is (N,In), w is (In,Out)
     void (*dense_forward)(Backend *b, float *out, const float *in, const float *w,
                           const float *bias, int N, int In, int Out, int relu);
@@ -189,6 +222,11 @@ typedef struct BackendOps {
     // backend opens). NULL where the backend computes in FP32 only (the CPU);
     // call it through backend_set_precision, which checks that.
     void (*set_precision)(Backend *b, BackendPrecision p);
+    // Activations in b->act's storage from float32 (rounded to nearest
+    // even) and back, n values; dst and src do not overlap. NULL where the
+    // activations are always float32.
+    void (*act_from_float)(Backend *b, void *dst, const float *src, size_t n);
+    void (*act_to_float)(Backend *b, float *dst, const void *src, size_t n);
 
     // Data-parallel training (dist.h): a communicator that sums gradients in
     // device memory between processes with a device each (NCCL). NULL where
@@ -226,6 +264,7 @@ struct Backend {
     char desc[128];      // for the user: "cpu, 2 threads" / "cuda:0 NVIDIA H200"
     int is_cpu;          // device pointers are host pointers
     BackendPrecision precision;  // what the products compute in (backend_set_precision)
+    BackendActType act;          // what the backbone's activations are (set_precision)
     BackendFailure failure;      // of the first failed operation since backend_recover
     char failure_msg[768];       // what failed, where, and a hint
     struct Profile *profile;     // times the operations when set (profile.h)
@@ -244,7 +283,8 @@ int backend_open(Backend **out, const char *device, int threads, char *notice, s
                  Err *e);
 void backend_close(Backend *b);
 
-// Sets b's precision for the conv3x3 and dense operations. FP32 always
+// Sets b's precision for the conv3x3 and dense operations (and b->act,
+// the activations' storage that the backend keeps in it). FP32 always
 // works; TF32 on a backend without it computes in FP32 (b->precision then
 // says FP32); BF16 fails, with a message naming --precision, on a backend
 // without it.

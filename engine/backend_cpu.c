@@ -468,11 +468,15 @@ static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias
     BACKEND_OP(b);
     const int M = N * H * W, threads = impl_of(b)->threads;
     written(b, dw, 9 * sizeof(float) * C * K);
-    written(b, dbias, K * sizeof(float));
-    profile_piece(b, "relu bwd");
-    if (y) relu_mask(dout, dout, y, (size_t)M * K);
-    profile_piece(b, "bias grad");
-    column_sums(b, dbias, dout, M, K);
+    if (y) {
+        profile_piece(b, "relu bwd");
+        relu_mask(dout, dout, y, (size_t)M * K);
+    }
+    if (dbias) {  // (else made by the pool after this layer: maxpool2_relu_backward)
+        written(b, dbias, K * sizeof(float));
+        profile_piece(b, "bias grad");
+        column_sums(b, dbias, dout, M, K);
+    }
     profile_piece(b, "wgrad");
     // dw (9C,K): row t*C+c = sum over pixels of the tap-t-shifted input
     // (channel c) times dout.
@@ -553,10 +557,8 @@ static void cpu_maxpool2_forward(Backend *b, float *out, uint8_t *argmax, const 
 // channels, not a zeroing pass and a scattered store per element. Threads
 // take input rows; inputs no window covers (the last row and column of an
 // odd size) are zeroed.
-static void cpu_maxpool2_backward(Backend *b, float *din, const float *dout, const float *in,
-                                  const float *out, const uint8_t *argmax, int N, int H, int W,
-                                  int C) {
-    BACKEND_OP(b);
+static void maxpool2_route(float *din, const float *dout, const float *in, const float *out,
+                           const uint8_t *argmax, int N, int H, int W, int C) {
     const int OH = H / 2, OW = W / 2;
     const size_t row = (size_t)W * C;
 #pragma omp parallel for schedule(static)
@@ -596,6 +598,34 @@ static void cpu_maxpool2_backward(Backend *b, float *din, const float *dout, con
         }
         if (W % 2) memset(d + 2 * OW * C, 0, C * sizeof(float));
     }
+}
+
+static void cpu_maxpool2_backward(Backend *b, float *din, const float *dout, const float *in,
+                                  const float *out, const uint8_t *argmax, int N, int H, int W,
+                                  int C) {
+    BACKEND_OP(b);
+    maxpool2_route(din, dout, in, out, argmax, N, H, W, C);
+}
+
+// The pooled gradient masked where the window's maximum (its output) is not
+// positive, the ReLU's mask at the one input each window routes to; the
+// bias sums over the windows, a quarter of the conv's output (backend.h).
+static void cpu_maxpool2_relu_backward(Backend *b, float *din, float *dbias, float *dout,
+                                       const float *out, const uint8_t *argmax, int N, int H,
+                                       int W, int C) {
+    BACKEND_OP(b);
+    if (!argmax)
+        backend_op_fail(BACKEND_FAULT, "maxpool2_relu_backward without the forward pass's "
+                                       "argmax: this is a bug in siamese");
+    const size_t windows = (size_t)N * (H / 2) * (W / 2);
+    written(b, dbias, C * sizeof(float));
+    profile_piece(b, "relu bwd");
+    relu_mask(dout, dout, out, windows * C);
+    profile_piece(b, "bias grad");
+    if (windows) column_sums(b, dbias, dout, windows, C);
+    else memset(dbias, 0, C * sizeof(float));
+    profile_piece(b, "pool bwd");
+    maxpool2_route(din, dout, NULL, NULL, argmax, N, H, W, C);
 }
 
 // ---- dense -------------------------------------------------------------------
@@ -725,6 +755,7 @@ static const BackendOps cpu_ops = {
     .relu_backward = cpu_relu_backward,
     .maxpool2_forward = cpu_maxpool2_forward,
     .maxpool2_backward = cpu_maxpool2_backward,
+    .maxpool2_relu_backward = cpu_maxpool2_relu_backward,
     .dense_forward = cpu_dense_forward,
     .dense_backward = cpu_dense_backward,
     .absdiff_forward = cpu_absdiff_forward,

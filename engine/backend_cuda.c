@@ -45,7 +45,14 @@
 //    pass, and a backward pass that finds each window's first maximum
 //    again, kernels/maxpool_backward.cu) bring the old ways back, for
 //    tests/gpu/check.sh to time; the description names the switches that
-//    are not the default.
+//    are not the default. SIAMESE_CUDA_POOL=fused (not yet the default: it
+//    has not run on a GPU) goes further: a pool's backward pass also masks
+//    by the ReLU of the conv layer before it and sums that layer's bias
+//    gradient, over the windows (backend.h: maxpool2_relu_backward), so
+//    the five convs before a pool skip their pass over the full-size output
+//    (in the profile of 2026-11-30: 0.34 ms of bias grad and 0.42 ms of
+//    pool bwd in a 7.7 ms VGG16 step, of which block1's alone 0.17 + 0.22
+//    ms, for a pass of 0.06 ms at the H200's bandwidth).
 //  - Precision (backend.h, set by --precision): FP32 is plain FMA
 //    arithmetic in cuDNN and cuBLAS, the numbers the CPU reference gives (a
 //    backend opens in it). TF32, PyTorch's default and the program's, lets
@@ -66,6 +73,19 @@
 //    The copies live in scratch buffers grown to the largest layer: once a
 //    step has run, nothing is allocated. A shape and pass for which cuDNN
 //    has no bfloat16 algorithm (the search says so, once) runs in FP32.
+//  - bfloat16 activations (SIAMESE_CUDA_ACTS=bf16, under BF16; backend.h:
+//    BackendActType): the backbone's activations and their gradients stay
+//    bfloat16 from layer to layer, as autocast keeps them. cuDNN's
+//    bfloat16 passes read and write them where they are, the bias and ReLU
+//    follow in place (kernels/bias_relu.cu), and the ReLU mask with the
+//    bias gradient, the max-pool and its gradient run on them (kernels/
+//    element.cuh: one kernel for both storages; our max-pool then in every
+//    case, cuDNN's bias reduction never). So a layer converts only its
+//    kernel (to bfloat16) and its filter gradient (back to float32). In
+//    the profile of 2026-11-30 (H200, VGG16, batch 32) conversions took
+//    2.56 of a bf16 step's 6.9 ms, and the element-wise passes 1.4 ms in
+//    float32. Not yet the default: it has not run on a GPU (tests/gpu/
+//    check.sh runs its parity and times it against the default).
 //  - cuDNN's legacy (descriptor) API: deprecated in cuDNN 9 but complete, and
 //    far shorter than the graph API for fixed 3x3 convolutions.
 //  - Failures: opening returns -1 with an Err (so --device auto can fall back
@@ -154,6 +174,13 @@ typedef enum ConvPass { PASS_FORWARD, PASS_BACKWARD_DATA, PASS_BACKWARD_FILTER }
 typedef enum ConvApi { CONV_AUTO, CONV_FIND, CONV_GRAPH } ConvApi;
 #define GRAPH_FORWARD_MAX_N 2
 
+// How the max-pool runs in training (SIAMESE_CUDA_POOL; see pooling below):
+// ours keeping each window's maximum (argmax, the default), cuDNN's
+// forward pass (cudnn), or argmax with the backward pass fused with the
+// ReLU mask and bias gradient of the conv layer before it (fused:
+// maxpool2_relu_backward, not yet the default).
+typedef enum PoolWay { POOL_ARGMAX, POOL_CUDNN, POOL_FUSED } PoolWay;
+
 // One convolution shape and data type: its descriptors and the algorithms
 // found for it (each pass searched on first use: inference never searches
 // backward).
@@ -202,11 +229,13 @@ typedef struct CudaImpl {
     int n_plans;
     int plan_reuse;      // the slot a new shape takes once all are used
     ParamBuffer params[PARAM_BUFFERS_MAX];  // alloc_params' buffers (kernels in cuDNN's layout)
+    BackendOps ops;      // cuda_ops, less the optional operations the switches leave out
     // Switches (the environment, read at open; see the top): 1 = the new way.
     int keras_kernels;    // SIAMESE_CUDA_KERNELS=keras: no buffer keeps cuDNN's layout
     int cudnn_bias_grad;  // SIAMESE_CUDA_BIAS_GRAD=cudnn
-    int cudnn_pool;       // SIAMESE_CUDA_POOL=cudnn
+    PoolWay pool_way;     // SIAMESE_CUDA_POOL=argmax|cudnn|fused
     ConvApi conv_api;     // SIAMESE_CUDA_CONV=auto|find|graph
+    int bf16_acts;        // SIAMESE_CUDA_ACTS=bf16: bfloat16 activations under BF16
     void *ws;            // cuDNN workspace of ws_bytes, allocated at the first search
     size_t ws_bytes;     // SIAMESE_CUDA_WORKSPACE_MB
     Scratch dw_krsc;     // a filter gradient in cuDNN's layout (float32 or bfloat16)
@@ -216,6 +245,9 @@ typedef struct CudaImpl {
     // BF16 precision: the bfloat16 copies of one operation's input, output
     // or output gradient, input gradient, and dense kernel.
     Scratch bf16_x, bf16_y, bf16_dx, bf16_w;
+    // bfloat16 activations: float32 copies of an input (or input gradient),
+    // output and output gradient for a pass cuDNN has no bfloat16 algorithm for.
+    Scratch f32_x, f32_y, f32_dy;
     unsigned char *stage[2];      // pinned host staging buffers
     cudaEvent_t stage_free[2];    // recorded after the copy that reads stage[i]
     int stage_next;
@@ -342,6 +374,18 @@ static const uint16_t *to_bf16(CudaImpl *c, Scratch *s, const float *src, size_t
     return dst;
 }
 
+// src (n bfloat16 values) as float32 in s.
+static float *to_f32(CudaImpl *c, Scratch *s, const void *src, size_t n) {
+    float *dst = scratch(s, n * sizeof(float));
+    kernel_bf16_to_float(c->stream, dst, src, NULL, n, 1, 0);
+    return dst;
+}
+
+// The kernels' name for the activations' storage (backend.h: act).
+static KernelType act_type(const Backend *b) {
+    return b->act == BACKEND_ACT_BF16 ? KERNEL_BF16 : KERNEL_F32;
+}
+
 // ---- memory --------------------------------------------------------------------
 
 static void *cuda_alloc(Backend *b, size_t bytes) {
@@ -439,13 +483,46 @@ static void stage_to_device(CudaImpl *c, void *dst, const void *src, size_t byte
     }
 }
 
+// Memory from cudaMallocHost (host_alloc), which a copy engine reads directly.
+static int page_locked(const void *p) {
+    struct cudaPointerAttributes a;
+    if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+        cudaGetLastError();  // plain memory on older runtimes: not an error
+        return 0;
+    }
+    return a.type == cudaMemoryTypeHost;
+}
+
 #define KERNELS_MAX (BACKEND_KERNEL_VIEWS_MAX * 4)
 
+// Whether the compute stream has nothing queued.
+static int stream_idle(CudaImpl *c) {
+    cudaError_t s = cudaStreamQuery(c->stream);
+    if (s == cudaErrorNotReady) {
+        (void)cudaGetLastError();  // not an error: work is queued
+        return 0;
+    }
+    CUDA_CHECK(s);
+    return 1;
+}
+
 // Into an alloc_params buffer the bytes arrive in Keras's layout; each
-// kernel they cover is then transposed into cuDNN's, through scratch.
+// kernel they cover is then transposed into cuDNN's, through scratch. From
+// page-locked memory (host_alloc) on an idle device (inference: a batch
+// starts once the last one's answers are read) the copy engine reads the
+// bytes where they are, without the staging buffers' host copy (for a
+// batch of 64 VGG16 pairs, 17 MB of floats, that copy took longer than the
+// DMA), and the call waits for that copy alone. With work queued (a
+// training pipeline) waiting would stall the host behind the device: the
+// bytes are staged as from any memory.
 static void cuda_upload(Backend *b, void *dst, const void *host_src, size_t bytes) {
     CUDA_OP(b, c);
-    stage_to_device(c, dst, host_src, bytes);
+    if (bytes && page_locked(host_src) && stream_idle(c)) {
+        CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, c->stream));
+        CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    } else {
+        stage_to_device(c, dst, host_src, bytes);
+    }
     CoveredKernel k[KERNELS_MAX];
     const int n = covered_kernels(c, dst, bytes, k, KERNELS_MAX);
     for (int i = 0; i < n; i++) {
@@ -470,16 +547,6 @@ static const void *keras_view(CudaImpl *c, const void *src, size_t bytes) {
         kernel_transpose(c->stream, (float *)(t + (k[i].at - (const char *)src)),
                          (const float *)k[i].at, k[i].K, 9 * k[i].C);  // (K,9C) -> (9C,K)
     return t;
-}
-
-// Memory from cudaMallocHost (host_alloc), which a copy engine reads directly.
-static int page_locked(const void *p) {
-    struct cudaPointerAttributes a;
-    if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
-        cudaGetLastError();  // plain memory on older runtimes: not an error
-        return 0;
-    }
-    return a.type == cudaMemoryTypeHost;
 }
 
 // The batch as bytes: a quarter of the traffic of floats, converted on the
@@ -619,8 +686,9 @@ static void cuda_destroy(Backend *b) {
             for (int k = 0; k < 3; k++) graph_conv_free(p->graph[k]);
         }
         (void)cudaFree(c->ws);
-        Scratch *scratches[] = {&c->dw_krsc, &c->w_krsc, &c->partial, &c->xfer,
-                                &c->bf16_x,  &c->bf16_y, &c->bf16_dx, &c->bf16_w};
+        Scratch *scratches[] = {&c->dw_krsc, &c->w_krsc,  &c->partial, &c->xfer,
+                                &c->bf16_x,  &c->bf16_y,  &c->bf16_dx, &c->bf16_w,
+                                &c->f32_x,   &c->f32_y,   &c->f32_dy};
         for (size_t i = 0; i < sizeof scratches / sizeof *scratches; i++)
             (void)cudaFree(scratches[i]->p);
         for (int i = 0; i < 2; i++) {
@@ -941,7 +1009,7 @@ static void conv_forward_fp32(CudaImpl *c, float *out, const float *in, const fl
     conv_pass(c, p, PASS_FORWARD, in, wk, out);
     PIECE(c, "bias+relu");
     // out (N*H*W rows, K columns) += bias, then the ReLU: one pass.
-    kernel_bias_relu(c->stream, out, bias, N * H * W, K, relu);
+    kernel_bias_relu(c->stream, out, bias, N * H * W, K, relu, KERNEL_F32);
 }
 
 // The forward pass in bfloat16: in and w rounded, cuDNN's (N,H,W,K)
@@ -963,10 +1031,41 @@ static int conv_forward_bf16(CudaImpl *c, float *out, const float *in, const flo
     return 0;
 }
 
+// The forward pass on bfloat16 activations: cuDNN's bfloat16 convolution
+// writes out, then the bias and ReLU in place (rounded to bfloat16 twice,
+// after the products and after the bias, where autocast's cuDNN call
+// rounds once: a difference within bfloat16's own). Without a bfloat16
+// algorithm for the shape, the FP32 pass between float32 copies.
+static void conv_forward_act_bf16(CudaImpl *c, void *out, const void *in, const float *w,
+                                  const float *bias, int N, int H, int W, int C, int K, int relu) {
+    const size_t pixels = (size_t)N * H * W;
+    ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_BFLOAT16);
+    if (p->found[PASS_FORWARD] >= 0) {
+        PIECE(c, "convert");
+        const void *wk = kernel_krsc(c, w, C, K, 1);
+        PIECE(c, "forward");
+        if (!conv_pass(c, p, PASS_FORWARD, in, wk, out)) {
+            PIECE(c, "bias+relu");
+            kernel_bias_relu(c->stream, out, bias, (int)pixels, K, relu, KERNEL_BF16);
+            return;
+        }
+    }
+    PIECE(c, "convert");
+    const float *x = to_f32(c, &c->f32_x, in, pixels * C);
+    float *y = scratch(&c->f32_y, pixels * K * sizeof(float));
+    conv_forward_fp32(c, y, x, w, bias, N, H, W, C, K, relu);
+    PIECE(c, "convert");
+    kernel_float_to_bf16(c->stream, out, y, pixels * K);
+}
+
 static void cuda_conv3x3_forward(Backend *b, float *out, const float *in, const float *w,
                                  const float *bias, int N, int H, int W, int C, int K, int relu) {
     CUDA_OP(b, c);
     require_int_sized("conv3x3_forward", (size_t)N * H * W * (C > K ? C : K));
+    if (b->act == BACKEND_ACT_BF16) {
+        conv_forward_act_bf16(c, out, in, w, bias, N, H, W, C, K, relu);
+        return;
+    }
     if (c->precision == BACKEND_BF16 && !conv_forward_bf16(c, out, in, w, bias, N, H, W, C, K, relu))
         return;
     conv_forward_fp32(c, out, in, w, bias, N, H, W, C, K, relu);
@@ -1008,14 +1107,20 @@ static int conv_input_grad_bf16(CudaImpl *c, float *din, const uint16_t *dy, con
 }
 
 // dout masked by the ReLU (y) in place and summed into dbias: one pass of
-// ours, or (cudnn_bias_grad) a ReLU pass and cuDNN's bias reduction.
-static void relu_and_bias_grad(CudaImpl *c, float *dbias, float *dout, const float *y, int rows,
-                               int K, ConvPlan *p) {
-    if (!c->cudnn_bias_grad) {
+// ours, or (cudnn_bias_grad, float32 activations; p their FLOAT plan) a
+// ReLU pass and cuDNN's bias reduction. dout and y of type t. dbias NULL:
+// the bias gradient is made already (maxpool2_relu_backward), and with y
+// NULL too so is the mask.
+static void relu_and_bias_grad(CudaImpl *c, float *dbias, void *dout, const void *y, int rows,
+                               int K, ConvPlan *p, KernelType t) {
+    if (!dbias && !y) return;
+    if (!dbias || !c->cudnn_bias_grad || t != KERNEL_F32) {
         PIECE(c, "bias grad");  // with the ReLU mask
-        float *partial = scratch(&c->partial, (size_t)kernel_relu_bias_grad_parts(rows, K) * K *
-                                                  sizeof(float));
-        kernel_relu_bias_grad(c->stream, dbias, dout, y, rows, K, partial);
+        const size_t parts = (size_t)kernel_relu_bias_grad_parts(rows, K) * K;
+        float *partial = scratch(&c->partial, (parts + K) * sizeof(float));
+        // (without dbias the sums go to the scratch's end, unread)
+        kernel_relu_bias_grad(c->stream, dbias ? dbias : partial + parts, dout, y, rows, K,
+                              partial, t);
         return;
     }
     if (y) {
@@ -1026,15 +1131,67 @@ static void relu_and_bias_grad(CudaImpl *c, float *dbias, float *dout, const flo
     CUDNN_CHECK(cudnnConvolutionBackwardBias(c->cudnn, &ONE, p->y, dout, &ZERO, p->bias, dbias));
 }
 
+// The backward pass on bfloat16 activations: dout masked in place and
+// summed into dbias (in float32), then cuDNN's bfloat16 passes read dout
+// and in where they are and write din directly; the filter gradient comes
+// back to float32. A pass without a bfloat16 algorithm runs in FP32
+// between float32 copies (dout's made once for both).
+static void conv_backward_act_bf16(CudaImpl *c, void *din, float *dw, float *dbias, void *dout,
+                                   const void *y, const void *in, const float *w, int N, int H,
+                                   int W, int C, int K) {
+    const size_t pixels = (size_t)N * H * W;
+    relu_and_bias_grad(c, dbias, dout, y, (int)pixels, K, NULL, KERNEL_BF16);
+    const float *dy = NULL;  // dout's float32 copy, when a pass needs one
+    ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_BFLOAT16);
+    void *dwk = dw_krsc(c, dw, C, K, 1);
+    PIECE(c, "wgrad");
+    if (p->found[PASS_BACKWARD_FILTER] >= 0 &&
+        !conv_pass(c, p, PASS_BACKWARD_FILTER, in, dout, dwk)) {
+        PIECE(c, "convert");
+        dw_from_krsc(c, dw, dwk, C, K, 1);
+    } else {
+        PIECE(c, "convert");
+        const float *x = to_f32(c, &c->f32_x, in, pixels * C);
+        dy = to_f32(c, &c->f32_dy, dout, pixels * K);
+        dwk = dw_krsc(c, dw, C, K, 0);
+        p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_FLOAT);
+        PIECE(c, "wgrad");
+        conv_pass(c, p, PASS_BACKWARD_FILTER, x, dy, dwk);
+        PIECE(c, "convert");
+        dw_from_krsc(c, dw, dwk, C, K, 0);
+    }
+    if (!din) return;
+    p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_BFLOAT16);
+    if (p->found[PASS_BACKWARD_DATA] >= 0) {
+        PIECE(c, "convert");
+        const void *wk = kernel_krsc(c, w, C, K, 1);
+        PIECE(c, "dgrad");
+        if (!conv_pass(c, p, PASS_BACKWARD_DATA, wk, dout, din)) return;
+    }
+    PIECE(c, "convert");
+    if (!dy) dy = to_f32(c, &c->f32_dy, dout, pixels * K);
+    const void *wk = kernel_krsc(c, w, C, K, 0);
+    float *dx = scratch(&c->f32_x, pixels * C * sizeof(float));
+    p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_FLOAT);
+    PIECE(c, "dgrad");
+    conv_pass(c, p, PASS_BACKWARD_DATA, wk, dy, dx);
+    PIECE(c, "convert");
+    kernel_float_to_bf16(c->stream, din, dx, pixels * C);
+}
+
 static void cuda_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias, float *dout,
                                   const float *y, const float *in, const float *w, int N, int H,
                                   int W, int C, int K) {
     CUDA_OP(b, c);
     const size_t pixels = (size_t)N * H * W;
     require_int_sized("conv3x3_backward", pixels * (C > K ? C : K));
+    if (b->act == BACKEND_ACT_BF16) {
+        conv_backward_act_bf16(c, din, dw, dbias, dout, y, in, w, N, H, W, C, K);
+        return;
+    }
     // The bias gradient sums the float32 output gradient, in any precision.
     ConvPlan *p = conv_plan(c, N, H, W, C, K, CUDNN_DATA_FLOAT);
-    relu_and_bias_grad(c, dbias, dout, y, (int)pixels, K, p);
+    relu_and_bias_grad(c, dbias, dout, y, (int)pixels, K, p, KERNEL_F32);
     // In bfloat16 the output gradient is rounded once, for both passes.
     PIECE(c, "convert");
     const uint16_t *dy = c->precision == BACKEND_BF16 ? to_bf16(c, &c->bf16_y, dout, pixels * K)
@@ -1063,19 +1220,21 @@ static void cuda_relu_backward(Backend *b, float *dx, const float *dy, const flo
 // ---- pooling ---------------------------------------------------------------------
 // Our forward pass keeping each window's first maximum in argmax and the
 // backward pass routing by it (kernels/maxpool.cu), when the model keeps an
-// argmax (training). Without one (inference), or with cudnn_pool, cuDNN's
+// argmax (training). Without one (inference), or with POOL_CUDNN, cuDNN's
 // forward pass and our backward pass that finds each window's first maximum
 // again (kernels/maxpool_backward.cu: cuDNN's backward pass does not
 // document which tied element gets the gradient). Both passes decide alike
-// from cudnn_pool and the argmax pointer the model gives both.
+// from pool_way and the argmax pointer the model gives both. bfloat16
+// activations always take ours (argmax kept when given).
 
 static void cuda_maxpool2_forward(Backend *b, float *out, uint8_t *argmax, const float *in, int N,
                                   int H, int W, int C) {
     CUDA_OP(b, c);
     if (H < 2 || W < 2) return;  // no window fits: the output is empty
     require_int_sized("maxpool2_forward", (size_t)N * H * W * C);
-    if (!c->cudnn_pool && argmax) {
-        kernel_maxpool2_forward_argmax(c->stream, out, argmax, in, N, H, W, C);
+    const KernelType t = act_type(b);
+    if ((c->pool_way != POOL_CUDNN && argmax) || t != KERNEL_F32) {
+        kernel_maxpool2_forward_argmax(c->stream, out, argmax, in, N, H, W, C, t);
         return;
     }
     // cuDNN's output side for a 2x2/2 'valid' window is (H-2)/2+1 = H/2 rounded down.
@@ -1090,10 +1249,38 @@ static void cuda_maxpool2_backward(Backend *b, float *din, const float *dout, co
                                    int C) {
     CUDA_OP(b, c);
     require_int_sized("maxpool2_backward", (size_t)N * H * W * C);
-    if (!c->cudnn_pool && argmax && H >= 2 && W >= 2)
-        kernel_maxpool2_backward_argmax(c->stream, din, dout, argmax, N, H, W, C);
+    const KernelType t = act_type(b);
+    if ((c->pool_way != POOL_CUDNN || t != KERNEL_F32) && argmax && H >= 2 && W >= 2)
+        kernel_maxpool2_backward_argmax(c->stream, din, dout, argmax, N, H, W, C, t);
     else
-        kernel_maxpool2_backward(c->stream, din, dout, in, out, N, H, W, C);
+        kernel_maxpool2_backward(c->stream, din, dout, in, out, N, H, W, C, t);
+}
+
+// POOL_FUSED: the backward pass with the ReLU mask and bias gradient of the
+// conv layer before it (backend.h), one pass over the windows
+// (kernels/relu_bias_grad.cu) instead of the routing pass here and the
+// mask and bias pass over the conv's full-size output in its backward pass.
+static void cuda_maxpool2_relu_backward(Backend *b, float *din, float *dbias, float *dout,
+                                        const float *out, const uint8_t *argmax, int N, int H,
+                                        int W, int C) {
+    CUDA_OP(b, c);
+    const size_t nin = (size_t)N * H * W * C;
+    require_int_sized("maxpool2_relu_backward", nin);
+    if (!argmax)
+        cuda_fail(__FILE__, __LINE__, 0, "maxpool2_relu_backward", "this is a bug in siamese",
+                  "called without the forward pass's argmax");
+    const KernelType t = act_type(b);
+    if (H < 2 || W < 2) {  // no window: nothing routed, nothing summed
+        CUDA_CHECK(cudaMemsetAsync(din, 0, nin * (t == KERNEL_BF16 ? 2 : 4), c->stream));
+        CUDA_CHECK(cudaMemsetAsync(dbias, 0, C * sizeof(float), c->stream));
+        return;
+    }
+    PIECE(c, "pool bwd");  // with the ReLU mask and the bias gradient
+    const int windows = N * (H / 2) * (W / 2);
+    float *partial = scratch(&c->partial, (size_t)kernel_relu_bias_grad_parts(windows, C) * C *
+                                              sizeof(float));
+    kernel_maxpool2_relu_bias_grad(c->stream, dbias, din, dout, out, argmax, N, H, W, C, partial,
+                                   t);
 }
 
 // ---- dense -----------------------------------------------------------------------
@@ -1127,7 +1314,7 @@ static void cuda_dense_forward(Backend *b, float *out, const float *in, const fl
     // out^T (Out,N) = w^T (Out,In) @ in^T (In,N)
     gemm(c, bf16, CUBLAS_OP_N, CUBLAS_OP_N, Out, N, In, wt, Out, x, In, out, Out);
     PIECE(c, "bias+relu");
-    kernel_bias_relu(c->stream, out, bias, N, Out, relu);
+    kernel_bias_relu(c->stream, out, bias, N, Out, relu, KERNEL_F32);
 }
 
 static void cuda_dense_backward(Backend *b, float *din, float *dw, float *dbias, const float *dout,
@@ -1181,7 +1368,28 @@ static void cuda_sigmoid_bce_backward(Backend *b, float *dlogit, const float *pr
 
 // Takes effect at the next conv3x3 or dense call (see the top of this file).
 static void cuda_set_precision(Backend *b, BackendPrecision p) {
-    ((CudaImpl *)b->impl)->precision = p;
+    CudaImpl *c = (CudaImpl *)b->impl;
+    c->precision = p;
+    b->act = p == BACKEND_BF16 && c->bf16_acts ? BACKEND_ACT_BF16 : BACKEND_ACT_F32;
+}
+
+// The model's conversions at the backbone's ends (backend.h: act).
+static void cuda_act_from_float(Backend *b, void *dst, const float *src, size_t n) {
+    CUDA_OP(b, c);
+    if (b->act == BACKEND_ACT_BF16)
+        kernel_float_to_bf16(c->stream, dst, src, n);
+    else
+        CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice,
+                                   c->stream));
+}
+
+static void cuda_act_to_float(Backend *b, float *dst, const void *src, size_t n) {
+    CUDA_OP(b, c);
+    if (b->act != BACKEND_ACT_BF16)
+        CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice,
+                                   c->stream));
+    else if (n)
+        kernel_bf16_to_float(c->stream, dst, src, NULL, n, 1, 0);
 }
 
 // ---- optimizers ----------------------------------------------------------------------
@@ -1267,6 +1475,7 @@ static const BackendOps cuda_ops = {
     .relu_backward = cuda_relu_backward,
     .maxpool2_forward = cuda_maxpool2_forward,
     .maxpool2_backward = cuda_maxpool2_backward,
+    .maxpool2_relu_backward = cuda_maxpool2_relu_backward,
     .dense_forward = cuda_dense_forward,
     .dense_backward = cuda_dense_backward,
     .absdiff_forward = cuda_absdiff_forward,
@@ -1276,6 +1485,8 @@ static const BackendOps cuda_ops = {
     .sgd_nesterov_step = cuda_sgd_nesterov_step,
     .adam_step = cuda_adam_step,
     .set_precision = cuda_set_precision,
+    .act_from_float = cuda_act_from_float,
+    .act_to_float = cuda_act_to_float,
 #ifdef SIAMESE_NCCL
     .comm_id = cuda_comm_id,
     .comm_join = cuda_comm_join,
@@ -1299,33 +1510,37 @@ static int read_env(CudaImpl *c, Err *e) {
                               "to 65536", s);
     }
     c->ws_bytes = (size_t)mb << 20;
-    // The switches of the top's design points: the default way, or another.
+    // The switches of the top's design points: the default way (0), or another.
+    int pool = POOL_ARGMAX, conv = CONV_AUTO;
     const struct {
-        const char *var, *usual, *other;
+        const char *var, *ways[4];  // by the value set: the default first
         int *set;
     } SWITCHES[] = {
-        {"SIAMESE_CUDA_KERNELS", "krsc", "keras", &c->keras_kernels},
-        {"SIAMESE_CUDA_BIAS_GRAD", "fused", "cudnn", &c->cudnn_bias_grad},
-        {"SIAMESE_CUDA_POOL", "argmax", "cudnn", &c->cudnn_pool},
+        {"SIAMESE_CUDA_KERNELS", {"krsc", "keras"}, &c->keras_kernels},
+        {"SIAMESE_CUDA_BIAS_GRAD", {"fused", "cudnn"}, &c->cudnn_bias_grad},
+        {"SIAMESE_CUDA_POOL", {"argmax", "cudnn", "fused"}, &pool},  // by PoolWay
+        {"SIAMESE_CUDA_ACTS", {"f32", "bf16"}, &c->bf16_acts},
+        {"SIAMESE_CUDA_CONV", {"auto", "find", "graph"}, &conv},  // by ConvApi
     };
     for (size_t i = 0; i < sizeof SWITCHES / sizeof *SWITCHES; i++) {
         s = getenv(SWITCHES[i].var);
-        if (!s || !*s || !strcmp(s, SWITCHES[i].usual)) continue;
-        if (strcmp(s, SWITCHES[i].other))
-            return err_set(e, "%s=%s: expected %s (the default) or %s", SWITCHES[i].var, s,
-                           SWITCHES[i].usual, SWITCHES[i].other);
-        *SWITCHES[i].set = 1;
+        if (!s || !*s) continue;
+        const char *const *ways = SWITCHES[i].ways;
+        int k = 0;
+        while (ways[k] && strcmp(s, ways[k])) k++;
+        if (!ways[k]) {
+            char expected[96] = "";
+            for (k = 0; ways[k]; k++) {
+                const size_t at = strlen(expected);
+                snprintf(expected + at, sizeof expected - at, "%s%s%s",
+                         !k ? "" : ways[k + 1] ? ", " : " or ", ways[k], k ? "" : " (the default)");
+            }
+            return err_set(e, "%s=%s: expected %s", SWITCHES[i].var, s, expected);
+        }
+        *SWITCHES[i].set = k;
     }
-    s = getenv("SIAMESE_CUDA_CONV");
-    if (s && *s) {
-        const char *const API[] = {"auto", "find", "graph"};  // by ConvApi
-        int i = 0;
-        while (i < 3 && strcmp(s, API[i])) i++;
-        if (i == 3)
-            return err_set(e, "SIAMESE_CUDA_CONV=%s: expected auto (the default), find or graph",
-                           s);
-        c->conv_api = (ConvApi)i;
-    }
+    c->pool_way = (PoolWay)pool;
+    c->conv_api = (ConvApi)conv;
     return 0;
 }
 
@@ -1348,6 +1563,9 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     b->impl = c;
     c->be = b;
     if (read_env(c, e)) goto fail;
+    c->ops = cuda_ops;
+    if (c->pool_way != POOL_FUSED) c->ops.maxpool2_relu_backward = NULL;
+    b->ops = &c->ops;
     cudaError_t s = cudaGetDeviceCount(&count);
     if (s != cudaSuccess || count == 0) {
         // The usual case on a machine without a GPU: one clear sentence.
@@ -1402,10 +1620,17 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     char ws[48] = "";
     if (c->ws_bytes != (size_t)DEFAULT_WORKSPACE_MB << 20)
         snprintf(ws, sizeof ws, ", workspace %zu MiB", c->ws_bytes >> 20);
-    text_fit(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu%s%s%s%s%s", device_index,
-             prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000, ver / 100 % 100, ws,
-             c->conv_api == CONV_GRAPH ? ", conv graph" : c->conv_api == CONV_FIND ? ", conv find" : "", c->keras_kernels ? ", kernels keras" : "",
-             c->cudnn_bias_grad ? ", bias grad cudnn" : "", c->cudnn_pool ? ", pool cudnn" : "");
+    text_fit(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu%s%s%s%s%s%s",
+             device_index, prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000,
+             ver / 100 % 100, ws,
+             c->conv_api == CONV_GRAPH  ? ", conv graph"
+             : c->conv_api == CONV_FIND ? ", conv find"
+                                        : "",
+             c->keras_kernels ? ", kernels keras" : "", c->cudnn_bias_grad ? ", bias grad cudnn" : "",
+             c->pool_way == POOL_CUDNN  ? ", pool cudnn"
+             : c->pool_way == POOL_FUSED ? ", pool fused"
+                                         : "",
+             c->bf16_acts ? ", acts bf16" : "");
     *out = b;
     return 0;
 fail:

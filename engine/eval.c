@@ -22,7 +22,9 @@ int eval_embed_files(Model *m, const char *const *paths, int n, const EvalOpts *
     const int batch = o && o->batch > 0 ? o->batch : 64;
     int threads = o && o->threads > 0 ? o->threads : omp_get_num_procs();
     const size_t per = (size_t)S * S * 3;
-    float *x = malloc((size_t)batch * per * sizeof(float));
+    // Page-locked on a GPU: the batch crosses without a staging copy.
+    Backend *be = m->be;
+    float *x = be->ops->host_alloc(be, (size_t)batch * per * sizeof(float));
     if (!x) return err_set(e, "out of memory for a batch of %d images", batch);
     if (first_error && first_error_len) first_error[0] = '\0';
     int failed = 0;
@@ -47,7 +49,7 @@ int eval_embed_files(Model *m, const char *const *paths, int n, const EvalOpts *
             }
         }
         if (model_embed(m, x, nb, feats + (size_t)b0 * F, e)) {
-            free(x);
+            be->ops->host_free(be, x);
             return -1;
         }
         for (int i = 0; i < nb; i++)
@@ -56,7 +58,7 @@ int eval_embed_files(Model *m, const char *const *paths, int n, const EvalOpts *
             o->progress("images embedded", o->progress_base + b0 + nb,
                         o->progress_total ? o->progress_total : n, o->ctx);
     }
-    free(x);
+    be->ops->host_free(be, x);
     return 0;
 }
 

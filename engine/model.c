@@ -116,7 +116,8 @@ static void free_buffers(Backend *be, float **bufs[], size_t n) {
 }
 
 static void free_backbone(Model *m) {
-    float **bufs[] = {&m->input, &m->dbuf[0], &m->dbuf[1], &m->dinput};
+    float **bufs[] = {&m->input, &m->dbuf[0], &m->dbuf[1], &m->dinput,
+                      &m->input_act, &m->feats, &m->dfeats};
     free_buffers(m->be, bufs, sizeof bufs / sizeof *bufs);
     for (int i = 0; i < m->n_backbone; i++) {
         if (m->acts[i]) m->be->ops->free(m->be, m->acts[i]);
@@ -144,9 +145,15 @@ static size_t image_floats(const Model *m) {
 
 #define ALLOC(ptr, floats) ok &= ((ptr) = be->ops->alloc(be, (floats) * sizeof(float))) != NULL
 
-// Makes sure the backbone's buffers hold B images.
+// Whether the backbone's activations are float32 (backend.h: act).
+static int acts_f32(const Model *m) { return m->be->act == BACKEND_ACT_F32; }
+
+// Makes sure the backbone's buffers hold B images, with the conversions'
+// buffers when the activations are not float32 (kept when the precision
+// goes back: a bf16 run validates in tf32 every epoch).
 static int reserve_backbone(Model *m, int B, Err *e) {
-    if (B <= m->cap_images) return 0;
+    if (B <= m->cap_images && (acts_f32(m) || m->input_act)) return 0;
+    if (B < m->cap_images) B = m->cap_images;
     free_backbone(m);
     Backend *be = m->be;
     size_t largest = (size_t)B * image_floats(m);
@@ -165,6 +172,11 @@ static int reserve_backbone(Model *m, int B, Err *e) {
         ALLOC(m->dbuf[0], largest);
         ALLOC(m->dbuf[1], largest);
         ALLOC(m->dinput, (size_t)B * image_floats(m));
+    }
+    if (!acts_f32(m)) {
+        ALLOC(m->input_act, (size_t)B * image_floats(m));
+        ALLOC(m->feats, (size_t)B * m->feat_dim);
+        if (m->training) ALLOC(m->dfeats, (size_t)B * m->feat_dim);
     }
     if (!ok) {
         free_backbone(m);
@@ -272,11 +284,20 @@ Layer *model_layer(Model *m, const char *name) {
     return NULL;
 }
 
-// Runs the backbone over B images already in m->input; features end in the
-// last activation buffer, (B,F) in channels-last order (flatten is free).
+const float *model_backbone_input(const Model *m) { return acts_f32(m) ? m->input : m->input_act; }
+
+// The features (B,F) in float32, channels-last (flatten is free): the last
+// activation buffer, or its float32 copy.
+static const float *features(const Model *m) {
+    return acts_f32(m) ? m->acts[m->n_backbone - 1] : m->feats;
+}
+
+// Runs the backbone over B images already in m->input; the features end
+// where features() says.
 static void backbone_forward(Model *m, int B) {
     Backend *be = m->be;
-    const float *x = m->input;
+    if (!acts_f32(m)) be->ops->act_from_float(be, m->input_act, m->input, B * image_floats(m));
+    const float *x = model_backbone_input(m);
     for (int i = 0; i < m->n_backbone; i++) {
         const Layer *l = &m->layers[i];
         backend_label(be, l->name);
@@ -287,9 +308,11 @@ static void backbone_forward(Model *m, int B) {
             be->ops->maxpool2_forward(be, m->acts[i], m->argmax[i], x, B, l->H, l->W, l->C);
         x = m->acts[i];
     }
+    if (!acts_f32(m)) {
+        backend_label(be, "head");
+        be->ops->act_to_float(be, m->feats, x, (size_t)B * m->feat_dim);
+    }
 }
-
-static const float *features(const Model *m) { return m->acts[m->n_backbone - 1]; }
 
 // The head on features f1, f2 (device, (N,F) each); leaves prob in m->prob.
 static void head_forward(Model *m, const float *f1, const float *f2, int N) {
@@ -390,6 +413,15 @@ int siamese_readback(Model *m, int slot, int N, float *loss, float *prob, Err *e
     return 0;
 }
 
+// Whether pool layer i's backward pass also masks by the ReLU of the conv
+// layer before it and makes that layer's bias gradient: where the backend
+// has the fused operation and the forward pass kept the window maxima.
+static int pool_masks(const Model *m, int i) {
+    if (i == 0 || !m->be->ops->maxpool2_relu_backward || !m->argmax[i]) return 0;
+    const Layer *prev = &m->layers[i - 1];
+    return prev->kind == LAYER_CONV && prev->relu;
+}
+
 void siamese_backward(Model *m, int N, int want_input_grad) {
     siamese_backward_part(m, N, N, want_input_grad, NULL, NULL);
 }
@@ -411,23 +443,39 @@ void siamese_backward_part(Model *m, int N, int batch_pairs, int want_input_grad
     be->ops->dense_backward(be, m->ddiff, G + d1->w_off, G + d1->b_off, m->dhidden, m->diff,
                             P + d1->w_off, N, d1->C, d1->K);
     if (ready) ready(ctx, d1->w_off);
-    // d(features) of both twins, (2N,F), into the first ping-pong buffer.
+    // d(features) of both twins, (2N,F), into the first ping-pong buffer
+    // (through dfeats when the activations are not float32).
     const float *f = features(m);
     float *d = m->dbuf[0], *dnext = m->dbuf[1];
-    backend_label(be, "head");
-    be->ops->absdiff_backward(be, d, d + N * F, m->ddiff, f, f + N * F, N * F);
+    float *df = acts_f32(m) ? d : m->dfeats;
     const int B = 2 * N;
+    backend_label(be, "head");
+    be->ops->absdiff_backward(be, df, df + N * F, m->ddiff, f, f + N * F, N * F);
+    if (df != d) be->ops->act_from_float(be, d, df, B * F);
+    float *dinput = NULL;  // where the first layer's input gradient went
+    int bias_done = 0;     // the pool after this conv layer made its bias gradient
     for (int i = m->n_backbone - 1; i >= 0; i--) {
         const Layer *l = &m->layers[i];
-        const float *in = i ? m->acts[i - 1] : m->input;
-        float *din = i ? dnext : (want_input_grad ? m->dinput : NULL);
+        const float *in = i ? m->acts[i - 1] : model_backbone_input(m);
+        // The input gradient goes to dinput itself, or through the free
+        // ping-pong buffer to be converted.
+        float *din = i ? dnext : !want_input_grad ? NULL : acts_f32(m) ? m->dinput : dnext;
+        if (!i) dinput = din;
         backend_label(be, l->name);
         if (l->kind == LAYER_CONV) {
-            // d holds dL/d(output): the conv masks it by its ReLU in place first.
-            be->ops->conv3x3_backward(be, din, G + l->w_off, G + l->b_off, d,
-                                      l->relu ? m->acts[i] : NULL, in, P + l->w_off, B, l->H,
-                                      l->W, l->C, l->K);
+            // d holds dL/d(output): the conv masks it by its ReLU in place
+            // first, unless the pool after it did (with the bias gradient).
+            be->ops->conv3x3_backward(be, din, G + l->w_off, bias_done ? NULL : G + l->b_off, d,
+                                      l->relu && !bias_done ? m->acts[i] : NULL, in,
+                                      P + l->w_off, B, l->H, l->W, l->C, l->K);
+            bias_done = 0;
             if (ready) ready(ctx, l->w_off);
+        } else if (din && pool_masks(m, i)) {
+            // The pool's gradient, the ReLU's mask and the bias gradient of
+            // the conv layer before it, in one operation (backend.h).
+            be->ops->maxpool2_relu_backward(be, din, G + l[-1].b_off, d, m->acts[i], m->argmax[i],
+                                            B, l->H, l->W, l->C);
+            bias_done = 1;
         } else if (din) {
             be->ops->maxpool2_backward(be, din, d, in, m->acts[i], m->argmax[i], B, l->H, l->W,
                                        l->C);
@@ -436,6 +484,8 @@ void siamese_backward_part(Model *m, int N, int batch_pairs, int want_input_grad
         d = dnext;
         dnext = t;
     }
+    if (dinput && dinput != m->dinput)
+        be->ops->act_to_float(be, m->dinput, dinput, (size_t)B * image_floats(m));
 }
 
 size_t model_param_count(const Model *m) { return m->n_params; }

@@ -65,11 +65,18 @@ typedef struct Model {
     int training;
     // The backbone's buffers, for up to cap_images images (N pairs are 2N).
     int cap_images;
+    // The activations and their gradients (acts, dbuf, input_act) are in
+    // the backend's storage, be->act (backend.h): float32, or bfloat16 in
+    // buffers sized for floats. The input, the features and the input
+    // gradient are float32 always: under bfloat16 activations the model
+    // converts at the backbone's ends (input_act, feats, dfeats).
     float *input;                      // (B,S,S,3)
     float *acts[MODEL_MAX_LAYERS];     // each backbone layer's output (B,OH,OW,K)
     uint8_t *argmax[MODEL_MAX_LAYERS]; // a pool layer's window maxima (B,OH,OW,K), when training
     float *dbuf[2];                    // backward ping-pong, the largest activation
     float *dinput;                     // (B,S,S,3) when input gradients are asked for
+    float *input_act;                  // (B,S,S,3) the input converted (bfloat16 only)
+    float *feats, *dfeats;             // (B,F) the features and their gradient (bfloat16 only)
     // The head's buffers, for up to cap_pairs pairs: sized apart from the
     // backbone's, since the head runs on many more pairs at a time
     // (model_head on stored features) than the backbone on images.
@@ -102,6 +109,9 @@ int model_enable_training(Model *m, Err *e);
 
 // Looks a layer up by its Keras name; NULL if absent.
 Layer *model_layer(Model *m, const char *name);
+// The first conv layer's input as the backbone sees it (in be->act's
+// storage), after a forward pass: m->input, or its converted copy.
+const float *model_backbone_input(const Model *m);
 
 // Each of these returns -1 with the message in e when an allocation or a
 // backend operation failed (backend.h, "Failures"); the host outputs are

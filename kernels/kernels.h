@@ -16,6 +16,11 @@
 extern "C" {
 #endif
 
+// The storage of the activation tensors a kernel reads and writes (void
+// pointers in its launcher): float32, or bfloat16 (backend.h:
+// BackendActType). Its arithmetic is float32 either way (element.cuh).
+typedef enum KernelType { KERNEL_F32, KERNEL_BF16 } KernelType;
+
 // absdiff.cu: out = |x1 - x2|, n elements.
 void kernel_absdiff_forward(cudaStream_t s, float *out, const float *x1, const float *x2, size_t n);
 // dx1 = dout * sign(x1 - x2) with sign(0) = 0, dx2 = -dx1.
@@ -43,8 +48,10 @@ void kernel_u8_to_float(cudaStream_t s, float *dst, const unsigned char *src, si
 // reduce.cu: sums (cols) = the column sums of x (rows,cols) (a dense layer's bias gradient).
 void kernel_column_sums(cudaStream_t s, float *sums, const float *x, int rows, int cols);
 
-// bias_relu.cu: x (rows,cols) += bias (cols), then ReLU when relu (the dense layers).
-void kernel_bias_relu(cudaStream_t s, float *x, const float *bias, int rows, int cols, int relu);
+// bias_relu.cu: x (rows,cols) += bias (cols), then ReLU when relu (the dense
+// layers, and a convolution's output where cuDNN does not fuse them); x of type t.
+void kernel_bias_relu(cudaStream_t s, void *x, const float *bias, int rows, int cols, int relu,
+                      KernelType t);
 
 // relu_backward.cu: dx = dy where y > 0, else 0; dx may alias dy. n elements.
 void kernel_relu_backward(cudaStream_t s, float *dx, const float *dy, const float *y, size_t n);
@@ -52,24 +59,36 @@ void kernel_relu_backward(cudaStream_t s, float *dx, const float *dy, const floa
 // maxpool_backward.cu: the 2x2/2 max-pool's input gradient. din (N,H,W,C) is
 // fully written: each window's gradient goes to its first maximum in
 // row-major order, everything else (and the dropped odd row/column) gets 0.
-// dout and out are (N,H/2,W/2,C), in is (N,H,W,C).
-void kernel_maxpool2_backward(cudaStream_t s, float *din, const float *dout, const float *in,
-                              const float *out, int N, int H, int W, int C);
+// dout and out are (N,H/2,W/2,C), in is (N,H,W,C); all four of type t.
+void kernel_maxpool2_backward(cudaStream_t s, void *din, const void *dout, const void *in,
+                              const void *out, int N, int H, int W, int C, KernelType t);
 
 // maxpool.cu: the 2x2/2 max-pool keeping its window maxima: out and argmax
 // (N,H/2,W/2,C), argmax the element of each window (0..3, row-major) that
-// is its first maximum; then din (N,H,W,C), fully written, from argmax.
-void kernel_maxpool2_forward_argmax(cudaStream_t s, float *out, unsigned char *argmax,
-                                    const float *in, int N, int H, int W, int C);
-void kernel_maxpool2_backward_argmax(cudaStream_t s, float *din, const float *dout,
-                                     const unsigned char *argmax, int N, int H, int W, int C);
+// is its first maximum (or NULL: not kept); then din (N,H,W,C), fully
+// written, from argmax. in, out, din and dout of type t.
+void kernel_maxpool2_forward_argmax(cudaStream_t s, void *out, unsigned char *argmax,
+                                    const void *in, int N, int H, int W, int C, KernelType t);
+void kernel_maxpool2_backward_argmax(cudaStream_t s, void *din, const void *dout,
+                                     const unsigned char *argmax, int N, int H, int W, int C,
+                                     KernelType t);
 
 // relu_bias_grad.cu: dout (rows,cols) masked in place by the ReLU (0 where
-// y <= 0; y NULL: unmasked) and its column sums into dbias (cols), in one
-// pass. partial holds kernel_relu_bias_grad_parts(rows, cols) * cols floats.
+// y <= 0; y NULL: unmasked) and its column sums into dbias (cols, float32),
+// in one pass; dout and y of type t. partial holds
+// kernel_relu_bias_grad_parts(rows, cols) * cols floats.
 int kernel_relu_bias_grad_parts(int rows, int cols);
-void kernel_relu_bias_grad(cudaStream_t s, float *dbias, float *dout, const float *y, int rows,
-                           int cols, float *partial);
+void kernel_relu_bias_grad(cudaStream_t s, float *dbias, void *dout, const void *y, int rows,
+                           int cols, float *partial, KernelType t);
+// The max-pool's backward pass fused with the ReLU mask and the bias
+// gradient of the conv layer before it (backend.h: maxpool2_relu_backward):
+// dout (N,H/2,W/2,C) masked in place where out (the same shape) <= 0, din
+// (N,H,W,C) fully written from argmax, dbias (C) the sums of the masked
+// dout. H, W >= 2; din, dout and out of type t. partial holds
+// kernel_relu_bias_grad_parts(N*(H/2)*(W/2), C) * C floats.
+void kernel_maxpool2_relu_bias_grad(cudaStream_t s, float *dbias, void *din, void *dout,
+                                    const void *out, const unsigned char *argmax, int N, int H,
+                                    int W, int C, float *partial, KernelType t);
 
 // transpose.cu: out (cols,rows) = in (rows,cols)^T, both row-major; must not alias.
 void kernel_transpose(cudaStream_t s, float *out, const float *in, int rows, int cols);

@@ -41,13 +41,22 @@
 // order spreads them. With --precision tf32 the same operations, the
 // convolutions on TF32 tensor cores (10 bits of mantissa: 2^-11 per operand)
 // to TOL_TF32 = 5e-3, the dense layers in FP32 to TOL_OP. Then FP32 again,
-// to its own tolerance: the precision can be switched back.
+// to its own tolerance: the precision can be switched back. Where the GPU
+// then keeps its activations in bfloat16 (SIAMESE_CUDA_ACTS=bf16; backend.h:
+// BackendActType), its conv and pool operations get them so (gpu_conv3x3_*
+// and gpu_maxpool2_* below convert each activation argument, and the
+// results back), the random inputs are bfloat16 values (the CPU computes
+// on the same numbers), and the max-pool is checked as well: exactly, as a
+// maximum is copied, never rounded.
 //
 // Skips (exit 77) when the CUDA backend cannot be opened: no GPU, no driver
 // or no CUDA libraries, as on development and CI machines.
 //
 // --device cpu compares the CPU with a second CPU backend of one thread
 // (whose reductions round differently): the harness itself, on any machine.
+// --device cpu-bf16 makes that second backend keep its activations in
+// bfloat16 under --precision bf16 (tests/act_emu.h), as the GPU does with
+// SIAMESE_CUDA_ACTS=bf16: the harness of that path.
 // --selftest (with it, in make test) then checks the model check both ways
 // on that pair: it passes when near-tie flips are planted in the second
 // side's forward pass (as a GPU's rounding makes them), and it fails when
@@ -61,6 +70,8 @@
 #include "../engine/backend.h"
 #include "../engine/model.h"
 #include "../engine/rng.h"
+#include "act_emu.h"
+#include "bf16.h"
 #include "check.h"
 
 #define TOL_EXACT 0.0
@@ -72,6 +83,7 @@
 
 static Backend *cpu, *gpu;
 static Rng rng;
+static int inputs_bf16;  // random inputs rounded to bfloat16 values (see the top)
 
 // What --selftest plants in the second side's model (see the top).
 typedef enum Plant { PLANT_NOTHING, PLANT_FLIPS, PLANT_GRADIENT_ERROR } Plant;
@@ -110,6 +122,7 @@ static Buf buf_random(size_t n, float lo, float hi, int levels) {
     for (size_t i = 0; i < n; i++) {
         float u = levels > 0 ? (float)rng_below(&rng, levels) / levels : rng_uniform(&rng);
         h[i] = lo + (hi - lo) * u;
+        if (inputs_bf16) h[i] = bf16_widen(bf16_round(h[i]));
     }
     buf_set(b, h);
     free(h);
@@ -137,6 +150,102 @@ static double expect_close(const char *what, Buf b, double tol) {
     free(c);
     free(g);
     return err;
+}
+
+// ---- the GPU's activations --------------------------------------------------------
+// The GPU's conv and pool operations on float32 buffers, through bfloat16
+// activation buffers where the GPU keeps its activations so: each argument
+// converted into one (NULL stays NULL), the outputs converted back.
+
+// n activations in the GPU's storage from the float32 buffer f (NULL: NULL).
+static void *gpu_act(const float *f, size_t n) {
+    if (!f) return NULL;
+    void *a = gpu->ops->alloc(gpu, n * sizeof(float));
+    if (!a) {
+        fprintf(stderr, "out of GPU memory for %zu activations\n", n);
+        exit(1);
+    }
+    gpu->ops->act_from_float(gpu, a, f, n);
+    return a;
+}
+
+// The activations a back into f (when f), then a freed.
+static void gpu_act_back(float *f, void *a, size_t n) {
+    if (f && a) gpu->ops->act_to_float(gpu, f, a, n);
+    if (a) gpu->ops->free(gpu, a);
+}
+
+static void gpu_conv3x3_forward(float *out, const float *in, const float *w, const float *bias,
+                                int N, int H, int W, int C, int K, int relu) {
+    if (gpu->act == BACKEND_ACT_F32) {
+        gpu->ops->conv3x3_forward(gpu, out, in, w, bias, N, H, W, C, K, relu);
+        return;
+    }
+    const size_t px = (size_t)N * H * W;
+    void *x = gpu_act(in, px * C), *y = gpu_act(out, px * K);
+    gpu->ops->conv3x3_forward(gpu, y, x, w, bias, N, H, W, C, K, relu);
+    gpu_act_back(out, y, px * K);
+    gpu_act_back(NULL, x, px * C);
+}
+
+static void gpu_conv3x3_backward(float *din, float *dw, float *dbias, float *dout, const float *y,
+                                 const float *in, const float *w, int N, int H, int W, int C,
+                                 int K) {
+    if (gpu->act == BACKEND_ACT_F32) {
+        gpu->ops->conv3x3_backward(gpu, din, dw, dbias, dout, y, in, w, N, H, W, C, K);
+        return;
+    }
+    const size_t px = (size_t)N * H * W;
+    void *dx = gpu_act(din, px * C), *dy = gpu_act(dout, px * K), *ya = gpu_act(y, px * K);
+    void *x = gpu_act(in, px * C);
+    gpu->ops->conv3x3_backward(gpu, dx, dw, dbias, dy, ya, x, w, N, H, W, C, K);
+    gpu_act_back(din, dx, px * C);
+    gpu_act_back(dout, dy, px * K);
+    gpu_act_back(NULL, ya, px * K);
+    gpu_act_back(NULL, x, px * C);
+}
+
+static void gpu_maxpool2_forward(float *out, uint8_t *argmax, const float *in, int N, int H, int W,
+                                 int C) {
+    if (gpu->act == BACKEND_ACT_F32) {
+        gpu->ops->maxpool2_forward(gpu, out, argmax, in, N, H, W, C);
+        return;
+    }
+    const size_t nin = (size_t)N * H * W * C, nout = (size_t)N * (H / 2) * (W / 2) * C;
+    void *x = gpu_act(in, nin), *y = gpu_act(out, nout);
+    gpu->ops->maxpool2_forward(gpu, y, argmax, x, N, H, W, C);
+    gpu_act_back(out, y, nout);
+    gpu_act_back(NULL, x, nin);
+}
+
+static void gpu_maxpool2_backward(float *din, const float *dout, const float *in, const float *out,
+                                  const uint8_t *argmax, int N, int H, int W, int C) {
+    if (gpu->act == BACKEND_ACT_F32) {
+        gpu->ops->maxpool2_backward(gpu, din, dout, in, out, argmax, N, H, W, C);
+        return;
+    }
+    const size_t nin = (size_t)N * H * W * C, nout = (size_t)N * (H / 2) * (W / 2) * C;
+    void *dx = gpu_act(din, nin), *dy = gpu_act(dout, nout), *x = gpu_act(in, nin);
+    void *y = gpu_act(out, nout);
+    gpu->ops->maxpool2_backward(gpu, dx, dy, x, y, argmax, N, H, W, C);
+    gpu_act_back(din, dx, nin);
+    gpu_act_back(NULL, dy, nout);
+    gpu_act_back(NULL, x, nin);
+    gpu_act_back(NULL, y, nout);
+}
+
+static void gpu_maxpool2_relu_backward(float *din, float *dbias, float *dout, const float *out,
+                                       const uint8_t *argmax, int N, int H, int W, int C) {
+    if (gpu->act == BACKEND_ACT_F32) {
+        gpu->ops->maxpool2_relu_backward(gpu, din, dbias, dout, out, argmax, N, H, W, C);
+        return;
+    }
+    const size_t nin = (size_t)N * H * W * C, nout = (size_t)N * (H / 2) * (W / 2) * C;
+    void *dx = gpu_act(din, nin), *dy = gpu_act(dout, nout), *y = gpu_act(out, nout);
+    gpu->ops->maxpool2_relu_backward(gpu, dx, dbias, dy, y, argmax, N, H, W, C);
+    gpu_act_back(din, dx, nin);
+    gpu_act_back(dout, dy, nout);
+    gpu_act_back(NULL, y, nout);
 }
 
 // ---- operations --------------------------------------------------------------------
@@ -183,6 +292,22 @@ static void test_memory(void) {
         cpu->ops->upload_u8(cpu, u.c, ref, n, round == 1);
         expect_close("upload_u8 from host_alloc memory", u, TOL_EXACT);
     }
+    // upload from page-locked memory: no staging (on a GPU), and the host
+    // bytes may change as soon as the call returns.
+    const size_t nf = ((size_t)5 << 20) + 3;
+    float *pf = gpu->ops->host_alloc(gpu, nf * sizeof(float)), *reff = malloc(nf * sizeof(float));
+    CHECK(pf != NULL, "host_alloc of %zu floats", nf);
+    if (pf) {
+        Buf f = buf_new(nf);
+        for (size_t i = 0; i < nf; i++) reff[i] = pf[i] = rng_uniform(&rng);
+        gpu->ops->upload(gpu, f.g, pf, nf * sizeof(float));
+        memset(pf, 0, nf * sizeof(float));
+        cpu->ops->upload(cpu, f.c, reff, nf * sizeof(float));
+        expect_close("upload from host_alloc memory", f, TOL_EXACT);
+        buf_free(f);
+        gpu->ops->host_free(gpu, pf);
+    }
+    free(reff);
     // download_async into page-locked memory, read after a fence.
     float *back = gpu->ops->host_alloc(gpu, n / 4 * sizeof(float));
     CHECK(back != NULL, "host_alloc of %zu floats", n / 4);
@@ -210,14 +335,14 @@ static void test_conv(int N, int H, int W, int C, int K, double tol) {
     Buf bias = buf_random(K, -0.5f, 0.5f, 0), out = buf_new(nout);
     for (int relu = 0; relu <= 1; relu++) {
         cpu->ops->conv3x3_forward(cpu, out.c, in.c, w.c, bias.c, N, H, W, C, K, relu);
-        gpu->ops->conv3x3_forward(gpu, out.g, in.g, w.g, bias.g, N, H, W, C, K, relu);
+        gpu_conv3x3_forward(out.g, in.g, w.g, bias.g, N, H, W, C, K, relu);
         expect_close(relu ? "forward + ReLU" : "forward", out, tol);
     }
     Buf dout = buf_random(nout, -1, 1, 0), din = buf_new(nin), dw = buf_new(w.n), db = buf_new(K);
     for (int with_din = 1; with_din >= 0; with_din--) {
         cpu->ops->conv3x3_backward(cpu, with_din ? din.c : NULL, dw.c, db.c, dout.c, NULL, in.c,
                                    w.c, N, H, W, C, K);
-        gpu->ops->conv3x3_backward(gpu, with_din ? din.g : NULL, dw.g, db.g, dout.g, NULL, in.g,
+        gpu_conv3x3_backward(with_din ? din.g : NULL, dw.g, db.g, dout.g, NULL, in.g,
                                    w.g, N, H, W, C, K);
         snprintf(what, sizeof what, "backward dW%s", with_din ? "" : " (no dX)");
         expect_close(what, dw, tol);
@@ -232,7 +357,7 @@ static void test_conv(int N, int H, int W, int C, int K, double tol) {
     // product).
     copy_tensor(gpu, out.g, cpu, out.c, nout);
     cpu->ops->conv3x3_backward(cpu, din.c, dw.c, db.c, dout.c, out.c, in.c, w.c, N, H, W, C, K);
-    gpu->ops->conv3x3_backward(gpu, din.g, dw.g, db.g, dout.g, out.g, in.g, w.g, N, H, W, C, K);
+    gpu_conv3x3_backward(din.g, dw.g, db.g, dout.g, out.g, in.g, w.g, N, H, W, C, K);
     expect_close("backward, ReLU mask: dout in place", dout, TOL_EXACT);
     expect_close("backward, ReLU mask: dW", dw, tol);
     expect_close("backward, ReLU mask: dbias", db, TOL_OP);
@@ -244,13 +369,13 @@ static void test_conv(int N, int H, int W, int C, int K, double tol) {
     buf_set(w, h);
     free(h);
     cpu->ops->conv3x3_forward(cpu, out.c, in.c, w.c, bias.c, N, H, W, C, K, 1);
-    gpu->ops->conv3x3_forward(gpu, out.g, in.g, w.g, bias.g, N, H, W, C, K, 1);
+    gpu_conv3x3_forward(out.g, in.g, w.g, bias.g, N, H, W, C, K, 1);
     expect_close("forward after new weights uploaded", out, tol);
     Buf mom = buf_new(w.n);
     cpu->ops->sgd_nesterov_step(cpu, w.c, dw.c, mom.c, w.n, 0.01f, 0.9f, 0.0f);
     gpu->ops->sgd_nesterov_step(gpu, w.g, dw.g, mom.g, w.n, 0.01f, 0.9f, 0.0f);
     cpu->ops->conv3x3_forward(cpu, out.c, in.c, w.c, bias.c, N, H, W, C, K, 1);
-    gpu->ops->conv3x3_forward(gpu, out.g, in.g, w.g, bias.g, N, H, W, C, K, 1);
+    gpu_conv3x3_forward(out.g, in.g, w.g, bias.g, N, H, W, C, K, 1);
     expect_close("forward after an optimizer step", out, tol);
     Buf bufs[] = {in, w, bias, out, dout, din, dw, db, mom};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) buf_free(bufs[i]);
@@ -291,11 +416,11 @@ static void test_param_layout(double tol) {
     Buf dout = buf_random(out.n, -1, 1, 0), din = buf_new(in.n), mom = buf_new(n);
     const size_t bias = k1 + nk;
     cpu->ops->conv3x3_forward(cpu, out.c, in.c, par.c + k1, par.c + bias, N, H, W, C, K, 1);
-    gpu->ops->conv3x3_forward(gpu, out.g, in.g, par.g + k1, par.g + bias, N, H, W, C, K, 1);
+    gpu_conv3x3_forward(out.g, in.g, par.g + k1, par.g + bias, N, H, W, C, K, 1);
     expect_close("forward, kernel in a parameter buffer", out, tol);
     cpu->ops->conv3x3_backward(cpu, din.c, grad.c + k1, grad.c + bias, dout.c, out.c, in.c,
                                par.c + k1, N, H, W, C, K);
-    gpu->ops->conv3x3_backward(gpu, din.g, grad.g + k1, grad.g + bias, dout.g, out.g, in.g,
+    gpu_conv3x3_backward(din.g, grad.g + k1, grad.g + bias, dout.g, out.g, in.g,
                                par.g + k1, N, H, W, C, K);
     expect_close("backward dX, kernel in a parameter buffer", din, tol);
     expect_close("backward dW and dbias into one (whole buffer)", grad, tol);
@@ -334,15 +459,42 @@ static void test_pool(int N, int H, int W, int C, int levels) {
     for (int kept = 1; kept >= 0 && arg[0] && arg[1]; kept--) {
         buf_set(din, junk);
         cpu->ops->maxpool2_forward(cpu, out.c, kept ? arg[0] : NULL, in.c, N, H, W, C);
-        gpu->ops->maxpool2_forward(gpu, out.g, kept ? arg[1] : NULL, in.g, N, H, W, C);
+        gpu_maxpool2_forward(out.g, kept ? arg[1] : NULL, in.g, N, H, W, C);
         expect_close(kept ? "forward, argmax kept" : "forward", out, TOL_EXACT);
         cpu->ops->maxpool2_backward(cpu, din.c, dout.c, in.c, out.c, kept ? arg[0] : NULL, N, H,
                                     W, C);
-        gpu->ops->maxpool2_backward(gpu, din.g, dout.g, in.g, out.g, kept ? arg[1] : NULL, N, H,
+        gpu_maxpool2_backward(din.g, dout.g, in.g, out.g, kept ? arg[1] : NULL, N, H,
                                     W, C);
         snprintf(what, sizeof what, "backward%s (first maximum gets the gradient)",
                  kept ? ", argmax kept" : "");
         expect_close(what, din, TOL_EXACT);
+    }
+    // The backward pass fused with the ReLU mask and the bias gradient of
+    // the conv layer before it (backend.h), where the second backend has
+    // it, against the CPU's separate passes: the route, the mask by the
+    // pool's input (that conv's ReLU output) and the column sums.
+    if (gpu->ops->maxpool2_relu_backward && arg[0] && arg[1]) {
+        Buf db = buf_new(C), dmask = buf_new(nout);
+        float *g = download(cpu, dout.c, nout), *dx, *sums = calloc(C, sizeof *sums);
+        buf_set(dmask, g);
+        buf_set(din, junk);
+        cpu->ops->maxpool2_forward(cpu, out.c, arg[0], in.c, N, H, W, C);
+        gpu_maxpool2_forward(out.g, arg[1], in.g, N, H, W, C);
+        cpu->ops->maxpool2_backward(cpu, din.c, dout.c, in.c, out.c, arg[0], N, H, W, C);
+        cpu->ops->relu_backward(cpu, din.c, din.c, in.c, nin);
+        dx = download(cpu, din.c, nin);
+        for (size_t i = 0; i < nin; i++) sums[i % C] += dx[i];
+        cpu->ops->upload(cpu, db.c, sums, C * sizeof(float));
+        cpu->ops->relu_backward(cpu, dmask.c, dmask.c, out.c, nout);
+        gpu_maxpool2_relu_backward(din.g, db.g, dmask.g, out.g, arg[1], N, H, W, C);
+        expect_close("backward with the ReLU mask: din", din, TOL_EXACT);
+        expect_close("backward with the ReLU mask: dbias", db, TOL_OP);
+        expect_close("backward with the ReLU mask: dout in place", dmask, TOL_EXACT);
+        free(g);
+        free(dx);
+        free(sums);
+        buf_free(db);
+        buf_free(dmask);
     }
     cpu->ops->free(cpu, arg[0]);
     gpu->ops->free(gpu, arg[1]);
@@ -732,6 +884,13 @@ static void test_reduced(BackendPrecision p) {
     const double dense_tol = p == BACKEND_BF16 ? TOL_BF16 : TOL_OP;  // tf32: dense stays FP32
     printf("--precision %s: conv3x3 (tolerance %.0e) and dense (%.0e) vs the CPU's FP32\n",
            backend_precision_name(p), conv_tol, dense_tol);
+    inputs_bf16 = gpu->act == BACKEND_ACT_BF16;
+    if (inputs_bf16) {
+        printf("bfloat16 activations (%s): inputs are bfloat16 values\n", gpu->desc);
+        test_pool(2, 9, 7, 5, 0);
+        test_pool(3, 16, 16, 64, 4);
+        test_pool(2, 105, 105, 64, 16);  // VGG16's first pool, with ties
+    }
     test_conv(1, 5, 7, 3, 4, conv_tol);
     test_conv(2, 13, 11, 16, 32, conv_tol);
     test_conv(3, 8, 8, 64, 64, conv_tol);
@@ -743,6 +902,8 @@ static void test_reduced(BackendPrecision p) {
     test_dense(5, 4608, 512, dense_tol);
     test_dense(7, 512, 1, dense_tol);
     backend_set_precision(gpu, BACKEND_FP32, &e);
+    inputs_bf16 = 0;
+    CHECK(gpu->act == BACKEND_ACT_F32, "float32 activations again in FP32");
     printf("back to FP32\n");
     test_conv(2, 13, 11, 16, 32, TOL_OP);
     test_dense(5, 4608, 512, TOL_OP);
@@ -782,7 +943,7 @@ int main(int argc, char **argv) {
                    backend_precision_parse(argv[i + 1]) > BACKEND_FP32) {
             reduced = backend_precision_parse(argv[++i]);
         } else {
-            fprintf(stderr, "usage: test_backend_parity [--device cuda|cpu] [--full] "
+            fprintf(stderr, "usage: test_backend_parity [--device cuda|cpu|cpu-bf16] [--full] "
                             "[--precision tf32|bf16] [--selftest]\n");
             return 2;
         }
@@ -792,14 +953,16 @@ int main(int argc, char **argv) {
     // the CPU by ~1e-3. (The override stops TF32 only: bf16 still runs.)
     if (reduced != BACKEND_TF32) setenv("NVIDIA_TF32_OVERRIDE", "0", 1);
     // The second CPU backend has one thread: its reductions round otherwise.
-    if (backend_open(&gpu, device, strcmp(device, "cpu") ? 0 : 1, NULL, 0, &e))
+    const int emulated = !strcmp(device, "cpu-bf16"), second_cpu = emulated || !strcmp(device, "cpu");
+    if (backend_open(&gpu, emulated ? "cpu" : device, second_cpu, NULL, 0, &e))
         CHECK_SKIP("%s", e.msg);
+    if (emulated) gpu = act_emu_open(gpu);
     CHECK(backend_set_precision(gpu, BACKEND_FP32, &e) == 0, "%s", e.msg);
     if (backend_open(&cpu, "cpu", 0, NULL, 0, &e)) {
         fprintf(stderr, "%s\n", e.msg);
         return 1;
     }
-    printf("CPU: %s\n%s: %s\n", cpu->desc, strcmp(device, "cpu") ? "GPU" : "CPU 2", gpu->desc);
+    printf("CPU: %s\n%s: %s\n", cpu->desc, second_cpu ? "CPU 2" : "GPU", gpu->desc);
     rng_seed(&rng, 7);
     if (self) {
         selftest();

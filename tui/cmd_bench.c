@@ -181,7 +181,7 @@ static int bench_layers(Model *m, const float *pairs, int N, int repeat, double 
     for (int i = 0; i < m->n_backbone; i++) {
         const Layer *l = &m->layers[i];
         if (l->kind != LAYER_CONV) continue;
-        const float *in = i ? m->acts[i - 1] : m->input;
+        const float *in = i ? m->acts[i - 1] : model_backbone_input(m);
         for (int r = 0; r <= repeat; r++) {  // run 0 warms up
             double t0 = cli_now();
             be->ops->conv3x3_forward(be, m->acts[i], in, m->params + l->w_off, m->params + l->b_off,

@@ -47,13 +47,25 @@ static int ranked_cmp(const void *a, const void *b) {
     return x->index - y->index;
 }
 
+// Whether path names the file st describes (under any name: a hard link,
+// a folder reached through a bind mount).
+static int same_file(const char *path, const struct stat *st) {
+    struct stat s;
+    return stat(path, &s) == 0 && s.st_dev == st->st_dev && s.st_ino == st->st_ino;
+}
+
+// Results asked of an index search beyond --top: room for other names of
+// the query's file among them, which its real path cannot find in the
+// index (they are left out as it is).
+#define SAME_FILE_SPARE 4
+
 // Takes the query's own file (the same file, under whatever name) out of
 // the gallery's paths, saying so: it would be its own best match.
 static void leave_out_query(const char *query, char **paths, int *n) {
-    struct stat q, g;
+    struct stat q;
     if (stat(query, &q) != 0) return;  // the embedding says what is wrong with it
     for (int i = 0; i < *n; i++) {
-        if (stat(paths[i], &g) != 0 || g.st_dev != q.st_dev || g.st_ino != q.st_ino) continue;
+        if (!same_file(paths[i], &q)) continue;
         cli_error("the query is in the gallery (%s): left out of the ranking", paths[i]);
         free(paths[i]);
         memmove(paths + i, paths + i + 1, (*n - i - 1) * sizeof *paths);
@@ -125,6 +137,7 @@ static int rank_folder(const CommonOpts *co, const char *query, const char *dir,
     return rc;
 }
 
+
 // The query's entry in the index, if its file is one (by its real path),
 // saying so; -1 otherwise.
 static long query_entry(const Gallery *g, const char *query, Err *e) {
@@ -150,6 +163,8 @@ static int rank_index(const CommonOpts *co, const char *query, const char *index
     char mpath[4096];
     int rc = cli_open_model(co, &be, &m, NULL, mpath, sizeof mpath);
     SearchOpts so = *so_in;
+    const long shown = so.top;
+    if (so.top > 0) so.top += SAME_FILE_SPARE;
     const long room = so.top > 0 && so.top < g.n ? so.top : g.n;
     float *q = NULL;
     SearchHit *hits = NULL;
@@ -180,14 +195,20 @@ static int rank_index(const CommonOpts *co, const char *query, const char *index
     if (!rc && search_gallery(m, &g, q, &so, hits, &n_hits, &e)) rc = EXIT_RUNTIME;
     progress_end(&pr);
     if (rc && m) cli_error("%s", e.msg);
-    for (long i = 0; !rc && i < n_hits; i++) {
+    struct stat qst;
+    const int query_known = stat(query, &qst) == 0;
+    long printed = 0;
+    for (long i = 0; !rc && i < n_hits && (shown <= 0 || printed < shown); i++) {
         char path[PATH_MAX];
         if (gallery_entry_path(&g, hits[i].index, path, sizeof path, &e)) {
             cli_error("%s", e.msg);
             rc = EXIT_RUNTIME;
+        } else if (query_known && same_file(path, &qst)) {
+            cli_error("the query is in the index (%s): left out of the ranking", path);
         } else {
             char name[3 * PATH_MAX];  // escaped, as rank_folder's
-            printf("%3ld  %.6f  %s\n", i + 1, hits[i].score, text_escape(path, name, sizeof name));
+            printf("%3ld  %.6f  %s\n", ++printed, hits[i].score,
+                   text_escape(path, name, sizeof name));
         }
     }
     if (!rc && n_hits == 0) {

@@ -8,8 +8,10 @@
 //   train  forward with labels, backward, one SGD-Nesterov step, batches
 //          queued back to back, synchronised every 4 batches to read the
 //          clock (bench/gpu_torch.py does the same).
-// Both send the batch from host memory every step, as a real loop does.
-// Warm-up steps first (they include cuDNN's algorithm search).
+// Both send the batch from host memory every step, as a real loop does:
+// page-locked memory (host_alloc), as bench/gpu_torch.py pins its batch
+// (and as the trainer's loader slots and eval's batches are). Warm-up
+// steps first (they include cuDNN's algorithm search).
 //
 // Prints a readable line and a machine-readable one:
 //   RESULT mode=train batch=32 pairs_per_s=1234.5 ms_per_batch=25.9
@@ -78,9 +80,13 @@ int main(int argc, char **argv) {
     float *mom = train ? be->ops->alloc(be, m->n_params * sizeof(float)) : NULL;
 
     const size_t n = 2 * (size_t)N * S * S * 3;
-    float *pairs = malloc(n * sizeof(float)), *labels = malloc(N * sizeof(float));
+    float *pairs = be->ops->host_alloc(be, n * sizeof(float)), *labels = malloc(N * sizeof(float));
     float *prob = malloc(N * sizeof(float)), loss;
-    uint8_t *bytes = malloc(n);
+    uint8_t *bytes = be->ops->host_alloc(be, n);
+    if (!pairs || !bytes) {
+        fprintf(stderr, "out of page-locked memory for a batch of %d pairs\n", N);
+        return 1;
+    }
     Rng r;
     rng_seed(&r, 5);
     for (size_t i = 0; i < n; i++) {
@@ -135,10 +141,10 @@ int main(int argc, char **argv) {
            pps, 1e3 * dt / iters, pname);
     if (mom) be->ops->free(be, mom);
     model_free(m);
+    be->ops->host_free(be, pairs);
+    be->ops->host_free(be, bytes);
     backend_close(be);
-    free(pairs);
     free(labels);
     free(prob);
-    free(bytes);
     return 0;
 }

@@ -31,6 +31,9 @@
 # and where a training step's time goes (3c): `siamese bench --mode
 # profile`, every operation of a VGG16 step timed with CUDA events, a table
 # by layer, in tf32 and bf16 (the PROFILE lines in $OUT/profile.txt);
+# and bfloat16 activations (3d, SIAMESE_CUDA_ACTS=bf16, not yet the
+# default): their parity, 2b's training against FP32, pairs/s and profile;
+# and the CUDA backend's switches (4), each way that is not the default;
 # and data-parallel training (5): 20 steps of VGG16 in one process, under
 # mpirun with one rank (NCCL, gradient buckets) and two ranks sharing the
 # GPU (MPI), loss curves against the one process's (Open MPI from the
@@ -50,7 +53,8 @@
 #               itself on a machine without a GPU.
 # Environment: GPU_CHECK_BUDGET (seconds, default 560), PYTHON (python3),
 # GPU_CHECK_DEVICE (cuda), GPU_CHECK_SKIP (a comma-separated list of steps
-# to leave out of a short rerun: training, data-parallel, torch-compile).
+# to leave out of a short rerun: training, data-parallel, torch-compile,
+# bf16-acts).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 # gpu_script_start, setup_programs: the scratch folder, the programs ready to run here.
@@ -242,6 +246,8 @@ main() {
         sed -n "s/^PROFILE /PROFILE precision=$p /p" "$WORK/profile_$p.log" >>"$RES/profile.txt"
     done
 
+    bf16_activations
+
     section "3e. speed: PyTorch eager, training under autocast bf16"
     if "$PY" -c "import torch" 2>/dev/null; then
         gpu_memory 120 "$WORK/bf16_torch.log" "$PY" bench/gpu_torch.py --precision bf16 \
@@ -268,7 +274,8 @@ main() {
     data_parallel
 
     summary "$ib" "$tb"
-    for k in parity predict training "parity tf32" "parity bf16" "training bf16" trainer data-parallel; do
+    for k in parity predict training "parity tf32" "parity bf16" "training bf16" \
+        "parity bf16 acts" "training bf16 acts" trainer data-parallel; do
         [[ ${STATUS[$k]} == PASS* || ${STATUS[$k]} == SKIP* ]] || return 1
     done
     return 0
@@ -350,6 +357,58 @@ trainer() {
     done
 }
 
+# bfloat16 activations (SIAMESE_CUDA_ACTS=bf16, engine/backend_cuda.c; not
+# yet the default): under --precision bf16 the backbone's activations and
+# their gradients stay bfloat16 between layers. Its parity (every conv and
+# pool operation on bfloat16 activations, test_backend_parity --precision
+# bf16), the same 200 training steps as 2b against FP32, then VGG16
+# training pairs/s in bf16 and the profile, against step 3a's bf16 figure
+# and step 3c's bf16 profile. The dry run checks the parity harness on the
+# CPU (a second CPU backend emulating bfloat16 activations: --device
+# cpu-bf16). Main's variables.
+bf16_activations() {
+    section "3d. bfloat16 activations (SIAMESE_CUDA_ACTS=bf16): parity, training against FP32, speed"
+    if skip bf16-acts; then
+        status "parity bf16 acts" "SKIP (GPU_CHECK_SKIP)"
+        status "training bf16 acts" "SKIP (GPU_CHECK_SKIP)"
+        return
+    fi
+    local pdev=$dev
+    [ $DRY = 1 ] && pdev=cpu-bf16
+    SIAMESE_CUDA_ACTS=bf16 limited 60 "$RUN" test_backend_parity --device "$pdev" --precision bf16 \
+        >"$WORK/parity_bf16_acts.log" 2>&1
+    case $? in
+    0) status "parity bf16 acts" PASS ;;
+    124) status "parity bf16 acts" "FAIL (timeout)" ;;
+    *) status "parity bf16 acts" FAIL ;;
+    esac
+    grep "^GPU\|^CPU 2\|^bfloat16\|^FAIL\|checks," "$WORK/parity_bf16_acts.log" | head -20
+    if [ $DRY = 1 ]; then
+        status "training bf16 acts" "SKIP (dry run: the CPU has no bf16)"
+        return
+    fi
+    SIAMESE_CUDA_ACTS=bf16 limited 90 "$RUN" train_compare --a "$dev" --b "$dev" --precision bf16 \
+        --data "$data_arg" --backbone "$backbone" --input "$input" --batch "$tbatch" \
+        --steps "$tsteps" --every 20 --time-limit $(($(left) - 30 < 60 ? $(left) - 30 : 60)) \
+        --csv "$RES/train_curves_bf16_acts.csv" >"$WORK/train_bf16_acts.log" 2>&1
+    case $? in
+    0) status "training bf16 acts" PASS ;;
+    124) status "training bf16 acts" "FAIL (timeout)" ;;
+    *) status "training bf16 acts" FAIL ;;
+    esac
+    grep "^backend B\|^first .* steps:\|^all .* steps:\|^time per step" "$WORK/train_bf16_acts.log"
+    SIAMESE_CUDA_ACTS=bf16 gpu_memory 60 "$WORK/bf16acts_ours_train_${tb%%,*}.log" "$RUN" \
+        bench_model --device "$dev" --mode train --batch "${tb%%,*}" --precision bf16 \
+        --backbone "$backbone" --input "$input" --seconds "$secs" ||
+        echo "(bench_model train --precision bf16 with bfloat16 activations failed)"
+    SIAMESE_CUDA_ACTS=bf16 limited 60 "$RUN" siamese bench --mode profile --device "$dev" \
+        --backbone "$backbone" --input-shape "$input" --batch "${tb%%,*}" --precision bf16 \
+        --repeat 5 >"$WORK/profile_bf16_acts.log" 2>&1 ||
+        echo "(bench --mode profile with bfloat16 activations failed)"
+    grep -v "^PROFILE" "$WORK/profile_bf16_acts.log"
+    sed -n "s/^PROFILE /PROFILE precision=bf16 acts=bf16 /p" "$WORK/profile_bf16_acts.log" >>"$RES/profile.txt"
+}
+
 # The CUDA backend's switches (engine/backend_cuda.c, the top): each way
 # that is not the default, and the non-default ways together, against the
 # defaults, so that the run shows which to keep: the parity test with the
@@ -360,10 +419,10 @@ trainer() {
 SWITCHES=(
     "SIAMESE_CUDA_BIAS_GRAD=cudnn"
     "SIAMESE_CUDA_POOL=cudnn"
+    "SIAMESE_CUDA_POOL=fused"
     "SIAMESE_CUDA_CONV=find"
     "SIAMESE_CUDA_CONV=graph"
-    "SIAMESE_CUDA_WORKSPACE_MB=2048"
-    "SIAMESE_CUDA_CONV=graph SIAMESE_CUDA_WORKSPACE_MB=2048"
+    "SIAMESE_CUDA_POOL=fused SIAMESE_CUDA_ACTS=bf16"
 )
 switches() {
     section "4. the CUDA backend's switches: parity, VGG16 training and inference speed each"
@@ -501,6 +560,9 @@ summary() {
         sed -n 's/.*max rel err \([0-9.e+-]*\) (tolerance 2e-02).*/\1/p' "$WORK/parity_bf16.log" 2>/dev/null |
             sort -g | tail -1 | sed 's/^/- parity bf16: worst max rel err of a bf16 conv or dense tensor: /;s/$/ (limit 2e-02)/'
         grep -h "^first .* steps:\|^all .* steps:\|^time per step\|time limit" "$WORK/train_bf16.log" 2>/dev/null | sed 's/^/- training bf16 (A FP32, B --precision bf16): /'
+        sed -n 's/.*max rel err \([0-9.e+-]*\) (tolerance 2e-02).*/\1/p' "$WORK/parity_bf16_acts.log" 2>/dev/null |
+            sort -g | tail -1 | sed 's/^/- parity bf16 acts (SIAMESE_CUDA_ACTS=bf16): worst max rel err of a bf16 conv or dense tensor: /;s/$/ (limit 2e-02)/'
+        grep -h "^first .* steps:\|^all .* steps:\|^time per step\|time limit" "$WORK/train_bf16_acts.log" 2>/dev/null | sed 's/^/- training bf16 acts (A FP32, B --precision bf16, SIAMESE_CUDA_ACTS=bf16): /'
         echo
         echo "Pairs per second (--precision tf32 on both sides: TF32 convolutions, FP32 dense, PyTorch's defaults; PyTorch eager = the faster of NCHW and channels_last):"
         echo
@@ -535,6 +597,13 @@ summary() {
         echo "| run | siamese bf16 | PyTorch autocast bf16 | ratio | siamese tf32 | bf16 speed-up |"
         echo "|---|---|---|---|---|---|"
         echo "| train batch $b1 | ${amp_ours:--} | ${amp_torch:--} | $(ratio "$amp_ours" "$amp_torch") | ${fp32_ours:--} | $(ratio "$amp_ours" "$fp32_ours") |"
+        local acts_ours
+        acts_ours=$(result train "$b1" "$WORK/bf16acts_ours_train_$b1.log")
+        if [ -n "$acts_ours" ]; then
+            echo "| train batch $b1, bfloat16 activations (SIAMESE_CUDA_ACTS=bf16) | $acts_ours | ${amp_torch:--} | $(ratio "$acts_ours" "$amp_torch") | ${fp32_ours:--} | $(ratio "$acts_ours" "$fp32_ours") |"
+            echo
+            echo "- bfloat16 activations against the default bf16 path: $(ratio "$acts_ours" "$amp_ours"); GPU memory in training: $(sed -n 's/^PEAK_MIB //p' "$WORK/bf16acts_ours_train_$b1.log" 2>/dev/null) MiB"
+        fi
         echo
         echo "The real trainer (siamese train --precision tf32, 2 epochs, the second one's pairs/s; the loader alone with the same threads; bench_model on the same model and batch):"
         echo
@@ -582,7 +651,7 @@ summary() {
             grep "^layer\|^total\|^step:" "$WORK/profile_all.log"
             echo '```'
         fi
-        for p in tf32 bf16; do
+        for p in tf32 bf16 bf16_acts; do
             [ -s "$WORK/profile_$p.log" ] || continue
             echo
             echo "Where a training step's time goes ($p, siamese bench --mode profile, ms; full table in gpu_check.log):"

@@ -3,8 +3,10 @@
 # CUDA events on a GPU, tests/gpu/check.sh): a table of one training step
 # by layer and piece, every layer a row, each conv layer's backward pass
 # split into its bias, filter and data gradients (the first layer has no
-# data gradient), the optimizer and the input copy on rows of their own,
-# and PROFILE lines whose cells add up to the table's total.
+# data gradient; a conv before a pool has its ReLU mask and bias gradient
+# in the pool's backward pass: maxpool2_relu_backward), the optimizer and
+# the input copy on rows of their own, and PROFILE lines whose cells add up
+# to the table's total.
 . tests/shlib.sh
 export OMP_WAIT_POLICY=passive
 out=$TMP/profile.txt
@@ -19,8 +21,15 @@ for row in input block1_conv1 block1_conv2 block1_pool block3_conv3 block5_pool 
     grep -qE "^$row +[0-9]" "$out" || fail "no row for $row"
 done
 has() { grep -q "^PROFILE layer=$1 piece=$2 ms=[0-9.]*$" "$out"; }
-for l in block1_conv2 block2_conv1 block5_conv3; do
+for l in block2_conv1 block3_conv2; do
     for p in forward "relu bwd" "bias grad" wgrad dgrad; do has "$l" "$p" || fail "$l has no '$p'"; done
+done
+for l in block1_conv2 block5_conv3; do
+    for p in forward wgrad dgrad; do has "$l" "$p" || fail "$l has no '$p'"; done
+    has "$l" "bias grad" && fail "$l has a bias gradient of its own, which its pool makes"
+done
+for l in block1_pool block5_pool; do
+    for p in "relu bwd" "bias grad" "pool bwd"; do has "$l" "$p" || fail "$l has no '$p'"; done
 done
 has block1_conv1 wgrad || fail "block1_conv1 has no wgrad"
 has block1_conv1 dgrad && fail "block1_conv1 has a data gradient, which nothing needs"

@@ -32,6 +32,17 @@ cmp -s "$T/folder" "$T/index" || { diff "$T/folder" "$T/index" | head; fail "ind
 [ "$(wc -l <"$T/index")" -eq 399 ] || fail "--top 0: $(wc -l <"$T/index") results, expected 399"
 grep -q "the query is in the index ($q): left out of the ranking" "$T/err" ||
     { cat "$T/err"; fail "query note"; }
+# Another name of the query's file (a hard link outside the gallery): its
+# path is not in the index, but it is left out all the same, and the
+# ranking is the one of the file's own path.
+ln "$q" "$T/same.png"
+./siamese rank "${common[@]}" --top 5 "$q" "$idx" >"$T/own" 2>/dev/null || fail "rank --top 5"
+./siamese rank "${common[@]}" --top 5 "$T/same.png" "$idx" >"$T/link" 2>"$T/err" ||
+    fail "rank a hard link of an entry"
+grep -q "the query is in the index ($q): left out of the ranking" "$T/err" ||
+    { cat "$T/err"; fail "hard link: no note"; }
+cmp -s "$T/own" "$T/link" || { diff "$T/own" "$T/link"; fail "hard link: another ranking"; }
+[ "$(wc -l <"$T/link")" -eq 5 ] || fail "hard link: $(wc -l <"$T/link") results, expected 5"
 SIAMESE_PROGRESS=1 ./siamese rank "${common[@]}" "$q" "$idx" 2>"$T/err" >/dev/null
 grep -q "400/400 entries scored in" "$T/err" || { cat "$T/err"; fail "rank's progress on an index"; }
 

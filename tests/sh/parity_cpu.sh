@@ -5,7 +5,9 @@
 # second side's forward pass must not fail the model check (it compares
 # both backward passes from the same activations), and a gradient element
 # planted 1% off must fail it. What the GPU check's parity step relies on,
-# proven before a GPU session spends its minutes on it.
+# proven before a GPU session spends its minutes on it. Last, the checks of
+# bfloat16 activations (--precision bf16 with SIAMESE_CUDA_ACTS=bf16 on a
+# GPU) against a second CPU backend that emulates them (tests/act_emu.h).
 set -u
 P=build/tests/test_backend_parity
 export OMP_WAIT_POLICY=passive  # a loaded CI machine: don't spin
@@ -15,4 +17,8 @@ out=$($P --device cpu --selftest 2>&1) || { echo "$out" | tail -30; echo "FAIL: 
 echo "$out" | grep "planted\|caught\|decisions differ"
 grep -q "(planted: [1-9][0-9]* argmax flips" <<<"$out" || { echo "FAIL: no flips planted"; exit 1; }
 grep -q "^the planted gradient error was caught" <<<"$out" || { echo "FAIL: the planted error went unnoticed"; exit 1; }
+out=$($P --device cpu-bf16 --precision bf16 2>&1) ||
+    { echo "$out" | tail -30; echo "FAIL: the harness of bfloat16 activations"; exit 1; }
+grep "^bfloat16 activations\|checks," <<<"$out"
+grep -q "^bfloat16 activations" <<<"$out" || { echo "FAIL: the bfloat16 activations' checks did not run"; exit 1; }
 echo "all checks passed"
