@@ -40,15 +40,22 @@
 #define TILES 96  // tiles per block: enough rows for the kernel
 #define XI 16     // positions in the transformed domain
 
+// Tiles from which F(2x2,3x3) pays: one pair's 6x6 maps (block 5, 18
+// tiles) since the CPU backend keeps the transformed kernels between passes.
+#define MIN_TILES 16
+
 int winograd_pays(int N, int H, int W, int C, int K) {
     const long tiles = (long)N * ((H + 1) / 2) * ((W + 1) / 2);
     // Few channels: the transforms cost as much as the products they save
     // (measured: slower than the direct method at 16 and 32 channels, faster
-    // from 64). Few tiles: transforming the kernel (16/9 of its size) dominates;
-    // one block of tiles is enough to win (one pair's 13x13 maps, 98 tiles,
-    // 512 channels: 15.9 ms against 25.6 ms direct on 2 cores), the 3x3 maps
-    // of block 5 (18 tiles) are not.
-    return C >= 64 && K >= 64 && tiles >= TILES;
+    // from 64). Few tiles: transforming the kernel (16/9 of its size) once a
+    // pass cost more than it saved on one pair's 6x6 maps of block 5 (18
+    // tiles), but the CPU backend keeps it between passes (backend_cpu.c):
+    // there, 2 threads, min of 100 (2026-12-01), 512 channels 1.0 to 1.2 ms
+    // against 1.4 to 2.1 direct, 128 channels 0.09 against 0.09 to 0.11 (one
+    // thread 0.13 against 0.16); a pass that makes it anew (training at one
+    // pair) pays 2.6 against 2.0 ms.
+    return C >= 64 && K >= 64 && tiles >= MIN_TILES;
 }
 
 // A thread's V (TILES x 16 x C), M (TILES x 16 x K) and discard row (K).

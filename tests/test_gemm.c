@@ -242,7 +242,7 @@ typedef struct KeptCase {
 } KeptCase;
 static const KeptCase KEPT_CASES[] = {
     {2, 13, 13, 64, 128},  // Winograd (one pair's block 4)
-    {2, 6, 6, 128, 128},   // direct, few rows: the weights read in place unless kept
+    {1, 6, 6, 128, 128},   // direct, few rows: the weights read in place unless kept
     {2, 26, 26, 16, 32},   // direct, many rows: packed for each call unless kept
     {1, 0, 0, 300, 48},    // dense, one row
 };
@@ -270,8 +270,8 @@ static void check_kept_forms(Rng *r) {
     Backend *be;
     Err e;
     CHECK(backend_cpu_open(&be, 2, &e) == 0, "%s", e.msg);
-    CHECK(winograd_pays(2, 13, 13, 64, 128) && !winograd_pays(2, 6, 6, 128, 128) &&
-              gemm_b_in_place(72, 128, 2) && !gemm_b_in_place(2 * 26 * 26, 32, 2),
+    CHECK(winograd_pays(2, 13, 13, 64, 128) && !winograd_pays(1, 6, 6, 128, 128) &&
+              gemm_b_in_place(36, 128, 2) && !gemm_b_in_place(2 * 26 * 26, 32, 2),
           "the cases below do not take the paths they are for");
     BackendParamLayout lay = {0};
     size_t outs[KEPT_N], most_in = 0;
@@ -457,9 +457,10 @@ int main(void) {
         // Large enough for Winograd F(2x2,3x3) (odd sizes: partial tiles, and
         // channel counts that leave partial panels), forward and backward data.
         CHECK(winograd_pays(4, 15, 15, 65, 67) && winograd_pays(8, 16, 16, 64, 80) &&
-                  winograd_pays(8, 14, 14, 129, 130),
+                  winograd_pays(8, 14, 14, 129, 130) && winograd_pays(2, 6, 6, 64, 80),
               "the Winograd cases below would test the direct path");
         check_conv(be, &r, 4, 15, 15, 65, 67);
+        check_conv(be, &r, 2, 6, 6, 64, 80);  // one pair's block 5: 18 tiles
         // Several blocks of tiles for the weight gradient, with thread-private
         // sums (small C*K) and with the 16 products shared out (large C*K).
         check_conv(be, &r, 8, 16, 16, 64, 80);
