@@ -302,18 +302,19 @@ static void conv_rows(const void *ctx, int m0, int count, const float *(*ptr)[GE
 // an order fixed by the sizes alone), so an operation takes one thread per
 // FORWARD_FLOPS_PER_THREAD (about a tenth of a millisecond of one core's
 // work): on a quiet machine one pair of the compact network then takes
-// both cores for all but its dense layers, 5.3 ms against 6.4 on one
-// thread (2026-12-01 02:01, medians of interleaved runs; 5.6 against 9.1
-// at 01:51). Where other programs compete for the cores, a thread woken
-// for so little costs more than it brings: OpenMP's idle threads spin, and
-// a partner the scheduler has put aside holds up the whole loop (with two
-// busy loops on the two cores, 180 ms a pair against 6.5 on one thread).
-// So while this process's threads wait for a CPU (cpuwait.h), an operation
+// both cores for all but its dense layers, 4.2 ms against 7.9 on one
+// thread (2026-12-01 02:23, medians of interleaved runs; PyTorch 7.8).
+// Where other programs compete for the cores, a thread woken for so little
+// costs more than it brings: OpenMP's idle threads spin, and a partner the
+// scheduler has put aside holds up the whole loop (behind two busy loops
+// on the two cores, up to 184 ms a pair against 6.4 on one thread). So
+// while this process's threads wait for a CPU (cpuwait.h), an operation
 // takes one thread per FORWARD_FLOPS_PER_THREAD_BUSY, about two
 // milliseconds of a core: one compact pair stays on one thread, VGG16's
-// large layers and any batch take every core. The backward operations split sums between threads:
-// they keep the configured count, which a checkpoint records, so that a
-// run repeats exactly.
+// large layers and any batch take every core (6.2 ms a compact pair behind
+// one busy loop, against 8.6 with both threads). The backward operations
+// split sums between threads: they keep the configured count, which a
+// checkpoint records, so that a run repeats exactly.
 #define FORWARD_FLOPS_PER_THREAD 1e7
 #define FORWARD_FLOPS_PER_THREAD_BUSY 1e8
 static int forward_threads(Backend *b, double flops) {

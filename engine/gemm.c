@@ -123,6 +123,14 @@ typedef struct GemmPath {
     PackAFn pack_a;            // gemm_rows_tn's packing of A, for this path's vector width
 } GemmPath;
 
+// gemm_conv_padded's kernels for C input channels (rows at a stride of C
+// floats): rows x 32 columns (two panels), rows x 16 (an odd last panel),
+// tall_rows x 16 (one panel: 16 output channels).
+typedef struct StridedKernels {
+    int C, rows, tall_rows;
+    KernelFn wide, narrow, tall;
+} StridedKernels;
+
 // Result of a kernel call, in tmp (rows of ld floats), to the tile: bias,
 // accumulation and ReLU for the kernels that do not do them in registers.
 static void tile_store(const Tile *t, const float *tmp, int ld) {
@@ -315,9 +323,9 @@ AVX512 static inline __attribute__((always_inline)) void kernel_avx512(
 }
 
 #define KERNEL_AVX512(NAME, MR, NP, PACKED, RS)                                                \
-    AVX512 NO_PCOM static void NAME(int ntaps, int kc, const float *const *a, ptrdiff_t aoff,           \
-                            ptrdiff_t as, const float *b, ptrdiff_t bts, ptrdiff_t bs,          \
-                            ptrdiff_t b2, const Tile *t) {                                      \
+    AVX512 NO_PCOM static void NAME(int ntaps, int kc, const float *const *a, ptrdiff_t aoff,   \
+                                    ptrdiff_t as, const float *b, ptrdiff_t bts, ptrdiff_t bs,  \
+                                    ptrdiff_t b2, const Tile *t) {                              \
         kernel_avx512(MR, NP, PACKED, RS, ntaps, kc, a, aoff, as, b, bts, bs, b2, t);           \
     }
 KERNEL_AVX512(kernel_avx512_rows, AVX512_MR, 2, 0, 0)
@@ -325,9 +333,7 @@ KERNEL_AVX512(kernel_avx512_rows1, AVX512_MR, 1, 0, 0)
 KERNEL_AVX512(kernel_avx512_packed, AVX512_MR, 2, 1, 0)
 KERNEL_AVX512(kernel_avx512_packed1, AVX512_MR, 1, 1, 0)
 
-// gemm_conv_padded's kernels for C input channels (the rows' stride): 14
-// rows x 32 columns (two panels), 14 x 16 (an odd last panel), 28 x 16 (one
-// panel: 16 output channels).
+// gemm_conv_padded's kernels for C input channels: 14 x 32, 14 x 16, 28 x 16.
 #define KERNELS_STRIDED(C)                                                  \
     KERNEL_AVX512(kernel_avx512_c##C##_wide, AVX512_MR, 2, 0, C)            \
     KERNEL_AVX512(kernel_avx512_c##C##_narrow, AVX512_MR, 1, 0, C)          \
@@ -335,11 +341,9 @@ KERNEL_AVX512(kernel_avx512_packed1, AVX512_MR, 1, 1, 0)
 KERNELS_STRIDED(3)
 KERNELS_STRIDED(16)
 KERNELS_STRIDED(32)
-typedef struct StridedKernels {
-    int C;
-    KernelFn wide, narrow, tall;
-} StridedKernels;
-#define STRIDED(C) {C, kernel_avx512_c##C##_wide, kernel_avx512_c##C##_narrow, kernel_avx512_c##C##_tall}
+#define STRIDED(C)                                                                   \
+    {C, AVX512_MR, AVX512_MR_TALL, kernel_avx512_c##C##_wide, kernel_avx512_c##C##_narrow, \
+     kernel_avx512_c##C##_tall}
 static const StridedKernels STRIDED_AVX512[] = {STRIDED(3), STRIDED(16), STRIDED(32)};
 
 PACK_A_TN(pack_a_tn_avx512, AVX512)
@@ -369,7 +373,6 @@ static const StridedKernels *strided_of(GemmKernel k, int C) {
 #else
 static int cpu_has(GemmKernel k) { return k == GEMM_KERNEL_PORTABLE; }
 static const GemmPath *path_of(GemmKernel k) { (void)k; return &PATH_PORTABLE; }
-typedef struct StridedKernels StridedKernels;
 static const StridedKernels *strided_of(GemmKernel k, int C) { (void)k, (void)C; return NULL; }
 #endif
 
@@ -522,8 +525,9 @@ void gemm_conv_padded(float *out, const float *in, int N, int H, int W, int C, i
     const StridedKernels *S = strided_of(gemm_kernel(), C);
     const int panels = (K + GEMM_NR - 1) / GEMM_NR, Wp = W + 2;
     const ptrdiff_t Kd = 9 * (ptrdiff_t)C;
-    // One panel: 28 rows a tile; else 14, by two panels and an odd last one.
-    const int mr = panels == 1 ? AVX512_MR_TALL : AVX512_MR;
+    // One panel: tall tiles (28 rows); else 14 rows, by two panels and an odd
+    // last one.
+    const int mr = panels == 1 ? S->tall_rows : S->rows;
 #pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
     for (int r = 0; r < N * H; r++) {  // output row r = n*H + y
         const int n = r / H, y = r % H;
@@ -535,9 +539,8 @@ void gemm_conv_padded(float *out, const float *in, int N, int H, int W, int C, i
             const float *a[3] = {row + (size_t)x0 * C, row + ((size_t)Wp + x0) * C,
                                  row + ((size_t)2 * Wp + x0) * C};
             for (int p = 0, np; p < panels; p += np) {
-                np = panels - p >= 2 && mr == AVX512_MR ? 2 : 1;
-                const KernelFn kernel = mr == AVX512_MR_TALL ? S->tall : np == 2 ? S->wide
-                                                                                   : S->narrow;
+                np = panels - p >= 2 ? 2 : 1;
+                const KernelFn kernel = panels == 1 ? S->tall : np == 2 ? S->wide : S->narrow;
                 Tile tile = {.c = out + ((size_t)r * W + x0) * K + p * GEMM_NR,
                              .ldc = K,
                              .mr = W - x0 < mr ? W - x0 : mr,
