@@ -117,9 +117,8 @@ def main(raw, out):
     if lines_rows:
         w("The line protocol (`siamese < pairs`, 40 pairs of the sample images, timed from the "
           "first result to the last by bench/line_rate.py) with our default thread count "
-          "against `--threads 1`. The default should not be the slower; one compact pair "
-          "runs on one thread either way, so there the two differ by the load alone (see the "
-          "notes):")
+          "against `--threads 1`. The default should not be the slower; on a busy machine "
+          "one compact pair takes one thread either way (see the notes):")
         w("")
         w("| model | default threads (pairs/s) | --threads 1 (pairs/s) | default / one thread |")
         w("| --- | ---: | ---: | ---: |")
