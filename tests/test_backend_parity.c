@@ -95,8 +95,21 @@ typedef struct Buf {
     size_t n;
 } Buf;
 
+// Ends the test when be has failed, with its failure (file, line, call and
+// hint: backend.h, "Failures"): a failed backend's later operations do
+// nothing, and the comparisons after it would fail without saying why.
+static void require_working(Backend *be) {
+    Err e;
+    if (!backend_check(be, &e)) return;
+    fflush(stdout);  // (the failure after the checks that ran)
+    fprintf(stderr, "FAIL: the backend %s failed: %s\n", be->desc, e.msg);
+    exit(1);
+}
+
 static Buf buf_new(size_t n) {
     Buf b = {cpu->ops->alloc(cpu, n * sizeof(float)), gpu->ops->alloc(gpu, n * sizeof(float)), n};
+    require_working(cpu);
+    require_working(gpu);
     if (!b.c || !b.g) {
         fprintf(stderr, "out of memory for %zu floats\n", n);
         exit(1);
@@ -132,6 +145,7 @@ static Buf buf_random(size_t n, float lo, float hi, int levels) {
 static float *download(Backend *be, const float *p, size_t n) {
     float *h = malloc(n * sizeof(float));
     be->ops->download(be, h, p, n * sizeof(float));
+    require_working(be);
     return h;
 }
 
@@ -161,6 +175,7 @@ static double expect_close(const char *what, Buf b, double tol) {
 static void *gpu_act(const float *f, size_t n) {
     if (!f) return NULL;
     void *a = gpu->ops->alloc(gpu, n * sizeof(float));
+    require_working(gpu);
     if (!a) {
         fprintf(stderr, "out of GPU memory for %zu activations\n", n);
         exit(1);
