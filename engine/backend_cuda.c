@@ -861,6 +861,13 @@ static void find_algorithm(CudaImpl *c, ConvPlan *p, ConvPass pass, const void *
             return;
         }
     if (p->type == CUDNN_DATA_BFLOAT16) {
+        // Said once per shape and pass (a plan searches once): the pass runs
+        // in float32 between conversions from now on, which a profile's
+        // "convert" cells then show.
+        fprintf(stderr,
+                "siamese: cuDNN has no bfloat16 %s algorithm for N=%d H=%d W=%d C=%d K=%d "
+                "within a workspace of %zu MiB: that pass runs in float32\n",
+                PASS_NAMES[pass], p->N, p->H, p->W, p->C, p->K, c->ws_bytes >> 20);
         p->found[pass] = -1;
         return;
     }

@@ -25,7 +25,8 @@ int eval_embed_files(Model *m, const char *const *paths, int n, const EvalOpts *
     // Page-locked on a GPU: the batch crosses without a staging copy.
     Backend *be = m->be;
     float *x = be->ops->host_alloc(be, (size_t)batch * per * sizeof(float));
-    if (!x) return err_set(e, "out of memory for a batch of %d images", batch);
+    if (!x)  // (NULL from a backend that failed before: its failure is the message)
+        return backend_check(be, e) ? -1 : err_set(e, "out of memory for a batch of %d images", batch);
     if (first_error && first_error_len) first_error[0] = '\0';
     int failed = 0;
     for (int b0 = 0; b0 < n; b0 += batch) {

@@ -95,8 +95,21 @@ typedef struct Buf {
     size_t n;
 } Buf;
 
+// Ends the test when be has failed, with its failure (file, line, call and
+// hint: backend.h, "Failures"): a failed backend's later operations do
+// nothing, and the comparisons after it would fail without saying why.
+static void require_working(Backend *be) {
+    Err e;
+    if (!backend_check(be, &e)) return;
+    fflush(stdout);  // (the failure after the checks that ran)
+    fprintf(stderr, "FAIL: the backend %s failed: %s\n", be->desc, e.msg);
+    exit(1);
+}
+
 static Buf buf_new(size_t n) {
     Buf b = {cpu->ops->alloc(cpu, n * sizeof(float)), gpu->ops->alloc(gpu, n * sizeof(float)), n};
+    require_working(cpu);
+    require_working(gpu);
     if (!b.c || !b.g) {
         fprintf(stderr, "out of memory for %zu floats\n", n);
         exit(1);
@@ -132,6 +145,7 @@ static Buf buf_random(size_t n, float lo, float hi, int levels) {
 static float *download(Backend *be, const float *p, size_t n) {
     float *h = malloc(n * sizeof(float));
     be->ops->download(be, h, p, n * sizeof(float));
+    require_working(be);
     return h;
 }
 
@@ -154,98 +168,89 @@ static double expect_close(const char *what, Buf b, double tol) {
 
 // ---- the GPU's activations --------------------------------------------------------
 // The GPU's conv and pool operations on float32 buffers, through bfloat16
-// activation buffers where the GPU keeps its activations so: each argument
-// converted into one (NULL stays NULL), the outputs converted back.
+// activation buffers where the GPU keeps its activations so: each
+// activation argument converted into one (NULL stays NULL), the outputs
+// converted back.
 
-// n activations in the GPU's storage from the float32 buffer f (NULL: NULL).
-static void *gpu_act(const float *f, size_t n) {
-    if (!f) return NULL;
-    void *a = gpu->ops->alloc(gpu, n * sizeof(float));
-    if (!a) {
-        fprintf(stderr, "out of GPU memory for %zu activations\n", n);
-        exit(1);
+// One activation argument of a call: f (n floats) and what the GPU gets, a.
+typedef struct Act {
+    float *f;
+    size_t n;
+    int out;  // the call writes it: converted back into f
+    void *a;
+} Act;
+#define ACTS(v) (v), sizeof(v) / sizeof *(v)
+#define ACT_IN(p, n) {(float *)(p), (n), 0, NULL}  // read by the call
+#define ACT_OUT(p, n) {(p), (n), 1, NULL}          // written (or masked in place)
+
+// Each argument in the GPU's storage: itself in float32, else a converted copy.
+static void acts_in(Act *v, size_t k) {
+    for (size_t i = 0; i < k; i++) {
+        v[i].a = v[i].f;
+        if (!v[i].f || gpu->act == BACKEND_ACT_F32) continue;
+        v[i].a = gpu->ops->alloc(gpu, v[i].n * sizeof(float));
+        require_working(gpu);
+        if (!v[i].a) {
+            fprintf(stderr, "out of GPU memory for %zu activations\n", v[i].n);
+            exit(1);
+        }
+        gpu->ops->act_from_float(gpu, v[i].a, v[i].f, v[i].n);
     }
-    gpu->ops->act_from_float(gpu, a, f, n);
-    return a;
 }
 
-// The activations a back into f (when f), then a freed.
-static void gpu_act_back(float *f, void *a, size_t n) {
-    if (f && a) gpu->ops->act_to_float(gpu, f, a, n);
-    if (a) gpu->ops->free(gpu, a);
+// The copies' outputs back into their float32 buffers, and the copies freed.
+static void acts_out(Act *v, size_t k) {
+    for (size_t i = 0; i < k; i++) {
+        if (v[i].a == v[i].f) continue;
+        if (v[i].out) gpu->ops->act_to_float(gpu, v[i].f, v[i].a, v[i].n);
+        gpu->ops->free(gpu, v[i].a);
+    }
 }
 
 static void gpu_conv3x3_forward(float *out, const float *in, const float *w, const float *bias,
                                 int N, int H, int W, int C, int K, int relu) {
-    if (gpu->act == BACKEND_ACT_F32) {
-        gpu->ops->conv3x3_forward(gpu, out, in, w, bias, N, H, W, C, K, relu);
-        return;
-    }
     const size_t px = (size_t)N * H * W;
-    void *x = gpu_act(in, px * C), *y = gpu_act(out, px * K);
-    gpu->ops->conv3x3_forward(gpu, y, x, w, bias, N, H, W, C, K, relu);
-    gpu_act_back(out, y, px * K);
-    gpu_act_back(NULL, x, px * C);
+    Act v[] = {ACT_OUT(out, px * K), ACT_IN(in, px * C)};
+    acts_in(ACTS(v));
+    gpu->ops->conv3x3_forward(gpu, v[0].a, v[1].a, w, bias, N, H, W, C, K, relu);
+    acts_out(ACTS(v));
 }
 
 static void gpu_conv3x3_backward(float *din, float *dw, float *dbias, float *dout, const float *y,
                                  const float *in, const float *w, int N, int H, int W, int C,
                                  int K) {
-    if (gpu->act == BACKEND_ACT_F32) {
-        gpu->ops->conv3x3_backward(gpu, din, dw, dbias, dout, y, in, w, N, H, W, C, K);
-        return;
-    }
     const size_t px = (size_t)N * H * W;
-    void *dx = gpu_act(din, px * C), *dy = gpu_act(dout, px * K), *ya = gpu_act(y, px * K);
-    void *x = gpu_act(in, px * C);
-    gpu->ops->conv3x3_backward(gpu, dx, dw, dbias, dy, ya, x, w, N, H, W, C, K);
-    gpu_act_back(din, dx, px * C);
-    gpu_act_back(dout, dy, px * K);
-    gpu_act_back(NULL, ya, px * K);
-    gpu_act_back(NULL, x, px * C);
+    Act v[] = {ACT_OUT(din, px * C), ACT_OUT(dout, px * K), ACT_IN(y, px * K), ACT_IN(in, px * C)};
+    acts_in(ACTS(v));
+    gpu->ops->conv3x3_backward(gpu, v[0].a, dw, dbias, v[1].a, v[2].a, v[3].a, w, N, H, W, C, K);
+    acts_out(ACTS(v));
 }
 
 static void gpu_maxpool2_forward(float *out, uint8_t *argmax, const float *in, int N, int H, int W,
                                  int C) {
-    if (gpu->act == BACKEND_ACT_F32) {
-        gpu->ops->maxpool2_forward(gpu, out, argmax, in, N, H, W, C);
-        return;
-    }
     const size_t nin = (size_t)N * H * W * C, nout = (size_t)N * (H / 2) * (W / 2) * C;
-    void *x = gpu_act(in, nin), *y = gpu_act(out, nout);
-    gpu->ops->maxpool2_forward(gpu, y, argmax, x, N, H, W, C);
-    gpu_act_back(out, y, nout);
-    gpu_act_back(NULL, x, nin);
+    Act v[] = {ACT_OUT(out, nout), ACT_IN(in, nin)};
+    acts_in(ACTS(v));
+    gpu->ops->maxpool2_forward(gpu, v[0].a, argmax, v[1].a, N, H, W, C);
+    acts_out(ACTS(v));
 }
 
 static void gpu_maxpool2_backward(float *din, const float *dout, const float *in, const float *out,
                                   const uint8_t *argmax, int N, int H, int W, int C) {
-    if (gpu->act == BACKEND_ACT_F32) {
-        gpu->ops->maxpool2_backward(gpu, din, dout, in, out, argmax, N, H, W, C);
-        return;
-    }
     const size_t nin = (size_t)N * H * W * C, nout = (size_t)N * (H / 2) * (W / 2) * C;
-    void *dx = gpu_act(din, nin), *dy = gpu_act(dout, nout), *x = gpu_act(in, nin);
-    void *y = gpu_act(out, nout);
-    gpu->ops->maxpool2_backward(gpu, dx, dy, x, y, argmax, N, H, W, C);
-    gpu_act_back(din, dx, nin);
-    gpu_act_back(NULL, dy, nout);
-    gpu_act_back(NULL, x, nin);
-    gpu_act_back(NULL, y, nout);
+    Act v[] = {ACT_OUT(din, nin), ACT_IN(dout, nout), ACT_IN(in, nin), ACT_IN(out, nout)};
+    acts_in(ACTS(v));
+    gpu->ops->maxpool2_backward(gpu, v[0].a, v[1].a, v[2].a, v[3].a, argmax, N, H, W, C);
+    acts_out(ACTS(v));
 }
 
 static void gpu_maxpool2_relu_backward(float *din, float *dbias, float *dout, const float *out,
                                        const uint8_t *argmax, int N, int H, int W, int C) {
-    if (gpu->act == BACKEND_ACT_F32) {
-        gpu->ops->maxpool2_relu_backward(gpu, din, dbias, dout, out, argmax, N, H, W, C);
-        return;
-    }
     const size_t nin = (size_t)N * H * W * C, nout = (size_t)N * (H / 2) * (W / 2) * C;
-    void *dx = gpu_act(din, nin), *dy = gpu_act(dout, nout), *y = gpu_act(out, nout);
-    gpu->ops->maxpool2_relu_backward(gpu, dx, dbias, dy, y, argmax, N, H, W, C);
-    gpu_act_back(din, dx, nin);
-    gpu_act_back(dout, dy, nout);
-    gpu_act_back(NULL, y, nout);
+    Act v[] = {ACT_OUT(din, nin), ACT_OUT(dout, nout), ACT_IN(out, nout)};
+    acts_in(ACTS(v));
+    gpu->ops->maxpool2_relu_backward(gpu, v[0].a, dbias, v[1].a, v[2].a, argmax, N, H, W, C);
+    acts_out(ACTS(v));
 }
 
 // ---- operations --------------------------------------------------------------------

@@ -361,7 +361,9 @@ trainer() {
 # yet the default): under --precision bf16 the backbone's activations and
 # their gradients stay bfloat16 between layers. Its parity (every conv and
 # pool operation on bfloat16 activations, test_backend_parity --precision
-# bf16), the same 200 training steps as 2b against FP32, then VGG16
+# bf16; with SIAMESE_CUDA_POOL=fused, whose pool backward pass is then
+# checked on them too, the other operations as by default), the same 200
+# training steps as 2b against FP32, then VGG16
 # training pairs/s in bf16 and the profile, against step 3a's bf16 figure
 # and step 3c's bf16 profile. The dry run checks the parity harness on the
 # CPU (a second CPU backend emulating bfloat16 activations: --device
@@ -375,14 +377,16 @@ bf16_activations() {
     fi
     local pdev=$dev
     [ $DRY = 1 ] && pdev=cpu-bf16
-    SIAMESE_CUDA_ACTS=bf16 limited 60 "$RUN" test_backend_parity --device "$pdev" --precision bf16 \
-        >"$WORK/parity_bf16_acts.log" 2>&1
-    case $? in
+    SIAMESE_CUDA_ACTS=bf16 SIAMESE_CUDA_POOL=fused limited 60 "$RUN" test_backend_parity \
+        --device "$pdev" --precision bf16 >"$WORK/parity_bf16_acts.log" 2>&1
+    local rc=$?
+    case $rc in
     0) status "parity bf16 acts" PASS ;;
     124) status "parity bf16 acts" "FAIL (timeout)" ;;
     *) status "parity bf16 acts" FAIL ;;
     esac
     grep "^GPU\|^CPU 2\|^bfloat16\|^FAIL\|checks," "$WORK/parity_bf16_acts.log" | head -20
+    [ $rc = 0 ] || { echo "(the log's end:)"; tail -6 "$WORK/parity_bf16_acts.log"; }
     if [ $DRY = 1 ]; then
         status "training bf16 acts" "SKIP (dry run: the CPU has no bf16)"
         return
@@ -391,12 +395,14 @@ bf16_activations() {
         --data "$data_arg" --backbone "$backbone" --input "$input" --batch "$tbatch" \
         --steps "$tsteps" --every 20 --time-limit $(($(left) - 30 < 60 ? $(left) - 30 : 60)) \
         --csv "$RES/train_curves_bf16_acts.csv" >"$WORK/train_bf16_acts.log" 2>&1
-    case $? in
+    rc=$?
+    case $rc in
     0) status "training bf16 acts" PASS ;;
     124) status "training bf16 acts" "FAIL (timeout)" ;;
     *) status "training bf16 acts" FAIL ;;
     esac
     grep "^backend B\|^first .* steps:\|^all .* steps:\|^time per step" "$WORK/train_bf16_acts.log"
+    [ $rc = 0 ] || { echo "(the log's end:)"; tail -8 "$WORK/train_bf16_acts.log"; }
     SIAMESE_CUDA_ACTS=bf16 gpu_memory 60 "$WORK/bf16acts_ours_train_${tb%%,*}.log" "$RUN" \
         bench_model --device "$dev" --mode train --batch "${tb%%,*}" --precision bf16 \
         --backbone "$backbone" --input "$input" --seconds "$secs" ||
