@@ -401,25 +401,6 @@ static void column_sums(Backend *b, float *dbias, const float *dout, size_t M, i
 
 // ---- convolution -------------------------------------------------------------
 
-// in (N,H,W,C) into pad (N,H+2,W+2,C) inside a border of zeros, and
-// GEMM_PADDED_SLACK(C) zeros after it.
-static void pad_input(float *pad, const float *in, int N, int H, int W, int C, int threads) {
-    const size_t row = (size_t)W * C, prow = row + 2 * (size_t)C;
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (long r = 0; r < (long)N * (H + 2); r++) {  // padded row r = n*(H+2) + y+1
-        float *d = pad + r * prow;
-        const long n = r / (H + 2), y = r % (H + 2) - 1;
-        if (y < 0 || y >= H) {
-            memset(d, 0, prow * sizeof(float));
-            continue;
-        }
-        memset(d, 0, C * sizeof(float));
-        memcpy(d + C, in + (n * H + y) * row, row * sizeof(float));
-        memset(d + C + row, 0, C * sizeof(float));
-    }
-    memset(pad + (size_t)N * (H + 2) * prow, 0, GEMM_PADDED_SLACK(C) * sizeof(float));
-}
-
 static void cpu_conv3x3_forward(Backend *b, float *out, const float *in, const float *w,
                                 const float *bias, int N, int H, int W, int C, int K, int relu) {
     BACKEND_OP(b);
@@ -435,13 +416,12 @@ static void cpu_conv3x3_forward(Backend *b, float *out, const float *in, const f
         return;
     }
     if (gemm_conv_padded_ok(C)) {
-        // The input inside a border of zeros, then (unless kept) the packed
-        // kernel, in the workspace.
-        const size_t npad = (size_t)N * (H + 2) * (W + 2) * C + GEMM_PADDED_SLACK(C);
+        // The threads' padded rows, then (unless kept) the packed kernel, in
+        // the workspace.
+        const size_t npad = gemm_conv_padded_work_floats(W, C, threads);
         float *pad = workspace(b, npad + gemm_packed_b_floats(9 * C, K));
         const float *bw = packed_b(b, w, 9 * C, K, pad + npad, threads);
-        pad_input(pad, in, N, H, W, C, threads);
-        gemm_conv_padded(out, pad, N, H, W, C, K, bw, bias, relu, threads);
+        gemm_conv_padded(out, in, N, H, W, C, K, bw, bias, relu, pad, threads);
         return;
     }
     // out (M,K) = unrolled in (M,9C) @ w (9C,K), + bias, ReLU

@@ -520,36 +520,76 @@ void gemm_rows(float *c, ptrdiff_t ldc, int M, int N, int ntaps, int Kc, GemmRow
 
 int gemm_conv_padded_ok(int C) { return strided_of(gemm_kernel(), C) != NULL; }
 
+// A thread's padded rows: a row of zeros and a ring of three input rows,
+// each (W+2)*C floats inside a border of zeros and GEMM_PADDED_SLACK(C)
+// zeros after it (a tile's rows past the image's width read on into it).
+static size_t padded_row_floats(int W, int C) {
+    return (size_t)(W + 2) * C + GEMM_PADDED_SLACK(C);
+}
+
+size_t gemm_conv_padded_work_floats(int W, int C, int threads) {
+    return 4 * padded_row_floats(W, C) * threads;
+}
+
 void gemm_conv_padded(float *out, const float *in, int N, int H, int W, int C, int K,
-                      const float *b, const float *bias, int relu, int threads) {
+                      const float *b, const float *bias, int relu, float *work, int threads) {
     const StridedKernels *S = strided_of(gemm_kernel(), C);
-    const int panels = (K + GEMM_NR - 1) / GEMM_NR, Wp = W + 2;
+    const int panels = (K + GEMM_NR - 1) / GEMM_NR;
     const ptrdiff_t Kd = 9 * (ptrdiff_t)C;
+    const size_t prow = padded_row_floats(W, C), row = (size_t)W * C;
     // One panel: tall tiles (28 rows); else 14 rows, by two panels and an odd
     // last one.
     const int mr = panels == 1 ? S->tall_rows : S->rows;
-#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
-    for (int r = 0; r < N * H; r++) {  // output row r = n*H + y
-        const int n = r / H, y = r % H;
-        // Tap ky: the padded input's row y+ky, from the tile's first pixel;
-        // its three pixels x..x+2 (kx) are 3C consecutive floats, the rows
-        // (ky,kx,c) of B, in the direct method's order.
-        const float *row = in + ((size_t)(n * (H + 2) + y) * Wp) * C;
-        for (int x0 = 0; x0 < W; x0 += mr) {
-            const float *a[3] = {row + (size_t)x0 * C, row + ((size_t)Wp + x0) * C,
-                                 row + ((size_t)2 * Wp + x0) * C};
-            for (int p = 0, np; p < panels; p += np) {
-                np = panels - p >= 2 ? 2 : 1;
-                const KernelFn kernel = panels == 1 ? S->tall : np == 2 ? S->wide : S->narrow;
-                Tile tile = {.c = out + ((size_t)r * W + x0) * K + p * GEMM_NR,
-                             .ldc = K,
-                             .mr = W - x0 < mr ? W - x0 : mr,
-                             .nr = K - p * GEMM_NR < np * GEMM_NR ? K - p * GEMM_NR : np * GEMM_NR,
-                             .accumulate = 0,
-                             .bias = bias ? bias + p * GEMM_NR : NULL,
-                             .relu = relu};
-                kernel(3, 3 * C, a, 0, 1, b + p * Kd * GEMM_NR, 3 * C * GEMM_NR, GEMM_NR,
-                       Kd * GEMM_NR, &tile);
+    // Each thread pads the input rows its output rows read into rows of its
+    // own, inside the one parallel region: no pass over the whole input
+    // before the products (its own region, and a barrier, per layer) and a
+    // copy that stays in the level-1/2 cache. Input row g = n*H + y goes to
+    // ring slot g % 3 (an output row reads three consecutive rows of one
+    // image), copied only if the slot holds another row: a run of
+    // consecutive output rows copies each input row once.
+#pragma omp parallel num_threads(threads)
+    {
+        float *zero = work + 4 * prow * (size_t)omp_get_thread_num(), *ring = zero + prow;
+        long held[3] = {-1, -1, -1};
+        memset(zero, 0, 4 * prow * sizeof(float));
+#pragma omp for schedule(dynamic, 4)
+        for (int r = 0; r < N * H; r++) {  // output row r = n*H + y
+            const int n = r / H, y = r % H;
+            // Tap ky: input row y+ky-1, padded, from the tile's first pixel;
+            // its three pixels x..x+2 (kx) are 3C consecutive floats, the
+            // rows (ky,kx,c) of B, in the direct method's order.
+            const float *padded[3];
+            for (int ky = 0; ky < 3; ky++) {
+                const int iy = y + ky - 1;
+                if (iy < 0 || iy >= H) {
+                    padded[ky] = zero;
+                    continue;
+                }
+                const long g = (long)n * H + iy;
+                float *slot = ring + (size_t)(g % 3) * prow;
+                if (held[g % 3] != g) {
+                    memcpy(slot + C, in + (size_t)g * row, row * sizeof(float));
+                    held[g % 3] = g;
+                }
+                padded[ky] = slot;
+            }
+            for (int x0 = 0; x0 < W; x0 += mr) {
+                const float *a[3] = {padded[0] + (size_t)x0 * C, padded[1] + (size_t)x0 * C,
+                                     padded[2] + (size_t)x0 * C};
+                for (int p = 0, np; p < panels; p += np) {
+                    np = panels - p >= 2 ? 2 : 1;
+                    const KernelFn kernel = panels == 1 ? S->tall : np == 2 ? S->wide : S->narrow;
+                    Tile tile = {.c = out + ((size_t)r * W + x0) * K + p * GEMM_NR,
+                                 .ldc = K,
+                                 .mr = W - x0 < mr ? W - x0 : mr,
+                                 .nr = K - p * GEMM_NR < np * GEMM_NR ? K - p * GEMM_NR
+                                                                      : np * GEMM_NR,
+                                 .accumulate = 0,
+                                 .bias = bias ? bias + p * GEMM_NR : NULL,
+                                 .relu = relu};
+                    kernel(3, 3 * C, a, 0, 1, b + p * Kd * GEMM_NR, 3 * C * GEMM_NR, GEMM_NR,
+                           Kd * GEMM_NR, &tile);
+                }
             }
         }
     }

@@ -64,21 +64,22 @@ void gemm_rows(float *c, ptrdiff_t ldc, int M, int N, int ntaps, int Kc, GemmRow
 // Whether gemm_rows should read a (Kd,N) B in place for M rows.
 int gemm_b_in_place(int M, int N, int threads);
 
-// A 3x3 'same' convolution whose input is padded: in (N,H+2,W+2,C) holds
-// the image (N,H,W,C) inside a border of zeros one pixel wide, and at least
-// GEMM_PADDED_SLACK(C) floats after it (read, never used). out (N*H*W,K) =
-// the convolution with the packed (9C,K) kernel b [+ bias] [ReLU]; threads
-// split the output rows. The same sums, in the same order, as gemm_rows
-// with a row pointer per tap, so the same results bit for bit; but the
-// output pixels of an image row read the input at a constant stride (C
-// floats), so a tile needs no table of row pointers and, with 16 output
-// channels, takes 28 rows (14 row pointers do not fit the registers: the
-// 16-column products ran at half the kernel's rate). For the channel
-// counts gemm_conv_padded_ok accepts (3, 16, 32 on AVX-512).
+// A 3x3 'same' convolution over its input padded: each thread copies the
+// image rows (N,H,W,C) its output rows read into rows of its own inside a
+// border of zeros one pixel wide (work: gemm_conv_padded_work_floats).
+// out (N*H*W,K) = the convolution with the packed (9C,K) kernel b [+ bias]
+// [ReLU]; threads split the output rows. The same sums, in the same order,
+// as gemm_rows with a row pointer per tap, so the same results bit for bit;
+// but the output pixels of an image row read the padded row at a constant
+// stride (C floats), so a tile needs no table of row pointers and, with 16
+// output channels, takes 28 rows (14 row pointers do not fit the
+// registers: the 16-column products ran at half the kernel's rate). For the
+// channel counts gemm_conv_padded_ok accepts (3, 16, 32 on AVX-512).
 int gemm_conv_padded_ok(int C);
 #define GEMM_PADDED_SLACK(C) (32 * (size_t)(C))
+size_t gemm_conv_padded_work_floats(int W, int C, int threads);
 void gemm_conv_padded(float *out, const float *in, int N, int H, int W, int C, int K,
-                      const float *b, const float *bias, int relu, int threads);
+                      const float *b, const float *bias, int relu, float *work, int threads);
 
 // Scratch floats gemm_rows_tn needs for (ntaps*Kc, N) results and threads.
 size_t gemm_rows_tn_work_floats(int ntaps, int Kc, int N, int threads);
