@@ -443,6 +443,74 @@ static int tile_panels(const GemmPath *P, int p, int panels) {
     return panels - p >= P->np ? P->np : 1;
 }
 
+// One product of gemm_rows and the blocking it chose.
+typedef struct RowsJob {
+    const GemmPath *P;
+    float *c;
+    ptrdiff_t ldc, Kd, bs, b2, ldb;
+    int M, N, ntaps, Kc, nchunks, kcc, panels, tiles, parts, mc;
+    GemmRowsFn rows;
+    const void *ctx;
+    const float *b, *bias;
+    int relu;
+} RowsJob;
+
+// Item `item` of a gemm_rows product: block item / parts of rows, its part
+// item % parts of the columns.
+static void rows_item(const RowsJob *j, int item) {
+    const GemmPath *P = j->P;
+    const int MR = P->mr, M = j->M, N = j->N, ntaps = j->ntaps, Kc = j->Kc, parts = j->parts;
+    const int nchunks = j->nchunks, kcc = j->kcc, panels = j->panels, tiles = j->tiles, mc = j->mc;
+    const ptrdiff_t ldc = j->ldc, Kd = j->Kd, bs = j->bs, b2 = j->b2, ldb = j->ldb;
+    float *c = j->c;
+    const float *b = j->b, *bias = j->bias;
+    const int relu = j->relu;
+    const int blk = item / parts, part = item % parts;
+    // This part's panels: [p_first, p_end), whole tiles.
+    const int p_first = P->np * (int)((long)tiles * part / parts);
+    const int p_last = P->np * (int)((long)tiles * (part + 1) / parts);
+    const int p_end = p_last < panels ? p_last : panels;
+    const int m0 = blk * mc, mb = M - m0 < mc ? M - m0 : mc;
+    const int groups = (mb + MR - 1) / MR;
+    // ptr[r][t]: row pointer of row m0+r for tap t; rows past M repeat
+    // their group's first row (computed, never stored).
+    const float *ptr[MC_MAX][GEMM_MAX_TAPS];
+    j->rows(j->ctx, m0, mb, ptr);
+    for (int r = mb; r < groups * MR; r++) memcpy(ptr[r], ptr[r - r % MR], sizeof ptr[r]);
+    for (int ch = 0; ch < nchunks; ch++) {
+        const int k0 = ch * kcc, kn = Kc - k0 < kcc ? Kc - k0 : kcc;
+        // Column blocks of B small enough for the level-2 cache, each
+        // walked column tile by column tile (the tile of B stays close
+        // across the row groups) or, on the AVX-512 path with B packed,
+        // row group by row group (the group's rows of A stay in the
+        // level-1 cache across the column tiles, which a 512-step tile
+        // of B, 64 KiB, would not).
+        const int by_group = P->group_outer && !ldb;
+        for (int pb = p_first; pb < p_end; pb += NC_PANELS) {
+            const int pe = p_end - pb < NC_PANELS ? p_end : pb + NC_PANELS;
+            const int ntiles = (pe - pb + P->np - 1) / P->np;
+            const int outer = by_group ? groups : ntiles, inner = by_group ? ntiles : groups;
+            for (int o = 0; o < outer; o++)
+                for (int in = 0; in < inner; in++) {
+                    const int g = by_group ? o : in, p = pb + P->np * (by_group ? in : o);
+                    const int np = tile_panels(P, p, pe), r0 = g * MR;
+                    const float *bp =
+                        ldb ? b + k0 * ldb + p * GEMM_NR : b + (p * Kd + k0) * GEMM_NR;
+                    Tile tile = {.c = c + (m0 + r0) * ldc + p * GEMM_NR,
+                                 .ldc = ldc,
+                                 .mr = mb - r0 < MR ? mb - r0 : MR,
+                                 .nr = N - p * GEMM_NR < np * GEMM_NR ? N - p * GEMM_NR
+                                                                      : np * GEMM_NR,
+                                 .accumulate = ch > 0,
+                                 .bias = bias ? bias + p * GEMM_NR : NULL,
+                                 .relu = relu && ch == nchunks - 1};
+                    (np == P->np ? P->rows : P->rows1)(ntaps, kn, ptr[r0], k0, 1, bp, Kc * bs,
+                                                       bs, b2, &tile);
+                }
+        }
+    }
+}
+
 void gemm_rows(float *c, ptrdiff_t ldc, int M, int N, int ntaps, int Kc, GemmRowsFn rows,
                const void *ctx, const float *b, ptrdiff_t ldb, const float *bias, int relu,
                int threads) {
@@ -469,53 +537,19 @@ void gemm_rows(float *c, ptrdiff_t ldc, int M, int N, int ntaps, int Kc, GemmRow
     const int mc = parts > 1 ? (int)round_up((M + natural - 1) / natural, MR)
                              : (int)round_up(gemm_block_rows(M, P->mc, threads), MR);
     const int blocks = (M + mc - 1) / mc;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (int item = 0; item < blocks * parts; item++) {
-        const int blk = item / parts, part = item % parts;
-        // This part's panels: [p_first, p_end), whole tiles.
-        const int p_first = P->np * (int)((long)tiles * part / parts);
-        const int p_last = P->np * (int)((long)tiles * (part + 1) / parts);
-        const int p_end = p_last < panels ? p_last : panels;
-        const int m0 = blk * mc, mb = M - m0 < mc ? M - m0 : mc;
-        const int groups = (mb + MR - 1) / MR;
-        // ptr[r][t]: row pointer of row m0+r for tap t; rows past M repeat
-        // their group's first row (computed, never stored).
-        const float *ptr[MC_MAX][GEMM_MAX_TAPS];
-        rows(ctx, m0, mb, ptr);
-        for (int r = mb; r < groups * MR; r++) memcpy(ptr[r], ptr[r - r % MR], sizeof ptr[r]);
-        for (int ch = 0; ch < nchunks; ch++) {
-            const int k0 = ch * kcc, kn = Kc - k0 < kcc ? Kc - k0 : kcc;
-            // Column blocks of B small enough for the level-2 cache, each
-            // walked column tile by column tile (the tile of B stays close
-            // across the row groups) or, on the AVX-512 path with B packed,
-            // row group by row group (the group's rows of A stay in the
-            // level-1 cache across the column tiles, which a 512-step tile
-            // of B, 64 KiB, would not).
-            const int by_group = P->group_outer && !ldb;
-            for (int pb = p_first; pb < p_end; pb += NC_PANELS) {
-                const int pe = p_end - pb < NC_PANELS ? p_end : pb + NC_PANELS;
-                const int ntiles = (pe - pb + P->np - 1) / P->np;
-                const int outer = by_group ? groups : ntiles, inner = by_group ? ntiles : groups;
-                for (int o = 0; o < outer; o++)
-                    for (int in = 0; in < inner; in++) {
-                        const int g = by_group ? o : in, p = pb + P->np * (by_group ? in : o);
-                        const int np = tile_panels(P, p, pe), r0 = g * MR;
-                        const float *bp =
-                            ldb ? b + k0 * ldb + p * GEMM_NR : b + (p * Kd + k0) * GEMM_NR;
-                        Tile tile = {.c = c + (m0 + r0) * ldc + p * GEMM_NR,
-                                     .ldc = ldc,
-                                     .mr = mb - r0 < MR ? mb - r0 : MR,
-                                     .nr = N - p * GEMM_NR < np * GEMM_NR ? N - p * GEMM_NR
-                                                                          : np * GEMM_NR,
-                                     .accumulate = ch > 0,
-                                     .bias = bias ? bias + p * GEMM_NR : NULL,
-                                     .relu = relu && ch == nchunks - 1};
-                        (np == P->np ? P->rows : P->rows1)(ntaps, kn, ptr[r0], k0, 1, bp, Kc * bs,
-                                                           bs, b2, &tile);
-                    }
-            }
-        }
+    const RowsJob job = {.P = P, .c = c, .ldc = ldc, .Kd = Kd, .bs = bs, .b2 = b2, .ldb = ldb,
+                         .M = M, .N = N, .ntaps = ntaps, .Kc = Kc, .nchunks = nchunks,
+                         .kcc = kcc, .panels = panels, .tiles = tiles, .parts = parts, .mc = mc,
+                         .rows = rows, .ctx = ctx, .b = b, .bias = bias, .relu = relu};
+    // One thread: no parallel region (a nested one, as each of Winograd's
+    // 16 products in a layer shared by the threads is, costs 0.8 us to
+    // set up and tear down).
+    if (threads == 1) {
+        for (int item = 0; item < blocks * parts; item++) rows_item(&job, item);
+        return;
     }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (int item = 0; item < blocks * parts; item++) rows_item(&job, item);
 }
 
 int gemm_conv_padded_ok(int C) { return strided_of(gemm_kernel(), C) != NULL; }
