@@ -52,7 +52,8 @@
 //    the five convs before a pool skip their pass over the full-size output
 //    (in the profile of 2026-11-30: 0.34 ms of bias grad and 0.42 ms of
 //    pool bwd in a 7.7 ms VGG16 step, of which block1's alone 0.17 + 0.22
-//    ms, for a pass of 0.06 ms at the H200's bandwidth).
+//    ms; the fused pass moves about 240 MB there, some 0.05 ms at the
+//    H200's 4.8 TB/s: an estimate until a run measures it).
 //  - Precision (backend.h, set by --precision): FP32 is plain FMA
 //    arithmetic in cuDNN and cuBLAS, the numbers the CPU reference gives (a
 //    backend opens in it). TF32, PyTorch's default and the program's, lets
@@ -510,9 +511,10 @@ static int stream_idle(CudaImpl *c) {
 // kernel they cover is then transposed into cuDNN's, through scratch. From
 // page-locked memory (host_alloc) on an idle device (inference: a batch
 // starts once the last one's answers are read) the copy engine reads the
-// bytes where they are, without the staging buffers' host copy (for a
-// batch of 64 VGG16 pairs, 17 MB of floats, that copy took longer than the
-// DMA), and the call waits for that copy alone. With work queued (a
+// bytes where they are, without the staging buffers' host copy, and the
+// call waits for that copy alone. (A batch of 64 VGG16 pairs is 17 MB of
+// floats; on the H200, 2026-11-30, such a batch took 4.6 ms, about 1 ms
+// more than its compute: the staging copy's share is not measured yet.) With work queued (a
 // training pipeline) waiting would stall the host behind the device: the
 // bytes are staged as from any memory.
 static void cuda_upload(Backend *b, void *dst, const void *host_src, size_t bytes) {
