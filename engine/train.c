@@ -807,7 +807,22 @@ static int stop_event(Run *r, TrainEvent *ev, const char *fmt, ...) {
 }
 
 // Stops mid-epoch: a checkpoint with the state, so --resume continues here.
+// Before this run's first step there is nothing to save, and the files are
+// left as they are: a new run's starting state (random weights) would
+// replace the checkpoint an earlier run left in the same folder, the one a
+// user who started the wrong command and pressed Ctrl-C at once still
+// wants; its loss folder, still empty, goes too.
 static int stop_now(Run *r) {
+    if (r->run_steps == 0) {
+        if (!r->c->resume && r->dist->rank == 0) rmdir(r->p.log_dir);
+        return r->c->resume
+                   ? stop_event(r, &(TrainEvent){.epoch = r->p.epoch + 1},
+                                "stopped before the first step; nothing written; continue "
+                                "with --resume %s",
+                                r->c->resume)
+                   : stop_event(r, &(TrainEvent){.epoch = r->p.epoch + 1},
+                                "stopped before the first step; nothing written");
+    }
     if (checkpoint(r, "last_epoch_weights.h5", 1)) return -1;
     return stop_event(
         r, &(TrainEvent){.epoch = r->p.epoch + 1},
