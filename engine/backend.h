@@ -62,7 +62,7 @@ typedef enum BackendPrecision { BACKEND_FP32, BACKEND_TF32, BACKEND_BF16 } Backe
 // What the backbone's activations (the tensors between its layers) and
 // their gradients are stored as. F32 by default and on every backend; BF16
 // where a backend under BF16 precision keeps them in bfloat16 end to end, as
-// PyTorch's autocast does (the CUDA backend with SIAMESE_CUDA_ACTS=bf16):
+// PyTorch's autocast does (the CUDA backend, unless SIAMESE_CUDA_ACTS=f32):
 // each element-wise pass then moves half the bytes, and no convolution
 // converts its operands and results. set_precision sets b->act. Under BF16
 // activations these arguments are bfloat16 (uint16_t values through the

@@ -40,20 +40,24 @@
 //    its forward pass and routes the gradient from it (kernels/maxpool.cu;
 //    1.03x, and the same first-maximum rule as the CPU's, which the
 //    backward pass then follows without looking at the values again).
-//    SIAMESE_CUDA_BIAS_GRAD=cudnn (a ReLU pass, kernels/relu_backward.cu,
-//    then cuDNN's reduction) and SIAMESE_CUDA_POOL=cudnn (cuDNN's forward
-//    pass, and a backward pass that finds each window's first maximum
-//    again, kernels/maxpool_backward.cu) bring the old ways back, for
-//    tests/gpu/check.sh to time; the description names the switches that
-//    are not the default. SIAMESE_CUDA_POOL=fused (not yet the default: it
-//    has not run on a GPU) goes further: a pool's backward pass also masks
-//    by the ReLU of the conv layer before it and sums that layer's bias
-//    gradient, over the windows (backend.h: maxpool2_relu_backward), so
-//    the five convs before a pool skip their pass over the full-size output
-//    (in the profile of 2026-11-30: 0.34 ms of bias grad and 0.42 ms of
-//    pool bwd in a 7.7 ms VGG16 step, of which block1's alone 0.17 + 0.22
-//    ms; the fused pass moves about 240 MB there, some 0.05 ms at the
-//    H200's 4.8 TB/s: an estimate until a run measures it).
+//    A pool's backward pass also masks by the ReLU of the conv layer before
+//    it and sums that layer's bias gradient, over the windows (backend.h:
+//    maxpool2_relu_backward), so the five convs before a pool skip their
+//    pass over the full-size output (in the profile of 2026-11-30: 0.34 ms
+//    of bias grad and 0.42 ms of pool bwd in a 7.7 ms VGG16 step, of which
+//    block1's alone 0.17 + 0.22 ms; the fused pass moves about 240 MB
+//    there, some 0.05 ms at the H200's 4.8 TB/s). That fusion is the
+//    default on reasoning, not on a measurement: it has not run on a GPU
+//    yet (its kernel was checked on the host, index by index), and is the
+//    default so that the next run's headline figures are the ones it would
+//    be kept for, with the way before (SIAMESE_CUDA_POOL=argmax) timed
+//    beside them.
+//    SIAMESE_CUDA_POOL=argmax, SIAMESE_CUDA_BIAS_GRAD=cudnn (a ReLU pass,
+//    kernels/relu_backward.cu, then cuDNN's reduction) and
+//    SIAMESE_CUDA_POOL=cudnn (cuDNN's forward pass, and a backward pass
+//    that finds each window's first maximum again, kernels/
+//    maxpool_backward.cu) bring the old ways back, for tests/gpu/check.sh
+//    to time; the description names the switches that are not the default.
 //  - Precision (backend.h, set by --precision): FP32 is plain FMA
 //    arithmetic in cuDNN and cuBLAS, the numbers the CPU reference gives (a
 //    backend opens in it). TF32, PyTorch's default and the program's, lets
@@ -61,7 +65,8 @@
 //    products stay FP32. NVIDIA_TF32_OVERRIDE=0 forces FP32 in the libraries
 //    whatever is asked.
 //  - Mixed precision (set_precision BF16: `siamese train --precision bf16`), as
-//    PyTorch's autocast does it: each convolution and dense call rounds its
+//    PyTorch's autocast does it. With float32 activations (SIAMESE_CUDA_ACTS=f32,
+//    the only way until 2026-12-01), each convolution and dense call rounds its
 //    operands to bfloat16 copies (kernels/float_to_bf16.cu; conv kernels on
 //    their way into cuDNN's layout) and multiplies them with float32
 //    accumulation: cuDNN's pseudo-bfloat16 configuration (x, w, y bfloat16,
@@ -74,8 +79,8 @@
 //    The copies live in scratch buffers grown to the largest layer: once a
 //    step has run, nothing is allocated. A shape and pass for which cuDNN
 //    has no bfloat16 algorithm (the search says so, once) runs in FP32.
-//  - bfloat16 activations (SIAMESE_CUDA_ACTS=bf16, under BF16; backend.h:
-//    BackendActType): the backbone's activations and their gradients stay
+//  - bfloat16 activations (under BF16, unless SIAMESE_CUDA_ACTS=f32;
+//    backend.h: BackendActType): the backbone's activations and their gradients stay
 //    bfloat16 from layer to layer, as autocast keeps them. cuDNN's
 //    bfloat16 passes read and write them where they are, the bias and ReLU
 //    follow in place (kernels/bias_relu.cu), and the ReLU mask with the
@@ -85,8 +90,12 @@
 //    kernel (to bfloat16) and its filter gradient (back to float32). In
 //    the profile of 2026-11-30 (H200, VGG16, batch 32) conversions took
 //    2.56 of a bf16 step's 6.9 ms, and the element-wise passes 1.4 ms in
-//    float32. Not yet the default: it has not run on a GPU (tests/gpu/
-//    check.sh runs its parity and times it against the default).
+//    float32. The default on reasoning, as the fused pool above: it has not
+//    run on a GPU yet (its model side is checked exactly on the CPU,
+//    tests/test_act_bf16.c, and its parity harness against an emulation,
+//    tests/act_emu.h); SIAMESE_CUDA_ACTS=f32 brings back the float32
+//    activations of the mixed precision described above, which a run of
+//    tests/gpu/check.sh did check and time, for the next one to compare.
 //  - cuDNN's legacy (descriptor) API: deprecated in cuDNN 9 but complete, and
 //    far shorter than the graph API for fixed 3x3 convolutions.
 //  - Failures: opening returns -1 with an Err (so --device auto can fall back
@@ -176,11 +185,11 @@ typedef enum ConvApi { CONV_AUTO, CONV_FIND, CONV_GRAPH } ConvApi;
 #define GRAPH_FORWARD_MAX_N 2
 
 // How the max-pool runs in training (SIAMESE_CUDA_POOL; see pooling below):
-// ours keeping each window's maximum (argmax, the default), cuDNN's
-// forward pass (cudnn), or argmax with the backward pass fused with the
+// ours keeping each window's maximum, with the backward pass fused with the
 // ReLU mask and bias gradient of the conv layer before it (fused:
-// maxpool2_relu_backward, not yet the default).
-typedef enum PoolWay { POOL_ARGMAX, POOL_CUDNN, POOL_FUSED } PoolWay;
+// maxpool2_relu_backward, the default), the same without that fusion
+// (argmax), or cuDNN's forward pass (cudnn).
+typedef enum PoolWay { POOL_FUSED, POOL_ARGMAX, POOL_CUDNN } PoolWay;
 
 // One convolution shape and data type: its descriptors and the algorithms
 // found for it (each pass searched on first use: inference never searches
@@ -231,12 +240,12 @@ typedef struct CudaImpl {
     int plan_reuse;      // the slot a new shape takes once all are used
     ParamBuffer params[PARAM_BUFFERS_MAX];  // alloc_params' buffers (kernels in cuDNN's layout)
     BackendOps ops;      // cuda_ops, less the optional operations the switches leave out
-    // Switches (the environment, read at open; see the top): 1 = the new way.
+    // Switches (the environment, read at open; see the top): 0 = the default way.
     int keras_kernels;    // SIAMESE_CUDA_KERNELS=keras: no buffer keeps cuDNN's layout
     int cudnn_bias_grad;  // SIAMESE_CUDA_BIAS_GRAD=cudnn
-    PoolWay pool_way;     // SIAMESE_CUDA_POOL=argmax|cudnn|fused
+    PoolWay pool_way;     // SIAMESE_CUDA_POOL=fused|argmax|cudnn
     ConvApi conv_api;     // SIAMESE_CUDA_CONV=auto|find|graph
-    int bf16_acts;        // SIAMESE_CUDA_ACTS=bf16: bfloat16 activations under BF16
+    int float_acts;       // SIAMESE_CUDA_ACTS=f32: float32 activations under BF16
     void *ws;            // cuDNN workspace of ws_bytes, allocated at the first search
     size_t ws_bytes;     // SIAMESE_CUDA_WORKSPACE_MB
     Scratch dw_krsc;     // a filter gradient in cuDNN's layout (float32 or bfloat16)
@@ -1379,7 +1388,7 @@ static void cuda_sigmoid_bce_backward(Backend *b, float *dlogit, const float *pr
 static void cuda_set_precision(Backend *b, BackendPrecision p) {
     CudaImpl *c = (CudaImpl *)b->impl;
     c->precision = p;
-    b->act = p == BACKEND_BF16 && c->bf16_acts ? BACKEND_ACT_BF16 : BACKEND_ACT_F32;
+    b->act = p == BACKEND_BF16 && !c->float_acts ? BACKEND_ACT_BF16 : BACKEND_ACT_F32;
 }
 
 // The model's conversions at the backbone's ends (backend.h: act).
@@ -1520,15 +1529,15 @@ static int read_env(CudaImpl *c, Err *e) {
     }
     c->ws_bytes = (size_t)mb << 20;
     // The switches of the top's design points: the default way (0), or another.
-    int pool = POOL_ARGMAX, conv = CONV_AUTO;
+    int pool = POOL_FUSED, conv = CONV_AUTO;
     const struct {
         const char *var, *ways[4];  // by the value set: the default first
         int *set;
     } SWITCHES[] = {
         {"SIAMESE_CUDA_KERNELS", {"krsc", "keras"}, &c->keras_kernels},
         {"SIAMESE_CUDA_BIAS_GRAD", {"fused", "cudnn"}, &c->cudnn_bias_grad},
-        {"SIAMESE_CUDA_POOL", {"argmax", "cudnn", "fused"}, &pool},  // by PoolWay
-        {"SIAMESE_CUDA_ACTS", {"f32", "bf16"}, &c->bf16_acts},
+        {"SIAMESE_CUDA_POOL", {"fused", "argmax", "cudnn"}, &pool},  // by PoolWay
+        {"SIAMESE_CUDA_ACTS", {"bf16", "f32"}, &c->float_acts},
         {"SIAMESE_CUDA_CONV", {"auto", "find", "graph"}, &conv},  // by ConvApi
     };
     for (size_t i = 0; i < sizeof SWITCHES / sizeof *SWITCHES; i++) {
@@ -1636,10 +1645,10 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
              : c->conv_api == CONV_FIND ? ", conv find"
                                         : "",
              c->keras_kernels ? ", kernels keras" : "", c->cudnn_bias_grad ? ", bias grad cudnn" : "",
-             c->pool_way == POOL_CUDNN  ? ", pool cudnn"
-             : c->pool_way == POOL_FUSED ? ", pool fused"
-                                         : "",
-             c->bf16_acts ? ", acts bf16" : "");
+             c->pool_way == POOL_CUDNN   ? ", pool cudnn"
+             : c->pool_way == POOL_ARGMAX ? ", pool argmax"
+                                          : "",
+             c->float_acts ? ", acts f32" : "");
     *out = b;
     return 0;
 fail:

@@ -1,7 +1,7 @@
 // test_act_bf16: the model over a backend whose activations are bfloat16
 // (backend.h: BackendActType), against the same model in float32.
 //
-// Only the GPU keeps activations in bfloat16 (SIAMESE_CUDA_ACTS=bf16), but
+// Only the GPU keeps activations in bfloat16 (under --precision bf16), but
 // what the model does around them, the conversions at the backbone's two
 // ends, the float32 features for the head and the store, the input
 // gradient through a ping-pong buffer, buffers made again when the storage

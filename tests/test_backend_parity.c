@@ -42,7 +42,7 @@
 // convolutions on TF32 tensor cores (10 bits of mantissa: 2^-11 per operand)
 // to TOL_TF32 = 5e-3, the dense layers in FP32 to TOL_OP. Then FP32 again,
 // to its own tolerance: the precision can be switched back. Where the GPU
-// then keeps its activations in bfloat16 (SIAMESE_CUDA_ACTS=bf16; backend.h:
+// then keeps its activations in bfloat16 (its default under bf16; backend.h:
 // BackendActType), its conv and pool operations get them so (gpu_conv3x3_*
 // and gpu_maxpool2_* below convert each activation argument, and the
 // results back), the random inputs are bfloat16 values (the CPU computes
@@ -55,8 +55,8 @@
 // --device cpu compares the CPU with a second CPU backend of one thread
 // (whose reductions round differently): the harness itself, on any machine.
 // --device cpu-bf16 makes that second backend keep its activations in
-// bfloat16 under --precision bf16 (tests/act_emu.h), as the GPU does with
-// SIAMESE_CUDA_ACTS=bf16: the harness of that path.
+// bfloat16 under --precision bf16 (tests/act_emu.h), as the GPU does by
+// default: the harness of that path.
 // --selftest (with it, in make test) then checks the model check both ways
 // on that pair: it passes when near-tie flips are planted in the second
 // side's forward pass (as a GPU's rounding makes them), and it fails when

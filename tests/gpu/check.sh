@@ -31,8 +31,9 @@
 # and where a training step's time goes (3c): `siamese bench --mode
 # profile`, every operation of a VGG16 step timed with CUDA events, a table
 # by layer, in tf32 and bf16 (the PROFILE lines in $OUT/profile.txt);
-# and bfloat16 activations (3d, SIAMESE_CUDA_ACTS=bf16, not yet the
-# default): their parity, 2b's training against FP32, pairs/s and profile;
+# and float32 activations under bf16 (3d, SIAMESE_CUDA_ACTS=f32, the way
+# before bfloat16 activations became the default): their parity, 2b's
+# training against FP32, pairs/s and profile beside the default's;
 # and the CUDA backend's switches (4), each way that is not the default;
 # and data-parallel training (5): 20 steps of VGG16 in one process, under
 # mpirun with one rank (NCCL, gradient buckets) and two ranks sharing the
@@ -246,7 +247,7 @@ main() {
         sed -n "s/^PROFILE /PROFILE precision=$p /p" "$WORK/profile_$p.log" >>"$RES/profile.txt"
     done
 
-    bf16_activations
+    float_activations
 
     section "3e. speed: PyTorch eager, training under autocast bf16"
     if "$PY" -c "import torch" 2>/dev/null; then
@@ -275,7 +276,7 @@ main() {
 
     summary "$ib" "$tb"
     for k in parity predict training "parity tf32" "parity bf16" "training bf16" \
-        "parity bf16 acts" "training bf16 acts" trainer data-parallel; do
+        "parity bf16 f32 acts" "training bf16 f32 acts" trainer data-parallel; do
         [[ ${STATUS[$k]} == PASS* || ${STATUS[$k]} == SKIP* ]] || return 1
     done
     return 0
@@ -357,78 +358,79 @@ trainer() {
     done
 }
 
-# bfloat16 activations (SIAMESE_CUDA_ACTS=bf16, engine/backend_cuda.c; not
-# yet the default): under --precision bf16 the backbone's activations and
-# their gradients stay bfloat16 between layers. Its parity (every conv and
-# pool operation on bfloat16 activations, test_backend_parity --precision
-# bf16; with SIAMESE_CUDA_POOL=fused, whose pool backward pass is then
-# checked on them too, the other operations as by default), the same 200
-# training steps as 2b against FP32, then VGG16
-# training pairs/s in bf16 and the profile, against step 3a's bf16 figure
-# and step 3c's bf16 profile. The dry run checks the parity harness on the
-# CPU (a second CPU backend emulating bfloat16 activations: --device
-# cpu-bf16). Main's variables.
-bf16_activations() {
-    section "3d. bfloat16 activations (SIAMESE_CUDA_ACTS=bf16): parity, training against FP32, speed"
+# Float32 activations under --precision bf16 (SIAMESE_CUDA_ACTS=f32,
+# engine/backend_cuda.c): the way the runs of 2026-11-30 checked and timed,
+# before bfloat16 activations became the default (on reasoning: they had
+# not run on a GPU). So this step keeps the way before proven and timed
+# beside the new default: its parity (every conv3x3 and dense operation,
+# test_backend_parity --precision bf16), the same 200 training steps as 2b
+# against FP32, then VGG16 training pairs/s in bf16 and the profile,
+# against step 3a's bf16 figure and step 3c's bf16 profile (the default's).
+# The dry run has no bf16: its parity harness of bfloat16 activations runs
+# here instead (a second CPU backend emulating them: --device cpu-bf16).
+# Main's variables.
+float_activations() {
+    section "3d. float32 activations under bf16 (SIAMESE_CUDA_ACTS=f32, the way before): parity, training against FP32, speed"
     if skip bf16-acts; then
-        status "parity bf16 acts" "SKIP (GPU_CHECK_SKIP)"
-        status "training bf16 acts" "SKIP (GPU_CHECK_SKIP)"
+        status "parity bf16 f32 acts" "SKIP (GPU_CHECK_SKIP)"
+        status "training bf16 f32 acts" "SKIP (GPU_CHECK_SKIP)"
         return
     fi
     local pdev=$dev
     [ $DRY = 1 ] && pdev=cpu-bf16
-    SIAMESE_CUDA_ACTS=bf16 SIAMESE_CUDA_POOL=fused limited 60 "$RUN" test_backend_parity \
-        --device "$pdev" --precision bf16 >"$WORK/parity_bf16_acts.log" 2>&1
+    SIAMESE_CUDA_ACTS=f32 limited 60 "$RUN" test_backend_parity \
+        --device "$pdev" --precision bf16 >"$WORK/parity_bf16_f32acts.log" 2>&1
     local rc=$?
     case $rc in
-    0) status "parity bf16 acts" PASS ;;
-    124) status "parity bf16 acts" "FAIL (timeout)" ;;
-    *) status "parity bf16 acts" FAIL ;;
+    0) status "parity bf16 f32 acts" PASS ;;
+    124) status "parity bf16 f32 acts" "FAIL (timeout)" ;;
+    *) status "parity bf16 f32 acts" FAIL ;;
     esac
-    grep "^GPU\|^CPU 2\|^bfloat16\|^FAIL\|checks," "$WORK/parity_bf16_acts.log" | head -20
-    [ $rc = 0 ] || { echo "(the log's end:)"; tail -6 "$WORK/parity_bf16_acts.log"; }
+    grep "^GPU\|^CPU 2\|^bfloat16\|^FAIL\|checks," "$WORK/parity_bf16_f32acts.log" | head -20
+    [ $rc = 0 ] || { echo "(the log's end:)"; tail -6 "$WORK/parity_bf16_f32acts.log"; }
     if [ $DRY = 1 ]; then
-        status "training bf16 acts" "SKIP (dry run: the CPU has no bf16)"
+        status "training bf16 f32 acts" "SKIP (dry run: the CPU has no bf16)"
         return
     fi
-    SIAMESE_CUDA_ACTS=bf16 limited 90 "$RUN" train_compare --a "$dev" --b "$dev" --precision bf16 \
+    SIAMESE_CUDA_ACTS=f32 limited 90 "$RUN" train_compare --a "$dev" --b "$dev" --precision bf16 \
         --data "$data_arg" --backbone "$backbone" --input "$input" --batch "$tbatch" \
         --steps "$tsteps" --every 20 --time-limit $(($(left) - 30 < 60 ? $(left) - 30 : 60)) \
-        --csv "$RES/train_curves_bf16_acts.csv" >"$WORK/train_bf16_acts.log" 2>&1
+        --csv "$RES/train_curves_bf16_f32acts.csv" >"$WORK/train_bf16_f32acts.log" 2>&1
     rc=$?
     case $rc in
-    0) status "training bf16 acts" PASS ;;
-    124) status "training bf16 acts" "FAIL (timeout)" ;;
-    *) status "training bf16 acts" FAIL ;;
+    0) status "training bf16 f32 acts" PASS ;;
+    124) status "training bf16 f32 acts" "FAIL (timeout)" ;;
+    *) status "training bf16 f32 acts" FAIL ;;
     esac
-    grep "^backend B\|^first .* steps:\|^all .* steps:\|^time per step" "$WORK/train_bf16_acts.log"
-    [ $rc = 0 ] || { echo "(the log's end:)"; tail -8 "$WORK/train_bf16_acts.log"; }
-    SIAMESE_CUDA_ACTS=bf16 gpu_memory 60 "$WORK/bf16acts_ours_train_${tb%%,*}.log" "$RUN" \
+    grep "^backend B\|^first .* steps:\|^all .* steps:\|^time per step" "$WORK/train_bf16_f32acts.log"
+    [ $rc = 0 ] || { echo "(the log's end:)"; tail -8 "$WORK/train_bf16_f32acts.log"; }
+    SIAMESE_CUDA_ACTS=f32 gpu_memory 60 "$WORK/f32acts_ours_train_${tb%%,*}.log" "$RUN" \
         bench_model --device "$dev" --mode train --batch "${tb%%,*}" --precision bf16 \
         --backbone "$backbone" --input "$input" --seconds "$secs" ||
-        echo "(bench_model train --precision bf16 with bfloat16 activations failed)"
-    SIAMESE_CUDA_ACTS=bf16 limited 60 "$RUN" siamese bench --mode profile --device "$dev" \
+        echo "(bench_model train --precision bf16 with float32 activations failed)"
+    SIAMESE_CUDA_ACTS=f32 limited 60 "$RUN" siamese bench --mode profile --device "$dev" \
         --backbone "$backbone" --input-shape "$input" --batch "${tb%%,*}" --precision bf16 \
-        --repeat 5 >"$WORK/profile_bf16_acts.log" 2>&1 ||
-        echo "(bench --mode profile with bfloat16 activations failed)"
-    grep -v "^PROFILE" "$WORK/profile_bf16_acts.log"
-    sed -n "s/^PROFILE /PROFILE precision=bf16 acts=bf16 /p" "$WORK/profile_bf16_acts.log" >>"$RES/profile.txt"
+        --repeat 5 >"$WORK/profile_bf16_f32acts.log" 2>&1 ||
+        echo "(bench --mode profile with float32 activations failed)"
+    grep -v "^PROFILE" "$WORK/profile_bf16_f32acts.log"
+    sed -n "s/^PROFILE /PROFILE precision=bf16 acts=f32 /p" "$WORK/profile_bf16_f32acts.log" >>"$RES/profile.txt"
 }
 
 # The CUDA backend's switches (engine/backend_cuda.c, the top): each way
-# that is not the default, and the non-default ways together, against the
-# defaults, so that the run shows which to keep: the parity test with the
-# switch (every operation and the compact model), then bench_model's VGG16
-# training at batch 32 in tf32 and inference at batch 1 and 64, and for
-# the last entry (all together) bf16 training and the profile. One line
-# per switch in RESULTS.md.
+# that is not the default, against the defaults, so that the run shows
+# which to keep: the parity test with the switch (every operation and the
+# compact model), then bench_model's VGG16 training at batch 32 in tf32
+# and inference at batch 1 and 64. The last entry is the defaults of the
+# runs of 2026-11-30 together (the pool backward pass apart from the ReLU
+# mask and bias gradient, float32 activations under bf16), with bf16
+# training and the tf32 profile too: the two defaults set on reasoning
+# since, against the way before. One line per switch in RESULTS.md.
 SWITCHES=(
     "SIAMESE_CUDA_BIAS_GRAD=cudnn"
     "SIAMESE_CUDA_POOL=cudnn"
-    "SIAMESE_CUDA_POOL=fused"
     "SIAMESE_CUDA_CONV=find"
     "SIAMESE_CUDA_CONV=graph"
-    "SIAMESE_CUDA_POOL=fused SIAMESE_CUDA_ACTS=bf16"
+    "SIAMESE_CUDA_POOL=argmax SIAMESE_CUDA_ACTS=f32"
 )
 switches() {
     section "4. the CUDA backend's switches: parity, VGG16 training and inference speed each"
@@ -456,9 +458,9 @@ switches() {
         done
         echo "$line" >>"$WORK/switches.log"
     done
-    # All together: bf16 training and where the time goes.
+    # The defaults before: bf16 training and where the time goes.
     sw=${SWITCHES[$((${#SWITCHES[@]} - 1))]}
-    echo "-- all together: $sw"
+    echo "-- the defaults before: $sw"
     # shellcheck disable=SC2086
     limited 60 env $sw "$RUN" bench_model --device "$dev" --mode train --batch "${tb%%,*}" \
         --backbone "$backbone" --input "$input" --seconds "$secs" --precision bf16 \
@@ -467,9 +469,9 @@ switches() {
     # shellcheck disable=SC2086
     limited 60 env $sw "$RUN" siamese bench --mode profile --device "$dev" --backbone "$backbone" \
         --input-shape "$input" --batch "${tb%%,*}" --precision tf32 --repeat 5 \
-        >"$WORK/profile_all.log" 2>&1 || echo "(bench --mode profile with all switches failed)"
+        >"$WORK/profile_all.log" 2>&1 || echo "(bench --mode profile with the last row's switches failed)"
     grep -v "^PROFILE" "$WORK/profile_all.log"
-    sed -n "s/^PROFILE /PROFILE precision=tf32 switches=all /p" "$WORK/profile_all.log" >>"$RES/profile.txt"
+    sed -n "s/^PROFILE /PROFILE precision=tf32 switches=before /p" "$WORK/profile_all.log" >>"$RES/profile.txt"
 }
 
 # Data-parallel training (engine/dist.h; main's variables, and the trainer's
@@ -566,9 +568,9 @@ summary() {
         sed -n 's/.*max rel err \([0-9.e+-]*\) (tolerance 2e-02).*/\1/p' "$WORK/parity_bf16.log" 2>/dev/null |
             sort -g | tail -1 | sed 's/^/- parity bf16: worst max rel err of a bf16 conv or dense tensor: /;s/$/ (limit 2e-02)/'
         grep -h "^first .* steps:\|^all .* steps:\|^time per step\|time limit" "$WORK/train_bf16.log" 2>/dev/null | sed 's/^/- training bf16 (A FP32, B --precision bf16): /'
-        sed -n 's/.*max rel err \([0-9.e+-]*\) (tolerance 2e-02).*/\1/p' "$WORK/parity_bf16_acts.log" 2>/dev/null |
-            sort -g | tail -1 | sed 's/^/- parity bf16 acts (SIAMESE_CUDA_ACTS=bf16): worst max rel err of a bf16 conv or dense tensor: /;s/$/ (limit 2e-02)/'
-        grep -h "^first .* steps:\|^all .* steps:\|^time per step\|time limit" "$WORK/train_bf16_acts.log" 2>/dev/null | sed 's/^/- training bf16 acts (A FP32, B --precision bf16, SIAMESE_CUDA_ACTS=bf16): /'
+        sed -n 's/.*max rel err \([0-9.e+-]*\) (tolerance 2e-02).*/\1/p' "$WORK/parity_bf16_f32acts.log" 2>/dev/null |
+            sort -g | tail -1 | sed 's/^/- parity bf16 f32 acts (SIAMESE_CUDA_ACTS=f32): worst max rel err of a bf16 conv or dense tensor: /;s/$/ (limit 2e-02)/'
+        grep -h "^first .* steps:\|^all .* steps:\|^time per step\|time limit" "$WORK/train_bf16_f32acts.log" 2>/dev/null | sed 's/^/- training bf16 f32 acts (A FP32, B --precision bf16, SIAMESE_CUDA_ACTS=f32): /'
         echo
         echo "Pairs per second (--precision tf32 on both sides: TF32 convolutions, FP32 dense, PyTorch's defaults; PyTorch eager = the faster of NCHW and channels_last):"
         echo
@@ -604,11 +606,11 @@ summary() {
         echo "|---|---|---|---|---|---|"
         echo "| train batch $b1 | ${amp_ours:--} | ${amp_torch:--} | $(ratio "$amp_ours" "$amp_torch") | ${fp32_ours:--} | $(ratio "$amp_ours" "$fp32_ours") |"
         local acts_ours
-        acts_ours=$(result train "$b1" "$WORK/bf16acts_ours_train_$b1.log")
+        acts_ours=$(result train "$b1" "$WORK/f32acts_ours_train_$b1.log")
         if [ -n "$acts_ours" ]; then
-            echo "| train batch $b1, bfloat16 activations (SIAMESE_CUDA_ACTS=bf16) | $acts_ours | ${amp_torch:--} | $(ratio "$acts_ours" "$amp_torch") | ${fp32_ours:--} | $(ratio "$acts_ours" "$fp32_ours") |"
+            echo "| train batch $b1, float32 activations (SIAMESE_CUDA_ACTS=f32, the way before) | $acts_ours | ${amp_torch:--} | $(ratio "$acts_ours" "$amp_torch") | ${fp32_ours:--} | $(ratio "$acts_ours" "$fp32_ours") |"
             echo
-            echo "- bfloat16 activations against the default bf16 path: $(ratio "$acts_ours" "$amp_ours"); GPU memory in training: $(sed -n 's/^PEAK_MIB //p' "$WORK/bf16acts_ours_train_$b1.log" 2>/dev/null) MiB"
+            echo "- the default bf16 path (bfloat16 activations) against float32 activations: $(ratio "$amp_ours" "$acts_ours"); GPU memory in training: $(sed -n 's/^PEAK_MIB //p' "$WORK/bf16_ours_train_$b1.log" 2>/dev/null) MiB (bfloat16 activations), $(sed -n 's/^PEAK_MIB //p' "$WORK/f32acts_ours_train_$b1.log" 2>/dev/null) MiB (float32)"
         fi
         echo
         echo "The real trainer (siamese train --precision tf32, 2 epochs, the second one's pairs/s; the loader alone with the same threads; bench_model on the same model and batch):"
@@ -647,17 +649,17 @@ summary() {
             local all_bf16
             all_bf16=$(result train "${tb%%,*}" "$WORK/switch_all.bf16")
             echo
-            echo "- the last row's switches: training bf16 ${all_bf16:--} pairs/s (defaults ${amp_ours:--}: $(ratio "$all_bf16" "$amp_ours"))"
+            echo "- the last row's switches (the defaults before): training bf16 ${all_bf16:--} pairs/s (defaults ${amp_ours:--}: $(ratio "$all_bf16" "$amp_ours"))"
         fi
         if [ -s "$WORK/profile_all.log" ]; then
             echo
-            echo "Where a training step's time goes with all switches (tf32):"
+            echo "Where a training step's time goes with the last row's switches (the defaults before; tf32):"
             echo
             echo '```'
             grep "^layer\|^total\|^step:" "$WORK/profile_all.log"
             echo '```'
         fi
-        for p in tf32 bf16 bf16_acts; do
+        for p in tf32 bf16 bf16_f32acts; do
             [ -s "$WORK/profile_$p.log" ] || continue
             echo
             echo "Where a training step's time goes ($p, siamese bench --mode profile, ms; full table in gpu_check.log):"

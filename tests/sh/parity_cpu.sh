@@ -6,8 +6,7 @@
 # both backward passes from the same activations), and a gradient element
 # planted 1% off must fail it. What the GPU check's parity step relies on,
 # proven before a GPU session spends its minutes on it. Last, the checks of
-# bfloat16 activations (--precision bf16 with SIAMESE_CUDA_ACTS=bf16 on a
-# GPU) against a second CPU backend that emulates them (tests/act_emu.h),
+# bfloat16 activations (--precision bf16 on a GPU, by default) against a second CPU backend that emulates them (tests/act_emu.h),
 # and a failed backend reported as such.
 set -u
 P=build/tests/test_backend_parity
