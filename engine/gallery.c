@@ -73,9 +73,9 @@ static int check_arithmetic(const Gallery *g, const Backend *be, Err *e) {
     const int acts = strstr(g->arithmetic, "bf16 activations") != NULL;
     if (sscanf(g->arithmetic, "%15s %15[a-z0-9]", device, precision) == 2)
         snprintf(hint, sizeof hint, "give --device %s --precision %s%s, or ", device, precision,
-                 acts                          ? " with SIAMESE_CUDA_ACTS=bf16"
-                 : be->act == BACKEND_ACT_BF16 ? " without SIAMESE_CUDA_ACTS=bf16"
-                                               : "");
+                 acts                                     ? " with SIAMESE_CUDA_ACTS=bf16"
+                 : be->act == BACKEND_ACT_BF16 && !be->is_cpu ? " with SIAMESE_CUDA_ACTS=f32"
+                                                          : "");
     return err_set(e,
                    "%s holds features computed in %s, not in %s as this run computes them (its "
                    "scores would differ from a fresh computation's in their last digits): %sindex "
