@@ -58,6 +58,31 @@ void gallery_model_describe(const Model *m, char *buf, size_t len) {
              m->spec.pre.letterbox ? ", letterboxed" : "");
 }
 
+void gallery_arithmetic(const Backend *b, char *buf, size_t len) {
+    snprintf(buf, len, "%s %s%s", b->is_cpu ? "cpu" : "cuda", backend_precision_name(b->precision),
+             b->act == BACKEND_ACT_BF16 ? " with bf16 activations" : "");
+}
+
+// Fails, naming both, when g records another arithmetic than be's; the
+// hint gives the options that compute in g's ("cuda tf32": --device cuda
+// --precision tf32).
+static int check_arithmetic(const Gallery *g, const Backend *be, Err *e) {
+    char mine[64], device[16] = "", precision[16] = "", hint[160] = "";
+    gallery_arithmetic(be, mine, sizeof mine);
+    if (!g->arithmetic[0] || !strcmp(g->arithmetic, mine)) return 0;
+    const int acts = strstr(g->arithmetic, "bf16 activations") != NULL;
+    if (sscanf(g->arithmetic, "%15s %15[a-z0-9]", device, precision) == 2)
+        snprintf(hint, sizeof hint, "give --device %s --precision %s%s, or ", device, precision,
+                 acts                                     ? " with SIAMESE_CUDA_ACTS=bf16"
+                 : be->act == BACKEND_ACT_BF16 && !be->is_cpu ? " with SIAMESE_CUDA_ACTS=f32"
+                                                          : "");
+    return err_set(e,
+                   "%s holds features computed in %s, not in %s as this run computes them (its "
+                   "scores would differ from a fresh computation's in their last digits): %sindex "
+                   "again in %s into another file",
+                   g->path, g->arithmetic, mine, hint, mine);
+}
+
 int gallery_check_model(const Gallery *g, const Model *m, const char *model_path, Err *e) {
     char id[17], desc[160];
     if (gallery_model_id(m, id, e)) return -1;
@@ -73,7 +98,7 @@ int gallery_check_model(const Gallery *g, const Model *m, const char *model_path
     if (g->feat_dim != m->feat_dim)
         return err_set(e, "%s: entries of %d features under the identity of %s, which makes %d "
                        "(a damaged index)", g->path, g->feat_dim, model_path, m->feat_dim);
-    return 0;
+    return check_arithmetic(g, m->be, e);
 }
 
 // ---- HDF5 helpers -----------------------------------------------------------------
@@ -199,6 +224,9 @@ static int read_header(hid_t file, Gallery *g, Err *e) {
                        "%s: the index's attributes (count, feat_dim, code_dim, model_id, "
                        "model) are missing or wrong",
                        g->path);
+    // An index written before the arithmetic was recorded has none ("").
+    if (h5attr_read_string(file, "arithmetic", g->arithmetic, sizeof g->arithmetic))
+        g->arithmetic[0] = '\0';
     g->n = (long)count;
     g->feat_dim = F;
     // The paths' size comes from the dataset itself.
@@ -521,6 +549,7 @@ static int create_file(const AtomicFile *f, Gallery *g, const char *model_desc, 
     rc |= h5attr_write_int(file, "feat_dim", g->feat_dim);
     rc |= h5attr_write_int(file, "code_dim", g->code_dim);
     rc |= h5attr_write_int64(file, "count", g->n);
+    if (g->arithmetic[0]) rc |= h5attr_write_string(file, "arithmetic", g->arithmetic);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_layout(dcpl, H5D_CONTIGUOUS);
     H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);  // an offset now
@@ -712,6 +741,10 @@ static int write_index(Writer *w, const Model *m, const char *model_path, const 
     uint8_t *readable = malloc(g->n);
     int rc = w->feats && w->codes && readable ? 0 : err_set(e, "out of memory");
     if (!rc) rc = gallery_model_id(m, g->model_id, e);
+    // Entries kept from an index that recorded no arithmetic may be any
+    // arithmetic's: the new index does not claim one for them.
+    st->unrecorded = p->n_keep > 0 && old->open && !old->g.arithmetic[0];
+    if (!st->unrecorded) gallery_arithmetic(m->be, g->arithmetic, sizeof g->arithmetic);
     for (long i = 0; !rc && i < p->n_keep; i++) readable[i] = old->readable[p->keep[i]];
     size_t bytes = 1 << 20;  // HDF5's metadata: a few KB
     for (int d = 0; d < DS_COUNT; d++) bytes += dataset_bytes(d, g);

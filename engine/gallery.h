@@ -4,7 +4,10 @@
 // The index is an HDF5 file (n entries, F features each):
 //   /  attrs        siamese_index (the format's version, 1), model_id (16 hex
 //                   digits, gallery_model_id), model (what it was, for
-//                   messages), feat_dim F, count n, code_dim C
+//                   messages), feat_dim F, count n, code_dim C,
+//                   arithmetic (what computed the features, gallery_arithmetic:
+//                   "cpu fp32", "cuda tf32"...; absent from an index written
+//                   before it was recorded, or holding entries of one)
 //   /features       float32 (n,F)  the backbone's features: the exact head's input
 //   /codes          uint8   (n,C)  the same in the cheap stage's 8-bit code (proxy.h)
 //   /code_step      float32 (1)    the codes' step
@@ -41,6 +44,7 @@ typedef struct Gallery {
     int code_dim;  // C
     char model_id[17];
     char model[512];  // "model_data/x.h5 (compact, 105 px, inverted input)"
+    char arithmetic[64];  // "cpu fp32" (gallery_arithmetic); "" when not recorded
     float code_step;
     off_t at_features, at_codes, at_code_step, at_readable, at_size, at_mtime, at_path_offsets,
         at_paths;
@@ -66,9 +70,17 @@ int gallery_find_path(const Gallery *g, const char *path, long *index, Err *e);
 int gallery_model_id(const Model *m, char out[17], Err *e);
 // "compact, 105 px, inverted input" into buf.
 void gallery_model_describe(const Model *m, char *buf, size_t len);
+// The arithmetic b computes features in, as an index records it: its kind
+// of device, the precision it computes in (b->precision: tf32 on the CPU
+// is fp32) and bfloat16 activations where it keeps them: "cpu fp32",
+// "cuda tf32", "cuda bf16 with bf16 activations". Features of one model agree
+// to the last digit only within one arithmetic.
+void gallery_arithmetic(const Backend *b, char *buf, size_t len);
 // Fails, naming both models, unless g was indexed with m, and unless its
 // rows have m's feature count (every reader sizes its buffers by m);
-// model_path is m's file, for the message.
+// model_path is m's file, for the message. Fails too, naming g's file and
+// both arithmetics, when g records another arithmetic than m's backend
+// computes in. An index that records none passes (g->arithmetic is "").
 int gallery_check_model(const Gallery *g, const Model *m, const char *model_path, Err *e);
 
 typedef struct GalleryUpdate {
@@ -78,6 +90,8 @@ typedef struct GalleryUpdate {
     long changed;                 // files embedded again (size or time changed)
     long removed;                 // entries under the folder whose file is gone
     long unreadable;              // files just embedded that did not decode
+    int unrecorded;               // entries kept from an index that recorded no
+                                  // arithmetic: the new one records none either
     char first_unreadable[1024];  // the first one's message
 } GalleryUpdate;
 

@@ -99,6 +99,16 @@ int cli_option_error(int c, char **argv) {
     return EXIT_USAGE;
 }
 
+int cli_flush_stdout(void) {
+    static int said;
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return 0;
+    // (A failed write's data is dropped from the buffer and errno goes
+    // with it; the first failure is the one seen with its reason.)
+    if (!said++) cli_error("standard output: %s", errno ? strerror(errno) : "a write failed");
+    return -1;
+}
+
 void cli_usage_hint(const char *command) {
     fprintf(stderr, "'%s %s --help' lists the options.\n", cli_prog, command);
 }

@@ -99,6 +99,12 @@ int cli_option_error(int c, char **argv);
 // one ends the program at once.
 void cli_catch_stop_signals(void (*handler)(int));
 
+// Flushes standard output: 0, or -1 when a write to it failed, now or
+// before (a full disk, a closed descriptor), which is said once, naming
+// the reason. main calls it after every command, so lost results are a
+// failure (exit status 1), never a silent success.
+int cli_flush_stdout(void);
+
 // The line that follows every usage error: "'siamese train --help' lists
 // the options." (command: the subcommand's name).
 void cli_usage_hint(const char *command);

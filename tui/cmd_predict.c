@@ -1,5 +1,6 @@
 // siamese predict: the similarity of two images, or of pairs of paths read
 // two lines at a time from standard input (the line protocol).
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,13 +94,36 @@ static char *trim(char *s) {
     return s;
 }
 
-// Next non-blank line, or NULL at end of input.
-static char *next_path(FILE *in, char **line, size_t *cap) {
-    while (getline(line, cap, in) >= 0) {
-        char *t = trim(*line);
-        if (*t) return t;
+// One line of the protocol: its buffer, its number, and the path in it.
+typedef struct PathLine {
+    char *buf;
+    size_t cap;
+    long no;      // its number in the input
+    char *path;   // in buf, trimmed
+    int nul;      // the line holds a NUL byte: it names no file
+} PathLine;
+
+// Reads the next non-blank line into l: 1, or 0 at the end of input, -1
+// when the input cannot be read (said). A NUL byte cannot be part of a
+// path, and the C string would end there and name another file (or none:
+// a blank line, skipped, would shift every later pair), so such a line is
+// flagged, to be answered 'error' as a pair's.
+static int next_path(FILE *in, PathLine *l, long *lines) {
+    ssize_t len;
+    while ((len = getline(&l->buf, &l->cap, in)) >= 0) {
+        l->no = ++*lines;
+        l->nul = memchr(l->buf, '\0', (size_t)len) != NULL;
+        l->path = trim(l->buf);
+        if (*l->path || l->nul) return 1;
     }
-    return NULL;
+    if (!ferror(in)) return 0;
+    cli_error("standard input: %s", strerror(errno));
+    return -1;
+}
+
+static void say_nul_line(long no) {
+    cli_error("standard input, line %ld: a NUL byte in a path (one path a line, as find -print "
+              "writes them, not find -print0)", no);
 }
 
 void predict_print_score(FILE *f, float prob, const PredictOpts *o) {
@@ -108,32 +132,42 @@ void predict_print_score(FILE *f, float prob, const PredictOpts *o) {
     fputc('\n', f);
 }
 
-int predict_lines(Model *m, const PredictOpts *o, FILE *in, FILE *out) {
-    char *l1 = NULL, *l2 = NULL;
-    size_t c1 = 0, c2 = 0;
-    int failed = 0;
-    char *p1;
-    while ((p1 = next_path(in, &l1, &c1))) {
-        char *p2 = next_path(in, &l2, &c2);
-        if (!p2) {
-            cli_error("%s: no second image path before the end of input", p1);
+int predict_lines(Model *m, const PredictOpts *o, FILE *in) {
+    PathLine l1 = {0}, l2 = {0};
+    long lines = 0;
+    int failed = 0, got;
+    while ((got = next_path(in, &l1, &lines)) > 0) {
+        got = next_path(in, &l2, &lines);
+        if (got <= 0) {
+            if (got == 0 && l1.nul) say_nul_line(l1.no);
+            else if (got == 0) cli_error("%s: no second image path before the end of input", l1.path);
             failed = 1;
             break;
         }
         float prob;
-        if (predict_pair(m, p1, p2, &prob)) {
-            fprintf(out, "error\n");
+        if (l1.nul || l2.nul) {
+            say_nul_line(l1.nul ? l1.no : l2.no);
+            puts("error");
+            failed = 1;
+        } else if (predict_pair(m, l1.path, l2.path, &prob)) {
+            puts("error");
             failed = 1;
             // Out of memory passes (the next pair may fit); after a device
             // fault nothing more can be computed.
             if (backend_recover(m->be)) break;
         } else {
-            predict_print_score(out, prob, o);
+            predict_print_score(stdout, prob, o);
         }
-        fflush(out);
+        // A result that cannot be written ends the run: the lines after it
+        // would no longer match their pairs.
+        if (cli_flush_stdout()) {
+            failed = 1;
+            break;
+        }
     }
-    free(l1);
-    free(l2);
+    if (got < 0) failed = 1;
+    free(l1.buf);
+    free(l2.buf);
     return failed ? EXIT_RUNTIME : EXIT_OK;
 }
 
@@ -167,7 +201,7 @@ int cmd_predict(int argc, char **argv) {
         rc = predict_pair(m, argv[first], argv[first + 1], &prob) ? EXIT_RUNTIME : EXIT_OK;
         if (!rc) predict_print_score(stdout, prob, &po);
     } else {
-        rc = predict_lines(m, &po, stdin, stdout);
+        rc = predict_lines(m, &po, stdin);
     }
     model_free(m);
     backend_close(be);

@@ -170,6 +170,14 @@ static int rank_index(const CommonOpts *co, const char *query, const char *index
     SearchHit *hits = NULL;
     long n_hits = 0;
     if (!rc && gallery_check_model(&g, m, mpath, &e)) rc = EXIT_RUNTIME;
+    if (!rc && !g.arithmetic[0]) {
+        char mine[64];
+        gallery_arithmetic(be, mine, sizeof mine);
+        cli_error("note: %s does not record the arithmetic of its features (an index written "
+                  "before siamese recorded it): its scores are exact if it was computed in %s, "
+                  "as this run computes; index again into a new file to record it",
+                  index, mine);
+    }
     if (!rc) {
         q = malloc(m->feat_dim * sizeof *q);
         hits = malloc(room * sizeof *hits);

@@ -40,7 +40,8 @@ int predict_pair(Model *m, const char *p1, const char *p2, float *prob);
 // A score as every mode prints it: six decimals, then with --verdict
 // " SAME" or " DIFFERENT" at the threshold; then the newline.
 void predict_print_score(FILE *f, float prob, const PredictOpts *o);
-int predict_lines(Model *m, const PredictOpts *o, FILE *in, FILE *out);
+// The line protocol: pairs of paths from in, one line each on stdout.
+int predict_lines(Model *m, const PredictOpts *o, FILE *in);
 // The compare loop in a terminal (curses, or readline prompts with --plain),
 // with predict's options as parsed; returns the exit status.
 int cmd_interactive(const PredictOpts *o);

@@ -36,28 +36,38 @@ static void usage(FILE *f) {
     fprintf(f, "\n'%s COMMAND --help' describes a command's options.\n", cli_prog);
 }
 
+// Results that never reached standard output (a full disk, a closed
+// descriptor) make the run a failure rather than a success with lines
+// missing.
+static int check_stdout(int rc) {
+    return cli_flush_stdout() && rc == EXIT_OK ? EXIT_RUNTIME : rc;
+}
+
 // argv[0] becomes the command's name, as each command expects.
 static int run_command(const Command *cmd, int argc, char **argv) {
     argv[0] = (char *)cmd->name;
     int rc = cmd->run(argc, argv);
     // A usage error was said in one line; where to read more follows.
     if (rc == EXIT_USAGE) cli_usage_hint(cmd->name);
-    return rc;
+    return check_stdout(rc);
 }
 
 int main(int argc, char **argv) {
     if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
                       !strcmp(argv[1], "help"))) {
         usage(stdout);
-        return EXIT_OK;
+        return check_stdout(EXIT_OK);
     }
     const Command *cmd = NULL;
     if (argc >= 2 && argv[1][0] != '-') {
         for (size_t i = 0; i < N_COMMANDS; i++)
             if (!strcmp(argv[1], COMMANDS[i].name)) cmd = &COMMANDS[i];
         // `siamese A.png B.png`: an image where a command was expected is
-        // predict's operand.
-        if (!cmd && access(argv[1], F_OK) == 0) return run_command(&COMMANDS[0], argc, argv);
+        // predict's operand; so is a name that looks like a path (no
+        // command has a '.' or a '/'), so that a mistyped one is told it
+        // is missing rather than that it is not a command.
+        if (!cmd && (access(argv[1], F_OK) == 0 || strpbrk(argv[1], "./")))
+            return run_command(&COMMANDS[0], argc, argv);
         if (!cmd) {
             cli_error("unknown command '%s'", argv[1]);
             fprintf(stderr, "'%s --help' lists the commands.\n", cli_prog);

@@ -97,6 +97,36 @@ expect 1 "$idx was indexed with $model" "not with $T/tiny.h5" -- \
 expect 1 "$idx was indexed with $model" -- ./siamese index --model "$T/tiny.h5" "$g" --out "$idx"
 cmp -s "$idx" "$T/before.h5" || fail "the index changed after a refused update"
 
+# The arithmetic: the CPU records "cpu fp32". An index whose features were
+# computed in another (a GPU's tf32, forged here: this machine computes
+# fp32 only) is refused by rank and by an update, naming the file, both
+# arithmetics and the options that compute in its; the file unchanged.
+# test_gallery checks the same with real bfloat16 features.
+attr_of() { h5dump -a "$2" "$1" 2>/dev/null | sed -n 's/^ *(0): //p'; }
+[ "$(attr_of "$idx" arithmetic)" = '"cpu fp32"' ] ||
+    fail "the index records arithmetic $(attr_of "$idx" arithmetic), expected \"cpu fp32\""
+cp "$idx" "$T/gpu.h5"
+$H5EDIT "$T/gpu.h5" set-attr arithmetic "cuda tf32" || fail "h5edit set-attr"
+cp "$T/gpu.h5" "$T/gpu_before.h5"
+expect 1 "$T/gpu.h5 holds features computed in cuda tf32, not in cpu fp32" \
+    "give --device cuda --precision tf32" -- ./siamese rank "${common[@]}" "$q" "$T/gpu.h5"
+expect 1 "$T/gpu.h5 holds features computed in cuda tf32, not in cpu fp32" -- \
+    ./siamese index "${common[@]}" "$g" --out "$T/gpu.h5"
+cmp -s "$T/gpu.h5" "$T/gpu_before.h5" || fail "an index of another arithmetic changed after a refused update"
+# An index written before the arithmetic was recorded ranks as before,
+# with a note; an update keeps it unrecorded, with a note.
+cp "$idx" "$T/old.h5"
+$H5EDIT "$T/old.h5" drop-attr arithmetic || fail "h5edit drop-attr"
+./siamese rank "${common[@]}" --top 0 "$q" "$idx" >"$T/new_rank" 2>/dev/null || fail "rank the index"
+./siamese rank "${common[@]}" --top 0 "$q" "$T/old.h5" >"$T/old_rank" 2>"$T/err" || fail "rank an unrecorded index"
+cmp -s "$T/new_rank" "$T/old_rank" || fail "an unrecorded index ranks otherwise"
+grep -q "note: $T/old.h5 does not record the arithmetic" "$T/err" || { cat "$T/err"; fail "no note on an unrecorded index"; }
+touch "$g/character01/"*_02.png
+./siamese index "${common[@]}" "$g" --out "$T/old.h5" >"$T/out" 2>"$T/err" || fail "update an unrecorded index"
+grep -q "note: $T/old.h5 recorded no arithmetic" "$T/err" || { cat "$T/err"; fail "no note on updating an unrecorded index"; }
+[ -z "$(attr_of "$T/old.h5" arithmetic)" ] || fail "an updated unrecorded index claims an arithmetic"
+rm "$T/gpu.h5" "$T/gpu_before.h5" "$T/old.h5"
+
 # A failed update (a file-size limit) leaves the previous index and no
 # temporary file.
 touch "$g/character01/"*_01.png

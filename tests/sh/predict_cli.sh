@@ -37,6 +37,32 @@ else
     skip_part "no Omniglot at $OMNIGLOT: the Omniglot pairs"
 fi
 
+# The line protocol's input and output failing: said, exit status 1, never
+# a silent success with results missing.
+expect_status 1 ./siamese --model $KERAS < "$TMP"
+expect_stderr "standard input: Is a directory"
+if [ -w /dev/full ]; then
+    ./siamese predict --model $KERAS img/a.png img/b.png > /dev/full 2> "$TMP/err"
+    [ $? -eq 1 ] || fail "predict into a full disk must exit 1"
+    expect_stderr "standard output: No space left on device"
+    printf '%s\n' img/a.png img/b.png img/a.png img/c.png > "$TMP/pairs2"
+    ./siamese --model $KERAS < "$TMP/pairs2" > /dev/full 2> "$TMP/err"
+    [ $? -eq 1 ] || fail "the line protocol into a full disk must exit 1"
+    expect_stderr "standard output: No space left on device"
+    [ "$(grep -c 'standard output' "$TMP/err")" -eq 1 ] || fail "the write error said more than once: $(cat "$TMP/err")"
+else
+    skip_part "no writable /dev/full: output to a full disk"
+fi
+# A NUL byte ends no path early (it would name another file, or make a
+# blank line that shifts the pairs): that pair is 'error', the rest align.
+printf 'img/a.png\0x\nimg/b.png\n\0\nimg/c.png\nimg/a.png\nimg/b.png\n' |
+    ./siamese --model $KERAS > "$TMP/out" 2> "$TMP/err"
+[ $? -eq 1 ] || fail "a NUL byte in a path must make the exit status 1"
+[ "$(tr '\n' ' ' < "$TMP/out")" = "error error $(sed -n 1p "$TMP/one") " ] ||
+    fail "NUL bytes in paths: got '$(tr '\n' ' ' < "$TMP/out")'"
+expect_stderr "standard input, line 1: a NUL byte in a path"
+expect_stderr "standard input, line 3: a NUL byte in a path"
+
 # Bad weights: a clear message naming the file, exit 1.
 printf 'not hdf5' > "$TMP/bad.h5"
 expect_status 1 ./siamese predict --model "$TMP/bad.h5" img/a.png img/b.png
@@ -66,6 +92,11 @@ expect_status 2 ./siamese predict --threads 0 img/a.png img/b.png
 expect_stderr "threads: 0 is out of range"
 expect_status 2 ./siamese frobnicate
 expect_stderr "unknown command 'frobnicate'"
+# A missing image in `siamese A B` is named as such, not as a command.
+expect_status 1 ./siamese no/such.png img/b.png --model $KERAS
+expect_stderr "image 1: no/such.png: No such file or directory"
+expect_status 1 ./siamese missing.jpg img/b.png --model $KERAS
+expect_stderr "image 1: missing.jpg: No such file or directory"
 expect_status 0 ./siamese predict --help
 expect_stdout "usage: siamese predict"
 
