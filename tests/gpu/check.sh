@@ -422,15 +422,17 @@ float_activations() {
 # compact model), then bench_model's VGG16 training at batch 32 in tf32
 # and inference at batch 1 and 64. The last entry is the defaults of the
 # runs of 2026-11-30 together (the pool backward pass apart from the ReLU
-# mask and bias gradient, float32 activations under bf16), with bf16
-# training and the tf32 profile too: the two defaults set on reasoning
-# since, against the way before. One line per switch in RESULTS.md.
+# mask and bias gradient, float32 activations under bf16, narrow inputs
+# convolved as they are), with bf16 training and the tf32 profile too: the
+# three defaults set on reasoning since, against the way before. One line
+# per switch in RESULTS.md.
 SWITCHES=(
     "SIAMESE_CUDA_BIAS_GRAD=cudnn"
     "SIAMESE_CUDA_POOL=cudnn"
     "SIAMESE_CUDA_CONV=find"
     "SIAMESE_CUDA_CONV=graph"
-    "SIAMESE_CUDA_POOL=argmax SIAMESE_CUDA_ACTS=f32"
+    "SIAMESE_CUDA_PAD=off"
+    "SIAMESE_CUDA_POOL=argmax SIAMESE_CUDA_ACTS=f32 SIAMESE_CUDA_PAD=off"
 )
 switches() {
     section "4. the CUDA backend's switches: parity, VGG16 training and inference speed each"
