@@ -307,6 +307,18 @@ int gallery_entry_path(const Gallery *g, long i, char *buf, size_t len, Err *e) 
     return 0;
 }
 
+int gallery_entry_current(const Gallery *g, long i, const char *path, int *current, Err *e) {
+    *current = 1;
+    if (path[0] != '/') return 0;  // made-up entries (synthetic/NNN) have no file
+    int64_t size, mtime;
+    if (read_at(g, g->at_size + i * 8, &size, 8, e) || read_at(g, g->at_mtime + i * 8, &mtime, 8, e))
+        return -1;
+    struct stat st;
+    *current = stat(path, &st) == 0 && st.st_size == size &&
+               (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec == mtime;
+    return 0;
+}
+
 int gallery_find_path(const Gallery *g, const char *path, long *index, Err *e) {
     *index = -1;
     // Block by block: a block's paths lie together, after its offsets.

@@ -32,6 +32,7 @@ cmp -s "$T/folder" "$T/index" || { diff "$T/folder" "$T/index" | head; fail "ind
 [ "$(wc -l <"$T/index")" -eq 399 ] || fail "--top 0: $(wc -l <"$T/index") results, expected 399"
 grep -q "the query is in the index ($q): left out of the ranking" "$T/err" ||
     { cat "$T/err"; fail "query note"; }
+grep -q "changed or were removed" "$T/err" && { cat "$T/err"; fail "a current index called stale"; }
 # Another name of the query's file (a hard link outside the gallery): its
 # path is not in the index, but it is left out all the same, and the
 # ranking is the one of the file's own path.
@@ -126,6 +127,15 @@ grep -qx "$T/bad.h5: 15 entries: 13 embedded (0 new, 0 changed, 13 undecodable t
 grep -q "warning: 12 files did not decode" "$T/err" || { cat "$T/err"; fail "the repaired file still undecodable"; }
 ./siamese rank "${common[@]}" --top 0 "$q" "$T/bad.h5" 2>/dev/null | grep -q " $bad/fixed.png\$" ||
     fail "the file repaired in place is not ranked"
+# A stale index (a file removed, one changed since): rank says which.
+rm "$bad/fixed.png"
+./siamese rank "${common[@]}" --top 0 "$q" "$T/bad.h5" >/dev/null 2>"$T/err" || fail "rank a stale index"
+grep -q "warning: 1 of these results changed or were removed since $T/bad.h5 was indexed (the first: $bad/fixed.png)" "$T/err" ||
+    { cat "$T/err"; fail "a removed file's result not flagged"; }
+touch "$bad/"*_01.png
+./siamese rank "${common[@]}" --top 0 "$q" "$T/bad.h5" >/dev/null 2>"$T/err" || fail "rank a stale index"
+grep -q "warning: 2 of these results changed or were removed" "$T/err" ||
+    { cat "$T/err"; fail "a changed file's result not flagged"; }
 
 # Another model: refused, naming both; the index unchanged.
 tiny_model "$T/tiny.h5"
