@@ -221,6 +221,26 @@ ls "$idx".tmp$pid* 2>/dev/null | grep -qv elsewhere && fail "the temporary file 
 [ -e "$idx.tmp$$.$host" ] || fail "the temporary file of a running process was removed"
 [ -e "$idx.tmp$pid.elsewhere" ] || fail "another machine's temporary file was removed"
 rm -f "$idx".tmp*
+# Two updates of one index at once (the first held by SIGSTOP while the
+# second runs): the one that ends second would drop the other's entries
+# with its rename; it fails instead, and the file is the other's.
+race=$T/race
+mkdir -p "$race"
+cp -r "$g/character0"[1-9] "$race/"  # 180 images
+SIAMESE_PROGRESS=1 ./siamese index "${common[@]}" "$race" --out "$T/race.h5" >"$T/out" 2>"$T/err" &
+pid=$!
+for _ in $(seq 600); do grep -q "images embedded" "$T/err" && break; sleep 0.1; done
+kill -STOP $pid
+./siamese index "${common[@]}" "$other" --out "$T/race.h5" >/dev/null 2>&1 || fail "the second of two updates"
+cp "$T/race.h5" "$T/race_before.h5"
+kill -CONT $pid
+wait $pid
+rc=$?
+[ $rc -eq 1 ] || fail "the update that ended second: exit $rc, expected 1"
+grep -q "$T/race.h5 was created by another process while this update ran" "$T/err" ||
+    { cat "$T/err"; fail "the update that ended second: no message"; }
+cmp -s "$T/race.h5" "$T/race_before.h5" || fail "the other update's index was replaced"
+ls "$T"/race.h5.tmp* >/dev/null 2>&1 && fail "a temporary file was left by the update that ended second"
 
 # Damaged or foreign files named as the index.
 head -c 300000 "$idx" >"$T/cut.h5"
