@@ -223,11 +223,10 @@ ls "$idx".tmp$pid* 2>/dev/null | grep -qv elsewhere && fail "the temporary file 
 rm -f "$idx".tmp*
 # Two updates of one index at once (the first held by SIGSTOP while the
 # second runs): the one that ends second would drop the other's entries
-# with its rename; it fails instead, and the file is the other's.
-race=$T/race
-mkdir -p "$race"
-cp -r "$g/character0"[1-9] "$race/"  # 180 images
-SIAMESE_PROGRESS=1 ./siamese index "${common[@]}" "$race" --out "$T/race.h5" >"$T/out" 2>"$T/err" &
+# with its rename; it fails instead, and the file is the other's. (The
+# first embeds 1500 images: on a quiet machine 180 were done before the
+# poll below saw the first batch.)
+SIAMESE_PROGRESS=1 ./siamese index "${common[@]}" "$big" --out "$T/race.h5" >"$T/out" 2>"$T/err" &
 pid=$!
 for _ in $(seq 600); do grep -q "images embedded" "$T/err" && break; sleep 0.1; done
 kill -STOP $pid
