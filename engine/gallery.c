@@ -493,11 +493,17 @@ static int plan_update(const OldIndex *o, const Listed *l, int n_listed, const c
     for (int i = 0; i < n_listed; i++) {
         while (j < n_old && strcmp(old_path(o, by_path[j]), l[i].path) < 0) j++;
         long old = j < n_old && !strcmp(old_path(o, by_path[j]), l[i].path) ? by_path[j] : -1;
-        if (old >= 0 && o->size[old] == l[i].size && o->mtime[old] == l[i].mtime_ns) {
+        const int same = old >= 0 && o->size[old] == l[i].size && o->mtime[old] == l[i].mtime_ns;
+        // A file that did not decode is tried again even when unchanged: what
+        // kept it from decoding may have gone without touching its size or
+        // time (its permissions, a decoder this program has gained).
+        if (same && o->readable[old]) {
             keep[old] = 1;
         } else {
             p->embed[p->n_embed++] = i;
-            if (old >= 0)
+            if (same)
+                st->retried++;
+            else if (old >= 0)
                 st->changed++;
             else
                 st->added++;
@@ -510,7 +516,7 @@ static int plan_update(const OldIndex *o, const Listed *l, int n_listed, const c
         if (keep[i]) p->keep[p->n_keep++] = i;
     }
     st->kept = p->n_keep;
-    st->removed = n_old - p->n_keep - st->changed;
+    st->removed = n_old - p->n_keep - st->changed - st->retried;
     free(by_path);
     free(keep);
     return 0;
@@ -622,12 +628,15 @@ static int copy_kept(Writer *w, const OldIndex *o, const Plan *p, Err *e) {
     return 0;
 }
 
+// Why each file of a batch did not decode (EMBED_BATCH, message).
+typedef char Why[EMBED_BATCH][sizeof(((Err *)0)->msg)];
+
 // Where the features of new entries come from: their images (index), or
-// made up (benchmarks). fill gives k files' features (k,F) and readable
-// flags, and the first failure's message.
+// made up (benchmarks). fill gives k files' features (k,F), readable flags
+// and, for each file that did not decode, why.
 typedef struct Source {
     int (*fill)(struct Source *s, const Listed *const *files, long k, float *feats, uint8_t *ok,
-                char *first, size_t first_len, Err *e);
+                Why *why, Err *e);
     const char *stage;  // for the progress: "images embedded"
     Model *m;
     int threads;    // decoding threads
@@ -635,33 +644,38 @@ typedef struct Source {
     float *protos;  // and their cluster centres (SYNTH_CLUSTERS,F)
 } Source;
 
+static void note_why(int i, const char *msg, void *ctx) {
+    snprintf((*(Why *)ctx)[i], sizeof (*(Why *)ctx)[i], "%s", msg);
+}
+
 static int fill_images(Source *s, const Listed *const *files, long k, float *feats, uint8_t *ok,
-                       char *first, size_t first_len, Err *e) {
+                       Why *why, Err *e) {
     const char *given[EMBED_BATCH];
     for (long i = 0; i < k; i++) given[i] = files[i]->given;
-    EvalOpts o = {.threads = s->threads};
-    return eval_embed_files(s->m, given, (int)k, &o, feats, ok, first, first_len, e);
+    EvalOpts o = {.threads = s->threads, .failed = note_why, .failed_ctx = why};
+    return eval_embed_files(s->m, given, (int)k, &o, feats, ok, NULL, 0, e);
 }
 
 static int embed_new(Writer *w, Source *src, const Listed *l, const Plan *p, uint8_t *readable,
                      const EvalOpts *o, GalleryUpdate *st, Err *e) {
     const Listed *files[EMBED_BATCH];
-    char first[1024];
-    int rc = 0;
+    Why *why = malloc(sizeof *why);
+    int rc = why ? 0 : err_set(e, "out of memory");
     for (long b0 = 0; !rc && b0 < p->n_embed; b0 += EMBED_BATCH) {
         if ((rc = interrupted(w, e))) break;
         const long k = p->n_embed - b0 < EMBED_BATCH ? p->n_embed - b0 : EMBED_BATCH;
         for (long i = 0; i < k; i++) files[i] = &l[p->embed[b0 + i]];
         uint8_t *ok = readable + w->rows;
-        rc = src->fill(src, files, k, w->feats, ok, first, sizeof first, e);
+        rc = src->fill(src, files, k, w->feats, ok, why, e);
         for (long i = 0; !rc && i < k; i++)
-            if (!ok[i] && !st->unreadable++)
-                snprintf(st->first_unreadable, sizeof st->first_unreadable, "%s", first);
+            if (!ok[i] && st->unreadable++ < GALLERY_NAMED)
+                memcpy(st->unreadable_msg[st->unreadable - 1], (*why)[i], sizeof (*why)[i]);
         if (!rc) w->top = proxy_max(w->proxy, w->feats, k, w->top);
         if (!rc) rc = write_rows(w, DS_FEATURES, w->rows, w->feats, k, e);
         w->rows += k;
         if (!rc && o && o->progress) o->progress(src->stage, b0 + k, p->n_embed, o->ctx);
     }
+    free(why);
     return rc;
 }
 
@@ -787,7 +801,14 @@ int gallery_index(Model *m, const char *model_path, const char *dir, const char 
     if (!rc) rc = list_folder(dir, &l, &n_listed, root, e);
     if (!rc) rc = plan_update(&old, l, n_listed, root, &p, st, e);
     if (!rc && p.n_keep + p.n_embed == 0) rc = err_set(e, "%s: no image files found", dir);
-    if (!rc) rc = write_index(&w, m, model_path, &old, l, &p, &src, o, st, e);
+    // Nothing new, changed or removed: the index is already this one, and
+    // writing it again would copy every entry (gigabytes at a million).
+    const int same = old.open && p.n_embed == 0 && st->removed == 0;
+    if (!rc && same) {
+        st->entries = old.g.n;
+        st->unrecorded = !old.g.arithmetic[0];
+    }
+    if (!rc && !same) rc = write_index(&w, m, model_path, &old, l, &p, &src, o, st, e);
     old_free(&old);
     if (l) listed_free(l, n_listed);
     free(p.keep);
@@ -817,7 +838,7 @@ static void synth_row(const Source *s, int F, long i, float *f) {
 }
 
 static int fill_synthetic(Source *s, const Listed *const *files, long k, float *feats, uint8_t *ok,
-                          char *first, size_t first_len, Err *e) {
+                          Why *why, Err *e) {
     const int F = s->m->feat_dim;
     for (long i = 0; i < k; i++) {
         synth_row(s, F, strtol(files[i]->path + strlen("synthetic/"), NULL, 10), feats + i * F);

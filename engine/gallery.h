@@ -12,8 +12,9 @@
 //   /codes          uint8   (n,C)  the same in the cheap stage's 8-bit code (proxy.h)
 //   /code_step      float32 (1)    the codes' step
 //   /readable       uint8   (n)    0: the file did not decode (its features are
-//                                  zeros); kept, so re-indexing retries it only
-//                                  once it changes
+//                                  zeros); kept, and tried again at each update
+//                                  (a permission fixed changes neither size
+//                                  nor time)
 //   /file_size      int64   (n)    bytes, and
 //   /file_mtime_ns  int64   (n)    modification time: a file whose size or time
 //                                  differs from these is embedded again
@@ -34,6 +35,8 @@
 #include "model.h"
 
 #define GALLERY_FORMAT 1
+// Undecodable files an update names one by one (GalleryUpdate).
+#define GALLERY_NAMED 10
 
 // An open index: the attributes, and where each dataset's bytes lie.
 typedef struct Gallery {
@@ -88,11 +91,13 @@ typedef struct GalleryUpdate {
     long kept;                    // entries carried over without embedding
     long added;                   // files new to the index
     long changed;                 // files embedded again (size or time changed)
+    long retried;                 // unchanged files that did not decode, tried again
     long removed;                 // entries under the folder whose file is gone
     long unreadable;              // files just embedded that did not decode
+    // The first GALLERY_NAMED of them, in path order: "PATH: why".
+    char unreadable_msg[GALLERY_NAMED][sizeof(((Err *)0)->msg)];
     int unrecorded;               // entries kept from an index that recorded no
                                   // arithmetic: the new one records none either
-    char first_unreadable[1024];  // the first one's message
 } GalleryUpdate;
 
 // Indexes the images under dir (recursively) into out: a new index, or an

@@ -92,8 +92,11 @@ int cmd_index(int argc, char **argv) {
              : got_signal == SIGTERM ? EXIT_SIGTERM
                                      : EXIT_RUNTIME;
     } else {
-        printf("%s: %ld entries: %ld embedded (%ld new, %ld changed), %ld kept, %ld removed\n", out,
-               st.entries, st.added + st.changed, st.added, st.changed, st.kept, st.removed);
+        char retried[64] = "";
+        if (st.retried) snprintf(retried, sizeof retried, ", %ld undecodable tried again", st.retried);
+        printf("%s: %ld entries: %ld embedded (%ld new, %ld changed%s), %ld kept, %ld removed\n",
+               out, st.entries, st.added + st.changed + st.retried, st.added, st.changed, retried,
+               st.kept, st.removed);
         if (st.unrecorded) {
             char mine[64];
             gallery_arithmetic(be, mine, sizeof mine);
@@ -102,11 +105,15 @@ int cmd_index(int argc, char **argv) {
                       "ones are, so it records none still; index into a new file to record it",
                       out, st.kept, mine);
         }
+        for (long i = 0; i < st.unreadable && i < GALLERY_NAMED; i++)
+            cli_error("warning: %s", st.unreadable_msg[i]);
+        if (st.unreadable > GALLERY_NAMED)
+            cli_error("warning: and %ld more", st.unreadable - GALLERY_NAMED);
         if (st.unreadable)
-            cli_error(
-                "warning: %ld file%s did not decode and will not be ranked (the first: %s); "
-                "they are tried again once they change",
-                st.unreadable, st.unreadable == 1 ? "" : "s", st.first_unreadable);
+            cli_error("warning: %ld file%s did not decode and will not be ranked; the next "
+                      "update tries %s again",
+                      st.unreadable, st.unreadable == 1 ? "" : "s",
+                      st.unreadable == 1 ? "it" : "them");
     }
     model_free(m);
     backend_close(be);
