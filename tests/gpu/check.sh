@@ -448,6 +448,15 @@ switches() {
         limited 60 env $sw "$RUN" test_backend_parity --device "$dev" >"$WORK/switch_$i.parity" 2>&1
         case $? in 0) verdict=PASS ;; 124) verdict="FAIL (timeout)" ;; *) verdict=FAIL ;; esac
         grep "^GPU:\|^FAIL\|checks," "$WORK/switch_$i.parity" | head -8
+        # And 1c's bf16 parity (a second or two): the switch may change the
+        # bfloat16 path too (SIAMESE_CUDA_PAD=off gives cuDNN a 3-channel
+        # bfloat16 convolution, which may have no bfloat16 algorithm, and so
+        # takes the FP32 fallback on bfloat16 activations).
+        # shellcheck disable=SC2086
+        limited 60 env $sw "$RUN" test_backend_parity --device "$dev" --precision bf16 \
+            >"$WORK/switch_$i.parity_bf16" 2>&1
+        case $? in 0) ;; 124) verdict="FAIL (bf16: timeout)" ;; *) verdict="FAIL (bf16)" ;; esac
+        grep "^FAIL\|checks,\|float32$" "$WORK/switch_$i.parity_bf16" | head -8
         line="SWITCH $i parity=$verdict;"
         for run in $(runs "$ib" "$tb"); do
             mode=${run%%:*} b=${run##*:}
@@ -681,7 +690,7 @@ summary() {
         goals "$ib" "$tb" "$amp_ours" "$amp_torch" "$peak_train"
         if [ -s "$WORK/switches.log" ]; then
             echo
-            echo "The CUDA backend's switches (engine/backend_cuda.c): parity with each (every operation, the compact model), VGG16 pairs/s in tf32 and each against the defaults' figure of step 3a:"
+            echo "The CUDA backend's switches (engine/backend_cuda.c): parity with each (every operation and the compact model in fp32, conv and dense in bf16), VGG16 pairs/s in tf32 and each against the defaults' figure of step 3a:"
             echo
             local i v cells head=() row
             for run in $(runs "$ib" "$tb"); do head+=("${run/:/ batch }" "against the defaults"); done
