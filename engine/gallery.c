@@ -617,7 +617,9 @@ typedef struct Writer {
 // Whether a signal asked to stop (then the message says so).
 static int interrupted(const Writer *w, Err *e) {
     if (!w->stop || !*w->stop) return 0;
-    return err_set(e, "%s: interrupted; the previous file is unchanged", w->f.path);
+    return err_set(e, "%s: interrupted; %s", w->f.path,
+                   access(w->f.path, F_OK) == 0 ? "the previous file is unchanged"
+                                                : "no file was written");
 }
 
 // Whether the file an update read is still the one at its path (or still

@@ -202,6 +202,18 @@ rc=$?
 grep -q "interrupted; the previous file is unchanged" "$T/err" || { cat "$T/err"; fail "interrupt message"; }
 cmp -s "$idx" "$T/before.h5" || fail "the index changed after an interrupted update"
 ls "$T"/*.tmp* >/dev/null 2>&1 && fail "a temporary file was left after SIGINT"
+# The same into a new file: it says that nothing was written (not that a
+# previous file, which there is not, is unchanged).
+SIAMESE_PROGRESS=1 ./siamese index "${common[@]}" "$big" --out "$T/new.h5" >"$T/out" 2>"$T/err" &
+pid=$!
+for _ in $(seq 600); do grep -q "images embedded" "$T/err" && break; sleep 0.1; done
+kill -INT $pid
+wait $pid
+rc=$?
+[ $rc -eq 130 ] || fail "SIGINT during a first index: exit $rc, expected 130"
+grep -q "new.h5: interrupted; no file was written" "$T/err" || { cat "$T/err"; fail "first index's interrupt message"; }
+[ -e "$T/new.h5" ] && fail "an interrupted first index left $T/new.h5"
+ls "$T"/new.h5.tmp* >/dev/null 2>&1 && fail "a temporary file was left after SIGINT of a first index"
 # SIGKILL (no handler runs) leaves the temporary file; the next index of
 # that file removes it, and only it: not one of a process still running
 # (this shell's), nor one of another machine.
