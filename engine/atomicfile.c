@@ -1,9 +1,12 @@
 #include "atomicfile.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -24,12 +27,54 @@ static int write_all(int fd, const unsigned char *data, size_t n, off_t offset) 
     return 0;
 }
 
+// This machine's name, for the temporary files' names: a folder shared
+// between machines (NFS) holds other machines' temporaries, whose process
+// numbers mean nothing here.
+static void host_name(char *buf, size_t len) {
+    if (gethostname(buf, len) != 0 || !buf[0]) snprintf(buf, len, "localhost");
+    buf[len - 1] = '\0';
+    for (char *c = buf; *c; c++)
+        if (*c == '/') *c = '_';
+}
+
+// Removes the temporary files of path ("PATH.tmpPID.HOST") that processes
+// of this machine left when they died before they could (SIGKILL, a second
+// Ctrl-C, a crash, a power cut): each may be as large as the file itself,
+// and nothing else would ever remove them. A process that still runs keeps
+// its own; so does a process of another machine.
+static void remove_stale(const char *path, const char *host) {
+    char dir[sizeof ((AtomicFile *)0)->path], base[sizeof dir];
+    snprintf(dir, sizeof dir, "%s", path);
+    snprintf(base, sizeof base, "%s", path);
+    const char *name = basename(base);
+    const size_t nlen = strlen(name);
+    DIR *d = opendir(dirname(dir));
+    if (!d) return;
+    struct dirent *ent;
+    while ((ent = readdir(d))) {
+        const char *s = ent->d_name;
+        if (strncmp(s, name, nlen) || strncmp(s + nlen, ".tmp", 4)) continue;
+        char *end;
+        errno = 0;
+        long pid = strtol(s + nlen + 4, &end, 10);
+        if (errno || end == s + nlen + 4 || pid <= 0 || pid == (long)getpid() || *end != '.' ||
+            strcmp(end + 1, host))
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to ask)
+        unlinkat(dirfd(d), s, 0);
+    }
+    closedir(d);
+}
+
 int atomicfile_begin(AtomicFile *f, const char *path, Err *e) {
-    char dir[sizeof f->path];
+    char dir[sizeof f->path], host[256];
     f->fd = -1;
+    host_name(host, sizeof host);
     if (snprintf(f->path, sizeof f->path, "%s", path) >= (int)sizeof f->path ||
-        snprintf(f->tmp, sizeof f->tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof f->tmp)
+        snprintf(f->tmp, sizeof f->tmp, "%s.tmp%ld.%s", path, (long)getpid(), host) >=
+            (int)sizeof f->tmp)
         return err_set(e, "%s: path too long", path);
+    remove_stale(path, host);
     f->fd = open(f->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (f->fd < 0) {
         int err = errno;

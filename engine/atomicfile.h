@@ -4,7 +4,10 @@
 // The data goes to a temporary file beside the target (same directory, so
 // the same file system), is flushed to the disk (fsync), and only then
 // renamed over the target (atomic on POSIX file systems); the directory is
-// synced so that the rename itself survives a power cut.
+// synced so that the rename itself survives a power cut. The temporary file
+// is PATH.tmpPID.HOST; one that a process of this machine left when it was
+// killed (SIGKILL, a second Ctrl-C, a crash) is removed by the next write
+// of PATH.
 #ifndef SIAMESE_ATOMICFILE_H
 #define SIAMESE_ATOMICFILE_H
 
@@ -26,7 +29,7 @@ int atomicfile_write(const char *path, const void *data, size_t n, Err *e);
 // removes the temporary file, leaves path untouched and names path in the
 // message; abort does the same on the caller's own failure.
 typedef struct AtomicFile {
-    char path[4096], tmp[4096 + 32];
+    char path[4096], tmp[4096 + 320];  // tmp: path.tmpPID.HOST
     int fd;                     // -1 once committed or aborted
     struct sigaction old_xfsz;  // SIGXFSZ's disposition before begin
 } AtomicFile;

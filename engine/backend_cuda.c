@@ -31,7 +31,10 @@
 //    the candidates (cudnnFind...Ex) on the real buffers within a bounded
 //    workspace, SIAMESE_CUDA_WORKSPACE_MB (default 256); the forward pass of
 //    one pair by timing the graph API's engine configurations instead
-//    (ConvApi below, engine/cudnn_graph.c).
+//    (ConvApi below, engine/cudnn_graph.c). A convolution of fewer input
+//    channels than cuDNN's tensor-core kernels take (VGG16's RGB layer)
+//    runs on copies padded with zero channels ("narrow inputs" below;
+//    SIAMESE_CUDA_PAD=off convolves it as it is).
 //  - Element-wise backward work, ours. A conv's ReLU mask and bias
 //    gradient are one pass (kernels/relu_bias_grad.cu): cuDNN's bias
 //    reduction over NHWC took 7.9 of a VGG16 step's 16.4 ms on an H200
@@ -113,6 +116,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kernels/channels.h"
 #include "../kernels/check.h"
 #include "../kernels/kernels.h"
 #include "backend.h"
@@ -246,6 +250,7 @@ typedef struct CudaImpl {
     PoolWay pool_way;     // SIAMESE_CUDA_POOL=fused|argmax|cudnn
     ConvApi conv_api;     // SIAMESE_CUDA_CONV=auto|find|graph
     int float_acts;       // SIAMESE_CUDA_ACTS=f32: float32 activations under BF16
+    int pad_off;          // SIAMESE_CUDA_PAD=off: narrow inputs convolved as they are
     void *ws;            // cuDNN workspace of ws_bytes, allocated at the first search
     size_t ws_bytes;     // SIAMESE_CUDA_WORKSPACE_MB
     Scratch dw_krsc;     // a filter gradient in cuDNN's layout (float32 or bfloat16)
@@ -258,6 +263,9 @@ typedef struct CudaImpl {
     // bfloat16 activations: float32 copies of an input (or input gradient),
     // output and output gradient for a pass cuDNN has no bfloat16 algorithm for.
     Scratch f32_x, f32_y, f32_dy;
+    // Narrow inputs (padded_channels): an input and an input gradient, a
+    // kernel and a filter gradient with their channels padded.
+    Scratch pad_x, pad_dx, pad_w, pad_dw;
     unsigned char *stage[2];      // pinned host staging buffers
     cudaEvent_t stage_free[2];    // recorded after the copy that reads stage[i]
     int stage_next;
@@ -699,7 +707,8 @@ static void cuda_destroy(Backend *b) {
         (void)cudaFree(c->ws);
         Scratch *scratches[] = {&c->dw_krsc, &c->w_krsc,  &c->partial, &c->xfer,
                                 &c->bf16_x,  &c->bf16_y,  &c->bf16_dx, &c->bf16_w,
-                                &c->f32_x,   &c->f32_y,   &c->f32_dy};
+                                &c->f32_x,   &c->f32_y,   &c->f32_dy, &c->pad_x,
+                                &c->pad_dx,  &c->pad_w,   &c->pad_dw};
         for (size_t i = 0; i < sizeof scratches / sizeof *scratches; i++)
             (void)cudaFree(scratches[i]->p);
         for (int i = 0; i < 2; i++) {
@@ -1076,10 +1085,95 @@ static void conv_forward_act_bf16(CudaImpl *c, void *out, const void *in, const 
     kernel_float_to_bf16(c->stream, out, y, pixels * K);
 }
 
+// ---- narrow inputs ---------------------------------------------------------------
+// cuDNN's tensor-core kernels (TF32, bfloat16) take a multiple of 8 input
+// channels; with fewer it runs slower kernels. VGG16's first layer has 3
+// (RGB): in the profile of 2026-11-30 (H200, tf32, 64 images of 105x105)
+// its forward pass took 0.27 ms for 2.4 GFLOP, 9 TFLOP/s, where the next
+// layer's took 0.22 ms for 52, and its filter gradient 0.21 ms. So a
+// convolution whose C is no multiple of CHANNELS_ALIGN (kernels/channels.h)
+// runs on copies padded with zero channels: its input, its kernel (then in
+// Keras's layout, taken into cuDNN's as any other kernel in other memory),
+// and its input gradient, of which the real channels are copied back, as
+// they are of the padded filter gradient. Every added product is 0 times a
+// number, so the sums are the same numbers (cuDNN may add them in another
+// order, as any other algorithm it picks). The copies are small: the input
+// of 64 images, 22 MB at 8 channels, against the 180 MB the layer writes.
+// Made on reasoning, not yet measured (tests/gpu/check.sh times it against
+// SIAMESE_CUDA_PAD=off, which convolves narrow inputs as they are).
+
+// The input channels a convolution of C runs with.
+static int padded_channels(const CudaImpl *c, int C) {
+    if (c->pad_off || C % CHANNELS_ALIGN == 0) return C;
+    return (C + CHANNELS_ALIGN - 1) / CHANNELS_ALIGN * CHANNELS_ALIGN;
+}
+
+// The activation x (rows,C) with Cp channels, in scratch s; of type t.
+static void *padded_activation(CudaImpl *c, Scratch *s, const void *x, size_t rows, int C, int Cp,
+                               KernelType t) {
+    require_int_sized("a padded activation", rows * Cp);
+    void *xp = scratch(s, rows * Cp * (t == KERNEL_BF16 ? sizeof(uint16_t) : sizeof(float)));
+    kernel_copy_channels(c->stream, xp, Cp, x, C, rows, t);
+    return xp;
+}
+
+static const ParamBuffer *kernel_home(CudaImpl *c, const float *w, int C, int K);
+
+// The kernel w (3,3,C,K), kept in cuDNN's layout or in Keras's, with Cp
+// input channels in Keras's layout, in scratch.
+static const float *padded_kernel(CudaImpl *c, const float *w, int C, int Cp, int K) {
+    float *wp = scratch(&c->pad_w, 9 * (size_t)Cp * K * sizeof(float));
+    kernel_kernel_channels(c->stream, wp, Cp, 0, w, C, kernel_home(c, w, C, K) != NULL, K);
+    return wp;
+}
+
+static void conv_forward(Backend *b, CudaImpl *c, float *out, const float *in, const float *w,
+                         const float *bias, int N, int H, int W, int C, int K, int relu);
+static void conv_backward(Backend *b, CudaImpl *c, float *din, float *dw, float *dbias,
+                          float *dout, const float *y, const float *in, const float *w, int N,
+                          int H, int W, int C, int K);
+
 static void cuda_conv3x3_forward(Backend *b, float *out, const float *in, const float *w,
                                  const float *bias, int N, int H, int W, int C, int K, int relu) {
     CUDA_OP(b, c);
     require_int_sized("conv3x3_forward", (size_t)N * H * W * (C > K ? C : K));
+    const int Cp = padded_channels(c, C);
+    if (Cp == C) {
+        conv_forward(b, c, out, in, w, bias, N, H, W, C, K, relu);
+        return;
+    }
+    PIECE(c, "convert");
+    conv_forward(b, c, out,
+                 padded_activation(c, &c->pad_x, in, (size_t)N * H * W, C, Cp, act_type(b)),
+                 padded_kernel(c, w, C, Cp, K), bias, N, H, W, Cp, K, relu);
+}
+
+static void cuda_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias, float *dout,
+                                  const float *y, const float *in, const float *w, int N, int H,
+                                  int W, int C, int K) {
+    CUDA_OP(b, c);
+    const size_t pixels = (size_t)N * H * W;
+    require_int_sized("conv3x3_backward", pixels * (C > K ? C : K));
+    const int Cp = padded_channels(c, C);
+    if (Cp == C) {
+        conv_backward(b, c, din, dw, dbias, dout, y, in, w, N, H, W, C, K);
+        return;
+    }
+    const KernelType t = act_type(b);
+    PIECE(c, "convert");
+    const void *xp = padded_activation(c, &c->pad_x, in, pixels, C, Cp, t);
+    const float *wp = din ? padded_kernel(c, w, C, Cp, K) : NULL;
+    float *dwp = scratch(&c->pad_dw, 9 * (size_t)Cp * K * sizeof(float));
+    void *dinp = din ? scratch(&c->pad_dx, pixels * Cp * (t == KERNEL_BF16 ? 2 : 4)) : NULL;
+    conv_backward(b, c, dinp, dwp, dbias, dout, y, xp, wp, N, H, W, Cp, K);
+    PIECE(c, "convert");
+    kernel_kernel_channels(c->stream, dw, C, kernel_home(c, dw, C, K) != NULL, dwp, Cp, 0, K);
+    if (din) kernel_copy_channels(c->stream, din, C, dinp, Cp, pixels, t);
+}
+
+// The forward pass of conv3x3_forward (backend.h), C as it runs.
+static void conv_forward(Backend *b, CudaImpl *c, float *out, const float *in, const float *w,
+                         const float *bias, int N, int H, int W, int C, int K, int relu) {
     if (b->act == BACKEND_ACT_BF16) {
         conv_forward_act_bf16(c, out, in, w, bias, N, H, W, C, K, relu);
         return;
@@ -1197,12 +1291,11 @@ static void conv_backward_act_bf16(CudaImpl *c, void *din, float *dw, float *dbi
     kernel_float_to_bf16(c->stream, din, dx, pixels * C);
 }
 
-static void cuda_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias, float *dout,
-                                  const float *y, const float *in, const float *w, int N, int H,
-                                  int W, int C, int K) {
-    CUDA_OP(b, c);
+// The backward pass of conv3x3_backward (backend.h), C as it runs.
+static void conv_backward(Backend *b, CudaImpl *c, float *din, float *dw, float *dbias,
+                          float *dout, const float *y, const float *in, const float *w, int N,
+                          int H, int W, int C, int K) {
     const size_t pixels = (size_t)N * H * W;
-    require_int_sized("conv3x3_backward", pixels * (C > K ? C : K));
     if (b->act == BACKEND_ACT_BF16) {
         conv_backward_act_bf16(c, din, dw, dbias, dout, y, in, w, N, H, W, C, K);
         return;
@@ -1538,6 +1631,7 @@ static int read_env(CudaImpl *c, Err *e) {
         {"SIAMESE_CUDA_BIAS_GRAD", {"fused", "cudnn"}, &c->cudnn_bias_grad},
         {"SIAMESE_CUDA_POOL", {"fused", "argmax", "cudnn"}, &pool},  // by PoolWay
         {"SIAMESE_CUDA_ACTS", {"bf16", "f32"}, &c->float_acts},
+        {"SIAMESE_CUDA_PAD", {"channels", "off"}, &c->pad_off},
         {"SIAMESE_CUDA_CONV", {"auto", "find", "graph"}, &conv},  // by ConvApi
     };
     for (size_t i = 0; i < sizeof SWITCHES / sizeof *SWITCHES; i++) {
@@ -1638,7 +1732,7 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
     char ws[48] = "";
     if (c->ws_bytes != (size_t)DEFAULT_WORKSPACE_MB << 20)
         snprintf(ws, sizeof ws, ", workspace %zu MiB", c->ws_bytes >> 20);
-    text_fit(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu%s%s%s%s%s%s",
+    text_fit(b->desc, sizeof b->desc, "cuda:%d %s, %.0f GiB, cuDNN %zu.%zu%s%s%s%s%s%s%s",
              device_index, prop.name, prop.totalGlobalMem / 1073741824.0, ver / 10000,
              ver / 100 % 100, ws,
              c->conv_api == CONV_GRAPH  ? ", conv graph"
@@ -1648,7 +1742,7 @@ __attribute__((visibility("default"))) int backend_cuda_open(Backend **out, int 
              c->pool_way == POOL_CUDNN   ? ", pool cudnn"
              : c->pool_way == POOL_ARGMAX ? ", pool argmax"
                                           : "",
-             c->float_acts ? ", acts f32" : "");
+             c->float_acts ? ", acts f32" : "", c->pad_off ? ", pad off" : "");
     *out = b;
     return 0;
 fail:

@@ -46,7 +46,11 @@ int eval_embed_files(Model *m, const char *const *paths, int n, const EvalOpts *
             if (!good) {
                 memset(xi, 0, per * sizeof(float));
 #pragma omp critical
-                if (!failed++ && first_error) snprintf(first_error, first_error_len, "%s", ie.msg);
+                {
+                    if (!failed++ && first_error)
+                        snprintf(first_error, first_error_len, "%s", ie.msg);
+                    if (o && o->failed) o->failed(b0 + i, ie.msg, o->failed_ctx);
+                }
             }
         }
         if (model_embed(m, x, nb, feats + (size_t)b0 * F, e)) {

@@ -29,11 +29,18 @@
 // Progress of the long stages ("embedding", done, total), for the front.
 typedef void (*EvalProgress)(const char *stage, long done, long total, void *ctx);
 
+// Told of an image that does not decode: i, its number in the call's
+// paths, and the message ("PATH: why"); one call at a time, from any of
+// the decoding threads, in no particular order.
+typedef void (*EvalFailed)(int i, const char *msg, void *ctx);
+
 typedef struct EvalOpts {
     int threads;            // decoding threads (<= 0: all cores)
     int batch;              // images per model_embed call (<= 0: 64)
     EvalProgress progress;  // may be NULL
     void *ctx;
+    EvalFailed failed;  // may be NULL
+    void *failed_ctx;
     // When a call embeds part of a larger set: its first image is number
     // progress_base of progress_total (0, 0: the call is the whole set).
     long progress_base, progress_total;

@@ -58,6 +58,31 @@ void gallery_model_describe(const Model *m, char *buf, size_t len) {
              m->spec.pre.letterbox ? ", letterboxed" : "");
 }
 
+void gallery_arithmetic(const Backend *b, char *buf, size_t len) {
+    snprintf(buf, len, "%s %s%s", b->is_cpu ? "cpu" : "cuda", backend_precision_name(b->precision),
+             b->act == BACKEND_ACT_BF16 ? " with bf16 activations" : "");
+}
+
+// Fails, naming both, when g records another arithmetic than be's; the
+// hint gives the options that compute in g's ("cuda tf32": --device cuda
+// --precision tf32).
+static int check_arithmetic(const Gallery *g, const Backend *be, Err *e) {
+    char mine[64], device[16] = "", precision[16] = "", hint[160] = "";
+    gallery_arithmetic(be, mine, sizeof mine);
+    if (!g->arithmetic[0] || !strcmp(g->arithmetic, mine)) return 0;
+    const int acts = strstr(g->arithmetic, "bf16 activations") != NULL;
+    if (sscanf(g->arithmetic, "%15s %15[a-z0-9]", device, precision) == 2)
+        snprintf(hint, sizeof hint, "give --device %s --precision %s%s, or ", device, precision,
+                 acts                                     ? " with SIAMESE_CUDA_ACTS=bf16"
+                 : be->act == BACKEND_ACT_BF16 && !be->is_cpu ? " with SIAMESE_CUDA_ACTS=f32"
+                                                          : "");
+    return err_set(e,
+                   "%s holds features computed in %s, not in %s as this run computes them (its "
+                   "scores would differ from a fresh computation's in their last digits): %sindex "
+                   "again in %s into another file",
+                   g->path, g->arithmetic, mine, hint, mine);
+}
+
 int gallery_check_model(const Gallery *g, const Model *m, const char *model_path, Err *e) {
     char id[17], desc[160];
     if (gallery_model_id(m, id, e)) return -1;
@@ -73,7 +98,7 @@ int gallery_check_model(const Gallery *g, const Model *m, const char *model_path
     if (g->feat_dim != m->feat_dim)
         return err_set(e, "%s: entries of %d features under the identity of %s, which makes %d "
                        "(a damaged index)", g->path, g->feat_dim, model_path, m->feat_dim);
-    return 0;
+    return check_arithmetic(g, m->be, e);
 }
 
 // ---- HDF5 helpers -----------------------------------------------------------------
@@ -199,6 +224,9 @@ static int read_header(hid_t file, Gallery *g, Err *e) {
                        "%s: the index's attributes (count, feat_dim, code_dim, model_id, "
                        "model) are missing or wrong",
                        g->path);
+    // An index written before the arithmetic was recorded has none ("").
+    if (h5attr_read_string(file, "arithmetic", g->arithmetic, sizeof g->arithmetic))
+        g->arithmetic[0] = '\0';
     g->n = (long)count;
     g->feat_dim = F;
     // The paths' size comes from the dataset itself.
@@ -276,6 +304,18 @@ int gallery_entry_path(const Gallery *g, long i, char *buf, size_t len, Err *e) 
         return err_set(e, "%s: entry %ld's path is damaged", g->path, i);
     if (read_at(g, g->at_paths + off[0], buf, (size_t)(off[1] - off[0]), e)) return -1;
     buf[off[1] - off[0] - 1] = '\0';
+    return 0;
+}
+
+int gallery_entry_current(const Gallery *g, long i, const char *path, int *current, Err *e) {
+    *current = 1;
+    if (path[0] != '/') return 0;  // made-up entries (synthetic/NNN) have no file
+    int64_t size, mtime;
+    if (read_at(g, g->at_size + i * 8, &size, 8, e) || read_at(g, g->at_mtime + i * 8, &mtime, 8, e))
+        return -1;
+    struct stat st;
+    *current = stat(path, &st) == 0 && st.st_size == size &&
+               (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec == mtime;
     return 0;
 }
 
@@ -465,11 +505,17 @@ static int plan_update(const OldIndex *o, const Listed *l, int n_listed, const c
     for (int i = 0; i < n_listed; i++) {
         while (j < n_old && strcmp(old_path(o, by_path[j]), l[i].path) < 0) j++;
         long old = j < n_old && !strcmp(old_path(o, by_path[j]), l[i].path) ? by_path[j] : -1;
-        if (old >= 0 && o->size[old] == l[i].size && o->mtime[old] == l[i].mtime_ns) {
+        const int same = old >= 0 && o->size[old] == l[i].size && o->mtime[old] == l[i].mtime_ns;
+        // A file that did not decode is tried again even when unchanged: what
+        // kept it from decoding may have gone without touching its size or
+        // time (its permissions, a decoder this program has gained).
+        if (same && o->readable[old]) {
             keep[old] = 1;
         } else {
             p->embed[p->n_embed++] = i;
-            if (old >= 0)
+            if (same)
+                st->retried++;
+            else if (old >= 0)
                 st->changed++;
             else
                 st->added++;
@@ -482,7 +528,7 @@ static int plan_update(const OldIndex *o, const Listed *l, int n_listed, const c
         if (keep[i]) p->keep[p->n_keep++] = i;
     }
     st->kept = p->n_keep;
-    st->removed = n_old - p->n_keep - st->changed;
+    st->removed = n_old - p->n_keep - st->changed - st->retried;
     free(by_path);
     free(keep);
     return 0;
@@ -521,6 +567,7 @@ static int create_file(const AtomicFile *f, Gallery *g, const char *model_desc, 
     rc |= h5attr_write_int(file, "feat_dim", g->feat_dim);
     rc |= h5attr_write_int(file, "code_dim", g->code_dim);
     rc |= h5attr_write_int64(file, "count", g->n);
+    if (g->arithmetic[0]) rc |= h5attr_write_string(file, "arithmetic", g->arithmetic);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_layout(dcpl, H5D_CONTIGUOUS);
     H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);  // an offset now
@@ -561,12 +608,39 @@ typedef struct Writer {
     float *feats;    // (block,F)
     uint8_t *codes;  // (block,C)
     const volatile sig_atomic_t *stop;
+    // An update: the file it read (was; absent when !existed), which must
+    // still be there when it replaces it.
+    int update, existed;
+    struct stat was;
 } Writer;
 
 // Whether a signal asked to stop (then the message says so).
 static int interrupted(const Writer *w, Err *e) {
     if (!w->stop || !*w->stop) return 0;
-    return err_set(e, "%s: interrupted; the previous file is unchanged", w->f.path);
+    return err_set(e, "%s: interrupted; %s", w->f.path,
+                   access(w->f.path, F_OK) == 0 ? "the previous file is unchanged"
+                                                : "no file was written");
+}
+
+// Whether the file an update read is still the one at its path (or still
+// absent): two updates of one index at once (two folders indexed into it
+// side by side) each read the same file, and the later rename would drop
+// the other's entries without a word. The window left, between this check
+// and the rename, is microseconds against the minutes of an update.
+static int unchanged_since_read(const Writer *w, Err *e) {
+    struct stat now;
+    const int exists = stat(w->g.path, &now) == 0;
+    if (!w->update || (exists == w->existed &&
+                       (!exists || (now.st_dev == w->was.st_dev && now.st_ino == w->was.st_ino &&
+                                    now.st_size == w->was.st_size &&
+                                    now.st_mtim.tv_sec == w->was.st_mtim.tv_sec &&
+                                    now.st_mtim.tv_nsec == w->was.st_mtim.tv_nsec))))
+        return 0;
+    return err_set(e,
+                   "%s was %s by another process while this update ran (another 'siamese "
+                   "index' of it?): this update is dropped, so as not to drop that one's; run "
+                   "it again",
+                   w->g.path, w->existed ? "replaced" : "created");
 }
 
 static int write_rows(Writer *w, int d, long row, const void *data, long count, Err *e) {
@@ -593,12 +667,15 @@ static int copy_kept(Writer *w, const OldIndex *o, const Plan *p, Err *e) {
     return 0;
 }
 
+// Why each file of a batch did not decode (EMBED_BATCH, message).
+typedef char Why[EMBED_BATCH][sizeof(((Err *)0)->msg)];
+
 // Where the features of new entries come from: their images (index), or
-// made up (benchmarks). fill gives k files' features (k,F) and readable
-// flags, and the first failure's message.
+// made up (benchmarks). fill gives k files' features (k,F), readable flags
+// and, for each file that did not decode, why.
 typedef struct Source {
     int (*fill)(struct Source *s, const Listed *const *files, long k, float *feats, uint8_t *ok,
-                char *first, size_t first_len, Err *e);
+                Why *why, Err *e);
     const char *stage;  // for the progress: "images embedded"
     Model *m;
     int threads;    // decoding threads
@@ -606,33 +683,38 @@ typedef struct Source {
     float *protos;  // and their cluster centres (SYNTH_CLUSTERS,F)
 } Source;
 
+static void note_why(int i, const char *msg, void *ctx) {
+    snprintf((*(Why *)ctx)[i], sizeof (*(Why *)ctx)[i], "%s", msg);
+}
+
 static int fill_images(Source *s, const Listed *const *files, long k, float *feats, uint8_t *ok,
-                       char *first, size_t first_len, Err *e) {
+                       Why *why, Err *e) {
     const char *given[EMBED_BATCH];
     for (long i = 0; i < k; i++) given[i] = files[i]->given;
-    EvalOpts o = {.threads = s->threads};
-    return eval_embed_files(s->m, given, (int)k, &o, feats, ok, first, first_len, e);
+    EvalOpts o = {.threads = s->threads, .failed = note_why, .failed_ctx = why};
+    return eval_embed_files(s->m, given, (int)k, &o, feats, ok, NULL, 0, e);
 }
 
 static int embed_new(Writer *w, Source *src, const Listed *l, const Plan *p, uint8_t *readable,
                      const EvalOpts *o, GalleryUpdate *st, Err *e) {
     const Listed *files[EMBED_BATCH];
-    char first[1024];
-    int rc = 0;
+    Why *why = malloc(sizeof *why);
+    int rc = why ? 0 : err_set(e, "out of memory");
     for (long b0 = 0; !rc && b0 < p->n_embed; b0 += EMBED_BATCH) {
         if ((rc = interrupted(w, e))) break;
         const long k = p->n_embed - b0 < EMBED_BATCH ? p->n_embed - b0 : EMBED_BATCH;
         for (long i = 0; i < k; i++) files[i] = &l[p->embed[b0 + i]];
         uint8_t *ok = readable + w->rows;
-        rc = src->fill(src, files, k, w->feats, ok, first, sizeof first, e);
+        rc = src->fill(src, files, k, w->feats, ok, why, e);
         for (long i = 0; !rc && i < k; i++)
-            if (!ok[i] && !st->unreadable++)
-                snprintf(st->first_unreadable, sizeof st->first_unreadable, "%s", first);
+            if (!ok[i] && st->unreadable++ < GALLERY_NAMED)
+                memcpy(st->unreadable_msg[st->unreadable - 1], (*why)[i], sizeof (*why)[i]);
         if (!rc) w->top = proxy_max(w->proxy, w->feats, k, w->top);
         if (!rc) rc = write_rows(w, DS_FEATURES, w->rows, w->feats, k, e);
         w->rows += k;
         if (!rc && o && o->progress) o->progress(src->stage, b0 + k, p->n_embed, o->ctx);
     }
+    free(why);
     return rc;
 }
 
@@ -712,6 +794,10 @@ static int write_index(Writer *w, const Model *m, const char *model_path, const 
     uint8_t *readable = malloc(g->n);
     int rc = w->feats && w->codes && readable ? 0 : err_set(e, "out of memory");
     if (!rc) rc = gallery_model_id(m, g->model_id, e);
+    // Entries kept from an index that recorded no arithmetic may be any
+    // arithmetic's: the new index does not claim one for them.
+    st->unrecorded = p->n_keep > 0 && old->open && !old->g.arithmetic[0];
+    if (!st->unrecorded) gallery_arithmetic(m->be, g->arithmetic, sizeof g->arithmetic);
     for (long i = 0; !rc && i < p->n_keep; i++) readable[i] = old->readable[p->keep[i]];
     size_t bytes = 1 << 20;  // HDF5's metadata: a few KB
     for (int d = 0; d < DS_COUNT; d++) bytes += dataset_bytes(d, g);
@@ -723,6 +809,7 @@ static int write_index(Writer *w, const Model *m, const char *model_path, const 
         if (!rc) rc = write_codes(w, e);
         if (!rc) rc = write_entries(w, old, l, p, readable, e);
         if (!rc) rc = interrupted(w, e);
+        if (!rc) rc = unchanged_since_read(w, e);
         if (!rc)
             rc = atomicfile_commit(&w->f, e);
         else
@@ -740,7 +827,7 @@ int gallery_index(Model *m, const char *model_path, const char *dir, const char 
                   const EvalOpts *o, const volatile sig_atomic_t *stop, GalleryUpdate *st, Err *e) {
     memset(st, 0, sizeof *st);
     h5attr_quiet();
-    Writer w = {.block = 1024, .stop = stop};
+    Writer w = {.block = 1024, .stop = stop, .update = 1};
     snprintf(w.g.path, sizeof w.g.path, "%s", out);
     Source src = {
         .fill = fill_images, .stage = "images embedded", .m = m, .threads = o ? o->threads : 0};
@@ -751,10 +838,22 @@ int gallery_index(Model *m, const char *model_path, const char *dir, const char 
     char root[PATH_MAX];
     struct stat sb;
     int rc = stat(out, &sb) == 0 ? old_load(&old, out, m, model_path, e) : 0;
+    // What was read, from the descriptor read: a rename between the stat
+    // and the open has then been read.
+    w.existed = old.open;
+    if (!rc && old.open && fstat(old.g.fd, &w.was) != 0)
+        rc = err_set(e, "%s: %s", out, strerror(errno));
     if (!rc) rc = list_folder(dir, &l, &n_listed, root, e);
     if (!rc) rc = plan_update(&old, l, n_listed, root, &p, st, e);
     if (!rc && p.n_keep + p.n_embed == 0) rc = err_set(e, "%s: no image files found", dir);
-    if (!rc) rc = write_index(&w, m, model_path, &old, l, &p, &src, o, st, e);
+    // Nothing new, changed or removed: the index is already this one, and
+    // writing it again would copy every entry (gigabytes at a million).
+    const int same = old.open && p.n_embed == 0 && st->removed == 0;
+    if (!rc && same) {
+        st->entries = old.g.n;
+        st->unrecorded = !old.g.arithmetic[0];
+    }
+    if (!rc && !same) rc = write_index(&w, m, model_path, &old, l, &p, &src, o, st, e);
     old_free(&old);
     if (l) listed_free(l, n_listed);
     free(p.keep);
@@ -784,7 +883,7 @@ static void synth_row(const Source *s, int F, long i, float *f) {
 }
 
 static int fill_synthetic(Source *s, const Listed *const *files, long k, float *feats, uint8_t *ok,
-                          char *first, size_t first_len, Err *e) {
+                          Why *why, Err *e) {
     const int F = s->m->feat_dim;
     for (long i = 0; i < k; i++) {
         synth_row(s, F, strtol(files[i]->path + strlen("synthetic/"), NULL, 10), feats + i * F);

@@ -105,6 +105,16 @@ void kernel_float_to_bf16(cudaStream_t s, uint16_t *dst, const float *src, size_
 void kernel_bf16_to_float(cudaStream_t s, float *dst, const uint16_t *src, const float *bias,
                           size_t rows, int cols, int relu);
 
+// channels.cu (index arithmetic in channels.h): dst (rows,dst_c) = src
+// (rows,src_c) channel by channel, zeros in channels src has not; of type t.
+void kernel_copy_channels(cudaStream_t s, void *dst, int dst_c, const void *src, int src_c,
+                          size_t rows, KernelType t);
+// A 3x3 conv kernel of dst_c input channels (and k_out outputs) from one of
+// src_c, zeros in channels src has not; each in cuDNN's layout (K,3,3,C)
+// when its *_krsc is set, else Keras's (3,3,C,K).
+void kernel_kernel_channels(cudaStream_t s, float *dst, int dst_c, int dst_krsc, const float *src,
+                            int src_c, int src_krsc, int k_out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,11 +15,12 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: %s index [options] DIR --out FILE\n"
             "Computes the features of every image under DIR (searched recursively) and\n"
-            "writes them, with the files' paths, sizes and times and the model's identity,\n"
-            "to FILE, a gallery index: '%s rank QUERY FILE' then ranks its images without\n"
-            "decoding them. When FILE is an index made with the same model it is updated:\n"
-            "new and changed files under DIR are embedded, removed ones dropped, and the\n"
-            "entries of other folders kept. FILE is replaced atomically.\n\n"
+            "writes them, with the files' paths, sizes and times, the model's identity and\n"
+            "the arithmetic (device kind and --precision) they were computed in, to FILE,\n"
+            "a gallery index: '%s rank QUERY FILE' then ranks its images without decoding\n"
+            "them. When FILE is an index made with the same model and arithmetic it is\n"
+            "updated: new and changed files under DIR are embedded, removed ones dropped,\n"
+            "and the entries of other folders kept. FILE is replaced atomically.\n\n"
             "  --out FILE       the index to write or update (required)\n"
             "  --synthetic N    (benchmarks) instead of DIR, a new index of N made-up entries\n"
             "                   with the model's identity, features drawn in clusters\n"
@@ -91,13 +92,28 @@ int cmd_index(int argc, char **argv) {
              : got_signal == SIGTERM ? EXIT_SIGTERM
                                      : EXIT_RUNTIME;
     } else {
-        printf("%s: %ld entries: %ld embedded (%ld new, %ld changed), %ld kept, %ld removed\n", out,
-               st.entries, st.added + st.changed, st.added, st.changed, st.kept, st.removed);
+        char retried[64] = "";
+        if (st.retried) snprintf(retried, sizeof retried, ", %ld undecodable tried again", st.retried);
+        printf("%s: %ld entries: %ld embedded (%ld new, %ld changed%s), %ld kept, %ld removed\n",
+               out, st.entries, st.added + st.changed + st.retried, st.added, st.changed, retried,
+               st.kept, st.removed);
+        if (st.unrecorded) {
+            char mine[64];
+            gallery_arithmetic(be, mine, sizeof mine);
+            cli_error("note: %s recorded no arithmetic for its features (an index written before "
+                      "siamese recorded it), and its %ld kept entries may not be %s as the new "
+                      "ones are, so it records none still; index into a new file to record it",
+                      out, st.kept, mine);
+        }
+        for (long i = 0; i < st.unreadable && i < GALLERY_NAMED; i++)
+            cli_error("warning: %s", st.unreadable_msg[i]);
+        if (st.unreadable > GALLERY_NAMED)
+            cli_error("warning: and %ld more", st.unreadable - GALLERY_NAMED);
         if (st.unreadable)
-            cli_error(
-                "warning: %ld file%s did not decode and will not be ranked (the first: %s); "
-                "they are tried again once they change",
-                st.unreadable, st.unreadable == 1 ? "" : "s", st.first_unreadable);
+            cli_error("warning: %ld file%s did not decode and will not be ranked; the next "
+                      "update tries %s again",
+                      st.unreadable, st.unreadable == 1 ? "" : "s",
+                      st.unreadable == 1 ? "it" : "them");
     }
     model_free(m);
     backend_close(be);

@@ -11,6 +11,8 @@
 //   h5edit FILE set LAYER I K VALUE           element K of weight I (VALUE: nan, inf, -inf, a number)
 //   h5edit FILE unwritten LAYER I             weight I, same shape, storage never written
 //   h5edit FILE drop-attr NAME                a root attribute (e.g. layer_names)
+//   h5edit FILE set-attr NAME STRING          a root string attribute, made or replaced
+//                                             (e.g. an index's arithmetic)
 //   h5edit FILE state KEY VALUE               the line KEY=... of the training state becomes
 //                                             KEY=VALUE (a checkpoint's settings)
 //   h5edit FILE state-key KEY NEWKEY VALUE    ... becomes NEWKEY=VALUE (an older spelling)
@@ -286,6 +288,17 @@ int main(int argc, char **argv) {
         replace(f, path, H5T_IEEE_F32LE, r, dims, NULL);
     } else if (!strcmp(cmd, "drop-attr") && argc == 4) {
         if (H5Adelete(f, argv[3]) < 0) die("no root attribute", argv[3]);
+    } else if (!strcmp(cmd, "set-attr") && argc == 5) {
+        if (H5Aexists(f, argv[3]) > 0 && H5Adelete(f, argv[3]) < 0) die("cannot replace", argv[3]);
+        // As the program writes its strings: fixed length, NUL-padded.
+        hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
+        H5Tset_size(t, strlen(argv[4]) ? strlen(argv[4]) : 1);
+        H5Tset_strpad(t, H5T_STR_NULLPAD);
+        hid_t a = H5Acreate2(f, argv[3], t, sp, H5P_DEFAULT, H5P_DEFAULT);
+        if (a < 0 || H5Awrite(a, t, argv[4]) < 0) die("cannot write", argv[3]);
+        H5Aclose(a);
+        H5Sclose(sp);
+        H5Tclose(t);
     } else if (!strcmp(cmd, "state") && argc == 5) {
         state_set(f, argv[3], argv[3], argv[4]);
     } else if (!strcmp(cmd, "state-key") && argc == 6) {
