@@ -22,6 +22,15 @@ grep -q '^verification (40 same and 40 different pairs): accuracy at 0.5 [0-9.]*
 expect_status 1 ./siamese eval "${common[@]}" "$data/images_evaluation" --ways 60 --episodes 5 --pairs 0
 expect_stderr "no alphabet has 60 characters"
 expect_status 2 ./siamese eval "${common[@]}"
+# A training dataset's folder (no images_evaluation/) is refused, pointing
+# to its images_background (read as it was, that became one alphabet of the
+# training classes, evaluated as if it were new ones).
+small_dataset "$T/trainset"
+expect_status 1 ./siamese eval "${common[@]}" "$T/trainset" --ways 2 --episodes 2 --pairs 2
+expect_stderr "$T/trainset holds images_background/ (training images) but no images_evaluation/"
+expect_stderr "($T/trainset/images_background to measure on the training images)"
+expect_status 2 tests/make_runs.sh
+expect_stderr "usage: tests/make_runs.sh EVAL_DIR OUT"
 
 # rank: the top N in non-increasing order, from the gallery only; broken
 # files are left out with a warning.
