@@ -472,12 +472,14 @@ static void decode_progress(int done, int total, void *ctx) {
 static int scan_dataset(Run *r, const char *root) {
     const TrainConfig *c = r->c;
     struct stat st;
-    if (stat(c->dataset, &st) != 0 || !S_ISDIR(st.st_mode))
+    const int found = stat(c->dataset, &st) == 0;
+    if (!found || !S_ISDIR(st.st_mode))
         return err_set(r->e,
-                       "--dataset %s: no such folder. Training reads DIR/images_background/"
+                       "--dataset %s: %s. Training reads DIR/images_background/"
                        "<alphabet>/<character>/<image> (Omniglot) or "
                        "DIR/images_background/<class>/<image> (your own classes)",
-                       c->dataset);
+                       c->dataset, found ? "not a folder"
+                                   : errno == ENOENT ? "no such folder" : strerror(errno));
     if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
         const char *base = strrchr(c->dataset, '/');
         base = base ? base + 1 : c->dataset;
@@ -1243,9 +1245,10 @@ static int run_setup(Run *r) {
     emit(r, &ev);
     const long total = r->steps * c->epochs, wanted = optim_wanted_steps(r->kind);
     if (total <= wanted)
-        say(r, "warning: with %s the original recommends more than %ld steps in all; %ld steps "
-               "an epoch over %d epochs give %ld: consider --epochs %ld",
-            c->optimizer, wanted, r->steps, c->epochs, total, wanted / r->steps + 1);
+        say(r, "warning: with %s the original recommends more than %ld steps in all; %ld step%s "
+               "an epoch over %d epoch%s give%s %ld: consider --epochs %ld",
+            c->optimizer, wanted, r->steps, r->steps == 1 ? "" : "s", c->epochs,
+            c->epochs == 1 ? "" : "s", c->epochs == 1 ? "s" : "", total, wanted / r->steps + 1);
     r->p.epoch = c->init_epoch;
     r->p.best_val = INFINITY;
     if (c->resume && restore(r)) return -1;

@@ -42,6 +42,7 @@ expect_error() {  # exit status, message pattern, args...
     expect_stderr "$pat"
 }
 expect_error 1 "no such folder" --dataset "$T/nowhere" "${tiny[@]}"
+expect_error 1 "--dataset img/a.png: not a folder" --dataset img/a.png "${tiny[@]}"
 expect_error 1 "this is the images_background folder itself" --dataset "$own" "${tiny[@]}"
 mkdir -p "$T/flat" && cp -r "$own/letter01" "$own/letter02" "$T/flat/"
 expect_error 1 "move them into $T/flat/images_background/" --dataset "$T/flat" "${tiny[@]}"
