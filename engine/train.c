@@ -533,6 +533,38 @@ static int open_dataset(Run *r) {
     return rc;
 }
 
+// After --model-path: where the file's model differs from this run's
+// (the shipped compact, inverted model under the default vgg16 loads one
+// layer of 17; or it loads and then sees other inputs), the options that
+// build the file's model.
+static void note_model_path_options(Run *r, const ModelSpec *want) {
+    WeightsInfo info;
+    Err ie;
+    if (weights_inspect(r->c->model_path, &info, &ie)) return;
+    const ModelSpec *f = &info.spec;
+    char opts[256] = "", desc[96];
+    size_t n = 0;
+    if (memcmp(f->widths, want->widths, sizeof f->widths) || f->hidden != want->hidden) {
+        model_spec_describe(f, desc, sizeof desc);
+        if (!strcmp(desc, "vgg16") || !strcmp(desc, "compact"))
+            n += snprintf(opts + n, sizeof opts - n, " --backbone %s", desc);
+        else
+            n += snprintf(opts + n, sizeof opts - n, " --widths %d,%d,%d,%d,%d --hidden %d",
+                          f->widths[0], f->widths[1], f->widths[2], f->widths[3], f->widths[4],
+                          f->hidden);
+    }
+    if (info.input_size_known && f->input_size != want->input_size && n < sizeof opts)
+        n += snprintf(opts + n, sizeof opts - n, " --input-shape %d", f->input_size);
+    if (f->pre.invert != want->pre.invert && n < sizeof opts)
+        n += snprintf(opts + n, sizeof opts - n, f->pre.invert ? " --invert" : " without --invert");
+    if (f->pre.letterbox != want->pre.letterbox && n < sizeof opts)
+        n += snprintf(opts + n, sizeof opts - n,
+                      f->pre.letterbox ? " --letterbox" : " without --letterbox");
+    if (n)
+        say(r, "note: --model-path %s was trained otherwise; to start from all of it, give%s",
+            r->c->model_path, opts);
+}
+
 static int build_model(Run *r) {
     const TrainConfig *c = r->c;
     ModelSpec want;
@@ -565,6 +597,7 @@ static int build_model(Run *r) {
                 rep.n_loaded ? names : "(none)");
             free(names);
             for (int i = 0; i < rep.n_skipped; i++) say(r, "  not loaded: %s", rep.skipped[i]);
+            note_model_path_options(r, &want);
         }
     }
     if (model_enable_training(r->m, r->e)) return -1;
