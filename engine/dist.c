@@ -40,6 +40,18 @@ static int read_timeout(Dist *d, Err *e) {
     return 0;
 }
 
+int dist_launched_size(int *exact) {
+    const char *value, *var = launcher_variable(&value);
+    *exact = 1;
+    if (!var) return 1;
+    const long n = strtol(value, NULL, 10);
+    if (!strcmp(var, "PMIX_RANK")) {
+        *exact = n == 0;
+        return n > 0 ? 2 : 1;
+    }
+    return n > 1 ? (int)n : 1;
+}
+
 int dist_open(Dist **out, Err *e) {
     Dist *d = malloc(sizeof *d);
     if (!d) return err_set(e, "out of memory");

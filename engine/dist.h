@@ -82,6 +82,13 @@ void dist_solo(Dist *d);
 // but the MPI library cannot be loaded (a build without MPI, say): N copies
 // of one training must not run side by side.
 int dist_open(Dist **out, Err *e);
+// How many processes an MPI launcher started, as its environment says,
+// without loading MPI: 1 when none did. PMIx launchers give a rank only:
+// there a rank other than 0 counts 2, at least (*exact = 0), rank 0 1. The
+// commands that do not share their work between ranks (all but train)
+// refuse more than one, rather than run N copies that each do all of it
+// (N indexes of one file racing to replace it).
+int dist_launched_size(int *exact);
 // Ends the job's exchanges (MPI_Finalize); after a failed exchange (broken)
 // ends the whole job instead (MPI_Abort): call it after reporting the error.
 void dist_close(Dist *d);

@@ -307,6 +307,18 @@ int gallery_entry_path(const Gallery *g, long i, char *buf, size_t len, Err *e) 
     return 0;
 }
 
+int gallery_entry_current(const Gallery *g, long i, const char *path, int *current, Err *e) {
+    *current = 1;
+    if (path[0] != '/') return 0;  // made-up entries (synthetic/NNN) have no file
+    int64_t size, mtime;
+    if (read_at(g, g->at_size + i * 8, &size, 8, e) || read_at(g, g->at_mtime + i * 8, &mtime, 8, e))
+        return -1;
+    struct stat st;
+    *current = stat(path, &st) == 0 && st.st_size == size &&
+               (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec == mtime;
+    return 0;
+}
+
 int gallery_find_path(const Gallery *g, const char *path, long *index, Err *e) {
     *index = -1;
     // Block by block: a block's paths lie together, after its offsets.
@@ -596,12 +608,39 @@ typedef struct Writer {
     float *feats;    // (block,F)
     uint8_t *codes;  // (block,C)
     const volatile sig_atomic_t *stop;
+    // An update: the file it read (was; absent when !existed), which must
+    // still be there when it replaces it.
+    int update, existed;
+    struct stat was;
 } Writer;
 
 // Whether a signal asked to stop (then the message says so).
 static int interrupted(const Writer *w, Err *e) {
     if (!w->stop || !*w->stop) return 0;
-    return err_set(e, "%s: interrupted; the previous file is unchanged", w->f.path);
+    return err_set(e, "%s: interrupted; %s", w->f.path,
+                   access(w->f.path, F_OK) == 0 ? "the previous file is unchanged"
+                                                : "no file was written");
+}
+
+// Whether the file an update read is still the one at its path (or still
+// absent): two updates of one index at once (two folders indexed into it
+// side by side) each read the same file, and the later rename would drop
+// the other's entries without a word. The window left, between this check
+// and the rename, is microseconds against the minutes of an update.
+static int unchanged_since_read(const Writer *w, Err *e) {
+    struct stat now;
+    const int exists = stat(w->g.path, &now) == 0;
+    if (!w->update || (exists == w->existed &&
+                       (!exists || (now.st_dev == w->was.st_dev && now.st_ino == w->was.st_ino &&
+                                    now.st_size == w->was.st_size &&
+                                    now.st_mtim.tv_sec == w->was.st_mtim.tv_sec &&
+                                    now.st_mtim.tv_nsec == w->was.st_mtim.tv_nsec))))
+        return 0;
+    return err_set(e,
+                   "%s was %s by another process while this update ran (another 'siamese "
+                   "index' of it?): this update is dropped, so as not to drop that one's; run "
+                   "it again",
+                   w->g.path, w->existed ? "replaced" : "created");
 }
 
 static int write_rows(Writer *w, int d, long row, const void *data, long count, Err *e) {
@@ -770,6 +809,7 @@ static int write_index(Writer *w, const Model *m, const char *model_path, const 
         if (!rc) rc = write_codes(w, e);
         if (!rc) rc = write_entries(w, old, l, p, readable, e);
         if (!rc) rc = interrupted(w, e);
+        if (!rc) rc = unchanged_since_read(w, e);
         if (!rc)
             rc = atomicfile_commit(&w->f, e);
         else
@@ -787,7 +827,7 @@ int gallery_index(Model *m, const char *model_path, const char *dir, const char 
                   const EvalOpts *o, const volatile sig_atomic_t *stop, GalleryUpdate *st, Err *e) {
     memset(st, 0, sizeof *st);
     h5attr_quiet();
-    Writer w = {.block = 1024, .stop = stop};
+    Writer w = {.block = 1024, .stop = stop, .update = 1};
     snprintf(w.g.path, sizeof w.g.path, "%s", out);
     Source src = {
         .fill = fill_images, .stage = "images embedded", .m = m, .threads = o ? o->threads : 0};
@@ -798,6 +838,11 @@ int gallery_index(Model *m, const char *model_path, const char *dir, const char 
     char root[PATH_MAX];
     struct stat sb;
     int rc = stat(out, &sb) == 0 ? old_load(&old, out, m, model_path, e) : 0;
+    // What was read, from the descriptor read: a rename between the stat
+    // and the open has then been read.
+    w.existed = old.open;
+    if (!rc && old.open && fstat(old.g.fd, &w.was) != 0)
+        rc = err_set(e, "%s: %s", out, strerror(errno));
     if (!rc) rc = list_folder(dir, &l, &n_listed, root, e);
     if (!rc) rc = plan_update(&old, l, n_listed, root, &p, st, e);
     if (!rc && p.n_keep + p.n_embed == 0) rc = err_set(e, "%s: no image files found", dir);

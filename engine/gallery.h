@@ -64,6 +64,10 @@ int gallery_read_codes(const Gallery *g, long i0, long count, uint8_t *out, Err 
 int gallery_read_readable(const Gallery *g, long i0, long count, uint8_t *out, Err *e);
 // Entry i's path.
 int gallery_entry_path(const Gallery *g, long i, char *buf, size_t len, Err *e);
+// Whether entry i's file (path, its path) is still the one indexed: *current
+// 1 when a file of the recorded size and time is there (or the entry is a
+// made-up one), 0 when it is gone or changed since.
+int gallery_entry_current(const Gallery *g, long i, const char *path, int *current, Err *e);
 // The entry whose path is path (absolute, as stored), or -1 in *index.
 int gallery_find_path(const Gallery *g, const char *path, long *index, Err *e);
 

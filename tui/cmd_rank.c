@@ -205,10 +205,13 @@ static int rank_index(const CommonOpts *co, const char *query, const char *index
     if (rc && m) cli_error("%s", e.msg);
     struct stat qst;
     const int query_known = stat(query, &qst) == 0;
-    long printed = 0;
+    long printed = 0, stale = 0;
+    char first_stale[PATH_MAX] = "";
     for (long i = 0; !rc && i < n_hits && (shown <= 0 || printed < shown); i++) {
         char path[PATH_MAX];
-        if (gallery_entry_path(&g, hits[i].index, path, sizeof path, &e)) {
+        int current = 1;
+        if (gallery_entry_path(&g, hits[i].index, path, sizeof path, &e) ||
+            gallery_entry_current(&g, hits[i].index, path, &current, &e)) {
             cli_error("%s", e.msg);
             rc = EXIT_RUNTIME;
         } else if (query_known && same_file(path, &qst)) {
@@ -217,8 +220,16 @@ static int rank_index(const CommonOpts *co, const char *query, const char *index
             char name[3 * PATH_MAX];  // escaped, as rank_folder's
             printf("%3ld  %.6f  %s\n", ++printed, hits[i].score,
                    text_escape(path, name, sizeof name));
+            if (!current && !stale++) snprintf(first_stale, sizeof first_stale, "%s", path);
         }
     }
+    // The index is older than the files: its results are the images as
+    // they were, and some may be gone.
+    if (stale)
+        cli_error("warning: %ld of these results changed or were removed since %s was indexed "
+                  "(the first: %s); their scores are those of the files as they were: index "
+                  "their folder again to update it",
+                  stale, index, first_stale);
     if (!rc && n_hits == 0) {
         cli_error("%s: none of its %ld entries could be ranked (none decoded)", index, g.n);
         rc = EXIT_RUNTIME;

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../engine/dist.h"
 #include "cli.h"
 #include "commands.h"
 
@@ -44,7 +45,17 @@ static int check_stdout(int rc) {
 }
 
 // argv[0] becomes the command's name, as each command expects.
+// Only train shares its work between the processes of an MPI launcher;
+// any other command refuses to run as one of several.
 static int run_command(const Command *cmd, int argc, char **argv) {
+    int exact;
+    const int ranks = cmd->run == cmd_train ? 1 : dist_launched_size(&exact);
+    if (ranks > 1) {
+        cli_error("'%s' runs in one process, but an MPI launcher started %s%d: only 'train' "
+                  "shares its work between processes; run '%s %s' without mpirun",
+                  cmd->name, exact ? "" : "at least ", ranks, cli_prog, cmd->name);
+        return EXIT_USAGE;
+    }
     argv[0] = (char *)cmd->name;
     int rc = cmd->run(argc, argv);
     // A usage error was said in one line; where to read more follows.

@@ -32,6 +32,7 @@ cmp -s "$T/folder" "$T/index" || { diff "$T/folder" "$T/index" | head; fail "ind
 [ "$(wc -l <"$T/index")" -eq 399 ] || fail "--top 0: $(wc -l <"$T/index") results, expected 399"
 grep -q "the query is in the index ($q): left out of the ranking" "$T/err" ||
     { cat "$T/err"; fail "query note"; }
+grep -q "changed or were removed" "$T/err" && { cat "$T/err"; fail "a current index called stale"; }
 # Another name of the query's file (a hard link outside the gallery): its
 # path is not in the index, but it is left out all the same, and the
 # ranking is the one of the file's own path.
@@ -126,6 +127,15 @@ grep -qx "$T/bad.h5: 15 entries: 13 embedded (0 new, 0 changed, 13 undecodable t
 grep -q "warning: 12 files did not decode" "$T/err" || { cat "$T/err"; fail "the repaired file still undecodable"; }
 ./siamese rank "${common[@]}" --top 0 "$q" "$T/bad.h5" 2>/dev/null | grep -q " $bad/fixed.png\$" ||
     fail "the file repaired in place is not ranked"
+# A stale index (a file removed, one changed since): rank says which.
+rm "$bad/fixed.png"
+./siamese rank "${common[@]}" --top 0 "$q" "$T/bad.h5" >/dev/null 2>"$T/err" || fail "rank a stale index"
+grep -q "warning: 1 of these results changed or were removed since $T/bad.h5 was indexed (the first: $bad/fixed.png)" "$T/err" ||
+    { cat "$T/err"; fail "a removed file's result not flagged"; }
+touch "$bad/"*_01.png
+./siamese rank "${common[@]}" --top 0 "$q" "$T/bad.h5" >/dev/null 2>"$T/err" || fail "rank a stale index"
+grep -q "warning: 2 of these results changed or were removed" "$T/err" ||
+    { cat "$T/err"; fail "a changed file's result not flagged"; }
 
 # Another model: refused, naming both; the index unchanged.
 tiny_model "$T/tiny.h5"
@@ -192,6 +202,18 @@ rc=$?
 grep -q "interrupted; the previous file is unchanged" "$T/err" || { cat "$T/err"; fail "interrupt message"; }
 cmp -s "$idx" "$T/before.h5" || fail "the index changed after an interrupted update"
 ls "$T"/*.tmp* >/dev/null 2>&1 && fail "a temporary file was left after SIGINT"
+# The same into a new file: it says that nothing was written (not that a
+# previous file, which there is not, is unchanged).
+SIAMESE_PROGRESS=1 ./siamese index "${common[@]}" "$big" --out "$T/new.h5" >"$T/out" 2>"$T/err" &
+pid=$!
+for _ in $(seq 600); do grep -q "images embedded" "$T/err" && break; sleep 0.1; done
+kill -INT $pid
+wait $pid
+rc=$?
+[ $rc -eq 130 ] || fail "SIGINT during a first index: exit $rc, expected 130"
+grep -q "new.h5: interrupted; no file was written" "$T/err" || { cat "$T/err"; fail "first index's interrupt message"; }
+[ -e "$T/new.h5" ] && fail "an interrupted first index left $T/new.h5"
+ls "$T"/new.h5.tmp* >/dev/null 2>&1 && fail "a temporary file was left after SIGINT of a first index"
 # SIGKILL (no handler runs) leaves the temporary file; the next index of
 # that file removes it, and only it: not one of a process still running
 # (this shell's), nor one of another machine.
@@ -211,6 +233,25 @@ ls "$idx".tmp$pid* 2>/dev/null | grep -qv elsewhere && fail "the temporary file 
 [ -e "$idx.tmp$$.$host" ] || fail "the temporary file of a running process was removed"
 [ -e "$idx.tmp$pid.elsewhere" ] || fail "another machine's temporary file was removed"
 rm -f "$idx".tmp*
+# Two updates of one index at once (the first held by SIGSTOP while the
+# second runs): the one that ends second would drop the other's entries
+# with its rename; it fails instead, and the file is the other's. (The
+# first embeds 1500 images: on a quiet machine 180 were done before the
+# poll below saw the first batch.)
+SIAMESE_PROGRESS=1 ./siamese index "${common[@]}" "$big" --out "$T/race.h5" >"$T/out" 2>"$T/err" &
+pid=$!
+for _ in $(seq 600); do grep -q "images embedded" "$T/err" && break; sleep 0.1; done
+kill -STOP $pid
+./siamese index "${common[@]}" "$other" --out "$T/race.h5" >/dev/null 2>&1 || fail "the second of two updates"
+cp "$T/race.h5" "$T/race_before.h5"
+kill -CONT $pid
+wait $pid
+rc=$?
+[ $rc -eq 1 ] || fail "the update that ended second: exit $rc, expected 1"
+grep -q "$T/race.h5 was created by another process while this update ran" "$T/err" ||
+    { cat "$T/err"; fail "the update that ended second: no message"; }
+cmp -s "$T/race.h5" "$T/race_before.h5" || fail "the other update's index was replaced"
+ls "$T"/race.h5.tmp* >/dev/null 2>&1 && fail "a temporary file was left by the update that ended second"
 
 # Damaged or foreign files named as the index.
 head -c 300000 "$idx" >"$T/cut.h5"

@@ -15,7 +15,8 @@
 #  4. A rank killed: the job ends, naming it. A rank that hangs: rank 0 names
 #     it after SIAMESE_DIST_TIMEOUT and the job ends.
 #  5. Errors: ranks that disagree about the data, fewer pairs than ranks, and
-#     a build without MPI under mpirun, each told once, with a status.
+#     a build without MPI under mpirun, each told once, with a status; and
+#     the other commands, which run in one process, refuse several.
 . tests/shlib.sh
 data=$OMNIGLOT
 [ -d "$data/images_background" ] || { echo "SKIP: $data is absent"; exit 77; }
@@ -163,4 +164,13 @@ mkdir -p "$T/bin" && cp siamese "$T/bin/"
 mpi 2 "$T/bin/siamese" train "${tiny[@]}" --epochs 1 --save-dir "$T/z" >"$T/z.log" 2>&1 && fail "no MPI library: exit 0"
 grep -q "built without MPI" "$T/z.log" || { cat "$T/z.log"; fail "no MPI library: no explanation"; }
 [ -e "$T/z" ] && fail "no MPI library: files were written"
+# Any other command refuses to run as one of several processes (each would
+# do all the work; index's copies would race to replace one file), each
+# rank saying why, and writes nothing; one rank runs as one process.
+mpi 2 ./siamese index "$data/images_background/Latin" --out "$T/g.h5" >"$T/i.log" 2>&1 &&
+    fail "index under mpirun -np 2: exit 0"
+[ "$(grep -c "'index' runs in one process, but an MPI launcher started 2" "$T/i.log")" = 2 ] ||
+    { cat "$T/i.log"; fail "index under mpirun -np 2: not told by each rank"; }
+[ -e "$T/g.h5" ] && fail "index under mpirun -np 2 wrote its file"
+mpi 1 ./siamese init --out "$T/one.h5" >"$T/o.log" 2>&1 || { cat "$T/o.log"; fail "init under mpirun -np 1 failed"; }
 finish
