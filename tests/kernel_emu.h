@@ -15,11 +15,12 @@
 //  - __syncthreads as a real barrier: the threads of a block are fibers
 //    (ucontext) on one host thread, and each runs until it reaches the
 //    barrier or ends; a barrier some threads reach while others have ended
-//    (divergent) stops the program with a message. Fibers cost about a
-//    microsecond a thread, so a kernel whose first block reaches no barrier
-//    is run from then on as plain calls, one thread after the other; if
-//    such a kernel reaches one later (a barrier on a path its first block
-//    did not take) the program stops and says so;
+//    (divergent) stops the program with a message. A fiber costs context
+//    switches (system calls) per thread, so a kernel whose first block
+//    reaches no barrier is run from then on as plain calls, one thread
+//    after the other (the grid-stride loops take millions); if such a
+//    kernel reaches one later (a barrier on a path its first block did not
+//    take) the program stops and says so;
 //  - __shared__ memory: one static array per kernel, which the block's
 //    fibers share (blocks run one at a time);
 //  - bfloat16: cuda_bf16.h's own host functions (__float2bfloat16_rn and
