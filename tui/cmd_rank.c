@@ -293,5 +293,12 @@ int cmd_rank(int argc, char **argv) {
     struct stat st;
     if (stat(gallery, &st) == 0 && !S_ISDIR(st.st_mode))
         return rank_index(&co, query, gallery, &so);
+    // A folder's images are all scored exactly: the two stages' options
+    // would do nothing there, and saying so beats ignoring them.
+    if (so.exact || so.shortlist) {
+        cli_error("%s applies to an index (written by '%s index'), and %s is a folder",
+                  so.exact ? "--exact" : "--shortlist", cli_prog, gallery);
+        return EXIT_USAGE;
+    }
     return rank_folder(&co, query, gallery, so.top);
 }

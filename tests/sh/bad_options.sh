@@ -102,6 +102,10 @@ usage "option --ways needs a value" -- "$SIAMESE" eval img --ways
 usage "eval needs one folder" -- "$SIAMESE" eval
 usage "unknown option '--bogus'" -- "$SIAMESE" rank img/a.png img --bogus
 usage "option --top needs a value" -- "$SIAMESE" rank img/a.png img --top
+# The two stages' options on a folder (every image scored exactly there):
+# refused, not ignored.
+usage "--exact applies to an index" "and img is a folder" -- "$SIAMESE" rank img/a.png img --exact
+usage "--shortlist applies to an index" "and img is a folder" -- "$SIAMESE" rank --shortlist 5 img/a.png img
 usage "unknown option '--bogus'" -- "$SIAMESE" bench --bogus
 usage "option --mode needs a value" -- "$SIAMESE" bench --mode
 usage "unknown option '--bogus'" -- "$SIAMESE" train --bogus
