@@ -162,9 +162,11 @@ static int parse_args(int argc, char **argv, TrainConfig *c) {
     const char *resume = find_resume(argc, argv);
     if (resume) {
         Err e;
+        // (A file that cannot be read, or is no checkpoint: a runtime
+        // failure, as a bad --model-path file is, not a usage error.)
         if (train_config_from_checkpoint(c, resume, &e)) {
             cli_error("--resume: %s", e.msg);
-            return -1;
+            return -2;
         }
     }
     long v;
@@ -387,7 +389,7 @@ int cmd_train(int argc, char **argv) {
     TrainConfig c;
     int rc = train_parse_args(argc, argv, &c);
     if (rc > 0) return EXIT_OK;
-    if (rc < 0) return EXIT_USAGE;
+    if (rc < 0) return rc == -2 ? EXIT_RUNTIME : EXIT_USAGE;
     if (!precision_device_usable(&c)) {
         train_config_free(&c);
         return EXIT_USAGE;

@@ -20,7 +20,8 @@ int cmd_bench(int argc, char **argv);
 // train's options into c (defaults first; with --resume the checkpoint's
 // settings, which the other options override). Returns 0 ok (c then holds
 // what train_config_free frees after the run), 1 when --help was printed,
-// -1 after printing a usage error.
+// -1 after printing a usage error, -2 after printing why the --resume
+// checkpoint cannot be read (a runtime failure).
 int train_parse_args(int argc, char **argv, TrainConfig *c);
 
 // predict's options, shared with the interactive screens.

@@ -2,7 +2,8 @@
 # Bad command lines for train: out-of-range numbers (batch size 0, a
 # negative learning rate, an input size the pooling cannot take), unknown
 # flags: a message naming the option, the usage, exit status 2, and
-# nothing trained or written.
+# nothing trained or written; a --resume or --model-path file that cannot
+# be read: exit status 1.
 . tests/shlib.sh
 if ! "$SIAMESE" train --help >/dev/null 2>&1; then
     echo "SKIP: this build has no train command"
@@ -25,4 +26,17 @@ usage "--epochs" -- "${tr[@]}" --epochs 0
 usage "--device: 'gpu'" -- "${tr[@]}" --device gpu
 usage "option --lr needs a value" -- "${tr[@]}" --lr
 [ -n "$(ls -A "$TMP/logs" 2>/dev/null)" ] && fail "a refused train wrote to logs/"
+# A --resume or --model-path file that is missing or not weights is a
+# runtime failure (exit 1, the file named), as any unreadable file, not a
+# usage error: the two say so alike.
+small_dataset "$TMP/good"
+printf 'not weights\n' >"$TMP/text.h5"
+tr=("$SIAMESE" train --dataset "$TMP/good" --save-dir "$TMP/logs" --device cpu --epochs 1 --plain
+    --backbone compact --widths 2,2,4,4,4 --hidden 8 --input-shape 32 --batch-size 2 --val-ratio 0.5)
+for opt in --resume --model-path; do
+    expect 1 "$TMP/text.h5: not an HDF5 file" -- "${tr[@]}" "$opt" "$TMP/text.h5"
+    expect 1 "$TMP/none.h5: cannot open weights file: No such file or directory" -- "${tr[@]}" "$opt" "$TMP/none.h5"
+    grep -q "lists the options" "$TMP/err" && fail "$opt of a missing file points to the usage"
+done
+[ -n "$(ls -A "$TMP/logs" 2>/dev/null)" ] && fail "a train that failed on its --resume or --model-path file wrote to logs/"
 finish
