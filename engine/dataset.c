@@ -581,9 +581,10 @@ int sampler_init(PairSampler *s, const Dataset *ds, const int *subset, int n, do
         int n_pos = s->n_pos, n_neg = s->n_neg;
         sampler_free(s);
         return err_set(e,
-                       "%d images in %d classes: pairs need a class with at least %d images "
-                       "(found %d) and another class (found %d classes)",
-                       n, n_neg, DATASET_MIN_CLASS_IMAGES, n_pos, n_neg);
+                       "%d image%s in %d class%s: pairs need a class with at least %d images "
+                       "(found %d) and another class (found %d class%s)",
+                       n, n == 1 ? "" : "s", n_neg, n_neg == 1 ? "" : "es",
+                       DATASET_MIN_CLASS_IMAGES, n_pos, n_neg, n_neg == 1 ? "" : "es");
     }
     return 0;
 }

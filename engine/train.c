@@ -514,8 +514,8 @@ static int scan_dataset(Run *r, const char *root) {
     if (sampler_init(&r->train_s, d, r->train_idx, r->n_train, c->same_alphabet, r->e))
         return err_prefix(r->e, "the training split");
     if (sampler_init(&r->val_s, d, r->val_idx, r->n_val, c->same_alphabet, r->e))
-        return err_prefix(r->e, "the validation split (--val-ratio %g gives %d images)",
-                          c->val_ratio, r->n_val);
+        return err_prefix(r->e, "the validation split (--val-ratio %g gives %d image%s)",
+                          c->val_ratio, r->n_val, r->n_val == 1 ? "" : "s");
     say(r, "split: %d training and %d validation images (fixed shuffle); %d and %d classes can "
            "give positive pairs",
         r->n_train, r->n_val, r->train_s.n_pos, r->val_s.n_pos);

@@ -31,6 +31,11 @@ classes() {
 classes "$TMP/small" 5 2
 expect 1 "$TMP/small" "usable class" -- train "$TMP/small"
 
+# A validation split of one image: said in the singular ("1 images" was).
+classes "$TMP/one_val" 3 8
+expect 1 "the validation split (--val-ratio 0.01 gives 1 image): 1 image in 1 class: pairs need" \
+    "another class (found 1 class)" -- train "$TMP/one_val" --val-ratio 0.01
+
 # Non-image files and a broken image among good ones: trained, and reported.
 classes "$TMP/junk" 3 8
 printf 'notes\n' >"$TMP/junk/images_background/class1/README.txt"
