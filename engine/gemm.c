@@ -251,8 +251,14 @@ static const GemmPath PATH_AVX2 = {6, 1, 144, 96, 0, kernel_avx2_rows, kernel_av
 #define AVX512_MR_TALL 28  // rows of the one-panel tile with rows at a constant stride
 // Rows at a stride shorter than the reduction (3 floats for RGB input) read
 // the same floats several steps apart; GCC's predictive commoning then
-// carries them from step to step through the stack (1.4x slower).
+// carries them from step to step through the stack (1.4x slower). Clang
+// has no optimize attribute (it warns of one): its builds, the
+// ThreadSanitizer and fuzzing ones, where speed does not matter, go without.
+#if defined(__GNUC__) && !defined(__clang__)
 #define NO_PCOM __attribute__((optimize("no-predictive-commoning")))
+#else
+#define NO_PCOM
+#endif
 
 // The kernel for MR rows and NP panels. A's rows: PACKED, interleaved (row
 // i at a[tap] + i, reduction steps as floats apart); else, RS > 0, at a
