@@ -250,6 +250,7 @@ int gallery_open(Gallery *g, const char *path, Err *e) {
     h5attr_quiet();
     struct stat st;
     if (stat(path, &st) != 0) return err_set(e, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) return err_set(e, "%s: is a directory, not a gallery index", path);
     if (H5Fis_hdf5(path) <= 0)
         return err_set(e, "%s: not an HDF5 file, so not a gallery index", path);
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);

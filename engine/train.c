@@ -472,12 +472,14 @@ static void decode_progress(int done, int total, void *ctx) {
 static int scan_dataset(Run *r, const char *root) {
     const TrainConfig *c = r->c;
     struct stat st;
-    if (stat(c->dataset, &st) != 0 || !S_ISDIR(st.st_mode))
+    const int found = stat(c->dataset, &st) == 0;
+    if (!found || !S_ISDIR(st.st_mode))
         return err_set(r->e,
-                       "--dataset %s: no such folder. Training reads DIR/images_background/"
+                       "--dataset %s: %s. Training reads DIR/images_background/"
                        "<alphabet>/<character>/<image> (Omniglot) or "
                        "DIR/images_background/<class>/<image> (your own classes)",
-                       c->dataset);
+                       c->dataset, found ? "not a folder"
+                                   : errno == ENOENT ? "no such folder" : strerror(errno));
     if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
         const char *base = strrchr(c->dataset, '/');
         base = base ? base + 1 : c->dataset;
@@ -531,6 +533,38 @@ static int open_dataset(Run *r) {
     return rc;
 }
 
+// After --model-path: where the file's model differs from this run's
+// (the shipped compact, inverted model under the default vgg16 loads one
+// layer of 17; or it loads and then sees other inputs), the options that
+// build the file's model.
+static void note_model_path_options(Run *r, const ModelSpec *want) {
+    WeightsInfo info;
+    Err ie;
+    if (weights_inspect(r->c->model_path, &info, &ie)) return;
+    const ModelSpec *f = &info.spec;
+    char opts[256] = "", desc[96];
+    size_t n = 0;
+    if (memcmp(f->widths, want->widths, sizeof f->widths) || f->hidden != want->hidden) {
+        model_spec_describe(f, desc, sizeof desc);
+        if (!strcmp(desc, "vgg16") || !strcmp(desc, "compact"))
+            n += snprintf(opts + n, sizeof opts - n, " --backbone %s", desc);
+        else
+            n += snprintf(opts + n, sizeof opts - n, " --widths %d,%d,%d,%d,%d --hidden %d",
+                          f->widths[0], f->widths[1], f->widths[2], f->widths[3], f->widths[4],
+                          f->hidden);
+    }
+    if (info.input_size_known && f->input_size != want->input_size && n < sizeof opts)
+        n += snprintf(opts + n, sizeof opts - n, " --input-shape %d", f->input_size);
+    if (f->pre.invert != want->pre.invert && n < sizeof opts)
+        n += snprintf(opts + n, sizeof opts - n, f->pre.invert ? " --invert" : " without --invert");
+    if (f->pre.letterbox != want->pre.letterbox && n < sizeof opts)
+        n += snprintf(opts + n, sizeof opts - n,
+                      f->pre.letterbox ? " --letterbox" : " without --letterbox");
+    if (n)
+        say(r, "note: --model-path %s was trained otherwise; to start from all of it, give%s",
+            r->c->model_path, opts);
+}
+
 static int build_model(Run *r) {
     const TrainConfig *c = r->c;
     ModelSpec want;
@@ -563,6 +597,7 @@ static int build_model(Run *r) {
                 rep.n_loaded ? names : "(none)");
             free(names);
             for (int i = 0; i < rep.n_skipped; i++) say(r, "  not loaded: %s", rep.skipped[i]);
+            note_model_path_options(r, &want);
         }
     }
     if (model_enable_training(r->m, r->e)) return -1;
@@ -807,7 +842,22 @@ static int stop_event(Run *r, TrainEvent *ev, const char *fmt, ...) {
 }
 
 // Stops mid-epoch: a checkpoint with the state, so --resume continues here.
+// Before this run's first step there is nothing to save, and the files are
+// left as they are: a new run's starting state (random weights) would
+// replace the checkpoint an earlier run left in the same folder, the one a
+// user who started the wrong command and pressed Ctrl-C at once still
+// wants; its loss folder, still empty, goes too.
 static int stop_now(Run *r) {
+    if (r->run_steps == 0) {
+        if (!r->c->resume && r->dist->rank == 0) rmdir(r->p.log_dir);
+        return r->c->resume
+                   ? stop_event(r, &(TrainEvent){.epoch = r->p.epoch + 1},
+                                "stopped before the first step; nothing written; continue "
+                                "with --resume %s",
+                                r->c->resume)
+                   : stop_event(r, &(TrainEvent){.epoch = r->p.epoch + 1},
+                                "stopped before the first step; nothing written");
+    }
     if (checkpoint(r, "last_epoch_weights.h5", 1)) return -1;
     return stop_event(
         r, &(TrainEvent){.epoch = r->p.epoch + 1},
@@ -1228,9 +1278,10 @@ static int run_setup(Run *r) {
     emit(r, &ev);
     const long total = r->steps * c->epochs, wanted = optim_wanted_steps(r->kind);
     if (total <= wanted)
-        say(r, "warning: with %s the original recommends more than %ld steps in all; %ld steps "
-               "an epoch over %d epochs give %ld: consider --epochs %ld",
-            c->optimizer, wanted, r->steps, c->epochs, total, wanted / r->steps + 1);
+        say(r, "warning: with %s the original recommends more than %ld steps in all; %ld step%s "
+               "an epoch over %d epoch%s give%s %ld: consider --epochs %ld",
+            c->optimizer, wanted, r->steps, r->steps == 1 ? "" : "s", c->epochs,
+            c->epochs == 1 ? "" : "s", c->epochs == 1 ? "s" : "", total, wanted / r->steps + 1);
     r->p.epoch = c->init_epoch;
     r->p.best_val = INFINITY;
     if (c->resume && restore(r)) return -1;

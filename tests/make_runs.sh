@@ -9,6 +9,7 @@
 # The images are copied (into OUT, a scratch folder: never the repository).
 # usage: tests/make_runs.sh EVAL_DIR OUT [RUNS (default 20)] [WAYS (default 20)]
 set -euo pipefail
+[ $# -ge 2 ] || { echo "usage: $0 EVAL_DIR OUT [RUNS (default 20)] [WAYS (default 20)]" >&2; exit 2; }
 src=$1 out=$2 runs=${3:-20} ways=${4:-20}
 mapfile -t alphabets < <(cd "$src" && ls -d */ | sed 's:/$::' | sort)
 [ ${#alphabets[@]} -gt 0 ] || { echo "make_runs: no alphabets in $src" >&2; exit 1; }

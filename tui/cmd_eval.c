@@ -54,10 +54,24 @@ static void describe_model(const char *path, const Model *m) {
 
 static int eval_folder(Model *m, const char *dir, int own_data, const EpisodeConfig *ec,
                        int pairs, double same, const EvalOpts *o) {
-    char root[4096];
+    char root[4096], train[4096];
     struct stat st;
     snprintf(root, sizeof root, "%s/images_evaluation", dir);
-    if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) snprintf(root, sizeof root, "%s", dir);
+    snprintf(train, sizeof train, "%s/images_background", dir);
+    if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        // A training dataset's folder (train's --dataset) without the
+        // evaluation images: read as it is, its images_background would be
+        // one alphabet of the training classes (or a level too deep for
+        // any layout).
+        if (stat(train, &st) == 0 && S_ISDIR(st.st_mode)) {
+            cli_error("%s holds images_background/ (training images) but no "
+                      "images_evaluation/: give the folder of the images to evaluate (%s to "
+                      "measure on the training images)",
+                      dir, train);
+            return EXIT_RUNTIME;
+        }
+        snprintf(root, sizeof root, "%s", dir);
+    }
     Dataset ds;
     Err e;
     if (dataset_scan(&ds, root, own_data ? LAYOUT_CLASSES : LAYOUT_AUTO, 2, o->threads, &e)) {

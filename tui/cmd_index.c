@@ -63,6 +63,7 @@ int cmd_index(int argc, char **argv) {
         default: return cli_option_error(c, argv);
         }
     }
+    if (out && !*out) out = NULL;  // (--out "" names no file)
     if (argc - optind != !synthetic || !out) {
         cli_error(!out        ? "index needs --out FILE"
                   : synthetic ? "--synthetic N takes no folder"

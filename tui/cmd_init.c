@@ -92,6 +92,7 @@ int cmd_init(int argc, char **argv) {
         cli_error("unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
     }
+    if (out && !*out) out = NULL;  // (--out "" names no file)
     if (!out) {
         cli_error("--out PATH is required");
         return EXIT_USAGE;

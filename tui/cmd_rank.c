@@ -11,6 +11,7 @@
 
 #include "../engine/dataset.h"
 #include "../engine/eval.h"
+#include "../engine/image.h"
 #include "../engine/search.h"
 #include "../engine/text.h"
 #include "cli.h"
@@ -74,6 +75,19 @@ static void leave_out_query(const char *query, char **paths, int *n) {
     }
 }
 
+// Says why an image of the gallery is left out. The batch that found it
+// unreadable kept one reason for all, so the few files named are read
+// again for theirs.
+static void warn_unreadable(const char *path) {
+    Image img;
+    Err e;
+    if (image_load(path, &img, &e) == 0) {
+        image_free(&img);  // (changed since: readable now)
+        snprintf(e.msg, sizeof e.msg, "%s: not a readable image", path);
+    }
+    cli_error("warning: %s; left out", e.msg);
+}
+
 static int rank_folder(const CommonOpts *co, const char *query, const char *dir, long top) {
     Err e;
     char **paths;
@@ -112,7 +126,7 @@ static int rank_folder(const CommonOpts *co, const char *query, const char *dir,
         int k = 0, bad = 0;
         for (int i = 0; i < n; i++) {
             if (ok[i]) order[k++] = (Ranked){scores[i], i};
-            else if (bad++ < 5) cli_error("warning: %s: not a readable image; left out", paths[i]);
+            else if (bad++ < 5) warn_unreadable(paths[i]);
         }
         if (bad > 5) cli_error("warning: %d more unreadable images left out", bad - 5);
         qsort(order, k, sizeof *order, ranked_cmp);

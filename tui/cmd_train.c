@@ -305,8 +305,8 @@ static void plain_event(const TrainEvent *ev, void *ctx) {
     }
     case TRAIN_EV_MESSAGE: printf("%s\n", ev->message); break;
     case TRAIN_EV_RUN_START:
-        printf("training epochs %d to %d, %ld steps an epoch, learning rate %.3g at the start\n",
-               ev->epoch, ev->epochs, ev->batches, ev->lr);
+        printf("training epochs %d to %d, %ld step%s an epoch, learning rate %.3g at the start\n",
+               ev->epoch, ev->epochs, ev->batches, ev->batches == 1 ? "" : "s", ev->lr);
         pc->last_batch_line = cli_now();
         break;
     case TRAIN_EV_BATCH: {

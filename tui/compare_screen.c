@@ -471,8 +471,10 @@ static void colon_model(CompareUI *u, int argc, char **argv) {
 
 static void colon_train(CompareUI *u, int argc, char **argv) {
     TrainConfig cfg;
-    // Usage errors and --help print; the capture shows them as messages.
+    // Usage errors and --help print; the capture shows them as messages,
+    // taken now so that the pointer to the help follows the error.
     int parsed = train_parse_args(argc, argv, &cfg);
+    drain_captured(u);
     if (parsed < 0) say(u, 0, "':train --help' lists the options.");
     if (parsed) return;
     term_mouse(0);  // the dashboard reads plain keys

@@ -54,8 +54,9 @@
 #               itself on a machine without a GPU.
 # Environment: GPU_CHECK_BUDGET (seconds, default 560), PYTHON (python3),
 # GPU_CHECK_DEVICE (cuda), GPU_CHECK_SKIP (a comma-separated list of steps
-# to leave out of a short rerun: training, data-parallel, torch-compile,
-# bf16-acts).
+# to leave out of a short rerun: training, data-parallel, bf16-acts),
+# GPU_CHECK_TORCH_COMPILE=1 (time torch.compile too: about 30 s more, and
+# no goal compares with it, so it is left out by default).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 # gpu_script_start, setup_programs: the scratch folder, the programs ready to run here.
@@ -261,7 +262,7 @@ main() {
     section "3f. speed: PyTorch on the same model"
     if "$PY" -c "import torch" 2>/dev/null; then
         local deadline=$(($(left) - 60)) impls=()
-        skip torch-compile && impls=(--impls eager-nchw,eager-nhwc)
+        [ "${GPU_CHECK_TORCH_COMPILE:-0}" = 1 ] || impls=(--impls eager-nchw,eager-nhwc)
         gpu_memory 400 "$WORK/torch.log" "$PY" bench/gpu_torch.py --precision tf32 \
             --infer-batches "$ib" --train-batches "$tb" --backbone "$backbone" --input "$input" \
             --deadline "$deadline" "${torch_args[@]}" "${impls[@]}"

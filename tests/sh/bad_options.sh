@@ -75,6 +75,7 @@ grep -q '^usage:' "$TMP/out" || fail "predict --help does not print the usage on
 out=$TMP/new.h5
 usage "--out PATH is required" -- "$SIAMESE" init
 usage "option --out needs a value" -- "$SIAMESE" init --out
+usage "--out PATH is required" -- "$SIAMESE" init --out ""
 usage "unknown option '--colour'" -- "$SIAMESE" init --colour red --out "$out"
 # Input sizes the five 2x2 max-pools cannot take.
 for n in 0 16 31 -105 1025; do

@@ -22,6 +22,15 @@ grep -q '^verification (40 same and 40 different pairs): accuracy at 0.5 [0-9.]*
 expect_status 1 ./siamese eval "${common[@]}" "$data/images_evaluation" --ways 60 --episodes 5 --pairs 0
 expect_stderr "no alphabet has 60 characters"
 expect_status 2 ./siamese eval "${common[@]}"
+# A training dataset's folder (no images_evaluation/) is refused, pointing
+# to its images_background (read as it was, that became one alphabet of the
+# training classes, evaluated as if it were new ones).
+small_dataset "$T/trainset"
+expect_status 1 ./siamese eval "${common[@]}" "$T/trainset" --ways 2 --episodes 2 --pairs 2
+expect_stderr "$T/trainset holds images_background/ (training images) but no images_evaluation/"
+expect_stderr "($T/trainset/images_background to measure on the training images)"
+expect_status 2 tests/make_runs.sh
+expect_stderr "usage: tests/make_runs.sh EVAL_DIR OUT"
 
 # rank: the top N in non-increasing order, from the gallery only; broken
 # files are left out with a warning.
@@ -36,7 +45,12 @@ q=$(ls "$data"/images_evaluation/Angelic/character01/*_05.png)
 [ "$(wc -l <"$T/rank.log")" -eq 5 ] || { cat "$T/rank.log"; fail "top 5"; }
 awk '{ if (NR != $1) exit 1; if (NR > 1 && $2 > prev) exit 1; prev = $2 }' "$T/rank.log" || { cat "$T/rank.log"; fail "order"; }
 awk '{print $3}' "$T/rank.log" | grep -v "^$g/" && fail "a path outside the gallery"
-grep -q "broken.png: not a readable image" "$T/rank.err" || fail "broken file warning"
+# Each file left out is named with its reason.
+grep -q "broken.png: not an image (expected PNG" "$T/rank.err" || fail "broken file warning: $(cat "$T/rank.err")"
+head -c 300 img/a.png >"$g/cut.png"
+./siamese rank "${common[@]}" --top 1 "$q" "$g" >/dev/null 2>"$T/rank.err" || fail "rank with a cut file"
+grep -q "cut.png: the PNG file is truncated" "$T/rank.err" || fail "truncated file warning: $(cat "$T/rank.err")"
+rm "$g/cut.png"
 ./siamese rank "${common[@]}" --top 0 "$q" "$g" 2>/dev/null | wc -l | grep -qx 7 || fail "--top 0 lists all 7"
 # No progress line when stderr is a file; one when forced, or in a terminal.
 grep -q "images embedded" "$T/rank.err" && fail "progress written to a file"

@@ -260,6 +260,9 @@ expect 1 "$model: not a gallery index" -- ./siamese rank "${common[@]}" "$q" "$m
 printf 'junk' >"$T/junk.h5"
 expect 1 "$T/junk.h5: not an HDF5 file" -- ./siamese rank "${common[@]}" "$q" "$T/junk.h5"
 expect 1 "$T/junk.h5: not an HDF5 file" -- ./siamese index "${common[@]}" "$g" --out "$T/junk.h5"
+mkdir "$T/dir.h5"
+expect 1 "$T/dir.h5: is a directory, not a gallery index" -- ./siamese index "${common[@]}" "$g" --out "$T/dir.h5"
 expect 2 "index needs --out FILE" -- ./siamese index "${common[@]}" "$g"
+expect 2 "index needs --out FILE" -- ./siamese index "${common[@]}" "$g" --out ""
 expect 2 "--synthetic N takes no folder" -- ./siamese index --synthetic 5 "$g" --out "$T/s.h5"
 finish

@@ -84,6 +84,15 @@ for words in "$TMP/nonexist" "Training reads" "(your own classes)"; do
 done
 tmux_screen | grep -q '~ *│*$' && fail "a message row is cut with '~'"
 
+# ---- a bad :train option: the error, then the pointer to the help ---------------------
+tmux_start 80 24 "$SIAMESE"
+tmux_wait "Input image_1 filename:"
+tmux_keys ":train --epochs 0" Enter
+tmux_wait "lists the options" "the pointer to :train --help"
+rows=$(tmux_screen | grep -E -- "--epochs: 0 is out of range|':train --help' lists the options")
+[[ $(echo "$rows" | head -1) == *"out of range"* && $(echo "$rows" | sed -n 2p) == *"lists the options"* ]] ||
+    fail "the error should come before the pointer to the help: $rows"
+
 # ---- the help fits a standard 80x24 terminal: no line of it is cut -------------------
 tmux_start 80 24 "$SIAMESE"
 tmux_wait "Input image_1 filename:"

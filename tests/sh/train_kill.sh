@@ -2,7 +2,7 @@
 # Nothing lost in training: SIGKILL at random moments, many times, always
 # leaves last_epoch_weights.h5 and best_epoch_weights.h5 loadable (and the
 # last one resumable); SIGTERM finishes the step, saves, exits 143, and
-# --resume continues; a full disk (a file-size limit) or a read-only
+# --resume continues; a stop before the first step writes nothing; a full disk (a file-size limit) or a read-only
 # save folder stops with a clear error and the last good checkpoint
 # intact. Our own images (copies of img/*.png), so it runs without Omniglot.
 . tests/shlib.sh
@@ -58,6 +58,35 @@ stopped=$(sed -n 's/^stopped at epoch \([0-9]*\),.*/\1/p' "$TMP/term.log")
 more=$((${stopped:-1} + 2))
 expect 0 -- "$SIAMESE" train --resume "$T2/last_epoch_weights.h5" --epochs $more
 grep -q "^finished $more epochs" "$TMP/out" || fail "the run resumed after SIGTERM did not finish"
+
+# ---- Ctrl-C before the first step: nothing written ---------------------------------
+# A new run started in the folder of an earlier one and stopped at once
+# must leave that run's checkpoint alone. The stop lands for sure before
+# the first step: the dataset holds a FIFO that the scan blocks on (this
+# shell holds its other end) until the signal has come.
+cp -r "$TMP/data" "$TMP/fifodata"
+mkfifo "$TMP/fifodata/images_background/class1/fifo.png"
+exec 3<>"$TMP/fifodata/images_background/class1/fifo.png"
+cp "$L/last_epoch_weights.h5" "$TMP/last_before.h5"
+n_logs=$(ls -d "$L"/loss_* | wc -l)
+"$SIAMESE" train "${tiny[@]}" --dataset "$TMP/fifodata" --save-dir "$L" --epochs 3 >"$TMP/early.log" 2>&1 3>&- &
+pid=$!
+# (Open for reading: the scan has reached it.)
+for _ in $(seq 600); do ls -l /proc/$pid/fd 2>/dev/null | grep -q '^lr-x.*fifo\.png' && break; sleep 0.1; done
+kill -INT $pid
+exec 3>&-
+wait $pid
+rc=$?
+CASES=$((CASES + 1))
+[ $rc -eq 130 ] || fail "Ctrl-C before the first step gave exit status $rc, not 130: $(tail -3 "$TMP/early.log")"
+grep -q "^stopped before the first step; nothing written$" "$TMP/early.log" ||
+    fail "no 'nothing written' after a stop before the first step: $(tail -3 "$TMP/early.log")"
+if ! cmp -s "$L/last_epoch_weights.h5" "$TMP/last_before.h5"; then
+    fail "a run stopped before its first step replaced the earlier run's checkpoint"
+    cp "$TMP/last_before.h5" "$L/last_epoch_weights.h5"  # (the cases below resume it)
+fi
+rm "$TMP/fifodata/images_background/class1/fifo.png"
+[ "$(ls -d "$L"/loss_* | wc -l)" -eq "$n_logs" ] || fail "a run stopped before its first step left a loss folder"
 
 # ---- a full disk while saving: a clear error, the last checkpoint intact ---------
 cp "$L/last_epoch_weights.h5" "$TMP/last_before.h5"

@@ -42,6 +42,7 @@ expect_error() {  # exit status, message pattern, args...
     expect_stderr "$pat"
 }
 expect_error 1 "no such folder" --dataset "$T/nowhere" "${tiny[@]}"
+expect_error 1 "--dataset img/a.png: not a folder" --dataset img/a.png "${tiny[@]}"
 expect_error 1 "this is the images_background folder itself" --dataset "$own" "${tiny[@]}"
 mkdir -p "$T/flat" && cp -r "$own/letter01" "$own/letter02" "$T/flat/"
 expect_error 1 "move them into $T/flat/images_background/" --dataset "$T/flat" "${tiny[@]}"
@@ -74,4 +75,16 @@ grep -qF 'not loaded: dense\x1b[2J\nevil: kernel shape is (9,8), expected (4,8)'
     { cat "$T/evil.log"; fail "the skipped layer is not reported escaped"; }
 grep -qF 'bad\x1b[2J\nevil.png' "$T/evil.log" || { cat "$T/evil.log"; fail "the broken image is not named escaped"; }
 LC_ALL=C grep -q $'\e' "$T/evil.log" && fail "an escape character reached the output"
+
+# --model-path of a model built otherwise: the options that build it are
+# named (most layers did not load, or the inputs would differ); none when
+# they agree.
+other=("${tiny[@]}" --widths 4,4,8,8,8 --hidden 16 --invert)
+./siamese train --dataset "$T/own2" "${other[@]}" --epochs 1 --model-path "$T/logs/last_epoch_weights.h5" \
+    --save-dir "$T/other_logs" >"$T/other.log" 2>&1 || { cat "$T/other.log"; fail "--model-path of another model"; }
+grep -qF "note: --model-path $T/logs/last_epoch_weights.h5 was trained otherwise; to start from all of it, give --widths 2,2,4,4,4 --hidden 8 without --invert" "$T/other.log" ||
+    { cat "$T/other.log"; fail "no note of the options that build the --model-path model"; }
+./siamese train --dataset "$T/own2" "${tiny[@]}" --epochs 1 --model-path "$T/logs/last_epoch_weights.h5" \
+    --save-dir "$T/same_logs" >"$T/same.log" 2>&1 || { cat "$T/same.log"; fail "--model-path of the same model"; }
+grep -q "was trained otherwise" "$T/same.log" && fail "a note for a --model-path model built as this run's"
 finish
