@@ -37,7 +37,8 @@ TUI_OBJ    := $(TUI_SRC:%.c=$(BUILD)/%.o)
 # The front's modules (all but main) as an archive, so tests link the ones they use.
 TUI_LIB    := $(BUILD)/libsiamese_tui.a
 TEST_SRC   := $(wildcard tests/test_*.c)
-TEST_BIN   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+# (test_kernels, our CUDA kernels run on the CPU, is C++: built by cuda.mk)
+TEST_BIN   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(BUILD)/tests/test_kernels
 # Under the sanitizers, every C test but the two that are minutes of
 # arithmetic: the finite-difference gradient check (the same layers run
 # forward and backward under the sanitizers in test_torch_ref) and the

@@ -69,6 +69,35 @@ $(CUDA_LIB): $(KERNEL_OBJ) $(CUDA_C_OBJ)
 -include $(KERNEL_OBJ:.o=.d) $(CUDA_C_OBJ:.o=.d)
 endif
 
+# The kernels on the CPU (tests/test_kernels.cpp): each kernels/*.cu but
+# check.cu compiled as host C++ with the emulator tests/kernel_emu.h, which
+# needs CUDA's headers only (cuda_bf16.h's bfloat16 functions run on the
+# host): no GPU, no nvcc. Without the headers the test is built to skip.
+KERNEL_EMU_INCLUDE ?= $(patsubst %/cuda_bf16.h,%,$(firstword $(wildcard $(addsuffix \
+                        /cuda_bf16.h,$(CUDA_HOME)/include /usr/local/cuda/include /usr/include))))
+ifneq ($(KERNEL_EMU_INCLUDE),)
+EMU_KERNEL_OBJ := $(patsubst kernels/%.cu,$(BUILD)/emu/kernels/%.o,\
+                    $(filter-out kernels/check.cu,$(wildcard kernels/*.cu)))
+# -ffp-contract=off: the host rounds every product as the CPU reference
+# does (kernel_emu.h says what that leaves unchecked: nvcc's multiply-adds).
+# -Wno-sign-compare: threadIdx is unsigned, and comparing it with an int is
+# the kernels' idiom (nvcc does not warn about device code).
+EMU_CXXFLAGS := -std=c++17 -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
+                -ffp-contract=off -MMD -MP \
+                -I$(KERNEL_EMU_INCLUDE)
+$(BUILD)/emu/kernels/%.o: kernels/%.cu tests/kernel_emu.h
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_CXXFLAGS) -x c++ -include tests/kernel_emu.h -c -o $@ $<
+$(BUILD)/tests/test_kernels: tests/test_kernels.cpp $(EMU_KERNEL_OBJ) $(ENGINE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_CXXFLAGS) $(LDFLAGS) -o $@ $< $(EMU_KERNEL_OBJ) $(ENGINE_OBJ) $(LDLIBS)
+-include $(EMU_KERNEL_OBJ:.o=.d)
+else
+$(BUILD)/tests/test_kernels: tests/test_kernels.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) -DKERNEL_EMU_NO_CUDA -o $@ $<
+endif
+
 # Omniglot for the training comparison: the project's dataset folder, or the shared copy.
 OMNIGLOT ?= $(firstword $(wildcard dataset/images_background ../shared/omniglot/images_background))
 

@@ -212,7 +212,15 @@ static int wfile_open(WFile *f, const char *path, Err *e) {
     f->root = H5Gopen2(f->file, nested ? "model_weights" : "/", H5P_DEFAULT);
     StrList names = {0};
     if (f->root < 0 || read_string_list(f->root, "layer_names", &names)) {
+        // A gallery index (engine/gallery.c) is HDF5 too, and sits beside
+        // the models: say what it is and where it goes.
+        const int index = H5Aexists(f->file, "model_id") > 0 && H5Aexists(f->file, "feat_dim") > 0;
         wfile_close(f);
+        if (index)
+            return err_set(e,
+                           "%s is a gallery index (written by 'siamese index'), not model "
+                           "weights: search it with 'siamese rank QUERY %s'",
+                           path, path);
         return err_set(e,
                        "%s: no 'layer_names' attribute: not a Keras weights file (save_weights or "
                        "model.save layout)",

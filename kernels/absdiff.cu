@@ -22,7 +22,7 @@ extern "C" void kernel_absdiff_forward(cudaStream_t s, float *out, const float *
                                        const float *x2, size_t n) {
     if (!n) return;
     KERNEL_REQUIRE(out && x1 && x2, "absdiff_forward", "n=%zu", n);
-    absdiff_forward<<<kernel_grid(n), KERNEL_BLOCK, 0, s>>>(out, x1, x2, n);
+    KERNEL_LAUNCH(kernel_grid(n), KERNEL_BLOCK, s, absdiff_forward)(out, x1, x2, n);
     KERNEL_LAUNCHED("absdiff_forward");
 }
 
@@ -30,6 +30,6 @@ extern "C" void kernel_absdiff_backward(cudaStream_t s, float *dx1, float *dx2, 
                                         const float *x1, const float *x2, size_t n) {
     if (!n) return;
     KERNEL_REQUIRE(dx1 && dx2 && dout && x1 && x2 && dx1 != dx2, "absdiff_backward", "n=%zu", n);
-    absdiff_backward<<<kernel_grid(n), KERNEL_BLOCK, 0, s>>>(dx1, dx2, dout, x1, x2, n);
+    KERNEL_LAUNCH(kernel_grid(n), KERNEL_BLOCK, s, absdiff_backward)(dx1, dx2, dout, x1, x2, n);
     KERNEL_LAUNCHED("absdiff_backward");
 }

@@ -27,6 +27,7 @@ extern "C" void kernel_adam(cudaStream_t s, float *p, const float *g, float *m, 
     KERNEL_REQUIRE(p && g && m && v && m != v && t >= 1, "adam", "n=%zu t=%ld", n, t);
     const double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(beta2, (double)t);
     const float step = (float)(lr / bc1), rbc2 = (float)(1.0 / sqrt(bc2));
-    adam<<<kernel_grid(n), KERNEL_BLOCK, 0, s>>>(p, g, m, v, n, step, rbc2, beta1, beta2, eps, wd);
+    KERNEL_LAUNCH(kernel_grid(n), KERNEL_BLOCK, s, adam)(p, g, m, v, n, step, rbc2, beta1, beta2,
+                                                         eps, wd);
     KERNEL_LAUNCHED("adam");
 }

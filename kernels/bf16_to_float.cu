@@ -23,7 +23,7 @@ extern "C" void kernel_bf16_to_float(cudaStream_t s, float *dst, const uint16_t 
     KERNEL_REQUIRE(dst && src && rows > 0 && cols > 0, "bf16_to_float", "rows=%zu cols=%d", rows,
                    cols);
     size_t n = rows * cols;
-    bf16_to_float<<<kernel_grid(n), KERNEL_BLOCK, 0, s>>>(dst, (const __nv_bfloat16 *)src, bias,
-                                                          n, cols, relu);
+    KERNEL_LAUNCH(kernel_grid(n), KERNEL_BLOCK, s, bf16_to_float)(
+        dst, (const __nv_bfloat16 *)src, bias, n, cols, relu);
     KERNEL_LAUNCHED("bf16_to_float");
 }

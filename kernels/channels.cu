@@ -31,11 +31,11 @@ extern "C" void kernel_copy_channels(cudaStream_t s, void *dst, int dst_c, const
                        rows * (size_t)src_c < (1u << 31),
                    "copy_channels", "rows=%zu dst_c=%d src_c=%d", rows, dst_c, src_c);
     if (t == KERNEL_BF16)
-        copy_channels<<<kernel_grid(n), KERNEL_BLOCK, 0, s>>>((uint16_t *)dst, dst_c,
-                                                              (const uint16_t *)src, src_c, n);
+        KERNEL_LAUNCH(kernel_grid(n), KERNEL_BLOCK, s, copy_channels<uint16_t>)(
+            (uint16_t *)dst, dst_c, (const uint16_t *)src, src_c, n);
     else
-        copy_channels<<<kernel_grid(n), KERNEL_BLOCK, 0, s>>>((float *)dst, dst_c,
-                                                              (const float *)src, src_c, n);
+        KERNEL_LAUNCH(kernel_grid(n), KERNEL_BLOCK, s, copy_channels<float>)(
+            (float *)dst, dst_c, (const float *)src, src_c, n);
     KERNEL_LAUNCHED("copy_channels");
 }
 
@@ -45,7 +45,7 @@ extern "C" void kernel_kernel_channels(cudaStream_t s, float *dst, int dst_c, in
     if (!n) return;
     KERNEL_REQUIRE(dst && src && dst != src && src_c > 0 && n < (1u << 31), "kernel_channels",
                    "dst_c=%d src_c=%d k_out=%d", dst_c, src_c, k_out);
-    kernel_channels<<<kernel_grid(n), KERNEL_BLOCK, 0, s>>>(dst, dst_c, dst_krsc, src, src_c,
-                                                            src_krsc, k_out, n);
+    KERNEL_LAUNCH(kernel_grid(n), KERNEL_BLOCK, s, kernel_channels)(dst, dst_c, dst_krsc, src,
+                                                                    src_c, src_krsc, k_out, n);
     KERNEL_LAUNCHED("kernel_channels");
 }

@@ -8,6 +8,7 @@
 #include <cuda_bf16.h>
 
 #include "kernels.h"
+#include "launch.cuh"
 
 __device__ __forceinline__ float to_float(float v) { return v; }
 __device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
@@ -25,10 +26,10 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(f
     do {                                                                              \
         if ((t) == KERNEL_BF16) {                                                     \
             typedef __nv_bfloat16 T;                                                  \
-            kernel<T><<<(grid), (block), 0, (stream)>>>(__VA_ARGS__);                 \
+            KERNEL_LAUNCH(grid, block, stream, kernel<T>)(__VA_ARGS__);               \
         } else {                                                                      \
             typedef float T;                                                          \
-            kernel<T><<<(grid), (block), 0, (stream)>>>(__VA_ARGS__);                 \
+            KERNEL_LAUNCH(grid, block, stream, kernel<T>)(__VA_ARGS__);               \
         }                                                                             \
     } while (0)
 

@@ -16,6 +16,6 @@ __global__ static void float_to_bf16(__nv_bfloat16 *dst, const float *src, size_
 extern "C" void kernel_float_to_bf16(cudaStream_t s, uint16_t *dst, const float *src, size_t n) {
     if (!n) return;
     KERNEL_REQUIRE(dst && src, "float_to_bf16", "n=%zu", n);
-    float_to_bf16<<<kernel_grid(n), KERNEL_BLOCK, 0, s>>>((__nv_bfloat16 *)dst, src, n);
+    KERNEL_LAUNCH(kernel_grid(n), KERNEL_BLOCK, s, float_to_bf16)((__nv_bfloat16 *)dst, src, n);
     KERNEL_LAUNCHED("float_to_bf16");
 }

@@ -5,6 +5,12 @@
 // computes exactly what the CPU reference (backend_cpu.c) does, but for the
 // bfloat16 conversions of --precision bf16 (the CPU has no bfloat16 mode).
 // bfloat16 values travel as their 16 bits (uint16_t), a type C knows.
+//
+// make test runs every kernel on the CPU (tests/test_kernels.cpp): each .cu
+// compiled as host C++ with an emulator of CUDA's launches
+// (tests/kernel_emu.h; every launch goes through KERNEL_LAUNCH, launch.cuh)
+// and compared element by element with backend_cpu.c. A new kernel, or a
+// new shape a kernel must handle, gets a case there.
 #ifndef SIAMESE_KERNELS_H
 #define SIAMESE_KERNELS_H
 

@@ -13,6 +13,7 @@
 #include "check.h"
 #include "element.cuh"
 #include "kernels.h"
+#include "launch.cuh"
 
 #define THREADS 256
 #define MAX_GRID_ROWS 65535

@@ -7,6 +7,7 @@
 // deterministic.
 #include "check.h"
 #include "kernels.h"
+#include "launch.cuh"
 
 #define COLS_PER_BLOCK 32
 #define ROW_THREADS 8
@@ -29,7 +30,8 @@ __global__ static void column_sums(float *sums, const float *x, int rows, int co
 extern "C" void kernel_column_sums(cudaStream_t s, float *sums, const float *x, int rows,
                                    int cols) {
     KERNEL_REQUIRE(sums && x && rows > 0 && cols > 0, "column_sums", "rows=%d cols=%d", rows, cols);
-    dim3 block(COLS_PER_BLOCK, ROW_THREADS);
-    column_sums<<<(cols + COLS_PER_BLOCK - 1) / COLS_PER_BLOCK, block, 0, s>>>(sums, x, rows, cols);
+    const dim3 grid((cols + COLS_PER_BLOCK - 1) / COLS_PER_BLOCK);
+    const dim3 block(COLS_PER_BLOCK, ROW_THREADS);
+    KERNEL_LAUNCH(grid, block, s, column_sums)(sums, x, rows, cols);
     KERNEL_LAUNCHED("column_sums");
 }

@@ -13,6 +13,6 @@ extern "C" void kernel_relu_backward(cudaStream_t s, float *dx, const float *dy,
                                      size_t n) {
     if (!n) return;
     KERNEL_REQUIRE(dx && dy && y, "relu_backward", "n=%zu", n);
-    relu_backward<<<kernel_grid(n), KERNEL_BLOCK, 0, s>>>(dx, dy, y, n);
+    KERNEL_LAUNCH(kernel_grid(n), KERNEL_BLOCK, s, relu_backward)(dx, dy, y, n);
     KERNEL_LAUNCHED("relu_backward");
 }

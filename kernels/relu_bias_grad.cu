@@ -15,6 +15,7 @@
 #include "check.h"
 #include "element.cuh"
 #include "kernels.h"
+#include "launch.cuh"
 
 #define COLS_PER_BLOCK 32
 #define ROW_THREADS 8
@@ -130,7 +131,7 @@ extern "C" void kernel_relu_bias_grad(cudaStream_t s, float *dbias, void *dout, 
     ELEMENT_LAUNCH(t, masked_partial_sums, grid, dim3(COLS_PER_BLOCK, ROW_THREADS), s, partial,
                    (T *)dout, (const T *)y, rows, cols, rows_per_part);
     KERNEL_LAUNCHED("relu_bias_grad (partial sums)");
-    add_partials<<<(cols + 255) / 256, 256, 0, s>>>(dbias, partial, parts, cols);
+    KERNEL_LAUNCH((cols + 255) / 256, 256, s, add_partials)(dbias, partial, parts, cols);
     KERNEL_LAUNCHED("relu_bias_grad (adding the partials)");
 }
 
@@ -148,6 +149,6 @@ extern "C" void kernel_maxpool2_relu_bias_grad(cudaStream_t s, float *dbias, voi
                    partial, (T *)din, (T *)dout, (const T *)out, argmax, windows, OH, OW, H, W,
                    C, rows_per_part);
     KERNEL_LAUNCHED("maxpool2_relu_bias_grad (partial sums)");
-    add_partials<<<(C + 255) / 256, 256, 0, s>>>(dbias, partial, parts, C);
+    KERNEL_LAUNCH((C + 255) / 256, 256, s, add_partials)(dbias, partial, parts, C);
     KERNEL_LAUNCHED("maxpool2_relu_bias_grad (adding the partials)");
 }

@@ -19,6 +19,6 @@ extern "C" void kernel_sgd_nesterov(cudaStream_t s, float *p, const float *g, fl
                                     float lr, float momentum, float wd) {
     if (!n) return;
     KERNEL_REQUIRE(p && g && buf && p != buf, "sgd_nesterov", "n=%zu", n);
-    sgd_nesterov<<<kernel_grid(n), KERNEL_BLOCK, 0, s>>>(p, g, buf, n, lr, momentum, wd);
+    KERNEL_LAUNCH(kernel_grid(n), KERNEL_BLOCK, s, sgd_nesterov)(p, g, buf, n, lr, momentum, wd);
     KERNEL_LAUNCHED("sgd_nesterov");
 }

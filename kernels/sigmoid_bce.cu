@@ -5,6 +5,7 @@
 // by a fixed tree, so the result is the same on every run.
 #include "check.h"
 #include "kernels.h"
+#include "launch.cuh"
 
 #define BCE_THREADS 256
 
@@ -36,7 +37,7 @@ __global__ static void sigmoid_bce_backward(float *dlogit, const float *prob, co
 extern "C" void kernel_sigmoid_bce_forward(cudaStream_t s, float *prob, float *loss,
                                            const float *logit, const float *y, int N) {
     KERNEL_REQUIRE(N > 0 && prob && logit && (!y || loss), "sigmoid_bce_forward", "N=%d", N);
-    sigmoid_bce_forward<<<1, BCE_THREADS, 0, s>>>(prob, loss, logit, y, N);
+    KERNEL_LAUNCH(1, BCE_THREADS, s, sigmoid_bce_forward)(prob, loss, logit, y, N);
     KERNEL_LAUNCHED("sigmoid_bce_forward");
 }
 
@@ -44,6 +45,6 @@ extern "C" void kernel_sigmoid_bce_backward(cudaStream_t s, float *dlogit, const
                                             const float *y, int N, int mean_over) {
     KERNEL_REQUIRE(N > 0 && mean_over >= N && dlogit && prob && y, "sigmoid_bce_backward",
                    "N=%d mean_over=%d", N, mean_over);
-    sigmoid_bce_backward<<<(N + 255) / 256, 256, 0, s>>>(dlogit, prob, y, N, mean_over);
+    KERNEL_LAUNCH((N + 255) / 256, 256, s, sigmoid_bce_backward)(dlogit, prob, y, N, mean_over);
     KERNEL_LAUNCHED("sigmoid_bce_backward");
 }

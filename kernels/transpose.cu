@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "kernels.h"
+#include "launch.cuh"
 
 #define TILE 32
 #define TILE_ROWS 8
@@ -42,7 +43,7 @@ static void launch(cudaStream_t s, Out *out, const In *in, int rows, int cols, c
                        rows / TILE < 65535,
                    name, "rows=%d cols=%d", rows, cols);
     dim3 block(TILE, TILE_ROWS), grid((cols + TILE - 1) / TILE, (rows + TILE - 1) / TILE);
-    transpose<In, Out><<<grid, block, 0, s>>>(out, in, rows, cols);
+    KERNEL_LAUNCH(grid, block, s, transpose<In, Out>)(out, in, rows, cols);
     KERNEL_LAUNCHED("transpose");
 }
 

@@ -17,6 +17,6 @@ extern "C" void kernel_u8_to_float(cudaStream_t s, float *dst, const unsigned ch
                                    int invert) {
     if (!n) return;
     KERNEL_REQUIRE(dst && src, "u8_to_float", "n=%zu", n);
-    u8_to_float<<<kernel_grid(n), KERNEL_BLOCK, 0, s>>>(dst, src, n, invert);
+    KERNEL_LAUNCH(kernel_grid(n), KERNEL_BLOCK, s, u8_to_float)(dst, src, n, invert);
     KERNEL_LAUNCHED("u8_to_float");
 }

@@ -110,10 +110,13 @@ static void print_table(StepSums *runs, int n_runs, double *scratch) {
     printf("step: %.3f ms from its first operation to its last, %.3f ms inside operations "
            "(%.3f ms between them)\n",
            wall, ops, wall - ops);
+    // Every piece that ran has a line, however short (block5's bias sums
+    // at a small input take well under a microsecond): only a piece that
+    // never ran in a row sums to exactly 0.
     for (int i = 0; i < first->n; i++)
         for (int j = 0; j < N_PIECES; j++)
-            if (med[i][j] >= 0.0005)
-                printf("PROFILE layer=%s piece=%s ms=%.4f\n", first->labels[i], PIECES[j],
+            if (med[i][j] > 0)
+                printf("PROFILE layer=%s piece=%s ms=%.6f\n", first->labels[i], PIECES[j],
                        med[i][j]);
     printf("PROFILE step_ms=%.4f ops_ms=%.4f\n", wall, ops);
 }

@@ -35,6 +35,11 @@ printf 'not hdf5 at all\n' >"$TMP/text.h5"
 bad "$TMP/text.h5" "not an HDF5 file"
 cp img/a.png "$TMP/picture.h5"
 bad "$TMP/picture.h5" "not an HDF5 file"
+# A gallery index (HDF5 too) given as the model: said what it is, and where it goes.
+"$SIAMESE" index --device cpu --threads 1 --model "$M" img --out "$TMP/gallery.h5" >/dev/null 2>&1 ||
+    fail "index of img/ failed"
+bad "$TMP/gallery.h5" "is a gallery index (written by 'siamese index'), not model weights" \
+    "siamese rank QUERY $TMP/gallery.h5"
 for cut in $((size / 2)) 4000 600; do
     head -c $cut "$M" >"$TMP/cut_$cut.h5"
     bad "$TMP/cut_$cut.h5" "truncated" "it has $cut bytes, its header says $size"

@@ -53,6 +53,14 @@ if [ -w /dev/full ]; then
 else
     skip_part "no writable /dev/full: output to a full disk"
 fi
+# A closed standard descriptor: its use fails as closed (said, exit 1).
+./siamese --model $KERAS <&- > "$TMP/out" 2> "$TMP/err"
+[ $? -eq 1 ] || fail "the line protocol with standard input closed must exit 1"
+expect_stderr "standard input: Bad file descriptor"
+[ -s "$TMP/out" ] && fail "standard input closed: results were printed: $(head -c 200 "$TMP/out")"
+./siamese predict --model $KERAS img/a.png img/b.png >&- 2> "$TMP/err"
+[ $? -eq 1 ] || fail "predict with standard output closed must exit 1"
+expect_stderr "standard output: Bad file descriptor"
 # A NUL byte ends no path early (it would name another file, or make a
 # blank line that shifts the pairs): that pair is 'error', the rest align.
 printf 'img/a.png\0x\nimg/b.png\n\0\nimg/c.png\nimg/a.png\nimg/b.png\n' |
