@@ -416,7 +416,7 @@ static void cpu_conv3x3_forward(Backend *b, float *out, const float *in, const f
     BACKEND_OP(b);
     const int M = N * H * W, threads = forward_threads(b, 18.0 * M * C * K);
     const float *zc = zeros(b, C);
-    if (winograd_pays(N, H, W, C, K)) {
+    if (winograd_pays(H, W, C, K)) {
         const size_t nu = winograd_kernel_floats(C, K);
         float *work = workspace(b, nu + winograd_work_floats(C, K, threads));
         int fill;
@@ -472,7 +472,7 @@ static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias
     // dw (9C,K): row t*C+c = sum over pixels of the tap-t-shifted input
     // (channel c) times dout.
     const ConvRows in_rows = {in, zeros(b, C > K ? C : K), H, W, C};
-    if (winograd_pays(N, H, W, C, K))
+    if (winograd_pays(H, W, C, K))
         winograd_backward_filter(dw, in, dout, N, H, W, C, K, in_rows.zeros,
                                  workspace(b, winograd_backward_filter_work_floats(C, K, threads)),
                                  threads);
@@ -481,7 +481,7 @@ static void cpu_conv3x3_backward(Backend *b, float *din, float *dw, float *dbias
                      workspace(b, gemm_rows_tn_work_floats(9, C, K, threads)), threads);
     if (!din) return;
     profile_piece(b, "dgrad");
-    if (winograd_pays(N, H, W, K, C)) {
+    if (winograd_pays(H, W, K, C)) {
         const size_t nu = winograd_kernel_floats(K, C);
         float *U = workspace(b, nu + winograd_work_floats(K, C, threads));
         winograd_transform_kernel(U, w, 1, K, C, U + nu, threads);

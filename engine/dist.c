@@ -131,6 +131,32 @@ static int gather(Dist *d, const double *mine, int n, double *all, Err *e) {
     return d->ops->gather(d, mine, n, all, e) ? transport_failed(d) : 0;
 }
 
+int dist_gather(Dist *d, const double *mine, int n, double *all, Err *e) {
+    if (!d->ops) {
+        memcpy(all, mine, n * sizeof *mine);
+        return 0;
+    }
+    return gather(d, mine, n, all, e);
+}
+
+int dist_broadcast(Dist *d, void *buf, size_t bytes, Err *e) {
+    // (In pieces: MPI counts in ints.)
+    const size_t piece = (size_t)1 << 30;
+    for (size_t at = 0; d->ops && at < bytes; at += piece)
+        if (d->ops->broadcast(d, (char *)buf + at, bytes - at < piece ? bytes - at : piece, e))
+            return transport_failed(d);
+    return 0;
+}
+
+int dist_gather_bytes(Dist *d, const void *mine, size_t mine_bytes, void *all,
+                      const size_t *bytes, Err *e) {
+    if (!d->ops) {
+        memcpy(all, mine, mine_bytes);
+        return 0;
+    }
+    return d->ops->gather_bytes(d, mine, mine_bytes, all, bytes, e) ? transport_failed(d) : 0;
+}
+
 // The failure report of dist_agree (failed[r]: rank r failed).
 static int report_failure(Dist *d, const int *failed, Err *e) {
     if (failed[d->rank]) {

@@ -2,6 +2,10 @@
 // a device of its own, started by an MPI launcher:
 //     mpirun -np 4 ./siamese train ...
 //
+// index and eval share their embedding the same way (eval.h,
+// eval_embed_shared): rank 0 runs the command, sends each block's image
+// paths, and receives the features its ranks computed (gather_bytes).
+//
 // Every rank runs the same training. Each step's batch is drawn as one
 // process would draw it, and rank r builds and computes its fixed share of
 // the batch's pairs (dist_share); the ranks' gradients are summed
@@ -44,6 +48,12 @@ typedef struct DistOps {
     int (*sum)(Dist *d, float *p, size_t n, Err *e);
     // buf (bytes) = rank 0's buf.
     int (*broadcast)(Dist *d, void *buf, size_t bytes, Err *e);
+    // On rank 0, all = every rank's mine, one after another in rank order,
+    // bytes[r] of them from rank r (mine_bytes on rank r); the other ranks
+    // pass all and bytes NULL. The results that rank 0 alone keeps (the
+    // features the ranks embedded for index and eval), a block at a time.
+    int (*gather_bytes)(Dist *d, const void *mine, size_t mine_bytes, void *all,
+                        const size_t *bytes, Err *e);
     // The end: a clean finish, or with abort (after a failed exchange) the
     // whole job ends at once, as the other ranks cannot be waited for.
     void (*close)(Dist *d, int abort);
@@ -54,6 +64,7 @@ struct Dist {
     int local_rank, local_size;  // among the ranks on this machine
     double timeout;              // seconds an exchange waits for the others
     int broken;                  // an exchange failed: dist_close ends the job
+    int embed_done;              // rank 0 ended the shared embedding (eval_embed_done)
     const DistOps *ops;          // NULL: the one-process stub
     void *impl;                  // the transport's state
     void *library;               // libsiamese_mpi.so's handle
@@ -152,6 +163,17 @@ void dist_grads_ready(void *dist, size_t from);
 // Before the backend closes: leaves its communicator (aborting it after a
 // failed exchange) and frees what dist_attach made.
 void dist_detach(Dist *d);
+
+// The transport's exchanges for any command, each rank calling them in the
+// same order; one process copies (gather, gather_bytes) or does nothing
+// (broadcast). A failure marks the job broken (dist_close ends it).
+// all (size * n doubles) = every rank's mine (n), in rank order, on every rank.
+int dist_gather(Dist *d, const double *mine, int n, double *all, Err *e);
+// buf (bytes, any size) = rank 0's buf.
+int dist_broadcast(Dist *d, void *buf, size_t bytes, Err *e);
+// DistOps' gather_bytes: rank 0 gets every rank's mine in rank order.
+int dist_gather_bytes(Dist *d, const void *mine, size_t mine_bytes, void *all,
+                      const size_t *bytes, Err *e);
 
 // Fails on every rank unless every rank has the same hash of what (a noun
 // for the message, "the dataset"); the message names the ranks that differ.

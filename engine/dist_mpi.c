@@ -248,6 +248,40 @@ static int mpi_broadcast(Dist *d, void *buf, size_t bytes, Err *e) {
     return w > 0 ? timed_out(d, m, "a broadcast from rank 0", e) : w;
 }
 
+static int mpi_gather_bytes(Dist *d, const void *mine, size_t mine_bytes, void *all,
+                            const size_t *bytes, Err *e) {
+    Mpi *m = d->impl;
+    int *counts = NULL, *displs = NULL, rc = 0;
+    if (d->rank == 0) {
+        counts = malloc(d->size * sizeof(int));
+        displs = malloc(d->size * sizeof(int));
+        if (!counts || !displs) rc = err_set(e, "out of memory");
+        size_t at = 0;
+        for (int r = 0; !rc && r < d->size; r++) {
+            // MPI counts in ints: the callers' blocks stay far below.
+            if (at + bytes[r] > (size_t)0x7fffffff)
+                rc = err_set(e, "a gather of over 2 GB to rank 0 (%d ranks)", d->size);
+            counts[r] = (int)bytes[r];
+            displs[r] = (int)at;
+            at += bytes[r];
+        }
+    }
+    if (!rc && mine_bytes > (size_t)0x7fffffff)
+        rc = err_set(e, "rank %d: a gather of over 2 GB", d->rank);
+    MPI_Request req;
+    int c = rc ? MPI_SUCCESS
+               : MPI_Igatherv(mine, (int)mine_bytes, MPI_BYTE, all, counts, displs, MPI_BYTE, 0,
+                              m->comm, &req);
+    if (!rc && c != MPI_SUCCESS) rc = mpi_error(e, c, "MPI_Igatherv");
+    if (!rc) {
+        int w = wait_all(m, &req, 1, NULL, d->rank ? 2 * d->timeout : d->timeout, e);
+        rc = w > 0 ? timed_out(d, m, "a gather of results to rank 0", e) : w;
+    }
+    free(counts);
+    free(displs);
+    return rc;
+}
+
 static void mpi_close(Dist *d, int abort) {
     Mpi *m = d->impl;
     // The job cannot wait for a rank that died or hangs: end all of it.
@@ -269,6 +303,7 @@ static const DistOps mpi_ops = {
     .gather = mpi_gather,
     .sum = mpi_sum,
     .broadcast = mpi_broadcast,
+    .gather_bytes = mpi_gather_bytes,
     .close = mpi_close,
 };
 

@@ -67,6 +67,232 @@ int eval_embed_files(Model *m, const char *const *paths, int n, const EvalOpts *
     return 0;
 }
 
+// ---- features shared between the ranks ----------------------------------------------
+
+// Files a block holds at most: rank 0 keeps one block's features and
+// messages (4096 of VGG16's rows are 80 MB).
+#define SHARE_BLOCK_MAX 4096
+
+// A shared embedding's buffers on one rank.
+typedef struct Share {
+    Model *m;
+    Dist *d, solo;
+    EvalOpts own;       // this rank's embedding: its threads and batch, no progress
+    long block;         // files a block
+    long own_max;       // the most files of a block one rank embeds
+    size_t row_bytes;   // a file's features and flag as sent
+    unsigned char *out; // what this rank sends: features (c,F), flags (c), messages
+    EvalWhy *why;       // this rank's messages, by file (own_max)
+    double *votes;      // (size, 2): every rank's stop signal and undecodable files
+    // rank 0: the block received, then its features (block,F), flags, messages
+    unsigned char *in;
+    size_t *bytes;
+    float *feats;
+    unsigned char *ok;
+    EvalWhy *all_why;
+    // the block's paths as rank 0 sends them (NUL-separated), and the
+    // pointers into them of the ranks that receive them
+    char *names;
+    size_t names_cap;
+    const char **paths;
+} Share;
+
+static void note_share_why(int i, const char *msg, void *ctx) {
+    snprintf(((EvalWhy *)ctx)[i], sizeof(EvalWhy), "%s", msg);
+}
+
+static void share_free(Share *s) {
+    free(s->out);
+    free(s->why);
+    free(s->votes);
+    free(s->in);
+    free(s->bytes);
+    free(s->feats);
+    free(s->ok);
+    free(s->all_why);
+    free(s->names);
+    free(s->paths);
+}
+
+static int share_init(Share *s, Model *m, const EvalOpts *o, Err *e) {
+    memset(s, 0, sizeof *s);
+    s->m = m;
+    s->d = o && o->dist ? o->dist : NULL;
+    if (!s->d) dist_solo(s->d = &s->solo);
+    const int size = s->d->size, F = m->feat_dim;
+    const long batch = o && o->batch > 0 ? o->batch : 64;
+    s->block = batch * size;
+    if (s->block > SHARE_BLOCK_MAX) s->block = SHARE_BLOCK_MAX > size ? SHARE_BLOCK_MAX : size;
+    s->own_max = s->block / size + 1;
+    s->own = (EvalOpts){.threads = o ? o->threads : 0, .batch = (int)batch,
+                        .failed = note_share_why};
+    s->row_bytes = (size_t)F * sizeof(float) + 1;
+    s->out = malloc(s->own_max * (s->row_bytes + sizeof(EvalWhy)));
+    s->why = malloc(s->own_max * sizeof(EvalWhy));
+    s->votes = malloc(size * 2 * sizeof(double));
+    s->paths = malloc(s->block * sizeof *s->paths);
+    int rc = s->out && s->why && s->votes && s->paths ? 0 : -1;
+    if (!rc && s->d->rank == 0) {
+        s->in = malloc(s->block * (s->row_bytes + sizeof(EvalWhy)));
+        s->bytes = malloc(size * sizeof *s->bytes);
+        s->feats = malloc(s->block * F * sizeof(float));
+        s->ok = malloc(s->block);
+        s->all_why = malloc(s->block * sizeof(EvalWhy));
+        rc = s->in && s->bytes && s->feats && s->ok && s->all_why ? 0 : -1;
+    }
+    s->own.failed_ctx = s->why;
+    if (rc) {
+        share_free(s);
+        return err_set(e, "out of memory for a block of %ld images' features", s->block);
+    }
+    return 0;
+}
+
+// The names buffer holding bytes.
+static int names_room(Share *s, size_t bytes, Err *e) {
+    if (bytes <= s->names_cap) return 0;
+    char *n = realloc(s->names, bytes);
+    if (!n) return err_set(e, "out of memory for a block's paths");
+    s->names = n;
+    s->names_cap = bytes;
+    return 0;
+}
+
+// The block of k files starting at paths[0] (rank 0), or as rank 0 sends
+// them (the others: into s->paths).
+static int share_paths(Share *s, const char *const *paths, long k, Err *e) {
+    if (s->d->size == 1) return 0;
+    uint64_t bytes = 0;
+    for (long i = 0; s->d->rank == 0 && i < k; i++) bytes += strlen(paths[i]) + 1;
+    if (dist_broadcast(s->d, &bytes, sizeof bytes, e) || names_room(s, bytes, e)) return -1;
+    char *p = s->names;
+    for (long i = 0; s->d->rank == 0 && i < k; i++) p = stpcpy(p, paths[i]) + 1;
+    if (dist_broadcast(s->d, s->names, bytes, e)) return -1;
+    p = s->names;
+    for (long i = 0; s->d->rank > 0 && i < k; i++, p += strlen(p) + 1) s->paths[i] = p;
+    return 0;
+}
+
+// One block of k files (mine: this rank's share of their paths): every
+// rank embeds its share, they agree that all went well and none was
+// asked to stop, and rank 0 receives the block into s->feats, s->ok and
+// s->all_why. failed: this rank failed before (its message in e).
+static int share_block(Share *s, const char *const *mine, long k, const volatile sig_atomic_t *stop,
+                       int *stopped, int failed, Err *e) {
+    Dist *d = s->d;
+    const int F = s->m->feat_dim;
+    long first, c;
+    dist_part(k, d->rank, d->size, &first, &c);
+    const int sig = stop ? *stop : 0;
+    unsigned char *ok = s->out + c * F * sizeof(float);
+    int rc = failed ? -1 : 0, bad = 0;
+    if (!rc && !sig && c > 0)
+        rc = eval_embed_files(s->m, mine, (int)c, &s->own, (float *)s->out, ok, NULL, 0, e);
+    if ((rc = dist_agree(d, rc, e))) return -1;
+    // The messages of the files that did not decode, after the flags.
+    for (long i = 0; !sig && i < c; i++)
+        if (!ok[i]) memcpy(ok + c + bad++ * sizeof(EvalWhy), s->why[i], sizeof(EvalWhy));
+    double mine_votes[2] = {sig, bad};
+    if (dist_gather(d, mine_votes, 2, s->votes, e)) return -1;
+    for (int r = 0; r < d->size; r++)
+        if (s->votes[2 * r] > *stopped) *stopped = (int)s->votes[2 * r];
+    if (*stopped) {
+        if (d->rank > 0) e->msg[0] = '\0';
+        return d->rank > 0 ? -1 : err_set(e, "interrupted");
+    }
+    for (int r = 0; d->rank == 0 && r < d->size; r++) {
+        long rf, rc_;
+        dist_part(k, r, d->size, &rf, &rc_);
+        s->bytes[r] = rc_ * s->row_bytes + (size_t)s->votes[2 * r + 1] * sizeof(EvalWhy);
+    }
+    if (dist_gather_bytes(d, s->out, c * s->row_bytes + bad * sizeof(EvalWhy), s->in, s->bytes, e))
+        return -1;
+    // Rank 0: each rank's features, flags and messages into the block's.
+    const unsigned char *p = s->in;
+    for (int r = 0; d->rank == 0 && r < d->size; r++) {
+        long rf, rn;
+        dist_part(k, r, d->size, &rf, &rn);
+        memcpy(s->feats + rf * F, p, rn * F * sizeof(float));
+        p += rn * F * sizeof(float);
+        memcpy(s->ok + rf, p, rn);
+        p += rn;
+        for (long i = rf; i < rf + rn; i++)
+            if (!s->ok[i]) {
+                memcpy(s->all_why[i], p, sizeof(EvalWhy));
+                p += sizeof(EvalWhy);
+            }
+    }
+    return 0;
+}
+
+int eval_embed_shared(Model *m, const char *const *paths, long n, const EvalOpts *o,
+                      const volatile sig_atomic_t *stop, int *stopped, EvalTake take, void *ctx,
+                      Err *e) {
+    *stopped = 0;
+    Share s;
+    if (share_init(&s, m, o, e)) return -1;
+    // The call's size, then its blocks.
+    int64_t count = n;
+    int rc = s.d->size > 1 ? dist_broadcast(s.d, &count, sizeof count, e) : 0, failed = 0;
+    for (long b0 = 0; !rc && b0 < n; b0 += s.block) {
+        const long k = n - b0 < s.block ? n - b0 : s.block;
+        // (Rank 0's share is the block's first files.)
+        rc = share_paths(&s, paths + b0, k, e);
+        if (!rc) rc = share_block(&s, paths + b0, k, stop, stopped, failed, e);
+        // (A failure of take fails the next block on every rank, or the call.)
+        if (!rc && !failed) failed = take(b0, k, s.feats, s.ok, s.all_why, ctx, e) != 0;
+        if (!rc && !failed && o && o->progress)
+            o->progress("images embedded", o->progress_base + b0 + k,
+                        o->progress_total ? o->progress_total : n, o->ctx);
+    }
+    share_free(&s);
+    return rc || failed ? -1 : 0;
+}
+
+int eval_embed_serve(Model *m, const EvalOpts *o, const volatile sig_atomic_t *stop, int *stopped,
+                     Err *e) {
+    *stopped = 0;
+    e->msg[0] = '\0';
+    Share s;
+    if (share_init(&s, m, o, e)) return -1;
+    int failed = 0;
+    Err ce;
+    for (;;) {
+        int64_t n;
+        if (dist_broadcast(s.d, &n, sizeof n, &ce)) {
+            *e = ce;
+            failed = 1;
+            break;
+        }
+        if (n < 0) break;  // eval_embed_done
+        // (A call that failed here keeps its message: it failed every rank's.)
+        for (long b0 = 0; b0 < n; b0 += s.block) {
+            const long k = n - b0 < s.block ? n - b0 : s.block;
+            long first, c;
+            dist_part(k, s.d->rank, s.d->size, &first, &c);
+            int rc = share_paths(&s, NULL, k, &ce);
+            if (!rc) rc = share_block(&s, s.paths + first, k, stop, stopped, 0, &ce);
+            if (rc) {
+                if (!failed) *e = ce;
+                failed = 1;
+                break;
+            }
+        }
+        if (s.d->broken) break;
+    }
+    share_free(&s);
+    return failed ? -1 : 0;
+}
+
+void eval_embed_done(const EvalOpts *o) {
+    Dist *d = o ? o->dist : NULL;
+    if (!d || d->size == 1 || d->rank > 0 || d->embed_done || d->broken) return;
+    d->embed_done = 1;
+    int64_t done = -1;
+    Err ignored;  // (a failure ends the job at dist_close)
+    dist_broadcast(d, &done, sizeof done, &ignored);
+}
+
 int eval_head(Model *m, const float *fa, const float *fb, long n, float *prob, Err *e) {
     const long chunk = 1024;
     const size_t F = m->feat_dim;
@@ -91,26 +317,46 @@ void eval_accuracy_finish(Accuracy *a) {
     a->hi = fmin(1, centre + half);
 }
 
+// Rows of the features of eval_embed_shared, into feats (n,F); fails on the
+// first file that does not decode.
+typedef struct Rows {
+    float *feats;
+    int F;
+} Rows;
+
+static int take_rows(long first, long count, const float *feats, const unsigned char *ok,
+                     const EvalWhy *why, void *ctx, Err *e) {
+    Rows *r = ctx;
+    for (long i = 0; i < count; i++)
+        if (!ok[i]) return err_set(e, "%s", why[i]);
+    memcpy(r->feats + first * r->F, feats, count * r->F * sizeof(float));
+    return 0;
+}
+
+// Features of n files (n,F) into feats, embedded by the ranks of o->dist
+// together; fails on a file that does not decode.
+static int embed_decodable(Model *m, const char *const *paths, int n, const EvalOpts *o,
+                           float *feats, Err *e) {
+    Rows r = {feats, m->feat_dim};
+    int stopped;
+    return eval_embed_shared(m, paths, n, o, NULL, &stopped, take_rows, &r, e);
+}
+
 // Features of a set of dataset images given by index; row r of *feats
 // belongs to image idx[r]. Fails on an image that does not decode.
 static int embed_images(Model *m, const Dataset *ds, const int *idx, int n, const EvalOpts *o,
                         float **feats, Err *e) {
     const char **paths = malloc((n ? n : 1) * sizeof *paths);
-    unsigned char *ok = malloc(n ? n : 1);
     *feats = malloc(((size_t)n * m->feat_dim + 1) * sizeof(float));
-    if (!paths || !ok || !*feats) {
+    if (!paths || !*feats) {
         free(paths);
-        free(ok);
         free(*feats);
+        *feats = NULL;
         return err_set(e, "out of memory for the features of %d images", n);
     }
     for (int i = 0; i < n; i++) paths[i] = ds->images[idx[i]].path;
-    char first[1024];
-    int rc = eval_embed_files(m, paths, n, o, *feats, ok, first, sizeof first, e);
-    for (int i = 0; !rc && i < n; i++)
-        if (!ok[i]) rc = err_set(e, "%s", first);
+    int rc = embed_decodable(m, paths, n, o, *feats, e);
     free(paths);
-    free(ok);
     if (rc) {
         free(*feats);
         *feats = NULL;  // the callers free it on every path
@@ -479,23 +725,17 @@ int eval_runs(Model *m, const char *dir, const EvalOpts *o, RunResult **runs, in
     const int F = m->feat_dim;
     float *feats = NULL, *fa = NULL, *prob = NULL;
     double *score = NULL;
-    unsigned char *ok = NULL;
     int max_cand = 0;
     for (int i = 0; !rc && i < names.n; i++)
         if (rs[i].n_cand > max_cand) max_cand = rs[i].n_cand;
     if (!rc) {
         feats = malloc(((size_t)all.n * F + 1) * sizeof(float));
-        ok = malloc(all.n + 1);
         fa = malloc(((size_t)max_cand * F + 1) * sizeof(float));
         prob = malloc((max_cand + 1) * sizeof(float));
         score = malloc((max_cand + 1) * sizeof(double));
-        if (!feats || !ok || !fa || !prob || !score) rc = err_set(e, "out of memory");
+        if (!feats || !fa || !prob || !score) rc = err_set(e, "out of memory");
     }
-    char first[1024];
-    if (!rc) rc = eval_embed_files(m, (const char *const *)all.p, all.n, o, feats, ok, first,
-                                   sizeof first, e);
-    for (int i = 0; !rc && i < all.n; i++)
-        if (!ok[i]) rc = err_set(e, "%s", first);
+    if (!rc) rc = embed_decodable(m, (const char *const *)all.p, all.n, o, feats, e);
     double sum = 0;
     for (int i = 0; !rc && i < names.n; i++) {
         const Run1 *r = &rs[i];
@@ -516,7 +756,6 @@ int eval_runs(Model *m, const char *dir, const EvalOpts *o, RunResult **runs, in
     for (int i = 0; rs && i < names.n; i++) free(rs[i].truth);
     free(rs);
     free(feats);
-    free(ok);
     free(fa);
     free(prob);
     free(score);

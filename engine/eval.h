@@ -22,7 +22,10 @@
 
 #include <stdint.h>
 
+#include <signal.h>
+
 #include "dataset.h"
+#include "dist.h"
 #include "err.h"
 #include "model.h"
 
@@ -44,6 +47,9 @@ typedef struct EvalOpts {
     // When a call embeds part of a larger set: its first image is number
     // progress_base of progress_total (0, 0: the call is the whole set).
     long progress_base, progress_total;
+    // The ranks of an MPI launcher that share the embedding of eval's trials
+    // and index's files (eval_embed_shared); NULL: this process alone.
+    Dist *dist;
 } EvalOpts;
 
 // Features of n image files, (n,F) into feats. An image that does not
@@ -51,6 +57,39 @@ typedef struct EvalOpts {
 // goes to first_error (may be NULL) so the front can name it.
 int eval_embed_files(Model *m, const char *const *paths, int n, const EvalOpts *o, float *feats,
                      unsigned char *ok, char *first_error, size_t first_error_len, Err *e);
+
+// Why an image did not decode: "PATH: why".
+typedef char EvalWhy[sizeof(((Err *)0)->msg)];
+
+// A block of eval_embed_shared's files, on rank 0: files [first, first +
+// count) of its paths, their features (count,F), ok flags, and for each
+// that did not decode (ok[i] = 0) why[i]. Fails with e filled.
+typedef int (*EvalTake)(long first, long count, const float *feats, const unsigned char *ok,
+                        const EvalWhy *why, void *ctx, Err *e);
+
+// Features of n image files embedded by the ranks of o->dist together, on
+// rank 0 (one process: alone). Rank 0 calls it with the paths; the others
+// serve it (eval_embed_serve). In blocks of o->batch (64) files a rank:
+// rank 0 sends each block's paths, every rank embeds its dist_share of
+// them on its own device, and rank 0 receives the block's features in
+// order and gives them to take; o's progress on rank 0. An image's
+// features do not depend on the rank or the batch that computed it (on
+// the CPU, bit for bit). *stop (may be NULL): a rank's signal flag; a stop
+// on any rank ends the call on every rank at the same block, failing with
+// *stopped = that signal. A failure on any rank fails every rank's call
+// (dist_agree's messages), and a failure of take the next block's.
+int eval_embed_shared(Model *m, const char *const *paths, long n, const EvalOpts *o,
+                      const volatile sig_atomic_t *stop, int *stopped, EvalTake take, void *ctx,
+                      Err *e);
+// The ranks but 0 of a command that shares its embedding: embeds their
+// shares of rank 0's eval_embed_shared calls until its eval_embed_done.
+// Fails when a call failed (e: this rank's own failure, or empty: rank 0
+// reports), with *stopped set as there.
+int eval_embed_serve(Model *m, const EvalOpts *o, const volatile sig_atomic_t *stop, int *stopped,
+                     Err *e);
+// Rank 0: no more shared embedding comes; the other ranks' eval_embed_serve
+// returns. Once (later calls do nothing), and not after a failed exchange.
+void eval_embed_done(const EvalOpts *o);
 
 // The head on n pairs of feature rows: prob[i] = head(fa[i], fb[i]).
 int eval_head(Model *m, const float *fa, const float *fb, long n, float *prob, Err *e);

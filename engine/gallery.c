@@ -595,7 +595,7 @@ static int create_file(const AtomicFile *f, Gallery *g, const char *model_desc, 
     return rc ? err_set(e, "%s: HDF5 failed to lay out the index in %s", f->path, f->tmp) : 0;
 }
 
-// Images embedded between two checks for a stop: about a second's work.
+// Made-up entries a block.
 #define EMBED_BATCH 64
 
 // The state of a write in progress.
@@ -604,8 +604,7 @@ typedef struct Writer {
     Gallery g;  // the new index's layout
     const Proxy *proxy;
     float top;       // the largest |v_j| f_j so far (proxy_max)
-    long rows;       // entries written so far
-    long block;      // rows a block (embedding: EMBED_BATCH of them)
+    long block;      // rows a block of copying or encoding
     float *feats;    // (block,F)
     uint8_t *codes;  // (block,C)
     const volatile sig_atomic_t *stop;
@@ -615,12 +614,16 @@ typedef struct Writer {
     struct stat was;
 } Writer;
 
-// Whether a signal asked to stop (then the message says so).
-static int interrupted(const Writer *w, Err *e) {
-    if (!w->stop || !*w->stop) return 0;
+// The message of a stop asked by a signal (here or on another rank).
+static int interrupted_now(const Writer *w, Err *e) {
     return err_set(e, "%s: interrupted; %s", w->f.path,
                    access(w->f.path, F_OK) == 0 ? "the previous file is unchanged"
                                                 : "no file was written");
+}
+
+// Whether a signal asked to stop (then the message says so).
+static int interrupted(const Writer *w, Err *e) {
+    return w->stop && *w->stop ? interrupted_now(w, e) : 0;
 }
 
 // Whether the file an update read is still the one at its path (or still
@@ -652,8 +655,8 @@ static int write_rows(Writer *w, int d, long row, const void *data, long count, 
                              e);
 }
 
-// The kept entries' features, copied from the old index in runs of
-// consecutive rows.
+// The kept entries' features (the first rows), copied from the old index
+// in runs of consecutive rows.
 static int copy_kept(Writer *w, const OldIndex *o, const Plan *p, Err *e) {
     for (long i = 0; i < p->n_keep;) {
         if (interrupted(w, e)) return -1;
@@ -661,61 +664,67 @@ static int copy_kept(Writer *w, const OldIndex *o, const Plan *p, Err *e) {
         while (i + run < p->n_keep && run < w->block && p->keep[i + run] == p->keep[i] + run) run++;
         if (gallery_read_features(&o->g, p->keep[i], run, w->feats, e)) return -1;
         w->top = proxy_max(w->proxy, w->feats, run, w->top);
-        if (write_rows(w, DS_FEATURES, w->rows, w->feats, run, e)) return -1;
-        w->rows += run;
+        if (write_rows(w, DS_FEATURES, i, w->feats, run, e)) return -1;
         i += run;
     }
     return 0;
 }
 
-// Why each file of a batch did not decode (EMBED_BATCH, message).
-typedef char Why[EMBED_BATCH][sizeof(((Err *)0)->msg)];
+// Where new entries go: after the kept ones (at), their readable flags
+// into readable, the first undecodable files' messages into st.
+typedef struct NewRows {
+    Writer *w;
+    long at;
+    uint8_t *readable;
+    GalleryUpdate *st;
+} NewRows;
+
+// An EvalTake: files [first, first + count) of the plan's, into the index.
+static int take_new(long first, long count, const float *feats, const unsigned char *ok,
+                    const EvalWhy *why, void *ctx, Err *e) {
+    NewRows *t = ctx;
+    GalleryUpdate *st = t->st;
+    memcpy(t->readable + t->at + first, ok, count);
+    for (long i = 0; i < count; i++)
+        if (!ok[i] && st->unreadable++ < GALLERY_NAMED)
+            memcpy(st->unreadable_msg[st->unreadable - 1], why[i], sizeof why[i]);
+    t->w->top = proxy_max(t->w->proxy, feats, count, t->w->top);
+    return write_rows(t->w, DS_FEATURES, t->at + first, feats, count, e);
+}
 
 // Where the features of new entries come from: their images (index), or
-// made up (benchmarks). fill gives k files' features (k,F), readable flags
-// and, for each file that did not decode, why.
+// made up (benchmarks). embed gives those of the files p->embed to take,
+// a block at a time, and fails with *stopped set when a signal stopped it.
 typedef struct Source {
-    int (*fill)(struct Source *s, const Listed *const *files, long k, float *feats, uint8_t *ok,
-                Why *why, Err *e);
-    const char *stage;  // for the progress: "images embedded"
+    int (*embed)(struct Source *s, Writer *w, const Listed *l, const Plan *p, NewRows *t,
+                 const EvalOpts *o, int *stopped, Err *e);
     Model *m;
-    int threads;    // decoding threads
     uint64_t seed;  // made up: the features' seed,
     float *protos;  // and their cluster centres (SYNTH_CLUSTERS,F)
 } Source;
 
-static void note_why(int i, const char *msg, void *ctx) {
-    snprintf((*(Why *)ctx)[i], sizeof (*(Why *)ctx)[i], "%s", msg);
-}
-
-static int fill_images(Source *s, const Listed *const *files, long k, float *feats, uint8_t *ok,
-                       Why *why, Err *e) {
-    const char *given[EMBED_BATCH];
-    for (long i = 0; i < k; i++) given[i] = files[i]->given;
-    EvalOpts o = {.threads = s->threads, .failed = note_why, .failed_ctx = why};
-    return eval_embed_files(s->m, given, (int)k, &o, feats, ok, NULL, 0, e);
+// The images, embedded by the ranks of o->dist together (eval_embed_shared).
+static int embed_images(Source *s, Writer *w, const Listed *l, const Plan *p, NewRows *t,
+                        const EvalOpts *o, int *stopped, Err *e) {
+    const char **given = malloc((p->n_embed + 1) * sizeof *given);
+    if (!given) return err_set(e, "out of memory");
+    for (long i = 0; i < p->n_embed; i++) given[i] = l[p->embed[i]].given;
+    int rc = eval_embed_shared(s->m, given, p->n_embed, o, w->stop, stopped, take_new, t, e);
+    free(given);
+    return rc;
 }
 
 static int embed_new(Writer *w, Source *src, const Listed *l, const Plan *p, uint8_t *readable,
                      const EvalOpts *o, GalleryUpdate *st, Err *e) {
-    const Listed *files[EMBED_BATCH];
-    Why *why = malloc(sizeof *why);
-    int rc = why ? 0 : err_set(e, "out of memory");
-    for (long b0 = 0; !rc && b0 < p->n_embed; b0 += EMBED_BATCH) {
-        if ((rc = interrupted(w, e))) break;
-        const long k = p->n_embed - b0 < EMBED_BATCH ? p->n_embed - b0 : EMBED_BATCH;
-        for (long i = 0; i < k; i++) files[i] = &l[p->embed[b0 + i]];
-        uint8_t *ok = readable + w->rows;
-        rc = src->fill(src, files, k, w->feats, ok, why, e);
-        for (long i = 0; !rc && i < k; i++)
-            if (!ok[i] && st->unreadable++ < GALLERY_NAMED)
-                memcpy(st->unreadable_msg[st->unreadable - 1], (*why)[i], sizeof (*why)[i]);
-        if (!rc) w->top = proxy_max(w->proxy, w->feats, k, w->top);
-        if (!rc) rc = write_rows(w, DS_FEATURES, w->rows, w->feats, k, e);
-        w->rows += k;
-        if (!rc && o && o->progress) o->progress(src->stage, b0 + k, p->n_embed, o->ctx);
+    NewRows t = {w, p->n_keep, readable, st};
+    int stopped = 0;
+    int rc = src->embed(src, w, l, p, &t, o, &stopped, e);
+    if (rc && stopped) {
+        st->stopped = stopped;
+        interrupted_now(w, e);
     }
-    free(why);
+    // The other ranks have done their part (the index is rank 0's to write).
+    eval_embed_done(o);
     return rc;
 }
 
@@ -805,8 +814,10 @@ static int write_index(Writer *w, const Model *m, const char *model_path, const 
     if (!rc && !(rc = atomicfile_begin(&w->f, g->path, e))) {
         rc = check_room(&w->f, bytes, e);
         if (!rc) rc = create_file(&w->f, g, model_desc, e);
-        if (!rc) rc = copy_kept(w, old, p, e);
+        // (The new entries first: the other ranks embed while this one
+        // copies nothing, and are free once they are done.)
         if (!rc) rc = embed_new(w, src, l, p, readable, o, st, e);
+        if (!rc) rc = copy_kept(w, old, p, e);
         if (!rc) rc = write_codes(w, e);
         if (!rc) rc = write_entries(w, old, l, p, readable, e);
         if (!rc) rc = interrupted(w, e);
@@ -830,8 +841,7 @@ int gallery_index(Model *m, const char *model_path, const char *dir, const char 
     h5attr_quiet();
     Writer w = {.block = 1024, .stop = stop, .update = 1};
     snprintf(w.g.path, sizeof w.g.path, "%s", out);
-    Source src = {
-        .fill = fill_images, .stage = "images embedded", .m = m, .threads = o ? o->threads : 0};
+    Source src = {.embed = embed_images, .m = m};
     OldIndex old = {0};
     Listed *l = NULL;
     Plan p = {0};
@@ -883,12 +893,17 @@ static void synth_row(const Source *s, int F, long i, float *f) {
     }
 }
 
-static int fill_synthetic(Source *s, const Listed *const *files, long k, float *feats, uint8_t *ok,
-                          Why *why, Err *e) {
+// Made-up entries (in this process): entry i's features are synth_row's i.
+static int embed_synthetic(Source *s, Writer *w, const Listed *l, const Plan *p, NewRows *t,
+                           const EvalOpts *o, int *stopped, Err *e) {
     const int F = s->m->feat_dim;
-    for (long i = 0; i < k; i++) {
-        synth_row(s, F, strtol(files[i]->path + strlen("synthetic/"), NULL, 10), feats + i * F);
-        ok[i] = 1;
+    uint8_t ok[EMBED_BATCH];
+    memset(ok, 1, sizeof ok);
+    for (long b0 = 0; b0 < p->n_embed; b0 += EMBED_BATCH) {
+        const long k = p->n_embed - b0 < EMBED_BATCH ? p->n_embed - b0 : EMBED_BATCH;
+        for (long i = 0; i < k; i++) synth_row(s, F, p->embed[b0 + i], w->feats + i * F);
+        if (take_new(b0, k, w->feats, ok, NULL, t, e)) return -1;
+        if (o && o->progress) o->progress("entries made", b0 + k, p->n_embed, o->ctx);
     }
     return 0;
 }
@@ -900,7 +915,7 @@ int gallery_index_synthetic(Model *m, const char *model_path, long n, uint64_t s
     const int F = m->feat_dim;
     Writer w = {.block = 1024};
     snprintf(w.g.path, sizeof w.g.path, "%s", out);
-    Source src = {.fill = fill_synthetic, .stage = "entries made", .m = m, .seed = seed};
+    Source src = {.embed = embed_synthetic, .m = m, .seed = seed};
     OldIndex none = {0};
     Plan p = {NULL, 0, malloc(n * sizeof *p.embed), n};
     Listed *l = calloc(n, sizeof *l);

@@ -102,6 +102,8 @@ typedef struct GalleryUpdate {
     char unreadable_msg[GALLERY_NAMED][sizeof(((Err *)0)->msg)];
     int unrecorded;               // entries kept from an index that recorded no
                                   // arithmetic: the new one records none either
+    int stopped;                  // the signal that stopped the update, on this
+                                  // rank or another (0: none)
 } GalleryUpdate;
 
 // Indexes the images under dir (recursively) into out: a new index, or an
@@ -111,7 +113,9 @@ typedef struct GalleryUpdate {
 // kill at any moment leaves the previous index as it was. model_path names
 // the model in the index, for messages. o's progress gets
 // "images embedded". When *stop becomes non-zero (a signal) the update
-// ends between two batches, as a failure that changed nothing.
+// ends between two batches, as a failure that changed nothing. Under an
+// MPI launcher (o->dist) rank 0 calls this and the other ranks embed their
+// shares of the files (eval_embed_serve); a signal on any rank stops all.
 int gallery_index(Model *m, const char *model_path, const char *dir, const char *out,
                   const EvalOpts *o, const volatile sig_atomic_t *stop, GalleryUpdate *st, Err *e);
 

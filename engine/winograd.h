@@ -16,8 +16,11 @@
 #include <stddef.h>
 
 // Whether F(2x2,3x3) pays for this layer (enough tiles and channels for its
-// transforms to be cheap beside the products it saves).
-int winograd_pays(int N, int H, int W, int C, int K);
+// transforms to be cheap beside the products it saves). Decided by one
+// image's maps, never by the batch: an image's features must not depend on
+// the batch it is computed in (index and eval split their images between
+// batches and ranks as it falls, and the two methods round differently).
+int winograd_pays(int H, int W, int C, int K);
 
 // Floats of a transformed kernel U (16 packed (C,K) matrices).
 size_t winograd_kernel_floats(int C, int K);

@@ -29,6 +29,29 @@ finish() {
     echo "$FAILS check(s) failed"; exit 1
 }
 
+# need_mpi: skips the test (exit 77) without Open MPI's mpirun, our
+# libsiamese_mpi.so or h5diff; readies Open MPI for this machine; mpi NP
+# CMD... runs CMD as NP ranks, more than the cores if need be.
+need_mpi() {
+    command -v mpirun >/dev/null || { echo "SKIP: no mpirun (apt-get install openmpi-bin)"; exit 77; }
+    [ -f libsiamese_mpi.so ] || { echo "SKIP: libsiamese_mpi.so not built (no mpicc, or NO_MPI=1)"; exit 77; }
+    command -v h5diff >/dev/null || { echo "SKIP: no h5diff (apt-get install hdf5-tools)"; exit 77; }
+    # CI may run as root, which Open MPI refuses unless told.
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    # Containers often forbid the single-copy transfers between processes.
+    export OMPI_MCA_btl_vader_single_copy_mechanism=none
+}
+mpi() { mpirun --oversubscribe --bind-to none -np "$@"; }
+
+# rank_pid COMMAND R: the pid of rank R of a running 'siamese COMMAND' job
+# of Open MPI (which tells each process its rank).
+rank_pid() {
+    local p
+    for p in $(pgrep -f "siamese $1"); do
+        tr '\0' '\n' 2>/dev/null <"/proc/$p/environ" | grep -qx "OMPI_COMM_WORLD_RANK=$2" && echo "$p"
+    done
+}
+
 # small_dataset DIR: DIR/images_background/class{1,2,3}, 8 copies of our
 # own img/*.png each (no Omniglot needed).
 small_dataset() {

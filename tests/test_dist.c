@@ -168,6 +168,13 @@ static void test_solo(void) {
     CHECK(dist_sum_gradients(&d, g, 2, &e) == 0 && g[0] == 1 && g[1] == 2, "a sum in buckets");
     uint64_t h = dist_hash(DIST_HASH_START, "ab", 2);
     CHECK(h != dist_hash(DIST_HASH_START, "ba", 2), "the hash sees the order");
+    double mine[2] = {3, 4}, all[2] = {0, 0};
+    CHECK(dist_gather(&d, mine, 2, all, &e) == 0 && all[0] == 3 && all[1] == 4, "a gather of one");
+    char buf[3] = "ab", got[3] = "";
+    size_t bytes = 3;
+    CHECK(dist_broadcast(&d, buf, 3, &e) == 0 && !strcmp(buf, "ab"), "a broadcast to itself");
+    CHECK(dist_gather_bytes(&d, buf, 3, got, &bytes, &e) == 0 && !strcmp(got, "ab"),
+          "a gather of bytes from one");
 }
 
 int main(void) {

@@ -83,6 +83,62 @@ static void write_runs(const char *tmp, const char *omni, int n_runs) {
 
 // A model whose every parameter is 0 outputs 0.5 for every pair: every
 // trial is a tie, and ties are misses.
+// eval_embed_shared in one process: blocks in order, the features of
+// eval_embed_files bit for bit, why a file did not decode, a stop, and a
+// failure of take.
+typedef struct Taken {
+    float feats[8 * 64];
+    unsigned char ok[8];
+    char why[256];
+    long next, calls;
+    int F, fail;  // features a file; take fails
+} Taken;
+
+static int take(long first, long count, const float *feats, const unsigned char *ok,
+                const EvalWhy *why, void *ctx, Err *e) {
+    Taken *t = ctx;
+    const int F = t->F;
+    CHECK(first == t->next && count <= 2, "block at %ld of %ld, expected at %ld", first, count,
+          t->next);
+    t->calls++;
+    if (t->fail) return err_set(e, "take failed");
+    t->next = first + count;
+    memcpy(t->feats + first * F, feats, count * F * sizeof(float));
+    memcpy(t->ok + first, ok, count);
+    for (long i = 0; i < count; i++)
+        if (!ok[i]) snprintf(t->why, sizeof t->why, "%s", why[i]);
+    return 0;
+}
+
+static void test_shared(Model *m, const Dataset *ds) {
+    Err e;
+    const char *paths[5] = {ds->images[0].path, ds->images[1].path, "/nonexistent.png",
+                            ds->images[2].path, ds->images[3].path};
+    float feats[5 * 64];
+    unsigned char ok[5];
+    EvalOpts o = {.threads = 1, .batch = 2};
+    CHECK(m->feat_dim <= 32, "feature size %d", m->feat_dim);
+    CHECK(eval_embed_files(m, paths, 5, &(EvalOpts){.threads = 1}, feats, ok, NULL, 0, &e) == 0,
+          "%s", e.msg);
+    Taken t = {.F = m->feat_dim};
+    int stopped = -1;
+    CHECK(eval_embed_shared(m, paths, 5, &o, NULL, &stopped, take, &t, &e) == 0 && !stopped,
+          "%s", e.msg);
+    CHECK(t.next == 5 && t.calls == 3, "blocks: %ld files in %ld calls", t.next, t.calls);
+    CHECK(!memcmp(t.ok, ok, 5) && !memcmp(t.feats, feats, 5 * m->feat_dim * sizeof(float)),
+          "shared features differ from eval_embed_files'");
+    CHECK(strstr(t.why, "/nonexistent.png") != NULL, "why: %s", t.why);
+    volatile sig_atomic_t stop = SIGTERM;
+    Taken s = {.F = m->feat_dim};
+    CHECK(eval_embed_shared(m, paths, 5, &o, &stop, &stopped, take, &s, &e) < 0 &&
+              stopped == SIGTERM && s.calls == 0,
+          "a stop: stopped %d, %ld calls", stopped, s.calls);
+    Taken f = {.F = m->feat_dim, .fail = 1};
+    CHECK(eval_embed_shared(m, paths, 5, &o, NULL, &stopped, take, &f, &e) < 0 && f.calls == 1 &&
+              !strcmp(e.msg, "take failed"),
+          "a failed take: %ld calls, %s", f.calls, e.msg);
+}
+
 static void test_constant_model(const char *tmp, const char *omni, const Dataset *ds) {
     Backend *be;
     Model *m;
@@ -135,6 +191,7 @@ static void test_constant_model(const char *tmp, const char *omni, const Dataset
     memcpy(fb, feats + m->feat_dim, m->feat_dim * sizeof(float));
     eval_head(m, fa, fb, 1, &prob, &e);
     CHECK(fabs(prob - scores[1]) < 1e-6, "rank's score is the head's: %g %g", prob, scores[1]);
+    test_shared(m, ds);
     // A broken runs folder is explained.
     snprintf(dir, sizeof dir, "%s/runs/run01/class_labels.txt", tmp);
     synth_text(dir, "run01/test/item01.png run01/training/class99.png\n");

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../engine/gallery.h"
 #include "../engine/text.h"
 
 const char *cli_prog = "siamese";
@@ -253,4 +254,47 @@ int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *in
     }
     if (o->letterbox >= 0) (*m)->spec.pre.letterbox = o->letterbox;
     return EXIT_OK;
+}
+
+int cli_open_model_ranks(CommonOpts *o, Dist **d, Backend **be, Model **m, char *path_buf,
+                         size_t path_len) {
+    Err e = {{0}};
+    if (dist_open(d, &e)) {
+        cli_error("%s", e.msg);
+        return EXIT_RUNTIME;
+    }
+    char device[32];
+    CommonOpts mine = *o;
+    dist_device(*d, o->device, device, sizeof device);
+    mine.device = device;
+    o->threads = mine.threads = dist_threads(*d, o->threads);
+    int rc = cli_open_model(&mine, be, m, NULL, path_buf, path_len);
+    // Features that differ in their last digits between ranks would make
+    // a result depend on the rank count: one model, one arithmetic.
+    char id[17] = "", arith[64] = "";
+    if (!rc && gallery_model_id(*m, id, &e)) {
+        cli_error("%s", e.msg);
+        model_free(*m);
+        backend_close(*be);
+        rc = EXIT_RUNTIME;
+    }
+    if (!rc) gallery_arithmetic(*be, arith, sizeof arith);
+    const uint64_t h = dist_hash(dist_hash(DIST_HASH_START, id, sizeof id), arith, sizeof arith);
+    // (A rank that failed has said why: the others' messages follow.)
+    const int failed = dist_agree(*d, rc ? -1 : 0, &e) != 0;
+    if (failed || dist_check_same(*d, "the model or the arithmetic it computes in (--model, "
+                                      "--letterbox, --device, --precision)", h, &e)) {
+        if (!rc && e.msg[0]) cli_error("%s", e.msg);
+        if (!rc) {
+            model_free(*m);
+            backend_close(*be);
+        }
+        dist_close(*d);
+        return rc ? rc : EXIT_RUNTIME;
+    }
+    return EXIT_OK;
+}
+
+int cli_failure_status(int sig) {
+    return sig == SIGINT ? EXIT_SIGINT : sig == SIGTERM ? EXIT_SIGTERM : EXIT_RUNTIME;
 }

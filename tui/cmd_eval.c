@@ -190,17 +190,34 @@ int cmd_eval(int argc, char **argv) {
     }
     Backend *be;
     Model *m;
+    Dist *d;
     char path[4096];
-    int rc = cli_open_model(&co, &be, &m, NULL, path, sizeof path);
+    int rc = cli_open_model_ranks(&co, &d, &be, &m, path, sizeof path);
     if (rc) return rc;
-    describe_model(path, m);
     Progress pr;
     progress_init(&pr);
-    EvalOpts o = {.threads = co.threads, .progress = progress_update, .ctx = &pr};
-    rc = runs ? eval_runs_dir(m, runs, &o)
-              : eval_folder(m, argv[optind], own, &ec, (int)pairs, same, &o);
+    // Under an MPI launcher rank 0 evaluates as one process does, the
+    // other ranks embed their shares of the images it needs.
+    EvalOpts o = {.threads = co.threads,
+                  .progress = d->rank == 0 ? progress_update : NULL,
+                  .ctx = &pr,
+                  .dist = d};
+    if (d->rank > 0) {
+        Err e;
+        int stopped;
+        rc = eval_embed_serve(m, &o, NULL, &stopped, &e);
+        if (rc && e.msg[0]) cli_error("%s", e.msg);
+        rc = rc ? EXIT_RUNTIME : EXIT_OK;
+    } else {
+        describe_model(path, m);
+        rc = runs ? eval_runs_dir(m, runs, &o)
+                  : eval_folder(m, argv[optind], own, &ec, (int)pairs, same, &o);
+        eval_embed_done(&o);
+    }
     progress_end(&pr);
     model_free(m);
     backend_close(be);
+    // (After a failed exchange between ranks this ends the whole job.)
+    dist_close(d);
     return rc;
 }

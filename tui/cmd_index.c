@@ -73,25 +73,33 @@ int cmd_index(int argc, char **argv) {
     const char *dir = synthetic ? NULL : argv[optind];
     Backend *be;
     Model *m;
+    Dist *d;
     char mpath[4096];
-    int rc = cli_open_model(&co, &be, &m, NULL, mpath, sizeof mpath);
+    int rc = cli_open_model_ranks(&co, &d, &be, &m, mpath, sizeof mpath);
     if (rc) return rc;
     // The first signal stops the update between two batches (the previous
-    // index stays); a second one ends the program at once.
+    // index stays), on every rank; a second one ends the program at once.
     cli_catch_stop_signals(on_signal);
     Progress pr;
     progress_init(&pr);
-    EvalOpts o = {.threads = co.threads, .progress = progress_update, .ctx = &pr};
-    GalleryUpdate st;
+    // Under an MPI launcher rank 0 does what one process does, the other
+    // ranks embed their shares of its files.
+    EvalOpts o = {.threads = co.threads,
+                  .progress = d->rank == 0 ? progress_update : NULL,
+                  .ctx = &pr,
+                  .dist = d};
+    GalleryUpdate st = {0};
     Err e;
-    rc = synthetic ? gallery_index_synthetic(m, mpath, synthetic, (uint64_t)seed, out, &o, &st, &e)
-                   : gallery_index(m, mpath, dir, out, &o, &got_signal, &st, &e);
-    if (rc) {
+    if (d->rank > 0) {
+        rc = eval_embed_serve(m, &o, &got_signal, &st.stopped, &e);
+        if (rc && e.msg[0]) cli_error("%s", e.msg);
+        rc = rc ? cli_failure_status(st.stopped ? st.stopped : got_signal) : EXIT_OK;
+    } else if (synthetic ? gallery_index_synthetic(m, mpath, synthetic, (uint64_t)seed, out, &o,
+                                                   &st, &e)
+                         : gallery_index(m, mpath, dir, out, &o, &got_signal, &st, &e)) {
         progress_end(&pr);
         cli_error("%s", e.msg);
-        rc = got_signal == SIGINT    ? EXIT_SIGINT
-             : got_signal == SIGTERM ? EXIT_SIGTERM
-                                     : EXIT_RUNTIME;
+        rc = cli_failure_status(got_signal ? got_signal : st.stopped);
     } else {
         char retried[64] = "";
         if (st.retried) snprintf(retried, sizeof retried, ", %ld undecodable tried again", st.retried);
@@ -116,7 +124,10 @@ int cmd_index(int argc, char **argv) {
                       st.unreadable, st.unreadable == 1 ? "" : "s",
                       st.unreadable == 1 ? "it" : "them");
     }
+    eval_embed_done(&o);
     model_free(m);
     backend_close(be);
+    // (After a failed exchange between ranks this ends the whole job.)
+    dist_close(d);
     return rc;
 }

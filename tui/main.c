@@ -12,16 +12,17 @@ typedef struct Command {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *summary;
+    int shares;  // shares its work between the processes of an MPI launcher
 } Command;
 
 static const Command COMMANDS[] = {
-    {"predict", cmd_predict, "similarity of two images, or of pairs read from stdin"},
-    {"init", cmd_init, "write a model with random (untrained) weights"},
-    {"train", cmd_train, "train the network on Omniglot or your own classes"},
-    {"eval", cmd_eval, "one-shot accuracy (N-way K-shot, or the official runs format)"},
-    {"index", cmd_index, "compute a folder's features once, into a gallery index for rank"},
-    {"rank", cmd_rank, "the images of a folder or an index most similar to a query image"},
-    {"bench", cmd_bench, "time the engine (one configuration; see bench/run.sh)"},
+    {"predict", cmd_predict, "similarity of two images, or of pairs read from stdin", 0},
+    {"init", cmd_init, "write a model with random (untrained) weights", 0},
+    {"train", cmd_train, "train the network on Omniglot or your own classes", 1},
+    {"eval", cmd_eval, "one-shot accuracy (N-way K-shot, or the official runs format)", 1},
+    {"index", cmd_index, "compute a folder's features once, into a gallery index for rank", 1},
+    {"rank", cmd_rank, "the images of a folder or an index most similar to a query image", 0},
+    {"bench", cmd_bench, "time the engine (one configuration; see bench/run.sh)", 0},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof *COMMANDS)
 
@@ -45,14 +46,16 @@ static int check_stdout(int rc) {
 }
 
 // argv[0] becomes the command's name, as each command expects.
-// Only train shares its work between the processes of an MPI launcher;
-// any other command refuses to run as one of several.
+// train, eval and index share their work between the processes of an MPI
+// launcher; any other command refuses to run as one of several (each
+// would do all of it).
 static int run_command(const Command *cmd, int argc, char **argv) {
     int exact;
-    const int ranks = cmd->run == cmd_train ? 1 : dist_launched_size(&exact);
+    const int ranks = cmd->shares ? 1 : dist_launched_size(&exact);
     if (ranks > 1) {
-        cli_error("'%s' runs in one process, but an MPI launcher started %s%d: only 'train' "
-                  "shares its work between processes; run '%s %s' without mpirun",
+        cli_error("'%s' runs in one process, but an MPI launcher started %s%d: only 'train', "
+                  "'eval' and 'index' share their work between processes; run '%s %s' without "
+                  "mpirun",
                   cmd->name, exact ? "" : "at least ", ranks, cli_prog, cmd->name);
         return EXIT_USAGE;
     }

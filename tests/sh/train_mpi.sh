@@ -16,19 +16,12 @@
 #     it after SIAMESE_DIST_TIMEOUT and the job ends.
 #  5. Errors: ranks that disagree about the data, fewer pairs than ranks, and
 #     a build without MPI under mpirun, each told once, with a status; and
-#     the other commands, which run in one process, refuse several.
+#     the commands that run in one process refuse several.
 . tests/shlib.sh
 data=$OMNIGLOT
 [ -d "$data/images_background" ] || { echo "SKIP: $data is absent"; exit 77; }
-command -v mpirun >/dev/null || { echo "SKIP: no mpirun (apt-get install openmpi-bin)"; exit 77; }
-[ -f libsiamese_mpi.so ] || { echo "SKIP: libsiamese_mpi.so not built (no mpicc, or NO_MPI=1)"; exit 77; }
-command -v h5diff >/dev/null || { echo "SKIP: no h5diff (apt-get install hdf5-tools)"; exit 77; }
-# CI may run as root, which Open MPI refuses unless told.
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# Containers often forbid the single-copy transfers between processes.
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
+need_mpi
 T=$TMP
-mpi() { mpirun --oversubscribe --bind-to none -np "$@"; }
 
 # Three alphabets are enough (a quicker scan).
 mkdir -p "$T/data/images_background"
@@ -86,13 +79,6 @@ same_run "$T/one" "$T/r" "1 process vs 2 ranks resumed by 3"
 # 3.-5. on a tiny model.
 tiny=(--dataset "$T/data" --backbone compact --widths 4,4,8,8,8 --hidden 16 --input-shape 32
       --batch-size 4 --steps-per-epoch 3 --val-steps 2 --threads 1 --workers 1 --seed 3)
-# The pid of rank R of a running job (Open MPI tells each process its rank).
-rank_pid() {
-    local p
-    for p in $(pgrep -f "siamese train"); do
-        tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1" && echo "$p"
-    done
-}
 # start_job NAME NP [env...]: a long run in the background ($job), once it runs epoch 2
 start_job() {
     local name=$1 np=$2
@@ -117,7 +103,7 @@ end_job() {
 }
 
 start_job stop 3
-kill -TERM "$(rank_pid 1)"
+kill -TERM "$(rank_pid train 1)"
 end_job 60
 [ $status = 143 ] || { tail -20 "$T/stop.log"; fail "SIGTERM to rank 1: mpirun exited $status, not 143"; }
 [ "$(grep -c '^stopped at epoch' "$T/stop.log")" = 1 ] || { cat "$T/stop.log"; fail "not one stop message"; }
@@ -135,13 +121,13 @@ end_job 60
 [ "$(grep -c '^stopped at epoch' "$T/term.log")" = 1 ] || { cat "$T/term.log"; fail "SIGTERM to mpirun: not one stop message"; }
 
 start_job kill 3
-kill -KILL "$(rank_pid 2)"
+kill -KILL "$(rank_pid train 2)"
 end_job 60
 [ $status != 0 ] || fail "a killed rank: exit status 0"
 grep -q "process rank 2 .*exited on signal 9" "$T/kill.log" || { tail -20 "$T/kill.log"; fail "the killed rank is not named"; }
 
 start_job hang 3 SIAMESE_DIST_TIMEOUT=3
-kill -STOP "$(rank_pid 2)"
+kill -STOP "$(rank_pid train 2)"
 end_job 60
 [ $status != 0 ] || fail "a hung rank: exit status 0"
 # (Rank 0 names it whether it stopped before the step's exchange or in the gradient sum.)
@@ -164,13 +150,13 @@ mkdir -p "$T/bin" && cp siamese "$T/bin/"
 mpi 2 "$T/bin/siamese" train "${tiny[@]}" --epochs 1 --save-dir "$T/z" >"$T/z.log" 2>&1 && fail "no MPI library: exit 0"
 grep -q "built without MPI" "$T/z.log" || { cat "$T/z.log"; fail "no MPI library: no explanation"; }
 [ -e "$T/z" ] && fail "no MPI library: files were written"
-# Any other command refuses to run as one of several processes (each would
-# do all the work; index's copies would race to replace one file), each
-# rank saying why, and writes nothing; one rank runs as one process.
-mpi 2 ./siamese index "$data/images_background/Latin" --out "$T/g.h5" >"$T/i.log" 2>&1 &&
-    fail "index under mpirun -np 2: exit 0"
-[ "$(grep -c "'index' runs in one process, but an MPI launcher started 2" "$T/i.log")" = 2 ] ||
-    { cat "$T/i.log"; fail "index under mpirun -np 2: not told by each rank"; }
-[ -e "$T/g.h5" ] && fail "index under mpirun -np 2 wrote its file"
+# A command that does not share its work refuses to run as one of several
+# processes (each would do all of it; init's copies would race to replace
+# one file), each rank saying why, and writes nothing; one rank runs as one
+# process. (index and eval share theirs: index_mpi.sh.)
+mpi 2 ./siamese init --out "$T/g.h5" >"$T/i.log" 2>&1 && fail "init under mpirun -np 2: exit 0"
+[ "$(grep -c "'init' runs in one process, but an MPI launcher started 2" "$T/i.log")" = 2 ] ||
+    { cat "$T/i.log"; fail "init under mpirun -np 2: not told by each rank"; }
+[ -e "$T/g.h5" ] && fail "init under mpirun -np 2 wrote its file"
 mpi 1 ./siamese init --out "$T/one.h5" >"$T/o.log" 2>&1 || { cat "$T/o.log"; fail "init under mpirun -np 1 failed"; }
 finish
