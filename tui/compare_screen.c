@@ -554,6 +554,14 @@ static void colon_eval(CompareUI *u, int argc, char **argv) {
         say(u, 1, "eval ended by signal %d", WTERMSIG(status));
 }
 
+// Whether a command that takes no arguments was given none, saying so
+// otherwise: ":quit now" is a mistake to point out, not a quit.
+static int no_arguments(CompareUI *u, int argc, char **argv) {
+    if (argc == 1) return 1;
+    say(u, 1, ":%s takes no arguments", argv[0]);
+    return 0;
+}
+
 static void run_command(CompareUI *u, const char *line) {
     int argc;
     char **argv;
@@ -563,13 +571,17 @@ static void run_command(CompareUI *u, const char *line) {
     }
     const char *name = argc ? argv[0] : "";
     if (!strcmp(name, "help") || !strcmp(name, "h") || !strcmp(name, "?")) {
-        u->panel = PANEL_HELP;
-        u->help_top = 0;
+        if (no_arguments(u, argc, argv)) {
+            u->panel = PANEL_HELP;
+            u->help_top = 0;
+        }
     } else if (!strcmp(name, "log") || !strcmp(name, "messages")) {
-        u->panel = PANEL_LOG;
-        u->log_scroll = 0;
+        if (no_arguments(u, argc, argv)) {
+            u->panel = PANEL_LOG;
+            u->log_scroll = 0;
+        }
     } else if (!strcmp(name, "quit") || !strcmp(name, "q") || !strcmp(name, "exit")) {
-        u->quit = 1;
+        if (no_arguments(u, argc, argv)) u->quit = 1;
     } else if (!strcmp(name, "model")) {
         colon_model(u, argc, argv);
     } else if (!strcmp(name, "train")) {
