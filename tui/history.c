@@ -1,12 +1,37 @@
 #include "history.h"
 
+#include <errno.h>
 #include <readline/history.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-static char history_path[4096];
+#include "cli.h"
+
+static char history_path[4096];  // "" when the history is not kept
+static int told;                 // the user was told it is not kept: once is enough
+
+// Says once that the history is not kept, naming the file and why (in
+// the compare screen the capture shows it among the messages).
+static void not_kept(const char *verb, int err, const char *more) {
+    if (!told++)
+        cli_error("note: cannot %s the history file %s (%s): %sthe lines typed now will not be kept",
+                  verb, history_path, strerror(err), more);
+}
+
+// Writes the history to a temporary file beside the history file and,
+// when replace, renames it over the file, so that it is replaced whole or
+// not at all. Returns 0 or the errno of the failure.
+static int write_beside(int replace) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp%ld", history_path, (long)getpid());
+    int err = write_history(tmp);
+    if (!err && replace && rename(tmp, history_path) != 0) err = errno;
+    if (err || !replace) unlink(tmp);
+    return err;
+}
 
 void history_open(void) {
     const char *env = getenv("SIAMESE_HISTORY"), *home = getenv("HOME");
@@ -15,7 +40,24 @@ void history_open(void) {
     else history_path[0] = '\0';
     using_history();
     stifle_history(HISTORY_MAX_ENTRIES);
-    if (history_path[0]) read_history(history_path);  // a missing file is a fresh start
+    if (!history_path[0]) return;
+    // A missing file is a fresh start. One that cannot be read is left as
+    // it is: replaced by this run's lines, it would be lost.
+    struct stat st;
+    int err = stat(history_path, &st) == 0 && S_ISDIR(st.st_mode) ? EISDIR
+                                                                   : read_history(history_path);
+    if (err && err != ENOENT) {
+        not_kept("read", err, "it is left as it is, and ");
+        history_path[0] = '\0';
+        return;
+    }
+    // Whether it can be written, found now (the file itself untouched),
+    // while the user can still do something about it, rather than at the
+    // first line, or never seen if that line quits.
+    if ((err = write_beside(0))) {
+        not_kept("write", err, "");
+        history_path[0] = '\0';
+    }
 }
 
 void history_remember(const char *line) {
@@ -36,11 +78,6 @@ void history_remember(const char *line) {
 
 void history_save(void) {
     if (!history_path[0]) return;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", history_path, (long)getpid());
-    if (write_history(tmp) == 0) {
-        if (rename(tmp, history_path) != 0) unlink(tmp);
-    } else {
-        unlink(tmp);
-    }
+    int err = write_beside(1);
+    if (err) not_kept("write", err, "");  // (since the start: a full disk)
 }

@@ -4,7 +4,8 @@
 # closes with Esc, q, an empty Enter or Ctrl-L and the key after Esc is not
 # lost, and its lines fit 80 columns; a long message is readable whole; a
 # small window still shows the score and the prompt; the score bar marks the
-# threshold; the header says whether the model wants inverted input.
+# threshold; the header says whether the model wants inverted input; a
+# history file that cannot be written is said once.
 . tests/shlib.sh
 . tests/tmuxlib.sh
 d=$OMNIGLOT/images_background/Alphabet_of_the_Magi/character01
@@ -45,6 +46,18 @@ tmux_wait "Messages" "the log panel"
 tmux_wait "no/such/one.png" "the first error in the log"
 tmux_keys Escape
 tmux_lacks "Messages" "Esc did not close the log"
+
+# ---- a history file that cannot be written: one note, however many lines -------------
+tmux_start 160 30 "SIAMESE_HISTORY=$TMP/no/such/dir/history $SIAMESE"
+tmux_wait "note: cannot write the history file $TMP/no/such/dir/history" "the note on the history"
+tmux_text "$a"; tmux_keys Enter
+tmux_wait "Input image_2 filename:" "the second prompt without a history"
+tmux_text "$b"; tmux_keys Enter
+tmux_wait "Similarity: $ref" "the score without a history"
+tmux_keys :log Enter
+tmux_wait "Messages" "the log panel"
+n=$(tmux_screen | grep -c "cannot write the history file")
+[ "$n" -eq 1 ] || fail "the note on the history file is in the log $n times"
 
 # ---- panel titles cut on the left ---------------------------------------------------
 tmux_start 80 24 "$SIAMESE"
