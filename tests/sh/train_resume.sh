@@ -54,7 +54,8 @@ grep -q "^note: epochs is 3 here but 400 in the checkpoint" "$T/c2.log" || { cat
 # The thread count is kept too (it changes the rounding of the CPU's reductions).
 grep -q "^note: threads is 2 here but 1 in the checkpoint" "$T/c2.log" || { cat "$T/c2.log"; fail "changed thread count not noted"; }
 grep -q "^finished 3 epochs" "$T/c2.log" || fail "resumed run did not finish"
-# A file without a training state is refused with advice.
-expect_status 2 ./siamese train --resume "$T/a/best_epoch_weights.h5"
+# A file without a training state is refused with advice (a file that is
+# wrong: a runtime failure, exit 1, as any --resume file that cannot be used).
+expect_status 1 ./siamese train --resume "$T/a/best_epoch_weights.h5"
 expect_stderr "use --model-path"
 finish
