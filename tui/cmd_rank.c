@@ -288,6 +288,13 @@ int cmd_rank(int argc, char **argv) {
         cli_error("rank needs a query image and a folder or an index");
         return EXIT_USAGE;
     }
+    // The head on every entry, or on a shortlist of N: one search or the
+    // other, and ignoring either would hide what was asked.
+    if (so.exact && so.shortlist) {
+        cli_error("--exact and --shortlist exclude each other: --exact runs the head on every "
+                  "entry, --shortlist N on N of them");
+        return EXIT_USAGE;
+    }
     so.threads = co.threads;
     const char *query = argv[optind], *gallery = argv[optind + 1];
     struct stat st;

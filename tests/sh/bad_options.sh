@@ -106,6 +106,12 @@ usage "option --top needs a value" -- "$SIAMESE" rank img/a.png img --top
 # refused, not ignored.
 usage "--exact applies to an index" "and img is a folder" -- "$SIAMESE" rank img/a.png img --exact
 usage "--shortlist applies to an index" "and img is a folder" -- "$SIAMESE" rank --shortlist 5 img/a.png img
+# On an index: --exact scores every entry, --shortlist N only N of them;
+# given together, refused (the shortlist was ignored), either way round.
+expect 0 -- "$SIAMESE" index --device cpu --model "$M" img --out "$TMP/gallery.h5"
+usage "--exact and --shortlist exclude each other" -- "$SIAMESE" rank --device cpu --model "$M" \
+    img/a.png "$TMP/gallery.h5" --exact --shortlist 5
+usage "--exact and --shortlist exclude each other" -- "$SIAMESE" rank --shortlist 5 --exact img/a.png img
 usage "unknown option '--bogus'" -- "$SIAMESE" bench --bogus
 usage "option --mode needs a value" -- "$SIAMESE" bench --mode
 usage "unknown option '--bogus'" -- "$SIAMESE" train --bogus
