@@ -1229,6 +1229,10 @@ static void run_free(Run *r) {
 
 static int run_setup(Run *r) {
     const TrainConfig *c = r->c;
+    // A bad --model-path file, found now rather than after the dataset
+    // scan, which decodes every image (minutes on a large folder).
+    if (c->model_path && !c->resume && weights_check_file(c->model_path, r->e))
+        return err_prefix(r->e, "--model-path");
     char notice[600], device[64];
     dist_device(r->dist, c->device, device, sizeof device);
     if (backend_open(&r->be, device, dist_threads(r->dist, c->threads), notice, sizeof notice,

@@ -3,7 +3,7 @@
 # negative learning rate, an input size the pooling cannot take), unknown
 # flags: a message naming the option, the usage, exit status 2, and
 # nothing trained or written; a --resume or --model-path file that cannot
-# be read: exit status 1.
+# be read: exit status 1, before the dataset scan.
 . tests/shlib.sh
 if ! "$SIAMESE" train --help >/dev/null 2>&1; then
     echo "SKIP: this build has no train command"
@@ -31,12 +31,38 @@ usage "option --lr needs a value" -- "${tr[@]}" --lr
 # usage error: the two say so alike.
 small_dataset "$TMP/good"
 printf 'not weights\n' >"$TMP/text.h5"
-tr=("$SIAMESE" train --dataset "$TMP/good" --save-dir "$TMP/logs" --device cpu --epochs 1 --plain
-    --backbone compact --widths 2,2,4,4,4 --hidden 8 --input-shape 32 --batch-size 2 --val-ratio 0.5)
+small=(--save-dir "$TMP/logs" --device cpu --epochs 1 --plain --backbone compact --widths 2,2,4,4,4
+       --hidden 8 --input-shape 32 --batch-size 2 --val-ratio 0.5)
+tr=("$SIAMESE" train --dataset "$TMP/good" "${small[@]}")
 for opt in --resume --model-path; do
     expect 1 "$TMP/text.h5: not an HDF5 file" -- "${tr[@]}" "$opt" "$TMP/text.h5"
     expect 1 "$TMP/none.h5: cannot open weights file: No such file or directory" -- "${tr[@]}" "$opt" "$TMP/none.h5"
     grep -q "lists the options" "$TMP/err" && fail "$opt of a missing file points to the usage"
 done
 [ -n "$(ls -A "$TMP/logs" 2>/dev/null)" ] && fail "a train that failed on its --resume or --model-path file wrote to logs/"
+# A bad --model-path file is found before the dataset scan, which decodes
+# every image (minutes on a large folder): here the scan would block for
+# ever on a FIFO in the dataset that nothing writes, so a run that gets to
+# it is cut short by timeout (exit 124) instead of failing on the file.
+cp -r "$TMP/good" "$TMP/fifodata"
+mkfifo "$TMP/fifodata/images_background/class1/fifo.png"
+tiny_model "$TMP/tiny.h5"
+"$SIAMESE" index --device cpu --model "$TMP/tiny.h5" img --out "$TMP/gallery.h5" >/dev/null ||
+    fail "index img"
+tr=("$SIAMESE" train --dataset "$TMP/fifodata" "${small[@]}")
+t=(timeout -k 5 120)
+expect 1 "--model-path: $TMP/none.h5: cannot open weights file: No such file or directory" -- \
+    "${t[@]}" "${tr[@]}" --model-path "$TMP/none.h5"
+expect 1 "--model-path: $TMP/text.h5: not an HDF5 file" -- "${t[@]}" "${tr[@]}" --model-path "$TMP/text.h5"
+expect 1 "--model-path: $TMP/gallery.h5 is a gallery index" -- \
+    "${t[@]}" "${tr[@]}" --model-path "$TMP/gallery.h5"
+if [ -x "$H5EDIT" ]; then
+    cp "$TMP/tiny.h5" "$TMP/no_names.h5"
+    "$H5EDIT" "$TMP/no_names.h5" drop-attr layer_names || fail "h5edit drop-attr"
+    expect 1 "--model-path: $TMP/no_names.h5: no 'layer_names' attribute: not a Keras weights file" -- \
+        "${t[@]}" "${tr[@]}" --model-path "$TMP/no_names.h5"
+else
+    skip_part "a --model-path file without layer_names ($H5EDIT is not built)"
+fi
+[ -n "$(ls -A "$TMP/logs" 2>/dev/null)" ] && fail "a train that failed on its --model-path file wrote to logs/"
 finish
