@@ -268,6 +268,11 @@ int cli_open_model_ranks(CommonOpts *o, Dist **d, Backend **be, Model **m, char 
     dist_device(*d, o->device, device, sizeof device);
     mine.device = device;
     o->threads = mine.threads = dist_threads(*d, o->threads);
+    // Rank 0 alone says what the command does, the untrained model's
+    // warning with it: the other ranks are given the file it finds by name.
+    char found[PATH_MAX];
+    int untrained;
+    if ((*d)->rank > 0) mine.model = cli_model_path(o, found, sizeof found, &untrained);
     int rc = cli_open_model(&mine, be, m, NULL, path_buf, path_len);
     // Features that differ in their last digits between ranks would make
     // a result depend on the rank count: one model, one arithmetic.

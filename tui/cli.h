@@ -89,9 +89,9 @@ int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *in
 // The same for a command whose ranks share its embedding when an MPI
 // launcher started it (index, eval): opens the ranks (*d, one process when
 // no launcher did), this rank's device and threads as train takes them
-// (dist_device, dist_threads), and the model. Every rank fails when any
-// does, or when their models or arithmetics differ (rank 0 says so); then
-// all is closed. The exit status.
+// (dist_device, dist_threads), and the model (rank 0 alone warning of an
+// untrained one). Every rank fails when any does, or when their models or
+// arithmetics differ (rank 0 says so); then all is closed. The exit status.
 int cli_open_model_ranks(CommonOpts *o, Dist **d, Backend **be, Model **m, char *path_buf,
                          size_t path_len);
 // The exit status of a command that failed, stopped by signal sig (0: none).

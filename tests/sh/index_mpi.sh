@@ -13,6 +13,8 @@
 #     file unchanged, said once. A rank killed mid-index: the job fails,
 #     naming it, the previous file unchanged.
 #  5. rank refuses to run as several processes (train_mpi.sh: the others).
+#  6. The untrained stand-in model (where the shipped one is absent) is
+#     warned of once, by rank 0, in index and eval.
 . tests/shlib.sh
 data=$OMNIGLOT
 [ -d "$data/images_evaluation" ] || { echo "SKIP: $data is absent"; exit 77; }
@@ -121,4 +123,23 @@ mpi 2 ./siamese rank "${common[@]}" "$g/character01/$(ls "$g/character01" | head
     fail "rank under mpirun -np 2: exit 0"
 [ "$(grep -c "'rank' runs in one process, but an MPI launcher started 2" "$T/rk.log")" = 2 ] ||
     { cat "$T/rk.log"; fail "rank under mpirun -np 2: not told by each rank"; }
+
+# 6. Without a --model, from a folder without model_data/: a copy of the
+# program (and its MPI library) whose model_data/ holds only the untrained
+# stand-in, as `make` writes it where the shipped model is absent.
+u=$T/untrained
+mkdir -p "$u/model_data"
+cp siamese libsiamese_mpi.so "$u/"
+tiny_model "$u/model_data/untrained_random.h5"
+img=$(realpath img)
+for n in 1 2; do
+    (cd "$T" && mpi $n "$u/siamese" index --device cpu --threads 1 "$img" --out "$T/ui$n.h5") \
+        >"$T/ui$n.out" 2>"$T/ui$n.err" || { cat "$T/ui$n.err"; fail "index of the untrained model, $n ranks"; }
+    [ "$(grep -c "warning: no trained model .*an UNTRAINED model" "$T/ui$n.err")" = 1 ] ||
+        { cat "$T/ui$n.err"; fail "index, $n ranks: the untrained model not warned of once"; }
+    (cd "$T" && mpi $n "$u/siamese" eval --device cpu --threads 1 --ways 5 --episodes 10 --pairs 10 "$T/ev") \
+        >"$T/ue$n.out" 2>"$T/ue$n.err" || { cat "$T/ue$n.err"; fail "eval of the untrained model, $n ranks"; }
+    [ "$(grep -c "warning: no trained model .*an UNTRAINED model" "$T/ue$n.err")" = 1 ] ||
+        { cat "$T/ue$n.err"; fail "eval, $n ranks: the untrained model not warned of once"; }
+done
 finish
