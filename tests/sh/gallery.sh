@@ -192,24 +192,24 @@ expect 1 "cannot create a file in /nonexistent" -- ./siamese index "${common[@]}
 big=$T/big
 mkdir -p "$big"
 for i in 1 2 3; do cp -r "$data/images_evaluation/Tengwar" "$big/t$i"; done  # 1500 images
-SIAMESE_PROGRESS=1 ./siamese index "${common[@]}" "$big" --out "$idx" >"$T/out" 2>"$T/err" &
-pid=$!
-for _ in $(seq 600); do grep -q "images embedded" "$T/err" && break; sleep 0.1; done
-kill -INT $pid
-wait $pid
-rc=$?
+# interrupted_index OUT: an index of $big into OUT, sent SIGINT once it
+# embeds; its exit status in rc, its messages in $T/err.
+interrupted_index() {
+    SIAMESE_PROGRESS=1 ./siamese index "${common[@]}" "$big" --out "$1" >"$T/out" 2>"$T/err" &
+    local pid=$!
+    for _ in $(seq 600); do grep -q "images embedded" "$T/err" && break; sleep 0.1; done
+    kill -INT $pid
+    wait $pid
+    rc=$?
+}
+interrupted_index "$idx"
 [ $rc -eq 130 ] || fail "SIGINT during an update: exit $rc, expected 130"
 grep -q "interrupted; the previous file is unchanged" "$T/err" || { cat "$T/err"; fail "interrupt message"; }
 cmp -s "$idx" "$T/before.h5" || fail "the index changed after an interrupted update"
 ls "$T"/*.tmp* >/dev/null 2>&1 && fail "a temporary file was left after SIGINT"
 # The same into a new file: it says that nothing was written (not that a
 # previous file, which there is not, is unchanged).
-SIAMESE_PROGRESS=1 ./siamese index "${common[@]}" "$big" --out "$T/new.h5" >"$T/out" 2>"$T/err" &
-pid=$!
-for _ in $(seq 600); do grep -q "images embedded" "$T/err" && break; sleep 0.1; done
-kill -INT $pid
-wait $pid
-rc=$?
+interrupted_index "$T/new.h5"
 [ $rc -eq 130 ] || fail "SIGINT during a first index: exit $rc, expected 130"
 grep -q "new.h5: interrupted; no file was written" "$T/err" || { cat "$T/err"; fail "first index's interrupt message"; }
 [ -e "$T/new.h5" ] && fail "an interrupted first index left $T/new.h5"
