@@ -404,6 +404,9 @@ static KernelType act_type(const Backend *b) {
     return b->act == BACKEND_ACT_BF16 ? KERNEL_BF16 : KERNEL_F32;
 }
 
+// Bytes of one activation element stored as t.
+static size_t act_bytes(KernelType t) { return t == KERNEL_BF16 ? sizeof(uint16_t) : sizeof(float); }
+
 // ---- memory --------------------------------------------------------------------
 
 static void *cuda_alloc(Backend *b, size_t bytes) {
@@ -1112,7 +1115,7 @@ static int padded_channels(const CudaImpl *c, int C) {
 static void *padded_activation(CudaImpl *c, Scratch *s, const void *x, size_t rows, int C, int Cp,
                                KernelType t) {
     require_int_sized("a padded activation", rows * Cp);
-    void *xp = scratch(s, rows * Cp * (t == KERNEL_BF16 ? sizeof(uint16_t) : sizeof(float)));
+    void *xp = scratch(s, rows * Cp * act_bytes(t));
     kernel_copy_channels(c->stream, xp, Cp, x, C, rows, t);
     return xp;
 }
@@ -1164,7 +1167,7 @@ static void cuda_conv3x3_backward(Backend *b, float *din, float *dw, float *dbia
     const void *xp = padded_activation(c, &c->pad_x, in, pixels, C, Cp, t);
     const float *wp = din ? padded_kernel(c, w, C, Cp, K) : NULL;
     float *dwp = scratch(&c->pad_dw, 9 * (size_t)Cp * K * sizeof(float));
-    void *dinp = din ? scratch(&c->pad_dx, pixels * Cp * (t == KERNEL_BF16 ? 2 : 4)) : NULL;
+    void *dinp = din ? scratch(&c->pad_dx, pixels * Cp * act_bytes(t)) : NULL;
     conv_backward(b, c, dinp, dwp, dbias, dout, y, xp, wp, N, H, W, Cp, K);
     PIECE(c, "convert");
     kernel_kernel_channels(c->stream, dw, C, kernel_home(c, dw, C, K) != NULL, dwp, Cp, 0, K);
@@ -1382,7 +1385,7 @@ static void cuda_maxpool2_relu_backward(Backend *b, float *din, float *dbias, fl
                   "called without the forward pass's argmax");
     const KernelType t = act_type(b);
     if (H < 2 || W < 2) {  // no window: nothing routed, nothing summed
-        CUDA_CHECK(cudaMemsetAsync(din, 0, nin * (t == KERNEL_BF16 ? 2 : 4), c->stream));
+        CUDA_CHECK(cudaMemsetAsync(din, 0, nin * act_bytes(t), c->stream));
         CUDA_CHECK(cudaMemsetAsync(dbias, 0, C * sizeof(float), c->stream));
         return;
     }
