@@ -1184,9 +1184,9 @@ static void config_rows(Run *r) {
         row(r, "ranks", "%d (data-parallel, %d%s pairs of a step each)", r->dist->size, n,
             r->pairs % r->dist->size ? " or fewer" : "");
     }
-    const int asked = backend_precision_parse(c->precision);
-    row(r, "precision", "%s%s", backend_precision_describe(r->precision),
-        asked != (int)r->precision ? " (this device has no TF32)" : "");
+    row(r, "precision", "%s%s%s%s", backend_precision_describe(r->precision),
+        r->be->precision_note[0] ? " (" : "", r->be->precision_note,
+        r->be->precision_note[0] ? ")" : "");
     row(r, "num_workers", "%d%s", r->workers, c->workers > 0 ? "" : " (automatic)");
     row(r, "num_train", "%d", r->n_train);
     row(r, "num_val", "%d", r->n_val);

@@ -243,7 +243,10 @@ int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *in
     // Where no GPU is to be had, --device auto running on the CPU is the
     // expected case, not news: said only when asked (-v).
     if (notice[0] && o->verbose) fprintf(stderr, "%s: %s\n", cli_prog, notice);
-    if (o->verbose) fprintf(stderr, "%s: device %s\n", cli_prog, (*be)->desc);
+    if (o->verbose)
+        fprintf(stderr, "%s: device %s; precision %s%s%s%s\n", cli_prog, (*be)->desc,
+                backend_precision_describe((*be)->precision), (*be)->precision_note[0] ? " (" : "",
+                (*be)->precision_note, (*be)->precision_note[0] ? ")" : "");
     WeightsInfo local;
     if (!info) info = &local;
     if (weights_open_model(m, path, *be, info, &e)) {
@@ -288,7 +291,8 @@ int cli_open_model_ranks(CommonOpts *o, Dist **d, Backend **be, Model **m, char 
     // (A rank that failed has said why: the others' messages follow.)
     const int failed = dist_agree(*d, rc ? -1 : 0, &e) != 0;
     if (failed || dist_check_same(*d, "the model or the arithmetic it computes in (--model, "
-                                      "--letterbox, --device, --precision)", h, &e)) {
+                                      "--letterbox, --device, --precision, NVIDIA_TF32_OVERRIDE)",
+                                  h, &e)) {
         if (!rc && e.msg[0]) cli_error("%s", e.msg);
         if (!rc) {
             model_free(*m);
