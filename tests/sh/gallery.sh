@@ -160,6 +160,12 @@ $H5EDIT "$T/gpu.h5" set-attr arithmetic "cuda tf32" || fail "h5edit set-attr"
 cp "$T/gpu.h5" "$T/gpu_before.h5"
 expect 1 "$T/gpu.h5 holds features computed in cuda tf32, not in cpu fp32" \
     "give --device cuda --precision tf32" -- ./siamese rank "${common[@]}" "$q" "$T/gpu.h5"
+grep -q "NVIDIA_TF32_OVERRIDE" "$TMP/err" && fail "the hint names NVIDIA_TF32_OVERRIDE, which is not set"
+# Where NVIDIA_TF32_OVERRIDE=0 forbids TF32, --precision tf32 computes fp32
+# on a GPU too: the hint says to leave it out.
+NVIDIA_TF32_OVERRIDE=0 expect 1 "$T/gpu.h5 holds features computed in cuda tf32, not in cpu fp32" \
+    "give --device cuda --precision tf32 without NVIDIA_TF32_OVERRIDE=0" -- \
+    ./siamese rank "${common[@]}" "$q" "$T/gpu.h5"
 expect 1 "$T/gpu.h5 holds features computed in cuda tf32, not in cpu fp32" -- \
     ./siamese index "${common[@]}" "$g" --out "$T/gpu.h5"
 cmp -s "$T/gpu.h5" "$T/gpu_before.h5" || fail "an index of another arithmetic changed after a refused update"
