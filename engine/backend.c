@@ -76,16 +76,34 @@ void backend_close(Backend *b) {
     if (b) b->ops->destroy(b);
 }
 
-int backend_set_precision(Backend *b, BackendPrecision p, Err *e) {
-    if (!b->ops->set_precision) {
-        if (p == BACKEND_BF16)
-            return err_set(e, "--precision bf16 needs the CUDA backend (--device cuda); the "
-                              "CPU computes in fp32 (--precision fp32 or tf32)");
-        b->precision = BACKEND_FP32;  // TF32 allows rounding; FP32 is what this backend has
-        return 0;
+int backend_precision_effective(BackendPrecision asked, int has_reduced, const char *tf32_override,
+                                const char **why) {
+    const char *because = "";
+    BackendPrecision p = asked;
+    if (asked == BACKEND_BF16 && !has_reduced) return -1;
+    if (asked == BACKEND_TF32 && !has_reduced) {
+        because = "this device has no TF32";
+        p = BACKEND_FP32;
+    } else if (asked == BACKEND_TF32 && tf32_override && !strcmp(tf32_override, "0")) {
+        because = "NVIDIA_TF32_OVERRIDE=0";
+        p = BACKEND_FP32;
     }
-    b->ops->set_precision(b, p);
-    b->precision = p;
+    if (why) *why = because;
+    return p;
+}
+
+int backend_set_precision(Backend *b, BackendPrecision p, Err *e) {
+    const char *why;
+    const int has_reduced = b->ops->set_precision != NULL;
+    int effective = backend_precision_effective(p, has_reduced, getenv("NVIDIA_TF32_OVERRIDE"), &why);
+    if (effective < 0)
+        return err_set(e, "--precision bf16 needs the CUDA backend (--device cuda); the "
+                          "CPU computes in fp32 (--precision fp32 or tf32)");
+    // The backend is told what it will compute: under the override TF32
+    // takes --precision fp32's way through cuDNN and cuBLAS (FMA math).
+    if (has_reduced) b->ops->set_precision(b, (BackendPrecision)effective);
+    b->precision = (BackendPrecision)effective;
+    b->precision_note = why;
     return 0;
 }
 

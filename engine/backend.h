@@ -264,6 +264,7 @@ struct Backend {
     char desc[128];      // for the user: "cpu, 2 threads" / "cuda:0 NVIDIA H200"
     int is_cpu;          // device pointers are host pointers
     BackendPrecision precision;  // what the products compute in (backend_set_precision)
+    const char *precision_note;  // why precision is not what was asked; "" when it is
     BackendActType act;          // what the backbone's activations are (set_precision)
     BackendFailure failure;      // of the first failed operation since backend_recover
     char failure_msg[768];       // what failed, where, and a hint
@@ -284,11 +285,29 @@ int backend_open(Backend **out, const char *device, int threads, char *notice, s
 void backend_close(Backend *b);
 
 // Sets b's precision for the conv3x3 and dense operations (and b->act,
-// the activations' storage that the backend keeps in it). FP32 always
-// works; TF32 on a backend without it computes in FP32 (b->precision then
-// says FP32); BF16 fails, with a message naming --precision, on a backend
-// without it.
+// the activations' storage that the backend keeps in it) to what it can
+// compute of p (backend_precision_effective, with the environment's
+// NVIDIA_TF32_OVERRIDE): b->precision says what it computes, and
+// b->precision_note why that is not p ("" when it is). FP32 always works;
+// TF32 computes in FP32 on a backend without it and under
+// NVIDIA_TF32_OVERRIDE=0; BF16 fails, with a message naming --precision, on
+// a backend without it.
 int backend_set_precision(Backend *b, BackendPrecision p, Err *e);
+// The precision a backend computes in when asked for asked, the decision
+// of backend_set_precision. has_reduced: the backend has precisions below
+// FP32 (a set_precision operation: the CUDA backend); tf32_override:
+// NVIDIA_TF32_OVERRIDE's value, NULL when unset. TF32 is a permission to
+// round: a backend without it (the CPU) computes FP32, and so does the GPU
+// where NVIDIA_TF32_OVERRIDE=0, with which NVIDIA's libraries (cuDNN,
+// cuBLAS) never use TF32 whatever they are told, so what the backend is
+// told (and what an index records) is what it computes, the same as under
+// --precision fp32. (Other values leave the libraries as they are told, as
+// NVIDIA documents: only 0 forbids.) BF16 is no TF32 and stays; without
+// reduced precisions it is -1 (an error). *why (may be NULL) gets why the
+// result is not asked: "this device has no TF32", "NVIDIA_TF32_OVERRIDE=0",
+// or "".
+int backend_precision_effective(BackendPrecision asked, int has_reduced, const char *tf32_override,
+                                const char **why);
 // --precision's values, "fp32", "tf32" and "bf16", and --amp's (the older
 // spelling): "off" is FP32, "bf16" BF16. Both return -1 for another name.
 int backend_precision_parse(const char *name);

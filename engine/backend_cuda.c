@@ -66,7 +66,8 @@
 //    backend opens in it). TF32, PyTorch's default and the program's, lets
 //    cuDNN's convolutions use TF32 tensor cores while cuBLAS's dense
 //    products stay FP32. NVIDIA_TF32_OVERRIDE=0 forces FP32 in the libraries
-//    whatever is asked.
+//    whatever is asked, so backend_set_precision then sets FP32 here
+//    (backend_precision_effective): what is recorded is what is computed.
 //  - Mixed precision (set_precision BF16: `siamese train --precision bf16`), as
 //    PyTorch's autocast does it. With float32 activations (SIAMESE_CUDA_ACTS=f32,
 //    the only way until 2026-12-01), each convolution and dense call rounds its

@@ -71,11 +71,19 @@ static int check_arithmetic(const Gallery *g, const Backend *be, Err *e) {
     gallery_arithmetic(be, mine, sizeof mine);
     if (!g->arithmetic[0] || !strcmp(g->arithmetic, mine)) return 0;
     const int acts = strstr(g->arithmetic, "bf16 activations") != NULL;
+    // tf32 on a GPU where NVIDIA_TF32_OVERRIDE=0 forbids it computes fp32:
+    // the options alone would not give g's "cuda tf32".
+    const int tf32_forbidden = backend_precision_effective(BACKEND_TF32, 1,
+                                                           getenv("NVIDIA_TF32_OVERRIDE"), NULL) !=
+                               BACKEND_TF32;
     if (sscanf(g->arithmetic, "%15s %15[a-z0-9]", device, precision) == 2)
-        snprintf(hint, sizeof hint, "give --device %s --precision %s%s, or ", device, precision,
+        snprintf(hint, sizeof hint, "give --device %s --precision %s%s%s, or ", device, precision,
                  acts                                     ? " with SIAMESE_CUDA_ACTS=bf16"
                  : be->act == BACKEND_ACT_BF16 && !be->is_cpu ? " with SIAMESE_CUDA_ACTS=f32"
-                                                          : "");
+                                                          : "",
+                 !strcmp(device, "cuda") && !strcmp(precision, "tf32") && tf32_forbidden
+                     ? " without NVIDIA_TF32_OVERRIDE=0"
+                     : "");
     return err_set(e,
                    "%s holds features computed in %s, not in %s as this run computes them (its "
                    "scores would differ from a fresh computation's in their last digits): %sindex "

@@ -1184,9 +1184,9 @@ static void config_rows(Run *r) {
         row(r, "ranks", "%d (data-parallel, %d%s pairs of a step each)", r->dist->size, n,
             r->pairs % r->dist->size ? " or fewer" : "");
     }
-    const int asked = backend_precision_parse(c->precision);
-    row(r, "precision", "%s%s", backend_precision_describe(r->precision),
-        asked != (int)r->precision ? " (this device has no TF32)" : "");
+    row(r, "precision", "%s%s%s%s", backend_precision_describe(r->precision),
+        r->be->precision_note[0] ? " (" : "", r->be->precision_note,
+        r->be->precision_note[0] ? ")" : "");
     row(r, "num_workers", "%d%s", r->workers, c->workers > 0 ? "" : " (automatic)");
     row(r, "num_train", "%d", r->n_train);
     row(r, "num_val", "%d", r->n_val);
@@ -1229,10 +1229,6 @@ static void run_free(Run *r) {
 
 static int run_setup(Run *r) {
     const TrainConfig *c = r->c;
-    // A bad --model-path file, found now rather than after the dataset
-    // scan, which decodes every image (minutes on a large folder).
-    if (c->model_path && !c->resume && weights_check_file(c->model_path, r->e))
-        return err_prefix(r->e, "--model-path");
     char notice[600], device[64];
     dist_device(r->dist, c->device, device, sizeof device);
     if (backend_open(&r->be, device, dist_threads(r->dist, c->threads), notice, sizeof notice,
@@ -1243,8 +1239,13 @@ static int run_setup(Run *r) {
                               r->e))
         return -1;
     r->precision = r->be->precision;
-    if (open_dataset(r)) return -1;
     r->kind = !strcmp(c->optimizer, "adam") ? OPTIM_ADAM : OPTIM_SGD;
+    // The model, with its --model-path or --resume weights, before the
+    // dataset scan, which decodes every image (minutes on a large folder):
+    // a file that is not weights, or whose weights are not numbers (NaN,
+    // integers), fails now.
+    if (build_model(r)) return -1;
+    if (open_dataset(r)) return -1;
     r->decay = !strcmp(c->lr_decay, "step") ? LR_STEP : LR_COS;
     r->steps = c->steps_per_epoch > 0 ? c->steps_per_epoch : r->n_train / c->batch_size;
     r->val_steps = c->val_steps > 0 ? c->val_steps : r->n_val / c->batch_size;
@@ -1261,7 +1262,6 @@ static int run_setup(Run *r) {
                        "needs a pair; raise --batch-size to %d or more",
                        c->batch_size, r->pairs, r->dist->size,
                        (r->dist->size + TRAIN_PAIRS_PER_SAMPLE - 1) / TRAIN_PAIRS_PER_SAMPLE);
-    if (build_model(r)) return -1;
     r->workers = c->workers > 0 ? c->workers : auto_workers(r->dist);
     optim_fit_lr(r->kind, c->batch_size, c->lr, c->min_lr > 0 ? c->min_lr : c->lr * 0.01,
                  &r->lr_fit, &r->min_lr_fit);

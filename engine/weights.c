@@ -369,13 +369,6 @@ int weights_inspect(const char *path, WeightsInfo *info, Err *e) {
     return 0;
 }
 
-int weights_check_file(const char *path, Err *e) {
-    WFile f;
-    if (wfile_open(&f, path, e)) return -1;
-    wfile_close(&f);
-    return 0;
-}
-
 // Why a file that weights_inspect accepted is not a whole Siamese network
 // (some of the 13 convolutions missing, no head, or a head that is not the
 // Siamese one, such as an ImageNet classifier's); 0 when it is one.

@@ -51,12 +51,6 @@ typedef struct WeightsState {
 
 int weights_inspect(const char *path, WeightsInfo *info, Err *e);
 
-// Whether weights_load can open path as a Keras weights file (a file, HDF5,
-// whole, with its layer list), with the message weights_load would give;
-// nothing is read into a model. For a caller that finds a bad file before
-// a long preparation (train --model-path before the dataset scan).
-int weights_check_file(const char *path, Err *e);
-
 // Inspects path, creates the model it describes on be and loads every layer
 // strictly (the predict path). info may be NULL.
 int weights_open_model(Model **out, const char *path, Backend *be, WeightsInfo *info, Err *e);

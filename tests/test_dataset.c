@@ -139,6 +139,57 @@ static void test_split_and_sampler(const char *tmp) {
         else CHECK(same_group > 20000 * 0.2 && same_group < 20000 * 0.35, "%d", same_group);
         sampler_free(&s);
     }
+    // Every class of the subset is drawn as the sample's class, and every
+    // image of the subset as a negative pair's second image: no class or
+    // image is left out of training. Half the negatives from the
+    // alphabet: 0.5 + 0.5 * 3/11 of them share it.
+    {
+        PairSampler s;
+        CHECK(sampler_init(&s, &ds, tr, nt, 0.5, &e) == 0, "%s", e.msg);
+        Rng r;
+        rng_seed(&r, 6);
+        int per_class[12] = {0}, as_negative[72] = {0}, same_group = 0;
+        for (int i = 0; i < 24000; i++) {
+            int q[4];
+            sampler_draw(&s, &r, q);
+            per_class[ds.images[q[0]].cls]++;
+            as_negative[q[3]]++;
+            same_group += ds.classes[ds.images[q[3]].cls].group ==
+                          ds.classes[ds.images[q[0]].cls].group;
+        }
+        int classes_ok = 1, images_ok = 1;
+        for (int c = 0; c < 12; c++) classes_ok &= per_class[c] > 1000 && per_class[c] < 3000;
+        for (int i = 0; i < nt; i++) images_ok &= as_negative[tr[i]] > 0;
+        CHECK(classes_ok, "each class drawn about 2000 times of 24000");
+        CHECK(images_ok, "every training image is some negative pair's second image");
+        CHECK(same_group > 24000 * 0.60 && same_group < 24000 * 0.67,
+              "same-alphabet negatives at 0.5: %d of 24000, expected about 15270", same_group);
+        sampler_free(&s);
+    }
+    // An alphabet with a single class in the subset (here the last one,
+    // A2, down to its first character): its samples' negatives come from
+    // every other class, as when same_group is 0.
+    {
+        int sub[51], n_sub = 0;
+        for (int i = 0; i < 48; i++) sub[n_sub++] = i;  // A0 and A1: classes 0..7
+        for (int i = 48; i < 51; i++) sub[n_sub++] = i;  // A2: 3 images of class 8
+        PairSampler s;
+        CHECK(sampler_init(&s, &ds, sub, n_sub, 1.0, &e) == 0, "%s", e.msg);
+        Rng r;
+        rng_seed(&r, 8);
+        int against[12] = {0};
+        for (int i = 0; i < 20000; i++) {
+            int q[4];
+            sampler_draw(&s, &r, q);
+            if (ds.images[q[0]].cls == 8) against[ds.images[q[3]].cls]++;
+        }
+        int spread = 1;
+        for (int c = 0; c < 12; c++) spread &= c < 8 ? against[c] > 50 : against[c] == 0;
+        CHECK(spread, "a lone class's negatives from classes 0..7: %d %d %d %d %d %d %d %d, "
+                      "%d %d %d %d", against[0], against[1], against[2], against[3], against[4],
+              against[5], against[6], against[7], against[8], against[9], against[10], against[11]);
+        sampler_free(&s);
+    }
     // A subset whose classes all have fewer than 3 images: an error, not a hang.
     int few[4] = {0, 1, 6, 7};  // two images of each of two classes
     PairSampler s;

@@ -44,6 +44,11 @@ static void test_plan(const Dataset *ds) {
         }
     }
     CHECK(ok, "trials keep to one alphabet, distinct candidates, other drawers");
+    int drawers[6] = {0};
+    for (int i = 0; i < p.n; i++) drawers[ds->images[p.test[i]].drawer]++;
+    CHECK(drawers[1] && drawers[2] && drawers[3] && drawers[4] && drawers[5],
+          "test drawings come from every drawer: %d %d %d %d %d", drawers[1], drawers[2],
+          drawers[3], drawers[4], drawers[5]);
     CHECK(hits[0] > 30 && hits[1] > 30 && hits[2] > 30 && hits[3] > 30 && hits[4] > 30,
           "the true candidate's position is random: %d %d %d %d %d", hits[0], hits[1], hits[2],
           hits[3], hits[4]);
@@ -51,6 +56,29 @@ static void test_plan(const Dataset *ds) {
     ec.ways = 7;  // alphabets have 6 characters
     CHECK(eval_episodes_plan(ds, &ec, &p, &e) < 0 && strstr(e.msg, "no alphabet has 7"),
           "too many ways: %s", e.msg);
+}
+
+// Trials on one's own classes (no drawers): the support drawings never
+// include the test image, even where a class has just enough images.
+static void test_plan_classes(const char *tmp) {
+    char root[600];
+    snprintf(root, sizeof root, "%s/own", tmp);
+    synth_classes(root, 6, 4, 32);
+    Dataset ds;
+    Err e;
+    CHECK(dataset_scan(&ds, root, LAYOUT_AUTO, 2, 1, &e) == 0, "%s", e.msg);
+    EpisodeConfig ec = {.ways = 5, .shots = 3, .episodes = 200, .seed = 2};
+    EpisodePlan p;
+    CHECK(eval_episodes_plan(&ds, &ec, &p, &e) == 0, "%s", e.msg);
+    int ok = 1;
+    for (int i = 0; i < p.n; i++)
+        for (int k = 0; k < 5 * 3; k++) {
+            const int sup = p.support[i * 5 * 3 + k];
+            ok &= sup != p.test[i] && ds.images[sup].cls == p.cls[i * 5 + k / 3];
+        }
+    CHECK(ok, "own classes: support drawings of the candidate's class, never the test image");
+    eval_episodes_plan_free(&p);
+    dataset_free(&ds);
 }
 
 // The runs format, written from the synthetic alphabet 0: candidates from
@@ -211,6 +239,7 @@ int main(void) {
     Err e;
     CHECK(dataset_scan(&ds, omni, LAYOUT_AUTO, 2, 1, &e) == 0, "%s", e.msg);
     test_plan(&ds);
+    test_plan_classes(tmp);
     test_constant_model(tmp, omni, &ds);
     dataset_free(&ds);
     synth_cleanup(tmp);

@@ -10,6 +10,9 @@
 //  - an index made in bf16 (or tf32) is refused by an fp32 run, and the
 //    reverse, naming the file and both; an update is refused and leaves
 //    the file as it was;
+//  - under NVIDIA_TF32_OVERRIDE=0, tf32 on a backend with TF32 records
+//    fp32 (what NVIDIA's libraries then compute) and serves fp32 runs;
+//    backend_precision_effective's decision for every case;
 //  - an index without the record (written before it existed) still ranks,
 //    and an update keeps it unrecorded while it keeps any of its entries.
 #include <hdf5.h>
@@ -191,6 +194,63 @@ int main(void) {
               strstr(e.msg, "--precision tf32"),
           "fp32 on a tf32 index: %s", gallery_check_model(&g, mc, "random.h5", &e) ? e.msg : "taken");
     gallery_close(&g);
+
+    // NVIDIA_TF32_OVERRIDE=0 forbids TF32 to cuDNN and cuBLAS: tf32 on a
+    // backend that has it (the emulation stands in for the GPU) computes,
+    // says and records fp32, and its index serves an fp32 run as one made
+    // with --precision fp32 would (a GPU cannot run here: the decision is
+    // backend_set_precision's, the same for every backend).
+    setenv("NVIDIA_TF32_OVERRIDE", "0", 1);
+    CHECK(backend_set_precision(emu, BACKEND_TF32, &e) == 0, "%s", e.msg);
+    CHECK(emu->precision == BACKEND_FP32 && !strcmp(emu->precision_note, "NVIDIA_TF32_OVERRIDE=0"),
+          "tf32 under NVIDIA_TF32_OVERRIDE=0: precision %s, note '%s'",
+          backend_precision_name(emu->precision), emu->precision_note);
+    char overridden[300];
+    snprintf(overridden, sizeof overridden, "%s/overridden.h5", dir);
+    CHECK(gallery_index_synthetic(me, "random.h5", 20, 1, overridden, NULL, &st, &e) == 0, "%s",
+          e.msg);
+    read_arithmetic(overridden, rec, sizeof rec);
+    CHECK(!strcmp(rec, "cpu fp32"), "a tf32 index under NVIDIA_TF32_OVERRIDE=0 records '%s'", rec);
+    CHECK(gallery_open(&g, overridden, &e) == 0, "%s", e.msg);
+    CHECK(gallery_check_model(&g, mc, "random.h5", &e) == 0, "fp32 on it: %s", e.msg);
+    gallery_close(&g);
+    unsetenv("NVIDIA_TF32_OVERRIDE");
+    CHECK(backend_set_precision(emu, BACKEND_TF32, &e) == 0 && emu->precision == BACKEND_TF32 &&
+              !emu->precision_note[0],
+          "tf32 again without the override: %s", backend_precision_name(emu->precision));
+    // The decision itself, for every precision, backend kind and value:
+    // only 0 forbids TF32 (NVIDIA's documented value), nothing touches
+    // bf16 on a backend that has it, and the CPU never has TF32 or bf16.
+    static const struct {
+        BackendPrecision asked;
+        int has_reduced;
+        const char *env;
+        int want;
+        const char *why;
+    } cases[] = {
+        {BACKEND_FP32, 1, NULL, BACKEND_FP32, ""},
+        {BACKEND_FP32, 1, "0", BACKEND_FP32, ""},
+        {BACKEND_TF32, 1, NULL, BACKEND_TF32, ""},
+        {BACKEND_TF32, 1, "1", BACKEND_TF32, ""},
+        {BACKEND_TF32, 1, "", BACKEND_TF32, ""},
+        {BACKEND_TF32, 1, "0", BACKEND_FP32, "NVIDIA_TF32_OVERRIDE=0"},
+        {BACKEND_BF16, 1, NULL, BACKEND_BF16, ""},
+        {BACKEND_BF16, 1, "0", BACKEND_BF16, ""},
+        {BACKEND_FP32, 0, NULL, BACKEND_FP32, ""},
+        {BACKEND_TF32, 0, NULL, BACKEND_FP32, "this device has no TF32"},
+        {BACKEND_TF32, 0, "0", BACKEND_FP32, "this device has no TF32"},
+        {BACKEND_BF16, 0, NULL, -1, NULL},
+        {BACKEND_BF16, 0, "0", -1, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *why = NULL;
+        int got = backend_precision_effective(cases[i].asked, cases[i].has_reduced, cases[i].env, &why);
+        CHECK(got == cases[i].want && (got < 0 || (why && !strcmp(why, cases[i].why))),
+              "%s on a backend %s reduced precisions, NVIDIA_TF32_OVERRIDE %s: %d (%s), want %d (%s)",
+              backend_precision_name(cases[i].asked), cases[i].has_reduced ? "with" : "without",
+              cases[i].env ? cases[i].env : "unset", got, why ? why : "-", cases[i].want,
+              cases[i].why ? cases[i].why : "-");
+    }
 
     // An index from before the record: it ranks (readable), Gallery says
     // it is unrecorded; an update that keeps some of its entries keeps it

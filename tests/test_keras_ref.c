@@ -192,13 +192,23 @@ int main(void) {
         free(want);
     }
 
-    // Our own files round-trip exactly, and Keras's layout is what we write.
+    // Our own files round-trip exactly, and Keras's layout is what we write;
+    // the preprocessing the model wants comes back with them (inverted
+    // input here, centre-cropped: the two must not be confused).
     const char *tmp = "build/tests/roundtrip.h5";
+    full->spec.pre.invert = 1;
+    full->spec.pre.letterbox = 0;
     CHECK(weights_save(full, tmp, NULL, &e) == 0, "%s", e.msg);
-    Model *back;
-    CHECK(weights_open_model(&back, tmp, be, NULL, &e) == 0, "%s", e.msg);
-    CHECK(same_params(full, back), "round trip changed the weights");
-    model_free(back);
+    Model *back = NULL;
+    WeightsInfo saved = {0};
+    CHECK(weights_open_model(&back, tmp, be, &saved, &e) == 0, "%s", e.msg);
+    CHECK(back && same_params(full, back), "round trip changed the weights");
+    CHECK(saved.input_size_known && saved.spec.input_size == full->spec.input_size &&
+              saved.spec.pre.invert == 1 && saved.spec.pre.letterbox == 0,
+          "round trip: input %d (known %d), invert %d, letterbox %d; saved %d, 1, 0",
+          saved.spec.input_size, saved.input_size_known, saved.spec.pre.invert,
+          saved.spec.pre.letterbox, full->spec.input_size);
+    if (back) model_free(back);
     model_free(m);
     model_free(full);
     remove(tmp);

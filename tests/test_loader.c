@@ -3,7 +3,7 @@
 // middle, whether the ring is plain memory or a backend's; labels are half
 // positive; the batch's bytes become image_to_input's floats exactly on a
 // backend; a file that disappears mid-run is an error naming it, not a
-// crash.
+// crash; each label says whether its pair's images share a class.
 #include <string.h>
 
 #include "../engine/image.h"
@@ -124,6 +124,57 @@ int main(void) {
     float lab[6];
     loader_build(&c, 0, 0, other, lab, &e);
     CHECK(memcmp(other, ref[0], bytes) != 0, "the seed matters");
+    // Labels say what the pairs are: 1 for two images of one class, 0 for
+    // two classes. Checked without augmentation, where each image of a
+    // batch is exactly one dataset image's preprocessed bytes, on images
+    // that all differ (synth_png repeats itself past `size` seeds).
+    {
+        char root2[600];
+        snprintf(root2, sizeof root2, "%s/distinct", tmp);
+        synth_omniglot(root2, 2, 4, 5, 256);
+        Dataset ds2;
+        PairSampler s2;
+        CHECK(dataset_scan(&ds2, root2, LAYOUT_AUTO, 2, 1, &e) == 0 &&
+                  sampler_init(&s2, &ds2, all, 40, 0.5, &e) == 0,
+              "%s", e.msg);
+        LoaderConfig plain = c;
+        plain.ds = &ds2;
+        plain.sampler = &s2;
+        plain.aug = NULL;
+        uint8_t *known = malloc(ds2.n_images * img), *px = malloc(2 * P * img);
+        for (int i = 0; i < ds2.n_images; i++) {
+            Image im;
+            CHECK(image_load(ds2.images[i].path, &im, &e) == 0 &&
+                      image_to_pixels(&im, S, &plain.pre, known + i * img) == 0,
+                  "%s", ds2.images[i].path);
+            image_free(&im);
+        }
+        int distinct = 1;
+        for (int i = 0; i < ds2.n_images; i++)
+            for (int j = 0; j < i; j++) distinct &= memcmp(known + i * img, known + j * img, img) != 0;
+        CHECK(distinct, "the dataset's images differ, so a batch's images can be told apart");
+        int ok = 1, positives = 0;
+        for (int g = 0; g < 4; g++) {
+            float lab[6];
+            CHECK(loader_build(&plain, 0, g, px, lab, &e) == 0, "%s", e.msg);
+            for (int j = 0; j < P; j++) {
+                int a = -1, b = -1;
+                for (int i = 0; i < ds2.n_images; i++) {
+                    if (!memcmp(px + j * img, known + i * img, img)) a = i;
+                    if (!memcmp(px + (P + j) * img, known + i * img, img)) b = i;
+                }
+                const int same = a >= 0 && b >= 0 && ds2.images[a].cls == ds2.images[b].cls;
+                ok &= a >= 0 && b >= 0 && a != b && lab[j] == (same ? 1.0f : 0.0f);
+                positives += same;
+            }
+        }
+        CHECK(ok && positives == 4 * B, "labels match the pairs' classes (%d positive pairs)",
+              positives);
+        free(known);
+        free(px);
+        sampler_free(&s2);
+        dataset_free(&ds2);
+    }
     // A file removed after the scan.
     for (int i = 0; i < ds.n_images; i++) unlink(ds.images[i].path);
     Loader *l;

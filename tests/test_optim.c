@@ -39,6 +39,14 @@ int main(void) {
     CHECK(NEAR(optim_schedule(LR_COS, L, M, 10, 1), L), "cos10 e1");
     CHECK(NEAR(optim_schedule(LR_COS, L, M, 10, 5), M + 0.5 * (L - M)), "cos10 e5");
     CHECK(NEAR(optim_schedule(LR_COS, L, M, 10, 9), M), "cos10 e9");
+    // 400 epochs: the warm-up stays at 3 epochs and the tail at 15 (both
+    // 5% of the run, capped): cosine over 3..385, flat from 385.
+    CHECK(NEAR(optim_schedule(LR_COS, L, M, 400, 3), L), "cos400 e3");
+    CHECK(NEAR(optim_schedule(LR_COS, L, M, 400, 194), M + 0.5 * (L - M)), "cos400 e194: half way");
+    CHECK(NEAR(optim_schedule(LR_COS, L, M, 400, 384),
+               M + 0.5 * (L - M) * (1 + cos(M_PI * 381 / 382))),
+          "cos400 e384: the cosine's last epoch");
+    CHECK(NEAR(optim_schedule(LR_COS, L, M, 400, 385), M), "cos400 e385: tail");
     // A tiny warm-up start is floored at 1e-6.
     CHECK(NEAR(optim_schedule(LR_COS, 5e-6, 5e-8, 100, 0), 1e-6), "cos floor");
 
@@ -50,6 +58,9 @@ int main(void) {
     CHECK(NEAR(optim_schedule(LR_STEP, 1e-2, 1e-4, 100, 55), 1e-2 * pow(r, 5)), "step e55");
     CHECK(NEAR(optim_schedule(LR_STEP, 1e-2, 1e-4, 100, 99), 1e-4), "step e99: min");
     CHECK(NEAR(optim_schedule(LR_STEP, 1e-2, 1e-4, 30, 6), 1e-2 * pow(r, 2)), "step30 e6");
+    // Under 10 epochs a step lasts one epoch (the original refuses such runs).
+    CHECK(NEAR(optim_schedule(LR_STEP, 1e-2, 1e-4, 5, 0), 1e-2), "step5 e0");
+    CHECK(NEAR(optim_schedule(LR_STEP, 1e-2, 1e-4, 5, 4), 1e-2 * pow(r, 4)), "step5 e4");
 
     CHECK(optim_wanted_steps(OPTIM_SGD) == 30000 && optim_wanted_steps(OPTIM_ADAM) == 10000,
           "wanted steps");

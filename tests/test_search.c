@@ -219,7 +219,16 @@ static void test_other_rows(Model *m, const char *dir) {
     unlink(path);
 }
 
+// The shortlist README.md promises: 1% of the entries, at least 256.
+static void test_default_shortlist(void) {
+    const long n[5] = {1, 3000, 25600, 100000, 1000000}, want[5] = {256, 256, 256, 1000, 10000};
+    for (int i = 0; i < 5; i++)
+        CHECK(search_default_shortlist(n[i]) == want[i], "%ld entries: a shortlist of %ld, not %ld",
+              n[i], search_default_shortlist(n[i]), want[i]);
+}
+
 int main(void) {
+    test_default_shortlist();
     Backend *be;
     Model *m;
     Err e;

@@ -219,8 +219,29 @@ const char *cli_model_path(const CommonOpts *o, char *buf, size_t len, int *untr
     return buf;
 }
 
-int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *info,
-                   char *path_buf, size_t path_len) {
+// What -v says of the device be (notice: backend_open's reason for taking
+// the CPU under --device auto, or ""): one or two lines, each ending in
+// '\n', without the program's name.
+#define DEVICE_REPORT_LEN 1024
+static void device_report(const Backend *be, const char *notice, char *buf, size_t len) {
+    const char *why = be->precision_note;
+    snprintf(buf, len, "%s%sdevice %s; precision %s%s%s%s\n", notice, notice[0] ? "\n" : "",
+             be->desc, backend_precision_describe(be->precision), why[0] ? " (" : "", why,
+             why[0] ? ")" : "");
+}
+
+// report's lines on stderr, each after the program's name and prefix.
+static void print_report(const char *prefix, const char *report) {
+    for (const char *line = report, *end; *line; line = end + 1) {
+        end = strchr(line, '\n');
+        fprintf(stderr, "%s: %s%.*s\n", cli_prog, prefix, (int)(end - line), line);
+    }
+}
+
+// cli_open_model, with -v's report of the device into report (printed now
+// when print and o->verbose).
+static int open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *info,
+                      char *path_buf, size_t path_len, char *report, size_t report_len, int print) {
     int untrained;
     const char *path = cli_model_path(o, path_buf, path_len, &untrained);
     if (untrained)
@@ -242,8 +263,8 @@ int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *in
     }
     // Where no GPU is to be had, --device auto running on the CPU is the
     // expected case, not news: said only when asked (-v).
-    if (notice[0] && o->verbose) fprintf(stderr, "%s: %s\n", cli_prog, notice);
-    if (o->verbose) fprintf(stderr, "%s: device %s\n", cli_prog, (*be)->desc);
+    device_report(*be, notice, report, report_len);
+    if (print && o->verbose) print_report("", report);
     WeightsInfo local;
     if (!info) info = &local;
     if (weights_open_model(m, path, *be, info, &e)) {
@@ -254,6 +275,45 @@ int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *in
     }
     if (o->letterbox >= 0) (*m)->spec.pre.letterbox = o->letterbox;
     return EXIT_OK;
+}
+
+int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *info,
+                   char *path_buf, size_t path_len) {
+    char report[DEVICE_REPORT_LEN];
+    return open_model(o, be, m, info, path_buf, path_len, report, sizeof report, 1);
+}
+
+// -v under several ranks: every rank's report, gathered to rank 0, which
+// prints them in rank order, so lines from different ranks cannot cut
+// into each other, each naming its rank ("rank 1 of 2: device cuda:1 ..."),
+// and ranks with the same report in a row once ("ranks 0-3 of 4: device
+// cpu, ...": CPU ranks, where every rank would say the same). Collective.
+static int print_rank_reports(Dist *d, const char *report, Err *e) {
+    char mine[DEVICE_REPORT_LEN] = "", *all = NULL;
+    size_t *bytes = NULL;
+    snprintf(mine, sizeof mine, "%s", report);
+    if (d->rank == 0) {
+        all = malloc((size_t)d->size * sizeof mine);
+        bytes = malloc(d->size * sizeof *bytes);
+        // (Out of memory on rank 0: the others are sent nowhere; said
+        // below, after the gather every rank takes part in.)
+        for (int r = 0; all && bytes && r < d->size; r++) bytes[r] = sizeof mine;
+    }
+    int ok = d->rank > 0 || (all && bytes);
+    if (dist_agree(d, ok ? 0 : (err_set(e, "out of memory"), -1), e)) ok = 0;
+    else if (dist_gather_bytes(d, mine, sizeof mine, all, bytes, e)) ok = 0;
+    for (int r = 0, last; ok && d->rank == 0 && r < d->size; r = last + 1) {
+        const char *text = all + (size_t)r * sizeof mine;
+        for (last = r; last + 1 < d->size && !strcmp(all + (size_t)(last + 1) * sizeof mine, text);)
+            last++;
+        char prefix[64];
+        if (last > r) snprintf(prefix, sizeof prefix, "ranks %d-%d of %d: ", r, last, d->size);
+        else snprintf(prefix, sizeof prefix, "rank %d of %d: ", r, d->size);
+        print_report(prefix, text);
+    }
+    free(all);
+    free(bytes);
+    return ok ? 0 : -1;
 }
 
 int cli_open_model_ranks(CommonOpts *o, Dist **d, Backend **be, Model **m, char *path_buf,
@@ -273,7 +333,9 @@ int cli_open_model_ranks(CommonOpts *o, Dist **d, Backend **be, Model **m, char 
     char found[PATH_MAX];
     int untrained;
     if ((*d)->rank > 0) mine.model = cli_model_path(o, found, sizeof found, &untrained);
-    int rc = cli_open_model(&mine, be, m, NULL, path_buf, path_len);
+    char report[DEVICE_REPORT_LEN] = "";
+    int rc = open_model(&mine, be, m, NULL, path_buf, path_len, report, sizeof report,
+                        (*d)->size == 1);
     // Features that differ in their last digits between ranks would make
     // a result depend on the rank count: one model, one arithmetic.
     char id[17] = "", arith[64] = "";
@@ -287,8 +349,10 @@ int cli_open_model_ranks(CommonOpts *o, Dist **d, Backend **be, Model **m, char 
     const uint64_t h = dist_hash(dist_hash(DIST_HASH_START, id, sizeof id), arith, sizeof arith);
     // (A rank that failed has said why: the others' messages follow.)
     const int failed = dist_agree(*d, rc ? -1 : 0, &e) != 0;
-    if (failed || dist_check_same(*d, "the model or the arithmetic it computes in (--model, "
-                                      "--letterbox, --device, --precision)", h, &e)) {
+    if (failed ||
+        dist_check_same(*d, "the model or the arithmetic it computes in (--model, --letterbox, "
+                            "--device, --precision, NVIDIA_TF32_OVERRIDE)", h, &e) ||
+        (o->verbose && (*d)->size > 1 && print_rank_reports(*d, report, &e))) {
         if (!rc && e.msg[0]) cli_error("%s", e.msg);
         if (!rc) {
             model_free(*m);

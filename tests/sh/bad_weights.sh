@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Bad weight files given to predict: each exits 1 with a message that
 # names the file and what is wrong (and what was expected), NaN or Inf
-# values included, with the file's own strings escaped. The bad files are made at test time from a tiny
-# model written by our own init, damaged by tests/tools/h5edit.
+# values included, with the file's own strings escaped; weights that are
+# not numbers given to eval, index, rank and the line protocol too. The
+# bad files are made at test time from a tiny model written by our own
+# init, damaged by tests/tools/h5edit.
 . tests/shlib.sh
 [ -x "$H5EDIT" ] || { echo "$H5EDIT is not built (make test builds it)"; exit 1; }
 M=$TMP/tiny.h5
@@ -77,6 +79,39 @@ for spec in "block1_conv1 0 7 nan" "block3_conv1 0 7 nan" "block5_conv3 1 0 -inf
     w=$([ "$2" = 0 ] && echo kernel || echo bias)
     bad "$f" "layer '$1'" "weight '$1/$w:0' holds 1 NaN or infinite value (the first at index $3)"
     [ -s "$TMP/out" ] && fail "$1: a score was printed: $(cat "$TMP/out")"
+done
+
+# ---- the other commands that load a model: the same messages, exit 1 -------------
+# eval, index, rank (on a folder and on an index) and the line protocol,
+# given weights that are not numbers: each names the file, the layer and
+# the weight, before any image is read (a FIFO among the images would
+# block the read for ever: timeout's exit 124 instead), and writes nothing.
+ev=$TMP/ev/images_evaluation/alpha
+mkdir -p "$ev/c1" "$ev/c2"
+cp img/a.png img/b.png img/c.png "$ev/c1/" && cp img/a.png img/b.png img/c.png "$ev/c2/"
+mkfifo "$ev/c1/fifo.png"
+"$SIAMESE" index --device cpu --threads 1 --model "$M" img --out "$TMP/good_index.h5" >/dev/null 2>&1 ||
+    fail "index of img/ failed"
+cp "$TMP/good_index.h5" "$TMP/good_index_before.h5"
+t=(timeout -k 5 60)
+for f in "$TMP/nonfinite_block1_conv1_0.h5" "$TMP/int_kernel.h5" "$TMP/text_bias.h5"; do
+    case $f in
+    *nonfinite*) what=("layer 'block1_conv1'" "weight 'block1_conv1/kernel:0' holds 1 NaN or infinite value") ;;
+    *int_kernel*) what=("layer 'block1_conv1'" "weight 'block1_conv1/kernel:0' holds integer values") ;;
+    *) what=("layer 'block4_conv2'" "weight 'block4_conv2/bias:0' holds non-numeric values") ;;
+    esac
+    m=(--device cpu --threads 1 --model "$f")
+    expect 1 "$f" "${what[@]}" -- "${t[@]}" "$SIAMESE" eval "${m[@]}" --ways 2 --episodes 2 --pairs 2 "$TMP/ev"
+    expect 1 "$f" "${what[@]}" -- "${t[@]}" "$SIAMESE" index "${m[@]}" "$TMP/ev" --out "$TMP/new_index.h5"
+    [ -e "$TMP/new_index.h5" ] && fail "index with $f wrote an index"
+    expect 1 "$f" "${what[@]}" -- "${t[@]}" "$SIAMESE" index "${m[@]}" img --out "$TMP/good_index.h5"
+    cmp -s "$TMP/good_index.h5" "$TMP/good_index_before.h5" || fail "index with $f changed an index"
+    expect 1 "$f" "${what[@]}" -- "${t[@]}" "$SIAMESE" rank "${m[@]}" img/a.png "$TMP/ev"
+    expect 1 "$f" "${what[@]}" -- "${t[@]}" "$SIAMESE" rank "${m[@]}" img/a.png "$TMP/good_index.h5"
+    printf '%s\n' img/a.png img/b.png >"$TMP/pairs"
+    "${t[@]}" "$SIAMESE" "${m[@]}" <"$TMP/pairs" >"$TMP/out" 2>"$TMP/err"
+    [ $? = 1 ] && grep -qF "$f: ${what[0]}: ${what[1]}" "$TMP/err" && [ ! -s "$TMP/out" ] ||
+        fail "the line protocol with $f: $(cat "$TMP/err" "$TMP/out")"
 done
 
 # ---- names from the file are printed escaped -------------------------------------

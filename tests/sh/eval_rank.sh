@@ -77,4 +77,20 @@ cp "$g/sub/"*_01.png "$T/odd/"$'new\nline\e[2J.png'
 ./siamese rank "${common[@]}" --top 0 "$q" "$T/odd" >"$T/rank.log" 2>"$T/rank.err" || fail "rank with an odd name"
 grep -qF 'new\nline\x1b[2J.png' "$T/rank.log" || { cat -A "$T/rank.log"; fail "the odd name is not escaped"; }
 [ "$(wc -l <"$T/rank.log")" -eq 5 ] || { cat -A "$T/rank.log"; fail "5 lines for 5 images"; }
+# Equal scores rank in path order, on a folder and on an index (whose heap
+# of the best keeps the earliest entries): three copies of one drawing.
+mkdir "$T/dup"
+for n in c b a; do cp "$g/sub/"*_01.png "$T/dup/$n.png"; done
+./siamese rank "${common[@]}" --top 0 "$q" "$T/dup" >"$T/rank.log" 2>"$T/rank.err" || fail "rank copies"
+[ "$(awk '{print $2}' "$T/rank.log" | sort -u | wc -l)" -eq 1 ] || { cat "$T/rank.log"; fail "copies scored differently"; }
+[ "$(awk '{print $3}' "$T/rank.log" | tr '\n' ' ')" = "$T/dup/a.png $T/dup/b.png $T/dup/c.png " ] ||
+    { cat "$T/rank.log"; fail "equal scores on a folder not in path order"; }
+./siamese index "${common[@]}" "$T/dup" --out "$T/dup.h5" >/dev/null 2>&1 || fail "index copies"
+for top in 2 0; do
+    ./siamese rank "${common[@]}" --top $top "$q" "$T/dup.h5" >"$T/rank.log" 2>"$T/rank.err" || fail "rank copies on an index"
+    want="$T/dup/a.png $T/dup/b.png "
+    [ $top -eq 0 ] && want="$want$T/dup/c.png "
+    [ "$(awk '{print $3}' "$T/rank.log" | tr '\n' ' ')" = "$want" ] ||
+        { cat "$T/rank.log"; fail "equal scores on an index, --top $top: not the first in path order"; }
+done
 finish

@@ -82,7 +82,9 @@ cmp -s "$T/index" "$T/two" || { diff "$T/index" "$T/two" | head; fail "two stage
 ./siamese index "${common[@]}" "$g" --out "$idx" >"$T/out" 2>&1 || fail "a second update"
 grep -qx "$idx: 401 entries: 1 embedded (0 new, 0 changed, 1 undecodable tried again), 400 kept, 0 removed" "$T/out" ||
     { cat "$T/out"; fail "nothing but the undecodable file to embed the second time"; }
-other=$T/other
+# (A sibling whose name begins with the first folder's: its entries are
+# not that folder's, and an update of the first must keep them.)
+other=${g}2
 mkdir -p "$other"
 cp "$data/images_evaluation/Tengwar/character02/"*_0[1-5].png "$other/"
 ./siamese index "${common[@]}" "$other" --out "$idx" >"$T/out" 2>&1 || fail "index another folder"
@@ -158,6 +160,12 @@ $H5EDIT "$T/gpu.h5" set-attr arithmetic "cuda tf32" || fail "h5edit set-attr"
 cp "$T/gpu.h5" "$T/gpu_before.h5"
 expect 1 "$T/gpu.h5 holds features computed in cuda tf32, not in cpu fp32" \
     "give --device cuda --precision tf32" -- ./siamese rank "${common[@]}" "$q" "$T/gpu.h5"
+grep -q "NVIDIA_TF32_OVERRIDE" "$TMP/err" && fail "the hint names NVIDIA_TF32_OVERRIDE, which is not set"
+# Where NVIDIA_TF32_OVERRIDE=0 forbids TF32, --precision tf32 computes fp32
+# on a GPU too: the hint says to leave it out.
+NVIDIA_TF32_OVERRIDE=0 expect 1 "$T/gpu.h5 holds features computed in cuda tf32, not in cpu fp32" \
+    "give --device cuda --precision tf32 without NVIDIA_TF32_OVERRIDE=0" -- \
+    ./siamese rank "${common[@]}" "$q" "$T/gpu.h5"
 expect 1 "$T/gpu.h5 holds features computed in cuda tf32, not in cpu fp32" -- \
     ./siamese index "${common[@]}" "$g" --out "$T/gpu.h5"
 cmp -s "$T/gpu.h5" "$T/gpu_before.h5" || fail "an index of another arithmetic changed after a refused update"

@@ -15,6 +15,8 @@
 #  5. rank refuses to run as several processes (train_mpi.sh: the others).
 #  6. The untrained stand-in model (where the shipped one is absent) is
 #     warned of once, by rank 0, in index and eval.
+#  7. -v: rank 0 prints every rank's device, in rank order, each line
+#     naming its rank; ranks that say the same, once.
 . tests/shlib.sh
 data=$OMNIGLOT
 [ -d "$data/images_evaluation" ] || { echo "SKIP: $data is absent"; exit 77; }
@@ -142,4 +144,35 @@ for n in 1 2; do
     [ "$(grep -c "warning: no trained model .*an UNTRAINED model" "$T/ue$n.err")" = 1 ] ||
         { cat "$T/ue$n.err"; fail "eval, $n ranks: the untrained model not warned of once"; }
 done
+
+# 7. -v under 2 ranks on the CPU, which say the same: one line for both,
+# naming them, in index and eval (every rank said its own, unnamed); the
+# reason --device auto took the CPU, the same way. Ranks on devices that
+# differ (other thread counts here, through mpirun's form for several
+# command lines: GPUs in the wild) each get a line, in rank order.
+tiny=$u/model_data/untrained_random.h5
+v=(--model "$tiny" --threads 1 -v)
+cpu_line="device cpu, 1 thread; precision fp32 (this device has no TF32)"
+mpi 2 ./siamese index "${v[@]}" --device cpu --synthetic 10 --out "$T/v.h5" >"$T/v.out" 2>"$T/v.err" ||
+    { cat "$T/v.err"; fail "index -v, 2 ranks"; }
+printf 'siamese: ranks 0-1 of 2: %s\n' "$cpu_line" | cmp -s - "$T/v.err" ||
+    { cat "$T/v.err"; fail "index -v, 2 ranks: not one line naming both ranks"; }
+mpi 2 ./siamese eval "${v[@]}" --device cpu --ways 5 --episodes 10 --pairs 10 "$T/ev" >"$T/ve.out" 2>"$T/ve.err" ||
+    { cat "$T/ve.err"; fail "eval -v, 2 ranks"; }
+printf 'siamese: ranks 0-1 of 2: %s\n' "$cpu_line" | cmp -s - "$T/ve.err" ||
+    { cat "$T/ve.err"; fail "eval -v, 2 ranks: not one line naming both ranks"; }
+mpi 2 ./siamese index "${v[@]}" --synthetic 10 --out "$T/v.h5" >"$T/v.out" 2>"$T/v.err" ||
+    { cat "$T/v.err"; fail "index -v --device auto, 2 ranks"; }
+if grep -q "no GPU in use" "$T/v.err"; then
+    [ "$(grep -c "^siamese: ranks 0-1 of 2: no GPU in use (.*); running on the CPU$" "$T/v.err")" = 1 ] &&
+        [ "$(wc -l <"$T/v.err")" = 2 ] && grep -qx "siamese: ranks 0-1 of 2: $cpu_line" "$T/v.err" ||
+        { cat "$T/v.err"; fail "index -v --device auto, 2 ranks: not said once, naming both ranks"; }
+else
+    skip_part "-v under --device auto without a GPU: a GPU is in use here"
+fi
+mpirun --oversubscribe --bind-to none -np 1 ./siamese index "${v[@]}" --device cpu --synthetic 10 --out "$T/v.h5" : \
+    -np 1 ./siamese index --model "$tiny" --threads 2 -v --device cpu --synthetic 10 --out "$T/v.h5" \
+    >"$T/v.out" 2>"$T/v.err" || { cat "$T/v.err"; fail "index -v, 2 ranks with other threads"; }
+printf 'siamese: rank %s\n' "0 of 2: $cpu_line" "1 of 2: device cpu, 2 threads; precision fp32 (this device has no TF32)" |
+    cmp -s - "$T/v.err" || { cat "$T/v.err"; fail "index -v, 2 ranks on other devices: not a line each, in rank order"; }
 finish

@@ -24,6 +24,12 @@ printf '%s\n' "$a" "$b" "$a" no/such.png | ./siamese --verdict >"$TMP/out" 2>"$T
 [ "$(sed -n 2p "$TMP/out")" = error ] || fail "--verdict: the bad pair's line should read 'error'"
 printf '%s\n' "$a" "$b" | ./siamese --verdict --threshold 1 >"$TMP/out" 2>"$TMP/err"
 [ "$(cat "$TMP/out")" = "$ref DIFFERENT" ] || fail "--verdict --threshold 1: '$(cat "$TMP/out")', expected '$ref DIFFERENT'"
+# The threshold itself is SAME ("from X up"): a model whose output bias
+# saturates the sigmoid scores 1 exactly, which --threshold 1 calls SAME.
+cp model_data/siamese_omniglot.h5 "$TMP/sure.h5" 2>/dev/null || ./siamese init --backbone compact --out "$TMP/sure.h5" >/dev/null
+"$H5EDIT" "$TMP/sure.h5" set dense_2 1 0 100 || fail "h5edit: the output bias"
+printf '%s\n' "$a" "$b" | ./siamese --model "$TMP/sure.h5" --verdict --threshold 1 >"$TMP/out" 2>"$TMP/err"
+[ "$(cat "$TMP/out")" = "1.000000 SAME" ] || fail "a score of 1 at --threshold 1: '$(cat "$TMP/out")', expected '1.000000 SAME' $(cat "$TMP/err")"
 ./siamese predict "$a" "$b" --verdict >"$TMP/out" 2>"$TMP/err" || fail "predict --verdict failed"
 [ "$(cat "$TMP/out")" = "$ref SAME" ] || fail "predict --verdict: '$(cat "$TMP/out")'"
 # The line protocol takes each line as the path it is: no ~, no quotes.

@@ -27,6 +27,15 @@ grep -q '/nonexistent.png: No such file or directory' "$TMP/err" || fail "stderr
 printf '%s\n' img/a.png img/b.png | ./siamese predict --model $KERAS > "$TMP/one" 2>/dev/null ||
     fail "one good pair must exit 0"
 [ "$(cat "$TMP/one")" = "$(sed -n 1p "$TMP/out")" ] || fail "predict and plain mode disagree"
+# The blank line was skipped: the third pair is img/c.png with img/d.jpg.
+want=$(./siamese predict --model $KERAS img/c.png img/d.jpg 2>/dev/null)
+[ "$(sed -n 3p "$TMP/out")" = "$want" ] ||
+    fail "third line '$(sed -n 3p "$TMP/out")', predict img/c.png img/d.jpg says '$want'"
+# Blanks around a path (spaces, tabs, a CR of a DOS line end) are dropped.
+printf '  img/a.png\t\n\timg/b.png \r\n' | ./siamese --model $KERAS >"$TMP/blanks" 2>"$TMP/err" ||
+    fail "paths with blanks around them: $(cat "$TMP/err")"
+[ "$(cat "$TMP/blanks")" = "$(cat "$TMP/one")" ] ||
+    fail "paths with blanks around them gave '$(cat "$TMP/blanks")', expected '$(cat "$TMP/one")'"
 
 # Omniglot pairs ($OMNIGLOT), as a user pipes them.
 if [ -d "$OMNIGLOT/images_background" ]; then

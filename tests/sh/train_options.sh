@@ -61,8 +61,36 @@ if [ -x "$H5EDIT" ]; then
     "$H5EDIT" "$TMP/no_names.h5" drop-attr layer_names || fail "h5edit drop-attr"
     expect 1 "--model-path: $TMP/no_names.h5: no 'layer_names' attribute: not a Keras weights file" -- \
         "${t[@]}" "${tr[@]}" --model-path "$TMP/no_names.h5"
+    # Weights that are not numbers, in a file of this run's model (so
+    # every layer loads): found when they are read, before the scan too;
+    # and a --resume file's.
+    "$SIAMESE" init --widths 2,2,4,4,4 --hidden 8 --input-shape 32 --seed 1 --out "$TMP/small.h5" >/dev/null ||
+        fail "init small.h5"
+    bad_weights() {  # NAME H5EDIT-ARGS...: small.h5 edited into $TMP/NAME.h5
+        cp "$TMP/small.h5" "$TMP/$1.h5"
+        "$H5EDIT" "$TMP/$1.h5" "${@:2}" || fail "h5edit $*"
+    }
+    bad_weights nan set block1_conv1 0 5 nan
+    bad_weights inf set dense_1 1 0 inf
+    bad_weights int retype block2_conv1 0 int32
+    bad_weights str retype block3_conv2 1 string
+    expect 1 "--model-path: $TMP/nan.h5: layer 'block1_conv1': weight 'block1_conv1/kernel:0' holds 1 NaN or infinite value" -- \
+        "${t[@]}" "${tr[@]}" --model-path "$TMP/nan.h5"
+    expect 1 "--model-path: $TMP/inf.h5: layer 'dense_1': weight 'dense_1/bias:0' holds 1 NaN or infinite value" -- \
+        "${t[@]}" "${tr[@]}" --model-path "$TMP/inf.h5"
+    expect 1 "--model-path: $TMP/int.h5: layer 'block2_conv1': weight 'block2_conv1/kernel:0' holds integer values, expected float32" -- \
+        "${t[@]}" "${tr[@]}" --model-path "$TMP/int.h5"
+    expect 1 "--model-path: $TMP/str.h5: layer 'block3_conv2': weight 'block3_conv2/bias:0' holds non-numeric values, expected float32" -- \
+        "${t[@]}" "${tr[@]}" --model-path "$TMP/str.h5"
+    # A checkpoint of a run that diverged, as --resume finds it.
+    "$SIAMESE" train --dataset "$TMP/good" "${small[@]}" --save-dir "$TMP/ck" --stop-after-steps 1 \
+        >/dev/null 2>&1 || fail "train a checkpoint"
+    cp "$TMP/ck/last_epoch_weights.h5" "$TMP/diverged.h5"
+    "$H5EDIT" "$TMP/diverged.h5" set block1_conv1 0 5 nan || fail "h5edit diverged.h5"
+    expect 1 "$TMP/diverged.h5: layer 'block1_conv1': weight 'block1_conv1/kernel:0' holds 1 NaN or infinite value" -- \
+        "${t[@]}" "${tr[@]}" --resume "$TMP/diverged.h5"
 else
-    skip_part "a --model-path file without layer_names ($H5EDIT is not built)"
+    skip_part "--model-path files without layer_names or with weights that are not numbers ($H5EDIT is not built)"
 fi
 [ -n "$(ls -A "$TMP/logs" 2>/dev/null)" ] && fail "a train that failed on its --model-path file wrote to logs/"
 finish

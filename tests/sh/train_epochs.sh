@@ -1,0 +1,62 @@
+# What a training run does epoch by epoch, on a tiny model: the learning
+# rate each epoch trains at (the cos schedule of engine/optim.h), a loss
+# that starts at ln 2 (an untrained head scores about 0.5), a checkpoint
+# every --save-period epochs and at the end, best_epoch_weights.h5 saved at
+# exactly the epochs whose validation loss beat every earlier one, and
+# early stopping after --patience epochs without such an improvement, with
+# the best epoch's weights in best_epoch_weights.h5. The same seed gives the
+# same run, so run B (with --patience) repeats run A's first epochs.
+. tests/shlib.sh
+data=$OMNIGLOT
+[ -d "$data/images_background" ] || { echo "SKIP: $data is absent"; exit 77; }
+T=$TMP
+args=(--dataset "$data" --backbone compact --widths 4,4,8,8,8 --hidden 16 --input-shape 32
+      --batch-size 4 --steps-per-epoch 3 --val-steps 2 --epochs 6 --optimizer adam --lr 4e-2
+      --weight-decay 0 --seed 7 --threads 1 --workers 2)
+./siamese train "${args[@]}" --save-period 4 --save-dir "$T/a" >"$T/a.log" 2>&1 || { cat "$T/a.log"; fail "run A"; }
+[ "$(grep -c '^Epoch [1-6]/6 ' "$T/a.log")" -eq 6 ] || { cat "$T/a.log"; fail "run A: not 6 epoch lines"; }
+
+# The rate: adam at batch 4 fits --lr 4e-2 to 1e-3 (4/64 * 4e-2, at most
+# 1e-3) and the minimum to 1e-5; over 6 epochs a warm-up of 1 epoch from
+# 1e-4, a cosine over epochs 2..5 (1e-5 + 0.5 (1e-3 - 1e-5) (1 + cos(pi k/4))),
+# a tail of 1 epoch at the minimum.
+lrs=$(sed -n 's/^Epoch [0-9]*\/6 .*  lr \([^ ]*\) .*/\1/p' "$T/a.log" | tr '\n' ' ')
+[ "$lrs" = "0.0001 0.001 0.000855 0.000505 0.000155 1e-05 " ] || fail "the rates of the 6 epochs: $lrs"
+# The first epoch's losses: binary cross-entropy of scores near 0.5, per pair.
+awk '/^Epoch 1\/6 / { for (i = 1; i < NF; i++) if ($i == "loss" || $i == "val_loss") { v = $(i + 1); if (v < 0.68 || v > 0.71) exit 1 } }' "$T/a.log" ||
+    fail "the first epoch's losses are not about ln 2 = 0.6931: $(grep '^Epoch 1/' "$T/a.log")"
+
+# Checkpoints at epochs 4 and 6 (every 4, and the last), no others.
+files=$(cd "$T/a" && ls ep*.h5 | sed 's/-.*//' | tr '\n' ' ')
+[ "$files" = "ep004 ep006 " ] || fail "--save-period 4 over 6 epochs wrote: $files"
+
+# best_epoch_weights.h5 after the epochs whose validation loss (as the log
+# file keeps it, 17 digits) is below every earlier one.
+want=$(awk 'NR == 1 || $1 < best { best = $1; printf "%d ", NR }' "$T"/a/loss_*/epoch_val_loss.txt)
+got=$(awk '/^Epoch / { split($2, e, "/") } /saved .*\/best_epoch_weights.h5$/ { printf "%d ", e[1] }' "$T/a.log")
+[ -n "$want" ] && [ "$got" = "$want" ] || fail "best_epoch_weights.h5 saved after epochs '$got', the validation losses improved at '$want'"
+
+# Early stopping: the first epoch that did not improve on the best ends a
+# run with --patience 1, right after its checkpoints.
+stop=$(awk 'NR > 1 && $1 >= best { print NR; exit } NR == 1 || $1 < best { best = $1 }' "$T"/a/loss_*/epoch_val_loss.txt)
+if [ -z "$stop" ] || [ "$stop" -ge 6 ]; then
+    fail "run A improved at every epoch but the last: nothing here tests --patience ($(tr '\n' ' ' <"$T"/a/loss_*/epoch_val_loss.txt))"
+else
+    ./siamese train "${args[@]}" --patience 1 --save-period 1 --save-dir "$T/b" >"$T/b.log" 2>&1 ||
+        { cat "$T/b.log"; fail "run B"; }
+    grep -q "^early stopping: the validation loss has not improved for 1 epoch" "$T/b.log" ||
+        { cat "$T/b.log"; fail "run B: no early stopping"; }
+    last=$(sed -n 's/^Epoch \([0-9]*\)\/6 .*/\1/p' "$T/b.log" | tail -1)
+    [ "$last" = "$stop" ] || fail "run B stopped after epoch $last, expected $stop"
+    cmp -s <(head -n "$stop" "$T"/a/loss_*/epoch_val_loss.txt) "$T"/b/loss_*/epoch_val_loss.txt ||
+        fail "run B's validation losses are not run A's first $stop"
+    # Its best weights are those of the best epoch, not of the last one.
+    best=$(head -n "$stop" "$T"/a/loss_*/epoch_val_loss.txt | awk 'NR == 1 || $1 < b { b = $1; n = NR } END { print n }')
+    imgs=("$data"/images_background/Latin/character01/*.png)
+    score_pairs() { printf '%s\n' "${imgs[0]}" "${imgs[1]}" "${imgs[2]}" "${imgs[5]}" | ./siamese --model "$1" --device cpu --threads 1 2>/dev/null; }
+    b=$(score_pairs "$T/b/best_epoch_weights.h5")
+    [ -n "$b" ] && [ "$b" = "$(score_pairs "$T"/b/ep00"$best"-*.h5)" ] ||
+        fail "best_epoch_weights.h5 scores '$b', epoch $best's checkpoint '$(score_pairs "$T"/b/ep00"$best"-*.h5)'"
+    [ "$b" != "$(score_pairs "$T"/b/ep00"$stop"-*.h5)" ] || fail "epochs $best and $stop score alike: the comparison tests nothing"
+fi
+finish
