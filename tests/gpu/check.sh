@@ -38,7 +38,9 @@
 # and data-parallel training (5): 20 steps of VGG16 in one process, under
 # mpirun with one rank (NCCL, gradient buckets) and two ranks sharing the
 # GPU (MPI), loss curves against the one process's (Open MPI from the
-# bundle, or the machine's).
+# bundle, or the machine's);
+# and where PyTorch's own training step goes (6, torch.profiler), beside
+# 3c's profile piece by piece in the summary.
 #
 # The GPU machine has the NVIDIA driver, nvcc and PyTorch with its CUDA
 # wheels, but not our Debian libraries; it receives a copy of the working
@@ -274,6 +276,7 @@ main() {
 
     switches
     data_parallel
+    torch_profile "$tb" "${torch_args[@]}"
 
     summary "$ib" "$tb"
     for k in parity predict training "parity tf32" "parity bf16" "training bf16" \
@@ -484,6 +487,63 @@ switches() {
         >"$WORK/profile_all.log" 2>&1 || echo "(bench --mode profile with the last row's switches failed)"
     grep -v "^PROFILE" "$WORK/profile_all.log"
     sed -n "s/^PROFILE /PROFILE precision=tf32 switches=before /p" "$WORK/profile_all.log" >>"$RES/profile.txt"
+}
+
+# Where PyTorch's training step goes (bench/gpu_torch.py --profile):
+# eager in channels_last (the faster in every run so far), the same model
+# and batch as 3c, in tf32 and bf16, its kernels by layer and piece in 3c's
+# table, for the summary's comparison piece by piece. Last, as no check
+# depends on it, and only with a minute to spare.
+torch_profile() {
+    local tb=$1 p
+    shift
+    section "6. where PyTorch's training step goes: torch.profiler, eager channels_last"
+    if ! "$PY" -c "import torch" 2>/dev/null; then
+        echo "$PY cannot import torch"
+        return
+    fi
+    for p in tf32 bf16; do
+        [ $DRY = 1 ] && [ $p = bf16 ] && continue
+        if [ "$(left)" -lt 60 ]; then
+            echo "(out of time: $(left) s left)"
+            return
+        fi
+        limited 45 "$PY" bench/gpu_torch.py "$@" --impls eager-nhwc --train-batches "${tb%%,*}" \
+            --precision $p --profile 5 >"$WORK/torch_profile_$p.log" 2>&1 ||
+            echo "(gpu_torch.py --profile --precision $p failed)"
+        grep -v "^PROFILE" "$WORK/torch_profile_$p.log"
+        sed -n "s/^PROFILE /PROFILE peer=torch precision=$p /p" "$WORK/torch_profile_$p.log" >>"$RES/profile.txt"
+    done
+}
+
+# pieces OURS TORCH: our profile's milliseconds a step by piece beside
+# PyTorch's (their PROFILE lines), and the whole step inside operations.
+pieces() {
+    awk '
+        BEGIN {  # tui/bench_profile.c'"'"'s columns
+            n = split("copy,forward,bias+relu,pool,head,relu bwd,bias grad,wgrad,dgrad,pool bwd," \
+                      "convert,backward,optimizer,other", order, ",")
+        }
+        FNR == 1 { f++ }
+        /^PROFILE layer=/ {
+            piece = $0; sub(/.* piece=/, "", piece); sub(/ ms=.*/, "", piece)
+            ms = $NF; sub(/ms=/, "", ms)
+            t[f, piece] += ms
+            ran[piece] = 1
+        }
+        /^PROFILE step_ms=/ { ops = $NF; sub(/ops_ms=/, "", ops); total[f] = ops }
+        function cell(v) { return v == "" ? "-" : sprintf("%.3f", v) }
+        function q(a, b) { return a > 0 && b > 0 ? sprintf("%.2fx", a / b) : "-" }
+        END {
+            print "| piece | siamese (ms) | PyTorch (ms) | siamese / PyTorch |"
+            print "|---|---|---|---|"
+            for (i = 1; i <= n; i++) {
+                p = order[i]
+                if (!(p in ran)) continue
+                print "| " p " | " cell(t[1, p]) " | " cell(t[2, p]) " | " q(t[1, p], t[2, p]) " |"
+            }
+            print "| inside operations | " cell(total[1]) " | " cell(total[2]) " | " q(total[1], total[2]) " |"
+        }' "$1" "$2"
 }
 
 # Data-parallel training (engine/dist.h; main's variables, and the trainer's
@@ -728,6 +788,11 @@ summary() {
             echo '```'
             grep "^layer\|^total\|^step:" "$WORK/profile_$p.log"
             echo '```'
+            grep -q "^PROFILE layer=" "$WORK/torch_profile_$p.log" 2>/dev/null || continue
+            echo
+            echo "The same step piece by piece beside PyTorch's ($p; PyTorch eager channels_last, its kernels by torch.profiler, step 6):"
+            echo
+            pieces "$WORK/profile_$p.log" "$WORK/torch_profile_$p.log"
         done
     } | tee "$RES/RESULTS.md"
 }
