@@ -1049,9 +1049,9 @@ static int end_epoch(Run *r, double loss, double acc, double val_loss, double va
     if (checkpoint(r, "last_epoch_weights.h5", 1)) return -1;
     if (c->patience > 0 && p->bad_epochs >= c->patience && done < c->epochs)
         return stop_event(r, &(TrainEvent){.epoch = done},
-                          "early stopping: the validation loss has not improved for %d epochs "
+                          "early stopping: the validation loss has not improved for %d epoch%s "
                           "(best %.4f)",
-                          p->bad_epochs, p->best_val)
+                          p->bad_epochs, p->bad_epochs == 1 ? "" : "s", p->best_val)
                    ? -1
                    : 1;
     return 0;

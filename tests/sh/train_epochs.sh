@@ -44,7 +44,7 @@ if [ -z "$stop" ] || [ "$stop" -ge 6 ]; then
 else
     ./siamese train "${args[@]}" --patience 1 --save-period 1 --save-dir "$T/b" >"$T/b.log" 2>&1 ||
         { cat "$T/b.log"; fail "run B"; }
-    grep -q "^early stopping: the validation loss has not improved for 1 epoch" "$T/b.log" ||
+    grep -q "^early stopping: the validation loss has not improved for 1 epoch (best " "$T/b.log" ||
         { cat "$T/b.log"; fail "run B: no early stopping"; }
     last=$(sed -n 's/^Epoch \([0-9]*\)\/6 .*/\1/p' "$T/b.log" | tail -1)
     [ "$last" = "$stop" ] || fail "run B stopped after epoch $last, expected $stop"
