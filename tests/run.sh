@@ -22,13 +22,21 @@ if [ -z "${OMP_TOOL_LIBRARIES:-}" ] && command -v clang >/dev/null; then
     archer=$(dirname "$(dirname "$(clang -print-resource-dir)")")/libarcher.so
     [ -f "$archer" ] && export OMP_TOOL_LIBRARIES=$archer
 fi
+# A test that hangs fails instead of holding up the run for ever: each has
+# TEST_TIMEOUT seconds (the slowest, train_mpi.sh, takes about 120 on a
+# busy 2-core machine), then SIGTERM, and SIGKILL 10 s later.
+TEST_TIMEOUT=${TEST_TIMEOUT:-600}
 passed=0 failed=0 skipped=0 failed_names=() partly_skipped=()
 run() {  # name, command...
     local name=$1 log rc start=$SECONDS
     shift
     log=$(mktemp)
-    "$@" >"$log" 2>&1
+    timeout --kill-after=10 "$TEST_TIMEOUT" "$@" >"$log" 2>&1
     rc=$?
+    # (timeout's own statuses: 124 after SIGTERM, 137 after SIGKILL)
+    if [ $rc -eq 124 ] || { [ $rc -eq 137 ] && [ $((SECONDS - start)) -ge "$TEST_TIMEOUT" ]; }; then
+        echo "timed out after $TEST_TIMEOUT s (TEST_TIMEOUT)" >>"$log"
+    fi
     if [ $rc -eq 0 ]; then
         passed=$((passed + 1)); printf 'PASS %-40s %3ds\n' "$name" $((SECONDS - start))
         # A part that could not run here (tests/shlib.sh: skip_part).

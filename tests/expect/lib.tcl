@@ -88,8 +88,11 @@ set GAP {(?:[ ]|\x1b\[[0-9;]*[A-Za-z])+}
 # Waits for the end: the exit status must be status and the terminal
 # settings those from before; with curses set, the alternate screen must
 # have been left. Returns the output since the last match.
+# The exit may take longer than a screen's update on a loaded machine (a
+# crash's core dump, the model's memory given back): up to 90 s.
 proc finish {status {curses 1}} {
     global expect_out before_stty
+    set timeout 90 ;# (a local: expect reads it before the global one)
     expect {
         -re {EXIT=([0-9]+)\r?\n} {}
         timeout { fail "timed out waiting for the exit" }
