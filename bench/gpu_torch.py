@@ -99,8 +99,9 @@ def measure(step, dev, seconds, warmup, every):
 
 def prepare(args, dev, impl, mode, batch, section=contextlib.nullcontext):
     """The model and one step of mode at batch, ready to time: (step, model).
-    section(name) wraps the training step's parts that no module runs (the
-    copies in, the loss) for --profile; a no-op otherwise."""
+    section(name) wraps the training step's parts for --profile (the copies
+    in, the model, the loss; a layer's own label comes from its module); a
+    no-op otherwise."""
     torch.manual_seed(0)
     channels_last = impl in ("eager-nhwc", "compile")
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -134,7 +135,8 @@ def prepare(args, dev, impl, mode, batch, section=contextlib.nullcontext):
             opt.zero_grad(set_to_none=True)
             # (autocast keeps binary_cross_entropy_with_logits in float32)
             with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
-                out = model(xg)
+                with section("head"):  # (the modules' own labels are inside)
+                    out = model(xg)
                 with section("loss"):
                     loss = F.binary_cross_entropy_with_logits(out, yg)
             loss.backward()
@@ -162,7 +164,7 @@ def bench(args, dev, impl, mode, batch):
 PIECES = ("copy", "forward", "bias+relu", "pool", "head", "relu bwd", "bias grad", "wgrad",
           "dgrad", "pool bwd", "convert", "backward", "optimizer", "other")
 # Profiler scopes rather than work: ours, PyTorch's autograd nodes and optimizer.
-SCOPES = ("profiled step", "input", "loss")
+SCOPES = ("profiled step", "input", "head", "loss")
 SCOPE_PREFIXES = ("autograd::engine::evaluate_function", "Optimizer.", "ProfilerStep")
 
 
@@ -274,7 +276,7 @@ def profile(args, dev, impl, batch):
         while e is not None:
             n = e.name
             cast = cast or n == "aten::_to_copy"
-            if label is None and (n in kinds or n in ("input", "loss")):
+            if label is None and (n in kinds or n in SCOPES[1:]):
                 label = n
             if label is None and n.startswith("Optimizer."):
                 label = "optimizer"

@@ -157,96 +157,149 @@ int dist_gather_bytes(Dist *d, const void *mine, size_t mine_bytes, void *all,
     return d->ops->gather_bytes(d, mine, mine_bytes, all, bytes, e) ? transport_failed(d) : 0;
 }
 
-// The failure report of dist_agree (failed[r]: rank r failed).
-static int report_failure(Dist *d, const int *failed, Err *e) {
+// The ranks that failed (failed[r]), all of them (said NULL) or those
+// whose message hashes to what (said[r] == what), as "1, 3" into list;
+// how many, and the first in *first.
+static int failed_ranks(const Dist *d, const int *failed, const uint64_t *said, uint64_t what,
+                        char *list, size_t len, int *first) {
+    int n = 0;
+    list[0] = '\0';
+    for (int r = 0; r < d->size; r++) {
+        if (!failed[r] || (said && said[r] != what)) continue;
+        if (!n) *first = r;
+        size_t u = strlen(list);
+        snprintf(list + u, len - u, "%s%d", n++ ? ", " : "", r);
+    }
+    return n;
+}
+
+// A 64-bit hash as two exact halves (a double holds 53 bits), for a gather.
+static void hash_halves(uint64_t h, double out[2]) {
+    out[0] = (double)(h >> 32);
+    out[1] = (double)(h & 0xffffffffu);
+}
+static uint64_t hash_join(const double in[2]) {
+    return (uint64_t)in[0] << 32 | (uint64_t)in[1];
+}
+
+// What a failed rank said (e's message), hashed: the ranks that said the
+// same are told apart from those with a failure of their own.
+static uint64_t message_hash(const Err *e) {
+    return dist_hash(DIST_HASH_START, e->msg, strnlen(e->msg, sizeof e->msg));
+}
+
+// The failure report of dist_agree and dist_vote (failed[r]: rank r
+// failed, saying what hashes to said[r]). Each message is said once, by
+// the first rank that failed with it, naming the ranks that did
+// ("rank 1: ...", "ranks 0, 2: ..."), or by rank 0 as one process says it
+// when every rank said it (a missing file, a bad option: N copies would
+// say nothing more); the other ranks' messages are emptied. Rank 0, when
+// it did not fail, names those that did.
+static int report_failure(Dist *d, const int *failed, const uint64_t *said, Err *e) {
+    char list[256];
+    int first = -1;
     if (failed[d->rank]) {
-        if (d->rank > 0 && !failed[0]) return err_prefix(e, "rank %d", d->rank);
-        if (d->rank > 0) e->msg[0] = '\0';  // rank 0 failed too: it reports
+        const int n = failed_ranks(d, failed, said, said[d->rank], list, sizeof list, &first);
+        if (first != d->rank) e->msg[0] = '\0';
+        else if (n < d->size) err_prefix(e, "rank%s %s", n > 1 ? "s" : "", list);
         return -1;
     }
     if (d->rank > 0) {
         e->msg[0] = '\0';
         return -1;
     }
-    char list[256] = "";
-    int n = 0;
-    for (int r = 0; r < d->size; r++) {
-        if (!failed[r]) continue;
-        size_t u = strlen(list);
-        snprintf(list + u, sizeof list - u, "%s%d", n++ ? ", " : "", r);
-    }
+    const int n = failed_ranks(d, failed, NULL, 0, list, sizeof list, &first);
     return err_set(e, "rank%s %s failed (%s message says why): every rank stopped",
                    n > 1 ? "s" : "", list, n > 1 ? "their" : "its");
 }
 
+// The gathered fields of one rank in dist_agree and dist_vote: after the
+// caller's own, whether it failed and its message's hash.
+enum { FAILED_FIELDS = 3 };
+static void failure_fields(int failed, const Err *e, double out[FAILED_FIELDS]) {
+    out[0] = failed;
+    hash_halves(failed ? message_hash(e) : 0, out + 1);
+}
+
+// The ranks' failures from the gathered table all (size rows of stride
+// doubles, the failure fields at field): report_failure's, or 0 when none
+// failed.
+static int gathered_failures(Dist *d, const double *all, int stride, int field, Err *e) {
+    int *failed = calloc(d->size, sizeof(int)), any = 0;
+    uint64_t *said = calloc(d->size, sizeof *said);
+    int rc = -1;
+    if (!failed || !said) {
+        err_set(e, "out of memory");
+    } else {
+        for (int r = 0; r < d->size; r++) {
+            const double *f = all + (size_t)r * stride + field;
+            failed[r] = f[0] != 0;
+            said[r] = hash_join(f + 1);
+            any |= failed[r];
+        }
+        rc = any ? report_failure(d, failed, said, e) : 0;
+    }
+    free(failed);
+    free(said);
+    return rc;
+}
+
 int dist_agree(Dist *d, int rc, Err *e) {
     if (!d->ops) return rc;
-    double mine = rc, *all = malloc(d->size * sizeof(double));
-    int *failed = calloc(d->size, sizeof(int));
+    enum { RC, FAILED, FIELDS = FAILED + FAILED_FIELDS };
+    double mine[FIELDS] = {rc}, *all = malloc(d->size * sizeof mine);
+    failure_fields(rc < 0, e, mine + FAILED);
     int out = -1;
-    if (!all || !failed) {
-        free(all);
-        free(failed);
-        return err_set(e, "out of memory");
-    }
     Err te;
-    if (gather(d, &mine, 1, all, &te)) {
+    if (!all) {
+        err_set(e, "out of memory");
+    } else if (gather(d, mine, FIELDS, all, &te)) {
         *e = te;
-    } else {
-        int any = 0;
+    } else if (!(out = gathered_failures(d, all, FIELDS, FAILED, e))) {
         out = rc;
-        for (int r = 0; r < d->size; r++) {
-            failed[r] = all[r] < 0;
-            any |= failed[r];
-            if (all[r] > out) out = (int)all[r];
-        }
-        if (any) out = report_failure(d, failed, e);
+        for (int r = 0; r < d->size; r++)
+            if (all[r * FIELDS + RC] > out) out = (int)all[r * FIELDS + RC];
     }
     free(all);
-    free(failed);
     return out;
 }
 
 int dist_vote(Dist *d, DistVote *v, Err *e) {
     if (!d->ops) return v->failed ? -1 : 0;
-    enum { LOSS, CORRECT, STOP, FAILED, FIELDS };
-    double mine[FIELDS] = {v->loss, v->correct, v->stop, v->failed};
+    enum { LOSS, CORRECT, STOP, FAILED, FIELDS = FAILED + FAILED_FIELDS };
+    double mine[FIELDS] = {v->loss, v->correct, v->stop};
+    failure_fields(v->failed, e, mine + FAILED);
     double *all = malloc(d->size * sizeof mine);
-    int *failed = calloc(d->size, sizeof(int));
     int rc = -1;
-    if (!all || !failed) {
+    if (!all) {
         err_set(e, "out of memory");
     } else if (gather(d, mine, FIELDS, all, v->failed ? &(Err){{0}} : e) == 0) {
         // In rank order, so every rank adds the same numbers the same way.
         DistVote sum = {0};
-        int any = 0;
         for (int r = 0; r < d->size; r++) {
             const double *a = all + r * FIELDS;
             sum.loss += a[LOSS];
             sum.correct += a[CORRECT];
             sum.stop |= a[STOP] != 0;
-            failed[r] = a[FAILED] != 0;
-            any |= failed[r];
         }
         *v = sum;
-        rc = any ? report_failure(d, failed, e) : 0;
+        rc = gathered_failures(d, all, FIELDS, FAILED, e);
     }
     free(all);
-    free(failed);
     return rc;
 }
 
 // Every rank's hash (malloc'ed, size of them), or NULL with e filled.
 static uint64_t *gather_hashes(Dist *d, uint64_t hash, Err *e) {
-    // Two exact halves: a double holds 53 bits.
-    double mine[2] = {(double)(hash >> 32), (double)(hash & 0xffffffffu)};
+    double mine[2];
+    hash_halves(hash, mine);
     double *all = malloc(d->size * sizeof mine);
     uint64_t *h = malloc(d->size * sizeof *h);
     if (!all || !h) {
         err_set(e, "out of memory");
     } else if (gather(d, mine, 2, all, e) == 0) {
         for (int r = 0; r < d->size; r++)
-            h[r] = (uint64_t)all[2 * r] << 32 | (uint64_t)all[2 * r + 1];
+            h[r] = hash_join(all + 2 * r);
         free(all);
         return h;
     }
@@ -308,7 +361,7 @@ static int devices_shared(Dist *d, Backend *be, int *shared, Err *e) {
 // every rank joined, 1 when it is not to be (why in why), -1 on a failed exchange.
 static int join_device_comm(Dist *d, Backend *be, char *why, size_t why_len, Err *e) {
     unsigned char id[BACKEND_COMM_ID_BYTES] = {0};
-    Err ce = {{0}}, ae;
+    Err ce = {{0}}, ae = {{0}};
     int rc = d->rank == 0 ? be->ops->comm_id(be, id, sizeof id, &ce) : 0;
     int all = dist_agree(d, rc, &ae);
     if (all == 0) {

@@ -121,10 +121,13 @@ void dist_device(const Dist *d, const char *device, char *out, size_t len);
 int dist_threads(const Dist *d, int threads);
 
 // Every rank's result of a step of its own: fails (-1) on every rank when
-// any rank failed (rc < 0). The message: a rank's own failure, prefixed
-// with its rank; on rank 0 when another rank failed, which one; empty on
-// the other ranks, which leave the report to those (the same failure on
-// rank 0, say). Otherwise returns rc (the largest of the ranks').
+// any rank failed (rc < 0, its message in e). Each message is said once:
+// one that every rank failed with (the same file missing everywhere) by
+// rank 0 as one process says it; another by the first rank that failed
+// with it, prefixed with the ranks that did ("rank 1: ", "ranks 0, 2: ");
+// on rank 0 when it did not fail, which ranks did. e is empty on the
+// other ranks, which leave the report to those. Otherwise returns rc (the
+// largest of the ranks').
 int dist_agree(Dist *d, int rc, Err *e);
 
 // The per-step exchange. Each rank fills its own, dist_vote sums them in

@@ -71,10 +71,17 @@ void cli_catch_stop_signals(void (*handler)(int)) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
+static int errors_said;
+
+int cli_errors_said(void) {
+    return errors_said;
+}
+
 void cli_error(const char *fmt, ...) {
     // Escaped (text_escape), as every message: a file's name or contents
     // may hold control characters.
     char raw[2048], safe[2048];
+    errors_said++;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(raw, sizeof raw, fmt, ap);
@@ -179,12 +186,23 @@ int cli_parse_amp(const char *s, BackendPrecision *out) {
                           "bf16 or off (--precision is the newer option)", out);
 }
 
+// cli_set_precision without printing: the refusal in e.
+static int set_precision(Backend *be, BackendPrecision p, const char *notice, Err *e) {
+    if (!backend_set_precision(be, p, e)) return EXIT_OK;
+    // (One message, so that ranks that all say it say it once: dist_agree.)
+    if (notice && notice[0]) {
+        char refused[sizeof e->msg];
+        snprintf(refused, sizeof refused, "%s", e->msg);
+        err_set(e, "%s; %s", refused, notice);
+    }
+    return EXIT_USAGE;
+}
+
 int cli_set_precision(Backend *be, BackendPrecision p, const char *notice) {
     Err e;
-    if (!backend_set_precision(be, p, &e)) return EXIT_OK;
-    cli_error("%s", e.msg);
-    if (notice && notice[0]) cli_error("%s", notice);
-    return EXIT_USAGE;
+    const int rc = set_precision(be, p, notice, &e);
+    if (rc) cli_error("%s", e.msg);
+    return rc;
 }
 
 // path relative to the current directory, else to the executable's folder.
@@ -238,10 +256,11 @@ static void print_report(const char *prefix, const char *report) {
     }
 }
 
-// cli_open_model, with -v's report of the device into report (printed now
-// when print and o->verbose).
+// cli_open_model, its error in e rather than printed, with -v's report
+// of the device into report (printed now when print and o->verbose).
 static int open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *info,
-                      char *path_buf, size_t path_len, char *report, size_t report_len, int print) {
+                      char *path_buf, size_t path_len, char *report, size_t report_len, int print,
+                      Err *e) {
     int untrained;
     const char *path = cli_model_path(o, path_buf, path_len, &untrained);
     if (untrained)
@@ -249,13 +268,9 @@ static int open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo 
                 "%s: warning: no trained model (%s); using %s, an UNTRAINED model with random "
                 "weights: its scores mean nothing\n",
                 cli_prog, DEFAULT_MODEL, path);
-    Err e;
     char notice[600];
-    if (backend_open(be, o->device, o->threads, notice, sizeof notice, &e)) {
-        cli_error("%s", e.msg);
-        return EXIT_RUNTIME;
-    }
-    int rc = cli_set_precision(*be, o->precision, notice);
+    if (backend_open(be, o->device, o->threads, notice, sizeof notice, e)) return EXIT_RUNTIME;
+    int rc = set_precision(*be, o->precision, notice, e);
     if (rc) {
         backend_close(*be);
         *be = NULL;
@@ -267,8 +282,7 @@ static int open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo 
     if (print && o->verbose) print_report("", report);
     WeightsInfo local;
     if (!info) info = &local;
-    if (weights_open_model(m, path, *be, info, &e)) {
-        cli_error("%s", e.msg);
+    if (weights_open_model(m, path, *be, info, e)) {
         backend_close(*be);
         *be = NULL;
         return EXIT_RUNTIME;
@@ -280,7 +294,10 @@ static int open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo 
 int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *info,
                    char *path_buf, size_t path_len) {
     char report[DEVICE_REPORT_LEN];
-    return open_model(o, be, m, info, path_buf, path_len, report, sizeof report, 1);
+    Err e;
+    const int rc = open_model(o, be, m, info, path_buf, path_len, report, sizeof report, 1, &e);
+    if (rc) cli_error("%s", e.msg);
+    return rc;
 }
 
 // -v under several ranks: every rank's report, gathered to rank 0, which
@@ -335,25 +352,26 @@ int cli_open_model_ranks(CommonOpts *o, Dist **d, Backend **be, Model **m, char 
     if ((*d)->rank > 0) mine.model = cli_model_path(o, found, sizeof found, &untrained);
     char report[DEVICE_REPORT_LEN] = "";
     int rc = open_model(&mine, be, m, NULL, path_buf, path_len, report, sizeof report,
-                        (*d)->size == 1);
+                        (*d)->size == 1, &e);
     // Features that differ in their last digits between ranks would make
     // a result depend on the rank count: one model, one arithmetic.
     char id[17] = "", arith[64] = "";
     if (!rc && gallery_model_id(*m, id, &e)) {
-        cli_error("%s", e.msg);
         model_free(*m);
         backend_close(*be);
         rc = EXIT_RUNTIME;
     }
     if (!rc) gallery_arithmetic(*be, arith, sizeof arith);
     const uint64_t h = dist_hash(dist_hash(DIST_HASH_START, id, sizeof id), arith, sizeof arith);
-    // (A rank that failed has said why: the others' messages follow.)
+    // A failure every rank met (a missing file, bad weights) is said once,
+    // as one process says it; one of a rank's own (its GPU, a file it
+    // alone cannot read) by that rank, naming it (dist_agree).
     const int failed = dist_agree(*d, rc ? -1 : 0, &e) != 0;
     if (failed ||
         dist_check_same(*d, "the model or the arithmetic it computes in (--model, --letterbox, "
                             "--device, --precision, NVIDIA_TF32_OVERRIDE)", h, &e) ||
         (o->verbose && (*d)->size > 1 && print_rank_reports(*d, report, &e))) {
-        if (!rc && e.msg[0]) cli_error("%s", e.msg);
+        if (e.msg[0]) cli_error("%s", e.msg);
         if (!rc) {
             model_free(*m);
             backend_close(*be);

@@ -91,7 +91,9 @@ int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *in
 // no launcher did), this rank's device and threads as train takes them
 // (dist_device, dist_threads), and the model (rank 0 alone warning of an
 // untrained one). Every rank fails when any does, or when their models or
-// arithmetics differ (rank 0 says so); then all is closed. The exit status.
+// arithmetics differ (rank 0 says so); then all is closed. A failure is
+// said as dist_agree says it: once, by rank 0, when every rank met it,
+// else by the rank that met it, naming it. The exit status.
 int cli_open_model_ranks(CommonOpts *o, Dist **d, Backend **be, Model **m, char *path_buf,
                          size_t path_len);
 // The exit status of a command that failed, stopped by signal sig (0: none).
@@ -122,6 +124,9 @@ void cli_usage_hint(const char *command);
 
 // "prog: message" on stderr, escaped (text_escape).
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// How many messages cli_error printed: none on a rank that left a failure
+// it shared to another to say (dist_agree).
+int cli_errors_said(void);
 
 extern const char *cli_prog;
 

@@ -61,8 +61,9 @@ static int run_command(const Command *cmd, int argc, char **argv) {
     }
     argv[0] = (char *)cmd->name;
     int rc = cmd->run(argc, argv);
-    // A usage error was said in one line; where to read more follows.
-    if (rc == EXIT_USAGE) cli_usage_hint(cmd->name);
+    // A usage error was said in one line; where to read more follows, from
+    // the process that said it (of several ranks that all refused, rank 0).
+    if (rc == EXIT_USAGE && cli_errors_said()) cli_usage_hint(cmd->name);
     return check_stdout(rc);
 }
 

@@ -17,6 +17,8 @@
 #     warned of once, by rank 0, in index and eval.
 #  7. -v: rank 0 prints every rank's device, in rank order, each line
 #     naming its rank; ranks that say the same, once.
+#  8. A model that does not open: a failure every rank meets is said once,
+#     as one process says it; one rank's own, by that rank, naming it.
 . tests/shlib.sh
 data=$OMNIGLOT
 [ -d "$data/images_evaluation" ] || { echo "SKIP: $data is absent"; exit 77; }
@@ -175,4 +177,43 @@ mpirun --oversubscribe --bind-to none -np 1 ./siamese index "${v[@]}" --device c
     >"$T/v.out" 2>"$T/v.err" || { cat "$T/v.err"; fail "index -v, 2 ranks with other threads"; }
 printf 'siamese: rank %s\n' "0 of 2: $cpu_line" "1 of 2: device cpu, 2 threads; precision fp32 (this device has no TF32)" |
     cmp -s - "$T/v.err" || { cat "$T/v.err"; fail "index -v, 2 ranks on other devices: not a line each, in rank order"; }
+
+# 8. A model every rank fails to open (missing, not weights, a precision
+# the CPU does not compute in): one process's lines, once, and its exit
+# status (every rank said them; the usage error's hint too). The program's
+# lines are those beginning "siamese: " or "'siamese" (mpirun adds its own).
+ours() { grep -E "^(siamese: |'siamese )" "$1"; }
+# shared_failure NAME STATUS ARGS...: 2 ranks fail as one process does
+shared_failure() {
+    local name=$1 want=$2 got
+    shift 2
+    ./siamese "$@" >/dev/null 2>"$T/$name.1.err"
+    got=$?
+    [ $got = "$want" ] || { cat "$T/$name.1.err"; fail "$name, 1 process: exit status $got, not $want"; }
+    timeout 120 mpirun --oversubscribe --bind-to none -np 2 ./siamese "$@" >/dev/null 2>"$T/$name.2.err"
+    got=$?
+    [ $got = "$want" ] || { cat "$T/$name.2.err"; fail "$name, 2 ranks: exit status $got, not $want"; }
+    ours "$T/$name.2.err" | cmp -s - "$T/$name.1.err" ||
+        { cat "$T/$name.2.err"; fail "$name, 2 ranks: not one process's lines, once"; }
+}
+echo "not weights" >"$T/bad.h5"
+shared_failure "index, a missing model" 1 index --model "$T/missing.h5" --device cpu --threads 1 --synthetic 10 --out "$T/f.h5"
+shared_failure "eval, a file that is not weights" 1 eval --model "$T/bad.h5" --device cpu --threads 1 --ways 5 --episodes 10 "$T/ev"
+shared_failure "eval, bf16 on the CPU" 2 eval --model "$tiny" --device cpu --threads 1 --precision bf16 "$T/ev"
+[ -e "$T/f.h5" ] && fail "index of a missing model wrote its file"
+# A failure of one rank's own (through mpirun's several command lines: a
+# file that rank alone cannot read, its GPU in the wild): said by that
+# rank, naming it, and rank 0 names it when it did not fail itself.
+missing=$(ours "$T/index, a missing model.1.err" | sed 's/^siamese: //')
+ok=(index --model "$tiny" --device cpu --threads 1 --synthetic 10 --out "$T/f.h5")
+bad=(index --model "$T/missing.h5" --device cpu --threads 1 --synthetic 10 --out "$T/f.h5")
+timeout 120 mpirun --oversubscribe --bind-to none -np 1 ./siamese "${ok[@]}" : -np 1 ./siamese "${bad[@]}" \
+    >/dev/null 2>"$T/own1.err" && fail "index, rank 1's model missing: exit 0"
+printf 'siamese: %s\n' "rank 1 failed (its message says why): every rank stopped" "rank 1: $missing" |
+    cmp -s - <(ours "$T/own1.err" | LC_ALL=C sort) || { cat "$T/own1.err"; fail "index, rank 1's model missing: not said once by rank 1, naming it"; }
+timeout 120 mpirun --oversubscribe --bind-to none -np 1 ./siamese "${bad[@]}" : -np 1 ./siamese "${ok[@]}" \
+    >/dev/null 2>"$T/own0.err" && fail "index, rank 0's model missing: exit 0"
+printf 'siamese: rank 0: %s\n' "$missing" | cmp -s - <(ours "$T/own0.err") ||
+    { cat "$T/own0.err"; fail "index, rank 0's model missing: not said once by rank 0, naming it"; }
+[ -e "$T/f.h5" ] && fail "index with a rank's model missing wrote its file"
 finish
