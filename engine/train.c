@@ -982,13 +982,18 @@ static int step_end_failed(Run *r) {
 // every time, so every epoch is measured on the same pairs and the best
 // checkpoint is chosen on a fair comparison (the original draws new random
 // validation pairs each epoch). Pipelined as the training steps: batch b is
-// read after b+1 is queued. Returns 1 when stopped by the user, -1 on error.
-static int validate_pairs(Run *r, double *loss, double *acc) {
+// read after b+1 is queued. A pass before the loop tells the front its
+// progress (stage: what it is; NULL in the epochs, whose pass is short
+// beside their steps). Returns 1 when stopped by the user, -1 on error.
+static int validate_pairs(Run *r, double *loss, double *acc, const char *stage) {
     loader_start(r->val_l, 0, r->val_steps, r->val_steps);
     double ls = 0, as = 0;
     for (long b = 0; b <= r->val_steps; b++) {
         const LoaderBatch *lb = NULL;
         int slot = -1;
+        if (stage)
+            emit(r, &(TrainEvent){.kind = TRAIN_EV_PREPARE, .message = stage, .batch = b,
+                                  .batches = r->val_steps});
         DistVote v = {.stop = b < r->val_steps && user_stop(r)};
         if (b < r->val_steps && !v.stop) {
             if (loader_next(r->val_l, &lb, r->e)) v.failed = 1;
@@ -1010,10 +1015,10 @@ static int validate_pairs(Run *r, double *loss, double *acc) {
 // Validation in the training precision, but tf32 (what predict uses by
 // default) for a bf16 run: it measures the weights as predict will use
 // them, and its losses compare with those of a tf32 run.
-static int validate(Run *r, double *loss, double *acc) {
-    if (r->precision != BACKEND_BF16) return validate_pairs(r, loss, acc);
+static int validate(Run *r, double *loss, double *acc, const char *stage) {
+    if (r->precision != BACKEND_BF16) return validate_pairs(r, loss, acc, stage);
     if (backend_set_precision(r->be, BACKEND_TF32, r->e)) return -1;
-    int rc = validate_pairs(r, loss, acc);
+    int rc = validate_pairs(r, loss, acc, stage);
     if (backend_set_precision(r->be, r->precision, r->e)) return -1;
     return rc;
 }
@@ -1145,7 +1150,7 @@ static int run_epoch(Run *r) {
     const double pairs_per_sec =
         train_seconds > 0 ? (double)(r->steps - first) * P / train_seconds : 0;
     double val_loss = 0, val_acc = 0;
-    int v = validate(r, &val_loss, &val_acc);
+    int v = validate(r, &val_loss, &val_acc, NULL);
     if (v < 0) return -1;
     if (v > 0) return stop_now(r) ? -1 : 1;
     // (Rank 0 writes the files: the others must not go on if it failed.)
@@ -1153,6 +1158,22 @@ static int run_epoch(Run *r) {
                       end_epoch(r, p->loss_sum / r->steps, p->acc_sum / r->steps, val_loss, val_acc,
                                 lr, pairs_per_sec, now_s() - t0),
                       r->e);
+}
+
+// Before the first step of a run from --model-path weights: their
+// validation loss, on the pairs every epoch is measured on, so the epochs
+// of a fine-tuning run compare with where it started. (Random weights score
+// about ln 2, and a resumed run has its epochs' history: neither is
+// measured.) Returns 0, 1 when stopped by the user, -1 on error.
+static int validate_start(Run *r) {
+    const TrainConfig *c = r->c;
+    if (!c->model_path || c->resume) return 0;
+    double loss = 0, acc = 0;
+    const int rc = validate(r, &loss, &acc, "validation batches of the --model-path weights");
+    if (rc) return rc;
+    say(r, "--model-path %s before training: validation loss %.4f, accuracy %.1f%%",
+        c->model_path, loss, 100 * acc);
+    return 0;
 }
 
 static void config_rows(Run *r) {
@@ -1360,8 +1381,11 @@ int train_run(const TrainConfig *c, TrainCallback cb, void *ctx, TrainControl *c
     if (!r.dist) dist_solo(r.dist = &r.solo);
     int rc = dist_agree(r.dist, run_setup(&r), e);
     if (!rc) rc = join_ranks(&r);
+    int start = 0;  // validate_start's: 1 stopped by the user, -1 failed
     if (!rc && c->loader_benchmark > 0) {
         rc = bench_loader(&r, c->loader_benchmark);
+    } else if (!rc && (start = validate_start(&r)) != 0) {
+        rc = start < 0 || stop_now(&r) ? -1 : 0;
     } else if (!rc) {
         TrainEvent ev = {.kind = TRAIN_EV_RUN_START, .epoch = r.p.epoch + 1, .batch = r.p.batch,
                          .batches = r.steps, .lr = r.lr_curve[r.p.epoch],

@@ -32,7 +32,8 @@ report() {
         --hidden "$2" --input-shape 32 --batch-size 2 --steps-per-epoch 1 --val-steps 1 --epochs 1 \
         --threads 1 --workers 1 --plain --model-path "$T/$1.h5" --save-dir "$T/logs_$1_$2" \
         >"$T/out" 2>&1 || { cat "$T/out"; fail "train --model-path $1.h5 --hidden $2"; }
-    grep -e "--model-path $T/$1.h5" -e '^  not loaded: ' "$T/out" | sed "s|$T/||" >"$T/report"
+    grep -e "^--model-path $T/$1.h5: " -e '^  not loaded: ' -e "^note: --model-path $T/$1.h5 " \
+        "$T/out" | sed "s|$T/||" >"$T/report"
 }
 # expect_report FILE HIDDEN LINE...: the report is those lines.
 expect_report() {
