@@ -544,14 +544,20 @@ static int open_dataset(Run *r) {
 // (the shipped compact, inverted model under the default vgg16 loads one
 // layer of 17; or it loads and then sees other inputs), the options that
 // build the file's model.
-static void note_model_path_options(Run *r, const ModelSpec *want) {
+static void note_model_path_options(Run *r, const ModelSpec *want, const WeightsReport *rep) {
     WeightsInfo info;
     Err ie;
     if (weights_inspect(r->c->model_path, &info, &ie)) return;
-    const ModelSpec *f = &info.spec;
+    ModelSpec *f = &info.spec;
     char opts[256] = "", desc[96];
     size_t n = 0;
-    if (memcmp(f->widths, want->widths, sizeof f->widths) || f->hidden != want->hidden) {
+    // A file without Dense layers does not say the hidden width: any fits.
+    if (!info.hidden_known) f->hidden = want->hidden;
+    // The widths matter when a layer of the file did not fit: one that
+    // loaded whole has this run's shapes (and a partial file does not say
+    // the missing layers' shapes).
+    if (rep->n_misfit &&
+        (memcmp(f->widths, want->widths, sizeof f->widths) || f->hidden != want->hidden)) {
         model_spec_describe(f, desc, sizeof desc);
         if (!strcmp(desc, "vgg16") || !strcmp(desc, "compact"))
             n += snprintf(opts + n, sizeof opts - n, " --backbone %s", desc);
@@ -604,7 +610,7 @@ static int build_model(Run *r) {
                 rep.n_loaded ? names : "(none)");
             free(names);
             for (int i = 0; i < rep.n_skipped; i++) say(r, "  not loaded: %s", rep.skipped[i]);
-            note_model_path_options(r, &want);
+            note_model_path_options(r, &want, &rep);
         }
     }
     if (model_enable_training(r->m, r->e)) return -1;

@@ -260,13 +260,34 @@ static int wfile_open(WFile *f, const char *path, Err *e) {
     int nd = 0;
     for (int i = 0; i < f->n_layers; i++)
         if (f->layers[i].rank0 == 2 && nd < 2) f->dense[nd++] = i;
-    if (nd == 1) {  // a lone Dense layer: decide its role by its width
-        if (f->layers[f->dense[0]].dims0[1] == 1) {
-            f->dense[1] = f->dense[0];
-            f->dense[0] = -1;
-        }
+    // A lone Dense layer (a partial file for train --model-path) does not
+    // say which of the two it is: the output layer has 1 unit, so a layer
+    // of 1 unit is taken for it, any other for the hidden layer. (Only a
+    // model whose hidden layer has 1 unit too can tell otherwise:
+    // wfile_place_lone_dense.)
+    if (nd == 1 && f->layers[f->dense[0]].dims0[1] == 1) {
+        f->dense[1] = f->dense[0];
+        f->dense[0] = -1;
     }
     return 0;
+}
+
+// A lone Dense layer of 1 unit is also the shape of the hidden layer of a
+// model with 1 hidden unit: given the model, the layer takes the one role
+// whose kernel shape it has (when it has both, or neither, wfile_open's
+// guess stands, and a misfit is reported against that role).
+static void wfile_place_lone_dense(WFile *f, const Model *m) {
+    if ((f->dense[0] >= 0) == (f->dense[1] >= 0)) return;  // both or none
+    const int lone = f->dense[0] >= 0 ? f->dense[0] : f->dense[1];
+    const FileLayer *fl = &f->layers[lone];
+    int fits[2] = {0, 0}, k = 0;
+    for (int i = 0; i < m->n_layers && k < 2; i++)
+        if (m->layers[i].kind == LAYER_DENSE)
+            fits[k++] = fl->dims0[0] == (hsize_t)m->layers[i].C &&
+                        fl->dims0[1] == (hsize_t)m->layers[i].K;
+    if (fits[0] == fits[1]) return;
+    f->dense[0] = fits[0] ? lone : -1;
+    f->dense[1] = fits[1] ? lone : -1;
 }
 
 static FileLayer *wfile_layer(WFile *f, const char *name) {
@@ -345,7 +366,10 @@ int weights_inspect(const char *path, WeightsInfo *info, Err *e) {
     const FileLayer *hid = f.dense[0] >= 0 ? &f.layers[f.dense[0]] : NULL;
     const FileLayer *out = f.dense[1] >= 0 ? &f.layers[f.dense[1]] : NULL;
     info->has_head = hid && out;
+    // The hidden width is the hidden layer's output, and the output layer's input.
     if (hid) s->hidden = (int)hid->dims0[1];
+    else if (out) s->hidden = (int)out->dims0[0];
+    info->hidden_known = hid || out;
     hid_t r = f.root;
     int v;
     if (!h5attr_read_int(r, "siamese_input_size", &v) || !h5attr_read_int(f.file, "siamese_input_size", &v)) {
@@ -486,6 +510,7 @@ static void report_skip(WeightsReport *rep, const char *fmt, const char *a, cons
 int weights_load(Model *m, const char *path, int strict, WeightsReport *rep, Err *e) {
     WFile f;
     if (wfile_open(&f, path, e)) return -1;
+    wfile_place_lone_dense(&f, m);
     if (rep) memset(rep, 0, sizeof *rep);
     float *host = malloc(m->n_params * sizeof(float));
     if (!host) {
@@ -544,10 +569,12 @@ int weights_load(Model *m, const char *path, int strict, WeightsReport *rep, Err
                 snprintf(msg, sizeof msg, "bias shape is %s, expected %s",
                          fmt_dims(got, sizeof got, brank, bd), fmt_dims(want, sizeof want, 1, &bw));
             }
-            if (strict)
+            if (strict) {
                 rc = err_set(e, "%s: layer '%s': %s", path, fl->name, msg);
-            else
+            } else {
+                if (rep) rep->n_misfit++;
                 report_skip(rep, "%s: %s", fl->name, msg);
+            }
             H5Gclose(g);
             continue;
         }

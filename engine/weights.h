@@ -10,8 +10,9 @@
 //                             block1_conv1_W_1:0 (Keras 1): conv (3,3,cin,cout),
 //                             dense (in,out), bias (out)
 // Layers match by name and the weights inside a layer by position, as Keras
-// does. The two Dense layers match by shape (their names differ between
-// Keras versions: dense_1/dense_2 in 2.1.5, dense/dense_1 in tf-keras).
+// does. The two Dense layers match by position (their names differ between
+// Keras versions: dense_1/dense_2 in 2.1.5, dense/dense_1 in tf-keras); a
+// partial file's lone Dense layer by its shape (weights.c: wfile_open).
 //
 // Our files add root attributes siamese_input_size, siamese_letterbox and
 // siamese_invert (how the model's inputs were made), and an optional
@@ -29,6 +30,7 @@ typedef struct WeightsInfo {
     ModelSpec spec;        // widths, hidden, input size and preprocessing
     int has_backbone;      // all 13 conv layers present
     int has_head;          // both Dense layers present
+    int hidden_known;      // a Dense layer gives spec.hidden (else it is VGG16's 512)
     int input_size_known;  // 1 when the file records it (ours); else inferred
     char keras_version[32];  // escaped (text_escape), as every string from the file
 } WeightsInfo;
@@ -37,8 +39,10 @@ typedef struct WeightsInfo {
 // the names are escaped (text_escape).
 typedef struct WeightsReport {
     int n_loaded, n_skipped;
+    int n_misfit;  // of the skipped, layers of the file whose shapes are not the model's
     char loaded[MODEL_MAX_LAYERS][64];
-    char skipped[MODEL_MAX_LAYERS][160];  // "dense_1: not in the file", "x: shape ..."
+    // "hidden Dense layer: not in the file", "dense_1: kernel shape is (9,8), expected (8,8)"
+    char skipped[MODEL_MAX_LAYERS][160];
 } WeightsReport;
 
 // A training state saved beside the weights: free text "key=value" lines
