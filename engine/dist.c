@@ -289,6 +289,47 @@ int dist_vote(Dist *d, DistVote *v, Err *e) {
     return rc;
 }
 
+int dist_gather_groups(Dist *d, const char *report, DistGroup **groups, int *n, Err *e) {
+    char mine[DIST_REPORT_BYTES] = "", *all = NULL;
+    size_t *bytes = NULL;
+    DistGroup *g = NULL;
+    snprintf(mine, sizeof mine, "%s", report);
+    *groups = NULL;
+    *n = 0;
+    if (d->rank == 0) {
+        all = malloc((size_t)d->size * sizeof mine);
+        bytes = malloc(d->size * sizeof *bytes);
+        g = malloc(d->size * sizeof *g);
+        for (int r = 0; all && bytes && r < d->size; r++) bytes[r] = sizeof mine;
+    }
+    // (Out of memory on rank 0: the others are sent nowhere; said by the
+    // agreement every rank takes part in.)
+    int ok = d->rank > 0 || (all && bytes && g);
+    if (dist_agree(d, ok ? 0 : err_set(e, "out of memory"), e) ||
+        dist_gather_bytes(d, mine, sizeof mine, all, bytes, e))
+        ok = 0;
+    for (int r = 0, last; ok && d->rank == 0 && r < d->size; r = last + 1) {
+        const char *text = all + (size_t)r * sizeof mine;
+        for (last = r; last + 1 < d->size && !strcmp(all + (size_t)(last + 1) * sizeof mine, text);)
+            last++;
+        DistGroup *group = &g[(*n)++];
+        group->first = r;
+        group->last = last;
+        memcpy(group->report, text, sizeof mine);
+    }
+    free(all);
+    free(bytes);
+    if (ok && d->rank == 0) *groups = g;
+    else free(g);
+    if (!ok) *n = 0;
+    return ok ? 0 : -1;
+}
+
+void dist_group_ranks(const DistGroup *g, char *out, size_t len) {
+    if (g->last > g->first) snprintf(out, len, "ranks %d-%d", g->first, g->last);
+    else snprintf(out, len, "rank %d", g->first);
+}
+
 // Every rank's hash (malloc'ed, size of them), or NULL with e filled.
 static uint64_t *gather_hashes(Dist *d, uint64_t hash, Err *e) {
     double mine[2];

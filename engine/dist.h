@@ -178,6 +178,21 @@ int dist_broadcast(Dist *d, void *buf, size_t bytes, Err *e);
 int dist_gather_bytes(Dist *d, const void *mine, size_t mine_bytes, void *all,
                       const size_t *bytes, Err *e);
 
+// Every rank's report (a line or a few: its device), gathered to rank 0 in
+// rank order, ranks in a row with the same report as one group (CPU ranks,
+// where every rank says the same), so that rank 0 can show all of them,
+// each naming its ranks, in a few lines. Collective. On rank 0 *groups
+// (malloc'ed) holds *n groups; the other ranks get NULL and 0. A report is
+// cut at DIST_REPORT_BYTES - 1 bytes.
+#define DIST_REPORT_BYTES 1024
+typedef struct DistGroup {
+    int first, last;  // the ranks [first, last]
+    char report[DIST_REPORT_BYTES];
+} DistGroup;
+int dist_gather_groups(Dist *d, const char *report, DistGroup **groups, int *n, Err *e);
+// A group's ranks for the user: "rank 1", "ranks 0-3".
+void dist_group_ranks(const DistGroup *g, char *out, size_t len);
+
 // Fails on every rank unless every rank has the same hash of what (a noun
 // for the message, "the dataset"); the message names the ranks that differ.
 int dist_check_same(Dist *d, const char *what, uint64_t hash, Err *e);

@@ -340,8 +340,6 @@ int train_config_from_checkpoint(TrainConfig *c, const char *path, Err *e) {
 
 // ---- the run -------------------------------------------------------------------
 
-#define CONFIG_ROWS 40  // rows config_rows can add
-
 // The step whose results are not read yet (see the top).
 typedef struct Pipeline {
     int unread;                        // 1: a step is queued and unread, in `slot`
@@ -381,8 +379,10 @@ typedef struct Run {
     Progress p;
     double *hist_loss, *hist_val;   // per logged epoch
     int n_hist;
-    char *rows[CONFIG_ROWS][2];  // the configuration table (malloc'ed)
-    int n_rows;
+    char *(*rows)[2];    // the configuration table (malloc'ed, each string too)
+    int n_rows, cap_rows;
+    DistGroup *devices;  // every rank's device, ranks with the same in a row as one (rank 0)
+    int n_devices;
     WeightsState resume_state;
     Pipeline pipe;
 } Run;
@@ -426,7 +426,14 @@ static void say_lines(Run *r, const char *text) {
 // A row of the configuration table; dropped when memory runs out.
 static void row(Run *r, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void row(Run *r, const char *key, const char *fmt, ...) {
-    if (r->n_rows >= CONFIG_ROWS) return;
+    // (A row a group of ranks' devices: as many as the ranks.)
+    if (r->n_rows == r->cap_rows) {
+        const int cap = r->cap_rows ? 2 * r->cap_rows : 40;
+        void *more = realloc(r->rows, cap * sizeof *r->rows);
+        if (!more) return;
+        r->rows = more;
+        r->cap_rows = cap;
+    }
     va_list ap;
     va_start(ap, fmt);
     char *k = strdup(key), *v = str_vprintf(fmt, ap);
@@ -1204,12 +1211,19 @@ static void config_rows(Run *r) {
     row(r, "save_dir", "%s", c->save_dir);
     if (c->patience) row(r, "patience", "%d", c->patience);
     else row(r, "patience", "off");
-    row(r, "device", "%s", r->be->desc);
     if (r->dist->size > 1) {
         int first, n;
         dist_share(r->dist, r->pairs, &first, &n);
         row(r, "ranks", "%d (data-parallel, %d%s pairs of a step each)", r->dist->size, n,
             r->pairs % r->dist->size ? " or fewer" : "");
+    }
+    // Under several ranks a row for each group of ranks on the same kind of
+    // device ("device (ranks 0-3)": CPU ranks; a row a rank on GPUs).
+    for (int i = 0; i < r->n_devices; i++) {
+        char key[64] = "device", ranks[32];
+        dist_group_ranks(&r->devices[i], ranks, sizeof ranks);
+        if (r->dist->size > 1) snprintf(key, sizeof key, "device (%s)", ranks);
+        row(r, key, "%s", r->devices[i].report);
     }
     row(r, "precision", "%s%s%s%s", backend_precision_describe(r->precision),
         r->be->precision_note[0] ? " (" : "", r->be->precision_note,
@@ -1251,10 +1265,15 @@ static void run_free(Run *r) {
         free(r->rows[i][0]);
         free(r->rows[i][1]);
     }
+    free(r->rows);
+    free(r->devices);
     weights_state_free(&r->resume_state);
 }
 
-static int run_setup(Run *r) {
+// The setup's first part: this rank's device and the model. The ranks
+// agree that it went well before they gather their devices for the table
+// (a collective that a rank which failed would not reach).
+static int open_device(Run *r) {
     const TrainConfig *c = r->c;
     char notice[600], device[64];
     dist_device(r->dist, c->device, device, sizeof device);
@@ -1271,7 +1290,11 @@ static int run_setup(Run *r) {
     // dataset scan, which decodes every image (minutes on a large folder):
     // a file that is not weights, or whose weights are not numbers (NaN,
     // integers), fails now.
-    if (build_model(r)) return -1;
+    return build_model(r);
+}
+
+static int run_setup(Run *r) {
+    const TrainConfig *c = r->c;
     if (open_dataset(r)) return -1;
     r->decay = !strcmp(c->lr_decay, "step") ? LR_STEP : LR_COS;
     r->steps = c->steps_per_epoch > 0 ? c->steps_per_epoch : r->n_train / c->batch_size;
@@ -1379,7 +1402,10 @@ int train_run(const TrainConfig *c, TrainCallback cb, void *ctx, TrainControl *c
     Run r = {.c = c, .cb = cb, .ctx = ctx, .ctl = ctl, .e = e, .t_start = now_s()};
     r.dist = c->dist;
     if (!r.dist) dist_solo(r.dist = &r.solo);
-    int rc = dist_agree(r.dist, run_setup(&r), e);
+    int rc = dist_agree(r.dist, open_device(&r), e);
+    // Every rank's device in the table, on rank 0 (one process: its own).
+    if (!rc) rc = dist_gather_groups(r.dist, r.be->desc, &r.devices, &r.n_devices, e);
+    if (!rc) rc = dist_agree(r.dist, run_setup(&r), e);
     if (!rc) rc = join_ranks(&r);
     int start = 0;  // validate_start's: 1 stopped by the user, -1 failed
     if (!rc && c->loader_benchmark > 0) {

@@ -240,7 +240,7 @@ const char *cli_model_path(const CommonOpts *o, char *buf, size_t len, int *untr
 // What -v says of the device be (notice: backend_open's reason for taking
 // the CPU under --device auto, or ""): one or two lines, each ending in
 // '\n', without the program's name.
-#define DEVICE_REPORT_LEN 1024
+#define DEVICE_REPORT_LEN DIST_REPORT_BYTES  // (gathered whole under ranks)
 static void device_report(const Backend *be, const char *notice, char *buf, size_t len) {
     const char *why = be->precision_note;
     snprintf(buf, len, "%s%sdevice %s; precision %s%s%s%s\n", notice, notice[0] ? "\n" : "",
@@ -306,31 +306,17 @@ int cli_open_model(const CommonOpts *o, Backend **be, Model **m, WeightsInfo *in
 // and ranks with the same report in a row once ("ranks 0-3 of 4: device
 // cpu, ...": CPU ranks, where every rank would say the same). Collective.
 static int print_rank_reports(Dist *d, const char *report, Err *e) {
-    char mine[DEVICE_REPORT_LEN] = "", *all = NULL;
-    size_t *bytes = NULL;
-    snprintf(mine, sizeof mine, "%s", report);
-    if (d->rank == 0) {
-        all = malloc((size_t)d->size * sizeof mine);
-        bytes = malloc(d->size * sizeof *bytes);
-        // (Out of memory on rank 0: the others are sent nowhere; said
-        // below, after the gather every rank takes part in.)
-        for (int r = 0; all && bytes && r < d->size; r++) bytes[r] = sizeof mine;
+    DistGroup *groups;
+    int n;
+    if (dist_gather_groups(d, report, &groups, &n, e)) return -1;
+    for (int i = 0; i < n; i++) {
+        char ranks[32], prefix[64];
+        dist_group_ranks(&groups[i], ranks, sizeof ranks);
+        snprintf(prefix, sizeof prefix, "%s of %d: ", ranks, d->size);
+        print_report(prefix, groups[i].report);
     }
-    int ok = d->rank > 0 || (all && bytes);
-    if (dist_agree(d, ok ? 0 : (err_set(e, "out of memory"), -1), e)) ok = 0;
-    else if (dist_gather_bytes(d, mine, sizeof mine, all, bytes, e)) ok = 0;
-    for (int r = 0, last; ok && d->rank == 0 && r < d->size; r = last + 1) {
-        const char *text = all + (size_t)r * sizeof mine;
-        for (last = r; last + 1 < d->size && !strcmp(all + (size_t)(last + 1) * sizeof mine, text);)
-            last++;
-        char prefix[64];
-        if (last > r) snprintf(prefix, sizeof prefix, "ranks %d-%d of %d: ", r, last, d->size);
-        else snprintf(prefix, sizeof prefix, "rank %d of %d: ", r, d->size);
-        print_report(prefix, text);
-    }
-    free(all);
-    free(bytes);
-    return ok ? 0 : -1;
+    free(groups);
+    return 0;
 }
 
 int cli_open_model_ranks(CommonOpts *o, Dist **d, Backend **be, Model **m, char *path_buf,

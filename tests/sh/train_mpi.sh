@@ -4,8 +4,9 @@
 #     fine-tuning the shipped model's convolutions at 32 px with a new head):
 #     the train and validation loss curves agree to a relative 1e-5, the
 #     final weights to 1e-5; the validation loss fell (the curves mean
-#     something); rank 0 alone prints. 1 rank under mpirun is bit for bit
-#     the single process.
+#     something); rank 0 alone prints, its table showing every rank's
+#     device (ranks in a row on the same device as one row, "device (ranks
+#     0-2)"). 1 rank under mpirun is bit for bit the single process.
 #  2. A run stopped by 2 ranks and resumed by 3 is the same run.
 #  3. SIGTERM to one rank (not rank 0): every rank stops at the same step,
 #     one checkpoint, exit 143, and the run resumes. SIGTERM to mpirun (as
@@ -16,7 +17,8 @@
 #     it after SIAMESE_DIST_TIMEOUT and the job ends.
 #  5. Errors: ranks that disagree about the data, fewer pairs than ranks, and
 #     a build without MPI under mpirun, each told once, with a status; and
-#     the commands that run in one process refuse several.
+#     the commands that run in one process refuse several. Ranks on devices
+#     that differ get a row each in the table.
 . tests/shlib.sh
 data=$OMNIGLOT
 [ -d "$data/images_background" ] || { echo "SKIP: $data is absent"; exit 77; }
@@ -62,6 +64,9 @@ for n in 2 3; do
     same_run "$T/one" "$T/n$n" "1 process vs $n ranks"
     grep -q "$n ranks; gradients summed by MPI" "$T/n$n.log" || fail "$n ranks: no line saying how gradients are summed"
     grep -q "|  *ranks | $n (data-parallel" "$T/n$n.log" || fail "$n ranks: not in the configuration table"
+    # Every rank's device, ranks on the same one in a row (rank 0's alone before).
+    grep -q "|  *device (ranks 0-$((n - 1))) |  *cpu, 1 thread|$" "$T/n$n.log" && ! grep -q "|  *device | " "$T/n$n.log" ||
+        { grep device "$T/n$n.log"; fail "$n ranks: the table does not name every rank's device"; }
     [ "$(grep -c '^Configurations:' "$T/n$n.log")" = 1 ] && [ "$(grep -c '^Epoch 10/10' "$T/n$n.log")" = 1 ] ||
         fail "$n ranks: rank 0 alone must print"
 done
@@ -142,6 +147,16 @@ mpirun --oversubscribe -np 1 ./siamese train "${tiny[@]}" --epochs 1 --save-dir 
     -np 1 ./siamese train "${tiny[@]}" --epochs 1 --save-dir "$T/x" --dataset "$T/other" >"$T/x.log" 2>&1 &&
     fail "ranks with different data: exit status 0"
 [ "$(grep -c 'rank 1 differs from rank 0 in the dataset' "$T/x.log")" = 1 ] || { cat "$T/x.log"; fail "different data: not told once"; }
+# Ranks on devices that differ (other thread counts here, through
+# mpirun's several command lines: GPUs in the wild): a row each in the
+# table, naming its rank, in rank order (only rank 0's before). (Their
+# options differ too: --threads rounds sums otherwise, so the job stops.)
+mpirun --oversubscribe --bind-to none -np 1 ./siamese train "${tiny[@]}" --epochs 1 --save-dir "$T/w" : \
+    -np 1 ./siamese train "${tiny[@]}" --epochs 1 --save-dir "$T/w" --threads 2 >"$T/w.log" 2>&1 &&
+    fail "ranks with other thread counts: exit status 0"
+printf '|%25s | %40s|\n' "device (rank 0)" "cpu, 1 thread" "device (rank 1)" "cpu, 2 threads" |
+    cmp -s - <(grep "^| *device" "$T/w.log") || { cat "$T/w.log"; fail "ranks on other devices: not a row each, in rank order"; }
+[ "$(grep -c 'rank 1 differs from rank 0 in the options' "$T/w.log")" = 1 ] || { cat "$T/w.log"; fail "other thread counts: not told once"; }
 # More ranks than pairs: told once.
 mpi 3 ./siamese train "${tiny[@]}" --batch-size 1 --epochs 1 --save-dir "$T/y" >"$T/y.log" 2>&1 && fail "3 ranks, 2 pairs: exit 0"
 [ "$(grep -c 'fewer than the 3 ranks' "$T/y.log")" = 1 ] || { cat "$T/y.log"; fail "3 ranks, 2 pairs: not told once"; }
