@@ -56,7 +56,9 @@
 #               itself on a machine without a GPU.
 # Environment: GPU_CHECK_BUDGET (seconds, default 560), PYTHON (python3),
 # GPU_CHECK_DEVICE (cuda), GPU_CHECK_SKIP (a comma-separated list of steps
-# to leave out of a short rerun: training, data-parallel, bf16-acts),
+# to leave out of a short rerun: training, data-parallel, bf16-acts, and
+# switches and torch-profile, which no check's verdict depends on: without
+# those two every check still runs, in about 250 s),
 # GPU_CHECK_TORCH_COMPILE=1 (time torch.compile too: about 30 s more, and
 # no goal compares with it, so it is left out by default).
 set -u
@@ -440,6 +442,10 @@ SWITCHES=(
 )
 switches() {
     section "4. the CUDA backend's switches: parity, VGG16 training and inference speed each"
+    if skip switches; then
+        echo "(left out: GPU_CHECK_SKIP)"
+        return
+    fi
     if [ $DRY = 1 ]; then
         echo "(dry run: the switches are the CUDA backend's; nothing to compare on the CPU)"
         return
@@ -498,6 +504,10 @@ torch_profile() {
     local tb=$1 p
     shift
     section "6. where PyTorch's training step goes: torch.profiler, eager channels_last"
+    if skip torch-profile; then
+        echo "(left out: GPU_CHECK_SKIP)"
+        return
+    fi
     if ! "$PY" -c "import torch" 2>/dev/null; then
         echo "$PY cannot import torch"
         return
