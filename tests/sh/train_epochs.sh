@@ -5,7 +5,10 @@
 # exactly the epochs whose validation loss beat every earlier one, and
 # early stopping after --patience epochs without such an improvement, with
 # the best epoch's weights in best_epoch_weights.h5. The same seed gives the
-# same run, so run B (with --patience) repeats run A's first epochs.
+# same run, so run B (with --patience) repeats run A's first epochs. Run D,
+# stopped after every epoch and resumed, keeps the best epoch, the epochs
+# since it, --patience and --save-period across its resumes: it saves and
+# stops as run C, the same run uninterrupted.
 . tests/shlib.sh
 data=$OMNIGLOT
 [ -d "$data/images_background" ] || { echo "SKIP: $data is absent"; exit 77; }
@@ -59,4 +62,30 @@ else
         fail "best_epoch_weights.h5 scores '$b', epoch $best's checkpoint '$(score_pairs "$T"/b/ep00"$best"-*.h5)'"
     [ "$b" != "$(score_pairs "$T"/b/ep00"$stop"-*.h5)" ] || fail "epochs $best and $stop score alike: the comparison tests nothing"
 fi
+
+# Across resumes: run C (seed 1, 8 epochs) improves at epochs 1, 2 and 4
+# only, so --patience 3 stops it after epoch 7; run D is run C stopped after
+# every epoch (--stop-after-steps 3) and resumed, 7 runs in all.
+cargs=("${args[@]}" --seed 1 --epochs 8 --patience 3 --save-period 4)
+./siamese train "${cargs[@]}" --save-dir "$T/c" >"$T/c.log" 2>&1 || { cat "$T/c.log"; fail "run C"; }
+grep -q "^early stopping: the validation loss has not improved for 3 epochs (best " "$T/c.log" ||
+    fail "run C did not stop early: nothing here tests --patience across resumes ($(tr '\n' ' ' <"$T"/c/loss_*/epoch_val_loss.txt))"
+./siamese train "${cargs[@]}" --save-dir "$T/d" --stop-after-steps 3 >"$T/d.log" 2>&1 || { cat "$T/d.log"; fail "run D"; }
+cp "$T/d.log" "$T/d_all.log"
+for i in 2 3 4 5 6 7 8; do
+    grep -q "^stopped at epoch" "$T/d.log" || break
+    ./siamese train --resume "$T/d/last_epoch_weights.h5" --stop-after-steps 3 >"$T/d.log" 2>&1 ||
+        { cat "$T/d.log"; fail "run D, part $i"; break; }
+    cat "$T/d.log" >>"$T/d_all.log"
+done
+grep -q "^early stopping: the validation loss has not improved for 3 epochs (best " "$T/d.log" ||
+    { cat "$T/d.log"; fail "run D, resumed after every epoch, did not stop early as run C"; }
+cmp -s "$T"/c/loss_*/epoch_val_loss.txt "$T"/d/loss_*/epoch_val_loss.txt ||
+    fail "run D's validation losses are not run C's: $(paste "$T"/c/loss_*/epoch_val_loss.txt "$T"/d/loss_*/epoch_val_loss.txt | tr '\n' ' ')"
+best_saves() { awk '/^Epoch / { split($2, e, "/") } /saved .*\/best_epoch_weights.h5$/ { printf "%d ", e[1] }' "$@"; }
+[ "$(best_saves "$T/c.log")" = "$(best_saves "$T/d_all.log")" ] ||
+    fail "best_epoch_weights.h5 saved after epochs '$(best_saves "$T/d_all.log")' resumed, '$(best_saves "$T/c.log")' uninterrupted"
+[ "$(cd "$T/c" && ls ep*.h5 | sed 's/-.*//' | tr '\n' ' ')" = "ep004 " ] &&
+    [ "$(cd "$T/d" && ls ep*.h5 | sed 's/-.*//' | tr '\n' ' ')" = "ep004 " ] ||
+    fail "--save-period 4: run C wrote $(cd "$T/c" && ls ep*.h5), run D $(cd "$T/d" && ls ep*.h5)"
 finish
