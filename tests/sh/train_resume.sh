@@ -54,6 +54,15 @@ grep -q "^note: epochs is 3 here but 400 in the checkpoint" "$T/c2.log" || { cat
 # The thread count is kept too (it changes the rounding of the CPU's reductions).
 grep -q "^note: threads is 2 here but 1 in the checkpoint" "$T/c2.log" || { cat "$T/c2.log"; fail "changed thread count not noted"; }
 grep -q "^finished 3 epochs" "$T/c2.log" || fail "resumed run did not finish"
+# --time-limit MIN: a clean stop at a step boundary with a checkpoint, exit
+# 0, in a run that would otherwise take hours. MIN is minutes: 0.1 is 6 s,
+# ample for the first steps (as seconds, it would end before the first).
+timeout 120 ./siamese train "${args[@]}" --epochs 400 --steps-per-epoch 100000 --time-limit 0.1 \
+    --save-dir "$T/t" >"$T/t.log" 2>&1
+rc=$?
+[ $rc -eq 0 ] || { tail -5 "$T/t.log"; fail "--time-limit 0.1 gave exit $rc, not 0 (124: it did not stop)"; }
+grep -q "^stopped at epoch 1, step [1-9][0-9]* of 100000; continue with --resume $T/t/last_epoch_weights.h5" "$T/t.log" &&
+    [ -f "$T/t/last_epoch_weights.h5" ] || { tail -5 "$T/t.log"; fail "--time-limit: no stop with a checkpoint"; }
 # A file without a training state is refused with advice (a file that is
 # wrong: a runtime failure, exit 1, as any --resume file that cannot be used).
 expect_status 1 ./siamese train --resume "$T/a/best_epoch_weights.h5"
