@@ -134,6 +134,34 @@ static void check_decode_errors(void) {
     expect_error((const unsigned char *)"II*\0\x08\0\0\0", 8, "scan.tif", "TIFF");
     expect_error((const unsigned char *)"RIFF\x10\0\0\0WEBPVP8 ", 16, "photo.webp", "WebP");
     expect_error((const unsigned char *)"hello, world\n", 13, "notes.png", "not an image");
+    // Every format recognised to be refused is named (else it would be
+    // "not an image", or a TGA header's nonsense): its signature and, where
+    // the format has one, what follows it.
+    static const struct {
+        const char *bytes;
+        size_t n;
+        const char *name;
+    } refused[] = {
+        {"MM\0*\0\0\0\x08", 8, "TIFF"},
+        {"\0\0\0\x18" "ftypheic\0\0\0\0", 16, "HEIF/AVIF/MP4"},
+        {"\0\0\0\x0cjP  \r\n\x87\n", 12, "JPEG 2000"},
+        {"\xff\x0a\xfa\x7f", 4, "JPEG XL"},
+        {"%PDF-1.7\n", 9, "PDF"},
+        {"<?xml version=\"1.0\"?>", 21, "XML or SVG"},
+        {"<svg xmlns=", 11, "SVG"},
+        {"\x89HDF\r\n\x1a\n\0\0\0\0", 12, "HDF5 (a weights file?)"},
+        {"8BPS\0\x01", 6, "Photoshop (PSD)"},
+        {"#?RADIANCE\n", 11, "Radiance HDR"},
+        {"#?RGBE\n", 7, "Radiance HDR"},
+        {"\x53\x80\xf6\x34\0\0", 6, "Softimage PIC"},
+        {"P1\n2 2\n0 1 1 0\n", 16, "ASCII PBM"},
+        {"P2\n2 2\n255\n", 11, "ASCII PGM"},
+        {"P3\n2 2\n255\n", 11, "ASCII PPM"},
+        {"P4\n2 2\n\x40\x80", 10, "1-bit PBM"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
+        expect_error((const unsigned char *)refused[i].bytes, refused[i].n, "file.png",
+                     refused[i].name);
 }
 
 // TGA has no signature: only a header both PIL and stb_image read the same
