@@ -226,6 +226,23 @@ static void test_constant_model(const char *tmp, const char *omni, const Dataset
     snprintf(dir, sizeof dir, "%s/runs", tmp);
     CHECK(eval_runs(m, dir, &o, &runs, &n, &mean, &e) < 0 && strstr(e.msg, "class99"), "%s",
           e.msg);
+    // Blank lines (spaces, a CR) are skipped; a line that is not two paths
+    // is an error naming the file and line, never skipped; a file that
+    // lists no items is an error.
+    char labels[600];
+    snprintf(labels, sizeof labels, "%s/runs/run01/class_labels.txt", tmp);
+    synth_text(labels, "\n  \r\nrun01/test/item01.png run01/training/class03.png\n\n");
+    CHECK(eval_runs(m, dir, &o, &runs, &n, &mean, &e) == 0 && n == 2 && runs[0].items == 1 &&
+              runs[1].items == 6,
+          "blank lines: %s", e.msg);
+    free(runs);
+    synth_text(labels, "run01/test/item01.png run01/training/class03.png\nrun01/test/item02.png\n");
+    CHECK(eval_runs(m, dir, &o, &runs, &n, &mean, &e) < 0 &&
+              strstr(e.msg, "class_labels.txt:2: expected 'test-image training-image'"),
+          "a line of one path: %s", e.msg);
+    synth_text(labels, "\n");
+    CHECK(eval_runs(m, dir, &o, &runs, &n, &mean, &e) < 0 && strstr(e.msg, "no test items listed"),
+          "no items: %s", e.msg);
     model_free(m);
     backend_close(be);
 }
