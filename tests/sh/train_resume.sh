@@ -54,6 +54,12 @@ grep -q "^note: epochs is 3 here but 400 in the checkpoint" "$T/c2.log" || { cat
 # The thread count is kept too (it changes the rounding of the CPU's reductions).
 grep -q "^note: threads is 2 here but 1 in the checkpoint" "$T/c2.log" || { cat "$T/c2.log"; fail "changed thread count not noted"; }
 grep -q "^finished 3 epochs" "$T/c2.log" || fail "resumed run did not finish"
+# Another optimizer starts its state fresh: adam's moments are not sgd's
+# velocity (both are a vector of the weights' size: loading them would pass).
+./siamese train --resume "$T/c/last_epoch_weights.h5" --epochs 4 --optimizer sgd --stop-after-steps 1 \
+    >"$T/c3.log" 2>&1 || { cat "$T/c3.log"; fail "resume with another optimizer"; }
+grep -q "^note: the checkpoint's adam state does not carry over to sgd$" "$T/c3.log" ||
+    { cat "$T/c3.log"; fail "another optimizer: its state was not started fresh"; }
 # --time-limit MIN: a clean stop at a step boundary with a checkpoint, exit
 # 0, in a run that would otherwise take hours. MIN is minutes: 0.1 is 6 s,
 # ample for the first steps (as seconds, it would end before the first).
