@@ -29,6 +29,11 @@ lrs=$(sed -n 's/^Epoch [0-9]*\/6 .*  lr \([^ ]*\) .*/\1/p' "$T/a.log" | tr '\n' 
 awk '/^Epoch 1\/6 / { for (i = 1; i < NF; i++) if ($i == "loss" || $i == "val_loss") { v = $(i + 1); if (v < 0.68 || v > 0.71) exit 1 } }' "$T/a.log" ||
     fail "the first epoch's losses are not about ln 2 = 0.6931: $(grep '^Epoch 1/' "$T/a.log")"
 
+# Accuracies are fractions of the epoch's pairs: each epoch counts its own
+# (24 pairs in training, 16 in validation).
+awk '/^Epoch [1-6]\/6 / { for (i = 1; i < NF; i++) if ($i == "acc" || $i == "val_acc") { v = $(i + 1); if (v < 0 || v > 1) exit 1 } }' "$T/a.log" ||
+    fail "an accuracy outside 0..1: $(grep '^Epoch' "$T/a.log")"
+
 # Checkpoints at epochs 4 and 6 (every 4, and the last), no others.
 files=$(cd "$T/a" && ls ep*.h5 | sed 's/-.*//' | tr '\n' ' ')
 [ "$files" = "ep004 ep006 " ] || fail "--save-period 4 over 6 epochs wrote: $files"
