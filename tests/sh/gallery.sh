@@ -235,12 +235,15 @@ ls "$idx".tmp$pid* >/dev/null 2>&1 || fail "SIGKILL left no temporary file (the 
 host=$(hostname)
 : >"$idx.tmp$$.$host"
 : >"$idx.tmp$pid.elsewhere"
+# A user's own file that only looks like one (another word where ".tmp" is).
+: >"$idx.bak$pid.$host"
 touch "$other/"*_01.png
 ./siamese index "${common[@]}" "$other" --out "$idx" >"$T/out" 2>&1 || { cat "$T/out"; fail "index after SIGKILL"; }
 ls "$idx".tmp$pid* 2>/dev/null | grep -qv elsewhere && fail "the temporary file of the killed index was left"
 [ -e "$idx.tmp$$.$host" ] || fail "the temporary file of a running process was removed"
 [ -e "$idx.tmp$pid.elsewhere" ] || fail "another machine's temporary file was removed"
-rm -f "$idx".tmp*
+[ -e "$idx.bak$pid.$host" ] || fail "a file not named as a temporary file ($idx.bak$pid.$host) was removed"
+rm -f "$idx".tmp* "$idx.bak$pid.$host"
 # Two updates of one index at once (the first held by SIGSTOP while the
 # second runs): the one that ends second would drop the other's entries
 # with its rename; it fails instead, and the file is the other's. (The
