@@ -58,11 +58,16 @@ SIAMESE_PROGRESS=1 ./siamese rank "${common[@]}" "$q" "$g" 2>"$T/rank.err" >/dev
 grep -q "8/8 images embedded in [0-9]*s ([0-9.]*/s)" "$T/rank.err" || { cat "$T/rank.err"; fail "progress summary"; }
 script -qec "./siamese rank ${common[*]} $q $g >/dev/null" /dev/null >"$T/tty.log" </dev/null || fail "rank in a terminal"
 grep -q "8/8 images embedded" "$T/tty.log" || { cat "$T/tty.log"; fail "progress in a terminal"; }
-# The query's own file (here under another name, a hard link) is left out.
+# The query's own file (here under other names, two hard links next to
+# each other in path order) is left out, under every name.
 ln "$q" "$g/sub/same.png"
+ln "$q" "$g/sub/same2.png"
 ./siamese rank "${common[@]}" --top 0 "$q" "$g" >"$T/rank.log" 2>"$T/rank.err" || fail "rank with the query inside"
-grep -q "the query is in the gallery ($g/sub/same.png): left out of the ranking" "$T/rank.err" || { cat "$T/rank.err"; fail "query note"; }
-grep -q same.png "$T/rank.log" && fail "the query ranked"
+for n in same same2; do
+    grep -q "the query is in the gallery ($g/sub/$n.png): left out of the ranking" "$T/rank.err" || { cat "$T/rank.err"; fail "query note for $n.png"; }
+done
+grep -q same "$T/rank.log" && fail "the query ranked"
+rm "$g/sub/same2.png"
 [ "$(wc -l <"$T/rank.log")" -eq 7 ] || { cat "$T/rank.log"; fail "7 images besides the query"; }
 mkdir "$T/alone" && cp "$q" "$T/alone/q.png"
 expect_status 1 ./siamese rank "${common[@]}" "$T/alone/q.png" "$T/alone"
