@@ -32,6 +32,18 @@ for a in koch standard; do
         fail "--augment $a trains on what none does (loss '$(train_loss "$a")', none '$(train_loss none)'): the comparison tests nothing"
 done
 
+# Every epoch is measured on the same pairs (the best epoch is chosen on a
+# fair comparison): the weights after epoch 2 of a run score at its epoch 2
+# what they score before training in a new run.
+"$SIAMESE" train "${args[@]}" --model-path "$M" --augment none --epochs 2 --save-dir "$T/two" \
+    >"$T/two.log" 2>&1 || { cat "$T/two.log"; fail "train 2 epochs"; }
+"$SIAMESE" train "${args[@]}" --model-path "$T/two/last_epoch_weights.h5" --save-dir "$T/after" \
+    >"$T/after.log" 2>&1 || { cat "$T/after.log"; fail "train from the weights after epoch 2"; }
+epoch2=$(sed -n 2p "$T"/two/loss_*/epoch_val_loss.txt)
+after=$(sed -n "s|^--model-path $T/two/last_epoch_weights.h5 before training: validation loss \([0-9.]*\),.*|\1|p" "$T/after.log")
+[ -n "$epoch2" ] && [ -n "$after" ] && [ "$(printf %.4f "$epoch2")" = "$after" ] ||
+    fail "the weights after epoch 2 scored $epoch2 at epoch 2, $after before training: epoch 2 was measured on other pairs"
+
 # No measure before the steps from random weights, nor when resuming.
 "$SIAMESE" train "${args[@]}" --save-dir "$T/random" >"$T/random.log" 2>&1 || { cat "$T/random.log"; fail "train from random weights"; }
 grep -q 'before training' "$T/random.log" && fail "a run from random weights measured them before training"
