@@ -1,5 +1,6 @@
 // text_escape: strings from files (layer names, file names) made safe to
-// print; and the messages built from them (err_set, err_prefix).
+// print; the messages built from them (err_set, err_prefix); text_fit's
+// cut that shows.
 #include <string.h>
 
 #include "../engine/err.h"
@@ -21,6 +22,8 @@ static const Case CASES[] = {
     {"evil\x1b[2J\nname", "evil\\x1b[2J\\nname"},
     {"a\tb\rc\x7f" "d\x01", "a\\tb\\rc\\x7fd\\x01"},
     {"x\xc2\x9b" "2Jy", "x\\xc2\\x9b2Jy"},
+    // Every C1 control, the first (U+0080) and the last (U+009F, APC) too.
+    {"\xc2\x80|\xc2\x9f", "\\xc2\\x80|\\xc2\\x9f"},
     // Not UTF-8: a Latin-1 byte, a stray continuation byte, overlong forms,
     // a surrogate, past U+10FFFF, a lead byte that cannot start anything,
     // a sequence cut short (mid-string and at the end).
@@ -72,5 +75,12 @@ int main(void) {
     CHECK(!strcmp(e.msg, "w.h5: layer 'x\\x1b[2J\\ny' is missing"), "err_set: %s", e.msg);
     err_prefix(&e, "loading %s", "m\n.h5");
     CHECK(!strcmp(e.msg, "loading m\\n.h5: w.h5: layer 'x\\x1b[2J\\ny' is missing"), "err_prefix: %s", e.msg);
+
+    // text_fit: what fits as is; a cut ends in "..." within the buffer.
+    char fit[8];
+    text_fit(fit, sizeof fit, "%s", "1234567");
+    CHECK(!strcmp(fit, "1234567"), "fits: '%s'", fit);
+    text_fit(fit, sizeof fit, "%s-%d", "abcdef", 42);
+    CHECK(!strcmp(fit, "abcd..."), "cut: '%s'", fit);
     return check_summary("test_text");
 }
