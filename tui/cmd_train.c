@@ -4,7 +4,9 @@
 // a checkpoint to resume from, and exit 130 / 143. Started by mpirun, one
 // data-parallel training over its processes (engine/dist.h): rank 0 shows
 // the progress, every rank shows its own errors.
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,9 +195,10 @@ static int parse_args(int argc, char **argv, TrainConfig *c) {
         case O_AUGMENT: c->augment = optarg; break;
         case O_SEED: {
             char *end;
+            errno = 0;  // (past 2^64 - 1 strtoull gives that, with ERANGE)
             unsigned long long s = strtoull(optarg, &end, 10);
-            if (!*optarg || *end || optarg[0] == '-') {
-                cli_error("--seed: '%s' is not a whole number >= 0", optarg);
+            if (!*optarg || *end || optarg[0] == '-' || errno) {
+                cli_error("--seed: '%s' is not a whole number from 0 to %llu", optarg, ULLONG_MAX);
                 return -1;
             }
             c->seed = s;

@@ -57,6 +57,9 @@ expect_error 2 "--optimizer: 'rmsprop' is not sgd or adam" --optimizer rmsprop
 expect_error 2 "--lr-decay: 'linear' is not cos or step" --lr-decay linear
 expect_error 2 "unknown option '--bogus'" --bogus
 expect_error 2 "--init-epoch: 5 is out of range" --epochs 5 --init-epoch 5
+# A seed is 64 bits: one past them is refused, not taken as 2^64 - 1.
+expect_error 2 "--seed: '18446744073709551616' is not a whole number from 0 to 18446744073709551615" --seed 18446744073709551616
+expect_error 2 "--seed: '-1' is not a whole number" --seed -1
 ./siamese train --help | grep -q -- "--same-alphabet-negatives" || fail "help"
 
 # Strings from files are printed escaped, in the report too: a broken image
