@@ -25,6 +25,11 @@ args=(--dataset "$data" --backbone compact --widths 4,4,8,8,8 --hidden 16 --inpu
 # a tail of 1 epoch at the minimum.
 lrs=$(sed -n 's/^Epoch [0-9]*\/6 .*  lr \([^ ]*\) .*/\1/p' "$T/a.log" | tr '\n' ' ')
 [ "$lrs" = "0.0001 0.001 0.000855 0.000505 0.000155 1e-05 " ] || fail "the rates of the 6 epochs: $lrs"
+# --init-epoch 4: epochs 5 and 6 only, at the rates of run A's epochs 5 and 6.
+./siamese train "${args[@]}" --init-epoch 4 --save-dir "$T/i" >"$T/i.log" 2>&1 || { cat "$T/i.log"; fail "--init-epoch 4"; }
+ilrs=$(sed -n 's/^Epoch \([0-9]*\/6\) .*  lr \([^ ]*\) .*/\1 \2/p' "$T/i.log" | tr '\n' ' ')
+[ "$ilrs" = "5/6 0.000155 6/6 1e-05 " ] || fail "--init-epoch 4 trained epochs and rates: $ilrs"
+
 # The first epoch's losses: binary cross-entropy of scores near 0.5, per pair.
 awk '/^Epoch 1\/6 / { for (i = 1; i < NF; i++) if ($i == "loss" || $i == "val_loss") { v = $(i + 1); if (v < 0.68 || v > 0.71) exit 1 } }' "$T/a.log" ||
     fail "the first epoch's losses are not about ln 2 = 0.6931: $(grep '^Epoch 1/' "$T/a.log")"
