@@ -724,8 +724,11 @@ static int restore(Run *r) {
     return 0;
 }
 
-// Reads the first n values of the loss file dir/name into v.
+// Reads the first n values of the loss file dir/name into v. (The file is
+// written when the first epoch ends: a run stopped before has none, and
+// its log, empty, is whole.)
 static int read_history(const char *dir, const char *name, double *v, int n) {
+    if (n == 0) return 0;
     char *path = str_printf("%s/%s", dir, name);
     FILE *f = path ? fopen(path, "r") : NULL;
     free(path);
