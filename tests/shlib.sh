@@ -42,6 +42,23 @@ need_mpi() {
     export OMPI_MCA_btl_vader_single_copy_mechanism=none
 }
 mpi() { mpirun --oversubscribe --bind-to none -np "$@"; }
+# ours FILE: the program's lines in FILE, those beginning "siamese: " or
+# "'siamese " (mpirun adds its own).
+ours() { grep -E "^(siamese: |'siamese )" "$1"; }
+# shared_failure NP NAME STATUS ARGS...: NP ranks of 'siamese ARGS...' fail
+# as one process does: its exit status, its lines, once.
+shared_failure() {
+    local np=$1 name=$2 want=$3 got
+    shift 3
+    ./siamese "$@" >/dev/null 2>"$TMP/$name.1.err"
+    got=$?
+    [ $got = "$want" ] || { cat "$TMP/$name.1.err"; fail "$name, 1 process: exit status $got, not $want"; }
+    timeout 120 mpirun --oversubscribe --bind-to none -np "$np" ./siamese "$@" >/dev/null 2>"$TMP/$name.$np.err"
+    got=$?
+    [ $got = "$want" ] || { cat "$TMP/$name.$np.err"; fail "$name, $np ranks: exit status $got, not $want"; }
+    ours "$TMP/$name.$np.err" | cmp -s - "$TMP/$name.1.err" ||
+        { cat "$TMP/$name.$np.err"; fail "$name, $np ranks: not one process's lines, once"; }
+}
 
 # rank_pid COMMAND R: the pid of rank R of a running 'siamese COMMAND' job
 # of Open MPI (which tells each process its rank).

@@ -185,7 +185,7 @@ int cmd_eval(int argc, char **argv) {
     }
     int operands = argc - optind;
     if (runs ? operands != 0 : operands != 1) {
-        cli_error(runs ? "--runs DIR takes no other folder" : "eval needs one folder (DIR)");
+        cli_usage_error(runs ? "--runs DIR takes no other folder" : "eval needs one folder (DIR)");
         return EXIT_USAGE;
     }
     Backend *be;

@@ -65,7 +65,7 @@ int cmd_index(int argc, char **argv) {
     }
     if (out && !*out) out = NULL;  // (--out "" names no file)
     if (argc - optind != !synthetic || !out) {
-        cli_error(!out        ? "index needs --out FILE"
+        cli_usage_error(!out        ? "index needs --out FILE"
                   : synthetic ? "--synthetic N takes no folder"
                               : "index needs one folder (DIR)");
         return EXIT_USAGE;
