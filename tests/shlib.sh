@@ -14,6 +14,17 @@ fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 # A part of the test that cannot run here (tests/run.sh shows the reason
 # beside PASS); a test that cannot run at all prints "SKIP: why" and exits 77.
 skip_part() { echo "SKIP (part): $*"; }
+# need_omniglot DIR: skips the test when DIR, a folder of Omniglot under
+# $OMNIGLOT, is absent (the dataset is not in the repository).
+need_omniglot() { [ -d "$1" ] || { echo "SKIP: no Omniglot images at $1 (set OMNIGLOT)"; exit 77; }; }
+# The shipped model, trained on Omniglot (model_data/README.md), for the
+# tests that need a model that tells characters apart; need_shipped_model
+# skips the test where it is absent (a checkout without it has only the
+# untrained stand-in that `make` writes).
+SHIPPED_MODEL=model_data/siamese_omniglot.h5
+need_shipped_model() {
+    [ -f "$SHIPPED_MODEL" ] || { echo "SKIP: $SHIPPED_MODEL is absent (the trained model)"; exit 77; }
+}
 # expect_status WANT CMD... : runs CMD (stdout/stderr to $TMP/out, $TMP/err)
 expect_status() {
     local want=$1 got

@@ -22,10 +22,10 @@
 #     as one process says it; one rank's own, by that rank, naming it.
 . tests/shlib.sh
 data=$OMNIGLOT
-[ -d "$data/images_evaluation" ] || { echo "SKIP: $data is absent"; exit 77; }
+need_omniglot "$data/images_evaluation"
 need_mpi
-model=model_data/siamese_omniglot.h5
-[ -f "$model" ] || { echo "SKIP: $model is absent"; exit 77; }
+need_shipped_model
+model=$SHIPPED_MODEL
 T=$TMP
 common=(--model "$model" --device cpu --threads 1)
 

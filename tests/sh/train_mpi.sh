@@ -21,7 +21,7 @@
 #     the table.
 . tests/shlib.sh
 data=$OMNIGLOT
-[ -d "$data/images_background" ] || { echo "SKIP: $data is absent"; exit 77; }
+need_omniglot "$data/images_background"
 need_mpi
 T=$TMP
 
