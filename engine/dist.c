@@ -52,13 +52,40 @@ int dist_launched_size(int *exact) {
     return n > 1 ? (int)n : 1;
 }
 
+// The number an environment variable holds, or -1 (unset or not one).
+static long env_number(const char *name) {
+    const char *s = name ? getenv(name) : NULL;
+    if (!s || !*s) return -1;
+    char *end;
+    const long n = strtol(s, &end, 10);
+    return *end || n < 0 ? -1 : n;
+}
+
+int dist_says_alike(DistAlike scope) {
+    // Each launcher's rank in the job and rank on the machine, in
+    // launcher_variable's order (PMIx gives no rank on the machine).
+    static const char *const ranks[][2] = {
+        {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK"},
+        {"PMI_RANK", "MPI_LOCALRANKID"},
+        {"MV2_COMM_WORLD_RANK", "MV2_COMM_WORLD_LOCAL_RANK"},
+        {"PMIX_RANK", NULL},
+    };
+    const char *value;
+    if (!launcher_variable(&value) || env_number("OMPI_NUM_APP_CTX") > 1) return 1;
+    for (size_t i = 0; i < sizeof ranks / sizeof *ranks; i++)
+        if (getenv(ranks[i][0]))
+            return env_number(ranks[i][scope == DIST_ALIKE_IN_JOB ? 0 : 1]) <= 0;
+    return 1;
+}
+
 int dist_open(Dist **out, Err *e) {
     Dist *d = malloc(sizeof *d);
     if (!d) return err_set(e, "out of memory");
     dist_solo(d);
+    // (The launcher gives the ranks on a machine one environment.)
     if (read_timeout(d, e)) {
         free(d);
-        return -1;
+        return DIST_FAILED_ON_MACHINE;
     }
     const char *value, *var = launcher_variable(&value);
     char why[512];
@@ -71,11 +98,12 @@ int dist_open(Dist **out, Err *e) {
     }
     if (!fn) {
         free(d);
-        return err_set(e,
-                       "started by an MPI launcher (%s=%s), but this siamese cannot load %s "
-                       "(%s): it was built without MPI. Install Open MPI (apt-get install "
-                       "libopenmpi-dev openmpi-bin) and run make, or run siamese without mpirun",
-                       var, value, DIST_MPI_LIBRARY, h ? "no entry point" : why);
+        err_set(e,
+                "started by an MPI launcher (%s=%s), but this siamese cannot load %s "
+                "(%s): it was built without MPI. Install Open MPI (apt-get install "
+                "libopenmpi-dev openmpi-bin) and run make, or run siamese without mpirun",
+                var, value, DIST_MPI_LIBRARY, h ? "no entry point" : why);
+        return DIST_FAILED_ON_MACHINE;  // (one program, one installation)
     }
     d->library = h;
     if (fn(d, e)) {

@@ -91,8 +91,36 @@ void dist_solo(Dist *d);
 // The ranks of this job: MPI's when an MPI launcher started the program
 // (its environment says so), else one process. Fails when launched by MPI
 // but the MPI library cannot be loaded (a build without MPI, say): N copies
-// of one training must not run side by side.
+// of one training must not run side by side. Returns -1 on a failure of
+// this rank's own (MPI's start), DIST_FAILED_ON_MACHINE on one that every
+// rank on this machine meets alike (the library, SIAMESE_DIST_TIMEOUT).
+#define DIST_FAILED_ON_MACHINE (-2)
 int dist_open(Dist **out, Err *e);
+
+// Before MPI starts the ranks cannot tell each other what they met, but an
+// MPI launcher tells each its rank in the environment (OMPI_COMM_WORLD_RANK,
+// PMI_RANK, ...). An error that the ranks meet alike is then said by one of
+// them, as one process says it, and the others exit with the same status,
+// silent. Which errors the ranks meet alike:
+typedef enum {
+    // those decided by the command line, the same on every rank (an
+    // unknown option, a value out of range; with the launcher's rank
+    // count): said by rank 0;
+    DIST_ALIKE_IN_JOB,
+    // those decided by the machine (its installation, the environment the
+    // launcher gives the ranks it starts there): by the first rank on it.
+    DIST_ALIKE_ON_MACHINE,
+} DistAlike;
+// Whether this process says the errors of scope: 1 when no launcher
+// started it, or when the launcher's environment does not say the rank.
+// Open MPI's mpirun may start several command lines (mpirun -np 1 A : -np
+// 1 B), each with its own arguments, program and environment: there every
+// rank says its own (1). (Other launchers do not say when they do that: a
+// rank other than 0 whose own line has an error that rank 0's lacks would
+// fail without a word, the job with its status.) Anything a rank may meet
+// otherwise than the others (a file, its GPU) is not of either scope: each
+// rank that meets it says it.
+int dist_says_alike(DistAlike scope);
 // How many processes an MPI launcher started, as its environment says,
 // without loading MPI: 1 when none did. PMIx launchers give a rank only:
 // there a rank other than 0 counts 2, at least (*exact = 0), rank 0 1. The

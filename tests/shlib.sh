@@ -14,6 +14,17 @@ fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 # A part of the test that cannot run here (tests/run.sh shows the reason
 # beside PASS); a test that cannot run at all prints "SKIP: why" and exits 77.
 skip_part() { echo "SKIP (part): $*"; }
+# need_omniglot DIR: skips the test when DIR, a folder of Omniglot under
+# $OMNIGLOT, is absent (the dataset is not in the repository).
+need_omniglot() { [ -d "$1" ] || { echo "SKIP: no Omniglot images at $1 (set OMNIGLOT)"; exit 77; }; }
+# The shipped model, trained on Omniglot (model_data/README.md), for the
+# tests that need a model that tells characters apart; need_shipped_model
+# skips the test where it is absent (a checkout without it has only the
+# untrained stand-in that `make` writes).
+SHIPPED_MODEL=model_data/siamese_omniglot.h5
+need_shipped_model() {
+    [ -f "$SHIPPED_MODEL" ] || { echo "SKIP: $SHIPPED_MODEL is absent (the trained model)"; exit 77; }
+}
 # expect_status WANT CMD... : runs CMD (stdout/stderr to $TMP/out, $TMP/err)
 expect_status() {
     local want=$1 got
@@ -42,6 +53,23 @@ need_mpi() {
     export OMPI_MCA_btl_vader_single_copy_mechanism=none
 }
 mpi() { mpirun --oversubscribe --bind-to none -np "$@"; }
+# ours FILE: the program's lines in FILE, those beginning "siamese: " or
+# "'siamese " (mpirun adds its own).
+ours() { grep -E "^(siamese: |'siamese )" "$1"; }
+# shared_failure NP NAME STATUS ARGS...: NP ranks of 'siamese ARGS...' fail
+# as one process does: its exit status, its lines, once.
+shared_failure() {
+    local np=$1 name=$2 want=$3 got
+    shift 3
+    ./siamese "$@" >/dev/null 2>"$TMP/$name.1.err"
+    got=$?
+    [ $got = "$want" ] || { cat "$TMP/$name.1.err"; fail "$name, 1 process: exit status $got, not $want"; }
+    timeout 120 mpirun --oversubscribe --bind-to none -np "$np" ./siamese "$@" >/dev/null 2>"$TMP/$name.$np.err"
+    got=$?
+    [ $got = "$want" ] || { cat "$TMP/$name.$np.err"; fail "$name, $np ranks: exit status $got, not $want"; }
+    ours "$TMP/$name.$np.err" | cmp -s - "$TMP/$name.1.err" ||
+        { cat "$TMP/$name.$np.err"; fail "$name, $np ranks: not one process's lines, once"; }
+}
 
 # rank_pid COMMAND R: the pid of rank R of a running 'siamese COMMAND' job
 # of Open MPI (which tells each process its rank).

@@ -7,7 +7,22 @@ command -v tmux >/dev/null || { echo "SKIP: tmux is not installed (make setup in
 TMUX_N=0
 TMUX_SOCK=$TMP/tmux.0
 export SIAMESE_HISTORY=$TMP/history
-tmux_cleanup() { tmux -S "$TMUX_SOCK" kill-server 2>/dev/null; }
+# tmux_cleanup: ends the server, then waits (10 s at most) for what ran in
+# its panes to end too: killing the server only hangs them up, and a program
+# still closing (a checkpoint written on SIGHUP) would write into $TMP while
+# the EXIT trap removes it. A pane's shell leads a process group of its own
+# that the program it runs shares.
+tmux_cleanup() {
+    local groups g i
+    groups=$(tmux -S "$TMUX_SOCK" list-panes -a -F '#{pane_pid}' 2>/dev/null)
+    tmux -S "$TMUX_SOCK" kill-server 2>/dev/null
+    for g in $groups; do
+        for i in $(seq 100); do
+            kill -0 -- "-$g" 2>/dev/null || break
+            sleep 0.1
+        done
+    done
+}
 trap 'tmux_cleanup; chmod -R u+rwx "$TMP" 2>/dev/null; rm -rf "$TMP"' EXIT
 
 # tmux_start COLS ROWS COMMAND: runs COMMAND (a shell line, from the

@@ -71,22 +71,74 @@ void cli_catch_stop_signals(void (*handler)(int)) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
-static int errors_said;
+static int errors_said, errors_left;
 
 int cli_errors_said(void) {
     return errors_said;
 }
 
-void cli_error(const char *fmt, ...) {
+// cli_error's line, or where another rank says the same (scope:
+// dist_says_alike) nothing but a count of what was left to it.
+static void say_alike(int alike, DistAlike scope, const char *fmt, va_list ap) {
+    if (alike && !dist_says_alike(scope)) {
+        errors_left++;
+        return;
+    }
     // Escaped (text_escape), as every message: a file's name or contents
     // may hold control characters.
     char raw[2048], safe[2048];
     errors_said++;
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    fprintf(stderr, "%s: %s\n", cli_prog, text_escape(raw, safe, sizeof safe));
+}
+
+void cli_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(raw, sizeof raw, fmt, ap);
+    say_alike(0, DIST_ALIKE_IN_JOB, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s: %s\n", cli_prog, text_escape(raw, safe, sizeof safe));
+}
+
+void cli_usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    say_alike(1, DIST_ALIKE_IN_JOB, fmt, ap);
+    va_end(ap);
+}
+
+// cli_error for a failure that every rank on this machine meets alike:
+// said by the first rank on it.
+static void __attribute__((format(printf, 1, 2))) error_on_machine(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    say_alike(1, DIST_ALIKE_ON_MACHINE, fmt, ap);
+    va_end(ap);
+}
+
+// The exit status of a process that left its failure to another to say
+// (the same as that one's), taken on the launcher's SIGTERM.
+static volatile sig_atomic_t left_status;
+
+static void exit_with_left_status(int sig) {
+    (void)sig;
+    _exit(left_status);
+}
+
+int cli_wait_for_speaker(int rc) {
+    if (!errors_left || errors_said || rc == EXIT_OK) return rc;
+    left_status = rc;
+    cli_catch_stop_signals(exit_with_left_status);
+    for (unsigned left = CLI_SPEAKER_WAIT; left;) left = sleep(left);
+    return rc;
+}
+
+int cli_open_dist(Dist **d) {
+    Err e;
+    const int rc = dist_open(d, &e);
+    if (!rc) return EXIT_OK;
+    if (rc == DIST_FAILED_ON_MACHINE) error_on_machine("%s", e.msg);
+    else cli_error("%s", e.msg);
+    return EXIT_RUNTIME;
 }
 
 int cli_option_error(int c, char **argv) {
@@ -95,15 +147,15 @@ int cli_option_error(int c, char **argv) {
     // short ones ("-xh"), where optopt names the letter.
     const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
     if (c == ':')
-        cli_error("option %s needs a value", arg);
+        cli_usage_error("option %s needs a value", arg);
     else if (!strncmp(arg, "--", 2) && eq && optopt)
         // A known long option given a value it does not take: getopt sets
         // optopt to its code (to 0 for an unknown name).
-        cli_error("option %.*s takes no value", (int)(eq - arg), arg);
+        cli_usage_error("option %.*s takes no value", (int)(eq - arg), arg);
     else if (optopt)
-        cli_error("unknown option '-%c'", optopt);
+        cli_usage_error("unknown option '-%c'", optopt);
     else
-        cli_error("unknown option '%s'", arg);
+        cli_usage_error("unknown option '%s'", arg);
     return EXIT_USAGE;
 }
 
@@ -126,11 +178,11 @@ int cli_parse_int(const char *name, const char *s, long lo, long hi, long *out) 
     errno = 0;
     long v = strtol(s, &end, 10);
     if (!*s || *end || errno) {
-        cli_error("%s: '%s' is not a whole number", name, s);
+        cli_usage_error("%s: '%s' is not a whole number", name, s);
         return -1;
     }
     if (v < lo || v > hi) {
-        cli_error("%s: %ld is out of range (%ld to %ld)", name, v, lo, hi);
+        cli_usage_error("%s: %ld is out of range (%ld to %ld)", name, v, lo, hi);
         return -1;
     }
     *out = v;
@@ -142,11 +194,11 @@ int cli_parse_float(const char *name, const char *s, double lo, double hi, doubl
     errno = 0;
     double v = strtod(s, &end);
     if (!*s || *end || errno || !isfinite(v)) {
-        cli_error("%s: '%s' is not a number", name, s);
+        cli_usage_error("%s: '%s' is not a number", name, s);
         return -1;
     }
     if (v < lo || v > hi) {
-        cli_error("%s: %g is out of range (%g to %g)", name, v, lo, hi);
+        cli_usage_error("%s: %g is out of range (%g to %g)", name, v, lo, hi);
         return -1;
     }
     *out = v;
@@ -161,7 +213,7 @@ int cli_parse_device(const char *s) {
         long v = strtol(s + 5, &end, 10);
         if (end != s + 5 && !*end && !errno && v >= 0 && v <= 64) return 0;
     }
-    cli_error("--device: '%s' is not auto, cpu, cuda or cuda:N (N a GPU index, 0 to 64)", s);
+    cli_usage_error("--device: '%s' is not auto, cpu, cuda or cuda:N (N a GPU index, 0 to 64)", s);
     return -1;
 }
 
@@ -170,7 +222,7 @@ int cli_parse_device(const char *s) {
 static int take_precision(int p, const char *option, const char *s, const char *takes,
                           BackendPrecision *out) {
     if (p < 0) {
-        cli_error("%s: '%s' is not %s", option, s, takes);
+        cli_usage_error("%s: '%s' is not %s", option, s, takes);
         return -1;
     }
     *out = (BackendPrecision)p;
@@ -321,11 +373,8 @@ static int print_rank_reports(Dist *d, const char *report, Err *e) {
 
 int cli_open_model_ranks(CommonOpts *o, Dist **d, Backend **be, Model **m, char *path_buf,
                          size_t path_len) {
+    if (cli_open_dist(d)) return EXIT_RUNTIME;
     Err e = {{0}};
-    if (dist_open(d, &e)) {
-        cli_error("%s", e.msg);
-        return EXIT_RUNTIME;
-    }
     char device[32];
     CommonOpts mine = *o;
     dist_device(*d, o->device, device, sizeof device);

@@ -124,9 +124,32 @@ void cli_usage_hint(const char *command);
 
 // "prog: message" on stderr, escaped (text_escape).
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// cli_error for a usage error, one that the command line alone decides (an
+// unknown option, a value out of range): before MPI starts, every rank of
+// an MPI launcher's job meets it alike, as each has the same command line,
+// so rank 0 alone says it (dist_says_alike) and the others exit with the
+// same status, saying nothing. Not for what depends on a file, a device or
+// anything else a rank may find otherwise than rank 0: a rank that alone
+// met such an error would end the job without a word.
+void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // How many messages cli_error printed: none on a rank that left a failure
-// it shared to another to say (dist_agree).
+// it shared to another to say (dist_agree, cli_usage_error).
 int cli_errors_said(void);
+// The exit status rc, at the end of main. A process that left its failure
+// to another rank to say (cli_usage_error, cli_open_dist) first waits for
+// that one: an MPI launcher ends the whole job as soon as one process
+// fails (Open MPI's in a tenth of a second), maybe before the rank that
+// says why has started. It ends the job by failing with the same status,
+// and the launcher's SIGTERM ends this process with rc; a launcher that
+// lets the others run (srun without --kill-on-bad-exit) finds it exiting
+// CLI_SPEAKER_WAIT seconds later.
+#define CLI_SPEAKER_WAIT 10
+int cli_wait_for_speaker(int rc);
+
+// dist_open, saying why it failed: once a machine where every rank on it
+// meets the failure alike (a build without MPI), else by the rank that
+// met it. EXIT_OK or EXIT_RUNTIME.
+int cli_open_dist(Dist **d);
 
 extern const char *cli_prog;
 

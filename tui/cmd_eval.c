@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "progress.h"
+#include "shared_embedding.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -185,39 +186,21 @@ int cmd_eval(int argc, char **argv) {
     }
     int operands = argc - optind;
     if (runs ? operands != 0 : operands != 1) {
-        cli_error(runs ? "--runs DIR takes no other folder" : "eval needs one folder (DIR)");
+        cli_usage_error(runs ? "--runs DIR takes no other folder" : "eval needs one folder (DIR)");
         return EXIT_USAGE;
     }
-    Backend *be;
-    Model *m;
-    Dist *d;
-    char path[4096];
-    int rc = cli_open_model_ranks(&co, &d, &be, &m, path, sizeof path);
-    if (rc) return rc;
-    Progress pr;
-    progress_init(&pr);
     // Under an MPI launcher rank 0 evaluates as one process does, the
     // other ranks embed their shares of the images it needs.
-    EvalOpts o = {.threads = co.threads,
-                  .progress = d->rank == 0 ? progress_update : NULL,
-                  .ctx = &pr,
-                  .dist = d};
-    if (d->rank > 0) {
-        Err e;
-        int stopped;
-        rc = eval_embed_serve(m, &o, NULL, &stopped, &e);
-        if (rc && e.msg[0]) cli_error("%s", e.msg);
-        rc = rc ? EXIT_RUNTIME : EXIT_OK;
+    SharedEmbedding s;
+    int rc = shared_embedding_open(&co, &s);
+    if (rc) return rc;
+    if (s.dist->rank > 0) {
+        rc = shared_embedding_serve(&s, NULL);
     } else {
-        describe_model(path, m);
-        rc = runs ? eval_runs_dir(m, runs, &o)
-                  : eval_folder(m, argv[optind], own, &ec, (int)pairs, same, &o);
-        eval_embed_done(&o);
+        describe_model(s.model_path, s.m);
+        rc = runs ? eval_runs_dir(s.m, runs, &s.o)
+                  : eval_folder(s.m, argv[optind], own, &ec, (int)pairs, same, &s.o);
     }
-    progress_end(&pr);
-    model_free(m);
-    backend_close(be);
-    // (After a failed exchange between ranks this ends the whole job.)
-    dist_close(d);
+    shared_embedding_close(&s);
     return rc;
 }

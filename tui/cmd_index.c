@@ -9,7 +9,7 @@
 #include "../engine/gallery.h"
 #include "cli.h"
 #include "commands.h"
-#include "progress.h"
+#include "shared_embedding.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -65,39 +65,29 @@ int cmd_index(int argc, char **argv) {
     }
     if (out && !*out) out = NULL;  // (--out "" names no file)
     if (argc - optind != !synthetic || !out) {
-        cli_error(!out        ? "index needs --out FILE"
+        cli_usage_error(!out        ? "index needs --out FILE"
                   : synthetic ? "--synthetic N takes no folder"
                               : "index needs one folder (DIR)");
         return EXIT_USAGE;
     }
     const char *dir = synthetic ? NULL : argv[optind];
-    Backend *be;
-    Model *m;
-    Dist *d;
-    char mpath[4096];
-    int rc = cli_open_model_ranks(&co, &d, &be, &m, mpath, sizeof mpath);
+    // Under an MPI launcher rank 0 does what one process does, the other
+    // ranks embed their shares of its files.
+    SharedEmbedding s;
+    int rc = shared_embedding_open(&co, &s);
     if (rc) return rc;
     // The first signal stops the update between two batches (the previous
     // index stays), on every rank; a second one ends the program at once.
     cli_catch_stop_signals(on_signal);
-    Progress pr;
-    progress_init(&pr);
-    // Under an MPI launcher rank 0 does what one process does, the other
-    // ranks embed their shares of its files.
-    EvalOpts o = {.threads = co.threads,
-                  .progress = d->rank == 0 ? progress_update : NULL,
-                  .ctx = &pr,
-                  .dist = d};
     GalleryUpdate st = {0};
     Err e;
-    if (d->rank > 0) {
-        rc = eval_embed_serve(m, &o, &got_signal, &st.stopped, &e);
-        if (rc && e.msg[0]) cli_error("%s", e.msg);
-        rc = rc ? cli_failure_status(st.stopped ? st.stopped : got_signal) : EXIT_OK;
-    } else if (synthetic ? gallery_index_synthetic(m, mpath, synthetic, (uint64_t)seed, out, &o,
-                                                   &st, &e)
-                         : gallery_index(m, mpath, dir, out, &o, &got_signal, &st, &e)) {
-        progress_end(&pr);
+    if (s.dist->rank > 0) {
+        rc = shared_embedding_serve(&s, &got_signal);
+    } else if (synthetic ? gallery_index_synthetic(s.m, s.model_path, synthetic, (uint64_t)seed,
+                                                   out, &s.o, &st, &e)
+                         : gallery_index(s.m, s.model_path, dir, out, &s.o, &got_signal, &st,
+                                         &e)) {
+        progress_end(&s.progress);
         cli_error("%s", e.msg);
         rc = cli_failure_status(got_signal ? got_signal : st.stopped);
     } else {
@@ -108,7 +98,7 @@ int cmd_index(int argc, char **argv) {
                st.kept, st.removed);
         if (st.unrecorded) {
             char mine[64];
-            gallery_arithmetic(be, mine, sizeof mine);
+            gallery_arithmetic(s.be, mine, sizeof mine);
             cli_error("note: %s recorded no arithmetic for its features (an index written before "
                       "siamese recorded it), and its %ld kept entries may not be %s as the new "
                       "ones are, so it records none still; index into a new file to record it",
@@ -124,10 +114,6 @@ int cmd_index(int argc, char **argv) {
                       st.unreadable, st.unreadable == 1 ? "" : "s",
                       st.unreadable == 1 ? "it" : "them");
     }
-    eval_embed_done(&o);
-    model_free(m);
-    backend_close(be);
-    // (After a failed exchange between ranks this ends the whole job.)
-    dist_close(d);
+    shared_embedding_close(&s);
     return rc;
 }

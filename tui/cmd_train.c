@@ -133,7 +133,7 @@ static int parse_widths(const char *s, int w[5]) {
     for (int i = 0; i < 5; i++) {
         long v = strtol(p, &end, 10);
         if (end == p || v < 1 || v > 4096 || (i < 4 ? *end != ',' : *end != '\0')) {
-            cli_error("--widths: '%s' is not five channel counts like 16,32,64,128,128", s);
+            cli_usage_error("--widths: '%s' is not five channel counts like 16,32,64,128,128", s);
             return -1;
         }
         w[i] = (int)v;
@@ -198,7 +198,7 @@ static int parse_args(int argc, char **argv, TrainConfig *c) {
             errno = 0;  // (past 2^64 - 1 strtoull gives that, with ERANGE)
             unsigned long long s = strtoull(optarg, &end, 10);
             if (!*optarg || *end || optarg[0] == '-' || errno) {
-                cli_error("--seed: '%s' is not a whole number from 0 to %llu", optarg, ULLONG_MAX);
+                cli_usage_error("--seed: '%s' is not a whole number from 0 to %llu", optarg, ULLONG_MAX);
                 return -1;
             }
             c->seed = s;
@@ -262,12 +262,15 @@ static int parse_args(int argc, char **argv, TrainConfig *c) {
 #undef INT_OPT
 #undef FLOAT_OPT
     if (optind != argc) {
-        cli_error("unexpected argument '%s' (train takes options only)", argv[optind]);
+        cli_usage_error("unexpected argument '%s' (train takes options only)", argv[optind]);
         return -1;
     }
     Err e;
     if (train_config_check(c, &e)) {
-        cli_error("%s", e.msg);
+        // With --resume the values checked are the checkpoint's too, read
+        // from a file each rank reads for itself.
+        if (resume) cli_error("%s", e.msg);
+        else cli_usage_error("%s", e.msg);
         return -1;
     }
     return 0;
@@ -399,9 +402,7 @@ int cmd_train(int argc, char **argv) {
     }
     // The ranks of this training (one process unless mpirun started it).
     Dist *dist;
-    Err e;
-    if (dist_open(&dist, &e)) {
-        cli_error("%s", e.msg);
+    if (cli_open_dist(&dist)) {
         train_config_free(&c);
         return EXIT_RUNTIME;
     }

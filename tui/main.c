@@ -53,10 +53,18 @@ static int run_command(const Command *cmd, int argc, char **argv) {
     int exact;
     const int ranks = cmd->shares ? 1 : dist_launched_size(&exact);
     if (ranks > 1) {
-        cli_error("'%s' runs in one process, but an MPI launcher started %s%d: only 'train', "
-                  "'eval' and 'index' share their work between processes; run '%s %s' without "
-                  "mpirun",
-                  cmd->name, exact ? "" : "at least ", ranks, cli_prog, cmd->name);
+        char why[512];
+        snprintf(why, sizeof why,
+                 "'%s' runs in one process, but an MPI launcher started %s%d: only 'train', "
+                 "'eval' and 'index' share their work between processes; run '%s %s' without "
+                 "mpirun",
+                 cmd->name, exact ? "" : "at least ", ranks, cli_prog, cmd->name);
+        // Where the launcher says how many it started, every rank refuses
+        // alike (the command line and that count decide), and rank 0 says
+        // so; a PMIx launcher tells rank 0 nothing, which then runs the
+        // command, and the others refuse on their own.
+        if (exact) cli_usage_error("%s", why);
+        else cli_error("%s", why);
         return EXIT_USAGE;
     }
     argv[0] = (char *)cmd->name;
@@ -67,7 +75,7 @@ static int run_command(const Command *cmd, int argc, char **argv) {
     return check_stdout(rc);
 }
 
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
     if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
                       !strcmp(argv[1], "help"))) {
         usage(stdout);
@@ -84,12 +92,16 @@ int main(int argc, char **argv) {
         if (!cmd && (access(argv[1], F_OK) == 0 || strpbrk(argv[1], "./")))
             return run_command(&COMMANDS[0], argc, argv);
         if (!cmd) {
-            cli_error("unknown command '%s'", argv[1]);
-            fprintf(stderr, "'%s --help' lists the commands.\n", cli_prog);
+            cli_usage_error("unknown command '%s'", argv[1]);
+            if (cli_errors_said()) fprintf(stderr, "'%s --help' lists the commands.\n", cli_prog);
             return EXIT_USAGE;
         }
         return run_command(cmd, argc - 1, argv + 1);
     }
     // Plain `siamese [options]`: predict's options; it picks the mode.
     return run_command(&COMMANDS[0], argc, argv);
+}
+
+int main(int argc, char **argv) {
+    return cli_wait_for_speaker(run(argc, argv));
 }

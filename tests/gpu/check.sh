@@ -173,6 +173,27 @@ main() {
     else
         status predict FAIL
     fi
+    # NVIDIA_TF32_OVERRIDE=0 forbids TF32 in cuDNN and cuBLAS: --precision
+    # tf32 under it must say it computes fp32 and take fp32's way (the same
+    # score as --precision fp32 to 1e-6; another algorithm choice may round
+    # the sums otherwise). The dry run's CPU has no TF32 at all, which -v
+    # names instead.
+    local po want='precision fp32 (NVIDIA_TF32_OVERRIDE=0)'
+    [ $DRY = 1 ] && want='precision fp32 (this device has no TF32)'
+    if po=$(NVIDIA_TF32_OVERRIDE=0 limited 30 "$RUN" siamese predict -v --model "$WORK/vgg16.h5" --device "$dev" \
+            --precision tf32 img/a.png img/d.jpg 2>&1); then
+        echo "$po"
+        if ! grep -qF "$want" <<<"$po"; then
+            status "tf32 override" "FAIL (-v does not say '$want')"
+        elif awk -v a="$(tail -1 <<<"$po")" -v b="$pg" 'BEGIN {d = a - b; exit !(d < 1e-6 && d > -1e-6)}'; then
+            status "tf32 override" PASS
+        else
+            status "tf32 override" "FAIL (not fp32's score: $pg)"
+        fi
+    else
+        echo "$po"
+        status "tf32 override" FAIL
+    fi
 
     local p
     for p in tf32 bf16; do
@@ -598,6 +619,10 @@ data_parallel() {
     done
     grep -q "$want1" "$WORK/dp_1.log" || { echo "1 rank: expected '$want1'"; ok=0; }
     grep -q "$want2" "$WORK/dp_2.log" || { echo "2 ranks: expected '$want2'"; ok=0; }
+    # Both ranks report the same device (the one GPU): the configuration
+    # table shows it once, as one row for ranks 0-1.
+    grep "| *device" "$WORK/dp_2.log"
+    grep -q "| *device (ranks 0-1) | " "$WORK/dp_2.log" || { echo "2 ranks: expected one device row for ranks 0-1"; ok=0; }
     for n in 1 2; do
         [ $ok = 1 ] || break
         paste "$WORK"/dp_one/loss_*/epoch_loss.txt "$WORK"/dp_$n/loss_*/epoch_loss.txt \

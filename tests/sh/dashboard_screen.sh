@@ -6,7 +6,7 @@
 . tests/shlib.sh
 . tests/tmuxlib.sh
 src=$OMNIGLOT/images_background
-[ -d "$src" ] || { echo "SKIP: no Omniglot images at $src"; exit 77; }
+need_omniglot "$src"
 # 2 alphabets x 3 characters x 20 drawings, as links (never copies).
 for alphabet in Alphabet_of_the_Magi Anglo-Saxon_Futhorc; do
     for ch in character01 character02 character03; do

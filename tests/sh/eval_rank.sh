@@ -5,7 +5,7 @@
 # drawers, alphabets) are in tests/test_eval.c.
 . tests/shlib.sh
 data=$OMNIGLOT
-[ -d "$data/images_evaluation" ] || { echo "SKIP: $data is absent"; exit 77; }
+need_omniglot "$data/images_evaluation"
 T=$TMP
 ./siamese init --backbone compact --input-shape 32 --seed 3 --out "$T/m.h5" >/dev/null || fail "init"
 common=(--model "$T/m.h5" --device cpu --threads 2)

@@ -10,9 +10,9 @@
 # the bounds leave room for other rounding, not for a miscount.
 . tests/shlib.sh
 data=$OMNIGLOT
-[ -d "$data/images_evaluation" ] || { echo "SKIP: $data is absent"; exit 77; }
-model=model_data/siamese_omniglot.h5
-[ -f "$model" ] || { echo "SKIP: $model is absent (the trained model)"; exit 77; }
+need_omniglot "$data/images_evaluation"
+need_shipped_model
+model=$SHIPPED_MODEL
 common=(--model "$model" --device cpu --threads 2)
 T=$TMP
 

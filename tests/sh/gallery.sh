@@ -5,11 +5,11 @@
 # previous index as it was.
 . tests/shlib.sh
 data=$OMNIGLOT
-[ -d "$data/images_evaluation" ] || { echo "SKIP: $data is absent"; exit 77; }
+need_omniglot "$data/images_evaluation"
 # A trained model: the proxy stands in for a trained head (no scores of
 # it are written here, only its two searches compared).
-model=model_data/siamese_omniglot.h5
-[ -f "$model" ] || { echo "SKIP: $model is absent"; exit 77; }
+need_shipped_model
+model=$SHIPPED_MODEL
 common=(--model "$model" --device cpu --threads 2)
 T=$TMP
 g=$T/gallery

@@ -26,7 +26,7 @@ OUT=$TMP/out OMNIGLOT=$data PYTHON=/bin/false GPU_CHECK_BUDGET=300 \
 rc=$?
 [ $rc = 0 ] || fail "check.sh --dry-run exited $rc: $(grep -- '^---- \|FAIL' "$TMP/log" | head -20)"
 res=$TMP/out/RESULTS.md
-want=("| parity | PASS |" "| predict | PASS |" "| parity tf32 | PASS |" "| training | PASS |"
+want=("| parity | PASS |" "| predict | PASS |" "| tf32 override | PASS |" "| parity tf32 | PASS |" "| training | PASS |"
     "| trainer | PASS |" "| parity bf16 f32 acts | PASS |" "| speed (siamese) | done |"
     "**DRY RUN on the CPU" "Goals (issue #11" "| siamese train, compact, pairs/s | >= 10000 | ")
 if command -v mpirun >/dev/null; then want+=("| data-parallel | PASS |"); fi

@@ -3,7 +3,7 @@
 # --plain or not; the reasons for 'error' lines go to stderr).
 . tests/shlib.sh
 d=$OMNIGLOT/images_background/Alphabet_of_the_Magi/character01
-[ -d "$d" ] || { echo "SKIP: no Omniglot images at $d"; exit 77; }
+need_omniglot "$d"
 a=$d/0709_01.png b=$d/0709_02.png c=$d/0709_03.png
 
 ref=$(./siamese predict "$a" "$b" 2>/dev/null) || fail "siamese predict failed"

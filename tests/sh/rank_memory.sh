@@ -7,7 +7,7 @@
 # space limited to 1 GiB (ulimit -v), which it once exceeded tenfold.
 . tests/shlib.sh
 data=$OMNIGLOT
-[ -d "$data/images_evaluation" ] || { echo "SKIP: $data is absent"; exit 77; }
+need_omniglot "$data/images_evaluation"
 command -v /usr/bin/time >/dev/null || { echo "SKIP: /usr/bin/time is absent"; exit 77; }
 ./siamese init --backbone compact --seed 3 --out "$TMP/m.h5" >/dev/null || fail "init"
 g=$TMP/gallery

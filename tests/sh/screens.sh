@@ -9,7 +9,7 @@
 . tests/shlib.sh
 . tests/tmuxlib.sh
 d=$OMNIGLOT/images_background/Alphabet_of_the_Magi/character01
-[ -d "$d" ] || { echo "SKIP: no Omniglot images at $d"; exit 77; }
+need_omniglot "$d"
 a=$d/0709_01.png b=$d/0709_02.png
 ref=$("$SIAMESE" predict "$a" "$b" 2>/dev/null) || fail "siamese predict failed"
 verdict=SAME

@@ -11,7 +11,7 @@
 # stops as run C, the same run uninterrupted.
 . tests/shlib.sh
 data=$OMNIGLOT
-[ -d "$data/images_background" ] || { echo "SKIP: $data is absent"; exit 77; }
+need_omniglot "$data/images_background"
 T=$TMP
 args=(--dataset "$data" --backbone compact --widths 4,4,8,8,8 --hidden 16 --input-shape 32
       --batch-size 4 --steps-per-epoch 3 --val-steps 2 --epochs 6 --optimizer adam --lr 4e-2

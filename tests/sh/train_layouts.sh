@@ -3,7 +3,7 @@
 # messages for wrong layouts, bad data and bad options.
 . tests/shlib.sh
 data=$OMNIGLOT
-[ -d "$data/images_background" ] || { echo "SKIP: $data is absent"; exit 77; }
+need_omniglot "$data/images_background"
 T=$TMP
 
 # Own classes: 8 Latin characters as classes, each its own folder, plus a

@@ -15,13 +15,13 @@
 #     checkpoint.
 #  4. A rank killed: the job ends, naming it. A rank that hangs: rank 0 names
 #     it after SIAMESE_DIST_TIMEOUT and the job ends.
-#  5. Errors: ranks that disagree about the data, fewer pairs than ranks, and
-#     a build without MPI under mpirun, each told once, with a status; and
-#     the commands that run in one process refuse several. Ranks on devices
-#     that differ get a row each in the table.
+#  5. Errors: ranks that disagree about the data, and fewer pairs than
+#     ranks, each told once, with a status (mpi_errors.sh: the errors met
+#     before MPI starts). Ranks on devices that differ get a row each in
+#     the table.
 . tests/shlib.sh
 data=$OMNIGLOT
-[ -d "$data/images_background" ] || { echo "SKIP: $data is absent"; exit 77; }
+need_omniglot "$data/images_background"
 need_mpi
 T=$TMP
 
@@ -162,18 +162,4 @@ printf '|%25s | %40s|\n' "device (rank 0)" "cpu, 1 thread" "device (rank 1)" "cp
 # More ranks than pairs: told once.
 mpi 3 ./siamese train "${tiny[@]}" --batch-size 1 --epochs 1 --save-dir "$T/y" >"$T/y.log" 2>&1 && fail "3 ranks, 2 pairs: exit 0"
 [ "$(grep -c 'fewer than the 3 ranks' "$T/y.log")" = 1 ] || { cat "$T/y.log"; fail "3 ranks, 2 pairs: not told once"; }
-# A build without MPI, started by mpirun, refuses to train N copies side by side.
-mkdir -p "$T/bin" && cp siamese "$T/bin/"
-mpi 2 "$T/bin/siamese" train "${tiny[@]}" --epochs 1 --save-dir "$T/z" >"$T/z.log" 2>&1 && fail "no MPI library: exit 0"
-grep -q "built without MPI" "$T/z.log" || { cat "$T/z.log"; fail "no MPI library: no explanation"; }
-[ -e "$T/z" ] && fail "no MPI library: files were written"
-# A command that does not share its work refuses to run as one of several
-# processes (each would do all of it; init's copies would race to replace
-# one file), each rank saying why, and writes nothing; one rank runs as one
-# process. (index and eval share theirs: index_mpi.sh.)
-mpi 2 ./siamese init --out "$T/g.h5" >"$T/i.log" 2>&1 && fail "init under mpirun -np 2: exit 0"
-[ "$(grep -c "'init' runs in one process, but an MPI launcher started 2" "$T/i.log")" = 2 ] ||
-    { cat "$T/i.log"; fail "init under mpirun -np 2: not told by each rank"; }
-[ -e "$T/g.h5" ] && fail "init under mpirun -np 2 wrote its file"
-mpi 1 ./siamese init --out "$T/one.h5" >"$T/o.log" 2>&1 || { cat "$T/o.log"; fail "init under mpirun -np 1 failed"; }
 finish

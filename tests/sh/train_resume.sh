@@ -6,7 +6,7 @@
 # machine has more). A tiny model on Omniglot keeps it fast.
 . tests/shlib.sh
 data=$OMNIGLOT
-[ -d "$data/images_background" ] || { echo "SKIP: $data is absent"; exit 77; }
+need_omniglot "$data/images_background"
 T=$TMP
 
 args=(--dataset "$data" --backbone compact --widths 4,4,8,8,8 --hidden 16 --input-shape 32

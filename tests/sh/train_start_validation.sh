@@ -6,8 +6,8 @@
 # weights, or a resumed one, measures nothing before its steps.
 . tests/shlib.sh
 T=$TMP
-M=model_data/siamese_omniglot.h5
-[ -f "$M" ] || { echo "SKIP: $M is absent"; exit 77; }
+need_shipped_model
+M=$SHIPPED_MODEL
 small_dataset "$T/data"
 args=(--dataset "$T/data" --val-ratio 0.5 --backbone compact --input-shape 105 --invert
       --batch-size 2 --steps-per-epoch 1 --val-steps 2 --epochs 1 --seed 3 --threads 1
