@@ -473,11 +473,26 @@ int dataset_scan_progress(Dataset *ds, const char *root, DatasetLayout want, int
     if (!rc && ds->n_other_files)
         notef(ds, "%d entr%s without an image extension %s ignored", ds->n_other_files,
               ds->n_other_files == 1 ? "y" : "ies", ds->n_other_files == 1 ? "was" : "were");
-    if (!rc && ds->n_classes < min_classes)
-        rc = err_set(e,
-                     "%s: %d usable class%s (with at least %d readable images each), %d needed%s%s",
+    if (!rc && ds->n_classes < min_classes) {
+        // The notes, a line each (a list's items indented under it), as
+        // clauses of the one-line message: a newline in it would be
+        // escaped, and show as "\n".
+        char notes[sizeof ds->notes * 2] = "";
+        int was_item = 0;
+        for (const char *n = ds->notes; *n;) {
+            const int item = *n == ' ';
+            n += strspn(n, " ");
+            const size_t len = strcspn(n, "\n");
+            const size_t used = strlen(notes);
+            snprintf(notes + used, sizeof notes - used, "%s%.*s",
+                     !item ? "; " : was_item ? ", " : " ", (int)len, n);
+            was_item = item;
+            n += len + (n[len] == '\n');
+        }
+        rc = err_set(e, "%s: %d usable class%s (with at least %d readable images each), %d needed%s",
                      root, ds->n_classes, ds->n_classes == 1 ? "" : "es", DATASET_MIN_CLASS_IMAGES,
-                     min_classes, ds->notes[0] ? "; " : "", ds->notes);
+                     min_classes, notes);
+    }
     if (rc) {
         dataset_free(ds);
         return -1;

@@ -30,6 +30,14 @@ classes() {
 # Every class under 3 images: nothing usable, and it says why.
 classes "$TMP/small" 5 2
 expect 1 "$TMP/small" "usable class" -- train "$TMP/small"
+# Its findings (here broken images too) are clauses of the one-line
+# message, not lines whose newlines show escaped ("...\n").
+printf 'not a png' >"$TMP/small/images_background/class1/broken.png"
+printf 'not a png' >"$TMP/small/images_background/class2/broken.png"
+expect 1 "2 needed; 2 files could not be decoded and are left out: $TMP/small/images_background/class1/broken.png: not an image" \
+    "(expected PNG, JPEG, BMP, GIF, TGA, PGM or PPM), $TMP/small/images_background/class2/broken.png: not an image" \
+    "; 5 classes have fewer than 3 images" -- train "$TMP/small"
+grep -qF '\n' "$TMP/err" && fail "the message shows an escaped newline: $(cat "$TMP/err")"
 
 # A validation split of one image: said in the singular ("1 images" was).
 classes "$TMP/one_val" 3 8
