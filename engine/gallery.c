@@ -452,8 +452,11 @@ static int list_folder(const char *dir, Listed **out, int *n_out, char *root, Er
     int k = 0;
     for (int i = 0; i < n; i++) {
         struct stat st;
-        // A file gone since the listing is simply not indexed.
-        if (rc || stat(given[i], &st) != 0) {
+        // A file gone since the listing is simply not indexed. A link that
+        // leads nowhere (broken, a loop) is, with the link's own size and
+        // time: as an entry that does not decode, it is named and tried
+        // again at each update, where dropped it would go unsaid.
+        if (rc || (stat(given[i], &st) != 0 && lstat(given[i], &st) != 0)) {
             free(given[i]);
             continue;
         }

@@ -1,12 +1,14 @@
 #include "image.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <stb_image.h>
 
@@ -15,39 +17,59 @@
 
 // ---- decoding ---------------------------------------------------------------
 
-// Reads the whole file; names it in every error.
+// The most bytes a file may hold: stb_image takes an int length.
+#define IMAGE_MAX_FILE_BYTES 0x7fffffffL
+
+static unsigned char *read_failed(Err *e, const char *path, const char *why, int fd) {
+    err_set(e, "%s: %s", path, why);
+    if (fd >= 0) close(fd);
+    return NULL;
+}
+
+// Reads the whole file; names it in every error. Only a regular file or a
+// pipe (bash's <(...)) is read, and never past IMAGE_MAX_FILE_BYTES: a
+// device named like an image (a link to /dev/zero in a gallery) would be
+// read until memory ran out, and a named pipe without a writer (a FIFO
+// x.jpg in a folder) would block the run forever; opened without
+// blocking, it reads as empty.
 static unsigned char *read_file(const char *path, size_t *len, Err *e) {
     struct stat st;
-    if (stat(path, &st) != 0) {
-        err_set(e, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        err_set(e, "%s: is a directory, not an image", path);
-        return NULL;
-    }
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        err_set(e, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
+    if (stat(path, &st) != 0) return read_failed(e, path, strerror(errno), -1);
+    if (S_ISDIR(st.st_mode)) return read_failed(e, path, "is a directory, not an image", -1);
+    if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
+        return read_failed(e, path, "is a device or socket, not an image file", -1);
+    if (st.st_size > IMAGE_MAX_FILE_BYTES)
+        return read_failed(e, path, "the file is larger than 2 GB", -1);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return read_failed(e, path, strerror(errno), -1);
+    // Blocking again: a pipe's writer is waited for as any reader would.
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
     unsigned char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + n, 1, cap - n, fp)) > 0) {
-        n += got;
+    for (;;) {
+        if (!buf) return read_failed(e, path, "out of memory", fd);
+        ssize_t got = read(fd, buf + n, cap - n);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            free(buf);
+            return read_failed(e, path, strerror(errno), fd);
+        }
+        if (got == 0) break;
+        n += (size_t)got;
+        if (n > IMAGE_MAX_FILE_BYTES) {
+            free(buf);
+            return read_failed(e, path, "the file is larger than 2 GB", fd);
+        }
         if (n == cap) {  // the file grew, or st_size lied (a pipe)
             unsigned char *nb = realloc(buf, cap *= 2);
             if (!nb) free(buf);
             buf = nb;
         }
     }
-    int rerr = ferror(fp);
-    fclose(fp);
-    if (!buf || rerr) {
-        err_set(e, "%s: %s", path, buf ? "read error" : "out of memory");
+    close(fd);
+    if (n == 0 && S_ISFIFO(st.st_mode)) {
         free(buf);
-        return NULL;
+        return read_failed(e, path, "a named pipe (FIFO) that nothing wrote to, not an image", -1);
     }
     *len = n;
     return buf;
@@ -122,7 +144,7 @@ static int decode_stb(const ImageFormat *f, const unsigned char *data, size_t le
 int image_decode(const unsigned char *data, size_t len, const char *name, Image *img, Err *e) {
     memset(img, 0, sizeof *img);
     if (len == 0) return err_set(e, "%s: the file is empty", name);
-    if (len > 0x7fffffff) return err_set(e, "%s: the file is larger than 2 GB", name);
+    if (len > IMAGE_MAX_FILE_BYTES) return err_set(e, "%s: the file is larger than 2 GB", name);
     const ImageFormat *f = imageformat_sniff(data, len);
     if (!f) {
         // TGA has no signature: a .tga whose header does not hold up is

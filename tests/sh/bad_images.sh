@@ -35,6 +35,16 @@ patch() { printf '%b' "$(sed 's/../\\x&/g' <<<"$3")" | dd of="$1" bs=1 seek="$2"
 bad "$TMP/missing.png" "No such file or directory"
 mkdir "$TMP/folder.png"
 bad "$TMP/folder.png" "is a directory"
+# What is not a file: a named pipe nothing writes to (a FIFO x.jpg in a
+# folder once blocked a run forever; bash's <(...) pipe is still read) and
+# a device (a link to /dev/zero was read until memory ran out; /dev/null
+# stands in for it here).
+mkfifo "$TMP/pipe.jpg"
+expect 1 "$TMP/pipe.jpg: a named pipe (FIFO) that nothing wrote to" -- \
+    timeout 20 "$SIAMESE" predict --device cpu --threads 1 --model "$M" "$TMP/pipe.jpg" "$GOOD"
+expect 0 -- "$SIAMESE" predict --device cpu --threads 1 --model "$M" <(cat "$GOOD") "$GOOD"
+ln -s /dev/null "$TMP/device.png"
+bad "$TMP/device.png" "is a device or socket, not an image file"
 # Permissions: root reads everything, so as root the case runs as nobody.
 cp "$GOOD" "$TMP/locked.png"
 chmod 000 "$TMP/locked.png"
