@@ -2,7 +2,8 @@
 // Engine functions never print or exit: they return -1 and fill an Err with
 // a sentence that names the file (or option) and says what was expected and
 // what was found. Only tui/ decides how to show it and which exit status.
-// A message is at most 1023 bytes: a longer one is cut, visibly ("...").
+// A message is at most 1023 bytes: a longer one loses its middle, visibly
+// ("..."), keeping its start and what went wrong at its end.
 #ifndef SIAMESE_ERR_H
 #define SIAMESE_ERR_H
 

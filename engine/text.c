@@ -52,6 +52,45 @@ char *text_escape(const char *s, char *out, size_t cap) {
     return out;
 }
 
+// The length of what text_escape wrote at s: an escape (\n, \xNN) or one byte.
+static size_t escape_length(const char *s) {
+    if (s[0] != '\\') return 1;
+    return s[1] == 'x' ? 4 : s[1] == 'n' || s[1] == 'r' || s[1] == 't' ? 2 : 1;
+}
+
+// Whether position at of s is inside a UTF-8 character or an escape; then
+// *start gets where that begins and *end where it ends.
+static int inside_piece(const char *s, size_t at, size_t *start, size_t *end) {
+    size_t b = at;
+    while (b > 0 && ((unsigned char)s[b] & 0xC0) == 0x80) b--;
+    if (b < at) {
+        *start = b;
+        *end = at;
+        while (((unsigned char)s[*end] & 0xC0) == 0x80) (*end)++;
+        return 1;
+    }
+    for (size_t k = 1; k <= 3 && k <= at; k++)
+        if (s[at - k] == '\\' && escape_length(s + at - k) > k) {
+            *start = at - k;
+            *end = at - k + escape_length(s + at - k);
+            return 1;
+        }
+    return 0;
+}
+
+char *text_elide(const char *s, char *out, size_t cap) {
+    const size_t len = strlen(s);
+    if (len < cap || cap < 16) return text_escape(s, out, cap);
+    // A third of the room for the start, the rest for the end.
+    size_t head = (cap - 4) / 3, tail = len - (cap - 4 - head), start, end;
+    if (inside_piece(s, head, &start, &end)) head = start;
+    if (inside_piece(s, tail, &start, &end)) tail = end;
+    memcpy(out, s, head);
+    memcpy(out + head, "...", 3);
+    memcpy(out + head + 3, s + tail, len - tail + 1);
+    return out;
+}
+
 void text_vfit(char *buf, size_t size, const char *fmt, va_list ap) {
     int n = vsnprintf(buf, size, fmt, ap);
     if (n >= 0 && (size_t)n >= size && size > 4) memcpy(buf + size - 4, "...", 4);

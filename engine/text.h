@@ -19,6 +19,12 @@
 // cuts an escape or a character in half when out is too small. Returns out.
 char *text_escape(const char *s, char *out, size_t cap);
 
+// Copies s, text that text_escape wrote, into out (cap bytes): whole when
+// it fits, else its start and its end with "..." between them, cut
+// between characters and escapes. A message is cut so: its end says what
+// went wrong, and a long path before it would otherwise push that out.
+char *text_elide(const char *s, char *out, size_t cap);
+
 // snprintf for text that only shows (a message, a report line, a screen's
 // row) in a buffer of a fixed size: what does not fit is cut, and the text
 // then ends in "..." so that the cut shows. Text that is data (paths, a

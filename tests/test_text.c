@@ -1,6 +1,7 @@
 // text_escape: strings from files (layer names, file names) made safe to
 // print; the messages built from them (err_set, err_prefix); text_fit's
 // cut that shows.
+#include <ctype.h>
 #include <string.h>
 
 #include "../engine/err.h"
@@ -75,6 +76,44 @@ int main(void) {
     CHECK(!strcmp(e.msg, "w.h5: layer 'x\\x1b[2J\\ny' is missing"), "err_set: %s", e.msg);
     err_prefix(&e, "loading %s", "m\n.h5");
     CHECK(!strcmp(e.msg, "loading m\\n.h5: w.h5: layer 'x\\x1b[2J\\ny' is missing"), "err_prefix: %s", e.msg);
+
+    // A message longer than Err holds keeps its start and its end (what
+    // went wrong, after a long path), cut between characters and escapes.
+    {
+        // Folders of letters, control bytes (escaped) and accents (2 bytes).
+        char path[3000] = "";
+        const char *pieces[] = {"d", "\x01", "\xc3\xa9", "/"};
+        for (size_t i = 0; strlen(path) < sizeof path - 8; i++) strcat(path, pieces[i % 7 % 4]);
+        err_set(&e, "image 1: %s/missing.png: %s", path, "No such file or directory");
+        const size_t len = strlen(e.msg);
+        CHECK(len < sizeof e.msg && len > sizeof e.msg - 8, "elided to %zu bytes", len);
+        CHECK(!strncmp(e.msg, "image 1: ", 9), "the start kept: %.40s", e.msg);
+        CHECK(strstr(e.msg, "..."), "the cut shown: %s", e.msg);
+        const char *end = "/missing.png: No such file or directory";
+        CHECK(len > strlen(end) && !strcmp(e.msg + len - strlen(end), end), "the end kept: %s", e.msg);
+        char again[sizeof e.msg];
+        CHECK(!strcmp(text_escape(e.msg, again, sizeof again), e.msg),
+              "cut inside an escape or a character: %s", e.msg);
+        err_prefix(&e, "loading %s", "m.h5");
+        CHECK(!strncmp(e.msg, "loading m.h5: image 1: ", 23) && strlen(e.msg) < sizeof e.msg &&
+                  !strcmp(e.msg + strlen(e.msg) - strlen(end), end),
+              "err_prefix on a long message: %s", e.msg);
+        // Every cut point: the result always escapes to itself.
+        char out[64];
+        for (size_t n = 40; n < 200; n++) {
+            char raw[256], s2[1024];
+            snprintf(raw, sizeof raw, "%.*s", (int)n, path);
+            text_elide(text_escape(raw, s2, sizeof s2), out, sizeof out);
+            CHECK(strlen(out) < sizeof out && !strcmp(text_escape(out, again, sizeof again), out),
+                  "cut at %zu: %s", n, out);
+            // (The pieces begin with 'd', '\\', '/' or é's first byte.)
+            const char *cut = strstr(out, "...");
+            CHECK(cut && strchr("d\\/\xc3", cut[3]), "cut at %zu inside a piece: %s", n, out);
+            for (const char *b = strchr(out, '\\'); b; b = strchr(b + 1, '\\'))
+                CHECK(b[1] == 'x' && isxdigit((unsigned char)b[2]) && isxdigit((unsigned char)b[3]),
+                      "cut at %zu inside an escape: %s", n, out);
+        }
+    }
 
     // text_fit: what fits as is; a cut ends in "..." within the buffer.
     char fit[8];

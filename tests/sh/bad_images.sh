@@ -33,6 +33,11 @@ patch() { printf '%b' "$(sed 's/../\\x&/g' <<<"$3")" | dd of="$1" bs=1 seek="$2"
 
 # ---- files that are not there or not readable --------------------------------
 bad "$TMP/missing.png" "No such file or directory"
+# A path of 2,000 characters (PATH_MAX is 4,096): the message once ended
+# in "..." before the reason; it loses its middle instead.
+long=$TMP$(printf '/%099d' $(seq 20))
+mkdir -p "$long"
+expect 1 "image 1: $TMP/" "...0" "/missing.png: No such file or directory" -- predict "$long/missing.png" "$GOOD"
 mkdir "$TMP/folder.png"
 bad "$TMP/folder.png" "is a directory"
 # What is not a file: a named pipe nothing writes to (a FIFO x.jpg in a
