@@ -96,34 +96,59 @@ static char *trim(char *s) {
 
 // One line of the protocol: its buffer, its number, and the path in it.
 typedef struct PathLine {
-    char *buf;
-    size_t cap;
-    long no;      // its number in the input
-    char *path;   // in buf, trimmed
-    int nul;      // the line holds a NUL byte: it names no file
+    char *buf;        // LINE_KEPT + 1 bytes
+    long no;          // its number in the input
+    char *path;       // in buf, trimmed
+    const char *bad;  // why the line names no file (NULL when it may)
 } PathLine;
+
+// The most bytes of a line kept: a path is at most PATH_MAX, and blanks
+// around it are dropped. The rest of a longer line is read and dropped,
+// so that memory stays bounded however long a line (a stream without
+// newlines would otherwise be held until memory ran out).
+#define LINE_KEPT 8192  // 2 * PATH_MAX, in the message below
+
+// Reads one line into l->buf (NUL-terminated, its newline kept): its
+// length, -1 at the end of input (or when it cannot be read), -2 when
+// memory ran out. A line longer than LINE_KEPT is flagged in l->bad.
+static ssize_t read_line(FILE *in, PathLine *l) {
+    if (!l->buf && !(l->buf = malloc(LINE_KEPT + 1))) return -2;
+    size_t n = 0, seen = 0;
+    int c;
+    while ((c = getc_unlocked(in)) != EOF) {
+        if (n < LINE_KEPT) l->buf[n++] = (char)c;
+        seen++;
+        if (c == '\n') break;
+    }
+    l->buf[n] = '\0';
+    if (!seen) return -1;
+    l->bad = seen - (c == '\n') > LINE_KEPT ? "longer than any path (over 8192 bytes)" : NULL;
+    return (ssize_t)n;
+}
 
 // Reads the next non-blank line into l: 1, or 0 at the end of input, -1
 // when the input cannot be read (said). A NUL byte cannot be part of a
 // path, and the C string would end there and name another file (or none:
 // a blank line, skipped, would shift every later pair), so such a line is
-// flagged, to be answered 'error' as a pair's.
+// flagged, to be answered 'error' as a pair's; so is a line too long to
+// be a path.
 static int next_path(FILE *in, PathLine *l, long *lines) {
     ssize_t len;
-    while ((len = getline(&l->buf, &l->cap, in)) >= 0) {
+    while ((len = read_line(in, l)) >= 0) {
         l->no = ++*lines;
-        l->nul = memchr(l->buf, '\0', (size_t)len) != NULL;
+        if (!l->bad && memchr(l->buf, '\0', (size_t)len))
+            l->bad = "a NUL byte in a path (one path a line, as find -print writes them, not find "
+                     "-print0)";
         l->path = trim(l->buf);
-        if (*l->path || l->nul) return 1;
+        if (*l->path || l->bad) return 1;
     }
-    if (!ferror(in)) return 0;
-    cli_error("standard input: %s", strerror(errno));
+    if (len == -1 && !ferror(in)) return 0;
+    cli_error("standard input: %s", len == -2 ? "out of memory" : strerror(errno));
     return -1;
 }
 
-static void say_nul_line(long no) {
-    cli_error("standard input, line %ld: a NUL byte in a path (one path a line, as find -print "
-              "writes them, not find -print0)", no);
+static void say_bad_line(const PathLine *l) {
+    cli_error("standard input, line %ld: %s", l->no, l->bad);
 }
 
 void predict_print_score(FILE *f, float prob, const PredictOpts *o) {
@@ -139,14 +164,14 @@ int predict_lines(Model *m, const PredictOpts *o, FILE *in) {
     while ((got = next_path(in, &l1, &lines)) > 0) {
         got = next_path(in, &l2, &lines);
         if (got <= 0) {
-            if (got == 0 && l1.nul) say_nul_line(l1.no);
+            if (got == 0 && l1.bad) say_bad_line(&l1);
             else if (got == 0) cli_error("%s: no second image path before the end of input", l1.path);
             failed = 1;
             break;
         }
         float prob;
-        if (l1.nul || l2.nul) {
-            say_nul_line(l1.nul ? l1.no : l2.no);
+        if (l1.bad || l2.bad) {
+            say_bad_line(l1.bad ? &l1 : &l2);
             puts("error");
             failed = 1;
         } else if (predict_pair(m, l1.path, l2.path, &prob)) {

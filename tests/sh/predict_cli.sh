@@ -79,6 +79,19 @@ printf 'img/a.png\0x\nimg/b.png\n\0\nimg/c.png\nimg/a.png\nimg/b.png\n' |
     fail "NUL bytes in paths: got '$(tr '\n' ' ' < "$TMP/out")'"
 expect_stderr "standard input, line 1: a NUL byte in a path"
 expect_stderr "standard input, line 3: a NUL byte in a path"
+# A line longer than any path (600 MB without a newline, here within 512
+# MB of address space) is read to its end, never held: that pair is
+# 'error', the next is scored. (It was held until memory ran out, and the
+# run then ended as if the input had: no line, no message, exit 0.)
+(
+    ulimit -v $((512 * 1024))
+    { head -c 600000000 /dev/zero | tr '\0' x; printf '\nimg/a.png\nimg/a.png\nimg/b.png\n'; } |
+        ./siamese --model $KERAS --threads 1 >"$TMP/out" 2>"$TMP/err"
+)
+[ $? -eq 1 ] || fail "a line longer than any path must make the exit status 1"
+[ "$(tr '\n' ' ' < "$TMP/out")" = "error $(sed -n 1p "$TMP/one") " ] ||
+    fail "a line longer than any path: got '$(tr '\n' ' ' < "$TMP/out")'"
+expect_stderr "standard input, line 1: longer than any path (over 8192 bytes)"
 
 # Bad weights: a clear message naming the file, exit 1.
 printf 'not hdf5' > "$TMP/bad.h5"
