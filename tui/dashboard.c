@@ -465,6 +465,12 @@ static int dash_tick(void *self) {
 
 static int dash_signal(void *self, int sig) {
     Dashboard *d = self;
+    // Ctrl-C once the run has finished closes, as q does then: nothing is
+    // interrupted, and the exit status stays the finished run's.
+    pthread_mutex_lock(&d->lock);
+    int finished = d->done && !d->rc;
+    pthread_mutex_unlock(&d->lock);
+    if (sig == SIGINT && finished) return SCREEN_QUIT;
     if (!d->status) d->status = term_signal_status(sig);
     request_stop(d);
     return SCREEN_REDRAW;
