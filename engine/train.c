@@ -174,38 +174,65 @@ typedef struct Progress {
     int log_first_epoch;  // the epoch its first line is for
 } Progress;
 
+// A path as a checkpoint records it: absolute (a relative one is taken
+// from the working directory, the one the run started in), so that
+// --resume from another folder finds the dataset and goes on writing into
+// the run's folder; canonical where it exists (realpath), so that one
+// folder has one name. A new string (free it); NULL when memory runs out.
+static char *absolute_path(const char *path) {
+    char *real = realpath(path, NULL);
+    if (real) return real;
+    if (path[0] == '/') return strdup(path);
+    while (path[0] == '.' && path[1] == '/') path += 2;
+    char *cwd = getcwd(NULL, 0);
+    if (!cwd) return strdup(path);  // (the folder was removed: as given)
+    char *abs = str_printf("%s/%s", cwd, path);
+    free(cwd);
+    return abs;
+}
+
 // The options that shape the run's numbers, as key=value lines (a new
-// string, NULL when out of memory); a resumed run compares them with the
-// checkpoint's.
-static char *config_text(const TrainConfig *c) {
+// string, NULL when out of memory), the dataset's path as given or
+// (absolute_paths, for the checkpoint) absolute; a resumed run compares
+// them with the checkpoint's.
+static char *config_text(const TrainConfig *c, int absolute_paths) {
     // The thread count is part of the numbers: the CPU backend splits some
     // reductions (weight gradients) between its threads, so another count
     // rounds them differently. Kept as asked: "all" cores, or a number.
     char threads[16] = "all";
     if (c->threads > 0) snprintf(threads, sizeof threads, "%d", c->threads);
-    return str_printf(
+    char *dataset = absolute_paths ? absolute_path(c->dataset) : strdup(c->dataset);
+    if (!dataset) return NULL;
+    char *text = str_printf(
         "dataset=%s\nown_data=%d\nval_ratio=%.17g\nseed=%llu\nepochs=%d\nbatch_size=%d\n"
         "optimizer=%s\nlr=%.17g\nmin_lr=%.17g\nmomentum=%.17g\nweight_decay=%.17g\n"
         "lr_decay=%s\nsame_alphabet=%.17g\naugment=%s\nsteps_per_epoch=%ld\nval_steps=%ld\n"
         "init_epoch=%d\nprecision=%s\nthreads=%s\n",
-        c->dataset, c->own_data, c->val_ratio, (unsigned long long)c->seed, c->epochs,
+        dataset, c->own_data, c->val_ratio, (unsigned long long)c->seed, c->epochs,
         c->batch_size, c->optimizer, c->lr, c->min_lr, c->momentum, c->weight_decay, c->lr_decay,
         c->same_alphabet, c->augment, c->steps_per_epoch, c->val_steps, c->init_epoch,
         c->precision, threads);
+    free(dataset);
+    return text;
 }
 
 // The whole training state, as key=value lines (a new string, NULL when out
 // of memory).
 static char *state_text(const TrainConfig *c, const Progress *p) {
-    char *config = config_text(c);
-    if (!config) return NULL;
-    char *s = str_printf("siamese_train_state=1\nepoch=%d\nbatch=%ld\nloss_sum=%.17g\n"
-                         "acc_sum=%.17g\nstep=%ld\nbest_val=%.17g\nbad_epochs=%d\nlog_dir=%s\n"
-                         "log_first_epoch=%d\nsave_dir=%s\nsave_period=%d\npatience=%d\n%s",
-                         p->epoch, p->batch, p->loss_sum, p->acc_sum, p->step, p->best_val,
-                         p->bad_epochs, p->log_dir ? p->log_dir : "", p->log_first_epoch,
-                         c->save_dir, c->save_period, c->patience, config);
+    char *config = config_text(c, 1);
+    char *save_dir = absolute_path(c->save_dir);
+    char *log_dir = p->log_dir ? absolute_path(p->log_dir) : strdup("");
+    char *s = NULL;
+    if (config && save_dir && log_dir)
+        s = str_printf("siamese_train_state=1\nepoch=%d\nbatch=%ld\nloss_sum=%.17g\n"
+                       "acc_sum=%.17g\nstep=%ld\nbest_val=%.17g\nbad_epochs=%d\nlog_dir=%s\n"
+                       "log_first_epoch=%d\nsave_dir=%s\nsave_period=%d\npatience=%d\n%s",
+                       p->epoch, p->batch, p->loss_sum, p->acc_sum, p->step, p->best_val,
+                       p->bad_epochs, log_dir, p->log_first_epoch, save_dir, c->save_period,
+                       c->patience, config);
     free(config);
+    free(save_dir);
+    free(log_dir);
     return s;
 }
 
@@ -617,9 +644,26 @@ static int build_model(Run *r) {
     return optim_create(&r->opt, r->kind, c->momentum, c->weight_decay, r->m, r->e);
 }
 
+// Whether a setting of this run is the checkpoint's (old, n bytes). The
+// dataset's paths compare as absolute paths: the same folder named
+// from elsewhere is the same run (and a checkpoint written before paths
+// were recorded absolute holds it as given, from the folder the run
+// started in).
+static int same_setting(const char *key, const char *value, const char *old, size_t n) {
+    if (strlen(value) == n && !strncmp(old, value, n)) return 1;
+    if (strcmp(key, "dataset")) return 0;
+    char *old_path = strndup(old, n);
+    char *a = old_path ? absolute_path(old_path) : NULL, *b = absolute_path(value);
+    int same = a && b && !strcmp(a, b);
+    free(old_path);
+    free(a);
+    free(b);
+    return same;
+}
+
 // Warns about options given with --resume that differ from the checkpoint's.
 static void compare_resume_config(Run *r, const char *saved) {
-    char *now = config_text(r->c), *save_ptr = NULL;
+    char *now = config_text(r->c, 0), *save_ptr = NULL;
     if (!now) return;
     for (char *line = strtok_r(now, "\n", &save_ptr); line; line = strtok_r(NULL, "\n", &save_ptr)) {
         char *eq = strchr(line, '=');
@@ -628,7 +672,7 @@ static void compare_resume_config(Run *r, const char *saved) {
         const char *value = eq + 1;
         size_t n;
         const char *old = text_value(saved, line, &n);
-        if (!old || (strlen(value) == n && !strncmp(old, value, n))) continue;
+        if (!old || same_setting(line, value, old, n)) continue;
         say(r, "note: %s is %s here but %.*s in the checkpoint: the run continues with %s, so it "
                "will not repeat an uninterrupted run exactly",
             line, value, (int)n, old, value);
@@ -680,8 +724,11 @@ static int restore(Run *r) {
     return 0;
 }
 
-// Reads the first n values of the loss file dir/name into v.
+// Reads the first n values of the loss file dir/name into v. (The file is
+// written when the first epoch ends: a run stopped before has none, and
+// its log, empty, is whole.)
 static int read_history(const char *dir, const char *name, double *v, int n) {
+    if (n == 0) return 0;
     char *path = str_printf("%s/%s", dir, name);
     FILE *f = path ? fopen(path, "r") : NULL;
     free(path);
@@ -1386,7 +1433,7 @@ static int join_ranks(Run *r) {
         h = dist_hash(h, r->ds.images[i].path, strlen(r->ds.images[i].path) + 1);
     h = dist_hash(h, r->train_idx, r->n_train * sizeof(int));
     if (dist_check_same(r->dist, "the dataset (its images or their split)", h, r->e)) return -1;
-    char *text = config_text(r->c);
+    char *text = config_text(r->c, 0);
     if (!text) return err_set(r->e, "out of memory");
     char where[96];
     snprintf(where, sizeof where, "epoch=%d\nbatch=%ld\nstep=%ld\n", r->p.epoch, r->p.batch,
