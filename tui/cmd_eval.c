@@ -180,7 +180,7 @@ int cmd_eval(int argc, char **argv) {
             break;
         case O_OWN: own = 1; break;
         case O_RUNS: runs = optarg; break;
-        case 'h': usage(stdout); return EXIT_OK;
+        case 'h': cli_help(usage); return EXIT_OK;
         default: return cli_option_error(c, argv);
         }
     }

@@ -59,7 +59,7 @@ int cmd_index(int argc, char **argv) {
         case O_SEED:
             if (cli_parse_int("--seed", optarg, 0, 0x7fffffffffffffffL, &seed)) return EXIT_USAGE;
             break;
-        case 'h': usage(stdout); return EXIT_OK;
+        case 'h': cli_help(usage); return EXIT_OK;
         default: return cli_option_error(c, argv);
         }
     }

@@ -75,7 +75,7 @@ int cmd_init(int argc, char **argv) {
             if (cli_parse_int("--seed", optarg, 0, 0x7fffffffL, &seed)) return EXIT_USAGE;
             break;
         case 'o': out = optarg; break;
-        case 'h': usage(stdout); return EXIT_OK;
+        case 'h': cli_help(usage); return EXIT_OK;
         default: return cli_option_error(c, argv);
         }
     }

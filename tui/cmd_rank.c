@@ -280,7 +280,7 @@ int cmd_rank(int argc, char **argv) {
             if (cli_parse_int("--shortlist", optarg, 1, 1000000000, &so.shortlist))
                 return EXIT_USAGE;
             break;
-        case 'h': usage(stdout); return EXIT_OK;
+        case 'h': cli_help(usage); return EXIT_OK;
         default: return cli_option_error(c, argv);
         }
     }
