@@ -63,6 +63,26 @@ static void notef(Dataset *ds, const char *fmt, ...) {
     ds->notes[used + 1] = '\0';
 }
 
+// The notes as one line, for an error message (which escapes a line break,
+// and showed the last note's as a literal "\n"): a note's indented lines
+// follow its colon after a blank, notes are separated by "; ", and the
+// last line break goes. out has the size of Dataset's notes.
+static void notes_inline(const char *notes, char *out) {
+    size_t n = 0;
+    for (const char *p = notes; *p; p++) {
+        if (*p != '\n') {
+            out[n++] = *p;
+            continue;
+        }
+        while (p[1] == ' ') p++;
+        if (!p[1]) break;
+        const char *join = n && out[n - 1] == ':' ? " " : "; ";
+        // (A break becomes at most 2 bytes: never longer than the notes.)
+        for (; *join; join++) out[n++] = *join;
+    }
+    out[n] = '\0';
+}
+
 // ---- directory listing ---------------------------------------------------------
 
 typedef struct Entry {
@@ -473,11 +493,14 @@ int dataset_scan_progress(Dataset *ds, const char *root, DatasetLayout want, int
     if (!rc && ds->n_other_files)
         notef(ds, "%d entr%s without an image extension %s ignored", ds->n_other_files,
               ds->n_other_files == 1 ? "y" : "ies", ds->n_other_files == 1 ? "was" : "were");
-    if (!rc && ds->n_classes < min_classes)
+    if (!rc && ds->n_classes < min_classes) {
+        char notes[sizeof ds->notes];
+        notes_inline(ds->notes, notes);
         rc = err_set(e,
                      "%s: %d usable class%s (with at least %d readable images each), %d needed%s%s",
                      root, ds->n_classes, ds->n_classes == 1 ? "" : "es", DATASET_MIN_CLASS_IMAGES,
-                     min_classes, ds->notes[0] ? "; " : "", ds->notes);
+                     min_classes, notes[0] ? "; " : "", notes);
+    }
     if (rc) {
         dataset_free(ds);
         return -1;

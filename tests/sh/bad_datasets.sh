@@ -27,9 +27,16 @@ classes() {
     done
 }
 
-# Every class under 3 images: nothing usable, and it says why.
+# Every class under 3 images: nothing usable, and it says why, on one line
+# with the scan's notes (a broken file's below its heading) joined, not
+# ending in a literal "\n" as it did.
 classes "$TMP/small" 5 2
-expect 1 "$TMP/small" "usable class" -- train "$TMP/small"
+printf 'x' >"$TMP/small/images_background/class1/broken.png"
+expect 1 "$TMP/small" "usable class" \
+    "1 file could not be decoded and is left out: $TMP/small/images_background/class1/broken.png: not an image" \
+    "; 5 classes have fewer than 3 images" -- train "$TMP/small"
+[ "$(wc -l <"$TMP/err")" -eq 1 ] && ! grep -qF '\n' "$TMP/err" ||
+    fail "the message is not one line, or shows a '\n': $(cat "$TMP/err")"
 
 # A validation split of one image: said in the singular ("1 images" was).
 classes "$TMP/one_val" 3 8
