@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../engine/weights.h"
 #include "cli.h"
@@ -100,6 +101,15 @@ int cmd_init(int argc, char **argv) {
     Backend *be;
     Model *m;
     Err e;
+    // An existing file is replaced only when it holds weights: a gallery
+    // index or an image named by mistake stays (index refuses likewise).
+    struct stat st;
+    WeightsInfo info;
+    if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        weights_inspect(out, &info, &e)) {
+        cli_error("%s; not replaced (init writes over weights files only)", e.msg);
+        return EXIT_RUNTIME;
+    }
     if (backend_cpu_open(&be, 1, &e)) {
         cli_error("%s", e.msg);
         return EXIT_RUNTIME;
