@@ -75,7 +75,8 @@ static int eval_folder(Model *m, const char *dir, int own_data, const EpisodeCon
     }
     Dataset ds;
     Err e;
-    if (dataset_scan(&ds, root, own_data ? LAYOUT_CLASSES : LAYOUT_AUTO, 2, o->threads, &e)) {
+    if (dataset_scan(&ds, root, own_data ? LAYOUT_CLASSES : LAYOUT_AUTO, DATASET_EVALUATION, 2,
+                     o->threads, &e)) {
         engine_error(o, &e);
         return EXIT_RUNTIME;
     }

@@ -278,8 +278,8 @@ static void draw_progress(const DashboardState *s, Canvas *c, int y) {
     } else if (s->phase == DASH_PREPARING) {
         canvas_text(c, y, 1, c->w - 2, CA_DIM, "Preparing the data and the model...");
     } else if (!s->stepped) {
-        snprintf(t, sizeof t, "Epoch %d/%d starting: the first of %ld steps...", s->epoch,
-                 s->epochs, s->batches);
+        snprintf(t, sizeof t, "Epoch %d/%d starting: the first of %ld step%s...", s->epoch,
+                 s->epochs, s->batches, s->batches == 1 ? "" : "s");
         canvas_text(c, y, 1, c->w - 2, CA_DIM, t);
     } else {
         char label[64];
