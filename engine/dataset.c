@@ -63,6 +63,26 @@ static void notef(Dataset *ds, const char *fmt, ...) {
     ds->notes[used + 1] = '\0';
 }
 
+// The notes as one line, for an error message (which escapes a line break,
+// and showed the last note's as a literal "\n"): a note's indented lines
+// follow its colon after a blank, notes are separated by "; ", and the
+// last line break goes. out has the size of Dataset's notes.
+static void notes_inline(const char *notes, char *out) {
+    size_t n = 0;
+    for (const char *p = notes; *p; p++) {
+        if (*p != '\n') {
+            out[n++] = *p;
+            continue;
+        }
+        while (p[1] == ' ') p++;
+        if (!p[1]) break;
+        const char *join = n && out[n - 1] == ':' ? " " : "; ";
+        // (A break becomes at most 2 bytes: never longer than the notes.)
+        for (; *join; join++) out[n++] = *join;
+    }
+    out[n] = '\0';
+}
+
 // ---- directory listing ---------------------------------------------------------
 
 typedef struct Entry {
@@ -248,9 +268,9 @@ static int detect_layout(const char *root, const Listing *top, DatasetLayout wan
     if (!n_direct && !n_nested) {
         if (top_images)
             return err_set(e,
-                           "%s holds %d images directly but no class folders; put each class's "
-                           "images in a folder of its own: " LAYOUT_HELP,
-                           root, top_images);
+                           "%s holds %d image%s directly but no class folders; put each "
+                           "class's images in a folder of its own: " LAYOUT_HELP,
+                           root, top_images, top_images == 1 ? "" : "s");
         return err_set(e, "%s has no images in its folders; " LAYOUT_HELP, root);
     }
     if (want == LAYOUT_CLASSES) {
@@ -370,8 +390,9 @@ void dataset_free(Dataset *ds) {
     memset(ds, 0, sizeof *ds);
 }
 
-// Moves the surviving images and classes of r into ds.
-static int build(Dataset *ds, Raw *r, const unsigned char *ok, Err *e) {
+// Moves the surviving images and classes of r into ds: those with at
+// least ds->min_class_images readable images (why: the reason, for the note).
+static int build(Dataset *ds, Raw *r, const unsigned char *ok, const char *why, Err *e) {
     int *per = calloc(r->n_cls, sizeof *per), *gmap = malloc(r->n_groups * sizeof *gmap);
     ds->images = malloc((r->n ? r->n : 1) * sizeof *ds->images);
     ds->classes = malloc((r->n_cls ? r->n_cls : 1) * sizeof *ds->classes);
@@ -393,7 +414,7 @@ static int build(Dataset *ds, Raw *r, const unsigned char *ok, Err *e) {
     for (int g = 0; g < r->n_groups; g++) gmap[g] = -1;
     char small[512] = "";
     for (int c = 0; c < r->n_cls; c++) {
-        if (per[c] < DATASET_MIN_CLASS_IMAGES) {
+        if (per[c] < ds->min_class_images) {
             if (ds->n_small_classes++ < 5) {
                 size_t u = strlen(small);
                 snprintf(small + u, sizeof small - u, "%s%s (%d)", u ? ", " : "", r->cls_names[c],
@@ -426,11 +447,9 @@ static int build(Dataset *ds, Raw *r, const unsigned char *ok, Err *e) {
         ds->n_classes++;
     }
     if (ds->n_small_classes)
-        notef(ds,
-              "%d class%s fewer than %d images and %s left out (a class must give a positive "
-              "pair and a third image): %s%s",
+        notef(ds, "%d class%s fewer than %d images and %s left out (%s): %s%s",
               ds->n_small_classes, ds->n_small_classes == 1 ? " has" : "es have",
-              DATASET_MIN_CLASS_IMAGES, ds->n_small_classes == 1 ? "is" : "are", small,
+              ds->min_class_images, ds->n_small_classes == 1 ? "is" : "are", why, small,
               ds->n_small_classes > 5 ? ", ..." : "");
     free(per);
     free(gmap);
@@ -438,15 +457,27 @@ static int build(Dataset *ds, Raw *r, const unsigned char *ok, Err *e) {
     return 0;
 }
 
-int dataset_scan(Dataset *ds, const char *root, DatasetLayout want, int min_classes, int threads,
-                 Err *e) {
-    return dataset_scan_progress(ds, root, want, min_classes, threads, NULL, NULL, e);
+int dataset_scan(Dataset *ds, const char *root, DatasetLayout want, DatasetUse use,
+                 int min_classes, int threads, Err *e) {
+    return dataset_scan_progress(ds, root, want, use, min_classes, threads, NULL, NULL, e);
 }
 
-int dataset_scan_progress(Dataset *ds, const char *root, DatasetLayout want, int min_classes,
-                          int threads, DatasetProgressFn progress, void *ctx, Err *e) {
+// The images a class needs for each use, and why (dataset.h).
+static const struct {
+    int min_images;
+    const char *why;
+} USE_NEEDS[] = {
+    [DATASET_TRAINING] = {3, "a class must give a positive pair and a third image"},
+    [DATASET_EVALUATION] = {2, "a class must give two different images: a trial's test image "
+                               "and its support, or a same pair"},
+};
+
+int dataset_scan_progress(Dataset *ds, const char *root, DatasetLayout want, DatasetUse use,
+                          int min_classes, int threads, DatasetProgressFn progress, void *ctx,
+                          Err *e) {
     memset(ds, 0, sizeof *ds);
     snprintf(ds->root, sizeof ds->root, "%s", root);
+    ds->min_class_images = USE_NEEDS[use].min_images;
     struct stat st;
     if (stat(root, &st) != 0)
         return err_set(e, "%s: %s; " LAYOUT_HELP, root, strerror(errno));
@@ -466,7 +497,7 @@ int dataset_scan_progress(Dataset *ds, const char *root, DatasetLayout want, int
     if (!rc && !(ok = malloc(r.n))) rc = err_set(e, "out of memory scanning %s", root);
     if (!rc) {
         decode_all(ds, &r, ok, threads, progress, ctx);
-        rc = build(ds, &r, ok, e);
+        rc = build(ds, &r, ok, USE_NEEDS[use].why, e);
     }
     free(ok);
     raw_free(&r);
@@ -474,24 +505,12 @@ int dataset_scan_progress(Dataset *ds, const char *root, DatasetLayout want, int
         notef(ds, "%d entr%s without an image extension %s ignored", ds->n_other_files,
               ds->n_other_files == 1 ? "y" : "ies", ds->n_other_files == 1 ? "was" : "were");
     if (!rc && ds->n_classes < min_classes) {
-        // The notes, a line each (a list's items indented under it), as
-        // clauses of the one-line message: a newline in it would be
-        // escaped, and show as "\n".
-        char notes[sizeof ds->notes * 2] = "";
-        int was_item = 0;
-        for (const char *n = ds->notes; *n;) {
-            const int item = *n == ' ';
-            n += strspn(n, " ");
-            const size_t len = strcspn(n, "\n");
-            const size_t used = strlen(notes);
-            snprintf(notes + used, sizeof notes - used, "%s%.*s",
-                     !item ? "; " : was_item ? ", " : " ", (int)len, n);
-            was_item = item;
-            n += len + (n[len] == '\n');
-        }
-        rc = err_set(e, "%s: %d usable class%s (with at least %d readable images each), %d needed%s",
-                     root, ds->n_classes, ds->n_classes == 1 ? "" : "es", DATASET_MIN_CLASS_IMAGES,
-                     min_classes, notes);
+        char notes[sizeof ds->notes];
+        notes_inline(ds->notes, notes);
+        rc = err_set(e,
+                     "%s: %d usable class%s (with at least %d readable images each), %d needed%s%s",
+                     root, ds->n_classes, ds->n_classes == 1 ? "" : "es", ds->min_class_images,
+                     min_classes, notes[0] ? "; " : "", notes);
     }
     if (rc) {
         dataset_free(ds);
@@ -583,7 +602,7 @@ int sampler_init(PairSampler *s, const Dataset *ds, const int *subset, int n, do
     // group's negative classes form one run of neg.
     for (int c = 0; c < C; c++) {
         s->neg_at[c] = -1;
-        if (s->cls_count[c] >= DATASET_MIN_CLASS_IMAGES) s->pos[s->n_pos++] = c;
+        if (s->cls_count[c] >= ds->min_class_images) s->pos[s->n_pos++] = c;
         if (s->cls_count[c] >= 1) {
             int g = ds->classes[c].group;
             if (!s->grp_count[g]) s->grp_first[g] = s->n_neg;
@@ -599,16 +618,23 @@ int sampler_init(PairSampler *s, const Dataset *ds, const int *subset, int n, do
                        "%d image%s in %d class%s: pairs need a class with at least %d images "
                        "(found %d) and another class (found %d class%s)",
                        n, n == 1 ? "" : "s", n_neg, n_neg == 1 ? "" : "es",
-                       DATASET_MIN_CLASS_IMAGES, n_pos, n_neg, n_neg == 1 ? "" : "es");
+                       ds->min_class_images, n_pos, n_neg, n_neg == 1 ? "" : "es");
     }
     return 0;
 }
 
-// k distinct values in [0,n) (k <= 3), a partial Fisher-Yates without storage.
-static void distinct3(Rng *r, int n, int out[3]) {
+// A sample's three images of a class of n (n >= 2), as indices in [0,n):
+// out[0] and out[1] distinct, out[2] distinct from both when n >= 3, else
+// (an evaluation's class of 2) one of them. A partial Fisher-Yates
+// without storage.
+static void pick3(Rng *r, int n, int out[3]) {
     out[0] = (int)rng_below(r, n);
     out[1] = (int)rng_below(r, n - 1);
     if (out[1] >= out[0]) out[1]++;
+    if (n == 2) {
+        out[2] = out[rng_below(r, 2)];
+        return;
+    }
     int lo = out[0] < out[1] ? out[0] : out[1], hi = out[0] ^ out[1] ^ lo;
     out[2] = (int)rng_below(r, n - 2);
     if (out[2] >= lo) out[2]++;
@@ -625,7 +651,7 @@ static int other_class(const PairSampler *s, Rng *r, int first, int count, int a
 
 void sampler_draw(const PairSampler *s, Rng *r, int out[4]) {
     int c = s->pos[rng_below(r, s->n_pos)], k[3];
-    distinct3(r, s->cls_count[c], k);
+    pick3(r, s->cls_count[c], k);
     const int *imgs = s->img + s->cls_first[c];
     out[0] = imgs[k[0]];
     out[1] = imgs[k[1]];

@@ -10,8 +10,8 @@
 // for evaluation. Scanning is sorted (the same order on every machine),
 // skips hidden entries, follows symbolic links without looping, decodes
 // every image once so that a broken file is reported before training
-// starts, and leaves out (and reports) classes that cannot give a positive
-// pair (fewer than 3 images), so the sampler never has to retry.
+// starts, and leaves out (and reports) classes with too few images for the
+// dataset's use (DatasetUse), so the sampler never has to retry.
 #ifndef SIAMESE_DATASET_H
 #define SIAMESE_DATASET_H
 
@@ -27,9 +27,16 @@ typedef enum DatasetLayout {
     LAYOUT_CLASSES,    // ROOT/<class>/<image>
 } DatasetLayout;
 
-// A class needs this many images to give a positive pair and a third image
-// for the negative pair of the same sample.
-#define DATASET_MIN_CLASS_IMAGES 3
+// What a dataset is scanned for, which decides the images a class needs:
+//   DATASET_TRAINING    3: a training sample takes a positive pair of a
+//                       class and a third image for its negative pair;
+//   DATASET_EVALUATION  2: a one-shot trial takes a test image of its true
+//                       class and a different one as its support, and a
+//                       verification same pair two different images.
+typedef enum DatasetUse {
+    DATASET_TRAINING,
+    DATASET_EVALUATION,
+} DatasetUse;
 
 typedef struct DatasetImage {
     char *path;
@@ -52,25 +59,27 @@ typedef struct Dataset {
     int n_classes;
     char **groups;          // alphabet names; one "" group in the classes layout
     int n_groups;
+    int min_class_images;   // the images a class needs for the scan's DatasetUse
     // What the scan left out, for the user.
-    int n_small_classes;    // classes with fewer than DATASET_MIN_CLASS_IMAGES images
+    int n_small_classes;    // classes with fewer than min_class_images images
     int n_unreadable;       // files that did not decode
     int n_other_files;      // files without an image extension
     char notes[4096];       // one line per finding, ready to show
 } Dataset;
 
-// Scans root. want is LAYOUT_AUTO to detect, or the layout to insist on.
-// threads decode the images in parallel (<= 0: all cores). Fails with a
-// message that explains the expected layout when root does not fit it, or
-// when fewer than min_classes usable classes remain.
-int dataset_scan(Dataset *ds, const char *root, DatasetLayout want, int min_classes, int threads,
-                 Err *e);
+// Scans root for use. want is LAYOUT_AUTO to detect, or the layout to
+// insist on. threads decode the images in parallel (<= 0: all cores).
+// Fails with a message that explains the expected layout when root does
+// not fit it, or when fewer than min_classes usable classes remain.
+int dataset_scan(Dataset *ds, const char *root, DatasetLayout want, DatasetUse use,
+                 int min_classes, int threads, Err *e);
 // The same, telling `progress` now and then (a few times a second, from one
 // of the decoding threads, and once at the end) how many of the files are
 // decoded: decoding a large dataset takes a while.
 typedef void (*DatasetProgressFn)(int done, int total, void *ctx);
-int dataset_scan_progress(Dataset *ds, const char *root, DatasetLayout want, int min_classes,
-                          int threads, DatasetProgressFn progress, void *ctx, Err *e);
+int dataset_scan_progress(Dataset *ds, const char *root, DatasetLayout want, DatasetUse use,
+                          int min_classes, int threads, DatasetProgressFn progress, void *ctx,
+                          Err *e);
 void dataset_free(Dataset *ds);
 const char *dataset_layout_name(DatasetLayout l);
 
@@ -81,9 +90,11 @@ int dataset_split(const Dataset *ds, double val_ratio, int **train, int *n_train
                   int *n_val, Err *e);
 
 // Pair sampling over a subset of the images (a split), as the original:
-// each sample draws a class with at least 3 images of the subset, takes two
-// of them as a positive pair and a third against an image of another class
-// as a negative pair. With probability same_group the other class comes
+// each sample draws a class with at least ds->min_class_images images of
+// the subset, takes two of them as a positive pair and a third against an
+// image of another class as a negative pair (in an evaluation's dataset,
+// where a class may have 2 images, one of the pair's when the class has
+// no third). With probability same_group the other class comes
 // from the same alphabet (when the alphabet has another class there).
 // Every draw is from precomputed lists: it never retries or loops.
 typedef struct PairSampler {
@@ -92,7 +103,7 @@ typedef struct PairSampler {
     int *img;            // the subset's image indices grouped by class
     int *cls_first;      // per class: its images in img[cls_first .. +cls_count)
     int *cls_count;
-    int *pos;            // classes with >= 3 images in the subset
+    int *pos;            // classes with >= ds->min_class_images images in the subset
     int n_pos;
     int *neg;            // classes with >= 1 image in the subset, grouped by group
     int n_neg;

@@ -440,9 +440,10 @@ int eval_episodes_check(const Dataset *ds, const EpisodeConfig *ec, Err *e) {
                        "%s: no alphabet has %d characters with %d images or more (the most: %s "
                        "with %d); lower --ways or --shots",
                        ds->root, ec->ways, ec->shots + 1, ds->groups[best_g], best);
-    return err_set(e, "%s: %d classes have %d images or more, %d-way trials need %d; lower --ways "
+    return err_set(e, "%s: %d class%s %d images or more, %d-way trials need %d; lower --ways "
                       "or --shots",
-                   ds->root, best, ec->shots + 1, ec->ways, ec->ways);
+                   ds->root, best, best == 1 ? " has" : "es have", ec->shots + 1, ec->ways,
+                   ec->ways);
 }
 
 void eval_episodes_plan_free(EpisodePlan *p) {

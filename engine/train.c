@@ -531,14 +531,14 @@ static int scan_dataset(Run *r, const char *root) {
     }
     DatasetLayout want = c->own_data ? LAYOUT_CLASSES : LAYOUT_AUTO;
     say(r, "scanning %s (every image is decoded once, so broken files show now)", root);
-    if (dataset_scan_progress(&r->ds, root, want, 2, dist_threads(r->dist, c->threads),
-                              decode_progress, r, r->e))
+    if (dataset_scan_progress(&r->ds, root, want, DATASET_TRAINING, 2,
+                              dist_threads(r->dist, c->threads), decode_progress, r, r->e))
         return -1;
     const Dataset *d = &r->ds;
     if (d->layout == LAYOUT_OMNIGLOT)
-        say(r, "dataset %s: Omniglot layout (alphabet/character/image): %d alphabets, %d "
+        say(r, "dataset %s: Omniglot layout (alphabet/character/image): %d alphabet%s, %d "
                "characters, %d images",
-            root, d->n_groups, d->n_classes, d->n_images);
+            root, d->n_groups, d->n_groups == 1 ? "" : "s", d->n_classes, d->n_images);
     else
         say(r, "dataset %s: own-classes layout (class/image)%s: %d classes, %d images", root,
             c->own_data ? ", as --own-data asks" : "", d->n_classes, d->n_images);
@@ -550,8 +550,8 @@ static int scan_dataset(Run *r, const char *root) {
     if (sampler_init(&r->val_s, d, r->val_idx, r->n_val, c->same_alphabet, r->e))
         return err_prefix(r->e, "the validation split (--val-ratio %g gives %d image%s)",
                           c->val_ratio, r->n_val, r->n_val == 1 ? "" : "s");
-    say(r, "split: %d training and %d validation images (fixed shuffle); %d and %d classes can "
-           "give positive pairs",
+    say(r, "split: %d training and %d validation images (fixed shuffle); classes that can give "
+           "positive pairs: %d in training, %d in validation",
         r->n_train, r->n_val, r->train_s.n_pos, r->val_s.n_pos);
     if (c->same_alphabet > 0 && d->layout != LAYOUT_OMNIGLOT)
         say(r, "note: --same-alphabet-negatives has no effect on the own-classes layout (one "
@@ -633,8 +633,8 @@ static int build_model(Run *r) {
             if (!f) return err_set(r->e, "out of memory");
             for (int i = 0; i < rep.n_loaded; i++) fprintf(f, "%s%s", i ? " " : "", rep.loaded[i]);
             fclose(f);
-            say(r, "--model-path %s: %d layers loaded: %s", c->model_path, rep.n_loaded,
-                rep.n_loaded ? names : "(none)");
+            say(r, "--model-path %s: %d layer%s loaded: %s", c->model_path, rep.n_loaded,
+                rep.n_loaded == 1 ? "" : "s", rep.n_loaded ? names : "(none)");
             free(names);
             for (int i = 0; i < rep.n_skipped; i++) say(r, "  not loaded: %s", rep.skipped[i]);
             note_model_path_options(r, &want, &rep);
@@ -1349,9 +1349,10 @@ static int run_setup(Run *r) {
     if (r->steps == 0 || r->val_steps == 0)
         return err_set(r->e,
                        "the dataset is too small for --batch-size %d: %d training and %d "
-                       "validation images give %ld and %ld batches an epoch; lower --batch-size "
-                       "or add images",
-                       c->batch_size, r->n_train, r->n_val, r->steps, r->val_steps);
+                       "validation images give %ld training batch%s and %ld validation batch%s "
+                       "an epoch; lower --batch-size or add images",
+                       c->batch_size, r->n_train, r->n_val, r->steps, r->steps == 1 ? "" : "es",
+                       r->val_steps, r->val_steps == 1 ? "" : "es");
     r->pairs = TRAIN_PAIRS_PER_SAMPLE * c->batch_size;
     if (r->pairs < r->dist->size)
         return err_set(r->e,
@@ -1387,8 +1388,8 @@ static int run_setup(Run *r) {
     r->p.best_val = INFINITY;
     if (c->resume && restore(r)) return -1;
     if (r->p.epoch >= c->epochs)
-        return err_set(r->e, "--resume %s: the run already finished its %d epochs; raise --epochs",
-                       c->resume, c->epochs);
+        return err_set(r->e, "--resume %s: the run already finished its %d epoch%s; raise --epochs",
+                       c->resume, c->epochs, c->epochs == 1 ? "" : "s");
     if (!c->loader_benchmark && open_log(r)) return -1;
     // The loaders, of this rank's share of each batch.
     augment_preset(&r->aug, (AugmentKind)augment_kind_parse(c->augment));
@@ -1416,9 +1417,10 @@ static int bench_loader(Run *r, long n) {
     }
     const double t = now_s() - t0;
     return stop_event(r, &(TrainEvent){.pairs_per_sec = n * (double)P / t},
-                      "loader alone: %ld batches of %d pairs in %.2f s with %d workers: %.1f "
+                      "loader alone: %ld batch%s of %d pairs in %.2f s with %d worker%s: %.1f "
                       "pairs/s",
-                      n, P, t, r->workers, n * (double)P / t);
+                      n, n == 1 ? "" : "es", P, t, r->workers, r->workers == 1 ? "" : "s",
+                      n * (double)P / t);
 }
 
 // Data-parallel training: after each rank's setup, how the gradients are

@@ -72,11 +72,16 @@ shared_failure() {
 }
 
 # rank_pid COMMAND R: the pid of rank R of a running 'siamese COMMAND' job
-# of Open MPI (which tells each process its rank).
+# of Open MPI (which tells each process its rank) that this test started:
+# its processes inherit SIAMESE_TEST_SCRATCH (mpirun passes its environment
+# to the ranks it starts here), where other tests' jobs running at the same
+# time (a developer's parallel runs) have their own.
+export SIAMESE_TEST_SCRATCH=$TMP
 rank_pid() {
-    local p
+    local p env
     for p in $(pgrep -f "siamese $1"); do
-        tr '\0' '\n' 2>/dev/null <"/proc/$p/environ" | grep -qx "OMPI_COMM_WORLD_RANK=$2" && echo "$p"
+        env=$(tr '\0' '\n' 2>/dev/null <"/proc/$p/environ")
+        grep -qx "OMPI_COMM_WORLD_RANK=$2" <<<"$env" && grep -qxF "SIAMESE_TEST_SCRATCH=$TMP" <<<"$env" && echo "$p"
     done
 }
 

@@ -21,7 +21,8 @@ static void test_layouts(const char *tmp) {
     synth_omniglot(at(tmp, "omni"), 2, 3, 4, 20);
     synth_text(at(tmp, "omni/A0/c00/README.txt"), "not an image");
     synth_text(at(tmp, "omni/A0/c00/.hidden.png"), "hidden, skipped");
-    CHECK(dataset_scan(&ds, at(tmp, "omni"), LAYOUT_AUTO, 2, 2, &e) == 0, "%s", e.msg);
+    CHECK(dataset_scan(&ds, at(tmp, "omni"), LAYOUT_AUTO, DATASET_TRAINING, 2, 2, &e) == 0,
+          "%s", e.msg);
     CHECK(ds.layout == LAYOUT_OMNIGLOT, "layout %d", ds.layout);
     CHECK(ds.n_groups == 2 && ds.n_classes == 6 && ds.n_images == 24, "%d %d %d", ds.n_groups,
           ds.n_classes, ds.n_images);
@@ -32,45 +33,46 @@ static void test_layouts(const char *tmp) {
           "other files %d: %s", ds.n_other_files, ds.notes);
     dataset_free(&ds);
     // --own-data on the Omniglot layout explains itself.
-    CHECK(dataset_scan(&ds, at(tmp, "omni"), LAYOUT_CLASSES, 2, 2, &e) < 0 &&
+    CHECK(dataset_scan(&ds, at(tmp, "omni"), LAYOUT_CLASSES, DATASET_TRAINING, 2, 2, &e) < 0 &&
               strstr(e.msg, "drop --own-data"),
           "own-data on omniglot: %s", e.msg);
 
     // Own classes: 3 classes x 5 images.
     synth_classes(at(tmp, "own"), 3, 5, 16);
-    CHECK(dataset_scan(&ds, at(tmp, "own"), LAYOUT_AUTO, 2, 1, &e) == 0, "%s", e.msg);
+    CHECK(dataset_scan(&ds, at(tmp, "own"), LAYOUT_AUTO, DATASET_TRAINING, 2, 1, &e) == 0,
+          "%s", e.msg);
     CHECK(ds.layout == LAYOUT_CLASSES && ds.n_classes == 3 && ds.n_groups == 1 &&
               ds.n_images == 15 && ds.images[0].drawer == -1,
           "own: %d %d %d", ds.layout, ds.n_classes, ds.n_images);
     dataset_free(&ds);
-    CHECK(dataset_scan(&ds, at(tmp, "own"), LAYOUT_OMNIGLOT, 2, 1, &e) < 0 &&
+    CHECK(dataset_scan(&ds, at(tmp, "own"), LAYOUT_OMNIGLOT, DATASET_TRAINING, 2, 1, &e) < 0 &&
               strstr(e.msg, "expected the Omniglot layout"),
           "omniglot wanted: %s", e.msg);
 
     // Mixed: a class folder beside an alphabet folder.
     synth_omniglot(at(tmp, "mixed"), 1, 2, 3, 16);
     synth_classes(at(tmp, "mixed"), 1, 3, 16);
-    CHECK(dataset_scan(&ds, at(tmp, "mixed"), LAYOUT_AUTO, 2, 1, &e) < 0 &&
+    CHECK(dataset_scan(&ds, at(tmp, "mixed"), LAYOUT_AUTO, DATASET_TRAINING, 2, 1, &e) < 0 &&
               strstr(e.msg, "mixes two layouts") && strstr(e.msg, "'k0'") && strstr(e.msg, "'A0'"),
           "mixed: %s", e.msg);
     // Images straight in the root.
     synth_mkdirs(at(tmp, "flat"));
     synth_png(at(tmp, "flat/a.png"), 16, 1);
     synth_png(at(tmp, "flat/b.png"), 16, 2);
-    CHECK(dataset_scan(&ds, at(tmp, "flat"), LAYOUT_AUTO, 2, 1, &e) < 0 &&
+    CHECK(dataset_scan(&ds, at(tmp, "flat"), LAYOUT_AUTO, DATASET_TRAINING, 2, 1, &e) < 0 &&
               strstr(e.msg, "holds 2 images directly"),
           "flat: %s", e.msg);
     // Empty, missing, a file.
     synth_mkdirs(at(tmp, "empty"));
-    CHECK(dataset_scan(&ds, at(tmp, "empty"), LAYOUT_AUTO, 2, 1, &e) < 0 &&
+    CHECK(dataset_scan(&ds, at(tmp, "empty"), LAYOUT_AUTO, DATASET_TRAINING, 2, 1, &e) < 0 &&
               strstr(e.msg, "is empty") && strstr(e.msg, "ROOT/<class>/<image>"),
           "empty: %s", e.msg);
-    CHECK(dataset_scan(&ds, at(tmp, "missing"), LAYOUT_AUTO, 2, 1, &e) < 0 &&
+    CHECK(dataset_scan(&ds, at(tmp, "missing"), LAYOUT_AUTO, DATASET_TRAINING, 2, 1, &e) < 0 &&
               strstr(e.msg, "No such file"),
           "missing: %s", e.msg);
     synth_mkdirs(at(tmp, "emptyclasses/a"));
     synth_mkdirs(at(tmp, "emptyclasses/b"));
-    CHECK(dataset_scan(&ds, at(tmp, "emptyclasses"), LAYOUT_AUTO, 2, 1, &e) < 0 &&
+    CHECK(dataset_scan(&ds, at(tmp, "emptyclasses"), LAYOUT_AUTO, DATASET_TRAINING, 2, 1, &e) < 0 &&
               strstr(e.msg, "no images"),
           "empty classes: %s", e.msg);
 }
@@ -86,16 +88,53 @@ static void test_left_out(const char *tmp) {
     synth_mkdirs(at(tmp, "small/one"));
     synth_png(at(tmp, "small/one/a.png"), 16, 3);
     synth_text(at(tmp, "small/k1/broken.png"), "this is not a PNG");
-    CHECK(dataset_scan(&ds, at(tmp, "small"), LAYOUT_AUTO, 2, 1, &e) == 0, "%s", e.msg);
+    CHECK(dataset_scan(&ds, at(tmp, "small"), LAYOUT_AUTO, DATASET_TRAINING, 2, 1, &e) == 0,
+          "%s", e.msg);
     CHECK(ds.n_classes == 2 && ds.n_images == 8, "kept %d classes, %d images", ds.n_classes,
           ds.n_images);
     CHECK(ds.n_small_classes == 2 && strstr(ds.notes, "one (1)") && strstr(ds.notes, "two (2)"),
           "small classes reported: %s", ds.notes);
+    CHECK(strstr(ds.notes, "2 classes have fewer than 3 images and are left out (a class must "
+                           "give a positive pair and a third image)"),
+          "training's reason: %s", ds.notes);
     CHECK(ds.n_unreadable == 1 && strstr(ds.notes, "broken.png"), "unreadable reported: %s",
           ds.notes);
     dataset_free(&ds);
+    // For evaluation a class of 2 images serves (a trial's test image and
+    // its support, a same pair): only the class of 1 is left out, saying so.
+    CHECK(dataset_scan(&ds, at(tmp, "small"), LAYOUT_AUTO, DATASET_EVALUATION, 2, 1, &e) == 0,
+          "%s", e.msg);
+    CHECK(ds.n_classes == 3 && ds.n_images == 10 && !strcmp(ds.classes[2].name, "two") &&
+              ds.classes[2].count == 2,
+          "evaluation kept %d classes, %d images", ds.n_classes, ds.n_images);
+    CHECK(ds.n_small_classes == 1 && !strstr(ds.notes, "two (2)") &&
+              strstr(ds.notes, "1 class has fewer than 2 images and is left out (a class must "
+                               "give two different images: a trial's test image and its "
+                               "support, or a same pair): one (1)"),
+          "evaluation's reason: %s", ds.notes);
+    // The pair sampler draws that class too: its positive pair is its two
+    // images, its negative pair's one of them.
+    int all[10], seen_two = 0, ok = 1;
+    for (int i = 0; i < 10; i++) all[i] = i;
+    PairSampler s;
+    CHECK(sampler_init(&s, &ds, all, 10, 0, &e) == 0 && s.n_pos == 3, "%s", e.msg);
+    Rng r;
+    rng_seed(&r, 7);
+    for (int i = 0; i < 300; i++) {
+        int q[4];
+        sampler_draw(&s, &r, q);
+        const int c = ds.images[q[0]].cls;
+        ok &= q[0] != q[1] && ds.images[q[1]].cls == c && ds.images[q[2]].cls == c &&
+              ds.images[q[3]].cls != c;
+        ok &= ds.classes[c].count == 2 || (q[2] != q[0] && q[2] != q[1]);
+        seen_two += c == 2;
+    }
+    CHECK(ok && seen_two > 50, "evaluation's pairs: valid %d, %d of 300 from the class of 2", ok,
+          seen_two);
+    sampler_free(&s);
+    dataset_free(&ds);
     // Too few usable classes: a clear message before anything else.
-    CHECK(dataset_scan(&ds, at(tmp, "small"), LAYOUT_AUTO, 3, 1, &e) < 0 &&
+    CHECK(dataset_scan(&ds, at(tmp, "small"), LAYOUT_AUTO, DATASET_TRAINING, 3, 1, &e) < 0 &&
               strstr(e.msg, "2 usable classes") && strstr(e.msg, "3 needed"),
           "too few: %s", e.msg);
 }
@@ -104,7 +143,8 @@ static void test_split_and_sampler(const char *tmp) {
     Dataset ds;
     Err e;
     synth_omniglot(at(tmp, "s"), 3, 4, 6, 12);
-    CHECK(dataset_scan(&ds, at(tmp, "s"), LAYOUT_AUTO, 2, 1, &e) == 0, "%s", e.msg);
+    CHECK(dataset_scan(&ds, at(tmp, "s"), LAYOUT_AUTO, DATASET_TRAINING, 2, 1, &e) == 0,
+          "%s", e.msg);
     int *tr, *va, nt, nv, *tr2, *va2, nt2, nv2;
     CHECK(dataset_split(&ds, 0.1, &tr, &nt, &va, &nv, &e) == 0, "%s", e.msg);
     CHECK(nt == (int)(72 * 0.9) && nv == 72 - nt, "split %d %d", nt, nv);

@@ -66,7 +66,7 @@ static void test_plan_classes(const char *tmp) {
     synth_classes(root, 6, 4, 32);
     Dataset ds;
     Err e;
-    CHECK(dataset_scan(&ds, root, LAYOUT_AUTO, 2, 1, &e) == 0, "%s", e.msg);
+    CHECK(dataset_scan(&ds, root, LAYOUT_AUTO, DATASET_EVALUATION, 2, 1, &e) == 0, "%s", e.msg);
     EpisodeConfig ec = {.ways = 5, .shots = 3, .episodes = 200, .seed = 2};
     EpisodePlan p;
     CHECK(eval_episodes_plan(&ds, &ec, &p, &e) == 0, "%s", e.msg);
@@ -79,6 +79,49 @@ static void test_plan_classes(const char *tmp) {
     CHECK(ok, "own classes: support drawings of the candidate's class, never the test image");
     eval_episodes_plan_free(&p);
     dataset_free(&ds);
+}
+
+// Trials and pairs on classes of 2 images, the fewest evaluation keeps:
+// every class is a true candidate, tested on one image against the other
+// as its support; verification's same pairs are the two images.
+static void test_two_image_classes(const char *tmp, Model *m) {
+    char root[600];
+    snprintf(root, sizeof root, "%s/pairs", tmp);
+    synth_classes(root, 5, 2, 32);
+    Dataset ds;
+    Err e;
+    CHECK(dataset_scan(&ds, root, LAYOUT_AUTO, DATASET_EVALUATION, 2, 1, &e) == 0, "%s", e.msg);
+    CHECK(ds.n_classes == 5 && ds.n_images == 10 && !ds.notes[0], "%d classes, %d images: %s",
+          ds.n_classes, ds.n_images, ds.notes);
+    EpisodeConfig ec = {.ways = 5, .shots = 1, .episodes = 200, .seed = 6};
+    EpisodePlan p;
+    CHECK(eval_episodes_plan(&ds, &ec, &p, &e) == 0, "%s", e.msg);
+    int ok = 1, truths[5] = {0};
+    for (int i = 0; i < p.n; i++) {
+        const int *cls = p.cls + i * 5;
+        truths[cls[p.truth[i]]]++;
+        ok &= ds.images[p.test[i]].cls == cls[p.truth[i]];
+        for (int k = 0; k < 5; k++) ok &= ds.images[p.support[i * 5 + k]].cls == cls[k];
+        ok &= p.support[i * 5 + p.truth[i]] != p.test[i];
+    }
+    CHECK(ok, "2-image classes: the true candidate's support is its other image");
+    CHECK(truths[0] && truths[1] && truths[2] && truths[3] && truths[4],
+          "every class is a true candidate: %d %d %d %d %d", truths[0], truths[1], truths[2],
+          truths[3], truths[4]);
+    eval_episodes_plan_free(&p);
+    ec.shots = 2;  // a candidate's 2 drawings and the test need 3 images
+    CHECK(eval_episodes_plan(&ds, &ec, &p, &e) < 0 && strstr(e.msg, "0 classes have 3 images"),
+          "2 shots: %s", e.msg);
+    EvalOpts o = {.threads = 1};
+    Verification v;
+    CHECK(eval_verification(m, &ds, 30, 0, 2, &o, &v, &e) == 0 && v.pairs == 60, "%s", e.msg);
+    dataset_free(&ds);
+    // Training needs a third image of a class: none of these serve it.
+    CHECK(dataset_scan(&ds, root, LAYOUT_AUTO, DATASET_TRAINING, 2, 1, &e) < 0 &&
+              strstr(e.msg, "0 usable classes (with at least 3 readable images each)") &&
+              strstr(e.msg, "5 classes have fewer than 3 images and are left out (a class "
+                            "must give a positive pair and a third image)"),
+          "training: %s", e.msg);
 }
 
 // The runs format, written from the synthetic alphabet 0: candidates from
@@ -220,6 +263,7 @@ static void test_constant_model(const char *tmp, const char *omni, const Dataset
     eval_head(m, fa, fb, 1, &prob, &e);
     CHECK(fabs(prob - scores[1]) < 1e-6, "rank's score is the head's: %g %g", prob, scores[1]);
     test_shared(m, ds);
+    test_two_image_classes(tmp, m);
     // A broken runs folder is explained.
     snprintf(dir, sizeof dir, "%s/runs/run01/class_labels.txt", tmp);
     synth_text(dir, "run01/test/item01.png run01/training/class99.png\n");
@@ -254,7 +298,7 @@ int main(void) {
     synth_omniglot(omni, 3, 6, 5, 32);
     Dataset ds;
     Err e;
-    CHECK(dataset_scan(&ds, omni, LAYOUT_AUTO, 2, 1, &e) == 0, "%s", e.msg);
+    CHECK(dataset_scan(&ds, omni, LAYOUT_AUTO, DATASET_EVALUATION, 2, 1, &e) == 0, "%s", e.msg);
     test_plan(&ds);
     test_plan_classes(tmp);
     test_constant_model(tmp, omni, &ds);

@@ -17,7 +17,7 @@ int main(void) {
     synth_omniglot(root, 2, 4, 5, 24);
     Dataset ds;
     Err e;
-    CHECK(dataset_scan(&ds, root, LAYOUT_AUTO, 2, 1, &e) == 0, "%s", e.msg);
+    CHECK(dataset_scan(&ds, root, LAYOUT_AUTO, DATASET_TRAINING, 2, 1, &e) == 0, "%s", e.msg);
     int all[40];
     for (int i = 0; i < 40; i++) all[i] = i;
     PairSampler s;
@@ -134,7 +134,7 @@ int main(void) {
         synth_omniglot(root2, 2, 4, 5, 256);
         Dataset ds2;
         PairSampler s2;
-        CHECK(dataset_scan(&ds2, root2, LAYOUT_AUTO, 2, 1, &e) == 0 &&
+        CHECK(dataset_scan(&ds2, root2, LAYOUT_AUTO, DATASET_TRAINING, 2, 1, &e) == 0 &&
                   sampler_init(&s2, &ds2, all, 40, 0.5, &e) == 0,
               "%s", e.msg);
         LoaderConfig plain = c;

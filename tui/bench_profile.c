@@ -162,11 +162,13 @@ int bench_profile(Model *m, int N, int repeat, Err *e) {
     if (!rc) {
         char arch[96];
         model_spec_describe(&m->spec, arch, sizeof arch);
-        printf("profile %s, input %d, %d pairs a step, %s, %s: the median of %d steps, "
+        printf("profile %s, input %d, %d pairs a step, %s, %s: the median of %d step%s, "
                "milliseconds (%s)\n",
                arch, S, N, be->desc, backend_precision_name(be->precision), repeat,
+               repeat == 1 ? "" : "s",
                be->is_cpu ? "the clock around each operation" : "CUDA events around each piece");
-        if (prof.lost) printf("(%d pieces could not be timed)\n", prof.lost);
+        if (prof.lost)
+            printf("(%d piece%s could not be timed)\n", prof.lost, prof.lost == 1 ? "" : "s");
         print_table(runs, repeat, scratch);
     }
     profile_free(&prof);

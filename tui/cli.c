@@ -173,6 +173,10 @@ void cli_usage_hint(const char *command) {
     fprintf(stderr, "'%s %s --help' lists the options.\n", cli_prog, command);
 }
 
+void cli_help(void (*usage)(FILE *)) {
+    if (dist_says_alike(DIST_ALIKE_IN_JOB)) usage(stdout);
+}
+
 int cli_parse_int(const char *name, const char *s, long lo, long hi, long *out) {
     char *end;
     errno = 0;

@@ -121,6 +121,10 @@ int cli_flush_stdout(void);
 // The line that follows every usage error: "'siamese train --help' lists
 // the options." (command: the subcommand's name).
 void cli_usage_hint(const char *command);
+// Prints a command's --help text (usage(stdout)) where it is this process's
+// to print: under an MPI launcher every rank has the same command line, so
+// rank 0 alone prints it (dist_says_alike), not one copy a rank.
+void cli_help(void (*usage)(FILE *));
 
 // "prog: message" on stderr, escaped (text_escape).
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

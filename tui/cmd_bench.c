@@ -145,7 +145,7 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
         case 't':
             if (cli_parse_int("--threads", optarg, 1, 1024, &o->threads)) return EXIT_USAGE;
             break;
-        case 'h': usage(stdout); return EXIT_OK;
+        case 'h': cli_help(usage); return EXIT_OK;
         default: return cli_option_error(c, argv);
         }
     }

@@ -75,7 +75,8 @@ static int eval_folder(Model *m, const char *dir, int own_data, const EpisodeCon
     }
     Dataset ds;
     Err e;
-    if (dataset_scan(&ds, root, own_data ? LAYOUT_CLASSES : LAYOUT_AUTO, 2, o->threads, &e)) {
+    if (dataset_scan(&ds, root, own_data ? LAYOUT_CLASSES : LAYOUT_AUTO, DATASET_EVALUATION, 2,
+                     o->threads, &e)) {
         engine_error(o, &e);
         return EXIT_RUNTIME;
     }
@@ -180,7 +181,7 @@ int cmd_eval(int argc, char **argv) {
             break;
         case O_OWN: own = 1; break;
         case O_RUNS: runs = optarg; break;
-        case 'h': usage(stdout); return EXIT_OK;
+        case 'h': cli_help(usage); return EXIT_OK;
         default: return cli_option_error(c, argv);
         }
     }

@@ -59,7 +59,7 @@ int cmd_index(int argc, char **argv) {
         case O_SEED:
             if (cli_parse_int("--seed", optarg, 0, 0x7fffffffffffffffL, &seed)) return EXIT_USAGE;
             break;
-        case 'h': usage(stdout); return EXIT_OK;
+        case 'h': cli_help(usage); return EXIT_OK;
         default: return cli_option_error(c, argv);
         }
     }
@@ -93,9 +93,9 @@ int cmd_index(int argc, char **argv) {
     } else {
         char retried[64] = "";
         if (st.retried) snprintf(retried, sizeof retried, ", %ld undecodable tried again", st.retried);
-        printf("%s: %ld entries: %ld embedded (%ld new, %ld changed%s), %ld kept, %ld removed\n",
-               out, st.entries, st.added + st.changed + st.retried, st.added, st.changed, retried,
-               st.kept, st.removed);
+        printf("%s: %ld entr%s: %ld embedded (%ld new, %ld changed%s), %ld kept, %ld removed\n",
+               out, st.entries, st.entries == 1 ? "y" : "ies", st.added + st.changed + st.retried,
+               st.added, st.changed, retried, st.kept, st.removed);
         if (st.unrecorded) {
             char mine[64];
             gallery_arithmetic(s.be, mine, sizeof mine);

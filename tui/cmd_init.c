@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../engine/weights.h"
 #include "cli.h"
@@ -75,7 +76,7 @@ int cmd_init(int argc, char **argv) {
             if (cli_parse_int("--seed", optarg, 0, 0x7fffffffL, &seed)) return EXIT_USAGE;
             break;
         case 'o': out = optarg; break;
-        case 'h': usage(stdout); return EXIT_OK;
+        case 'h': cli_help(usage); return EXIT_OK;
         default: return cli_option_error(c, argv);
         }
     }
@@ -100,6 +101,15 @@ int cmd_init(int argc, char **argv) {
     Backend *be;
     Model *m;
     Err e;
+    // An existing file is replaced only when it holds weights: a gallery
+    // index or an image named by mistake stays (index refuses likewise).
+    struct stat st;
+    WeightsInfo info;
+    if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        weights_inspect(out, &info, &e)) {
+        cli_error("%s; not replaced (init writes over weights files only)", e.msg);
+        return EXIT_RUNTIME;
+    }
     if (backend_cpu_open(&be, 1, &e)) {
         cli_error("%s", e.msg);
         return EXIT_RUNTIME;

@@ -202,7 +202,7 @@ int cmd_predict(int argc, char **argv) {
     int first = predict_parse(argc, argv, &po);
     const CommonOpts *o = &po.common;
     if (first == -2) {
-        usage(stdout);
+        cli_help(usage);
         return EXIT_OK;
     }
     if (first < 0) return EXIT_USAGE;

@@ -128,7 +128,9 @@ static int rank_folder(const CommonOpts *co, const char *query, const char *dir,
             if (ok[i]) order[k++] = (Ranked){scores[i], i};
             else if (bad++ < 5) warn_unreadable(paths[i]);
         }
-        if (bad > 5) cli_error("warning: %d more unreadable images left out", bad - 5);
+        if (bad > 5)
+            cli_error("warning: %d more unreadable image%s left out", bad - 5,
+                      bad == 6 ? "" : "s");
         qsort(order, k, sizeof *order, ranked_cmp);
         long shown = top > 0 && top < k ? top : k;
         // File names found on disk: escaped (a newline in one would make two lines).
@@ -137,7 +139,10 @@ static int rank_folder(const CommonOpts *co, const char *query, const char *dir,
             printf("%3ld  %.6f  %s\n", i + 1, order[i].score,
                    text_escape(paths[order[i].index], name, sizeof name));
         if (k == 0) {
-            cli_error("%s: none of the %d images could be read", dir, n);
+            if (n == 1)
+                cli_error("%s: its only image could not be read", dir);
+            else
+                cli_error("%s: none of the %d images could be read", dir, n);
             rc = EXIT_RUNTIME;
         }
     }
@@ -245,7 +250,10 @@ static int rank_index(const CommonOpts *co, const char *query, const char *index
                   "their folder again to update it",
                   stale, index, first_stale);
     if (!rc && n_hits == 0) {
-        cli_error("%s: none of its %ld entries could be ranked (none decoded)", index, g.n);
+        if (g.n == 1)
+            cli_error("%s: its only entry could not be ranked (it did not decode)", index);
+        else
+            cli_error("%s: none of its %ld entries could be ranked (none decoded)", index, g.n);
         rc = EXIT_RUNTIME;
     }
     if (m) model_free(m);
@@ -280,7 +288,7 @@ int cmd_rank(int argc, char **argv) {
             if (cli_parse_int("--shortlist", optarg, 1, 1000000000, &so.shortlist))
                 return EXIT_USAGE;
             break;
-        case 'h': usage(stdout); return EXIT_OK;
+        case 'h': cli_help(usage); return EXIT_OK;
         default: return cli_option_error(c, argv);
         }
     }

@@ -255,7 +255,7 @@ static int parse_args(int argc, char **argv, TrainConfig *c) {
             c->time_limit *= 60;  // minutes on the command line
             break;
         case O_LOADER_BENCH: INT_OPT("--loader-benchmark", 1, 1000000, c->loader_benchmark); break;
-        case 'h': usage(stdout); return 1;
+        case 'h': cli_help(usage); return 1;
         default: cli_option_error(opt, argv); return -1;
         }
     }

@@ -278,8 +278,8 @@ static void draw_progress(const DashboardState *s, Canvas *c, int y) {
     } else if (s->phase == DASH_PREPARING) {
         canvas_text(c, y, 1, c->w - 2, CA_DIM, "Preparing the data and the model...");
     } else if (!s->stepped) {
-        snprintf(t, sizeof t, "Epoch %d/%d starting: the first of %ld steps...", s->epoch,
-                 s->epochs, s->batches);
+        snprintf(t, sizeof t, "Epoch %d/%d starting: the first of %ld step%s...", s->epoch,
+                 s->epochs, s->batches, s->batches == 1 ? "" : "s");
         canvas_text(c, y, 1, c->w - 2, CA_DIM, t);
     } else {
         char label[64];
@@ -465,6 +465,12 @@ static int dash_tick(void *self) {
 
 static int dash_signal(void *self, int sig) {
     Dashboard *d = self;
+    // Ctrl-C once the run has finished closes, as q does then: nothing is
+    // interrupted, and the exit status stays the finished run's.
+    pthread_mutex_lock(&d->lock);
+    int finished = d->done && !d->rc;
+    pthread_mutex_unlock(&d->lock);
+    if (sig == SIGINT && finished) return SCREEN_QUIT;
     if (!d->status) d->status = term_signal_status(sig);
     request_stop(d);
     return SCREEN_REDRAW;

@@ -78,7 +78,7 @@ static int run_command(const Command *cmd, int argc, char **argv) {
 static int run(int argc, char **argv) {
     if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
                       !strcmp(argv[1], "help"))) {
-        usage(stdout);
+        cli_help(usage);
         return check_stdout(EXIT_OK);
     }
     const Command *cmd = NULL;

@@ -95,6 +95,19 @@ usage "unknown option '--colour'" -- "$SIAMESE" init --out "$out" --colour red
 expect 1 "$TMP/no/such/dir/m.h5" "cannot create a file in $TMP/no/such/dir" "No such file or directory" -- \
     "$SIAMESE" init --out "$TMP/no/such/dir/m.h5"
 ls "$TMP"/no* >/dev/null 2>&1 && fail "init left files behind"
+# --out naming a file that is not weights (an image, a gallery index): not
+# replaced, said with what the file is (init overwrote any file before);
+# weights and an empty file are replaced.
+cp img/a.png "$TMP/picture.png"
+expect 1 "$TMP/picture.png: not an HDF5 file" "not replaced" -- "$SIAMESE" init --out "$TMP/picture.png"
+cmp -s img/a.png "$TMP/picture.png" || fail "init replaced an image"
+"$SIAMESE" index --synthetic 3 --out "$TMP/synthetic.h5" >/dev/null 2>&1 || fail "index --synthetic"
+cp "$TMP/synthetic.h5" "$TMP/synthetic.before"
+expect 1 "$TMP/synthetic.h5 is a gallery index" "not replaced" -- "$SIAMESE" init --out "$TMP/synthetic.h5"
+cmp -s "$TMP/synthetic.before" "$TMP/synthetic.h5" || fail "init replaced a gallery index"
+: >"$TMP/empty.h5"
+expect 0 -- "$SIAMESE" init --widths 4,4,8,8,8 --hidden 8 --out "$TMP/empty.h5"
+expect 0 -- "$SIAMESE" init --widths 4,4,8,8,8 --hidden 8 --out "$TMP/empty.h5"
 
 # ---- eval, rank, bench, train: the same answer to a bad option ---------------------
 usage "unknown option '--bogus'" -- "$SIAMESE" eval img --bogus

@@ -2,7 +2,8 @@
 # The training dashboard of a real run as a person sees it (tmux): the
 # finish line is a sentence ("Finished 1 epoch; best validation loss ..."),
 # and the loss chart of an untrained model, flat at ln 2 = 0.6931, has
-# three different axis labels.
+# three different axis labels; Ctrl-C closes a finished run with exit
+# status 0, as q does.
 . tests/shlib.sh
 . tests/tmuxlib.sh
 src=$OMNIGLOT/images_background
@@ -34,5 +35,10 @@ labels=$(tmux_screen | grep -o '│ *[0-9.e+-]*┤' | sed 's/[│┤ ]//g' | gre
 echo "loss chart labels: $(echo $labels)"
 [ "$(echo "$labels" | wc -l)" -eq 3 ] || fail "expected 3 labels on the loss chart, got: $labels"
 [ "$(echo "$labels" | sort -u | wc -l)" -eq 3 ] || fail "the loss chart's labels repeat: $(echo $labels)"
-tmux_keys q
+# Ctrl-C on a finished run closes it as q does: the run finished, exit 0
+# (130 would tell a script it was interrupted).
+tmux_keys C-c
+tmux_wait "EXIT=" "the exit after Ctrl-C"
+tmux_wait "EXIT=0" "exit status 0 after Ctrl-C closed a finished run"
+tmux_wait "^finished 3 epochs" "the summary of a finished run"
 finish

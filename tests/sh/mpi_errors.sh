@@ -13,6 +13,9 @@
 #  4. What a rank may meet alone is said by the rank that meets it: a
 #     --resume file missing from rank 1's folder; on mpirun's several
 #     command lines, an error in rank 1's alone.
+#  5. --help (the command line alone decides it too) printed once, as one
+#     process prints it, exit status 0: the program's and train's, eval's
+#     and index's (the commands that run under mpirun).
 . tests/shlib.sh
 need_mpi
 T=$TMP
@@ -73,4 +76,14 @@ status=$?
 [ $status = 2 ] || { cat "$T/l.log"; fail "rank 1's command line bad: exit status $status, not 2"; }
 [ "$(grep -c -- "--batch-size: 0 is out of range" "$T/l.log")" = 1 ] ||
     { cat "$T/l.log"; fail "rank 1's command line bad: not said once"; }
+
+# 5. (Each rank printed it, the text twice under 2 ranks.)
+for cmd in "" train eval index; do
+    ./siamese $cmd --help >"$T/help1.txt" 2>&1
+    mpi 2 ./siamese $cmd --help >"$T/help2.txt" 2>"$T/help2.err"
+    status=$?
+    [ $status = 0 ] || { cat "$T/help2.err"; fail "siamese $cmd --help under mpirun -np 2: exit status $status"; }
+    cmp -s "$T/help1.txt" "$T/help2.txt" ||
+        fail "siamese $cmd --help under mpirun -np 2: not one process's text ($(wc -l <"$T/help2.txt") lines, not $(wc -l <"$T/help1.txt"))"
+done
 finish

@@ -24,6 +24,9 @@ partial out_only 8 dense_1
 partial hid_only 8 dense_2
 partial notop 8 dense_1 dense_2
 partial hid1_only 1 dense_2
+# (every layer but the first)
+partial first_only 8 block1_conv2 block2_conv1 block2_conv2 block3_conv1 block3_conv2 block3_conv3 \
+    block4_conv1 block4_conv2 block4_conv3 block5_conv1 block5_conv2 block5_conv3 dense_1 dense_2
 
 # report FILE HIDDEN: the run's report of --model-path FILE (its lines
 # about the file) for a run with HIDDEN units, in $T/report.
@@ -69,6 +72,10 @@ expect_report hid_only 16 \
 expect_report hid1_only 1 \
     "--model-path hid1_only.h5: 14 layers loaded: $convs dense_1" \
     "  not loaded: output Dense layer: not in the file"
+# One layer: said in the singular ("1 layers loaded" was).
+report first_only 8
+[ "$(head -1 "$T/report")" = "--model-path first_only.h5: 1 layer loaded: block1_conv1" ] ||
+    fail "one layer loaded: $(head -1 "$T/report")"
 # No Dense layer: any hidden width fits the backbone, and no note.
 expect_report notop 16 \
     "--model-path notop.h5: 13 layers loaded: $convs" \
