@@ -66,6 +66,10 @@ static void remove_stale(const char *path, const char *host) {
     closedir(d);
 }
 
+const char *atomicfile_outcome(const char *path) {
+    return access(path, F_OK) == 0 ? "the previous file is unchanged" : "no file was written";
+}
+
 int atomicfile_begin(AtomicFile *f, const char *path, Err *e) {
     char dir[sizeof f->path], host[256];
     f->fd = -1;
@@ -102,8 +106,8 @@ int atomicfile_pwrite(AtomicFile *f, const void *data, size_t n, off_t offset, E
     if (write_all(f->fd, data, n, offset) == 0) return 0;
     int err = errno;
     atomicfile_abort(f);
-    return err_set(e, "%s: writing failed: %s; the previous file is unchanged", f->path,
-                   strerror(err));
+    return err_set(e, "%s: writing failed: %s; %s", f->path, strerror(err),
+                   atomicfile_outcome(f->path));
 }
 
 int atomicfile_commit(AtomicFile *f, Err *e) {
@@ -117,14 +121,14 @@ int atomicfile_commit(AtomicFile *f, Err *e) {
     sigaction(SIGXFSZ, &f->old_xfsz, NULL);
     if (rc) {
         unlink(f->tmp);
-        return err_set(e, "%s: writing failed: %s; the previous file is unchanged", f->path,
-                       strerror(err));
+        return err_set(e, "%s: writing failed: %s; %s", f->path, strerror(err),
+                       atomicfile_outcome(f->path));
     }
     if (rename(f->tmp, f->path) != 0) {
         err = errno;
         unlink(f->tmp);
-        return err_set(e, "%s: cannot replace the file: %s; the previous file is unchanged",
-                       f->path, strerror(err));
+        return err_set(e, "%s: cannot replace the file: %s; %s", f->path, strerror(err),
+                       atomicfile_outcome(f->path));
     }
     char dir[sizeof f->path];
     snprintf(dir, sizeof dir, "%s", f->path);

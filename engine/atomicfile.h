@@ -34,6 +34,10 @@ typedef struct AtomicFile {
     struct sigaction old_xfsz;  // SIGXFSZ's disposition before begin
 } AtomicFile;
 
+// What a failed write left at path, for its message: "the previous file
+// is unchanged", or "no file was written" where there was none.
+const char *atomicfile_outcome(const char *path);
+
 int atomicfile_begin(AtomicFile *f, const char *path, Err *e);
 int atomicfile_pwrite(AtomicFile *f, const void *data, size_t n, off_t offset, Err *e);
 int atomicfile_commit(AtomicFile *f, Err *e);

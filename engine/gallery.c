@@ -555,13 +555,12 @@ static int check_room(const AtomicFile *f, size_t bytes, Err *e) {
     if (getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < bytes)
         return err_set(e,
                        "%s: the index needs %.0f MB, over the file-size limit (ulimit -f) of "
-                       "%.0f MB; the previous file is unchanged",
-                       f->path, bytes / mb, lim.rlim_cur / mb);
+                       "%.0f MB; %s",
+                       f->path, bytes / mb, lim.rlim_cur / mb, atomicfile_outcome(f->path));
     if (fstatvfs(f->fd, &vfs) == 0 && (double)vfs.f_bavail * vfs.f_frsize < bytes)
-        return err_set(e,
-                       "%s: the index needs %.0f MB, the disk has %.0f MB free; the previous "
-                       "file is unchanged",
-                       f->path, bytes / mb, (double)vfs.f_bavail * vfs.f_frsize / mb);
+        return err_set(e, "%s: the index needs %.0f MB, the disk has %.0f MB free; %s", f->path,
+                       bytes / mb, (double)vfs.f_bavail * vfs.f_frsize / mb,
+                       atomicfile_outcome(f->path));
     return 0;
 }
 
@@ -627,9 +626,7 @@ typedef struct Writer {
 
 // The message of a stop asked by a signal (here or on another rank).
 static int interrupted_now(const Writer *w, Err *e) {
-    return err_set(e, "%s: interrupted; %s", w->f.path,
-                   access(w->f.path, F_OK) == 0 ? "the previous file is unchanged"
-                                                : "no file was written");
+    return err_set(e, "%s: interrupted; %s", w->f.path, atomicfile_outcome(w->f.path));
 }
 
 // Whether a signal asked to stop (then the message says so).

@@ -34,6 +34,16 @@ expect 1 "$F" "writing failed" "File too large" "the previous file is unchanged"
     bash -c 'ulimit -f 200 && exec "$0" init --seed 9 --out "$1"' "$SIAMESE" "$F"
 cmp -s "$F" "$TMP/backup.h5" || fail "the previous file changed after a failed write"
 ls "$F".tmp* >/dev/null 2>&1 && fail "a failed write left its temporary file"
+# Where there was no previous file, the message does not speak of one
+# (weights, and an index refused from its size before it is written).
+expect 1 "$TMP/new.h5: writing failed: File too large; no file was written" -- \
+    bash -c 'ulimit -f 200 && exec "$0" init --seed 9 --out "$1"' "$SIAMESE" "$TMP/new.h5"
+[ -e "$TMP/new.h5" ] && fail "a failed write of a new file left one"
+tiny_model "$TMP/tiny.h5"
+expect 1 "$TMP/new.h5: the index needs" "over the file-size limit (ulimit -f)" "; no file was written" -- \
+    bash -c 'ulimit -f 1 && exec "$0" index --device cpu --threads 1 --model "$1" img --out "$2"' \
+    "$SIAMESE" "$TMP/tiny.h5" "$TMP/new.h5"
+[ -e "$TMP/new.h5" ] && fail "a failed index into a new file left one"
 
 # ---- a read-only folder ----------------------------------------------------------
 mkdir "$TMP/ro"
