@@ -157,6 +157,27 @@ static const char *find_resume(int argc, char **argv) {
 static int plain_flag;
 static int precision_given;  // --precision or --amp on the command line, not from a checkpoint
 
+// A failure of the --resume file or of the values read from it, which a rank
+// may meet alone: each rank reads the file from its own file system. One
+// process says it at once; under an MPI launcher it waits in resume_error
+// until the ranks are connected (cmd_train), where dist_agree says it once
+// when every rank met it alike (the same file missing everywhere), else by
+// the ranks that did, naming them.
+static Err resume_error;
+static int resume_error_status;  // its exit status; EXIT_OK when none waits
+
+// Says or keeps (above) a --resume failure; parse_args's return value.
+static int resume_failed(int status, const char *prefix, const Err *e) {
+    int exact;
+    if (dist_launched_size(&exact) > 1) {
+        err_set(&resume_error, "%s%s", prefix, e->msg);
+        resume_error_status = status;
+    } else {
+        cli_error("%s%s", prefix, e->msg);
+    }
+    return status == EXIT_RUNTIME ? -2 : -1;
+}
+
 static int parse_args(int argc, char **argv, TrainConfig *c) {
     train_config_defaults(c);
     plain_flag = 0;
@@ -166,10 +187,7 @@ static int parse_args(int argc, char **argv, TrainConfig *c) {
         Err e;
         // (A file that cannot be read, or is no checkpoint: a runtime
         // failure, as a bad --model-path file is, not a usage error.)
-        if (train_config_from_checkpoint(c, resume, &e)) {
-            cli_error("--resume: %s", e.msg);
-            return -2;
-        }
+        if (train_config_from_checkpoint(c, resume, &e)) return resume_failed(EXIT_RUNTIME, "--resume: ", &e);
     }
     long v;
     double d;
@@ -269,8 +287,8 @@ static int parse_args(int argc, char **argv, TrainConfig *c) {
     if (train_config_check(c, &e)) {
         // With --resume the values checked are the checkpoint's too, read
         // from a file each rank reads for itself.
-        if (resume) cli_error("%s", e.msg);
-        else cli_usage_error("%s", e.msg);
+        if (resume) return resume_failed(EXIT_USAGE, "", &e);
+        cli_usage_error("%s", e.msg);
         return -1;
     }
     return 0;
@@ -393,18 +411,32 @@ static int train_plain(const TrainConfig *c) {
 
 int cmd_train(int argc, char **argv) {
     TrainConfig c;
+    resume_error_status = EXIT_OK;
     int rc = train_parse_args(argc, argv, &c);
     if (rc > 0) return EXIT_OK;
-    if (rc < 0) return rc == -2 ? EXIT_RUNTIME : EXIT_USAGE;
-    if (!precision_device_usable(&c)) {
+    // (A --resume failure kept for the ranks to compare goes on: below.)
+    if (rc < 0 && !resume_error_status) return rc == -2 ? EXIT_RUNTIME : EXIT_USAGE;
+    if (!rc && !precision_device_usable(&c)) {
         train_config_free(&c);
         return EXIT_USAGE;
     }
     // The ranks of this training (one process unless mpirun started it).
     Dist *dist;
     if (cli_open_dist(&dist)) {
+        if (resume_error_status) {
+            cli_error("%s", resume_error.msg);
+            return resume_error_status;
+        }
         train_config_free(&c);
         return EXIT_RUNTIME;
+    }
+    // Every rank, failed or not, compares its --resume (resume_failed).
+    Err e = resume_error;
+    if (dist_agree(dist, resume_error_status ? -1 : 0, &e)) {
+        if (e.msg[0]) cli_error("%s", e.msg);
+        if (!resume_error_status) train_config_free(&c);
+        dist_close(dist);
+        return resume_error_status ? resume_error_status : EXIT_RUNTIME;
     }
     c.dist = dist;
     // In a terminal, the dashboard (it handles the signals itself).

@@ -11,8 +11,10 @@
 #  3. A build without MPI started by mpirun: told once (every rank on the
 #     machine meets it alike), exit status 1, nothing written.
 #  4. What a rank may meet alone is said by the rank that meets it: a
-#     --resume file missing from rank 1's folder; on mpirun's several
-#     command lines, an error in rank 1's alone.
+#     --resume file missing from rank 1's folder (by rank 1 naming itself,
+#     once the ranks are connected: a --resume file missing everywhere is
+#     said once); on mpirun's several command lines, an error in rank 1's
+#     alone.
 #  5. --help (the command line alone decides it too) printed once, as one
 #     process prints it, exit status 0: the program's and train's, eval's
 #     and index's (the commands that run under mpirun).
@@ -64,11 +66,19 @@ mkdir -p "$T/r0" "$T/r1"
 cp "$T/c/last_epoch_weights.h5" "$T/r0/ck.h5"
 bin=$PWD/siamese
 (cd "$T/r1" && "$bin" train --resume ck.h5) 2>"$T/r.want"
+missing=$(ours "$T/r.want" | sed 's/^siamese: //')
 mpi 2 sh -c 'cd "$0/r$OMPI_COMM_WORLD_RANK" && exec "$1" train --resume ck.h5' "$T" "$bin" >"$T/r.log" 2>&1
 status=$?
 [ $status = 1 ] || { cat "$T/r.log"; fail "rank 1's --resume file missing: exit status $status, not 1"; }
-grep -q "cannot open weights file" "$T/r.want" && ours "$T/r.log" | cmp -s - "$T/r.want" ||
-    { cat "$T/r.log"; fail "rank 1's --resume file missing: not said (once) by rank 1"; }
+# (Once the ranks are connected, as a failure of a rank's own after MPI
+# starts: rank 1 says it, naming itself, and rank 0 which rank failed.)
+grep -q "cannot open weights file" "$T/r.want" &&
+    printf 'siamese: %s\n' "rank 1 failed (its message says why): every rank stopped" "rank 1: $missing" |
+    cmp -s - <(ours "$T/r.log" | LC_ALL=C sort) ||
+    { cat "$T/r.log"; fail "rank 1's --resume file missing: not said once by rank 1, naming it"; }
+# The same file missing on every rank: said once, as one process says it
+# (each rank said it before).
+shared_failure 3 "train, --resume missing everywhere" 1 train --resume "$T/r1/ck.h5"
 # Several command lines, rank 1's alone bad: rank 1 says it.
 mpirun --oversubscribe --bind-to none -np 1 ./siamese train --dataset "$T/data" --epochs 1 --save-dir "$T/s" : \
     -np 1 ./siamese train --batch-size 0 >"$T/l.log" 2>&1
