@@ -174,10 +174,12 @@ main() {
         status predict FAIL
     fi
     # NVIDIA_TF32_OVERRIDE=0 forbids TF32 in cuDNN and cuBLAS: --precision
-    # tf32 under it must say it computes fp32 and take fp32's way (the same
-    # score as --precision fp32 to 1e-6; another algorithm choice may round
-    # the sums otherwise). The dry run's CPU has no TF32 at all, which -v
-    # names instead.
+    # tf32 under it must say it computes fp32 (-v: the decision, which
+    # backend_precision_effective makes) and score as the CPU does, to
+    # predict's 1e-4. (Not to fp32's last digits: each process times the
+    # graph API's engines for one pair and keeps the fastest, which may
+    # round otherwise.) The dry run's CPU has no TF32 at all, which -v names
+    # instead.
     local po want='precision fp32 (NVIDIA_TF32_OVERRIDE=0)'
     [ $DRY = 1 ] && want='precision fp32 (this device has no TF32)'
     if po=$(NVIDIA_TF32_OVERRIDE=0 limited 30 "$RUN" siamese predict -v --model "$WORK/vgg16.h5" --device "$dev" \
@@ -185,10 +187,10 @@ main() {
         echo "$po"
         if ! grep -qF "$want" <<<"$po"; then
             status "tf32 override" "FAIL (-v does not say '$want')"
-        elif awk -v a="$(tail -1 <<<"$po")" -v b="$pg" 'BEGIN {d = a - b; exit !(d < 1e-6 && d > -1e-6)}'; then
+        elif awk -v a="$(tail -1 <<<"$po")" -v b="$pc" 'BEGIN {d = a - b; exit !(d < 1e-4 && d > -1e-4)}'; then
             status "tf32 override" PASS
         else
-            status "tf32 override" "FAIL (not fp32's score: $pg)"
+            status "tf32 override" "FAIL (not the CPU's score: $pc)"
         fi
     else
         echo "$po"
