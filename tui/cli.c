@@ -106,9 +106,7 @@ void cli_usage_error(const char *fmt, ...) {
     va_end(ap);
 }
 
-// cli_error for a failure that every rank on this machine meets alike:
-// said by the first rank on it.
-static void __attribute__((format(printf, 1, 2))) error_on_machine(const char *fmt, ...) {
+void cli_machine_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     say_alike(1, DIST_ALIKE_ON_MACHINE, fmt, ap);
@@ -136,7 +134,7 @@ int cli_open_dist(Dist **d) {
     Err e;
     const int rc = dist_open(d, &e);
     if (!rc) return EXIT_OK;
-    if (rc == DIST_FAILED_ON_MACHINE) error_on_machine("%s", e.msg);
+    if (rc == DIST_FAILED_ON_MACHINE) cli_machine_error("%s", e.msg);
     else cli_error("%s", e.msg);
     return EXIT_RUNTIME;
 }

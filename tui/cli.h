@@ -136,6 +136,9 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // anything else a rank may find otherwise than rank 0: a rank that alone
 // met such an error would end the job without a word.
 void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// cli_error for a failure that every rank on this machine meets alike (its
+// devices, its build), before MPI starts: said by the first rank on it.
+void cli_machine_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // How many messages cli_error printed: none on a rank that left a failure
 // it shared to another to say (dist_agree, cli_usage_error).
 int cli_errors_said(void);

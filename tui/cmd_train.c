@@ -380,11 +380,18 @@ static int precision_device_usable(const TrainConfig *c) {
     int ok = backend_set_precision(be, BACKEND_BF16, &e) == 0;
     backend_close(be);
     if (!ok) {
-        cli_error("%s", e.msg);
-        if (notice[0]) cli_error("%s", notice);
+        // Before MPI starts: --device cpu fails alike on every rank (the
+        // command line decides), another device (auto) on every rank of a
+        // machine without a GPU, so one rank says it; but a precision that
+        // came from a --resume file, which a rank reads for itself, each.
+        void (*say)(const char *, ...) = c->resume && !precision_given ? cli_error
+                                         : strcmp(c->device, "cpu")    ? cli_machine_error
+                                                                        : cli_usage_error;
+        say("%s", e.msg);
+        if (notice[0]) say("%s", notice);
         if (c->resume && !precision_given)
-            cli_error("--resume keeps the checkpoint's --precision; add --precision tf32 (or "
-                      "fp32) to train without bf16");
+            say("--resume keeps the checkpoint's --precision; add --precision tf32 (or fp32) to "
+                "train without bf16");
     }
     return ok;
 }

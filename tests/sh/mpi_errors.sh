@@ -3,8 +3,9 @@
 #  1. A usage error (the command line alone decides it, so every rank meets
 #     it alike) is said as one process says it, once, with its hint and its
 #     exit status: an out-of-range value, an unknown option, a missing
-#     value, a missing --dataset, in train, eval and index, and an unknown
-#     command.
+#     value, a missing --dataset, in train, eval and index, an unknown
+#     command; and train's --precision bf16 without a GPU (--device cpu, or
+#     auto on this machine: each rank on it meets it alike).
 #  2. The commands that run in one process refuse several (each would do
 #     all of it; init's copies would race to replace one file), said once,
 #     exit status 2, nothing written; under 1 rank they run.
@@ -31,6 +32,10 @@ shared_failure 3 "train, an operand" 2 train "$T/data"
 shared_failure 2 "eval, --ways 1" 2 eval --ways 1 "$T/data"
 shared_failure 2 "index without --out" 2 index "$T/data"
 shared_failure 2 "an unknown command" 2 trian --epochs 1
+# bf16 on the CPU: --device cpu (the command line decides) and auto on a
+# machine without a GPU (every rank on it meets it alike).
+shared_failure 2 "train, bf16 on --device cpu" 2 train --device cpu --precision bf16 --dataset "$T"
+CUDA_VISIBLE_DEVICES= shared_failure 2 "train, bf16 without a GPU" 2 train --precision bf16 --dataset "$T"
 # (Every one was said by each rank, the hint too.)
 [ "$(grep -c "'siamese train --help' lists the options" "$T/train, --batch-size 0.3.err")" = 1 ] ||
     fail "train, --batch-size 0: the hint is not said once"
