@@ -115,12 +115,18 @@ static int decode_stb(const ImageFormat *f, const unsigned char *data, size_t le
     // (stb's reason is no help here: it tries every decoder in turn.)
     if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp))
         return err_set(e, "%s: the %s header is corrupt", name, f->name);
+    // stb's info gives a top-down BMP's height (stored negative) as it is;
+    // its loader takes the absolute value. (INT_MIN is over the pixel limit,
+    // refused from the header before.)
+    if (h < 0) h = -h;
     // stb's PNM reader lets a width or height of 0 through.
     if (w <= 0 || h <= 0)
         return err_set(e, "%s: the %s header is corrupt (%dx%d pixels)", name, f->name, w, h);
     // The limit again on what stb read, should its reading of the header differ.
     if ((long)w * h > IMAGE_MAX_PIXELS) return too_big(e, name, w, h);
-    unsigned char *px = stbi_load_from_memory(data, (int)len, &w, &h, &comp, 3);
+    // RGBA, for the formats' corrections (to_pillow) to see what stb left
+    // transparent.
+    unsigned char *px = stbi_load_from_memory(data, (int)len, &w, &h, &comp, 4);
     if (px && (w <= 0 || h <= 0 || (long)w * h > IMAGE_MAX_PIXELS)) {  // as checked above
         stbi_image_free(px);
         return err_set(e, "%s: the %s data does not match its header", name, f->name);
@@ -134,7 +140,8 @@ static int decode_stb(const ImageFormat *f, const unsigned char *data, size_t le
         stbi_image_free(px);
         return err_set(e, "%s: out of memory for %dx%d pixels", name, w, h);
     }
-    memcpy(img->rgb, px, (size_t)w * h * 3);
+    if (f->to_pillow) f->to_pillow(data, len, px, w, h);
+    for (size_t i = 0; i < (size_t)w * h; i++) memcpy(img->rgb + 3 * i, px + 4 * i, 3);
     stbi_image_free(px);
     img->w = w;
     img->h = h;

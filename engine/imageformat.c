@@ -1,5 +1,6 @@
 #include "imageformat.h"
 
+#include <math.h>
 #include <string.h>
 
 // Fixed-width fields; callers check the bounds first.
@@ -98,26 +99,81 @@ static size_t gif_skip_blocks(const unsigned char *d, size_t len, size_t pos) {
     return 0;
 }
 
-// Complete when the first image descriptor's data sub-blocks all arrive.
-static int gif_whole(const unsigned char *d, size_t len) {
+// The first image as the decoders see it: its rectangle on the logical
+// screen, its colour table (the local one, else the global one; NULL when
+// none) and its transparent index (-1: none).
+typedef struct GifImage {
+    long x, y, w, h;
+    const unsigned char *table;
+    int entries, transparent;
+} GifImage;
+
+// Walks the blocks to the first image descriptor: 1 when its data
+// sub-blocks all arrive (*g filled in), 0 when the data stops first, -1
+// when something else comes first (a trailer or garbage: the decoder's to
+// judge).
+static int gif_first_image(const unsigned char *d, size_t len, GifImage *g) {
     if (len < 13) return 0;
     size_t pos = 13;
-    if (d[10] & 0x80) pos += (size_t)3 << ((d[10] & 7) + 1);  // global colour table
+    g->table = NULL;
+    g->entries = 0;
+    g->transparent = -1;
+    if (d[10] & 0x80) {  // global colour table
+        g->table = d + pos;
+        g->entries = 2 << (d[10] & 7);
+        pos += (size_t)3 * g->entries;
+    }
     while (pos < len) {
         unsigned char b = d[pos++];
         if (b == 0x21) {  // extension: label, then sub-blocks
+            // A graphic control extension (label F9; 4 bytes: flags, delay,
+            // index) names the transparent index when flag bit 0 is set.
+            if (pos + 6 <= len && d[pos] == 0xf9 && d[pos + 1] == 4)
+                g->transparent = d[pos + 2] & 1 ? d[pos + 5] : -1;
             if (!(pos = gif_skip_blocks(d, len, pos + 1))) return 0;
         } else if (b == 0x2c) {  // image: descriptor, local table, LZW size, data
             if (pos + 9 > len) return 0;
+            g->x = le16(d + pos);
+            g->y = le16(d + pos + 2);
+            g->w = le16(d + pos + 4);
+            g->h = le16(d + pos + 6);
             unsigned flags = d[pos + 8];
             pos += 9;
-            if (flags & 0x80) pos += (size_t)3 << ((flags & 7) + 1);
+            if (flags & 0x80) {
+                g->table = d + pos;
+                g->entries = 2 << (flags & 7);
+                pos += (size_t)3 * g->entries;
+            }
             return gif_skip_blocks(d, len, pos + 1) != 0;
         } else {
-            return 1;  // a trailer or garbage: the decoder's to judge
+            return -1;
         }
     }
     return 0;
+}
+
+static int gif_whole(const unsigned char *d, size_t len) {
+    GifImage g;
+    return gif_first_image(d, len, &g) != 0;
+}
+
+// Pillow starts frame 0 filled with its transparent index, else index 0,
+// so the screen outside the first image and its transparent pixels show
+// that entry's colour (the background colour is not used). stb_image 2.27
+// leaves them black and transparent (outside: the background colour, its
+// channels swapped, when its index is not 0).
+static void gif_to_pillow(const unsigned char *d, size_t len, unsigned char *rgba, int w, int h) {
+    GifImage g;
+    if (gif_first_image(d, len, &g) != 1 || !g.table) return;
+    const int fill = g.transparent >= 0 ? g.transparent : 0;
+    unsigned char colour[3] = {0, 0, 0};  // an index past the table: Pillow's palette is 0 there
+    if (fill < g.entries) memcpy(colour, g.table + 3 * fill, 3);
+    for (long y = 0; y < h; y++)
+        for (long x = 0; x < w; x++) {
+            unsigned char *p = rgba + ((size_t)y * w + x) * 4;
+            int inside = x >= g.x && x < g.x + g.w && y >= g.y && y < g.y + g.h;
+            if (!inside || p[3] == 0) memcpy(p, colour, 3);
+        }
 }
 
 // ---- BMP ------------------------------------------------------------------
@@ -125,13 +181,18 @@ typedef struct BmpHeader {
     unsigned long off, hsz;  // pixel data offset, info header size
     long w, h;               // h < 0: rows stored top-down
     unsigned bpp, comp;
+    unsigned long mask[3];   // bit fields (compression 3 or 6): red, green, blue; else 0
 } BmpHeader;
+
+// Bit fields compression: masks say where each channel's bits are.
+#define BMP_BITFIELDS(comp) ((comp) == 3 || (comp) == 6)
 
 static int bmp_header(const unsigned char *d, size_t len, BmpHeader *b) {
     if (len < 26) return -1;
     b->off = le32(d + 10);
     b->hsz = le32(d + 14);
     b->comp = 0;
+    memset(b->mask, 0, sizeof b->mask);
     if (b->hsz == 12) {  // OS/2 core header
         b->w = le16(d + 18);
         b->h = le16(d + 20);
@@ -143,6 +204,19 @@ static int bmp_header(const unsigned char *d, size_t len, BmpHeader *b) {
     b->h = (int)le32(d + 22);
     b->bpp = le16(d + 28);
     b->comp = (unsigned)le32(d + 30);
+    // The masks follow the 40-byte header, or are its next fields.
+    if (BMP_BITFIELDS(b->comp) && len >= 66)
+        for (int c = 0; c < 3; c++) b->mask[c] = le32(d + 54 + 4 * c);
+    return 0;
+}
+
+// A 16-bit BMP's layout as Pillow reads it: 5-6-5 only from its masks;
+// 5-5-5 without masks (the default) or from its masks. 0: neither (Pillow
+// refuses it).
+static int bmp_green_bits(const BmpHeader *b) {
+    if (!BMP_BITFIELDS(b->comp)) return 5;
+    if (b->mask[0] == 0xf800 && b->mask[1] == 0x7e0 && b->mask[2] == 0x1f) return 6;
+    if (b->mask[0] == 0x7c00 && b->mask[1] == 0x3e0 && b->mask[2] == 0x1f) return 5;
     return 0;
 }
 
@@ -167,12 +241,38 @@ static int bmp_check(const unsigned char *d, size_t len, const char **why) {
                                           : "an unknown compression type";
         return IMAGEFORMAT_UNSUPPORTED;
     }
+    // stb_image 2.27 takes an OS/2 1.x header's colour table to hold 4
+    // entries fewer than it does (it subtracts 24 bytes of header, not 12):
+    // those colours would be black.
+    if (b.hsz == 12 && b.bpp < 16) {
+        *why = "an OS/2 1.x header (12 bytes) with a colour table";
+        return IMAGEFORMAT_UNSUPPORTED;
+    }
+    if (b.bpp == 16 && !bmp_green_bits(&b)) {
+        *why = "16-bit pixels whose bit fields are neither 5-5-5 nor 5-6-5";
+        return IMAGEFORMAT_UNSUPPORTED;
+    }
     // Odd headers are the decoder's to judge.
     if (b.w <= 0 || b.bpp == 0 || b.bpp > 32 || b.h == 0) return IMAGEFORMAT_WHOLE;
     unsigned long long h = b.h < 0 ? -b.h : b.h, row = ((unsigned long long)b.bpp * b.w + 7) / 8;
     unsigned long long stride = (row + 3) / 4 * 4, start = b.off > 14 + b.hsz ? b.off : 14 + b.hsz;
     // Rows are padded to 4 bytes; the last row's padding is not required.
     return len >= start + stride * (h - 1) + row ? IMAGEFORMAT_WHOLE : IMAGEFORMAT_TRUNCATED;
+}
+
+// stb_image widens a 16-bit BMP's 5- and 6-bit samples by repeating their
+// bits (v << 3 | v >> 2), Pillow's BGR;15 and BGR;16 unpackers as
+// v * 255 / 31 (or / 63), truncated: stb's top bits give v back.
+static void bmp_to_pillow(const unsigned char *d, size_t len, unsigned char *rgba, int w, int h) {
+    BmpHeader b;
+    if (bmp_header(d, len, &b) || b.bpp != 16) return;
+    const int bits[3] = {5, bmp_green_bits(&b), 5};
+    if (!bits[1]) return;
+    for (size_t i = 0; i < (size_t)w * h * 4; i += 4)
+        for (int c = 0; c < 3; c++) {
+            unsigned v = rgba[i + c] >> (8 - bits[c]);
+            rgba[i + c] = (unsigned char)(v * 255 / ((1u << bits[c]) - 1));
+        }
 }
 
 // ---- TGA ----------------------------------------------------------------
@@ -302,8 +402,29 @@ static int pnm_check(const unsigned char *d, size_t len, const char **why) {
         *why = "16-bit samples (largest value above 255)";
         return IMAGEFORMAT_UNSUPPORTED;
     }
+    if (v[2] == 0) {  // Pillow's error too
+        *why = "a largest sample value of 0";
+        return IMAGEFORMAT_CORRUPT;
+    }
     unsigned long long need = (unsigned long long)v[0] * v[1] * (d[1] == '6' ? 3 : 1);
     return pos + need <= len ? IMAGEFORMAT_WHOLE : IMAGEFORMAT_TRUNCATED;
+}
+
+// stb_image keeps the samples as stored; Pillow scales them to 0-255 when
+// the largest value is not 255: round(v / largest * 255) (half to even, as
+// Python's round), clipped at 255.
+static void pnm_to_pillow(const unsigned char *d, size_t len, unsigned char *rgba, int w, int h) {
+    size_t pos;
+    unsigned long v[3];
+    const char *why;
+    if (pnm_header(d, len, &pos, v, &why) != IMAGEFORMAT_WHOLE || v[2] == 255 || v[2] == 0) return;
+    unsigned char scaled[256];
+    for (int i = 0; i < 256; i++) {
+        double s = rint((double)i / v[2] * 255);
+        scaled[i] = s > 255 ? 255 : (unsigned char)s;
+    }
+    for (size_t i = 0; i < (size_t)w * h * 4; i += 4)
+        for (int c = 0; c < 3; c++) rgba[i + c] = scaled[rgba[i + c]];
 }
 
 // The formats whose only defect found here is truncation.
@@ -321,16 +442,18 @@ typedef struct Signature {
     ImageFormat fmt;
 } Signature;
 
-#define READ(name, kind) {name, DECODER_STB, kind##_size, kind##_check}
-#define REFUSED(name) {name, DECODER_NONE, NULL, NULL}
+#define READ(name, kind) {name, DECODER_STB, kind##_size, kind##_check, NULL}
+// Read, and stb_image's pixels corrected to Pillow's (kind##_to_pillow).
+#define READ_CORRECTED(name, kind) {name, DECODER_STB, kind##_size, kind##_check, kind##_to_pillow}
+#define REFUSED(name) {name, DECODER_NONE, NULL, NULL, NULL}
 
 static const Signature SIGNATURES[] = {
     {"\x89PNG\r\n\x1a\n", 8, 0, READ("PNG", png)},
-    {"GIF87a", 6, 0, READ("GIF", gif)},
-    {"GIF89a", 6, 0, READ("GIF", gif)},
-    {"BM", 2, 0, READ("BMP", bmp)},
-    {"P5", 2, 0, READ("PGM", pnm)},
-    {"P6", 2, 0, READ("PPM", pnm)},
+    {"GIF87a", 6, 0, READ_CORRECTED("GIF", gif)},
+    {"GIF89a", 6, 0, READ_CORRECTED("GIF", gif)},
+    {"BM", 2, 0, READ_CORRECTED("BMP", bmp)},
+    {"P5", 2, 0, READ_CORRECTED("PGM", pnm)},
+    {"P6", 2, 0, READ_CORRECTED("PPM", pnm)},
     // Recognised, to be named in the error. stb_image could decode PSD,
     // HDR and PIC, but the program has no use for them, and refusing them
     // here keeps that code unreachable from user input.
@@ -355,7 +478,7 @@ static const Signature SIGNATURES[] = {
 };
 
 static const ImageFormat TGA = READ("TGA", tga);
-static const ImageFormat JPEG = {"JPEG", DECODER_LIBJPEG, jpeg_size, NULL};
+static const ImageFormat JPEG = {"JPEG", DECODER_LIBJPEG, jpeg_size, NULL, NULL};
 
 const ImageFormat *imageformat_sniff(const unsigned char *d, size_t len) {
     if (jpeg_start(d, len)) return &JPEG;

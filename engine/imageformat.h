@@ -31,6 +31,10 @@ typedef struct ImageFormat {
     // decoder trusts it blindly: an ImageCheck. NULL for JPEG, whose
     // decoder (libjpeg) finds truncation and corruption itself.
     int (*check)(const unsigned char *d, size_t len, const char **why);
+    // Where stb_image 2.27's pixels differ from Pillow's convert('RGB'):
+    // rewrites stb's RGBA pixels (w x h x 4, alpha then dropped) as Pillow
+    // has them, from the file's own fields; NULL where they agree.
+    void (*to_pillow)(const unsigned char *d, size_t len, unsigned char *rgba, int w, int h);
 } ImageFormat;
 
 typedef enum ImageCheck {

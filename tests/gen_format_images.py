@@ -18,10 +18,25 @@ program that the common fixtures do not cover, each beside a reference PNG
   palette_trns_40x30.png  a palette PNG with a transparent index;
                         reference: convert('RGB') (transparency dropped).
   dot_1x1.png           a single pixel.
+  gif_trns_40x30.gif    a GIF whose transparent index some pixels use;
+                        reference: that entry's colour there (Pillow fills
+                        frame 0 with the transparent index).
+  gif_offset_40x30.gif  a 40x30 image at (7, 5) on a 52x41 logical screen,
+                        background index 9; reference: palette entry 0
+                        outside the image (Pillow ignores the background).
+  bmp_topdown_40x30.bmp 24-bit BMP stored top row first (negative height).
+  bmp_555_40x30.bmp     16-bit BMP, 5-5-5 (no masks), and
+  bmp_565_40x30.bmp     16-bit BMP, 5-6-5 bit fields; reference: Pillow's
+                        v * 255 / 31 (or / 63), truncated.
+  pgm_max15_40x30.pgm   PGM and PPM whose largest sample value is not 255;
+  ppm_max100_40x30.ppm  reference: Pillow's round(v / largest * 255).
+  bmp_os2_palette_40x30.bmp  8-bit BMP with an OS/2 1.x header: refused
+                        (stb_image misreads its colour table); no reference.
 
 Deterministic. Run from the repo root (needs Pillow and numpy):
     /work/venv/bin/python tests/gen_format_images.py
 """
+import io
 import os
 import struct
 import zlib
@@ -59,8 +74,32 @@ def write_png16_rgb(path, a):
         f.write(data)
 
 
+def write_bmp(path, rows, w, h, bpp, header=40, masks=None, palette=None, topdown=False):
+    """An uncompressed BMP from its packed rows (top first): header 12 (OS/2
+    1.x) or 40 bytes, bit-field masks (compression 3) after a 40-byte header."""
+    stride = (bpp * w + 31) // 32 * 4
+    pixels = b"".join(r.ljust(stride, b"\0") for r in (rows if topdown else rows[::-1]))
+    entry = 3 if header == 12 else 4
+    table = b"".join(bytes((b, g, r, 0)[:entry]) for r, g, b in (palette or []))
+    if header == 12:
+        info = struct.pack("<IHHHH", 12, w, h, 1, bpp)
+    else:
+        info = struct.pack("<IiiHHIIiiII", 40, w, -h if topdown else h, 1, bpp, 3 if masks else 0,
+                           len(pixels), 2835, 2835, len(palette or []), 0)
+        info += struct.pack("<3I", *masks) if masks else b""
+    off = 14 + len(info) + len(table)
+    with open(path, "wb") as f:
+        f.write(b"BM" + struct.pack("<IHHI", off + len(pixels), 0, 0, off) + info + table + pixels)
+
+
 def save_ref(name, img):
     img.convert("RGB").save(os.path.join(OUT, name.rsplit(".", 1)[0] + "_ref.png"))
+
+
+def pil_bytes(img, fmt, **kw):
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
 
 
 def main():
@@ -95,6 +134,45 @@ def main():
 
     Image.new("RGB", (1, 1), (200, 30, 90)).save(os.path.join(OUT, "dot_1x1.png"))
     save_ref("dot_1x1.png", Image.open(os.path.join(OUT, "dot_1x1.png")))
+
+    # GIF: Pillow fills frame 0 with the transparent index (else index 0).
+    pal64 = Image.fromarray(gradient(40, 30, 3, 256).astype(np.uint8), "RGB").quantize(64)
+    pal64.save(os.path.join(OUT, "gif_trns_40x30.gif"), transparency=5)
+    assert (np.array(Image.open(os.path.join(OUT, "gif_trns_40x30.gif"))) == 5).any()
+    save_ref("gif_trns_40x30.gif", Image.open(os.path.join(OUT, "gif_trns_40x30.gif")))
+    gif = bytearray(pil_bytes(pal64, "GIF", interlace=False))
+    gif[6:10] = struct.pack("<HH", 52, 41)  # logical screen
+    gif[11] = 9                             # background colour index
+    at = gif.index(b"\x2c", 13 + 3 * (2 << (gif[10] & 7)))
+    gif[at + 1:at + 5] = struct.pack("<HH", 7, 5)  # the image's position
+    with open(os.path.join(OUT, "gif_offset_40x30.gif"), "wb") as f:
+        f.write(gif)
+    save_ref("gif_offset_40x30.gif", Image.open(os.path.join(OUT, "gif_offset_40x30.gif")))
+
+    rgb = gradient(40, 30, 3, 256).astype(np.uint8)
+    write_bmp(os.path.join(OUT, "bmp_topdown_40x30.bmp"), [r[:, ::-1].tobytes() for r in rgb],
+              40, 30, 24, topdown=True)
+    r5, g5, g6, b5 = (rgb[..., 0] >> 3, rgb[..., 1] >> 3, rgb[..., 1] >> 2, rgb[..., 2] >> 3)
+    v555 = (r5.astype(np.uint16) << 10) | (g5.astype(np.uint16) << 5) | b5
+    v565 = (r5.astype(np.uint16) << 11) | (g6.astype(np.uint16) << 5) | b5
+    write_bmp(os.path.join(OUT, "bmp_555_40x30.bmp"), [r.astype("<u2").tobytes() for r in v555],
+              40, 30, 16)
+    write_bmp(os.path.join(OUT, "bmp_565_40x30.bmp"), [r.astype("<u2").tobytes() for r in v565],
+              40, 30, 16, masks=(0xF800, 0x7E0, 0x1F))
+    for name in ("bmp_topdown_40x30.bmp", "bmp_555_40x30.bmp", "bmp_565_40x30.bmp"):
+        save_ref(name, Image.open(os.path.join(OUT, name)))
+    assert (np.array(Image.open(os.path.join(OUT, "bmp_555_40x30.bmp")).convert("RGB"))
+            == (r5.astype(int) * 255 // 31)[..., None]).any()
+    q = Image.fromarray(rgb, "RGB").quantize(100)
+    write_bmp(os.path.join(OUT, "bmp_os2_palette_40x30.bmp"), [r.tobytes() for r in np.array(q)],
+              40, 30, 8, header=12, palette=np.array(q.getpalette()[:300]).reshape(-1, 3).tolist())
+
+    with open(os.path.join(OUT, "pgm_max15_40x30.pgm"), "wb") as f:
+        f.write(b"P5\n40 30\n15\n" + (rgb[..., 0] >> 4).tobytes())
+    with open(os.path.join(OUT, "ppm_max100_40x30.ppm"), "wb") as f:
+        f.write(b"P6 40 30 100\n" + (rgb.astype(np.uint16) * 100 // 255).astype(np.uint8).tobytes())
+    for name in ("pgm_max15_40x30.pgm", "ppm_max100_40x30.ppm"):
+        save_ref(name, Image.open(os.path.join(OUT, name)))
 
     for name in sorted(os.listdir(OUT)):
         print(f"{name:32s} {os.path.getsize(os.path.join(OUT, name)):6d} bytes")

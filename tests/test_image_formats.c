@@ -1,6 +1,10 @@
 // Decoding of the unusual formats in tests/fixtures/formats/ (16-bit PNG,
-// CMYK JPEG, animated GIF, palette with transparency, 1x1), each against the
-// reference PNG tests/gen_format_images.py wrote with PIL beside it.
+// CMYK JPEG, animated GIF, palette with transparency, 1x1; where stb_image's
+// pixels are corrected to Pillow's: a GIF's transparent pixels and the
+// screen around its first image, top-down and 16-bit BMP, PGM/PPM whose
+// largest sample value is not 255), each against the reference PNG
+// tests/gen_format_images.py wrote with PIL beside it; and the variants
+// refused, each with a message naming the file and the reason.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +27,33 @@ static const Case CASES[] = {
     {"anim_40x30.gif", "anim_40x30_ref.png", 0},
     {"palette_trns_40x30.png", "palette_trns_40x30_ref.png", 0},
     {"dot_1x1.png", "dot_1x1_ref.png", 0},
+    {"gif_trns_40x30.gif", "gif_trns_40x30_ref.png", 0},
+    {"gif_offset_40x30.gif", "gif_offset_40x30_ref.png", 0},
+    {"bmp_topdown_40x30.bmp", "bmp_topdown_40x30_ref.png", 0},
+    {"bmp_555_40x30.bmp", "bmp_555_40x30_ref.png", 0},
+    {"bmp_565_40x30.bmp", "bmp_565_40x30_ref.png", 0},
+    {"pgm_max15_40x30.pgm", "pgm_max15_40x30_ref.png", 0},
+    {"ppm_max100_40x30.ppm", "ppm_max100_40x30_ref.png", 0},
 };
 
+// Refused: stb_image would decode them wrongly.
+static void check_refused(void) {
+    Image im;
+    Err e = {{0}};
+    const char *os2 = DIR "bmp_os2_palette_40x30.bmp";
+    int rc = image_load(os2, &im, &e);
+    CHECK(rc != 0 && strstr(e.msg, os2) && strstr(e.msg, "OS/2 1.x header"), "%s: %s", os2,
+          rc ? e.msg : "decoded");
+    if (!rc) image_free(&im);
+    static const unsigned char zero_max[] = "P5\n2 1\n0\n\0\0";
+    rc = image_decode(zero_max, sizeof zero_max - 1, "zero.pgm", &im, &e);
+    CHECK(rc != 0 && strstr(e.msg, "zero.pgm") && strstr(e.msg, "largest sample value of 0"),
+          "zero.pgm: %s", rc ? e.msg : "decoded");
+    if (!rc) image_free(&im);
+}
+
 int main(void) {
+    check_refused();
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
         const Case *c = &CASES[i];
         Image a, r;
